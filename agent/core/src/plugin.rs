@@ -1,0 +1,49 @@
+use crate::{AgentStatus, FlowEvent, FlowView, InterfaceReport, Record};
+
+/// The capture source a flow event comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SourceInfo<'a> {
+    /// The `interface` of records: interface name, or file name offline.
+    pub interface: &'a str,
+    /// The `internal` of records: true for role `lan`, false for `wan`.
+    pub internal: bool,
+}
+
+/// What a plugin sees at the end of each `update_interval`.
+#[derive(Clone, Copy, Debug)]
+pub struct IntervalReport<'a> {
+    /// Agent-wide status.
+    pub status: &'a AgentStatus,
+    /// One entry per capture interface.
+    pub interfaces: &'a [InterfaceReport],
+}
+
+/// A processor of flow events: turns them into records.
+///
+/// Every method has a no-op default; a plugin implements what it needs.
+/// Methods are called on the thread that owns the flow table, so they must
+/// be quick: encode and return, never block.
+pub trait Plugin: Send {
+    /// A short name for logs and status (`core`, `thresholds`, ...).
+    fn name(&self) -> &str;
+
+    /// Called for every flow event, in the order they happen: `Detected` at
+    /// most once per flow and before that flow's first `Stats` or `Purged`;
+    /// `Stats` at the end of each interval in which the flow saw a packet;
+    /// `Purged` exactly once, last.
+    fn on_flow(
+        &mut self,
+        source: &SourceInfo<'_>,
+        event: FlowEvent,
+        flow: &FlowView<'_>,
+        out: &mut Vec<Record>,
+    ) {
+        let _ = (source, event, flow, out);
+    }
+
+    /// Called at the end of each `update_interval`, after that interval's
+    /// flow events, and once more at shutdown.
+    fn on_interval(&mut self, report: &IntervalReport<'_>, out: &mut Vec<Record>) {
+        let _ = (report, out);
+    }
+}
