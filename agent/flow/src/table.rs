@@ -1,0 +1,727 @@
+use std::time::Duration;
+
+use flowstat_core::{
+    AddrClass, Detection, Endpoint, FlowEvent, FlowView, OtherType, PacketMeta, Protocol,
+    PurgeReason, SideStats, TcpCounters, TcpInfo, Timestamp, ip_addr,
+};
+use foldhash::fast::FixedState;
+use hashbrown::HashTable;
+use std::hash::BuildHasher;
+
+use crate::digest;
+use crate::frag::{Datagram, DatagramKey, Fragments, MAX_DATAGRAMS};
+use crate::key::{FlowKey, Side};
+use crate::locals::LocalNetworks;
+use crate::tcp::SeqTracker;
+
+/// Flow table limits and timeouts (config section `[flows]`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FlowConfig {
+    /// Most flows held; a new flow beyond it evicts the least recently seen.
+    pub max_flows: usize,
+    /// Idle timeout of UDP and other non-TCP flows.
+    pub ttl_idle_flow: Duration,
+    /// Idle timeout of TCP flows.
+    pub ttl_idle_tcp_flow: Duration,
+    /// Quiet time after which a closed TCP flow (FIN both ways, or RST) is
+    /// purged with reason `closed`.
+    pub ttl_closed_tcp_flow: Duration,
+    /// Packets examined by detection before it gives up.
+    pub max_detection_packets: u8,
+    /// How long fragments of one datagram are matched to its first fragment.
+    pub fragment_timeout: Duration,
+}
+
+impl Default for FlowConfig {
+    fn default() -> Self {
+        FlowConfig {
+            max_flows: 1_000_000,
+            ttl_idle_flow: Duration::from_secs(30),
+            ttl_idle_tcp_flow: Duration::from_secs(300),
+            ttl_closed_tcp_flow: Duration::from_secs(10),
+            max_detection_packets: 32,
+            fragment_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// What [`FlowTable::observe`] did with a packet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Observed {
+    /// Counted in a flow.
+    Flow,
+    /// A fragment whose first fragment has not been seen yet: held, and
+    /// credited to the flow when it comes (or reported discarded by a tick).
+    Held,
+    /// A fragment that could not be attributed or held: count it discarded.
+    Discarded,
+}
+
+/// Table activity since the previous [`FlowTable::take_counters`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TableCounters {
+    /// Flows created.
+    pub created: u64,
+    /// Flows that saw at least one packet (counted by ticks and drains).
+    pub active: u64,
+    /// Flows purged, for any reason.
+    pub purged: u64,
+    /// Flows purged as expired (idle, evicted, or open at drain).
+    pub expired: u64,
+    /// Flows purged as closed.
+    pub closed: u64,
+    /// Flows evicted for `max_flows` (also counted in `expired`).
+    pub evicted: u64,
+    /// TCP sequence errors.
+    pub tcp_seq_errors: u64,
+    /// TCP segments with RST.
+    pub tcp_resets: u64,
+    /// Held fragments whose first fragment never came (packets).
+    pub fragments_lost: u64,
+    /// Wire bytes of those fragments.
+    pub fragments_lost_bytes: u64,
+}
+
+const NIL: u32 = u32::MAX;
+
+// Flow::flags bits.
+const LIVE: u8 = 1;
+/// Saw a packet since its previous record.
+const ACTIVE: u8 = 1 << 1;
+/// Detection concluded and the `flow` record was emitted.
+const DETECTED: u8 = 1 << 2;
+const GUESSED: u8 = 1 << 3;
+const RST_SEEN: u8 = 1 << 4;
+
+/// Counters of one side of a flow.
+#[derive(Clone, Copy, Debug, Default)]
+struct SideState {
+    bytes: u64,
+    total_bytes: u64,
+    total_packets: u64,
+    packets: u32,
+    /// Last one-second slot (epoch seconds, truncated) with traffic from
+    /// this side in the interval, and how many distinct slots had traffic.
+    slot: u32,
+    slots: u32,
+    seq: SeqTracker,
+}
+
+impl SideState {
+    fn add(&mut self, packets: u64, bytes: u64, now: Timestamp) {
+        self.bytes += bytes;
+        self.total_bytes += bytes;
+        self.total_packets += packets;
+        self.packets = self
+            .packets
+            .saturating_add(u32::try_from(packets).unwrap_or(u32::MAX));
+        let slot = now.as_secs() as u32;
+        if self.slots == 0 || slot != self.slot {
+            self.slots += 1;
+            self.slot = slot;
+        }
+    }
+
+    fn stats(&self) -> SideStats {
+        SideStats {
+            bytes: self.bytes,
+            packets: u64::from(self.packets),
+            rate: self.bytes.checked_div(u64::from(self.slots)).unwrap_or(0),
+            total_bytes: self.total_bytes,
+            total_packets: self.total_packets,
+        }
+    }
+
+    fn end_interval(&mut self) {
+        self.bytes = 0;
+        self.packets = 0;
+        self.slots = 0;
+    }
+}
+
+/// One flow. Kept small: this is the per-flow memory of the agent.
+#[derive(Clone, Debug)]
+struct Flow {
+    key: FlowKey,
+    /// Least-recently-seen list: `prev` is more recent, `next` older.
+    prev: u32,
+    next: u32,
+    first_seen: Timestamp,
+    last_seen: Timestamp,
+    sides: [SideState; 2],
+    tcp: TcpCounters,
+    macs: [[u8; 6]; 2],
+    classes: [AddrClass; 2],
+    protocol: Protocol,
+    client: Side,
+    local: Side,
+    other_type: OtherType,
+    dscp: u8,
+    detection_packets: u8,
+    flags: u8,
+}
+
+impl Flow {
+    fn has(&self, flag: u8) -> bool {
+        self.flags & flag != 0
+    }
+
+    fn closed(&self) -> bool {
+        self.has(RST_SEEN) || (self.sides[0].seq.fin && self.sides[1].seq.fin)
+    }
+}
+
+/// The flows of one capture interface.
+#[derive(Debug)]
+pub struct FlowTable {
+    interface: String,
+    cfg: FlowConfig,
+    locals: LocalNetworks,
+    flows: Vec<Flow>,
+    free: Vec<u32>,
+    index: HashTable<u32>,
+    hasher: FixedState,
+    /// Most recently seen flow, and least recently seen.
+    head: u32,
+    tail: u32,
+    live: usize,
+    fragments: Fragments,
+    counters: TableCounters,
+}
+
+fn hash_key(hasher: &FixedState, key: &FlowKey) -> u64 {
+    hasher.hash_one(key)
+}
+
+impl FlowTable {
+    /// An empty table for the capture interface named `interface` (the
+    /// name is part of every digest).
+    pub fn new(interface: &str, cfg: FlowConfig, locals: LocalNetworks) -> Self {
+        FlowTable {
+            interface: interface.to_owned(),
+            cfg,
+            locals,
+            flows: Vec::new(),
+            free: Vec::new(),
+            index: HashTable::new(),
+            hasher: FixedState::with_seed(0x666c_6f77_7374_6174),
+            head: NIL,
+            tail: NIL,
+            live: 0,
+            fragments: Fragments::default(),
+            counters: TableCounters::default(),
+        }
+    }
+
+    /// Flows in the table.
+    pub fn len(&self) -> usize {
+        self.live
+    }
+
+    /// Whether the table holds no flow.
+    pub fn is_empty(&self) -> bool {
+        self.live == 0
+    }
+
+    /// Closed TCP flows waiting for `ttl_closed_tcp_flow` of quiet.
+    pub fn closing(&self) -> usize {
+        self.flows
+            .iter()
+            .filter(|f| f.has(LIVE) && f.closed())
+            .count()
+    }
+
+    /// Replaces the local networks; flows already in the table keep the
+    /// orientation they were created with.
+    pub fn set_local_networks(&mut self, locals: LocalNetworks) {
+        self.locals = locals;
+    }
+
+    /// Counters since the previous call, which resets them.
+    pub fn take_counters(&mut self) -> TableCounters {
+        std::mem::take(&mut self.counters)
+    }
+
+    /// Heap bytes held by the table: flow slots, index and free list (not
+    /// counting fragment tracking, which is bounded separately).
+    pub fn memory_bytes(&self) -> usize {
+        self.flows.capacity() * std::mem::size_of::<Flow>()
+            + self.index.allocation_size()
+            + self.free.capacity() * std::mem::size_of::<u32>()
+    }
+
+    /// Bytes of one flow slot.
+    pub const fn flow_size() -> usize {
+        std::mem::size_of::<Flow>()
+    }
+
+    /// Accounts one packet. `pkt.ts` must not go backwards between calls;
+    /// the caller keeps packet time monotonic.
+    ///
+    /// May emit `Detected` (detection gave up after `max_detection_packets`)
+    /// and, when the table is full, `Purged` for the evicted flow.
+    pub fn observe<F>(&mut self, pkt: &PacketMeta<'_>, emit: &mut F) -> Observed
+    where
+        F: FnMut(FlowEvent, &FlowView<'_>),
+    {
+        if let Some(frag) = pkt.fragment
+            && frag.offset != 0
+        {
+            return self.observe_later_fragment(pkt, DatagramKey::of(pkt, frag.id));
+        }
+        let (key, side) = FlowKey::of(pkt);
+        let idx = match self.find(&key) {
+            Some(idx) => idx,
+            None => self.insert(key, side, pkt, emit),
+        };
+        self.account(idx, side, 1, u64::from(pkt.wire_len), pkt.src_mac, pkt.ts);
+        if let Some(tcp) = &pkt.tcp {
+            self.analyse_tcp(idx, side, tcp, pkt.payload_len);
+        }
+        if let Some(frag) = pkt.fragment {
+            self.first_fragment(idx, key, side, DatagramKey::of(pkt, frag.id), pkt.ts);
+        }
+        self.count_detection_packet(idx, emit);
+        Observed::Flow
+    }
+
+    /// The end of an update interval at `now`: purges closed and idle flows
+    /// (`Purged`), and emits `Stats` for every other flow that saw packets
+    /// since its previous record (preceded by `Detected` if detection had
+    /// not concluded yet).
+    pub fn tick<F>(&mut self, now: Timestamp, emit: &mut F)
+    where
+        F: FnMut(FlowEvent, &FlowView<'_>),
+    {
+        for idx in 0..self.flows.len() as u32 {
+            let f = &self.flows[idx as usize];
+            if !f.has(LIVE) {
+                continue;
+            }
+            let idle = now.since(f.last_seen);
+            let reason = if f.closed() && idle >= self.cfg.ttl_closed_tcp_flow {
+                Some(PurgeReason::Closed)
+            } else if idle >= self.ttl_idle(f) {
+                Some(PurgeReason::Expired)
+            } else {
+                None
+            };
+            if let Some(reason) = reason {
+                self.purge(idx, reason, false, emit);
+            } else if f.has(ACTIVE) {
+                self.counters.active += 1;
+                self.conclude_detection(idx, emit);
+                self.emit(idx, FlowEvent::Stats, emit);
+                let f = &mut self.flows[idx as usize];
+                f.flags &= !ACTIVE;
+                f.tcp = TcpCounters::default();
+                f.sides.iter_mut().for_each(SideState::end_interval);
+            }
+        }
+        let deadline = Timestamp::from_nanos(
+            now.as_nanos()
+                .saturating_sub(self.cfg.fragment_timeout.as_nanos() as u64),
+        );
+        let (packets, bytes) = self.fragments.expire(deadline);
+        self.counters.fragments_lost += packets;
+        self.counters.fragments_lost_bytes += bytes;
+    }
+
+    /// Purges every flow (shutdown, end of a replay): `closed` for closed
+    /// TCP flows, `expired` for the rest. Held fragments are reported lost.
+    pub fn drain<F>(&mut self, emit: &mut F)
+    where
+        F: FnMut(FlowEvent, &FlowView<'_>),
+    {
+        for idx in 0..self.flows.len() as u32 {
+            let f = &self.flows[idx as usize];
+            if f.has(LIVE) {
+                let reason = if f.closed() {
+                    PurgeReason::Closed
+                } else {
+                    PurgeReason::Expired
+                };
+                self.purge(idx, reason, false, emit);
+            }
+        }
+        let (packets, bytes) = self.fragments.expire(Timestamp::from_nanos(u64::MAX));
+        self.counters.fragments_lost += packets;
+        self.counters.fragments_lost_bytes += bytes;
+    }
+
+    fn ttl_idle(&self, f: &Flow) -> Duration {
+        if f.key.protocol == 6 {
+            self.cfg.ttl_idle_tcp_flow
+        } else {
+            self.cfg.ttl_idle_flow
+        }
+    }
+
+    fn find(&self, key: &FlowKey) -> Option<u32> {
+        let hash = hash_key(&self.hasher, key);
+        self.index
+            .find(hash, |&i| self.flows[i as usize].key == *key)
+            .copied()
+    }
+
+    fn insert<F>(&mut self, key: FlowKey, side: Side, pkt: &PacketMeta<'_>, emit: &mut F) -> u32
+    where
+        F: FnMut(FlowEvent, &FlowView<'_>),
+    {
+        if self.live >= self.cfg.max_flows.max(1) && self.tail != NIL {
+            self.counters.evicted += 1;
+            self.purge(self.tail, PurgeReason::Expired, true, emit);
+        }
+        let client = client_side(pkt, side);
+        let classes = [Side::Lower, Side::Upper].map(|s| {
+            let (addr, _) = key.endpoint(s);
+            self.locals.classify(ip_addr(key.ip_version, addr))
+        });
+        let inside = classes.map(AddrClass::is_inside);
+        let local = if inside[0] != inside[1] {
+            if inside[0] { Side::Lower } else { Side::Upper }
+        } else {
+            client
+        };
+        let other_type = if inside[0] && inside[1] {
+            OtherType::Local
+        } else {
+            match classes[local.other().index()] {
+                AddrClass::Multicast => OtherType::Multicast,
+                AddrClass::Broadcast => OtherType::Broadcast,
+                _ => OtherType::Remote,
+            }
+        };
+        let flow = Flow {
+            key,
+            prev: NIL,
+            next: NIL,
+            first_seen: pkt.ts,
+            last_seen: pkt.ts,
+            sides: [SideState::default(); 2],
+            tcp: TcpCounters::default(),
+            macs: [[0; 6]; 2],
+            classes,
+            protocol: Protocol::UNKNOWN,
+            client,
+            local,
+            other_type,
+            dscp: pkt.dscp,
+            detection_packets: 0,
+            flags: LIVE,
+        };
+        let idx = match self.free.pop() {
+            Some(i) => {
+                self.flows[i as usize] = flow;
+                i
+            }
+            None => {
+                if self.flows.len() == self.flows.capacity() {
+                    // Grow by an eighth, not double, so that slack stays
+                    // within the per-flow memory budget.
+                    self.flows.reserve_exact((self.flows.len() / 8).max(1024));
+                }
+                self.flows.push(flow);
+                (self.flows.len() - 1) as u32
+            }
+        };
+        let hash = hash_key(&self.hasher, &key);
+        let (flows, hasher) = (&self.flows, &self.hasher);
+        self.index
+            .insert_unique(hash, idx, |&i| hash_key(hasher, &flows[i as usize].key));
+        self.live += 1;
+        self.counters.created += 1;
+        self.push_front(idx);
+        idx
+    }
+
+    /// Adds packets sent by `side` at `now` and makes the flow the most
+    /// recently seen.
+    fn account(
+        &mut self,
+        idx: u32,
+        side: Side,
+        packets: u64,
+        bytes: u64,
+        mac: [u8; 6],
+        now: Timestamp,
+    ) {
+        let f = &mut self.flows[idx as usize];
+        f.sides[side.index()].add(packets, bytes, now);
+        if f.macs[side.index()] == [0; 6] {
+            f.macs[side.index()] = mac;
+        }
+        f.last_seen = f.last_seen.max(now);
+        f.flags |= ACTIVE;
+        if self.head != idx {
+            self.unlink(idx);
+            self.push_front(idx);
+        }
+    }
+
+    fn analyse_tcp(&mut self, idx: u32, side: Side, tcp: &TcpInfo, payload_len: u32) {
+        let f = &mut self.flows[idx as usize];
+        let before = f.tcp;
+        f.sides[side.index()]
+            .seq
+            .segment(tcp, payload_len, &mut f.tcp);
+        if tcp.has(TcpInfo::RST) {
+            f.flags |= RST_SEEN;
+        }
+        self.counters.tcp_resets += u64::from(f.tcp.resets - before.resets);
+        self.counters.tcp_seq_errors += u64::from(f.tcp.seq_errors - before.seq_errors);
+    }
+
+    /// Counts a packet examined by detection; detection gives up (and the
+    /// `flow` record goes out) at `max_detection_packets`.
+    fn count_detection_packet<F>(&mut self, idx: u32, emit: &mut F)
+    where
+        F: FnMut(FlowEvent, &FlowView<'_>),
+    {
+        let f = &mut self.flows[idx as usize];
+        if f.has(DETECTED) {
+            return;
+        }
+        f.detection_packets = f.detection_packets.saturating_add(1);
+        if f.detection_packets >= self.cfg.max_detection_packets {
+            self.conclude_detection(idx, emit);
+        }
+    }
+
+    /// Ends detection if it is still running: without payload inspection the
+    /// protocol comes from the IP protocol number or, as a guess, from the
+    /// server's (then the client's) well-known port. Emits `Detected`.
+    fn conclude_detection<F>(&mut self, idx: u32, emit: &mut F)
+    where
+        F: FnMut(FlowEvent, &FlowView<'_>),
+    {
+        let f = &mut self.flows[idx as usize];
+        if f.has(DETECTED) {
+            return;
+        }
+        f.flags |= DETECTED;
+        let (_, server_port) = f.key.endpoint(f.client.other());
+        let (_, client_port) = f.key.endpoint(f.client);
+        if let Some(p) = Protocol::from_ip_protocol(f.key.protocol) {
+            f.protocol = p;
+        } else if let Some(p) = Protocol::guess_from_port(f.key.protocol, server_port)
+            .or_else(|| Protocol::guess_from_port(f.key.protocol, client_port))
+        {
+            f.protocol = p;
+            f.flags |= GUESSED;
+        }
+        self.emit(idx, FlowEvent::Detected, emit);
+    }
+
+    fn observe_later_fragment(&mut self, pkt: &PacketMeta<'_>, dkey: DatagramKey) -> Observed {
+        let bytes = u64::from(pkt.wire_len);
+        let full = self.fragments.map.len() >= MAX_DATAGRAMS;
+        match self.fragments.map.get_mut(&dkey) {
+            Some(Datagram::Attributed { key, side, seen }) => {
+                *seen = pkt.ts;
+                let (key, side) = (*key, *side);
+                match self.find(&key) {
+                    Some(idx) => {
+                        self.account(idx, side, 1, bytes, pkt.src_mac, pkt.ts);
+                        Observed::Flow
+                    }
+                    // The flow was purged between the datagram's fragments.
+                    None => Observed::Discarded,
+                }
+            }
+            Some(Datagram::Pending {
+                packets,
+                bytes: held,
+                seen,
+                ..
+            }) => {
+                *packets += 1;
+                *held += bytes;
+                *seen = pkt.ts;
+                Observed::Held
+            }
+            None if !full => {
+                self.fragments.map.insert(
+                    dkey,
+                    Datagram::Pending {
+                        packets: 1,
+                        bytes,
+                        seen: pkt.ts,
+                        mac: pkt.src_mac,
+                    },
+                );
+                Observed::Held
+            }
+            None => Observed::Discarded,
+        }
+    }
+
+    /// Records the flow of a datagram's first fragment and credits the
+    /// fragments that arrived before it.
+    fn first_fragment(
+        &mut self,
+        idx: u32,
+        key: FlowKey,
+        side: Side,
+        dkey: DatagramKey,
+        now: Timestamp,
+    ) {
+        let attributed = Datagram::Attributed {
+            key,
+            side,
+            seen: now,
+        };
+        let full = self.fragments.map.len() >= MAX_DATAGRAMS;
+        let held = match self.fragments.map.get_mut(&dkey) {
+            Some(d) => std::mem::replace(d, attributed),
+            None if !full => {
+                self.fragments.map.insert(dkey, attributed);
+                return;
+            }
+            None => return,
+        };
+        if let Datagram::Pending {
+            packets,
+            bytes,
+            mac,
+            ..
+        } = held
+        {
+            self.account(idx, side, packets, bytes, mac, now);
+        }
+    }
+
+    fn purge<F>(&mut self, idx: u32, reason: PurgeReason, evicted: bool, emit: &mut F)
+    where
+        F: FnMut(FlowEvent, &FlowView<'_>),
+    {
+        self.conclude_detection(idx, emit);
+        if self.flows[idx as usize].has(ACTIVE) {
+            self.counters.active += 1;
+        }
+        self.emit(idx, FlowEvent::Purged { reason, evicted }, emit);
+        self.counters.purged += 1;
+        match reason {
+            PurgeReason::Closed => self.counters.closed += 1,
+            PurgeReason::Expired => self.counters.expired += 1,
+        }
+        let key = self.flows[idx as usize].key;
+        let hash = hash_key(&self.hasher, &key);
+        if let Ok(entry) = self.index.find_entry(hash, |&i| i == idx) {
+            entry.remove();
+        }
+        self.unlink(idx);
+        let f = &mut self.flows[idx as usize];
+        f.flags = 0;
+        self.free.push(idx);
+        self.live -= 1;
+    }
+
+    fn emit<F>(&self, idx: u32, event: FlowEvent, emit: &mut F)
+    where
+        F: FnMut(FlowEvent, &FlowView<'_>),
+    {
+        let f = &self.flows[idx as usize];
+        let base = digest::base(&self.interface, &f.key);
+        let current = if f.protocol != Protocol::UNKNOWN {
+            digest::with_metadata(&self.interface, &f.key, f.protocol.0, 0, "")
+        } else {
+            base
+        };
+        let prev = [base];
+        let digest_prev: &[[u8; 20]] = if current == base { &[] } else { &prev };
+        let endpoint = |side: Side| {
+            let (addr, port) = f.key.endpoint(side);
+            Endpoint {
+                ip: ip_addr(f.key.ip_version, addr),
+                port,
+                mac: f.macs[side.index()],
+                class: f.classes[side.index()],
+            }
+        };
+        let (local, other) = (f.local, f.local.other());
+        let view = FlowView {
+            ip_version: f.key.ip_version,
+            ip_protocol: f.key.protocol,
+            vlan_id: f.key.vlan_id,
+            ip_dscp: f.dscp,
+            local: endpoint(local),
+            other: endpoint(other),
+            other_type: f.other_type,
+            local_origin: f.client == local,
+            first_seen: f.first_seen,
+            last_seen: f.last_seen,
+            digest: current,
+            digest_prev,
+            detection: Detection {
+                protocol: f.protocol,
+                application: 0,
+                application_name: "Unknown",
+                guessed: f.has(GUESSED),
+                packets: u32::from(f.detection_packets),
+                host_server_name: "",
+            },
+            local_stats: f.sides[local.index()].stats(),
+            other_stats: f.sides[other.index()].stats(),
+            tcp: (f.key.protocol == 6).then_some(f.tcp),
+        };
+        emit(event, &view);
+    }
+
+    fn push_front(&mut self, idx: u32) {
+        let old = self.head;
+        {
+            let f = &mut self.flows[idx as usize];
+            f.prev = NIL;
+            f.next = old;
+        }
+        if old != NIL {
+            self.flows[old as usize].prev = idx;
+        } else {
+            self.tail = idx;
+        }
+        self.head = idx;
+    }
+
+    fn unlink(&mut self, idx: u32) {
+        let (prev, next) = {
+            let f = &self.flows[idx as usize];
+            (f.prev, f.next)
+        };
+        if prev != NIL {
+            self.flows[prev as usize].next = next;
+        } else {
+            self.head = next;
+        }
+        if next != NIL {
+            self.flows[next as usize].prev = prev;
+        } else {
+            self.tail = prev;
+        }
+        let f = &mut self.flows[idx as usize];
+        f.prev = NIL;
+        f.next = NIL;
+    }
+}
+
+/// The client (originator) of a new flow from its first packet, sent by
+/// `sender` (SPEC section 2).
+fn client_side(pkt: &PacketMeta<'_>, sender: Side) -> Side {
+    if let Some(tcp) = &pkt.tcp
+        && tcp.has(TcpInfo::SYN)
+    {
+        return if tcp.has(TcpInfo::ACK) {
+            sender.other()
+        } else {
+            sender
+        };
+    }
+    if pkt.src_port < 1024 && pkt.dst_port >= 1024 {
+        sender.other()
+    } else {
+        sender
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,506 @@
+use super::*;
+use flowstat_core::Fragment;
+
+fn addr(s: &str) -> [u8; 16] {
+    let mut b = [0; 16];
+    match s.parse::<std::net::IpAddr>().unwrap() {
+        std::net::IpAddr::V4(a) => b[..4].copy_from_slice(&a.octets()),
+        std::net::IpAddr::V6(a) => b = a.octets(),
+    }
+    b
+}
+
+/// A packet from `src:sport` to `dst:dport` at `ms` milliseconds.
+fn pkt(
+    ms: u64,
+    proto: u8,
+    src: &str,
+    sport: u16,
+    dst: &str,
+    dport: u16,
+    len: u32,
+) -> PacketMeta<'static> {
+    PacketMeta {
+        ts: Timestamp::from_millis(ms),
+        wire_len: len,
+        layers: flowstat_core::Layers::empty(),
+        vlan_id: 0,
+        src_mac: [2, 0, 0, 0, 0, 1],
+        dst_mac: [2, 0, 0, 0, 0, 2],
+        ip_version: if src.contains(':') { 6 } else { 4 },
+        src_ip: addr(src),
+        dst_ip: addr(dst),
+        protocol: proto,
+        dscp: 0,
+        src_port: sport,
+        dst_port: dport,
+        fragment: None,
+        tcp: None,
+        payload_len: 0,
+        payload: &[],
+        issue: None,
+    }
+}
+
+fn tcp(mut p: PacketMeta<'static>, seq: u32, flags: u8, payload: u32) -> PacketMeta<'static> {
+    p.tcp = Some(TcpInfo { seq, ack: 0, flags });
+    p.payload_len = payload;
+    p
+}
+
+/// What the table emitted, simplified for assertions.
+#[derive(Debug, Clone, PartialEq)]
+struct Ev {
+    event: FlowEvent,
+    local: String,
+    other: String,
+    local_bytes: u64,
+    other_bytes: u64,
+    local_packets: u64,
+    total_packets: u64,
+    local_rate: u64,
+    local_origin: bool,
+    other_type: OtherType,
+    tcp: Option<TcpCounters>,
+    protocol: &'static str,
+    guessed: bool,
+    digest_prev: usize,
+}
+
+fn run(
+    table: &mut FlowTable,
+    f: impl FnOnce(&mut FlowTable, &mut dyn FnMut(FlowEvent, &FlowView<'_>)),
+) -> Vec<Ev> {
+    let mut out = Vec::new();
+    let mut emit = |event: FlowEvent, v: &FlowView<'_>| {
+        out.push(Ev {
+            event,
+            local: format!("{}:{}", v.local.ip, v.local.port),
+            other: format!("{}:{}", v.other.ip, v.other.port),
+            local_bytes: v.local_stats.bytes,
+            other_bytes: v.other_stats.bytes,
+            local_packets: v.local_stats.packets,
+            total_packets: v.local_stats.total_packets + v.other_stats.total_packets,
+            local_rate: v.local_stats.rate,
+            local_origin: v.local_origin,
+            other_type: v.other_type,
+            tcp: v.tcp,
+            protocol: v.detection.protocol.name(),
+            guessed: v.detection.guessed,
+            digest_prev: v.digest_prev.len(),
+        })
+    };
+    f(table, &mut emit);
+    out
+}
+
+fn table() -> FlowTable {
+    FlowTable::new("eth0", FlowConfig::default(), LocalNetworks::default())
+}
+
+fn observe_all(t: &mut FlowTable, pkts: &[PacketMeta<'static>]) -> Vec<Ev> {
+    run(t, |t, emit| {
+        for p in pkts {
+            t.observe(p, &mut |e, v| emit(e, v));
+        }
+    })
+}
+
+fn drain(t: &mut FlowTable) -> Vec<Ev> {
+    run(t, |t, emit| t.drain(&mut |e, v| emit(e, v)))
+}
+
+fn tick(t: &mut FlowTable, ms: u64) -> Vec<Ev> {
+    run(t, |t, emit| {
+        t.tick(Timestamp::from_millis(ms), &mut |e, v| emit(e, v))
+    })
+}
+
+const PURGE_EXPIRED: FlowEvent = FlowEvent::Purged {
+    reason: PurgeReason::Expired,
+    evicted: false,
+};
+
+#[test]
+fn flow_slot_fits_the_memory_budget() {
+    // 256 bytes per flow all told; the slot leaves room for the index and
+    // the slab's growth slack (at most an eighth).
+    assert!(
+        FlowTable::flow_size() <= 208,
+        "{} bytes",
+        FlowTable::flow_size()
+    );
+}
+
+#[test]
+fn both_directions_are_one_flow() {
+    let mut t = table();
+    observe_all(
+        &mut t,
+        &[
+            pkt(0, 17, "10.0.0.2", 5000, "10.0.0.1", 53, 80),
+            pkt(1, 17, "10.0.0.1", 53, "10.0.0.2", 5000, 120),
+        ],
+    );
+    assert_eq!(t.len(), 1);
+    let ev = drain(&mut t);
+    // Detected then Purged; both private, so the client (port rule) is local.
+    assert_eq!(ev.len(), 2);
+    assert_eq!(ev[1].local, "10.0.0.2:5000");
+    assert_eq!((ev[1].local_bytes, ev[1].other_bytes), (80, 120));
+    assert_eq!(ev[1].other_type, OtherType::Local);
+}
+
+#[test]
+fn syn_sender_is_the_client_whatever_the_ports() {
+    let mut t = table();
+    observe_all(
+        &mut t,
+        &[tcp(
+            pkt(0, 6, "10.0.0.9", 80, "10.0.0.1", 40000, 60),
+            1,
+            TcpInfo::SYN,
+            0,
+        )],
+    );
+    let ev = drain(&mut t);
+    assert_eq!(ev[1].local, "10.0.0.9:80");
+    assert!(ev[1].local_origin);
+}
+
+#[test]
+fn syn_ack_receiver_is_the_client() {
+    let mut t = table();
+    observe_all(
+        &mut t,
+        &[tcp(
+            pkt(0, 6, "10.0.0.1", 443, "10.0.0.9", 50000, 60),
+            1,
+            TcpInfo::SYN | TcpInfo::ACK,
+            0,
+        )],
+    );
+    let ev = drain(&mut t);
+    assert_eq!(ev[1].local, "10.0.0.9:50000");
+}
+
+#[test]
+fn the_private_side_is_local_against_a_public_one() {
+    let mut t = table();
+    // The public server sends first; the private host is still local.
+    observe_all(
+        &mut t,
+        &[pkt(0, 17, "8.8.8.8", 53, "192.168.1.5", 33000, 90)],
+    );
+    let ev = drain(&mut t);
+    assert_eq!(ev[1].local, "192.168.1.5:33000");
+    assert_eq!(ev[1].other_type, OtherType::Remote);
+    assert!(
+        ev[1].local_origin,
+        "the port rule makes the private side the client"
+    );
+}
+
+#[test]
+fn multicast_other_side() {
+    let mut t = table();
+    observe_all(
+        &mut t,
+        &[pkt(0, 17, "192.168.1.5", 5353, "224.0.0.251", 5353, 90)],
+    );
+    let ev = drain(&mut t);
+    assert_eq!(ev[1].other_type, OtherType::Multicast);
+    assert_eq!(ev[1].protocol, "MDNS");
+    assert!(ev[1].guessed);
+}
+
+#[test]
+fn stats_report_the_interval_and_totals_keep_counting() {
+    let mut t = table();
+    observe_all(
+        &mut t,
+        &[
+            pkt(100, 17, "10.0.0.2", 5000, "10.0.0.1", 9999, 100),
+            pkt(200, 17, "10.0.0.2", 5000, "10.0.0.1", 9999, 100),
+        ],
+    );
+    let ev = tick(&mut t, 15_000);
+    assert_eq!(
+        ev.iter().map(|e| e.event).collect::<Vec<_>>(),
+        vec![FlowEvent::Detected, FlowEvent::Stats]
+    );
+    assert_eq!((ev[1].local_bytes, ev[1].local_packets), (200, 2));
+    observe_all(
+        &mut t,
+        &[pkt(15_500, 17, "10.0.0.2", 5000, "10.0.0.1", 9999, 50)],
+    );
+    let ev = tick(&mut t, 30_000);
+    assert_eq!(
+        (ev[0].local_bytes, ev[0].local_packets, ev[0].total_packets),
+        (50, 1, 3)
+    );
+    // No packet in the next interval: no flow_stats.
+    assert!(tick(&mut t, 40_000).is_empty());
+}
+
+#[test]
+fn rate_is_averaged_over_seconds_with_traffic() {
+    let mut t = table();
+    // 1000 bytes in second 1, 3000 in second 5: 4000 bytes over 2 slots.
+    observe_all(
+        &mut t,
+        &[
+            pkt(1_100, 17, "10.0.0.2", 5000, "10.0.0.1", 9999, 1000),
+            pkt(5_000, 17, "10.0.0.2", 5000, "10.0.0.1", 9999, 1000),
+            pkt(5_999, 17, "10.0.0.2", 5000, "10.0.0.1", 9999, 2000),
+        ],
+    );
+    let ev = tick(&mut t, 15_000);
+    assert_eq!(ev[1].local_rate, 2000);
+}
+
+#[test]
+fn idle_flows_expire_by_protocol() {
+    let mut t = table();
+    observe_all(
+        &mut t,
+        &[
+            pkt(0, 17, "10.0.0.2", 5000, "10.0.0.1", 9999, 100),
+            tcp(
+                pkt(0, 6, "10.0.0.2", 5001, "10.0.0.1", 80, 60),
+                1,
+                TcpInfo::ACK,
+                0,
+            ),
+        ],
+    );
+    tick(&mut t, 15_000);
+    assert!(tick(&mut t, 29_999).is_empty(), "UDP lasts 30 s");
+    let ev = tick(&mut t, 30_000);
+    assert_eq!(ev.len(), 1);
+    assert_eq!(ev[0].event, PURGE_EXPIRED);
+    assert_eq!(t.len(), 1, "TCP lasts 300 s");
+    let ev = tick(&mut t, 300_000);
+    assert_eq!(ev[0].event, PURGE_EXPIRED);
+    assert!(t.is_empty());
+}
+
+#[test]
+fn closed_tcp_flows_purge_after_ttl_closed() {
+    let mut t = table();
+    let (c, s) = (("10.0.0.2", 40000), ("10.0.0.1", 80));
+    observe_all(
+        &mut t,
+        &[
+            tcp(
+                pkt(0, 6, c.0, c.1, s.0, s.1, 60),
+                1,
+                TcpInfo::FIN | TcpInfo::ACK,
+                0,
+            ),
+            tcp(
+                pkt(1, 6, s.0, s.1, c.0, c.1, 60),
+                9,
+                TcpInfo::FIN | TcpInfo::ACK,
+                0,
+            ),
+        ],
+    );
+    assert_eq!(t.closing(), 1);
+    let ev = tick(&mut t, 9_000);
+    assert_eq!(
+        ev.last().unwrap().event,
+        FlowEvent::Stats,
+        "not yet 10 s of quiet"
+    );
+    let ev = tick(&mut t, 10_001);
+    assert_eq!(
+        ev[0].event,
+        FlowEvent::Purged {
+            reason: PurgeReason::Closed,
+            evicted: false
+        }
+    );
+}
+
+#[test]
+fn a_reset_closes_the_flow_and_is_counted() {
+    let mut t = table();
+    observe_all(
+        &mut t,
+        &[tcp(
+            pkt(0, 6, "10.0.0.2", 40000, "10.0.0.1", 80, 60),
+            5,
+            TcpInfo::RST,
+            0,
+        )],
+    );
+    let ev = drain(&mut t);
+    assert_eq!(
+        ev[1].event,
+        FlowEvent::Purged {
+            reason: PurgeReason::Closed,
+            evicted: false
+        }
+    );
+    assert_eq!(ev[1].tcp.unwrap().resets, 1);
+    assert_eq!(t.take_counters().tcp_resets, 1);
+}
+
+#[test]
+fn the_least_recently_seen_flow_is_evicted() {
+    let cfg = FlowConfig {
+        max_flows: 2,
+        ..FlowConfig::default()
+    };
+    let mut t = FlowTable::new("eth0", cfg, LocalNetworks::default());
+    let ev = observe_all(
+        &mut t,
+        &[
+            pkt(0, 17, "10.0.0.1", 2000, "10.0.0.9", 9000, 100),
+            pkt(1, 17, "10.0.0.2", 2000, "10.0.0.9", 9000, 100),
+            pkt(2, 17, "10.0.0.1", 2000, "10.0.0.9", 9000, 100), // touches flow 1
+            pkt(3, 17, "10.0.0.3", 2000, "10.0.0.9", 9000, 100), // evicts flow 2
+        ],
+    );
+    assert_eq!(ev.len(), 2, "{ev:?}");
+    assert_eq!(
+        ev[1].event,
+        FlowEvent::Purged {
+            reason: PurgeReason::Expired,
+            evicted: true
+        }
+    );
+    assert_eq!(ev[1].local, "10.0.0.2:2000");
+    assert_eq!(t.len(), 2);
+    assert_eq!(t.take_counters().evicted, 1);
+}
+
+#[test]
+fn detection_gives_up_after_max_packets_and_changes_the_digest() {
+    let cfg = FlowConfig {
+        max_detection_packets: 3,
+        ..FlowConfig::default()
+    };
+    let mut t = FlowTable::new("eth0", cfg, LocalNetworks::default());
+    let p = pkt(0, 6, "10.0.0.2", 40000, "10.0.0.1", 443, 60);
+    let ev = observe_all(&mut t, &[p, p]);
+    assert!(ev.is_empty());
+    let ev = observe_all(&mut t, &[p]);
+    assert_eq!(ev[0].event, FlowEvent::Detected);
+    assert_eq!(
+        (ev[0].protocol, ev[0].guessed, ev[0].digest_prev),
+        ("TLS", true, 1)
+    );
+}
+
+#[test]
+fn unknown_protocols_keep_their_first_digest() {
+    let mut t = table();
+    observe_all(
+        &mut t,
+        &[pkt(0, 17, "10.0.0.2", 40000, "10.0.0.1", 40001, 60)],
+    );
+    let ev = drain(&mut t);
+    assert_eq!(
+        (ev[0].protocol, ev[0].guessed, ev[0].digest_prev),
+        ("Unknown", false, 0)
+    );
+}
+
+fn fragment(mut p: PacketMeta<'static>, id: u32, offset: u16, more: bool) -> PacketMeta<'static> {
+    p.fragment = Some(Fragment { id, offset, more });
+    if offset != 0 {
+        (p.src_port, p.dst_port) = (0, 0);
+    }
+    p
+}
+
+#[test]
+fn later_fragments_join_their_first_fragment_in_any_order() {
+    let mut t = table();
+    let base = pkt(0, 17, "10.0.0.2", 5000, "10.0.0.1", 53, 1514);
+    let seen: Vec<Observed> = [
+        fragment(base, 7, 185, false), // arrives first: held
+        fragment(base, 7, 0, true),    // first fragment: credits the held one
+        fragment(base, 7, 370, false), // after: joins directly
+    ]
+    .iter()
+    .map(|p| t.observe(p, &mut |_, _| {}))
+    .collect();
+    assert_eq!(seen, [Observed::Held, Observed::Flow, Observed::Flow]);
+    let ev = drain(&mut t);
+    assert_eq!((ev[1].local_packets, ev[1].local_bytes), (3, 3 * 1514));
+    assert_eq!(t.take_counters().fragments_lost, 0);
+}
+
+#[test]
+fn fragments_without_a_first_fragment_are_reported_lost() {
+    let mut t = table();
+    let base = pkt(0, 17, "10.0.0.2", 0, "10.0.0.1", 0, 600);
+    assert_eq!(
+        t.observe(&fragment(base, 9, 100, false), &mut |_, _| {}),
+        Observed::Held
+    );
+    assert!(tick(&mut t, 15_000).is_empty());
+    tick(&mut t, 31_000);
+    let c = t.take_counters();
+    assert_eq!((c.fragments_lost, c.fragments_lost_bytes), (1, 600));
+}
+
+#[test]
+fn tcp_counters_are_per_interval() {
+    let mut t = table();
+    let (c, s) = (("10.0.0.2", 40000), ("10.0.0.1", 80));
+    observe_all(
+        &mut t,
+        &[
+            tcp(pkt(0, 6, c.0, c.1, s.0, s.1, 100), 1, TcpInfo::ACK, 100),
+            tcp(pkt(1, 6, c.0, c.1, s.0, s.1, 100), 1, TcpInfo::ACK, 100),
+        ],
+    );
+    let ev = tick(&mut t, 15_000);
+    assert_eq!(ev[1].tcp.unwrap().retrans, 1);
+    observe_all(
+        &mut t,
+        &[tcp(
+            pkt(15_001, 6, c.0, c.1, s.0, s.1, 100),
+            101,
+            TcpInfo::ACK,
+            100,
+        )],
+    );
+    let ev = tick(&mut t, 30_000);
+    assert_eq!(ev[0].tcp.unwrap(), TcpCounters::default());
+}
+
+#[test]
+fn vlans_separate_flows() {
+    let mut t = table();
+    let a = pkt(0, 17, "10.0.0.2", 5000, "10.0.0.1", 53, 80);
+    let mut b = a;
+    b.vlan_id = 10;
+    observe_all(&mut t, &[a, b]);
+    assert_eq!(t.len(), 2);
+}
+
+#[test]
+fn memory_per_flow_stays_in_budget() {
+    let mut t = table();
+    let n = 100_000u32;
+    for i in 0..n {
+        let p = pkt(
+            0,
+            17,
+            "10.0.0.2",
+            (i % 60000) as u16,
+            "10.0.0.1",
+            1 + (i / 60000) as u16,
+            80,
+        );
+        t.observe(&p, &mut |_, _| {});
+    }
+    assert_eq!(t.len(), n as usize);
+    let per_flow = t.memory_bytes() / n as usize;
+    assert!(per_flow <= 256, "{per_flow} bytes per flow");
+}
