@@ -1,0 +1,233 @@
+use super::*;
+use flowstat_core::{
+    AddrClass, Detection, Endpoint, InterfaceReport, OtherType, Protocol, PurgeReason, SideStats,
+    TcpCounters, Timestamp,
+};
+use serde_json::Value;
+
+const DIGEST: [u8; 20] = [0xab; 20];
+const PREV: [[u8; 20]; 1] = [[0x01; 20]];
+
+fn view() -> FlowView<'static> {
+    FlowView {
+        ip_version: 4,
+        ip_protocol: 6,
+        vlan_id: 7,
+        ip_dscp: 46,
+        local: Endpoint {
+            ip: "192.168.1.2".parse().unwrap(),
+            port: 40000,
+            mac: [0, 1, 2, 3, 4, 0xff],
+            class: AddrClass::Private,
+        },
+        other: Endpoint {
+            ip: "2.2.2.2".parse().unwrap(),
+            port: 443,
+            mac: [0; 6],
+            class: AddrClass::Public,
+        },
+        other_type: OtherType::Remote,
+        local_origin: true,
+        first_seen: Timestamp::from_millis(1_000),
+        last_seen: Timestamp::from_nanos(2_500_999_999),
+        digest: DIGEST,
+        digest_prev: &PREV,
+        detection: Detection {
+            protocol: Protocol(91),
+            application: 0,
+            application_name: "Unknown",
+            guessed: true,
+            packets: 3,
+            host_server_name: "",
+        },
+        local_stats: SideStats {
+            bytes: 100,
+            packets: 2,
+            rate: 50,
+            total_bytes: 300,
+            total_packets: 5,
+        },
+        other_stats: SideStats {
+            bytes: 1000,
+            packets: 1,
+            rate: 1000,
+            total_bytes: 1000,
+            total_packets: 1,
+        },
+        tcp: Some(TcpCounters {
+            resets: 1,
+            retrans: 2,
+            seq_errors: 3,
+        }),
+    }
+}
+
+fn encode_flow(event: FlowEvent, flow: &FlowView<'_>) -> Record {
+    let mut out = Vec::new();
+    let source = SourceInfo {
+        interface: "eth0",
+        internal: true,
+    };
+    CorePlugin.on_flow(&source, event, flow, &mut out);
+    assert_eq!(out.len(), 1);
+    out.pop().unwrap()
+}
+
+fn text(r: &Record) -> &str {
+    std::str::from_utf8(&r.json).unwrap()
+}
+
+#[test]
+fn flow_stats_is_byte_exact() {
+    let r = encode_flow(FlowEvent::Stats, &view());
+    assert_eq!(r.kind, RecordKind::FlowStats);
+    let prev = "01".repeat(20);
+    let digest = "ab".repeat(20);
+    assert_eq!(
+        text(&r),
+        format!(
+            r#"{{"type":"flow_stats","interface":"eth0","internal":true,"flow":{{"detection_packets":3,"digest":"{digest}","digest_prev":["{prev}"],"last_seen_at":2500,"local_bytes":100,"local_packets":2,"local_rate":50,"other_bytes":1000,"other_packets":1,"other_rate":1000,"tcp":{{"resets":1,"retrans":2,"seq_errors":3}},"total_bytes":1300,"total_local_bytes":300,"total_local_packets":5,"total_other_bytes":1000,"total_other_packets":1,"total_packets":6}}}}"#
+        )
+    );
+}
+
+#[test]
+fn flow_purge_carries_reason_and_identity() {
+    let r = encode_flow(
+        FlowEvent::Purged {
+            reason: PurgeReason::Expired,
+            evicted: true,
+        },
+        &view(),
+    );
+    let v: Value = serde_json::from_slice(&r.json).unwrap();
+    assert_eq!(v["type"], "flow_purge");
+    assert_eq!(v["reason"], "expired");
+    assert_eq!(v["evicted"], true);
+    let f = &v["flow"];
+    assert_eq!(f["local_ip"], "192.168.1.2");
+    assert_eq!(f["other_port"], 443);
+    assert_eq!(f["first_seen_at"], 1000);
+    assert_eq!(f["detected_protocol_name"], "TLS");
+    assert_eq!(f["vlan_id"], 7);
+    assert!(
+        f.get("local_mac").is_none(),
+        "metadata stays in the flow record"
+    );
+}
+
+#[test]
+fn flow_record_has_every_netify_required_field() {
+    let r = encode_flow(FlowEvent::Detected, &view());
+    let v: Value = serde_json::from_slice(&r.json).unwrap();
+    let f = v["flow"].as_object().unwrap();
+    for key in [
+        "app_ip_override",
+        "app_proto_twins",
+        "category",
+        "detected_application",
+        "detected_application_name",
+        "detected_protocol",
+        "detected_protocol_name",
+        "detection_guessed",
+        "detection_packets",
+        "detection_updated",
+        "dhc_hit",
+        "digest",
+        "digest_prev",
+        "dns_host_name",
+        "fhc_hit",
+        "first_seen_at",
+        "host_server_name",
+        "ip_dscp",
+        "ip_nat",
+        "ip_protocol",
+        "ip_version",
+        "last_seen_at",
+        "local_bytes",
+        "local_ip",
+        "local_mac",
+        "local_origin",
+        "local_packets",
+        "local_port",
+        "local_rate",
+        "other_bytes",
+        "other_ip",
+        "other_mac",
+        "other_packets",
+        "other_port",
+        "other_rate",
+        "other_type",
+        "soft_dissector",
+        "total_bytes",
+        "total_packets",
+        "vlan_id",
+    ] {
+        assert!(f.contains_key(key), "missing {key}");
+    }
+    assert_eq!(f["local_mac"], "00:01:02:03:04:ff");
+    assert_eq!(f["detected_protocol"], 91);
+    assert_eq!(f["detection_guessed"], true);
+    assert_eq!(f["other_type"], "remote");
+    let keys: Vec<&String> = f.keys().collect();
+    let mut sorted = keys.clone();
+    sorted.sort();
+    assert_eq!(keys, sorted, "flow keys are sorted");
+}
+
+#[test]
+fn non_tcp_flows_have_no_tcp_object() {
+    let mut v = view();
+    v.ip_protocol = 17;
+    v.tcp = None;
+    let r = encode_flow(FlowEvent::Stats, &v);
+    assert!(!text(&r).contains("\"tcp\""));
+}
+
+#[test]
+fn interval_records() {
+    let status = AgentStatus {
+        timestamp: Timestamp::from_millis(1_700_000_015_500),
+        update_interval: 15,
+        uptime: 30,
+        cpu_user_ms: 2_500,
+        flow_count: 4,
+        sinks: vec![flowstat_core::SinkStatus {
+            name: "stdout".into(),
+            sent: 9,
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let mut counters = InterfaceCounters {
+        raw: 10,
+        ip: 9,
+        ..Default::default()
+    };
+    counters.decode_issues[DecodeError::NotIp.index()] = 1;
+    let interfaces = [InterfaceReport {
+        name: "eth0".into(),
+        counters,
+    }];
+    let mut out = Vec::new();
+    CorePlugin.on_interval(
+        &IntervalReport {
+            status: &status,
+            interfaces: &interfaces,
+        },
+        &mut out,
+    );
+    assert_eq!(out.len(), 2);
+    let a: Value = serde_json::from_slice(&out[0].json).unwrap();
+    assert_eq!(a["type"], "agent_status");
+    assert_eq!(a["timestamp"], 1_700_000_015u64);
+    assert_eq!(a["cpu_user"], 2);
+    assert_eq!(a["cpu_user_ms"], 2500);
+    assert_eq!(a["sinks"]["stdout"]["sent"], 9);
+    assert!(text(&out[0]).starts_with(r#"{"type":"agent_status","#));
+    let i: Value = serde_json::from_slice(&out[1].json).unwrap();
+    assert_eq!(i["type"], "interface_stats");
+    assert_eq!(i["eth0"]["raw"], 10);
+    assert_eq!(i["eth0"]["decode_issues"]["non_ip"], 1);
+    assert_eq!(i["eth0"]["decode_issues"]["truncated_ip"], 0);
+}
