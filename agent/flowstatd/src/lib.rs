@@ -1,0 +1,15 @@
+//! flowstatd: the agent. Reads the configuration, builds capture sources,
+//! the flow table, plugins and sinks, and wires them together. The binary
+//! (`main.rs`) is the command line on top of this library; tests and
+//! benches use the library directly.
+#![forbid(unsafe_code)]
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
+pub mod config;
+pub mod engine;
+pub mod replay;
+mod resources;
+
+pub use config::{Config, ConfigError};
+pub use engine::{Engine, EngineConfig, SourceRun};
+pub use replay::{ReplayError, ReplayOptions, ReplaySummary, replay};
