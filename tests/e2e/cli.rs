@@ -1,0 +1,110 @@
+//! The command line: help, config checking, output to a file.
+
+use crate::common::{TempDir, fixture, run_flowstatd};
+
+#[test]
+fn help_teaches_the_commands() {
+    let out = run_flowstatd(&["--help"]);
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    for word in ["replay", "check-config", "Examples:"] {
+        assert!(help.contains(word), "--help lacks {word}:\n{help}");
+    }
+    let out = run_flowstatd(&["replay", "--help"]);
+    let help = String::from_utf8_lossy(&out.stdout);
+    for word in [
+        "--config",
+        "--interval",
+        "--local-network",
+        "--output",
+        "--realtime",
+        "--role",
+        "--decapsulate",
+    ] {
+        assert!(help.contains(word), "replay --help lacks {word}");
+    }
+}
+
+#[test]
+fn check_config_accepts_the_shipped_config() {
+    let conf = fixture("../../conf/flowstatd.toml");
+    let out = run_flowstatd(&["check-config", &conf.to_string_lossy()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).ends_with(": ok\n"));
+}
+
+#[test]
+fn check_config_names_file_key_and_reason_of_every_error() {
+    let tmp = TempDir::new("badconf");
+    let conf = tmp.path("bad.toml");
+    std::fs::write(
+        &conf,
+        "[agent]\nlocal_networks = [\"10.0.0.0/33\"]\nupdate_interval = 15\n[flows]\nmax_flows = 0\n",
+    )
+    .unwrap();
+    let out = run_flowstatd(&["check-config", &conf.to_string_lossy()]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let path = conf.to_string_lossy();
+    for (key, reason) in [
+        ("agent.local_networks[0]", "invalid"),
+        ("agent.update_interval", "unknown field"),
+        ("flows.max_flows", "must be between"),
+    ] {
+        assert!(
+            stderr
+                .lines()
+                .any(|l| l.contains(&*path) && l.contains(key) && l.contains(reason)),
+            "no line names {key} ({reason}):\n{stderr}"
+        );
+    }
+    // The same config is refused by replay too.
+    let pcap = fixture("ndpi/443-curl.pcap");
+    let out = run_flowstatd(&["replay", "-c", &path, &pcap.to_string_lossy()]);
+    assert!(!out.status.success());
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn output_goes_to_a_file_and_options_apply() {
+    let tmp = TempDir::new("output");
+    let out_path = tmp.path("records.json");
+    let pcap = fixture("ndpi/443-curl.pcap");
+    let out = run_flowstatd(&[
+        "replay",
+        "--output",
+        &out_path.to_string_lossy(),
+        "--interval",
+        "1",
+        "--role",
+        "wan",
+        "--local-network",
+        "178.62.0.0/16",
+        &pcap.to_string_lossy(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.stdout.is_empty());
+    let text = std::fs::read_to_string(&out_path).unwrap();
+    let records: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let stats: Vec<_> = records
+        .iter()
+        .filter(|r| r["type"] == "agent_status")
+        .collect();
+    assert!(stats.len() >= 2, "1 s intervals over a 1.1 s capture");
+    assert!(stats.iter().all(|r| r["update_interval"] == 1));
+    let purge = records.iter().find(|r| r["type"] == "flow_purge").unwrap();
+    assert_eq!(purge["internal"], false);
+    // Both ends are inside now; the client stays the local side.
+    assert_eq!(purge["flow"]["local_ip"], "192.168.1.13");
+}

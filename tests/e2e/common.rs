@@ -1,0 +1,227 @@
+//! Helpers shared by the end-to-end tests.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use flowstat_core::{Record, Sink, SinkError};
+use flowstat_sinks::SinkSet;
+use flowstatd::{Config, EngineConfig, ReplayOptions};
+use serde_json::Value;
+
+/// `tests/fixtures`.
+pub fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
+}
+
+/// `tests/golden`.
+pub fn golden_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("golden")
+}
+
+/// A fixture by its path under `tests/fixtures`.
+pub fn fixture(rel: &str) -> PathBuf {
+    fixtures().join(rel)
+}
+
+/// Every capture of the corpus (files named *.pcap or *.pcapng), sorted.
+pub fn corpus() -> Vec<PathBuf> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        for entry in std::fs::read_dir(dir).expect("fixtures directory") {
+            let path = entry.expect("directory entry").path();
+            if path.is_dir() {
+                walk(&path, out);
+            } else if matches!(
+                path.extension().and_then(|e| e.to_str()),
+                Some("pcap" | "pcapng")
+            ) {
+                out.push(path);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(&fixtures(), &mut out);
+    out.sort();
+    assert!(out.len() >= 70, "corpus incomplete: {} captures", out.len());
+    out
+}
+
+/// The path of a capture relative to the fixtures, for messages.
+pub fn rel(path: &Path) -> String {
+    path.strip_prefix(fixtures())
+        .unwrap_or(path)
+        .display()
+        .to_string()
+}
+
+/// Collects records in memory.
+#[derive(Clone, Default)]
+pub struct Collect(pub Arc<Mutex<Vec<Record>>>);
+
+impl Sink for Collect {
+    fn name(&self) -> &str {
+        "collect"
+    }
+    fn write(&mut self, record: &Record) -> Result<(), SinkError> {
+        self.0.lock().expect("collector lock").push(record.clone());
+        Ok(())
+    }
+}
+
+/// Engine settings from a config, as `flowstatd replay` builds them.
+pub fn engine_config(cfg: &Config) -> EngineConfig {
+    EngineConfig {
+        update_interval: cfg.update_interval(),
+        flows: cfg.flow_config(),
+        decode: cfg.decode_config(),
+        locals: cfg.local_networks(),
+        resource_usage: false,
+    }
+}
+
+/// A config with every optional tunnel decapsulated, as tshark dissects.
+pub fn all_tunnels() -> Config {
+    let mut cfg = Config::default();
+    cfg.decode.decapsulate = vec![
+        flowstatd::config::Tunnel::IpInIp,
+        flowstatd::config::Tunnel::Gre,
+        flowstatd::config::Tunnel::Vxlan,
+    ];
+    cfg
+}
+
+/// Replays `files` in-process and returns the records as JSON lines.
+pub fn replay_lines(files: &[PathBuf], cfg: &Config) -> Vec<String> {
+    let collect = Collect::default();
+    let mut sinks = SinkSet::new();
+    sinks.add(Box::new(collect.clone()), &[]);
+    let opts = ReplayOptions {
+        files: files.to_vec(),
+        internal: true,
+        ..Default::default()
+    };
+    flowstatd::replay(engine_config(cfg), &opts, sinks)
+        .unwrap_or_else(|e| panic!("replay of {files:?} failed: {e}"));
+    let records = collect.0.lock().expect("collector lock");
+    records
+        .iter()
+        .map(|r| String::from_utf8(r.json.clone()).expect("records are UTF-8"))
+        .collect()
+}
+
+/// Replays `files` in-process and returns the records parsed.
+pub fn replay(files: &[PathBuf], cfg: &Config) -> Vec<Value> {
+    replay_lines(files, cfg)
+        .iter()
+        .map(|l| serde_json::from_str(l).expect("records are JSON"))
+        .collect()
+}
+
+/// The `flowstatd` binary, built once per test run.
+pub fn flowstatd() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .args(["build", "--quiet", "-p", "flowstatd", "--bin", "flowstatd"])
+            .status()
+            .expect("run cargo build");
+        assert!(status.success(), "building flowstatd failed");
+        // target/<profile>/deps/e2e-<hash> -> target/<profile>/flowstatd
+        let exe = std::env::current_exe().expect("test executable path");
+        let dir = exe
+            .parent()
+            .and_then(Path::parent)
+            .expect("target profile dir");
+        let bin = dir.join("flowstatd");
+        assert!(bin.exists(), "{} missing after build", bin.display());
+        bin
+    })
+    .clone()
+}
+
+/// Runs `flowstatd` with `args`.
+pub fn run_flowstatd(args: &[&str]) -> Output {
+    Command::new(flowstatd())
+        .args(args)
+        .output()
+        .expect("run flowstatd")
+}
+
+/// Runs an oracle tool (tshark, ...) that CI installs; a missing tool fails
+/// the test with a message saying how to install it.
+pub fn oracle(program: &str, args: &[&str]) -> String {
+    let out = Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("{program} is needed as a test oracle ({e}); install it with .ci/deps")
+        });
+    assert!(
+        out.status.success(),
+        "{program} {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("oracle output is UTF-8")
+}
+
+/// A scratch directory for one test, removed when dropped.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("flowstat-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("create temp dir");
+        TempDir(dir)
+    }
+
+    pub fn path(&self, file: &str) -> PathBuf {
+        self.0.join(file)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Writes a classic pcap file (microsecond, Ethernet unless told otherwise).
+pub struct PcapWriter {
+    bytes: Vec<u8>,
+}
+
+impl PcapWriter {
+    pub fn new(linktype: u32) -> Self {
+        let mut bytes = Vec::new();
+        bytes.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
+        bytes.extend_from_slice(&2u16.to_le_bytes());
+        bytes.extend_from_slice(&4u16.to_le_bytes());
+        bytes.extend_from_slice(&0i32.to_le_bytes());
+        bytes.extend_from_slice(&0u32.to_le_bytes());
+        bytes.extend_from_slice(&65_535u32.to_le_bytes());
+        bytes.extend_from_slice(&linktype.to_le_bytes());
+        PcapWriter { bytes }
+    }
+
+    /// Adds a frame captured at `at` after the epoch; `wire_len` is the
+    /// original length (at least the data's).
+    pub fn frame(&mut self, at: Duration, data: &[u8], wire_len: usize) -> &mut Self {
+        let secs = u32::try_from(at.as_secs()).expect("time fits pcap");
+        self.bytes.extend_from_slice(&secs.to_le_bytes());
+        self.bytes
+            .extend_from_slice(&at.subsec_micros().to_le_bytes());
+        self.bytes
+            .extend_from_slice(&(data.len() as u32).to_le_bytes());
+        self.bytes
+            .extend_from_slice(&(wire_len.max(data.len()) as u32).to_le_bytes());
+        self.bytes.extend_from_slice(data);
+        self
+    }
+
+    pub fn write(&self, path: &Path) {
+        std::fs::write(path, &self.bytes).expect("write pcap");
+    }
+}

@@ -1,0 +1,10 @@
+//! End-to-end tests: capture files in, records out, judged by golden files
+//! and by tshark. One module per area; shared helpers in `common`.
+#![allow(clippy::unwrap_used, missing_docs)]
+
+mod cli;
+mod common;
+mod golden;
+mod oracle;
+mod robustness;
+mod schema;
