@@ -18,6 +18,7 @@ mod digest;
 mod frag;
 mod key;
 mod locals;
+mod slab;
 mod table;
 mod tcp;
 

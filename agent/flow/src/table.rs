@@ -12,6 +12,7 @@ use crate::digest;
 use crate::frag::{Datagram, DatagramKey, Fragments, MAX_DATAGRAMS};
 use crate::key::{FlowKey, Side};
 use crate::locals::LocalNetworks;
+use crate::slab::Slab;
 use crate::tcp::SeqTracker;
 
 /// Flow table limits and timeouts (config section `[flows]`).
@@ -85,13 +86,17 @@ pub struct TableCounters {
 const NIL: u32 = u32::MAX;
 
 // Flow::flags bits.
-const LIVE: u8 = 1;
+const LIVE: u16 = 1;
 /// Saw a packet since its previous record.
-const ACTIVE: u8 = 1 << 1;
+const ACTIVE: u16 = 1 << 1;
 /// Detection concluded and the `flow` record was emitted.
-const DETECTED: u8 = 1 << 2;
-const GUESSED: u8 = 1 << 3;
-const RST_SEEN: u8 = 1 << 4;
+const DETECTED: u16 = 1 << 2;
+const GUESSED: u16 = 1 << 3;
+const RST_SEEN: u16 = 1 << 4;
+/// TCP sequence tracking started, per side (lower, upper).
+const SEQ_STARTED: [u16; 2] = [1 << 5, 1 << 6];
+/// A FIN was sent, per side.
+const FIN_SENT: [u16; 2] = [1 << 7, 1 << 8];
 
 /// Counters of one side of a flow.
 #[derive(Clone, Copy, Debug, Default)]
@@ -104,7 +109,8 @@ struct SideState {
     /// this side in the interval, and how many distinct slots had traffic.
     slot: u32,
     slots: u32,
-    seq: SeqTracker,
+    /// Next expected TCP sequence number from this side.
+    next_seq: u32,
 }
 
 impl SideState {
@@ -150,6 +156,9 @@ struct Flow {
     last_seen: Timestamp,
     sides: [SideState; 2],
     tcp: TcpCounters,
+    /// The first digest (identity only), and the current one.
+    first_digest: [u8; 20],
+    digest: [u8; 20],
     macs: [[u8; 6]; 2],
     classes: [AddrClass; 2],
     protocol: Protocol,
@@ -158,17 +167,54 @@ struct Flow {
     other_type: OtherType,
     dscp: u8,
     detection_packets: u8,
-    flags: u8,
+    flags: u16,
+    /// The timeout class whose list the flow is in.
+    class: u8,
 }
 
 impl Flow {
-    fn has(&self, flag: u8) -> bool {
+    fn has(&self, flag: u16) -> bool {
         self.flags & flag != 0
     }
 
     fn closed(&self) -> bool {
-        self.has(RST_SEEN) || (self.sides[0].seq.fin && self.sides[1].seq.fin)
+        self.has(RST_SEEN) || self.flags & (FIN_SENT[0] | FIN_SENT[1]) == FIN_SENT[0] | FIN_SENT[1]
     }
+
+    /// The timeout class the flow belongs in now.
+    fn timeout_class(&self) -> u8 {
+        if self.key.protocol != 6 {
+            OTHER
+        } else if self.closed() {
+            TCP_CLOSED
+        } else {
+            TCP_OPEN
+        }
+    }
+}
+
+/// Timeout classes: each has its own idle timeout, and its own list of
+/// flows in order of their latest packet, so a tick finds what expired at
+/// the tails and what was active at the heads without visiting the rest.
+const OTHER: u8 = 0;
+const TCP_OPEN: u8 = 1;
+const TCP_CLOSED: u8 = 2;
+const CLASSES: usize = 3;
+
+/// Ends of one list: `head` the most recently seen flow, `tail` the least.
+#[derive(Clone, Copy, Debug)]
+struct Ends {
+    head: u32,
+    tail: u32,
+    len: usize,
+}
+
+impl Ends {
+    const EMPTY: Ends = Ends {
+        head: NIL,
+        tail: NIL,
+        len: 0,
+    };
 }
 
 /// The flows of one capture interface.
@@ -177,13 +223,15 @@ pub struct FlowTable {
     interface: String,
     cfg: FlowConfig,
     locals: LocalNetworks,
-    flows: Vec<Flow>,
+    flows: Slab<Flow>,
     free: Vec<u32>,
     index: HashTable<u32>,
     hasher: FixedState,
     /// Most recently seen flow, and least recently seen.
-    head: u32,
-    tail: u32,
+    /// Least-recently-seen lists, one per timeout class.
+    lists: [Ends; CLASSES],
+    /// The flow of the last lookup (a hint; checked before use).
+    last: u32,
     live: usize,
     fragments: Fragments,
     counters: TableCounters,
@@ -201,12 +249,12 @@ impl FlowTable {
             interface: interface.to_owned(),
             cfg,
             locals,
-            flows: Vec::new(),
+            flows: Slab::default(),
             free: Vec::new(),
             index: HashTable::new(),
             hasher: FixedState::with_seed(0x666c_6f77_7374_6174),
-            head: NIL,
-            tail: NIL,
+            lists: [Ends::EMPTY; CLASSES],
+            last: NIL,
             live: 0,
             fragments: Fragments::default(),
             counters: TableCounters::default(),
@@ -225,10 +273,7 @@ impl FlowTable {
 
     /// Closed TCP flows waiting for `ttl_closed_tcp_flow` of quiet.
     pub fn closing(&self) -> usize {
-        self.flows
-            .iter()
-            .filter(|f| f.has(LIVE) && f.closed())
-            .count()
+        self.lists[usize::from(TCP_CLOSED)].len
     }
 
     /// Replaces the local networks; flows already in the table keep the
@@ -245,7 +290,7 @@ impl FlowTable {
     /// Heap bytes held by the table: flow slots, index and free list (not
     /// counting fragment tracking, which is bounded separately).
     pub fn memory_bytes(&self) -> usize {
-        self.flows.capacity() * std::mem::size_of::<Flow>()
+        self.flows.memory_bytes()
             + self.index.allocation_size()
             + self.free.capacity() * std::mem::size_of::<u32>()
     }
@@ -274,6 +319,7 @@ impl FlowTable {
             Some(idx) => idx,
             None => self.insert(key, side, pkt, emit),
         };
+        self.last = idx;
         self.account(idx, side, 1, u64::from(pkt.wire_len), pkt.src_mac, pkt.ts);
         if let Some(tcp) = &pkt.tcp {
             self.analyse_tcp(idx, side, tcp, pkt.payload_len);
@@ -293,29 +339,32 @@ impl FlowTable {
     where
         F: FnMut(FlowEvent, &FlowView<'_>),
     {
-        for idx in 0..self.flows.len() as u32 {
-            let f = &self.flows[idx as usize];
-            if !f.has(LIVE) {
-                continue;
-            }
-            let idle = now.since(f.last_seen);
-            let reason = if f.closed() && idle >= self.cfg.ttl_closed_tcp_flow {
-                Some(PurgeReason::Closed)
-            } else if idle >= self.ttl_idle(f) {
-                Some(PurgeReason::Expired)
+        for class in [OTHER, TCP_OPEN, TCP_CLOSED] {
+            let ttl = self.ttl(class);
+            let reason = if class == TCP_CLOSED {
+                PurgeReason::Closed
             } else {
-                None
+                PurgeReason::Expired
             };
-            if let Some(reason) = reason {
-                self.purge(idx, reason, false, emit);
-            } else if f.has(ACTIVE) {
+            // Oldest first, until one is still within its timeout.
+            loop {
+                let tail = self.lists[usize::from(class)].tail;
+                if tail == NIL || now.since(self.flows.get(tail).last_seen) < ttl {
+                    break;
+                }
+                self.purge(tail, reason, false, emit);
+            }
+            // Newest first, while they saw packets since their last record.
+            let mut idx = self.lists[usize::from(class)].head;
+            while idx != NIL && self.flows.get(idx).has(ACTIVE) {
                 self.counters.active += 1;
                 self.conclude_detection(idx, emit);
                 self.emit(idx, FlowEvent::Stats, emit);
-                let f = &mut self.flows[idx as usize];
+                let f = self.flows.get_mut(idx);
                 f.flags &= !ACTIVE;
                 f.tcp = TcpCounters::default();
                 f.sides.iter_mut().for_each(SideState::end_interval);
+                idx = f.next;
             }
         }
         let deadline = Timestamp::from_nanos(
@@ -333,15 +382,16 @@ impl FlowTable {
     where
         F: FnMut(FlowEvent, &FlowView<'_>),
     {
-        for idx in 0..self.flows.len() as u32 {
-            let f = &self.flows[idx as usize];
-            if f.has(LIVE) {
-                let reason = if f.closed() {
-                    PurgeReason::Closed
-                } else {
-                    PurgeReason::Expired
-                };
-                self.purge(idx, reason, false, emit);
+        for class in [OTHER, TCP_OPEN, TCP_CLOSED] {
+            let reason = if class == TCP_CLOSED {
+                PurgeReason::Closed
+            } else {
+                PurgeReason::Expired
+            };
+            while let tail = self.lists[usize::from(class)].tail
+                && tail != NIL
+            {
+                self.purge(tail, reason, false, emit);
             }
         }
         let (packets, bytes) = self.fragments.expire(Timestamp::from_nanos(u64::MAX));
@@ -349,18 +399,25 @@ impl FlowTable {
         self.counters.fragments_lost_bytes += bytes;
     }
 
-    fn ttl_idle(&self, f: &Flow) -> Duration {
-        if f.key.protocol == 6 {
-            self.cfg.ttl_idle_tcp_flow
-        } else {
-            self.cfg.ttl_idle_flow
+    fn ttl(&self, class: u8) -> Duration {
+        match class {
+            OTHER => self.cfg.ttl_idle_flow,
+            TCP_OPEN => self.cfg.ttl_idle_tcp_flow,
+            _ => self.cfg.ttl_closed_tcp_flow,
         }
     }
 
     fn find(&self, key: &FlowKey) -> Option<u32> {
+        // Packets come in bursts of one flow: try the last flow found first.
+        if self.last < self.flows.len() {
+            let f = self.flows.get(self.last);
+            if f.has(LIVE) && f.key == *key {
+                return Some(self.last);
+            }
+        }
         let hash = hash_key(&self.hasher, key);
         self.index
-            .find(hash, |&i| self.flows[i as usize].key == *key)
+            .find(hash, |&i| self.flows.get(i).key == *key)
             .copied()
     }
 
@@ -368,9 +425,11 @@ impl FlowTable {
     where
         F: FnMut(FlowEvent, &FlowView<'_>),
     {
-        if self.live >= self.cfg.max_flows.max(1) && self.tail != NIL {
+        if self.live >= self.cfg.max_flows.max(1)
+            && let Some(oldest) = self.least_recently_seen()
+        {
             self.counters.evicted += 1;
-            self.purge(self.tail, PurgeReason::Expired, true, emit);
+            self.purge(oldest, PurgeReason::Expired, true, emit);
         }
         let client = client_side(pkt, side);
         let classes = [Side::Lower, Side::Upper].map(|s| {
@@ -392,8 +451,11 @@ impl FlowTable {
                 _ => OtherType::Remote,
             }
         };
+        let first_digest = digest::base(&self.interface, &key);
         let flow = Flow {
             key,
+            first_digest,
+            digest: first_digest,
             prev: NIL,
             next: NIL,
             first_seen: pkt.ts,
@@ -409,30 +471,33 @@ impl FlowTable {
             dscp: pkt.dscp,
             detection_packets: 0,
             flags: LIVE,
+            class: if key.protocol == 6 { TCP_OPEN } else { OTHER },
         };
         let idx = match self.free.pop() {
             Some(i) => {
-                self.flows[i as usize] = flow;
+                *self.flows.get_mut(i) = flow;
                 i
             }
-            None => {
-                if self.flows.len() == self.flows.capacity() {
-                    // Grow by an eighth, not double, so that slack stays
-                    // within the per-flow memory budget.
-                    self.flows.reserve_exact((self.flows.len() / 8).max(1024));
-                }
-                self.flows.push(flow);
-                (self.flows.len() - 1) as u32
-            }
+            None => self.flows.push(flow),
         };
         let hash = hash_key(&self.hasher, &key);
         let (flows, hasher) = (&self.flows, &self.hasher);
         self.index
-            .insert_unique(hash, idx, |&i| hash_key(hasher, &flows[i as usize].key));
+            .insert_unique(hash, idx, |&i| hash_key(hasher, &flows.get(i).key));
         self.live += 1;
         self.counters.created += 1;
         self.push_front(idx);
         idx
+    }
+
+    /// The flow whose latest packet is the oldest: the oldest of the lists'
+    /// tails (ties go to the first class).
+    fn least_recently_seen(&self) -> Option<u32> {
+        self.lists
+            .iter()
+            .map(|l| l.tail)
+            .filter(|&t| t != NIL)
+            .min_by_key(|&t| self.flows.get(t).last_seen)
     }
 
     /// Adds packets sent by `side` at `now` and makes the flow the most
@@ -446,28 +511,46 @@ impl FlowTable {
         mac: [u8; 6],
         now: Timestamp,
     ) {
-        let f = &mut self.flows[idx as usize];
+        let f = self.flows.get_mut(idx);
         f.sides[side.index()].add(packets, bytes, now);
         if f.macs[side.index()] == [0; 6] {
             f.macs[side.index()] = mac;
         }
         f.last_seen = f.last_seen.max(now);
         f.flags |= ACTIVE;
-        if self.head != idx {
+        if self.lists[usize::from(f.class)].head != idx {
             self.unlink(idx);
             self.push_front(idx);
         }
     }
 
     fn analyse_tcp(&mut self, idx: u32, side: Side, tcp: &TcpInfo, payload_len: u32) {
-        let f = &mut self.flows[idx as usize];
+        let f = self.flows.get_mut(idx);
         let before = f.tcp;
-        f.sides[side.index()]
-            .seq
-            .segment(tcp, payload_len, &mut f.tcp);
+        let s = side.index();
+        let mut seq = SeqTracker {
+            next: f.sides[s].next_seq,
+            started: f.has(SEQ_STARTED[s]),
+            fin: f.has(FIN_SENT[s]),
+        };
+        seq.segment(tcp, payload_len, &mut f.tcp);
+        f.sides[s].next_seq = seq.next;
+        if seq.started {
+            f.flags |= SEQ_STARTED[s];
+        }
+        if seq.fin {
+            f.flags |= FIN_SENT[s];
+        }
         if tcp.has(TcpInfo::RST) {
             f.flags |= RST_SEEN;
         }
+        if f.timeout_class() != f.class {
+            // Closed now: on to the closed list, as its most recent flow.
+            self.unlink(idx);
+            self.flows.get_mut(idx).class = TCP_CLOSED;
+            self.push_front(idx);
+        }
+        let f = self.flows.get(idx);
         self.counters.tcp_resets += u64::from(f.tcp.resets - before.resets);
         self.counters.tcp_seq_errors += u64::from(f.tcp.seq_errors - before.seq_errors);
     }
@@ -478,7 +561,7 @@ impl FlowTable {
     where
         F: FnMut(FlowEvent, &FlowView<'_>),
     {
-        let f = &mut self.flows[idx as usize];
+        let f = self.flows.get_mut(idx);
         if f.has(DETECTED) {
             return;
         }
@@ -495,7 +578,7 @@ impl FlowTable {
     where
         F: FnMut(FlowEvent, &FlowView<'_>),
     {
-        let f = &mut self.flows[idx as usize];
+        let f = self.flows.get_mut(idx);
         if f.has(DETECTED) {
             return;
         }
@@ -509,6 +592,9 @@ impl FlowTable {
         {
             f.protocol = p;
             f.flags |= GUESSED;
+        }
+        if f.protocol != Protocol::UNKNOWN {
+            f.digest = digest::with_metadata(&self.interface, &f.key, f.protocol.0, 0, "");
         }
         self.emit(idx, FlowEvent::Detected, emit);
     }
@@ -596,7 +682,7 @@ impl FlowTable {
         F: FnMut(FlowEvent, &FlowView<'_>),
     {
         self.conclude_detection(idx, emit);
-        if self.flows[idx as usize].has(ACTIVE) {
+        if self.flows.get(idx).has(ACTIVE) {
             self.counters.active += 1;
         }
         self.emit(idx, FlowEvent::Purged { reason, evicted }, emit);
@@ -605,13 +691,13 @@ impl FlowTable {
             PurgeReason::Closed => self.counters.closed += 1,
             PurgeReason::Expired => self.counters.expired += 1,
         }
-        let key = self.flows[idx as usize].key;
+        let key = self.flows.get(idx).key;
         let hash = hash_key(&self.hasher, &key);
         if let Ok(entry) = self.index.find_entry(hash, |&i| i == idx) {
             entry.remove();
         }
         self.unlink(idx);
-        let f = &mut self.flows[idx as usize];
+        let f = self.flows.get_mut(idx);
         f.flags = 0;
         self.free.push(idx);
         self.live -= 1;
@@ -621,15 +707,12 @@ impl FlowTable {
     where
         F: FnMut(FlowEvent, &FlowView<'_>),
     {
-        let f = &self.flows[idx as usize];
-        let base = digest::base(&self.interface, &f.key);
-        let current = if f.protocol != Protocol::UNKNOWN {
-            digest::with_metadata(&self.interface, &f.key, f.protocol.0, 0, "")
+        let f = self.flows.get(idx);
+        let digest_prev: &[[u8; 20]] = if f.digest == f.first_digest {
+            &[]
         } else {
-            base
+            std::slice::from_ref(&f.first_digest)
         };
-        let prev = [base];
-        let digest_prev: &[[u8; 20]] = if current == base { &[] } else { &prev };
         let endpoint = |side: Side| {
             let (addr, port) = f.key.endpoint(side);
             Endpoint {
@@ -651,7 +734,7 @@ impl FlowTable {
             local_origin: f.client == local,
             first_seen: f.first_seen,
             last_seen: f.last_seen,
-            digest: current,
+            digest: f.digest,
             digest_prev,
             detection: Detection {
                 protocol: f.protocol,
@@ -668,37 +751,42 @@ impl FlowTable {
         emit(event, &view);
     }
 
+    /// Puts `idx` at the head of its class's list.
     fn push_front(&mut self, idx: u32) {
-        let old = self.head;
+        let class = usize::from(self.flows.get(idx).class);
+        let old = self.lists[class].head;
         {
-            let f = &mut self.flows[idx as usize];
+            let f = self.flows.get_mut(idx);
             f.prev = NIL;
             f.next = old;
         }
         if old != NIL {
-            self.flows[old as usize].prev = idx;
+            self.flows.get_mut(old).prev = idx;
         } else {
-            self.tail = idx;
+            self.lists[class].tail = idx;
         }
-        self.head = idx;
+        self.lists[class].head = idx;
+        self.lists[class].len += 1;
     }
 
+    /// Takes `idx` out of its class's list.
     fn unlink(&mut self, idx: u32) {
-        let (prev, next) = {
-            let f = &self.flows[idx as usize];
-            (f.prev, f.next)
+        let (prev, next, class) = {
+            let f = self.flows.get(idx);
+            (f.prev, f.next, usize::from(f.class))
         };
         if prev != NIL {
-            self.flows[prev as usize].next = next;
+            self.flows.get_mut(prev).next = next;
         } else {
-            self.head = next;
+            self.lists[class].head = next;
         }
         if next != NIL {
-            self.flows[next as usize].prev = prev;
+            self.flows.get_mut(next).prev = prev;
         } else {
-            self.tail = prev;
+            self.lists[class].tail = prev;
         }
-        let f = &mut self.flows[idx as usize];
+        self.lists[class].len -= 1;
+        let f = self.flows.get_mut(idx);
         f.prev = NIL;
         f.next = NIL;
     }

@@ -2,12 +2,15 @@
 
 use flowstat_core::{TcpCounters, TcpInfo};
 
-/// Sequence state of one direction of a TCP flow.
+/// Sequence state of one direction of a TCP flow. The flow table stores
+/// it compactly (`next` in the side's counters, the two flags in the flow's
+/// flag bits) and runs each segment through a copy.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct SeqTracker {
     /// The next expected sequence number, once `started`.
-    next: u32,
-    started: bool,
+    pub(crate) next: u32,
+    /// A segment was seen in this direction.
+    pub(crate) started: bool,
     /// This direction sent a FIN.
     pub(crate) fin: bool,
 }

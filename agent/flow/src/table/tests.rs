@@ -123,10 +123,11 @@ const PURGE_EXPIRED: FlowEvent = FlowEvent::Purged {
 
 #[test]
 fn flow_slot_fits_the_memory_budget() {
-    // 256 bytes per flow all told; the slot leaves room for the index and
-    // the slab's growth slack (at most an eighth).
+    // 256 bytes per flow all told: the slot, plus the index (5 to 11.4
+    // bytes per flow between its resizes), plus at most one partly used
+    // slab chunk.
     assert!(
-        FlowTable::flow_size() <= 208,
+        FlowTable::flow_size() <= 232,
         "{} bytes",
         FlowTable::flow_size()
     );
@@ -486,21 +487,25 @@ fn vlans_separate_flows() {
 
 #[test]
 fn memory_per_flow_stays_in_budget() {
-    let mut t = table();
-    let n = 100_000u32;
-    for i in 0..n {
-        let p = pkt(
-            0,
-            17,
-            "10.0.0.2",
-            (i % 60000) as u16,
-            "10.0.0.1",
-            1 + (i / 60000) as u16,
-            80,
-        );
-        t.observe(&p, &mut |_, _| {});
+    // 57,345 flows is the index's worst load (just past a doubling); 100,000
+    // a typical one.
+    for n in [57_345u32, 100_000] {
+        let mut t = table();
+        for i in 0..n {
+            let p = pkt(
+                0,
+                17,
+                "10.0.0.2",
+                (i % 60000) as u16,
+                "10.0.0.1",
+                1 + (i / 60000) as u16,
+                80,
+            );
+            t.observe(&p, &mut |_, _| {});
+        }
+        assert_eq!(t.len(), n as usize);
+        let per_flow = t.memory_bytes() / n as usize;
+        println!("{n} flows: {per_flow} bytes per flow");
+        assert!(per_flow <= 256, "{n} flows: {per_flow} bytes per flow");
     }
-    assert_eq!(t.len(), n as usize);
-    let per_flow = t.memory_bytes() / n as usize;
-    assert!(per_flow <= 256, "{per_flow} bytes per flow");
 }

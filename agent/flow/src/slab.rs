@@ -1,0 +1,76 @@
+//! Flow storage: slots addressed by a `u32` index, in fixed-size chunks.
+//!
+//! Chunks never move once allocated, and the slab grows one chunk at a
+//! time, so its slack is at most one chunk: unlike a doubling `Vec`, the
+//! memory per flow stays close to the slot size at any table size.
+
+/// Slots per chunk.
+const CHUNK: usize = 1024;
+
+#[derive(Debug)]
+pub(crate) struct Slab<T> {
+    chunks: Vec<Vec<T>>,
+    len: usize,
+}
+
+impl<T> Default for Slab<T> {
+    fn default() -> Self {
+        Slab {
+            chunks: Vec::new(),
+            len: 0,
+        }
+    }
+}
+
+impl<T> Slab<T> {
+    /// Slots ever used (live or free).
+    pub(crate) fn len(&self) -> u32 {
+        self.len as u32
+    }
+
+    pub(crate) fn get(&self, idx: u32) -> &T {
+        let i = idx as usize;
+        &self.chunks[i / CHUNK][i % CHUNK]
+    }
+
+    pub(crate) fn get_mut(&mut self, idx: u32) -> &mut T {
+        let i = idx as usize;
+        &mut self.chunks[i / CHUNK][i % CHUNK]
+    }
+
+    /// Adds a slot holding `value`; returns its index.
+    pub(crate) fn push(&mut self, value: T) -> u32 {
+        if self.len % CHUNK == 0 {
+            self.chunks.push(Vec::with_capacity(CHUNK));
+        }
+        if let Some(chunk) = self.chunks.last_mut() {
+            chunk.push(value);
+        }
+        self.len += 1;
+        (self.len - 1) as u32
+    }
+
+    /// Heap bytes of the slots.
+    pub(crate) fn memory_bytes(&self) -> usize {
+        self.chunks.iter().map(Vec::capacity).sum::<usize>() * std::mem::size_of::<T>()
+            + self.chunks.capacity() * std::mem::size_of::<Vec<T>>()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_keep_their_index_across_chunks() {
+        let mut s = Slab::default();
+        for i in 0..(CHUNK as u32 * 2 + 5) {
+            assert_eq!(s.push(i), i);
+        }
+        assert_eq!(*s.get(CHUNK as u32), CHUNK as u32);
+        *s.get_mut(3) = 99;
+        assert_eq!(*s.get(3), 99);
+        assert_eq!(s.len(), CHUNK as u32 * 2 + 5);
+        assert_eq!(s.memory_bytes() / 4 / CHUNK, 3, "three chunks");
+    }
+}
