@@ -131,6 +131,32 @@ pub struct PacketMeta<'a> {
     pub issue: Option<DecodeError>,
 }
 
+impl PacketMeta<'_> {
+    /// A packet with nothing decoded yet: what the decoder fills in.
+    pub fn new(ts: Timestamp, wire_len: u32) -> Self {
+        PacketMeta {
+            ts,
+            wire_len,
+            layers: Layers::empty(),
+            vlan_id: 0,
+            src_mac: [0; 6],
+            dst_mac: [0; 6],
+            ip_version: 0,
+            src_ip: [0; 16],
+            dst_ip: [0; 16],
+            protocol: 0,
+            dscp: 0,
+            src_port: 0,
+            dst_port: 0,
+            fragment: None,
+            tcp: None,
+            payload_len: 0,
+            payload: &[],
+            issue: None,
+        }
+    }
+}
+
 /// The `std` address of a 16-byte address field of `version` 4 or 6.
 pub fn ip_addr(version: u8, bytes: &[u8; 16]) -> IpAddr {
     if version == 4 {

@@ -134,39 +134,11 @@ const ARPHRD_ETHER: u16 = 1;
 /// `Ok` means the packet belongs to an IP flow (with [`PacketMeta::issue`]
 /// set when its transport header was cut short); `Err` means it does not
 /// (not IP, truncated or malformed before the flow key, unsupported link).
-#[inline(always)]
-pub fn decode<'a>(frame: &Frame<'a>, cfg: &DecodeConfig) -> Result<PacketMeta<'a>, DecodeError> {
-    // Small and inlined: the caller's fields are then read where
-    // `decode_into` wrote them, instead of being copied out of a callee
-    // frame (narrow stores read back by wide loads stall the copy).
-    let mut m = PacketMeta {
-        ts: frame.ts,
-        wire_len: frame.wire_len,
-        layers: Layers::empty(),
-        vlan_id: 0,
-        src_mac: [0; 6],
-        dst_mac: [0; 6],
-        ip_version: 0,
-        src_ip: [0; 16],
-        dst_ip: [0; 16],
-        protocol: 0,
-        dscp: 0,
-        src_port: 0,
-        dst_port: 0,
-        fragment: None,
-        tcp: None,
-        payload_len: 0,
-        payload: &[],
-        issue: None,
-    };
-    match decode_into(frame, cfg, &mut m) {
-        Ok(()) => Ok(m),
-        Err(e) => Err(e),
-    }
-}
-
-/// The link-type dispatch of [`decode`], over a zeroed `m`.
-fn decode_into<'a>(
+///
+/// `m` must be fresh from [`PacketMeta::new`] (with the frame's time and
+/// wire length): the decoder fills it in place, because copying the
+/// finished struct out of a return value stalls on its narrow stores.
+pub fn decode<'a>(
     frame: &Frame<'a>,
     cfg: &DecodeConfig,
     m: &mut PacketMeta<'a>,
@@ -841,6 +813,12 @@ fn truncated_transport(
 
 #[cfg(test)]
 mod tests {
+    /// [`decode`] into a fresh packet.
+    fn decoded<'a>(frame: &Frame<'a>, cfg: &DecodeConfig) -> Result<PacketMeta<'a>, DecodeError> {
+        let mut m = PacketMeta::new(frame.ts, frame.wire_len);
+        decode(frame, cfg, &mut m).map(|()| m)
+    }
+
     use super::*;
     use etherparse::{
         IpFragOffset, IpHeaders, IpNumber, Ipv4Header, Ipv6Header, PacketBuilder, TcpHeader,
@@ -872,7 +850,7 @@ mod tests {
     }
 
     fn dec(link: LinkType, data: &[u8]) -> Result<PacketMeta<'_>, DecodeError> {
-        decode(&frame(link, data), &DecodeConfig::default())
+        decoded(&frame(link, data), &DecodeConfig::default())
     }
 
     fn dec_with(
@@ -880,7 +858,7 @@ mod tests {
         data: &[u8],
         cfg: DecodeConfig,
     ) -> Result<PacketMeta<'_>, DecodeError> {
-        decode(&frame(link, data), &cfg)
+        decoded(&frame(link, data), &cfg)
     }
 
     fn tunnels_on() -> DecodeConfig {
@@ -1794,7 +1772,7 @@ mod tests {
         let full = eth_ipv4_tcp(&[9; 100]);
         let mut f = frame(LinkType::ETHERNET, &full[..14 + 20 + 13]);
         f.wire_len = full.len() as u32;
-        let m = decode(&f, &DecodeConfig::default()).unwrap();
+        let m = decoded(&f, &DecodeConfig::default()).unwrap();
         assert_v4_flow(&m, IP_A, IP_B, 6);
         assert_eq!((m.src_port, m.dst_port), (40000, 443));
         assert_eq!(m.tcp, None);
@@ -1804,7 +1782,7 @@ mod tests {
 
         let mut f = frame(LinkType::ETHERNET, &full[..14 + 20 + 3]);
         f.wire_len = full.len() as u32;
-        let m = decode(&f, &DecodeConfig::default()).unwrap();
+        let m = decoded(&f, &DecodeConfig::default()).unwrap();
         assert_eq!((m.src_port, m.dst_port), (0, 0));
         assert_eq!(m.issue, Some(DecodeError::TruncatedTransport));
 
@@ -1829,7 +1807,7 @@ mod tests {
         let full = eth_ipv4_tcp(&[7; 1000]);
         let mut f = frame(LinkType::ETHERNET, &full[..100]);
         f.wire_len = full.len() as u32;
-        let m = decode(&f, &DecodeConfig::default()).unwrap();
+        let m = decoded(&f, &DecodeConfig::default()).unwrap();
         assert!(m.tcp.is_some());
         assert_eq!(m.payload_len, 1000);
         assert_eq!(m.payload.len(), 100 - 54);
@@ -1838,7 +1816,7 @@ mod tests {
         let full6 = cat(&[&eth(0x86dd), &ipv6_tcp(IP6_A, IP6_B, &[7; 500])]);
         let mut f = frame(LinkType::ETHERNET, &full6[..120]);
         f.wire_len = full6.len() as u32;
-        let m = decode(&f, &DecodeConfig::default()).unwrap();
+        let m = decoded(&f, &DecodeConfig::default()).unwrap();
         assert_eq!(m.payload_len, 500);
         assert_eq!(m.payload.len(), 120 - 14 - 40 - 20);
     }
@@ -1939,7 +1917,7 @@ mod tests {
             }
             for link in ALL_LINKS {
                 for cfg in [DecodeConfig::default(), tunnels_on()] {
-                    let _ = decode(&frame(link, &buf[..len]), &cfg);
+                    let _ = decoded(&frame(link, &buf[..len]), &cfg);
                 }
             }
         }
@@ -2022,7 +2000,7 @@ mod tests {
             }
             f.truncate((rng.next() % (f.len() as u64 + 1)) as usize);
             for cfg in [DecodeConfig::default(), tunnels_on()] {
-                let _ = decode(&frame(*link, &f), &cfg);
+                let _ = decoded(&frame(*link, &f), &cfg);
             }
         }
     }
@@ -2122,7 +2100,7 @@ mod tests {
                     link: c.link,
                     data,
                 };
-                decode(&f, &cfg)
+                decoded(&f, &cfg)
             })
             .collect()
     }
@@ -2145,7 +2123,7 @@ mod tests {
                         link: c.link,
                         data: &c.data,
                     };
-                    match decode(&f, &cfg) {
+                    match decoded(&f, &cfg) {
                         Ok(m) => {
                             ok += 1;
                             issues += usize::from(m.issue.is_some());
@@ -2243,80 +2221,5 @@ mod tests {
             assert!(m.layers.contains(Layers::GTP));
             assert_eq!(m.ip_version, 6);
         }
-    }
-
-    /// Rough cost of one decode; run with
-    /// `cargo test -p flowstat-decode --release -- --ignored --nocapture`.
-    #[test]
-    #[ignore = "timing, run by hand in release mode"]
-    fn decode_cost_per_frame() {
-        use std::hint::black_box;
-        use std::time::Instant;
-
-        /// Best of 7 timed runs of `run` over `n` frames, in ns per frame
-        /// (the best run is the one other processes disturbed least).
-        fn best_ns(n: usize, mut run: impl FnMut() -> u64) -> f64 {
-            (0..7)
-                .map(|_| {
-                    let start = Instant::now();
-                    black_box(run());
-                    start.elapsed().as_nanos() as f64 / n as f64
-                })
-                .fold(f64::INFINITY, f64::min)
-        }
-
-        /// What the flow table reads of a packet, folded into a number.
-        fn consume(r: Result<PacketMeta<'_>, DecodeError>) -> u64 {
-            match r {
-                Ok(m) => (u64::from(m.src_port) ^ u64::from(m.payload_len))
-                    .wrapping_add(m.src_ip[3].into())
-                    .wrapping_add(m.tcp.map_or(0, |t| t.seq.into())),
-                Err(e) => e.index() as u64,
-            }
-        }
-
-        let one = eth_ipv4_tcp(&[0; 1400]);
-        let cfg = DecodeConfig::default();
-        // FLOWSTAT_BENCH_SCALE=1 is 1/100th of the work, for running under
-        // an instruction counter (valgrind --tool=callgrind).
-        let scale = std::env::var("FLOWSTAT_BENCH_SCALE")
-            .ok()
-            .and_then(|s| s.parse::<usize>().ok())
-            .unwrap_or(100);
-        let rounds = 30_000 * scale;
-        let ns = best_ns(rounds, || {
-            let mut sum = 0u64;
-            for _ in 0..rounds {
-                let f = frame(LinkType::ETHERNET, black_box(&one));
-                sum = sum.wrapping_add(consume(decode(black_box(&f), &cfg)));
-            }
-            sum
-        });
-        println!("Ethernet/IPv4/TCP frame: {ns:.1} ns/frame");
-
-        let mut files = Vec::new();
-        capture_files(&corpus_dir(), &mut files);
-        let frames: Vec<Captured> = files.iter().flat_map(|p| read_capture(p)).collect();
-        let on = tunnels_on();
-        let rounds = 3 * scale;
-        let ns = best_ns(rounds * frames.len(), || {
-            let mut sum = 0u64;
-            for _ in 0..rounds {
-                for c in &frames {
-                    let f = Frame {
-                        ts: Timestamp::ZERO,
-                        wire_len: c.wire_len,
-                        link: c.link,
-                        data: black_box(&c.data),
-                    };
-                    sum = sum.wrapping_add(consume(decode(black_box(&f), &on)));
-                }
-            }
-            sum
-        });
-        println!(
-            "corpus ({} frames, tunnels on): {ns:.1} ns/frame",
-            frames.len()
-        );
     }
 }
