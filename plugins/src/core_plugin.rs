@@ -33,16 +33,19 @@
 
 use flowstat_core::{
     AGENT_VERSION, AgentStatus, DecodeError, FlowEvent, FlowView, InterfaceCounters,
-    IntervalReport, Plugin, Record, RecordKind, SourceInfo,
+    IntervalReport, Plugin, RecordKind, Records, SourceInfo,
 };
-use serde::Serialize;
-use serde::ser::{SerializeMap, SerializeStruct, Serializer};
-use std::fmt;
+
+use crate::json::{Json, escape, hex, hex_digits, key};
 
 /// Produces `flow`, `flow_stats`, `flow_purge`, `agent_status` and
 /// `interface_stats`.
 #[derive(Debug, Default)]
-pub struct CorePlugin;
+pub struct CorePlugin {
+    /// The last source's interface name, and its JSON string form: one
+    /// escape per source instead of one per record.
+    interface: (String, Vec<u8>),
+}
 
 impl Plugin for CorePlugin {
     fn name(&self) -> &str {
@@ -54,390 +57,254 @@ impl Plugin for CorePlugin {
         source: &SourceInfo<'_>,
         event: FlowEvent,
         flow: &FlowView<'_>,
-        out: &mut Vec<Record>,
+        out: &mut Records,
     ) {
-        let (kind, reason, evicted) = match event {
-            FlowEvent::Detected => (RecordKind::Flow, None, None),
-            FlowEvent::Stats => (RecordKind::FlowStats, None, None),
+        let (kind, purge) = match event {
+            FlowEvent::Detected => (RecordKind::Flow, None),
+            FlowEvent::Stats => (RecordKind::FlowStats, None),
             FlowEvent::Purged { reason, evicted } => {
-                (RecordKind::FlowPurge, Some(reason.as_str()), Some(evicted))
+                (RecordKind::FlowPurge, Some((reason, evicted)))
             }
         };
-        let record = FlowRecord {
-            kind: kind.as_str(),
-            interface: source.interface,
-            internal: source.internal,
-            reason,
-            evicted,
-            flow: FlowBody { kind, flow },
-        };
-        out.push(encode(kind, &record));
+        if self.interface.0 != source.interface {
+            self.interface = (source.interface.to_owned(), escape(source.interface));
+        }
+        let interface = &self.interface.1;
+        record(out, kind, |j| {
+            j.escaped(key!("interface"), interface);
+            j.bool(key!("internal"), source.internal);
+            if let Some((reason, evicted)) = purge {
+                j.ascii(key!("reason"), reason.as_str().as_bytes());
+                j.bool(key!("evicted"), evicted);
+            }
+            j.field_object(key!("flow"), |j| flow_body(j, kind, flow));
+        });
     }
 
-    fn on_interval(&mut self, report: &IntervalReport<'_>, out: &mut Vec<Record>) {
-        out.push(encode(
-            RecordKind::AgentStatus,
-            &AgentStatusRecord(report.status),
-        ));
-        out.push(encode(
-            RecordKind::InterfaceStats,
-            &InterfaceStatsRecord(report),
-        ));
+    fn on_interval(&mut self, report: &IntervalReport<'_>, out: &mut Records) {
+        record(out, RecordKind::AgentStatus, |j| {
+            agent_status(j, report.status)
+        });
+        record(out, RecordKind::InterfaceStats, |j| {
+            for iface in report.interfaces {
+                j.named_object(&iface.name, |j| interface_counters(j, &iface.counters));
+            }
+        });
     }
 }
 
-fn encode(kind: RecordKind, value: &impl Serialize) -> Record {
-    let mut json = Vec::with_capacity(512);
-    // Serializing these types into a Vec cannot fail: no map has non-string
-    // keys and no value refuses to serialize.
-    if let Err(e) = serde_json::to_writer(&mut json, value) {
-        unreachable!("encoding {} failed: {e}", kind.as_str());
-    }
-    Record { kind, json }
-}
-
-#[derive(Serialize)]
-struct FlowRecord<'a> {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    interface: &'a str,
-    internal: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    reason: Option<&'static str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    evicted: Option<bool>,
-    flow: FlowBody<'a>,
+/// Adds a record of `kind` to `out`: `{"type":..., <fields>}`.
+fn record(out: &mut Records, kind: RecordKind, fields: impl FnOnce(&mut Json<'_>)) {
+    out.push(kind, |buf| {
+        Json::new(buf).object(|j| {
+            j.ascii(key!("type"), kind.as_str().as_bytes());
+            fields(j);
+        })
+    });
 }
 
 /// The `flow` object of a flow record: which fields it has depends on the
 /// record kind (see the module docs); keys come out sorted.
-struct FlowBody<'a> {
-    kind: RecordKind,
-    flow: &'a FlowView<'a>,
-}
-
-impl Serialize for FlowBody<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let f = self.flow;
-        let meta = self.kind == RecordKind::Flow;
-        let identity = meta || self.kind == RecordKind::FlowPurge;
-        let d = &f.detection;
-        let (l, o) = (&f.local_stats, &f.other_stats);
-        let mut s = serializer.serialize_struct("flow", 48)?;
-        if meta {
-            s.serialize_field("app_ip_override", &false)?;
-            s.serialize_field("app_proto_twins", &false)?;
-            s.serialize_field("category", &Category)?;
-            s.serialize_field("detected_application", &d.application)?;
-        }
-        if identity {
-            s.serialize_field("detected_application_name", d.application_name)?;
-        }
-        if meta {
-            s.serialize_field("detected_protocol", &d.protocol.0)?;
-        }
-        if identity {
-            s.serialize_field("detected_protocol_name", d.protocol.name())?;
-        }
-        if meta {
-            s.serialize_field("detection_guessed", &d.guessed)?;
-        }
-        s.serialize_field("detection_packets", &d.packets)?;
-        if meta {
-            s.serialize_field("detection_updated", &false)?;
-            s.serialize_field("dhc_hit", &false)?;
-        }
-        s.serialize_field("digest", &Hex(&f.digest))?;
-        s.serialize_field("digest_prev", &HexList(f.digest_prev))?;
-        if meta {
-            // SPEC 4: a DNS flow's query name goes in `dns_host_name`.
-            let dns = if d.protocol.0 == 5 {
-                d.host_server_name
-            } else {
-                ""
-            };
-            s.serialize_field("dns_host_name", dns)?;
-            s.serialize_field("fhc_hit", &false)?;
-        }
-        if identity {
-            s.serialize_field("first_seen_at", &f.first_seen.as_millis())?;
-        }
-        if meta {
-            s.serialize_field("host_server_name", d.host_server_name)?;
-            s.serialize_field("ip_dscp", &f.ip_dscp)?;
-            s.serialize_field("ip_nat", &false)?;
-        }
-        if identity {
-            s.serialize_field("ip_protocol", &f.ip_protocol)?;
-            s.serialize_field("ip_version", &f.ip_version)?;
-        }
-        s.serialize_field("last_seen_at", &f.last_seen.as_millis())?;
-        s.serialize_field("local_bytes", &l.bytes)?;
-        if identity {
-            s.serialize_field("local_ip", &f.local.ip)?;
-        }
-        if meta {
-            s.serialize_field("local_mac", &Mac(f.local.mac))?;
-        }
-        if identity {
-            s.serialize_field("local_origin", &f.local_origin)?;
-        }
-        s.serialize_field("local_packets", &l.packets)?;
-        if identity {
-            s.serialize_field("local_port", &f.local.port)?;
-        }
-        s.serialize_field("local_rate", &l.rate)?;
-        s.serialize_field("other_bytes", &o.bytes)?;
-        if identity {
-            s.serialize_field("other_ip", &f.other.ip)?;
-        }
-        if meta {
-            s.serialize_field("other_mac", &Mac(f.other.mac))?;
-        }
-        s.serialize_field("other_packets", &o.packets)?;
-        if identity {
-            s.serialize_field("other_port", &f.other.port)?;
-        }
-        s.serialize_field("other_rate", &o.rate)?;
-        if meta {
-            s.serialize_field("other_type", f.other_type.as_str())?;
-            s.serialize_field("soft_dissector", &false)?;
-        }
-        if let Some(tcp) = &f.tcp {
-            s.serialize_field(
-                "tcp",
-                &Tcp {
-                    resets: tcp.resets,
-                    retrans: tcp.retrans,
-                    seq_errors: tcp.seq_errors,
-                },
-            )?;
-        }
-        s.serialize_field("total_bytes", &(l.total_bytes + o.total_bytes))?;
-        s.serialize_field("total_local_bytes", &l.total_bytes)?;
-        s.serialize_field("total_local_packets", &l.total_packets)?;
-        s.serialize_field("total_other_bytes", &o.total_bytes)?;
-        s.serialize_field("total_other_packets", &o.total_packets)?;
-        s.serialize_field("total_packets", &(l.total_packets + o.total_packets))?;
-        if identity {
-            s.serialize_field("vlan_id", &f.vlan_id)?;
-        }
-        s.end()
+fn flow_body(j: &mut Json<'_>, kind: RecordKind, f: &FlowView<'_>) {
+    let meta = kind == RecordKind::Flow;
+    let identity = meta || kind == RecordKind::FlowPurge;
+    let d = &f.detection;
+    let (l, o) = (&f.local_stats, &f.other_stats);
+    if meta {
+        // Netify's overrides flowstat does not do, and its category ids:
+        // flowstat has no category lists yet, so all are 0 (unknown).
+        j.constant_fields(
+            r#""app_ip_override":false,"app_proto_twins":false,"category":{"application":0,"domain":0,"overlay":0,"protocol":0}"#,
+        );
+        j.u64(key!("detected_application"), d.application);
     }
-}
-
-#[derive(Serialize)]
-struct Tcp {
-    resets: u32,
-    retrans: u32,
-    seq_errors: u32,
-}
-
-/// Netify's category ids; flowstat has no category lists yet, so all are 0
-/// (unknown).
-struct Category;
-
-impl Serialize for Category {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut s = serializer.serialize_struct("category", 4)?;
-        for field in ["application", "domain", "overlay", "protocol"] {
-            s.serialize_field(field, &0)?;
-        }
-        s.end()
+    if identity {
+        j.str(key!("detected_application_name"), d.application_name);
     }
-}
-
-/// A digest as 40 lowercase hex digits.
-struct Hex<'a>(&'a [u8; 20]);
-
-impl fmt::Display for Hex<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.iter().try_for_each(|b| write!(f, "{b:02x}"))
+    if meta {
+        j.u64(key!("detected_protocol"), d.protocol.0);
     }
-}
-
-impl Serialize for Hex<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
+    if identity {
+        j.ascii(key!("detected_protocol_name"), d.protocol.name().as_bytes());
     }
-}
-
-struct HexList<'a>(&'a [[u8; 20]]);
-
-impl Serialize for HexList<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_seq(self.0.iter().map(Hex))
+    if meta {
+        j.bool(key!("detection_guessed"), d.guessed);
+    }
+    j.u64(key!("detection_packets"), d.packets);
+    if meta {
+        j.constant_fields(r#""detection_updated":false,"dhc_hit":false"#);
+    }
+    j.ascii(key!("digest"), &hex(&f.digest));
+    j.ascii_array(key!("digest_prev"), f.digest_prev.iter().map(hex));
+    if meta {
+        // SPEC 4: a DNS flow's query name goes in `dns_host_name`.
+        let dns = if d.protocol.0 == 5 {
+            d.host_server_name
+        } else {
+            ""
+        };
+        j.str(key!("dns_host_name"), dns);
+        j.bool(key!("fhc_hit"), false);
+    }
+    if identity {
+        j.u64(key!("first_seen_at"), f.first_seen.as_millis());
+    }
+    if meta {
+        j.str(key!("host_server_name"), d.host_server_name);
+        j.u64(key!("ip_dscp"), f.ip_dscp);
+        j.bool(key!("ip_nat"), false);
+    }
+    if identity {
+        j.u64(key!("ip_protocol"), f.ip_protocol);
+        j.u64(key!("ip_version"), f.ip_version);
+    }
+    j.u64(key!("last_seen_at"), f.last_seen.as_millis());
+    j.u64(key!("local_bytes"), l.bytes);
+    if identity {
+        j.ip(key!("local_ip"), f.local.ip);
+    }
+    if meta {
+        j.ascii(key!("local_mac"), &mac(f.local.mac));
+    }
+    if identity {
+        j.bool(key!("local_origin"), f.local_origin);
+    }
+    j.u64(key!("local_packets"), l.packets);
+    if identity {
+        j.u64(key!("local_port"), f.local.port);
+    }
+    j.u64(key!("local_rate"), l.rate);
+    j.u64(key!("other_bytes"), o.bytes);
+    if identity {
+        j.ip(key!("other_ip"), f.other.ip);
+    }
+    if meta {
+        j.ascii(key!("other_mac"), &mac(f.other.mac));
+    }
+    j.u64(key!("other_packets"), o.packets);
+    if identity {
+        j.u64(key!("other_port"), f.other.port);
+    }
+    j.u64(key!("other_rate"), o.rate);
+    if meta {
+        j.ascii(key!("other_type"), f.other_type.as_str().as_bytes());
+        j.bool(key!("soft_dissector"), false);
+    }
+    if let Some(tcp) = &f.tcp {
+        j.field_object(key!("tcp"), |j| {
+            j.u64(key!("resets"), tcp.resets);
+            j.u64(key!("retrans"), tcp.retrans);
+            j.u64(key!("seq_errors"), tcp.seq_errors);
+        });
+    }
+    j.u64(key!("total_bytes"), l.total_bytes + o.total_bytes);
+    j.u64(key!("total_local_bytes"), l.total_bytes);
+    j.u64(key!("total_local_packets"), l.total_packets);
+    j.u64(key!("total_other_bytes"), o.total_bytes);
+    j.u64(key!("total_other_packets"), o.total_packets);
+    j.u64(key!("total_packets"), l.total_packets + o.total_packets);
+    if identity {
+        j.u64(key!("vlan_id"), f.vlan_id);
     }
 }
 
 /// A MAC address as `aa:bb:cc:dd:ee:ff`.
-struct Mac([u8; 6]);
-
-impl Serialize for Mac {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let m = self.0;
-        serializer.collect_str(&format_args!(
-            "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
-            m[0], m[1], m[2], m[3], m[4], m[5]
-        ))
+fn mac(m: [u8; 6]) -> [u8; 17] {
+    let mut out = [b':'; 17];
+    for (i, &b) in m.iter().enumerate() {
+        out[i * 3..i * 3 + 2].copy_from_slice(&hex_digits(b));
     }
+    out
 }
 
-struct AgentStatusRecord<'a>(&'a AgentStatus);
-
-impl Serialize for AgentStatusRecord<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let a = self.0;
-        let mut s = serializer.serialize_struct("agent_status", 36)?;
-        s.serialize_field("type", RecordKind::AgentStatus.as_str())?;
-        s.serialize_field("agent_version", AGENT_VERSION)?;
-        s.serialize_field("build_version", &BuildVersion)?;
-        s.serialize_field("captures", &Captures(a))?;
-        s.serialize_field("cpu_cores", &a.cpu_cores)?;
-        s.serialize_field("cpu_system", &(a.cpu_system_ms / 1000))?;
-        s.serialize_field("cpu_system_ms", &a.cpu_system_ms)?;
-        s.serialize_field("cpu_system_prev", &(a.cpu_system_prev_ms / 1000))?;
-        s.serialize_field("cpu_user", &(a.cpu_user_ms / 1000))?;
-        s.serialize_field("cpu_user_ms", &a.cpu_user_ms)?;
-        s.serialize_field("cpu_user_prev", &(a.cpu_user_prev_ms / 1000))?;
-        s.serialize_field("dhc_status", &false)?;
-        s.serialize_field("fhc_status", &false)?;
-        s.serialize_field("flow_count", &a.flow_count)?;
-        s.serialize_field("flow_count_prev", &a.flow_count_prev)?;
-        s.serialize_field("flows_active", &a.flows_active)?;
-        s.serialize_field("flows_evicted", &a.flows_evicted)?;
-        s.serialize_field("flows_expired", &a.flows_expired)?;
-        s.serialize_field("flows_expiring", &a.flows_expiring)?;
-        s.serialize_field("flows_in_use", &a.flow_count)?;
-        s.serialize_field("flows_purged", &a.flows_purged)?;
-        s.serialize_field("maxrss_kb", &a.maxrss_kb)?;
-        s.serialize_field("maxrss_kb_prev", &a.maxrss_kb_prev)?;
-        s.serialize_field("memrss_kb", &a.memrss_kb)?;
-        s.serialize_field("memrss_kb_prev", &a.memrss_kb_prev)?;
-        s.serialize_field("sinks", &Sinks(a))?;
-        // flowstat does not use TCMalloc.
-        s.serialize_field("tcm_kb", &0)?;
-        s.serialize_field("tcm_kb_prev", &0)?;
-        s.serialize_field("timestamp", &a.timestamp.as_secs())?;
-        s.serialize_field("update_imf", &1)?;
-        s.serialize_field("update_interval", &a.update_interval)?;
-        s.serialize_field("uptime", &a.uptime)?;
-        s.end()
-    }
-}
-
-/// `flowstatd/<version> (<arch>-<os>)`.
-struct BuildVersion;
-
-impl Serialize for BuildVersion {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(&format_args!(
+fn agent_status(j: &mut Json<'_>, a: &AgentStatus) {
+    j.ascii(key!("agent_version"), AGENT_VERSION.as_bytes());
+    j.display(
+        key!("build_version"),
+        format_args!(
             "flowstatd/{AGENT_VERSION} ({}-{})",
             std::env::consts::ARCH,
             std::env::consts::OS
-        ))
-    }
-}
-
-struct Captures<'a>(&'a AgentStatus);
-
-impl Serialize for Captures<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        #[derive(Serialize)]
-        struct Entry {
-            dropped: u64,
-            received: u64,
+        ),
+    );
+    j.field_object(key!("captures"), |j| {
+        for c in &a.captures {
+            j.named_object(&c.name, |j| {
+                j.u64(key!("dropped"), c.dropped);
+                j.u64(key!("received"), c.received);
+            });
         }
-        serializer.collect_map(self.0.captures.iter().map(|c| {
-            (
-                &c.name,
-                Entry {
-                    dropped: c.dropped,
-                    received: c.received,
-                },
-            )
-        }))
-    }
-}
-
-struct Sinks<'a>(&'a AgentStatus);
-
-impl Serialize for Sinks<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        #[derive(Serialize)]
-        struct Entry {
-            dropped: u64,
-            queued: u64,
-            sent: u64,
+    });
+    j.u64(key!("cpu_cores"), a.cpu_cores);
+    j.u64(key!("cpu_system"), a.cpu_system_ms / 1000);
+    j.u64(key!("cpu_system_ms"), a.cpu_system_ms);
+    j.u64(key!("cpu_system_prev"), a.cpu_system_prev_ms / 1000);
+    j.u64(key!("cpu_user"), a.cpu_user_ms / 1000);
+    j.u64(key!("cpu_user_ms"), a.cpu_user_ms);
+    j.u64(key!("cpu_user_prev"), a.cpu_user_prev_ms / 1000);
+    j.bool(key!("dhc_status"), false);
+    j.bool(key!("fhc_status"), false);
+    j.u64(key!("flow_count"), a.flow_count);
+    j.u64(key!("flow_count_prev"), a.flow_count_prev);
+    j.u64(key!("flows_active"), a.flows_active);
+    j.u64(key!("flows_evicted"), a.flows_evicted);
+    j.u64(key!("flows_expired"), a.flows_expired);
+    j.u64(key!("flows_expiring"), a.flows_expiring);
+    j.u64(key!("flows_in_use"), a.flow_count);
+    j.u64(key!("flows_purged"), a.flows_purged);
+    j.u64(key!("maxrss_kb"), a.maxrss_kb);
+    j.u64(key!("maxrss_kb_prev"), a.maxrss_kb_prev);
+    j.u64(key!("memrss_kb"), a.memrss_kb);
+    j.u64(key!("memrss_kb_prev"), a.memrss_kb_prev);
+    j.field_object(key!("sinks"), |j| {
+        for s in &a.sinks {
+            j.named_object(&s.name, |j| {
+                j.u64(key!("dropped"), s.dropped);
+                j.u64(key!("queued"), s.queued);
+                j.u64(key!("sent"), s.sent);
+            });
         }
-        serializer.collect_map(self.0.sinks.iter().map(|s| {
-            (
-                &s.name,
-                Entry {
-                    dropped: s.dropped,
-                    queued: s.queued,
-                    sent: s.sent,
-                },
-            )
-        }))
-    }
+    });
+    // flowstat does not use TCMalloc.
+    j.u64(key!("tcm_kb"), 0u8);
+    j.u64(key!("tcm_kb_prev"), 0u8);
+    j.u64(key!("timestamp"), a.timestamp.as_secs());
+    j.u64(key!("update_imf"), 1u8);
+    j.u64(key!("update_interval"), a.update_interval);
+    j.u64(key!("uptime"), a.uptime);
 }
 
-struct InterfaceStatsRecord<'a>(&'a IntervalReport<'a>);
-
-impl Serialize for InterfaceStatsRecord<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut m = serializer.serialize_map(None)?;
-        m.serialize_entry("type", RecordKind::InterfaceStats.as_str())?;
-        for iface in self.0.interfaces {
-            m.serialize_entry(&iface.name, &Counters(&iface.counters))?;
-        }
-        m.end()
-    }
-}
-
-struct Counters<'a>(&'a InterfaceCounters);
-
-impl Serialize for Counters<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let c = self.0;
-        let mut s = serializer.serialize_struct("interface", 23)?;
-        s.serialize_field("capture_dropped", &c.capture_dropped)?;
-        s.serialize_field("capture_filtered", &c.capture_filtered)?;
-        s.serialize_field("decode_issues", &DecodeIssues(&c.decode_issues))?;
-        s.serialize_field("discarded", &c.discarded)?;
-        s.serialize_field("discarded_bytes", &c.discarded_bytes)?;
-        s.serialize_field("ethernet", &c.ethernet)?;
-        s.serialize_field("flow_dropped", &c.flow_dropped)?;
-        s.serialize_field("fragmented", &c.fragmented)?;
-        s.serialize_field("icmp", &c.icmp)?;
-        s.serialize_field("igmp", &c.igmp)?;
-        s.serialize_field("ip", &c.ip)?;
-        s.serialize_field("ip_bytes", &c.ip_bytes)?;
-        s.serialize_field("largest_bytes", &c.largest_bytes)?;
-        s.serialize_field("mpls", &c.mpls)?;
-        s.serialize_field("pppoe", &c.pppoe)?;
-        s.serialize_field("queue_dropped", &c.queue_dropped)?;
-        s.serialize_field("raw", &c.raw)?;
-        s.serialize_field("tcp", &c.tcp)?;
-        s.serialize_field("tcp_resets", &c.tcp_resets)?;
-        s.serialize_field("tcp_seq_errors", &c.tcp_seq_errors)?;
-        s.serialize_field("udp", &c.udp)?;
-        s.serialize_field("vlan", &c.vlan)?;
-        s.serialize_field("wire_bytes", &c.wire_bytes)?;
-        s.end()
-    }
-}
-
-/// Frames per decode problem, every kind listed, sorted by name.
-struct DecodeIssues<'a>(&'a [u64; DecodeError::ALL.len()]);
-
-impl Serialize for DecodeIssues<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+fn interface_counters(j: &mut Json<'_>, c: &InterfaceCounters) {
+    j.u64(key!("capture_dropped"), c.capture_dropped);
+    j.u64(key!("capture_filtered"), c.capture_filtered);
+    j.field_object(key!("decode_issues"), |j| {
+        // Every kind listed, sorted by name.
         let mut kinds = DecodeError::ALL;
         kinds.sort_by_key(|k| k.name());
-        serializer.collect_map(kinds.iter().map(|k| (k.name(), self.0[k.index()])))
-    }
+        for k in kinds {
+            j.named_u64(k.name(), c.decode_issues[k.index()]);
+        }
+    });
+    j.u64(key!("discarded"), c.discarded);
+    j.u64(key!("discarded_bytes"), c.discarded_bytes);
+    j.u64(key!("ethernet"), c.ethernet);
+    j.u64(key!("flow_dropped"), c.flow_dropped);
+    j.u64(key!("fragmented"), c.fragmented);
+    j.u64(key!("icmp"), c.icmp);
+    j.u64(key!("igmp"), c.igmp);
+    j.u64(key!("ip"), c.ip);
+    j.u64(key!("ip_bytes"), c.ip_bytes);
+    j.u64(key!("largest_bytes"), c.largest_bytes);
+    j.u64(key!("mpls"), c.mpls);
+    j.u64(key!("pppoe"), c.pppoe);
+    j.u64(key!("queue_dropped"), c.queue_dropped);
+    j.u64(key!("raw"), c.raw);
+    j.u64(key!("tcp"), c.tcp);
+    j.u64(key!("tcp_resets"), c.tcp_resets);
+    j.u64(key!("tcp_seq_errors"), c.tcp_seq_errors);
+    j.u64(key!("udp"), c.udp);
+    j.u64(key!("vlan"), c.vlan);
+    j.u64(key!("wire_bytes"), c.wire_bytes);
 }
 
 #[cfg(test)]

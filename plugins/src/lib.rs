@@ -8,5 +8,6 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 mod core_plugin;
+mod json;
 
 pub use core_plugin::CorePlugin;

@@ -1,9 +1,8 @@
-use flowstat_core::{Record, RecordKind, Sink, SinkError, SinkStatus};
+use flowstat_core::{KindSet, Record, Sink, SinkError, SinkStatus};
 
 struct Subscribed {
     sink: Box<dyn Sink>,
-    /// Bit `k as u8` set for each subscribed [`RecordKind`].
-    kinds: u16,
+    kinds: KindSet,
     sent: u64,
 }
 
@@ -13,23 +12,14 @@ pub struct SinkSet {
     sinks: Vec<Subscribed>,
 }
 
-fn bit(kind: RecordKind) -> u16 {
-    1 << kind as u16
-}
-
 impl SinkSet {
     /// No sinks.
     pub fn new() -> Self {
         SinkSet::default()
     }
 
-    /// Adds `sink`, receiving the records of `kinds` (all kinds when empty).
-    pub fn add(&mut self, sink: Box<dyn Sink>, kinds: &[RecordKind]) {
-        let kinds = if kinds.is_empty() {
-            u16::MAX
-        } else {
-            kinds.iter().fold(0, |m, &k| m | bit(k))
-        };
+    /// Adds `sink`, receiving the records of `kinds`.
+    pub fn add(&mut self, sink: Box<dyn Sink>, kinds: KindSet) {
         self.sinks.push(Subscribed {
             sink,
             kinds,
@@ -40,12 +30,20 @@ impl SinkSet {
     /// Writes `record` to every sink subscribed to its kind.
     pub fn write(&mut self, record: &Record) -> Result<(), SinkError> {
         for s in &mut self.sinks {
-            if s.kinds & bit(record.kind) != 0 {
+            if s.kinds.contains(record.kind) {
                 s.sink.write(record)?;
                 s.sent += 1;
             }
         }
         Ok(())
+    }
+
+    /// The kinds at least one sink subscribed to: the only ones worth
+    /// encoding.
+    pub fn wanted(&self) -> KindSet {
+        self.sinks
+            .iter()
+            .fold(KindSet::EMPTY, |k, s| k.union(s.kinds))
     }
 
     /// Flushes every sink.
@@ -70,6 +68,7 @@ impl SinkSet {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use flowstat_core::RecordKind;
     use std::sync::{Arc, Mutex};
 
     #[derive(Clone, Default)]
@@ -89,8 +88,12 @@ mod tests {
     fn sinks_get_only_what_they_subscribed_to() {
         let (all, purges) = (Collect::default(), Collect::default());
         let mut set = SinkSet::new();
-        set.add(Box::new(all.clone()), &[]);
-        set.add(Box::new(purges.clone()), &[RecordKind::FlowPurge]);
+        set.add(Box::new(all.clone()), KindSet::ALL);
+        set.add(
+            Box::new(purges.clone()),
+            KindSet::of(&[RecordKind::FlowPurge]),
+        );
+        assert_eq!(set.wanted(), KindSet::ALL);
         for kind in [
             RecordKind::Flow,
             RecordKind::FlowPurge,

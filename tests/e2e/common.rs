@@ -95,7 +95,7 @@ pub fn all_tunnels() -> Config {
 pub fn replay_lines(files: &[PathBuf], cfg: &Config) -> Vec<String> {
     let collect = Collect::default();
     let mut sinks = SinkSet::new();
-    sinks.add(Box::new(collect.clone()), &[]);
+    sinks.add(Box::new(collect.clone()), flowstat_core::KindSet::ALL);
     let opts = ReplayOptions {
         files: files.to_vec(),
         internal: true,

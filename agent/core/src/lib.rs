@@ -11,6 +11,7 @@
 //! This crate does no I/O and reads no clock: every time in it is a
 //! [`Timestamp`] that came from a packet.
 #![forbid(unsafe_code)]
+#![cfg_attr(test, allow(clippy::unwrap_used))]
 
 mod capture;
 mod flow;
@@ -32,7 +33,7 @@ pub use frame::{Frame, LinkType};
 pub use packet::{DecodeError, Fragment, Layers, PacketMeta, TcpInfo, ip_addr};
 pub use plugin::{IntervalReport, Plugin, SourceInfo};
 pub use protocol::Protocol;
-pub use record::{Record, RecordKind};
+pub use record::{KindSet, Record, RecordKind, Records};
 pub use sink::{Sink, SinkError};
 pub use stats::{AgentStatus, CaptureStatus, InterfaceCounters, InterfaceReport, SinkStatus};
 pub use time::Timestamp;

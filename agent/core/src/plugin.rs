@@ -1,4 +1,4 @@
-use crate::{AgentStatus, FlowEvent, FlowView, InterfaceReport, Record};
+use crate::{AgentStatus, FlowEvent, FlowView, InterfaceReport, Records};
 
 /// The capture source a flow event comes from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -36,14 +36,14 @@ pub trait Plugin: Send {
         source: &SourceInfo<'_>,
         event: FlowEvent,
         flow: &FlowView<'_>,
-        out: &mut Vec<Record>,
+        out: &mut Records,
     ) {
         let _ = (source, event, flow, out);
     }
 
     /// Called at the end of each `update_interval`, after that interval's
     /// flow events, and once more at shutdown.
-    fn on_interval(&mut self, report: &IntervalReport<'_>, out: &mut Vec<Record>) {
+    fn on_interval(&mut self, report: &IntervalReport<'_>, out: &mut Records) {
         let _ = (report, out);
     }
 }

@@ -9,6 +9,21 @@ mod table;
 
 use std::fmt;
 
+/// Names indexed by id: one load per record instead of a search.
+static NAMES: [&str; NAMES_LEN] = {
+    let mut names = ["Unknown"; NAMES_LEN];
+    let mut i = 0;
+    while i < table::TABLE.len() {
+        let (id, name) = table::TABLE[i];
+        names[id as usize] = name;
+        i += 1;
+    }
+    names
+};
+
+/// One more than the highest id of the table.
+const NAMES_LEN: usize = table::TABLE[table::TABLE.len() - 1].0 as usize + 1;
+
 /// A detected protocol: an id from the published table.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Protocol(pub u16);
@@ -23,9 +38,7 @@ impl Protocol {
 
     /// The name nDPI prints for this id, `"Unknown"` for unassigned ids.
     pub fn name(self) -> &'static str {
-        table::TABLE
-            .binary_search_by_key(&self.0, |&(id, _)| id)
-            .map_or("Unknown", |i| table::TABLE[i].1)
+        NAMES.get(usize::from(self.0)).copied().unwrap_or("Unknown")
     }
 
     /// Every `(id, name)` of the table, sorted by id.
@@ -175,6 +188,13 @@ mod tests {
     fn every_guess_names_a_known_protocol() {
         for &(port, id) in TCP_PORTS.iter().chain(UDP_PORTS) {
             assert_ne!(Protocol(id).name(), "Unknown", "port {port} -> id {id}");
+        }
+    }
+
+    #[test]
+    fn every_table_entry_is_found_by_id() {
+        for &(id, name) in table::TABLE {
+            assert_eq!(Protocol(id).name(), name);
         }
     }
 

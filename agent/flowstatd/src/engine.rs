@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use flowstat_core::{
     AgentStatus, CaptureStats, CaptureStatus, FlowEvent, FlowView, Frame, InterfaceCounters,
-    InterfaceReport, IntervalReport, Layers, LinkType, Plugin, Record, SinkError, SourceInfo,
-    Timestamp,
+    InterfaceReport, IntervalReport, Layers, LinkType, PacketMeta, Plugin, Records, SinkError,
+    SourceInfo, Timestamp,
 };
 use flowstat_decode::{DecodeConfig, decode};
 use flowstat_flow::{FlowConfig, FlowTable, LocalNetworks, Observed};
@@ -42,9 +42,7 @@ pub struct EngineConfig {
 /// Runs sources through decode, the flow table, the plugins and the sinks.
 pub struct Engine {
     cfg: EngineConfig,
-    plugins: Vec<Box<dyn Plugin>>,
-    sinks: SinkSet,
-    records: Vec<Record>,
+    out: Output,
     /// The previous `agent_status`, for the `_prev` fields.
     status: AgentStatus,
     /// Packet time covered by sources already finished.
@@ -74,9 +72,12 @@ impl Engine {
     pub fn new(cfg: EngineConfig, plugins: Vec<Box<dyn Plugin>>, sinks: SinkSet) -> Self {
         Engine {
             cfg,
-            plugins,
-            sinks,
-            records: Vec::new(),
+            out: Output {
+                plugins,
+                records: Records::new(sinks.wanted()),
+                sinks,
+                error: None,
+            },
             status: AgentStatus::default(),
             uptime_base: Duration::ZERO,
             captures: Vec::new(),
@@ -102,15 +103,51 @@ impl Engine {
 
     /// Flushes the sinks and hands them back.
     pub fn finish(mut self) -> Result<SinkSet, SinkError> {
-        self.sinks.flush()?;
-        Ok(self.sinks)
+        self.out.result()?;
+        self.out.sinks.flush()?;
+        Ok(self.out.sinks)
+    }
+}
+
+/// Where flow events and interval reports go: every plugin, then every
+/// record they made to the sinks, at once (nothing piles up in memory).
+struct Output {
+    plugins: Vec<Box<dyn Plugin>>,
+    records: Records,
+    sinks: SinkSet,
+    /// The first sink failure; later records are dropped.
+    error: Option<SinkError>,
+}
+
+impl Output {
+    fn flow_event(&mut self, source: &SourceInfo<'_>, event: FlowEvent, view: &FlowView<'_>) {
+        for p in &mut self.plugins {
+            p.on_flow(source, event, view, &mut self.records);
+        }
+        self.deliver();
     }
 
-    fn deliver(&mut self) -> Result<(), SinkError> {
-        for record in self.records.drain(..) {
-            self.sinks.write(&record)?;
+    fn interval(&mut self, report: &IntervalReport<'_>) {
+        for p in &mut self.plugins {
+            p.on_interval(report, &mut self.records);
         }
-        Ok(())
+        self.deliver();
+    }
+
+    fn deliver(&mut self) {
+        let sinks = &mut self.sinks;
+        let failed = self.error.is_some();
+        let result = self
+            .records
+            .drain(|r| if failed { Ok(()) } else { sinks.write(r) });
+        if let Err(e) = result {
+            self.error = Some(e);
+        }
+    }
+
+    /// The first sink failure, if any.
+    fn result(&mut self) -> Result<(), SinkError> {
+        self.error.take().map_or(Ok(()), Err)
     }
 }
 
@@ -136,9 +173,9 @@ impl SourceRun<'_> {
         if frame.link == LinkType::ETHERNET {
             c.ethernet += 1;
         }
-        let observed = match decode(frame, &self.engine.cfg.decode) {
-            Ok(mut pkt) => {
-                pkt.ts = ts;
+        let mut pkt = PacketMeta::new(ts, frame.wire_len);
+        let observed = match decode(frame, &self.engine.cfg.decode, &mut pkt) {
+            Ok(()) => {
                 c.vlan += u64::from(pkt.layers.contains(Layers::VLAN));
                 c.mpls += u64::from(pkt.layers.contains(Layers::MPLS));
                 c.pppoe += u64::from(pkt.layers.contains(Layers::PPPOE));
@@ -159,9 +196,10 @@ impl SourceRun<'_> {
                     interface: &self.name,
                     internal: self.internal,
                 };
-                let engine = &mut *self.engine;
-                let mut emit = to_plugins(&mut engine.plugins, &mut engine.records, source);
-                self.table.observe(&pkt, &mut emit)
+                let out = &mut self.engine.out;
+                self.table.observe(&pkt, &mut |event, view| {
+                    out.flow_event(&source, event, view)
+                })
             }
             Err(e) => {
                 c.decode_issues[e.index()] += 1;
@@ -172,11 +210,7 @@ impl SourceRun<'_> {
             self.counters.discarded += 1;
             self.counters.discarded_bytes += len;
         }
-        if self.engine.records.is_empty() {
-            Ok(())
-        } else {
-            self.engine.deliver()
-        }
+        self.engine.out.result()
     }
 
     /// Ends the source: purges every flow, reports the last (partial)
@@ -189,12 +223,9 @@ impl SourceRun<'_> {
                 interface: &self.name,
                 internal: self.internal,
             };
-            let engine = &mut *self.engine;
-            self.table.drain(&mut to_plugins(
-                &mut engine.plugins,
-                &mut engine.records,
-                source,
-            ));
+            let out = &mut self.engine.out;
+            self.table
+                .drain(&mut |event, view| out.flow_event(&source, event, view));
             self.report(self.clock)?;
             self.engine.uptime_base += self.clock.since(start);
         }
@@ -204,7 +235,8 @@ impl SourceRun<'_> {
             dropped: capture.dropped,
         };
         self.engine.captures.push(status);
-        self.engine.sinks.flush()
+        self.engine.out.result()?;
+        self.engine.out.sinks.flush()
     }
 
     /// The first interval boundary after `ts`.
@@ -242,13 +274,11 @@ impl SourceRun<'_> {
             interface: &self.name,
             internal: self.internal,
         };
-        let engine = &mut *self.engine;
-        self.table.tick(
-            now,
-            &mut to_plugins(&mut engine.plugins, &mut engine.records, source),
-        );
+        let out = &mut self.engine.out;
+        self.table
+            .tick(now, &mut |event, view| out.flow_event(&source, event, view));
         self.report(now)?;
-        self.engine.sinks.flush()
+        self.engine.out.sinks.flush()
     }
 
     /// Emits `agent_status` and `interface_stats` for the interval ending at
@@ -294,35 +324,19 @@ impl SourceRun<'_> {
             maxrss_kb_prev: prev.maxrss_kb,
             memrss_kb: usage.memrss_kb,
             memrss_kb_prev: prev.memrss_kb,
-            sinks: engine.sinks.status(),
+            sinks: engine.out.sinks.status(),
             captures,
         };
         let interfaces = [InterfaceReport {
             name: self.name.clone(),
             counters: self.counters,
         }];
-        let report = IntervalReport {
+        engine.out.interval(&IntervalReport {
             status: &status,
             interfaces: &interfaces,
-        };
-        for p in engine.plugins.iter_mut() {
-            p.on_interval(&report, &mut engine.records);
-        }
+        });
         engine.status = status;
         self.counters = InterfaceCounters::default();
-        engine.deliver()
-    }
-}
-
-/// Hands every flow event of `source` to each plugin, collecting records.
-fn to_plugins<'a>(
-    plugins: &'a mut [Box<dyn Plugin>],
-    records: &'a mut Vec<Record>,
-    source: SourceInfo<'a>,
-) -> impl FnMut(FlowEvent, &FlowView<'_>) + 'a {
-    move |event, view| {
-        for p in plugins.iter_mut() {
-            p.on_flow(&source, event, view, records);
-        }
+        engine.out.result()
     }
 }

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
-use flowstat_core::SinkError;
+use flowstat_core::{KindSet, RecordKind, SinkError};
 use flowstat_sinks::{LineSink, SinkSet};
 use flowstatd::config::Tunnel;
 use flowstatd::{Config, EngineConfig, ReplayError, ReplayOptions, replay};
@@ -66,6 +66,12 @@ enum Command {
         /// Where the records go: a file path, or - for stdout.
         #[arg(short, long, value_name = "PATH", default_value = "-")]
         output: PathBuf,
+
+        /// Record types to write (comma-separated or repeated; default: all):
+        /// flow, flow_stats, flow_purge, agent_status, interface_stats.
+        /// Types not asked for are not even encoded.
+        #[arg(long, value_name = "TYPE", value_delimiter = ',', value_parser = parse_kind)]
+        types: Vec<RecordKind>,
 
         /// Pace the replay by packet timestamps, as if live.
         #[arg(long)]
@@ -151,6 +157,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             interval,
             local_networks,
             output,
+            types,
             realtime,
             role,
             decapsulate,
@@ -178,7 +185,12 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                 realtime,
                 progress: std::io::stderr().is_terminal(),
             };
-            let sinks = output_sinks(&output)?;
+            let kinds = if types.is_empty() {
+                KindSet::ALL
+            } else {
+                KindSet::of(&types)
+            };
+            let sinks = output_sinks(&output, kinds)?;
             let (summary, _) = replay(engine, &opts, sinks)?;
             tracing::info!(
                 packets = summary.packets,
@@ -191,14 +203,21 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn output_sinks(output: &Path) -> anyhow::Result<SinkSet> {
+fn output_sinks(output: &Path, kinds: KindSet) -> anyhow::Result<SinkSet> {
     let mut sinks = SinkSet::new();
     if output == Path::new("-") {
-        sinks.add(Box::new(LineSink::stdout()), &[]);
+        sinks.add(Box::new(LineSink::stdout()), kinds);
     } else {
         let sink = LineSink::create(output)
             .with_context(|| format!("cannot create output {}", output.display()))?;
-        sinks.add(Box::new(sink), &[]);
+        sinks.add(Box::new(sink), kinds);
     }
     Ok(sinks)
+}
+
+fn parse_kind(s: &str) -> Result<RecordKind, String> {
+    RecordKind::parse(s).ok_or_else(|| {
+        let names: Vec<&str> = RecordKind::ALL.iter().map(|k| k.as_str()).collect();
+        format!("unknown record type {s:?}; one of: {}", names.join(", "))
+    })
 }

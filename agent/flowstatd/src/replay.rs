@@ -64,7 +64,7 @@ pub fn replay(
         .iter()
         .map(|p| FileSource::open(p))
         .collect::<Result<Vec<_>, _>>()?;
-    let mut engine = Engine::new(cfg, vec![Box::new(CorePlugin)], sinks);
+    let mut engine = Engine::new(cfg, vec![Box::new(CorePlugin::default())], sinks);
     let mut summary = ReplaySummary::default();
     for source in &mut sources {
         let name = source.name().to_owned();

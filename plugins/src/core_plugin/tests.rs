@@ -1,4 +1,5 @@
 use super::*;
+use flowstat_core::Record;
 use flowstat_core::{
     AddrClass, Detection, Endpoint, InterfaceReport, OtherType, Protocol, PurgeReason, SideStats,
     TcpCounters, Timestamp,
@@ -63,14 +64,14 @@ fn view() -> FlowView<'static> {
 }
 
 fn encode_flow(event: FlowEvent, flow: &FlowView<'_>) -> Record {
-    let mut out = Vec::new();
+    let mut out = Records::default();
     let source = SourceInfo {
         interface: "eth0",
         internal: true,
     };
-    CorePlugin.on_flow(&source, event, flow, &mut out);
-    assert_eq!(out.len(), 1);
-    out.pop().unwrap()
+    CorePlugin::default().on_flow(&source, event, flow, &mut out);
+    assert_eq!(out.as_slice().len(), 1);
+    out.as_slice()[0].clone()
 }
 
 fn text(r: &Record) -> &str {
@@ -209,14 +210,15 @@ fn interval_records() {
         name: "eth0".into(),
         counters,
     }];
-    let mut out = Vec::new();
-    CorePlugin.on_interval(
+    let mut out = Records::default();
+    CorePlugin::default().on_interval(
         &IntervalReport {
             status: &status,
             interfaces: &interfaces,
         },
         &mut out,
     );
+    let out = out.as_slice();
     assert_eq!(out.len(), 2);
     let a: Value = serde_json::from_slice(&out[0].json).unwrap();
     assert_eq!(a["type"], "agent_status");
