@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Whole-process replay throughput: flowstatd beside ndpiReader and softflowd
+# (Debian's), on the same mixed capture, single-threaded, output discarded.
+#
+#   benches/replay-harness.sh [ROUNDS]
+#
+# The capture is the test corpus's Ethernet captures concatenated ROUNDS
+# times (default 2000: 10.6 million packets, 3 GB, in benches/data/, built
+# once). It is read once to be in the page cache, then every command runs
+# 5 times under hyperfine; the table gives the mean wall time, packets per
+# second and the ratio to ndpiReader. flowstatd runs three ways: all
+# telemetry records, flow_purge records only, and flow accounting without
+# per-flow records (agent_status and interface_stats only).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+rounds=${1:-2000}
+.ci/deps bench
+command -v hyperfine >/dev/null || { apt-get install -y -qq hyperfine >/dev/null; }
+cargo build --release --quiet -p flowstatd -p flowstat-benches
+
+data=benches/data/mixed-$rounds.pcap
+mkdir -p benches/data
+if [ ! -s "$data.packets" ]; then
+  target/release/mkcapture "$data" "$rounds" 2>&1 | tee /dev/stderr |
+    sed -E 's/.*: ([0-9]+) packets.*/\1/' > "$data.packets"
+fi
+packets=$(cat "$data.packets")
+cat "$data" > /dev/null
+
+flowstatd=target/release/flowstatd
+results=$(mktemp)
+hyperfine --warmup 1 --runs 5 --style basic --export-json "$results" \
+  -n "flowstatd (all records)" "$flowstatd replay $data -o /dev/null" \
+  -n "flowstatd (flow_purge records)" "$flowstatd replay $data -o /dev/null --types flow_purge" \
+  -n "flowstatd (no per-flow records)" "$flowstatd replay $data -o /dev/null --types agent_status,interface_stats" \
+  -n "ndpiReader" "ndpiReader -i $data -q" \
+  -n "softflowd" "softflowd -r $data -n 127.0.0.1:9995 -d -6 -m 1000000" \
+  >&2
+
+python3 - "$results" "$packets" <<'PY'
+import json, sys
+results, packets = json.load(open(sys.argv[1]))["results"], int(sys.argv[2])
+mean = {r["command"]: r["mean"] for r in results}
+ndpi = packets / mean["ndpiReader"]
+print(f"{packets} packets, single-threaded replay, output discarded")
+print(f"{'command':34} {'seconds':>8} {'Mpps':>7} {'vs ndpiReader':>14}")
+for name, secs in mean.items():
+    pps = packets / secs
+    print(f"{name:34} {secs:8.2f} {pps / 1e6:7.2f} {pps / ndpi:13.2f}x")
+PY
+rm -f "$results"

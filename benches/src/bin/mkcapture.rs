@@ -1,0 +1,45 @@
+//! Writes the replay harness's mixed capture: `mkcapture OUT ROUNDS`.
+//!
+//! Each round is every Ethernet capture of the test corpus, file after file
+//! ([`flowstat_benches::mixed_round`]); rounds follow each other in time,
+//! 400 s apart so that one round's flows have expired before the next.
+//! Output is classic pcap (microseconds), which every peer tool reads.
+
+use std::io::{BufWriter, Write};
+use std::time::Duration;
+
+use flowstat_benches::mixed_round;
+use flowstat_core::Timestamp;
+
+fn main() -> std::io::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let (Some(out), Some(rounds)) = (args.get(1), args.get(2).and_then(|n| n.parse::<u64>().ok()))
+    else {
+        eprintln!("usage: mkcapture OUT.pcap ROUNDS");
+        std::process::exit(2);
+    };
+    let mut w = BufWriter::with_capacity(1 << 20, std::fs::File::create(out)?);
+    for v in [0xa1b2_c3d4u32, 0x0004_0002, 0, 0, 262_144, 1] {
+        w.write_all(&v.to_le_bytes())?;
+    }
+    // 2020-01-01, on an interval boundary.
+    let mut start = Timestamp::from_secs(1_577_836_800);
+    let (frames, span) = mixed_round();
+    let (mut packets, mut bytes) = (0u64, 0u64);
+    for _ in 0..rounds {
+        for f in &frames {
+            let us = (start.as_nanos() + f.ts.as_nanos()) / 1_000;
+            w.write_all(&((us / 1_000_000) as u32).to_le_bytes())?;
+            w.write_all(&((us % 1_000_000) as u32).to_le_bytes())?;
+            w.write_all(&(f.data.len() as u32).to_le_bytes())?;
+            w.write_all(&f.wire_len.to_le_bytes())?;
+            w.write_all(&f.data)?;
+            bytes += u64::from(f.wire_len);
+        }
+        packets += frames.len() as u64;
+        start = start.saturating_add(span + Duration::from_secs(400));
+    }
+    w.flush()?;
+    eprintln!("{out}: {packets} packets, {bytes} wire bytes, {rounds} rounds");
+    Ok(())
+}
