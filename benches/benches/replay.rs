@@ -5,8 +5,9 @@
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use flowstat_benches::mixed_round;
 use flowstat_core::{
-    AddrClass, CaptureStats, Detection, Endpoint, FlowEvent, FlowView, Frame, OtherType, Plugin,
-    Protocol, PurgeReason, Record, SideStats, Sink, SinkError, SourceInfo, TcpCounters, Timestamp,
+    AddrClass, CaptureStats, Detection, Endpoint, FlowEvent, FlowView, Frame, KindSet, OtherType,
+    Plugin, Protocol, PurgeReason, Record, RecordKind, SideStats, Sink, SinkError, SourceInfo,
+    TcpCounters, Timestamp,
 };
 use flowstat_plugins::CorePlugin;
 use flowstat_sinks::SinkSet;
@@ -38,35 +39,43 @@ fn replay(c: &mut Criterion) {
     };
     let mut g = c.benchmark_group("replay");
     g.throughput(Throughput::Elements(frames.len() as u64));
-    g.bench_function("mixed corpus to a discarding sink", |b| {
-        b.iter_batched(
-            || {
-                let mut sinks = SinkSet::new();
-                sinks.add(Box::new(Discard(0)), flowstat_core::KindSet::ALL);
-                Engine::new(
-                    engine_cfg.clone(),
-                    vec![Box::new(CorePlugin::default())],
-                    sinks,
-                )
-            },
-            |mut engine| {
-                let mut run = engine.begin_source("bench", true);
-                for f in &frames {
-                    let frame = Frame {
-                        ts: f.ts,
-                        wire_len: f.wire_len,
-                        link: f.link,
-                        data: &f.data,
-                    };
-                    run.frame(&frame).expect("discarding sink never fails");
-                }
-                run.end(CaptureStats::default())
-                    .expect("discarding sink never fails");
-                black_box(engine.finish().is_ok())
-            },
-            BatchSize::LargeInput,
-        )
-    });
+    for (name, kinds) in [
+        ("mixed corpus, all records", KindSet::ALL),
+        (
+            "mixed corpus, no per-flow records",
+            KindSet::of(&[RecordKind::AgentStatus, RecordKind::InterfaceStats]),
+        ),
+    ] {
+        g.bench_function(name, |b| {
+            b.iter_batched(
+                || {
+                    let mut sinks = SinkSet::new();
+                    sinks.add(Box::new(Discard(0)), kinds);
+                    Engine::new(
+                        engine_cfg.clone(),
+                        vec![Box::new(CorePlugin::default())],
+                        sinks,
+                    )
+                },
+                |mut engine| {
+                    let mut run = engine.begin_source("bench", true);
+                    for f in &frames {
+                        let frame = Frame {
+                            ts: f.ts,
+                            wire_len: f.wire_len,
+                            link: f.link,
+                            data: &f.data,
+                        };
+                        run.frame(&frame).expect("discarding sink never fails");
+                    }
+                    run.end(CaptureStats::default())
+                        .expect("discarding sink never fails");
+                    black_box(engine.finish().is_ok())
+                },
+                BatchSize::LargeInput,
+            )
+        });
+    }
     g.finish();
 }
 

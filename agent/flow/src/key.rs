@@ -49,7 +49,10 @@ impl FlowKey {
     pub(crate) fn of(pkt: &PacketMeta<'_>) -> (FlowKey, Side) {
         let src = (pkt.src_ip, pkt.src_port);
         let dst = (pkt.dst_ip, pkt.dst_port);
-        let (lower, upper, side) = if src <= dst {
+        // Addresses compared as big-endian numbers: one wide compare
+        // instead of a byte-wise one.
+        let order = |(a, p): ([u8; 16], u16)| (u128::from_be_bytes(a), p);
+        let (lower, upper, side) = if order(src) <= order(dst) {
             (src, dst, Side::Lower)
         } else {
             (dst, src, Side::Upper)
