@@ -151,17 +151,18 @@ fn a_missing_file_fails_before_any_output() {
 
 #[test]
 fn truncated_snaplen_frames_still_count_their_wire_length() {
-    // Cut every frame to 80 bytes (the TCP headers, with options, stay
-    // whole): byte totals and TCP counters must not change.
+    // Cut every frame to 60 bytes, inside the 32-byte TCP headers' options
+    // (as tcpdump -s 60 would): byte totals and TCP counters must not
+    // change.
     let tmp = TempDir::new("snaplen");
     let src = fixture("ndpi/443-curl.pcap");
-    let cut = tmp.path("cut80.pcap");
+    let cut = tmp.path("cut60.pcap");
     let status = std::process::Command::new("editcap")
         .args([
             "-F",
             "pcap",
             "-s",
-            "80",
+            "60",
             &src.to_string_lossy(),
             &cut.to_string_lossy(),
         ])

@@ -119,7 +119,8 @@ pub struct PacketMeta<'a> {
     pub dst_port: u16,
     /// Set when this packet is an IP fragment.
     pub fragment: Option<Fragment>,
-    /// TCP fields, when the TCP header was complete.
+    /// TCP fields, when the fixed 20 bytes of the TCP header were captured
+    /// (options may be cut).
     pub tcp: Option<TcpInfo>,
     /// Transport payload length as the headers state it (not cut by the
     /// snap length); for TCP this is the segment length without SYN/FIN.
@@ -191,8 +192,9 @@ pub enum DecodeError {
     /// The IP header is invalid (bad version or header length).
     #[error("malformed IP header")]
     MalformedIp,
-    /// The frame ends inside the TCP or UDP header (the flow is still known
-    /// from the ports, but TCP sequence analysis skips the packet).
+    /// The frame ends inside the TCP or UDP header. The flow is still known
+    /// from the ports, and when only TCP options were cut, sequence
+    /// analysis still runs.
     #[error("frame ends inside the transport header")]
     TruncatedTransport,
     /// Encapsulations nest deeper than the decoder follows.

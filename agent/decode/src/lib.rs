@@ -607,6 +607,15 @@ impl Cx {
                 .map(|b| usize::from(b >> 4) * 4)
                 .filter(|&len| len >= 20);
             truncated_transport(data, header_len, stated, m);
+            // Cut inside the options only (a short snap length): the fixed
+            // 20 bytes still give sequence analysis what it needs.
+            if let (Some(_), Some(h)) = (header_len, data.first_chunk::<20>()) {
+                m.tcp = Some(TcpInfo {
+                    seq: u32::from_be_bytes([h[4], h[5], h[6], h[7]]),
+                    ack: u32::from_be_bytes([h[8], h[9], h[10], h[11]]),
+                    flags: h[13],
+                });
+            }
             return;
         };
         let header = t.slice();
@@ -1790,6 +1799,29 @@ mod tests {
         let m = dec(LinkType::RAW, &udp[..20 + 6]).unwrap();
         assert_eq!((m.src_port, m.dst_port), (7, 8));
         assert_eq!(m.issue, Some(DecodeError::TruncatedTransport));
+    }
+
+    #[test]
+    fn tcp_cut_inside_its_options_keeps_the_sequence_fields() {
+        // A 32-byte header (data offset 8) cut 24 bytes in.
+        let mut full = eth_ipv4_tcp(&[9; 100]);
+        full[14 + 20 + 12] = 0x80;
+        let mut f = frame(LinkType::ETHERNET, &full[..14 + 20 + 24]);
+        f.wire_len = full.len() as u32;
+        let m = decoded(&f, &DecodeConfig::default()).unwrap();
+        assert_eq!((m.src_port, m.dst_port), (40000, 443));
+        let tcp = m.tcp.expect("the fixed header is whole");
+        assert_eq!(
+            tcp.seq,
+            u32::from_be_bytes(full[38..42].try_into().unwrap())
+        );
+        assert_eq!(tcp.flags, full[14 + 20 + 13]);
+        assert_eq!(m.issue, Some(DecodeError::TruncatedTransport));
+        assert_eq!(
+            m.payload_len,
+            100 - 12,
+            "stated length minus the 32-byte header"
+        );
     }
 
     #[test]
