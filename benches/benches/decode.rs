@@ -2,7 +2,7 @@
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use flowstat_benches::mixed_round;
-use flowstat_core::{Frame, PacketMeta};
+use flowstat_core::PacketMeta;
 use flowstat_decode::{DecodeConfig, decode};
 use std::hint::black_box;
 
@@ -19,12 +19,7 @@ fn bench(c: &mut Criterion) {
     g.bench_function("mixed corpus", |b| {
         b.iter(|| {
             for f in &frames {
-                let frame = Frame {
-                    ts: f.ts,
-                    wire_len: f.wire_len,
-                    link: f.link,
-                    data: &f.data,
-                };
+                let frame = f.frame();
                 let mut pkt = PacketMeta::new(f.ts, f.wire_len);
                 let _ = black_box(decode(&frame, &cfg, &mut pkt));
                 black_box(&pkt);

@@ -3,7 +3,7 @@
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use flowstat_benches::mixed_round;
-use flowstat_core::{Frame, PacketMeta, Timestamp};
+use flowstat_core::{PacketMeta, Timestamp};
 use flowstat_decode::{DecodeConfig, decode};
 use flowstat_flow::{FlowConfig, FlowTable, LocalNetworks};
 use std::hint::black_box;
@@ -14,12 +14,7 @@ fn bench(c: &mut Criterion) {
     let packets: Vec<PacketMeta<'_>> = frames
         .iter()
         .filter_map(|f| {
-            let frame = Frame {
-                ts: f.ts,
-                wire_len: f.wire_len,
-                link: f.link,
-                data: &f.data,
-            };
+            let frame = f.frame();
             let mut pkt = PacketMeta::new(f.ts, f.wire_len);
             decode(&frame, &cfg, &mut pkt).ok().map(|()| pkt)
         })

@@ -5,9 +5,9 @@
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use flowstat_benches::mixed_round;
 use flowstat_core::{
-    AddrClass, CaptureStats, Detection, Endpoint, FlowEvent, FlowView, Frame, KindSet, OtherType,
-    Plugin, Protocol, PurgeReason, Record, RecordKind, SideStats, Sink, SinkError, SourceInfo,
-    TcpCounters, Timestamp,
+    AddrClass, CaptureStats, Detection, Endpoint, FlowEvent, FlowView, KindSet, OtherType, Plugin,
+    Protocol, PurgeReason, Record, RecordKind, SideStats, Sink, SinkError, SourceInfo, TcpCounters,
+    Timestamp,
 };
 use flowstat_plugins::CorePlugin;
 use flowstat_sinks::SinkSet;
@@ -60,12 +60,7 @@ fn replay(c: &mut Criterion) {
                 |mut engine| {
                     let mut run = engine.begin_source("bench", true);
                     for f in &frames {
-                        let frame = Frame {
-                            ts: f.ts,
-                            wire_len: f.wire_len,
-                            link: f.link,
-                            data: &f.data,
-                        };
+                        let frame = f.frame();
                         run.frame(&frame).expect("discarding sink never fails");
                     }
                     run.end(CaptureStats::default())

@@ -2,11 +2,12 @@
 //! mixed capture the replay harness (`replay-harness.sh`) measures with.
 #![forbid(unsafe_code)]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use flowstat_capture::FileSource;
-use flowstat_core::{Batch, CaptureSource, LinkType, Timestamp};
+use flowstat_core::{Batch, CaptureSource, Frame, LinkType, Timestamp};
+use flowstat_tests::corpus_files;
 
 /// One frame, owned.
 #[derive(Clone, Debug)]
@@ -21,30 +22,16 @@ pub struct OwnedFrame {
     pub data: Vec<u8>,
 }
 
-/// The test corpus (`tests/fixtures`), every capture, sorted.
-pub fn corpus_files() -> Vec<PathBuf> {
-    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-        let Ok(entries) = std::fs::read_dir(dir) else {
-            return;
-        };
-        for path in entries.flatten().map(|e| e.path()) {
-            if path.is_dir() {
-                walk(&path, out);
-            } else if matches!(
-                path.extension().and_then(|e| e.to_str()),
-                Some("pcap" | "pcapng")
-            ) {
-                out.push(path);
-            }
+impl OwnedFrame {
+    /// The frame, lent.
+    pub fn frame(&self) -> Frame<'_> {
+        Frame {
+            ts: self.ts,
+            wire_len: self.wire_len,
+            link: self.link,
+            data: &self.data,
         }
     }
-    let mut out = Vec::new();
-    walk(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures"),
-        &mut out,
-    );
-    out.sort();
-    out
 }
 
 /// Every frame of `path`, owned (reading stops at the first error).

@@ -7,13 +7,10 @@ use std::time::Duration;
 
 use flowstat_core::{Record, Sink, SinkError};
 use flowstat_sinks::SinkSet;
+use flowstat_tests::corpus_files;
+pub use flowstat_tests::fixtures;
 use flowstatd::{Config, EngineConfig, ReplayOptions};
 use serde_json::Value;
-
-/// `tests/fixtures`.
-pub fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
-}
 
 /// `tests/golden`.
 pub fn golden_dir() -> PathBuf {
@@ -25,24 +22,9 @@ pub fn fixture(rel: &str) -> PathBuf {
     fixtures().join(rel)
 }
 
-/// Every capture of the corpus (files named *.pcap or *.pcapng), sorted.
+/// Every capture of the corpus, sorted; fails if the corpus is incomplete.
 pub fn corpus() -> Vec<PathBuf> {
-    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-        for entry in std::fs::read_dir(dir).expect("fixtures directory") {
-            let path = entry.expect("directory entry").path();
-            if path.is_dir() {
-                walk(&path, out);
-            } else if matches!(
-                path.extension().and_then(|e| e.to_str()),
-                Some("pcap" | "pcapng")
-            ) {
-                out.push(path);
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk(&fixtures(), &mut out);
-    out.sort();
+    let out = corpus_files();
     assert!(out.len() >= 70, "corpus incomplete: {} captures", out.len());
     out
 }

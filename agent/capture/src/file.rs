@@ -275,11 +275,6 @@ impl FileSource {
             prefetched: 0,
         })
     }
-
-    /// The path the source was opened with.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
 }
 
 /// `bytes` as lowercase hex pairs separated by spaces (`"7b 0a 20 20"`).
@@ -529,18 +524,14 @@ mod tests {
         Ok((source.stats().received, first))
     }
 
-    /// Compares every capture in the shared corpus with Wireshark's tools:
+    /// Compares every capture of the corpus (`tests/fixtures`) with
+    /// Wireshark's tools:
     /// the frame count with `capinfos`, the first frame's time with
     /// `tshark` (which catches timestamp resolution bugs).
     #[test]
     fn corpus_counts_and_first_timestamps_match_wireshark() {
-        let dir = std::env::var_os("FLOWSTAT_PCAP_DIR")
-            .map_or_else(|| PathBuf::from("/work/shared/pcaps"), PathBuf::from);
-        assert!(
-            dir.is_dir(),
-            "capture corpus {} not found (set FLOWSTAT_PCAP_DIR)",
-            dir.display()
-        );
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures");
+        assert!(dir.is_dir(), "capture corpus {} not found", dir.display());
         let mut files = Vec::new();
         corpus_files(&dir, &mut files);
         files.sort();

@@ -27,3 +27,13 @@ mod pcapng;
 mod testutil;
 
 pub use file::FileSource;
+
+/// A 32-bit word in a file's (or pcapng section's) byte order.
+#[inline]
+fn read_u32(big_endian: bool, bytes: [u8; 4]) -> u32 {
+    if big_endian {
+        u32::from_be_bytes(bytes)
+    } else {
+        u32::from_le_bytes(bytes)
+    }
+}

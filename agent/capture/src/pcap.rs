@@ -9,6 +9,7 @@ use pcap_parser::pcap::{
 };
 
 use crate::file::{Lend, Stop, caplen_limit, normalize_link};
+use crate::read_u32;
 
 /// LT_LINKTYPE(): the link type is the low 26 bits of the header field; the
 /// high bits may carry the FCS length.
@@ -96,7 +97,9 @@ impl PcapReader {
                 Err(nom::Err::Incomplete(_)) => {
                     // Cut short, unless the caplen itself is absurd.
                     if let Some(&[a, b, c, d]) = rest.get(8..12) {
-                        if let Some(stop) = self.check_caplen(self.u32([a, b, c, d])) {
+                        if let Some(stop) =
+                            self.check_caplen(read_u32(self.big_endian, [a, b, c, d]))
+                        {
                             return stop;
                         }
                     }
@@ -129,14 +132,6 @@ impl PcapReader {
                 self.max_caplen
             ))
         })
-    }
-
-    fn u32(&self, bytes: [u8; 4]) -> u32 {
-        if self.big_endian {
-            u32::from_be_bytes(bytes)
-        } else {
-            u32::from_le_bytes(bytes)
-        }
     }
 }
 

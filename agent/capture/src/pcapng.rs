@@ -23,6 +23,7 @@ use pcap_parser::pcapng::{
 use pcap_parser::{BOM_MAGIC, EPB_MAGIC, IDB_MAGIC, SPB_MAGIC};
 
 use crate::file::{Lend, PCAPNG_MAGIC, Stop, caplen_limit, normalize_link};
+use crate::read_u32;
 
 /// Block type of the obsolete Packet Block, laid out like an EPB except
 /// that the interface id is 16 bits, followed by a 16-bit drop count.
@@ -227,8 +228,8 @@ impl PcapNgReader {
         if word(head, 0) == PCAPNG_MAGIC {
             return self.section_header(rest);
         }
-        let kind = self.u32(word(head, 0));
-        let len = self.u32(word(head, 4));
+        let kind = read_u32(self.big_endian, word(head, 0));
+        let len = read_u32(self.big_endian, word(head, 4));
         match kind {
             EPB_MAGIC | OPB_TYPE => self.packet(rest, kind, len, lend),
             SPB_MAGIC => self.simple_packet(rest, len, lend),
@@ -259,7 +260,7 @@ impl PcapNgReader {
             return Err(Stop::Truncated);
         };
         let trailer = match block.get(len - 4..) {
-            Some(&[a, b, c, d]) => self.u32([a, b, c, d]),
+            Some(&[a, b, c, d]) => read_u32(self.big_endian, [a, b, c, d]),
             _ => 0,
         };
         if trailer != len as u32 {
@@ -287,7 +288,7 @@ impl PcapNgReader {
         };
         self.big_endian = big_endian;
         self.interfaces.clear();
-        let len = self.u32(word(head, 4));
+        let len = read_u32(self.big_endian, word(head, 4));
         let block = self.block(rest, len, MIN_SHB, "section header block")?;
         let (_, shb) = parse_sectionheaderblock(block)
             .map_err(|e| Stop::corrupt(format_args!("bad section header block: {e}")))?;
@@ -337,7 +338,7 @@ impl PcapNgReader {
                 u16::from_le_bytes([a, b])
             })
         } else {
-            self.u32(word(h, 8))
+            read_u32(self.big_endian, word(h, 8))
         };
         let Some(interface) = self.interfaces.get(id as usize) else {
             return Err(Stop::corrupt(format_args!(
@@ -345,7 +346,7 @@ impl PcapNgReader {
                 self.interfaces.len()
             )));
         };
-        let caplen = self.u32(word(h, 20));
+        let caplen = read_u32(self.big_endian, word(h, 20));
         if caplen > interface.max_caplen {
             return Err(Stop::corrupt(format_args!(
                 "packet block claims {caplen} captured bytes, more than the limit of {} bytes",
@@ -353,9 +354,12 @@ impl PcapNgReader {
             )));
         }
         Ok(PacketHeader {
-            ts: interface.timestamp(self.u32(word(h, 12)), self.u32(word(h, 16))),
+            ts: interface.timestamp(
+                read_u32(self.big_endian, word(h, 12)),
+                read_u32(self.big_endian, word(h, 16)),
+            ),
             caplen,
-            origlen: self.u32(word(h, 24)),
+            origlen: read_u32(self.big_endian, word(h, 24)),
             link: interface.link,
         })
     }
@@ -434,16 +438,6 @@ impl PcapNgReader {
             data,
         });
         Ok(block.len())
-    }
-
-    /// A word in the current section's byte order.
-    #[inline]
-    fn u32(&self, bytes: [u8; 4]) -> u32 {
-        if self.big_endian {
-            u32::from_be_bytes(bytes)
-        } else {
-            u32::from_le_bytes(bytes)
-        }
     }
 }
 

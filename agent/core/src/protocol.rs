@@ -41,11 +41,6 @@ impl Protocol {
         NAMES.get(usize::from(self.0)).copied().unwrap_or("Unknown")
     }
 
-    /// Every `(id, name)` of the table, sorted by id.
-    pub fn table() -> &'static [(u16, &'static str)] {
-        table::TABLE
-    }
-
     /// The protocol an IP protocol number identifies by itself (ICMP, GRE,
     /// ESP, ...), for protocols without ports.
     pub fn from_ip_protocol(ip_protocol: u8) -> Option<Protocol> {

@@ -2039,10 +2039,9 @@ mod tests {
 
     // ---- the capture corpus ------------------------------------------------
 
+    /// The project's real captures, `tests/fixtures`.
     fn corpus_dir() -> PathBuf {
-        std::env::var_os("FLOWSTAT_PCAPS")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from("/work/shared/pcaps"))
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures")
     }
 
     fn capture_files(dir: &Path, out: &mut Vec<PathBuf>) {

@@ -276,12 +276,6 @@ impl FlowTable {
         self.lists[usize::from(TCP_CLOSED)].len
     }
 
-    /// Replaces the local networks; flows already in the table keep the
-    /// orientation they were created with.
-    pub fn set_local_networks(&mut self, locals: LocalNetworks) {
-        self.locals = locals;
-    }
-
     /// Counters since the previous call, which resets them.
     pub fn take_counters(&mut self) -> TableCounters {
         std::mem::take(&mut self.counters)
