@@ -193,6 +193,15 @@ impl Flow {
     }
 }
 
+/// Why a flow of timeout class `class` leaves the table.
+fn purge_reason(class: u8) -> PurgeReason {
+    if class == TCP_CLOSED {
+        PurgeReason::Closed
+    } else {
+        PurgeReason::Expired
+    }
+}
+
 /// Timeout classes: each has its own idle timeout, and its own list of
 /// flows in order of their latest packet, so a tick finds what expired at
 /// the tails and what was active at the heads without visiting the rest.
@@ -334,12 +343,7 @@ impl FlowTable {
         F: FnMut(FlowEvent, &FlowView<'_>),
     {
         for class in [OTHER, TCP_OPEN, TCP_CLOSED] {
-            let ttl = self.ttl(class);
-            let reason = if class == TCP_CLOSED {
-                PurgeReason::Closed
-            } else {
-                PurgeReason::Expired
-            };
+            let (ttl, reason) = (self.ttl(class), purge_reason(class));
             // Oldest first, until one is still within its timeout.
             loop {
                 let tail = self.lists[usize::from(class)].tail;
@@ -361,13 +365,10 @@ impl FlowTable {
                 idx = f.next;
             }
         }
-        let deadline = Timestamp::from_nanos(
-            now.as_nanos()
-                .saturating_sub(self.cfg.fragment_timeout.as_nanos() as u64),
-        );
-        let (packets, bytes) = self.fragments.expire(deadline);
-        self.counters.fragments_lost += packets;
-        self.counters.fragments_lost_bytes += bytes;
+        let deadline = now
+            .as_nanos()
+            .saturating_sub(self.cfg.fragment_timeout.as_nanos() as u64);
+        self.expire_fragments(Timestamp::from_nanos(deadline));
     }
 
     /// Purges every flow (shutdown, end of a replay): `closed` for closed
@@ -377,18 +378,20 @@ impl FlowTable {
         F: FnMut(FlowEvent, &FlowView<'_>),
     {
         for class in [OTHER, TCP_OPEN, TCP_CLOSED] {
-            let reason = if class == TCP_CLOSED {
-                PurgeReason::Closed
-            } else {
-                PurgeReason::Expired
-            };
+            let reason = purge_reason(class);
             while let tail = self.lists[usize::from(class)].tail
                 && tail != NIL
             {
                 self.purge(tail, reason, false, emit);
             }
         }
-        let (packets, bytes) = self.fragments.expire(Timestamp::from_nanos(u64::MAX));
+        self.expire_fragments(Timestamp::from_nanos(u64::MAX));
+    }
+
+    /// Forgets datagrams not seen since `deadline`, counting held
+    /// fragments whose first fragment never came as lost.
+    fn expire_fragments(&mut self, deadline: Timestamp) {
+        let (packets, bytes) = self.fragments.expire(deadline);
         self.counters.fragments_lost += packets;
         self.counters.fragments_lost_bytes += bytes;
     }
