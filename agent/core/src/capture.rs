@@ -1,5 +1,6 @@
 use std::io;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use crate::Frame;
 
@@ -46,6 +47,15 @@ pub trait CaptureSource {
         budget: usize,
         f: &mut dyn FnMut(&Frame<'_>),
     ) -> Result<Batch, CaptureError>;
+
+    /// Blocks until a frame may be ready or `timeout` has passed, whichever
+    /// comes first. Called after [`Batch::Idle`]; a live source waits on its
+    /// descriptor (poll), so the caller can check for shutdown at least
+    /// every `timeout`. Files are never idle; the default returns at once.
+    fn wait(&mut self, timeout: Duration) -> Result<(), CaptureError> {
+        let _ = timeout;
+        Ok(())
+    }
 
     /// Counters so far.
     fn stats(&self) -> CaptureStats;

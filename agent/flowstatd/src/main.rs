@@ -5,11 +5,11 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand, ValueEnum};
-use flowstat_core::{KindSet, RecordKind, SinkError};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
+use flowstat_core::{KindSet, RecordKind};
 use flowstat_sinks::{LineSink, SinkSet};
 use flowstatd::config::Tunnel;
-use flowstatd::{Config, EngineConfig, ReplayError, ReplayOptions, replay};
+use flowstatd::{Config, EngineConfig, ReplayOptions, replay};
 use ipnet::IpNet;
 
 /// flowstat: packet-capture flow statistics with DPI, as JSON telemetry.
@@ -98,6 +98,10 @@ enum Command {
         #[arg(value_name = "FILE")]
         file: PathBuf,
     },
+
+    /// Print the man page (roff) built from this command line, for packaging.
+    #[command(hide = true)]
+    Man,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -115,9 +119,11 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             // A reader that went away (`| head`) is not an error.
-            if let Some(ReplayError::Sink(SinkError::Io { source, .. })) = e.downcast_ref()
-                && source.kind() == ErrorKind::BrokenPipe
-            {
+            let broken_pipe = e.chain().any(|c| {
+                c.downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == ErrorKind::BrokenPipe)
+            });
+            if broken_pipe {
                 return ExitCode::SUCCESS;
             }
             eprintln!("flowstatd: {e:#}");
@@ -146,6 +152,11 @@ fn init_logging(verbose: u8) {
 
 fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
+        Command::Man => {
+            let man = clap_mangen::Man::new(Cli::command().name("flowstatd")).section("8");
+            man.render(&mut std::io::stdout().lock())?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::CheckConfig { file } => {
             Config::load(&file)?;
             println!("{}: ok", file.display());
