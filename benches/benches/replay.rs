@@ -53,7 +53,7 @@ fn replay(c: &mut Criterion) {
                     sinks.add(Box::new(Discard(0)), kinds);
                     Engine::new(
                         engine_cfg.clone(),
-                        vec![Box::new(CorePlugin::default())],
+                        &|| vec![Box::new(CorePlugin::default()) as Box<dyn Plugin>],
                         sinks,
                     )
                 },

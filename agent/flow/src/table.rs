@@ -54,7 +54,8 @@ pub enum Observed {
     /// A fragment whose first fragment has not been seen yet: held, and
     /// credited to the flow when it comes (or reported discarded by a tick).
     Held,
-    /// A fragment that could not be attributed or held: count it discarded.
+    /// A fragment that could not be attributed or held (counted in
+    /// [`TableCounters::discarded`]).
     Discarded,
 }
 
@@ -77,10 +78,12 @@ pub struct TableCounters {
     pub tcp_seq_errors: u64,
     /// TCP segments with RST.
     pub tcp_resets: u64,
-    /// Held fragments whose first fragment never came (packets).
-    pub fragments_lost: u64,
+    /// Fragments that could not be attributed to a flow: their first
+    /// fragment never came (or the flow was gone), or too many datagrams
+    /// were pending. Part of the interface's `discarded`.
+    pub discarded: u64,
     /// Wire bytes of those fragments.
-    pub fragments_lost_bytes: u64,
+    pub discarded_bytes: u64,
 }
 
 const NIL: u32 = u32::MAX;
@@ -285,6 +288,12 @@ impl FlowTable {
         self.lists[usize::from(TCP_CLOSED)].len
     }
 
+    /// Replaces the local networks; flows already in the table keep the
+    /// orientation they were created with.
+    pub fn set_local_networks(&mut self, locals: LocalNetworks) {
+        self.locals = locals;
+    }
+
     /// Counters since the previous call, which resets them.
     pub fn take_counters(&mut self) -> TableCounters {
         std::mem::take(&mut self.counters)
@@ -392,8 +401,8 @@ impl FlowTable {
     /// fragments whose first fragment never came as lost.
     fn expire_fragments(&mut self, deadline: Timestamp) {
         let (packets, bytes) = self.fragments.expire(deadline);
-        self.counters.fragments_lost += packets;
-        self.counters.fragments_lost_bytes += bytes;
+        self.counters.discarded += packets;
+        self.counters.discarded_bytes += bytes;
     }
 
     fn ttl(&self, class: u8) -> Duration {
@@ -599,7 +608,7 @@ impl FlowTable {
     fn observe_later_fragment(&mut self, pkt: &PacketMeta<'_>, dkey: DatagramKey) -> Observed {
         let bytes = u64::from(pkt.wire_len);
         let full = self.fragments.map.len() >= MAX_DATAGRAMS;
-        match self.fragments.map.get_mut(&dkey) {
+        let observed = match self.fragments.map.get_mut(&dkey) {
             Some(Datagram::Attributed { key, side, seen }) => {
                 *seen = pkt.ts;
                 let (key, side) = (*key, *side);
@@ -636,7 +645,12 @@ impl FlowTable {
                 Observed::Held
             }
             None => Observed::Discarded,
+        };
+        if observed == Observed::Discarded {
+            self.counters.discarded += 1;
+            self.counters.discarded_bytes += bytes;
         }
+        observed
     }
 
     /// Records the flow of a datagram's first fragment and credits the

@@ -1,25 +1,27 @@
-//! The packet path: frame -> decode -> flow table -> plugins -> sinks, and
-//! the update-interval clock that drives `flow_stats`, `agent_status` and
-//! `interface_stats`.
+//! Offline replay's packet path: frame -> decode -> flow worker -> plugins
+//! -> sinks, on one thread, and the update-interval clock, in packet time,
+//! that drives `flow_stats`, `agent_status` and `interface_stats`.
 //!
-//! Time is packet time. Intervals end on multiples of `update_interval`
-//! since the epoch (with 15 s: at :00, :15, :30, :45). An interval ends when
-//! the first packet at or after its end arrives; after a silent gap of
-//! several intervals, the engine ends the interval the gap began in and the
-//! one just before the new packet, not each empty one between.
+//! Intervals end on multiples of `update_interval` since the epoch (with
+//! 15 s: at :00, :15, :30, :45). An interval ends when the first packet at
+//! or after its end arrives; after a silent gap of several intervals, the
+//! engine ends the interval the gap began in and the one just before the
+//! new packet, not each empty one between.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use flowstat_core::{
-    AgentStatus, CaptureStats, CaptureStatus, FlowEvent, FlowView, Frame, InterfaceCounters,
+    AgentStatus, CaptureStats, CaptureStatus, DecodeError, Frame, InterfaceCounters,
     InterfaceReport, IntervalReport, Layers, LinkType, PacketMeta, Plugin, Records, SinkError,
-    SourceInfo, Timestamp,
+    SinkStatus, Timestamp,
 };
 use flowstat_decode::{DecodeConfig, decode};
-use flowstat_flow::{FlowConfig, FlowTable, LocalNetworks, Observed};
+use flowstat_flow::{FlowConfig, LocalNetworks};
 use flowstat_sinks::SinkSet;
 
 use crate::resources;
+use crate::worker::{FlowWorker, SourceReport};
 
 /// What the engine needs from the configuration.
 #[derive(Clone, Debug)]
@@ -39,12 +41,21 @@ pub struct EngineConfig {
     pub resource_usage: bool,
 }
 
-/// Runs sources through decode, the flow table, the plugins and the sinks.
+/// Makes a fresh set of plugins: one for each flow worker, one for the
+/// interval reports.
+pub type PluginFactory = dyn Fn() -> Vec<Box<dyn Plugin>> + Send + Sync;
+
+/// Runs sources through decode, a flow worker, the plugins and the sinks.
 pub struct Engine {
     cfg: EngineConfig,
-    out: Output,
-    /// The previous `agent_status`, for the `_prev` fields.
-    status: AgentStatus,
+    worker: FlowWorker,
+    /// Plugins that see interval reports, and their records.
+    interval_plugins: Vec<Box<dyn Plugin>>,
+    records: Records,
+    sinks: SinkSet,
+    /// The first sink failure; later records are dropped.
+    error: Option<SinkError>,
+    status: StatusBuilder,
     /// Packet time covered by sources already finished.
     uptime_base: Duration,
     /// Counters of finished sources.
@@ -55,44 +66,42 @@ pub struct Engine {
 /// [`SourceRun::frame`], closed with [`SourceRun::end`].
 pub struct SourceRun<'e> {
     engine: &'e mut Engine,
+    id: usize,
     name: String,
-    internal: bool,
-    table: FlowTable,
     counters: InterfaceCounters,
     received: u64,
     /// First packet time, once a packet came.
     start: Option<Timestamp>,
-    /// Latest packet time (packet time never goes backwards here).
+    /// Latest packet time.
     clock: Timestamp,
     next_tick: Timestamp,
 }
 
 impl Engine {
     /// An engine writing what `plugins` produce to `sinks`.
-    pub fn new(cfg: EngineConfig, plugins: Vec<Box<dyn Plugin>>, sinks: SinkSet) -> Self {
+    pub fn new(cfg: EngineConfig, plugins: &PluginFactory, sinks: SinkSet) -> Self {
+        let wanted = sinks.wanted();
         Engine {
-            cfg,
-            out: Output {
-                plugins,
-                records: Records::new(sinks.wanted()),
-                sinks,
-                error: None,
-            },
-            status: AgentStatus::default(),
+            worker: FlowWorker::new(cfg.flows.clone(), cfg.locals.clone(), plugins(), wanted),
+            interval_plugins: plugins(),
+            records: Records::new(wanted),
+            sinks,
+            error: None,
+            status: StatusBuilder::new(cfg.update_interval, cfg.resource_usage),
             uptime_base: Duration::ZERO,
             captures: Vec::new(),
+            cfg,
         }
     }
 
     /// Starts a source named `name` (the records' `interface`); `internal`
     /// is its role (`lan` = true).
     pub fn begin_source(&mut self, name: &str, internal: bool) -> SourceRun<'_> {
-        let table = FlowTable::new(name, self.cfg.flows.clone(), self.cfg.locals.clone());
+        let id = self.worker.open_source(name, internal);
         SourceRun {
             engine: self,
+            id,
             name: name.to_owned(),
-            internal,
-            table,
             counters: InterfaceCounters::default(),
             received: 0,
             start: None,
@@ -103,45 +112,23 @@ impl Engine {
 
     /// Flushes the sinks and hands them back.
     pub fn finish(mut self) -> Result<SinkSet, SinkError> {
-        self.out.result()?;
-        self.out.sinks.flush()?;
-        Ok(self.out.sinks)
-    }
-}
-
-/// Where flow events and interval reports go: every plugin, then every
-/// record they made to the sinks, at once (nothing piles up in memory).
-struct Output {
-    plugins: Vec<Box<dyn Plugin>>,
-    records: Records,
-    sinks: SinkSet,
-    /// The first sink failure; later records are dropped.
-    error: Option<SinkError>,
-}
-
-impl Output {
-    fn flow_event(&mut self, source: &SourceInfo<'_>, event: FlowEvent, view: &FlowView<'_>) {
-        for p in &mut self.plugins {
-            p.on_flow(source, event, view, &mut self.records);
-        }
-        self.deliver();
+        self.result()?;
+        self.sinks.flush()?;
+        Ok(self.sinks)
     }
 
-    fn interval(&mut self, report: &IntervalReport<'_>) {
-        for p in &mut self.plugins {
-            p.on_interval(report, &mut self.records);
-        }
-        self.deliver();
-    }
-
+    /// Delivers the records the worker and the interval plugins made.
     fn deliver(&mut self) {
         let sinks = &mut self.sinks;
         let failed = self.error.is_some();
+        let mut write = |r: &_| if failed { Ok(()) } else { sinks.write(r) };
         let result = self
-            .records
-            .drain(|r| if failed { Ok(()) } else { sinks.write(r) });
+            .worker
+            .records()
+            .drain(&mut write)
+            .and_then(|()| self.records.drain(write));
         if let Err(e) = result {
-            self.error = Some(e);
+            self.error.get_or_insert(e);
         }
     }
 
@@ -164,53 +151,14 @@ impl SourceRun<'_> {
         }
         self.clock = ts;
         self.received += 1;
-
-        let len = u64::from(frame.wire_len);
-        let c = &mut self.counters;
-        c.raw += 1;
-        c.wire_bytes += len;
-        c.largest_bytes = c.largest_bytes.max(len);
-        if frame.link == LinkType::ETHERNET {
-            c.ethernet += 1;
-        }
         let mut pkt = PacketMeta::new(ts, frame.wire_len);
-        let observed = match decode(frame, &self.engine.cfg.decode, &mut pkt) {
-            Ok(()) => {
-                c.vlan += u64::from(pkt.layers.contains(Layers::VLAN));
-                c.mpls += u64::from(pkt.layers.contains(Layers::MPLS));
-                c.pppoe += u64::from(pkt.layers.contains(Layers::PPPOE));
-                c.ip += 1;
-                c.ip_bytes += len;
-                match pkt.protocol {
-                    6 => c.tcp += 1,
-                    17 => c.udp += 1,
-                    1 | 58 => c.icmp += 1,
-                    2 => c.igmp += 1,
-                    _ => {}
-                }
-                c.fragmented += u64::from(pkt.fragment.is_some());
-                if let Some(issue) = pkt.issue {
-                    c.decode_issues[issue.index()] += 1;
-                }
-                let source = SourceInfo {
-                    interface: &self.name,
-                    internal: self.internal,
-                };
-                let out = &mut self.engine.out;
-                self.table.observe(&pkt, &mut |event, view| {
-                    out.flow_event(&source, event, view)
-                })
-            }
-            Err(e) => {
-                c.decode_issues[e.index()] += 1;
-                Observed::Discarded
-            }
-        };
-        if observed == Observed::Discarded {
-            self.counters.discarded += 1;
-            self.counters.discarded_bytes += len;
+        let decoded = decode(frame, &self.engine.cfg.decode, &mut pkt);
+        count_frame(&mut self.counters, frame, &decoded, &pkt);
+        if decoded.is_ok() {
+            self.engine.worker.packet(self.id, &mut pkt);
+            self.engine.deliver();
         }
-        self.engine.out.result()
+        self.engine.result()
     }
 
     /// Ends the source: purges every flow, reports the last (partial)
@@ -218,15 +166,9 @@ impl SourceRun<'_> {
     pub fn end(mut self, capture: CaptureStats) -> Result<(), SinkError> {
         self.counters.capture_dropped += capture.dropped;
         self.counters.capture_filtered += capture.filtered;
+        let last = self.engine.worker.close_source(self.id);
         if let Some(start) = self.start {
-            let source = SourceInfo {
-                interface: &self.name,
-                internal: self.internal,
-            };
-            let out = &mut self.engine.out;
-            self.table
-                .drain(&mut |event, view| out.flow_event(&source, event, view));
-            self.report(self.clock)?;
+            self.report(self.clock, last)?;
             self.engine.uptime_base += self.clock.since(start);
         }
         let status = CaptureStatus {
@@ -235,8 +177,8 @@ impl SourceRun<'_> {
             dropped: capture.dropped,
         };
         self.engine.captures.push(status);
-        self.engine.out.result()?;
-        self.engine.out.sinks.flush()
+        self.engine.result()?;
+        self.engine.sinks.flush()
     }
 
     /// The first interval boundary after `ts`.
@@ -270,73 +212,145 @@ impl SourceRun<'_> {
     }
 
     fn tick(&mut self, now: Timestamp) -> Result<(), SinkError> {
-        let source = SourceInfo {
-            interface: &self.name,
-            internal: self.internal,
-        };
-        let out = &mut self.engine.out;
-        self.table
-            .tick(now, &mut |event, view| out.flow_event(&source, event, view));
-        self.report(now)?;
-        self.engine.out.sinks.flush()
+        let reports = self.engine.worker.tick(now);
+        let report = reports.get(self.id).copied().unwrap_or_default();
+        self.report(now, report)?;
+        self.engine.sinks.flush()
     }
 
     /// Emits `agent_status` and `interface_stats` for the interval ending at
     /// `now`, then starts a new interval.
-    fn report(&mut self, now: Timestamp) -> Result<(), SinkError> {
-        let t = self.table.take_counters();
-        self.counters.tcp_resets += t.tcp_resets;
-        self.counters.tcp_seq_errors += t.tcp_seq_errors;
-        self.counters.discarded += t.fragments_lost;
-        self.counters.discarded_bytes += t.fragments_lost_bytes;
-
+    fn report(&mut self, now: Timestamp, source: SourceReport) -> Result<(), SinkError> {
+        self.engine.deliver();
+        source.count_into(&mut self.counters);
         let engine = &mut *self.engine;
-        let prev = &engine.status;
-        let usage = if engine.cfg.resource_usage {
-            resources::read()
-        } else {
-            resources::Usage::default()
-        };
-        let start = self.start.unwrap_or(now);
+        let uptime = engine.uptime_base + now.since(self.start.unwrap_or(now));
         let mut captures = engine.captures.clone();
         captures.push(CaptureStatus {
             name: self.name.clone(),
             received: self.received,
             dropped: 0,
         });
-        let status = AgentStatus {
+        let status = engine
+            .status
+            .build(now, uptime, &[source], captures, engine.sinks.status());
+        let interfaces = [InterfaceReport {
+            name: self.name.clone(),
+            counters: self.counters,
+        }];
+        let report = IntervalReport {
+            status: &status,
+            interfaces: &interfaces,
+        };
+        for p in &mut engine.interval_plugins {
+            p.on_interval(&report, &mut engine.records);
+        }
+        engine.deliver();
+        self.counters = InterfaceCounters::default();
+        engine.result()
+    }
+}
+
+/// Counts one frame in its interface's counters by what decoding gave.
+pub(crate) fn count_frame(
+    c: &mut InterfaceCounters,
+    frame: &Frame<'_>,
+    decoded: &Result<(), DecodeError>,
+    pkt: &PacketMeta<'_>,
+) {
+    let len = u64::from(frame.wire_len);
+    c.raw += 1;
+    c.wire_bytes += len;
+    c.largest_bytes = c.largest_bytes.max(len);
+    c.ethernet += u64::from(frame.link == LinkType::ETHERNET);
+    match decoded {
+        Ok(()) => {
+            c.vlan += u64::from(pkt.layers.contains(Layers::VLAN));
+            c.mpls += u64::from(pkt.layers.contains(Layers::MPLS));
+            c.pppoe += u64::from(pkt.layers.contains(Layers::PPPOE));
+            c.ip += 1;
+            c.ip_bytes += len;
+            match pkt.protocol {
+                6 => c.tcp += 1,
+                17 => c.udp += 1,
+                1 | 58 => c.icmp += 1,
+                2 => c.igmp += 1,
+                _ => {}
+            }
+            c.fragmented += u64::from(pkt.fragment.is_some());
+            if let Some(issue) = pkt.issue {
+                c.decode_issues[issue.index()] += 1;
+            }
+        }
+        Err(e) => {
+            c.decode_issues[e.index()] += 1;
+            c.discarded += 1;
+            c.discarded_bytes += len;
+        }
+    }
+}
+
+/// Builds each interval's `agent_status`, remembering the previous one for
+/// the `_prev` fields.
+pub(crate) struct StatusBuilder {
+    prev: Arc<AgentStatus>,
+    update_interval: Duration,
+    resource_usage: bool,
+}
+
+impl StatusBuilder {
+    pub(crate) fn new(update_interval: Duration, resource_usage: bool) -> Self {
+        StatusBuilder {
+            prev: Arc::default(),
+            update_interval,
+            resource_usage,
+        }
+    }
+
+    /// The status at the end of an interval, from every source's report.
+    pub(crate) fn build(
+        &mut self,
+        now: Timestamp,
+        uptime: Duration,
+        sources: &[SourceReport],
+        captures: Vec<CaptureStatus>,
+        sinks: Vec<SinkStatus>,
+    ) -> Arc<AgentStatus> {
+        let mut total = SourceReport::default();
+        for s in sources {
+            total.add(s);
+        }
+        let t = &total.table;
+        let usage = if self.resource_usage {
+            resources::read()
+        } else {
+            resources::Usage::default()
+        };
+        let prev = &self.prev;
+        let status = Arc::new(AgentStatus {
             timestamp: now,
-            update_interval: engine.cfg.update_interval.as_secs(),
-            uptime: (engine.uptime_base + now.since(start)).as_secs(),
+            update_interval: self.update_interval.as_secs(),
+            uptime: uptime.as_secs(),
             cpu_cores: usage.cpu_cores,
             cpu_user_ms: usage.cpu_user_ms,
             cpu_system_ms: usage.cpu_system_ms,
             cpu_user_prev_ms: prev.cpu_user_ms,
             cpu_system_prev_ms: prev.cpu_system_ms,
-            flow_count: self.table.len() as u64,
+            flow_count: total.flows,
             flow_count_prev: prev.flow_count,
             flows_active: t.active,
             flows_expired: t.expired,
-            flows_expiring: self.table.closing() as u64,
+            flows_expiring: total.closing,
             flows_purged: t.purged,
             flows_evicted: t.evicted,
             maxrss_kb: usage.maxrss_kb,
             maxrss_kb_prev: prev.maxrss_kb,
             memrss_kb: usage.memrss_kb,
             memrss_kb_prev: prev.memrss_kb,
-            sinks: engine.out.sinks.status(),
+            sinks,
             captures,
-        };
-        let interfaces = [InterfaceReport {
-            name: self.name.clone(),
-            counters: self.counters,
-        }];
-        engine.out.interval(&IntervalReport {
-            status: &status,
-            interfaces: &interfaces,
         });
-        engine.status = status;
-        self.counters = InterfaceCounters::default();
-        engine.out.result()
+        self.prev = Arc::clone(&status);
+        status
     }
 }

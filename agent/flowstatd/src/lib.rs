@@ -9,7 +9,8 @@ pub mod config;
 pub mod engine;
 pub mod replay;
 mod resources;
+pub mod worker;
 
 pub use config::{Config, ConfigError};
-pub use engine::{Engine, EngineConfig, SourceRun};
+pub use engine::{Engine, EngineConfig, PluginFactory, SourceRun};
 pub use replay::{ReplayError, ReplayOptions, ReplaySummary, replay};

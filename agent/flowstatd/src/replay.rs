@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use flowstat_capture::FileSource;
-use flowstat_core::{Batch, CaptureError, CaptureSource, SinkError, Timestamp};
+use flowstat_core::{Batch, CaptureError, CaptureSource, Plugin, SinkError, Timestamp};
 use flowstat_plugins::CorePlugin;
 use flowstat_sinks::SinkSet;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -64,7 +64,7 @@ pub fn replay(
         .iter()
         .map(|p| FileSource::open(p))
         .collect::<Result<Vec<_>, _>>()?;
-    let mut engine = Engine::new(cfg, vec![Box::new(CorePlugin::default())], sinks);
+    let mut engine = Engine::new(cfg, &core_plugins, sinks);
     let mut summary = ReplaySummary::default();
     for source in &mut sources {
         let name = source.name().to_owned();
@@ -113,6 +113,11 @@ pub fn replay(
     }
     let sinks = engine.finish()?;
     Ok((summary, sinks))
+}
+
+/// The plugins of replay: the core telemetry.
+fn core_plugins() -> Vec<Box<dyn Plugin>> {
+    vec![Box::new(CorePlugin::default())]
 }
 
 fn progress_bar(enabled: bool, source: &FileSource, name: &str) -> Option<ProgressBar> {
