@@ -32,8 +32,8 @@
 //! milliseconds.
 
 use flowstat_core::{
-    AGENT_VERSION, AgentStatus, DecodeError, FlowEvent, FlowView, InterfaceCounters,
-    IntervalReport, Plugin, RecordKind, Records, SourceInfo,
+    AGENT_VERSION, AgentStatus, DecodeError, FlowEvent, FlowView, InterfaceReport, IntervalReport,
+    Plugin, RecordKind, Records, SourceInfo,
 };
 
 use crate::json::{Json, escape, hex, hex_digits, key};
@@ -87,7 +87,7 @@ impl Plugin for CorePlugin {
         });
         record(out, RecordKind::InterfaceStats, |j| {
             for iface in report.interfaces {
-                j.named_object(&iface.name, |j| interface_counters(j, &iface.counters));
+                j.named_object(&iface.name, |j| interface_counters(j, iface));
             }
         });
     }
@@ -274,7 +274,9 @@ fn agent_status(j: &mut Json<'_>, a: &AgentStatus) {
     j.u64(key!("uptime"), a.uptime);
 }
 
-fn interface_counters(j: &mut Json<'_>, c: &InterfaceCounters) {
+fn interface_counters(j: &mut Json<'_>, iface: &InterfaceReport) {
+    let c = &iface.counters;
+    let k = iface.kernel.as_ref();
     j.u64(key!("capture_dropped"), c.capture_dropped);
     j.u64(key!("capture_filtered"), c.capture_filtered);
     j.field_object(key!("decode_issues"), |j| {
@@ -299,9 +301,25 @@ fn interface_counters(j: &mut Json<'_>, c: &InterfaceCounters) {
     j.u64(key!("pppoe"), c.pppoe);
     j.u64(key!("queue_dropped"), c.queue_dropped);
     j.u64(key!("raw"), c.raw);
+    if let Some(k) = k {
+        j.u64(key!("rx_bytes"), k.rx_bytes);
+        j.u64(key!("rx_bytes_per_sec"), k.rx_bytes_per_sec);
+        j.u64(key!("rx_drops"), k.rx_drops);
+        j.u64(key!("rx_errors"), k.rx_errors);
+        j.u64(key!("rx_packets"), k.rx_packets);
+        j.u64(key!("rx_packets_per_sec"), k.rx_packets_per_sec);
+    }
     j.u64(key!("tcp"), c.tcp);
     j.u64(key!("tcp_resets"), c.tcp_resets);
     j.u64(key!("tcp_seq_errors"), c.tcp_seq_errors);
+    if let Some(k) = k {
+        j.u64(key!("tx_bytes"), k.tx_bytes);
+        j.u64(key!("tx_bytes_per_sec"), k.tx_bytes_per_sec);
+        j.u64(key!("tx_drops"), k.tx_drops);
+        j.u64(key!("tx_errors"), k.tx_errors);
+        j.u64(key!("tx_packets"), k.tx_packets);
+        j.u64(key!("tx_packets_per_sec"), k.tx_packets_per_sec);
+    }
     j.u64(key!("udp"), c.udp);
     j.u64(key!("vlan"), c.vlan);
     j.u64(key!("wire_bytes"), c.wire_bytes);

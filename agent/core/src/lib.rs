@@ -35,7 +35,9 @@ pub use plugin::{IntervalReport, Plugin, SourceInfo};
 pub use protocol::Protocol;
 pub use record::{KindSet, Record, RecordKind, Records};
 pub use sink::{Sink, SinkError};
-pub use stats::{AgentStatus, CaptureStatus, InterfaceCounters, InterfaceReport, SinkStatus};
+pub use stats::{
+    AgentStatus, CaptureStatus, InterfaceCounters, InterfaceReport, KernelCounters, SinkStatus,
+};
 pub use time::Timestamp;
 
 /// The agent's version, as reported in `agent_status` and `agent_hello`.

@@ -1,5 +1,6 @@
 /// The `type` of a record on the wire (SPEC section 1).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum RecordKind {
     /// First line to each new stream client.
     AgentHello,
@@ -130,6 +131,12 @@ impl Records {
         self.list.push(Record { kind, json });
     }
 
+    /// Takes the records out, to hand them to another thread (their
+    /// buffers are not reused).
+    pub fn take(&mut self) -> Vec<Record> {
+        std::mem::take(&mut self.list)
+    }
+
     /// Whether there is no record.
     pub fn is_empty(&self) -> bool {
         self.list.is_empty()
@@ -194,6 +201,11 @@ mod tests {
     fn kinds_round_trip_through_their_names() {
         for k in RecordKind::ALL {
             assert_eq!(RecordKind::parse(k.as_str()), Some(k));
+            use serde::Deserialize;
+            use serde::de::IntoDeserializer;
+            let de = k.as_str().into_deserializer();
+            let parsed: Result<RecordKind, serde::de::value::Error> = RecordKind::deserialize(de);
+            assert_eq!(parsed.unwrap(), k);
         }
         assert_eq!(RecordKind::parse("flows"), None);
     }

@@ -55,6 +55,36 @@ pub struct InterfaceCounters {
     pub decode_issues: [u64; DecodeError::ALL.len()],
 }
 
+/// The kernel's counters of a live interface (`/sys/class/net/IF/statistics`)
+/// and the rates over the interval.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KernelCounters {
+    /// Bytes received, since the interface came up.
+    pub rx_bytes: u64,
+    /// Packets received.
+    pub rx_packets: u64,
+    /// Receive errors.
+    pub rx_errors: u64,
+    /// Packets dropped on receive.
+    pub rx_drops: u64,
+    /// Bytes sent.
+    pub tx_bytes: u64,
+    /// Packets sent.
+    pub tx_packets: u64,
+    /// Send errors.
+    pub tx_errors: u64,
+    /// Packets dropped on send.
+    pub tx_drops: u64,
+    /// Receive rate over the interval, bytes per second.
+    pub rx_bytes_per_sec: u64,
+    /// Send rate over the interval, bytes per second.
+    pub tx_bytes_per_sec: u64,
+    /// Receive rate over the interval, packets per second.
+    pub rx_packets_per_sec: u64,
+    /// Send rate over the interval, packets per second.
+    pub tx_packets_per_sec: u64,
+}
+
 /// One interface's entry in an interval report.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct InterfaceReport {
@@ -62,6 +92,8 @@ pub struct InterfaceReport {
     pub name: String,
     /// Counters for the interval.
     pub counters: InterfaceCounters,
+    /// The kernel's counters, for live interfaces.
+    pub kernel: Option<KernelCounters>,
 }
 
 /// Delivery counters of one sink.

@@ -237,6 +237,7 @@ impl SourceRun<'_> {
         let interfaces = [InterfaceReport {
             name: self.name.clone(),
             counters: self.counters,
+            kernel: None,
         }];
         let report = IntervalReport {
             status: &status,

@@ -1,9 +1,9 @@
 use super::*;
-use flowstat_core::Record;
 use flowstat_core::{
     AddrClass, Detection, Endpoint, InterfaceReport, OtherType, Protocol, PurgeReason, SideStats,
     TcpCounters, Timestamp,
 };
+use flowstat_core::{InterfaceCounters, KernelCounters, Record};
 use serde_json::Value;
 
 const DIGEST: [u8; 20] = [0xab; 20];
@@ -209,6 +209,7 @@ fn interval_records() {
     let interfaces = [InterfaceReport {
         name: "eth0".into(),
         counters,
+        kernel: None,
     }];
     let mut out = Records::default();
     CorePlugin::default().on_interval(
@@ -232,4 +233,48 @@ fn interval_records() {
     assert_eq!(i["eth0"]["raw"], 10);
     assert_eq!(i["eth0"]["decode_issues"]["non_ip"], 1);
     assert_eq!(i["eth0"]["decode_issues"]["truncated_ip"], 0);
+}
+
+#[test]
+fn live_interfaces_carry_kernel_counters_in_key_order() {
+    let status = AgentStatus::default();
+    let kernel = KernelCounters {
+        rx_bytes: 1_000,
+        rx_bytes_per_sec: 66,
+        tx_drops: 2,
+        ..Default::default()
+    };
+    let interfaces = [
+        InterfaceReport {
+            name: "eth0".into(),
+            counters: InterfaceCounters::default(),
+            kernel: Some(kernel),
+        },
+        InterfaceReport {
+            name: "file.pcap".into(),
+            counters: InterfaceCounters::default(),
+            kernel: None,
+        },
+    ];
+    let mut out = Records::default();
+    CorePlugin::default().on_interval(
+        &IntervalReport {
+            status: &status,
+            interfaces: &interfaces,
+        },
+        &mut out,
+    );
+    let v: Value = serde_json::from_slice(&out.as_slice()[1].json).unwrap();
+    let eth0 = v["eth0"].as_object().unwrap();
+    assert_eq!(eth0["rx_bytes"], 1000);
+    assert_eq!(eth0["rx_bytes_per_sec"], 66);
+    assert_eq!(eth0["tx_drops"], 2);
+    let keys: Vec<&String> = eth0.keys().collect();
+    let mut sorted = keys.clone();
+    sorted.sort();
+    assert_eq!(keys, sorted);
+    assert!(
+        v["file.pcap"].get("rx_bytes").is_none(),
+        "offline sources have no kernel counters"
+    );
 }
