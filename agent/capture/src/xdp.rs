@@ -1,0 +1,1101 @@
+//! [`XdpSource`]: one AF_XDP socket on one RX queue, through xsk-rs and
+//! libxdp, which attaches its default XDP program (`xsk_def_prog`: every
+//! frame of a queue with a socket goes to that socket, the others to the
+//! kernel stack as usual).
+
+use std::collections::BTreeMap;
+use std::ffi::{CStr, c_int};
+use std::io;
+use std::num::NonZeroU32;
+use std::os::fd::{AsRawFd, RawFd};
+use std::os::unix::fs::MetadataExt;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use flowstat_core::{Batch, CaptureError, CaptureSource, CaptureStats, Frame, LinkType, Timestamp};
+use xsk_rs::config::{
+    BindFlags, FrameSize, Interface, QueueSize, SocketConfig, UmemConfig, XdpFlags,
+};
+use xsk_rs::{CompQueue, FillQueue, FrameDesc, RxQueue, Socket, TxQueue, Umem};
+
+use crate::live::{self, RefreshTimer, interface_error};
+
+/// The name libxdp gives its default AF_XDP redirect program; the only
+/// program this module ever detaches.
+const XSK_PROG_NAME: &CStr = c"xsk_def_prog";
+
+/// Ring size for the transmit side, which a capture never uses (libxdp
+/// insists on creating it).
+const UNUSED_RING: u32 = 64;
+
+/// Where the XDP program runs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum XdpMode {
+    /// Native if the driver supports it, else generic.
+    #[default]
+    Auto,
+    /// In the driver (`XDP_FLAGS_DRV_MODE`): fastest; the driver must
+    /// support XDP.
+    Native,
+    /// In the kernel's receive path after the driver (`XDP_FLAGS_SKB_MODE`):
+    /// works on every interface, always copies frames.
+    Generic,
+}
+
+/// Whether the socket shares the driver's receive buffers.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ZeroCopy {
+    /// Zero-copy if the driver supports it (native mode only), else copy.
+    #[default]
+    Auto,
+    /// Zero-copy or fail.
+    On,
+    /// Always copy.
+    Off,
+}
+
+/// How to open an [`XdpSource`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct XdpConfig {
+    /// The interface, e.g. `eth0`.
+    pub interface: String,
+    /// The RX queue the socket binds to, `0..rx_queue_count(interface)`.
+    pub queue: u32,
+    /// Where the XDP program runs. Default [`XdpMode::Auto`].
+    pub mode: XdpMode,
+    /// Zero-copy or copy. Default [`ZeroCopy::Auto`].
+    pub zero_copy: ZeroCopy,
+    /// Fill ring entries (a power of two). Default 4096.
+    pub fill_ring: u32,
+    /// RX ring entries (a power of two). Default 4096.
+    pub rx_ring: u32,
+    /// UMEM frames; at least `fill_ring`, ideally `fill_ring + rx_ring`
+    /// so the fill ring stays full while the RX ring is. Default 8192.
+    pub frame_count: u32,
+    /// Bytes per UMEM frame: 2048 or 4096. A frame holds at most
+    /// `frame_size - 256` bytes (256 is XDP's headroom); longer frames are
+    /// dropped and counted in `dropped`. Default 4096.
+    pub frame_size: u32,
+    /// Frames taken from the RX ring at a time (one timestamp each).
+    /// Default 64.
+    pub batch: usize,
+}
+
+impl XdpConfig {
+    /// The defaults for `queue` of `interface`.
+    pub fn new(interface: impl Into<String>, queue: u32) -> Self {
+        XdpConfig {
+            interface: interface.into(),
+            queue,
+            mode: XdpMode::Auto,
+            zero_copy: ZeroCopy::Auto,
+            fill_ring: 4096,
+            rx_ring: 4096,
+            frame_count: 8192,
+            frame_size: 4096,
+            batch: 64,
+        }
+    }
+
+    /// The first thing wrong with the numbers, if any.
+    fn check(&self) -> Result<(), String> {
+        for (name, value) in [("fill_ring", self.fill_ring), ("rx_ring", self.rx_ring)] {
+            if !value.is_power_of_two() {
+                return Err(format!("{name} {value} is not a power of two"));
+            }
+        }
+        if !(self.frame_size == 2048 || self.frame_size == 4096) {
+            return Err(format!(
+                "frame_size {} is not 2048 or 4096",
+                self.frame_size
+            ));
+        }
+        if self.frame_count < self.fill_ring {
+            return Err(format!(
+                "frame_count {} is smaller than fill_ring {}",
+                self.frame_count, self.fill_ring
+            ));
+        }
+        if self.batch == 0 {
+            return Err("batch is 0".to_string());
+        }
+        if self.mode == XdpMode::Generic && self.zero_copy == ZeroCopy::On {
+            return Err("zero-copy needs native mode (mode = generic)".to_string());
+        }
+        Ok(())
+    }
+}
+
+/// Identifies an interface across network namespaces: (namespace inode,
+/// interface index).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct IfKey {
+    netns: u64,
+    ifindex: u32,
+}
+
+impl IfKey {
+    fn here(ifindex: u32) -> IfKey {
+        IfKey {
+            netns: current_netns(),
+            ifindex,
+        }
+    }
+}
+
+/// The inode of the calling thread's network namespace (0 if /proc cannot
+/// tell, which then stands for "the one namespace").
+fn current_netns() -> u64 {
+    std::fs::metadata("/proc/thread-self/ns/net").map_or(0, |m| m.ino())
+}
+
+/// An interface this process has AF_XDP sockets on.
+#[derive(Debug)]
+struct Attached {
+    sockets: usize,
+    /// The mode libxdp attached the program in.
+    mode: XdpMode,
+}
+
+/// Every interface with an [`XdpSource`] of this process. Its lock is held
+/// across opening (stale program removal, socket creation, attach) and
+/// across the last drop (socket deletion, detach), so sources of one
+/// interface may be opened and dropped from any thread in any order.
+static REGISTRY: Mutex<BTreeMap<IfKey, Attached>> = Mutex::new(BTreeMap::new());
+
+fn registry() -> MutexGuard<'static, BTreeMap<IfKey, Attached>> {
+    REGISTRY.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The number of RX queues of `interface`, counted in
+/// `/sys/class/net/INTERFACE/queues/rx-*`, so the caller can open one
+/// [`XdpSource`] per queue.
+///
+/// sysfs shows the network namespace it was mounted in (what
+/// `ip netns exec` arranges); a thread that entered another namespace
+/// with setns(2) alone still sees the old one here.
+pub fn rx_queue_count(interface: &str) -> Result<u32, CaptureError> {
+    if interface.is_empty() || interface.contains('/') {
+        return Err(interface_error(interface, "not a valid interface name"));
+    }
+    let dir = format!("/sys/class/net/{interface}/queues");
+    let entries = std::fs::read_dir(&dir).map_err(|e| {
+        if e.kind() == io::ErrorKind::NotFound {
+            interface_error(interface, live::NO_SUCH_INTERFACE)
+        } else {
+            interface_error(interface, format!("cannot list {dir}: {e}"))
+        }
+    })?;
+    let mut count = 0;
+    for entry in entries {
+        let entry =
+            entry.map_err(|e| interface_error(interface, format!("cannot list {dir}: {e}")))?;
+        if entry.file_name().as_encoded_bytes().starts_with(b"rx-") {
+            count += 1;
+        }
+    }
+    if count == 0 {
+        return Err(interface_error(
+            interface,
+            format!("{dir} lists no RX queue"),
+        ));
+    }
+    Ok(count)
+}
+
+/// Detaches the AF_XDP program (libxdp's `xsk_def_prog`) that a crashed
+/// run left on `interface`, so the next socket attaches a fresh one in the
+/// mode it asks for. Returns whether a program was detached.
+///
+/// Any other XDP program (someone else's) is left alone, and so is the
+/// program while this process has an [`XdpSource`] on the interface.
+/// [`XdpSource::open`] calls this itself before the first socket of this
+/// process on an interface, so callers need not; it assumes that no other
+/// process captures on the interface with AF_XDP.
+pub fn remove_stale_xdp_program(interface: &str) -> Result<bool, CaptureError> {
+    library_log::install();
+    let ifindex = live::if_index(interface)?;
+    let registry = registry();
+    if registry.contains_key(&IfKey::here(ifindex)) {
+        return Ok(false);
+    }
+    let removed = detach_xsk_program(ifindex).map_err(|r| interface_error(interface, r))?;
+    drop(registry);
+    if removed {
+        tracing::info!(interface, "removed a stale AF_XDP program");
+    }
+    Ok(removed)
+}
+
+/// Owns a libxdp multiprog handle.
+struct Multiprog(*mut libxdp_sys::xdp_multiprog);
+
+impl Drop for Multiprog {
+    fn drop(&mut self) {
+        // SAFETY: the pointer came from xdp_multiprog__get_from_ifindex,
+        // is valid (errors are never wrapped) and is closed only here.
+        unsafe { libxdp_sys::xdp_multiprog__close(self.0) };
+    }
+}
+
+/// Whether `prog` is libxdp's AF_XDP program.
+///
+/// # Safety
+///
+/// `prog` must be null or a live program of a live multiprog.
+unsafe fn is_xsk_program(prog: *const libxdp_sys::xdp_program) -> bool {
+    if prog.is_null() {
+        return false;
+    }
+    // SAFETY: `prog` is a live program (the caller's promise); the name it
+    // returns is owned by the program and NUL-terminated.
+    let name = unsafe { libxdp_sys::xdp_program__name(prog) };
+    // SAFETY: checked for null; valid while `prog` is (see above).
+    !name.is_null() && unsafe { CStr::from_ptr(name) } == XSK_PROG_NAME
+}
+
+/// Detaches libxdp's AF_XDP program from interface `ifindex` of the calling
+/// thread's network namespace, if that is what is attached there. The
+/// error is a one-line reason.
+fn detach_xsk_program(ifindex: u32) -> Result<bool, String> {
+    let ifindex = c_int::try_from(ifindex).map_err(|_| "interface index out of range")?;
+    // SAFETY: takes a plain integer; returns an owned handle, or an error
+    // pointer (or null with errno) that libxdp_get_error decodes.
+    let mp = unsafe { libxdp_sys::xdp_multiprog__get_from_ifindex(ifindex) };
+    // SAFETY: libxdp_get_error accepts any pointer libxdp returned,
+    // including error pointers and null.
+    let err = unsafe { libxdp_sys::libxdp_get_error(mp.cast_const().cast()) };
+    if err != 0 || mp.is_null() {
+        let err = i32::try_from(-err).unwrap_or(0);
+        return if err == libc::ENOENT || err == 0 {
+            Ok(false)
+        } else {
+            Err(format!(
+                "cannot read the interface's XDP program: {}",
+                io::Error::from_raw_os_error(err)
+            ))
+        };
+    }
+    let mp = Multiprog(mp);
+    // SAFETY: `mp.0` is a live multiprog for every call below; the
+    // programs it returns live as long as it does.
+    unsafe {
+        let rc = if libxdp_sys::xdp_multiprog__is_legacy(mp.0) {
+            // One program, attached directly (no bpffs, hence no
+            // dispatcher: the case on this kind of machine).
+            if !is_xsk_program(libxdp_sys::xdp_multiprog__main_prog(mp.0)) {
+                return Ok(false);
+            }
+            libxdp_sys::xdp_multiprog__detach(mp.0)
+        } else {
+            // Behind libxdp's dispatcher: detach our component only.
+            let mut prog = std::ptr::null_mut();
+            loop {
+                prog = libxdp_sys::xdp_multiprog__next_prog(prog, mp.0);
+                if prog.is_null() {
+                    return Ok(false);
+                }
+                if is_xsk_program(prog) {
+                    break;
+                }
+            }
+            let mode = libxdp_sys::xdp_multiprog__attach_mode(mp.0);
+            libxdp_sys::xdp_program__detach(prog, ifindex, mode, 0)
+        };
+        if rc < 0 {
+            return Err(format!(
+                "cannot detach the AF_XDP program: {}",
+                io::Error::from_raw_os_error(-rc)
+            ));
+        }
+    }
+    Ok(true)
+}
+
+/// Where libxdp's and libbpf's messages go: to `tracing` (debug level),
+/// instead of stderr. The last "Kernel error message" (the netlink extack
+/// that says why the kernel refused an attach) is kept per thread, for the
+/// failure reason.
+mod library_log {
+    use std::cell::RefCell;
+    use std::sync::Once;
+
+    thread_local! {
+        static KERNEL_MESSAGE: RefCell<Option<String>> = const { RefCell::new(None) };
+    }
+
+    /// Routes the libraries' messages to `tracing`, once per process.
+    pub(super) fn install() {
+        static INSTALL: Once = Once::new();
+        #[cfg(target_arch = "x86_64")]
+        INSTALL.call_once(|| {
+            // SAFETY: both setters only store the function pointer, whose
+            // signature is the one they expect (level, format, va_list).
+            unsafe {
+                libxdp_sys::libxdp_set_print(Some(x86_64::from_libxdp));
+                x86_64::libbpf_set_print(Some(x86_64::from_libbpf));
+            }
+        });
+        #[cfg(not(target_arch = "x86_64"))]
+        INSTALL.call_once(|| {});
+    }
+
+    /// Forgets the last kernel message of this thread.
+    pub(super) fn clear() {
+        KERNEL_MESSAGE.with(|m| m.borrow_mut().take());
+    }
+
+    /// The last kernel message of this thread since [`clear`].
+    pub(super) fn take_kernel_message() -> Option<String> {
+        KERNEL_MESSAGE.with(|m| m.borrow_mut().take())
+    }
+
+    fn record(library: &'static str, message: &str) {
+        let message = message.trim_end();
+        if let Some(kernel) = message.strip_prefix("Kernel error message: ") {
+            KERNEL_MESSAGE.with(|m| *m.borrow_mut() = Some(kernel.to_string()));
+        }
+        tracing::debug!(library, "{message}");
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    mod x86_64 {
+        use std::ffi::{CStr, c_char, c_int, c_uint};
+
+        use libxdp_sys::__va_list_tag;
+
+        /// libbpf's and libxdp's debug level; not even formatted.
+        const DEBUG: c_uint = 2;
+
+        unsafe extern "C" {
+            /// libbpf (linked through libxdp-sys). On x86_64 a `va_list`
+            /// argument is a pointer to its one `__va_list_tag`.
+            pub(super) fn libbpf_set_print(
+                f: libxdp_sys::libxdp_print_fn_t,
+            ) -> libxdp_sys::libxdp_print_fn_t;
+            fn vsnprintf(
+                buf: *mut c_char,
+                len: usize,
+                format: *const c_char,
+                ap: *mut __va_list_tag,
+            ) -> c_int;
+        }
+
+        /// Formats one message into a string.
+        ///
+        /// # Safety
+        ///
+        /// `format` and `ap` must be a printf format and its arguments.
+        unsafe fn format(format: *const c_char, ap: *mut __va_list_tag) -> Option<String> {
+            let mut buf = [0 as c_char; 512];
+            // SAFETY: `buf` is writable for its length, which is what is
+            // passed; the format and arguments are the caller's promise.
+            let n = unsafe { vsnprintf(buf.as_mut_ptr(), buf.len(), format, ap) };
+            if n < 0 {
+                return None;
+            }
+            // SAFETY: vsnprintf NUL-terminates within the buffer.
+            let text = unsafe { CStr::from_ptr(buf.as_ptr()) };
+            Some(text.to_string_lossy().into_owned())
+        }
+
+        pub(super) unsafe extern "C" fn from_libxdp(
+            level: c_uint,
+            format: *const c_char,
+            ap: *mut __va_list_tag,
+        ) -> c_int {
+            if level < DEBUG {
+                // SAFETY: libxdp passes a format and its arguments.
+                if let Some(message) = unsafe { self::format(format, ap) } {
+                    super::record("libxdp", &message);
+                }
+            }
+            0
+        }
+
+        pub(super) unsafe extern "C" fn from_libbpf(
+            level: c_uint,
+            format: *const c_char,
+            ap: *mut __va_list_tag,
+        ) -> c_int {
+            if level < DEBUG {
+                // SAFETY: libbpf passes a format and its arguments.
+                if let Some(message) = unsafe { self::format(format, ap) } {
+                    super::record("libbpf", &message);
+                }
+            }
+            0
+        }
+    }
+}
+
+/// One way to try to open the socket.
+#[derive(Clone, Copy, Debug)]
+struct Attempt {
+    /// `Native` or `Generic`.
+    mode: XdpMode,
+    zero_copy: bool,
+}
+
+impl Attempt {
+    fn label(self) -> &'static str {
+        match (self.mode, self.zero_copy) {
+            (XdpMode::Generic, _) => "generic",
+            (_, true) => "native zero-copy",
+            (_, false) => "native copy",
+        }
+    }
+}
+
+/// The attempts `config` allows, best first, given the mode the program
+/// is already attached in (by another source of this process), if any.
+fn attempts(config: &XdpConfig, attached: Option<XdpMode>) -> Result<Vec<Attempt>, String> {
+    let modes: &[XdpMode] = match (config.mode, attached) {
+        (XdpMode::Auto, None) => &[XdpMode::Native, XdpMode::Generic],
+        (XdpMode::Auto, Some(m)) | (m, None) => {
+            if m == XdpMode::Native {
+                &[XdpMode::Native]
+            } else {
+                &[XdpMode::Generic]
+            }
+        }
+        (wanted, Some(m)) if wanted == m => {
+            if m == XdpMode::Native {
+                &[XdpMode::Native]
+            } else {
+                &[XdpMode::Generic]
+            }
+        }
+        (wanted, Some(m)) => {
+            return Err(format!(
+                "another queue of this interface is open in {} mode; open every queue in \
+                 the same mode (asked for {})",
+                mode_name(m),
+                mode_name(wanted)
+            ));
+        }
+    };
+    let mut out = Vec::new();
+    for &mode in modes {
+        let zero_copy: &[bool] = match (mode, config.zero_copy) {
+            (XdpMode::Native, ZeroCopy::Auto) => &[true, false],
+            (XdpMode::Native, ZeroCopy::On) => &[true],
+            (_, ZeroCopy::Off) | (XdpMode::Generic, ZeroCopy::Auto) => &[false],
+            _ => &[],
+        };
+        out.extend(
+            zero_copy
+                .iter()
+                .map(|&zero_copy| Attempt { mode, zero_copy }),
+        );
+    }
+    if out.is_empty() {
+        return Err("zero-copy needs native mode".to_string());
+    }
+    Ok(out)
+}
+
+fn mode_name(mode: XdpMode) -> &'static str {
+    match mode {
+        XdpMode::Auto => "auto",
+        XdpMode::Native => "native",
+        XdpMode::Generic => "generic",
+    }
+}
+
+/// Why an attempt failed: a one-line reason, and whether trying another
+/// mode is pointless.
+struct Failure {
+    reason: String,
+    fatal: bool,
+}
+
+/// Turns an OS error of an attempt into a [`Failure`].
+fn failure(error: &io::Error, attempt: Attempt, config: &XdpConfig) -> Failure {
+    let interface = &config.interface;
+    let (reason, fatal) = match error.raw_os_error().unwrap_or(0) {
+        libc::EPERM | libc::EACCES => (
+            "AF_XDP needs root or CAP_NET_ADMIN+CAP_BPF (and CAP_NET_RAW)".to_string(),
+            true,
+        ),
+        libc::EAFNOSUPPORT => (
+            "the kernel lacks AF_XDP (CONFIG_XDP_SOCKETS)".to_string(),
+            true,
+        ),
+        libc::ENOPROTOOPT => (
+            "the kernel lacks an AF_XDP feature libxdp needs (ENOPROTOOPT)".to_string(),
+            true,
+        ),
+        libc::ENODEV | libc::ENXIO => (live::NO_SUCH_INTERFACE.to_string(), true),
+        libc::ENOMEM | libc::ENOBUFS => (
+            format!(
+                "not enough memory for the UMEM ({} frames of {} bytes) and rings",
+                config.frame_count, config.frame_size
+            ),
+            true,
+        ),
+        libc::EOPNOTSUPP if attempt.zero_copy => {
+            ("the driver does not support zero-copy".to_string(), false)
+        }
+        libc::EOPNOTSUPP if attempt.mode == XdpMode::Native => {
+            ("the driver does not support native XDP".to_string(), false)
+        }
+        libc::ERANGE => (
+            "the MTU is too large for XDP in this mode (lower it, or use generic mode)".to_string(),
+            false,
+        ),
+        libc::EBUSY => (
+            format!(
+                "queue {} is taken by another AF_XDP socket, or another XDP program is \
+                 attached (see `ip link show {interface}`)",
+                config.queue
+            ),
+            false,
+        ),
+        libc::EEXIST => (
+            format!("an XDP program is attached in another mode (see `ip link show {interface}`)"),
+            false,
+        ),
+        libc::EINVAL => (
+            format!(
+                "the kernel refused the socket (EINVAL): does queue {} exist?",
+                config.queue
+            ),
+            false,
+        ),
+        _ => (error.to_string(), false),
+    };
+    Failure { reason, fatal }
+}
+
+/// The xsk-rs pieces of one socket. Each queue holds the socket; libxdp
+/// deletes it (and may detach the program) when the last is dropped.
+struct Xsk {
+    rx: RxQueue,
+    fill: FillQueue,
+    _comp: CompQueue,
+    _tx: TxQueue,
+    umem: Umem,
+}
+
+/// The OS error behind an xsk-rs error, if it has one.
+fn os_error(error: &dyn std::error::Error) -> io::Error {
+    error
+        .source()
+        .and_then(|s| s.downcast_ref::<io::Error>())
+        .and_then(io::Error::raw_os_error)
+        .map_or_else(
+            || io::Error::other(error.to_string()),
+            io::Error::from_raw_os_error,
+        )
+}
+
+/// Creates the UMEM and the socket for one attempt.
+fn create(config: &XdpConfig, attempt: Attempt) -> Result<(Xsk, Vec<FrameDesc>), io::Error> {
+    let invalid =
+        |e: &dyn std::fmt::Display| io::Error::new(io::ErrorKind::InvalidInput, e.to_string());
+    let frame_size = FrameSize::new(config.frame_size).map_err(|e| invalid(&e))?;
+    let fill_size = QueueSize::new(config.fill_ring).map_err(|e| invalid(&e))?;
+    let rx_size = QueueSize::new(config.rx_ring).map_err(|e| invalid(&e))?;
+    let unused = QueueSize::new(UNUSED_RING).map_err(|e| invalid(&e))?;
+    let umem_config = UmemConfig::builder()
+        .frame_size(frame_size)
+        .fill_queue_size(fill_size)
+        .comp_queue_size(unused)
+        .build()
+        .map_err(|e| invalid(&e))?;
+    let frame_count =
+        NonZeroU32::new(config.frame_count).ok_or_else(|| invalid(&"frame_count is 0"))?;
+    let (umem, descs) = Umem::new(umem_config, frame_count, false).map_err(|e| os_error(&e))?;
+
+    let mut bind = BindFlags::XDP_USE_NEED_WAKEUP;
+    bind |= if attempt.zero_copy {
+        BindFlags::XDP_ZEROCOPY
+    } else {
+        BindFlags::XDP_COPY
+    };
+    let xdp = if attempt.mode == XdpMode::Native {
+        XdpFlags::XDP_FLAGS_DRV_MODE
+    } else {
+        XdpFlags::XDP_FLAGS_SKB_MODE
+    };
+    let socket_config = SocketConfig::builder()
+        .rx_queue_size(rx_size)
+        .tx_queue_size(unused)
+        .xdp_flags(xdp)
+        .bind_flags(bind)
+        .build();
+    let name: Interface = config
+        .interface
+        .parse()
+        .map_err(|e: std::ffi::NulError| invalid(&e))?;
+    // SAFETY: Socket::new's contract concerns sharing a UMEM between
+    // sockets on one (interface, queue) pair. This UMEM is new and used by
+    // this one socket only, so there is nothing to share.
+    let (tx, rx, rings) = unsafe { Socket::new(socket_config, &umem, &name, config.queue) }
+        .map_err(|e| os_error(&e))?;
+    let (fill, comp) = rings.ok_or_else(|| io::Error::other("libxdp returned no fill ring"))?;
+    Ok((
+        Xsk {
+            rx,
+            fill,
+            _comp: comp,
+            _tx: tx,
+            umem,
+        },
+        descs,
+    ))
+}
+
+/// Whether the socket `fd` is bound in zero-copy mode.
+fn bound_zero_copy(fd: RawFd) -> bool {
+    let mut options = libc::xdp_options { flags: 0 };
+    let mut len = std::mem::size_of::<libc::xdp_options>() as libc::socklen_t;
+    // SAFETY: `options` and `len` are valid for writes and `len` is the
+    // size of `options`; the kernel writes at most that much.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_XDP,
+            libc::XDP_OPTIONS,
+            (&raw mut options).cast(),
+            &mut len,
+        )
+    };
+    rc == 0 && options.flags & libc::XDP_OPTIONS_ZEROCOPY != 0
+}
+
+/// Live capture from one RX queue of one interface through an AF_XDP
+/// socket.
+///
+/// Frames are lent straight from the UMEM and go back to the fill ring
+/// when the callback has returned. AF_XDP delivers no receive timestamp,
+/// so each batch is stamped with CLOCK_REALTIME, read once per batch.
+/// Frames are Ethernet.
+///
+/// The source is `Send`. Sources of one interface (one per queue) may be
+/// opened in any order from any thread: the first of this process on an
+/// interface removes a stale program and lets libxdp attach its own, the
+/// others share it, and dropping the last one detaches it. Drop a source
+/// in the network namespace it was opened in.
+pub struct XdpSource {
+    interface: String,
+    queue: u32,
+    key: IfKey,
+    mode: XdpMode,
+    zero_copy: bool,
+    /// `None` only while dropping.
+    xsk: Option<Xsk>,
+    fd: RawFd,
+    /// Scratch descriptors the RX ring is read into.
+    rx_descs: Vec<FrameDesc>,
+    /// Frames owned by this source: neither in the fill ring nor in the
+    /// RX ring.
+    free: Vec<FrameDesc>,
+    received: u64,
+    dropped: u64,
+    refresh: RefreshTimer,
+}
+
+impl std::fmt::Debug for XdpSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("XdpSource")
+            .field("interface", &self.interface)
+            .field("queue", &self.queue)
+            .field("mode", &self.mode)
+            .field("zero_copy", &self.zero_copy)
+            .field("received", &self.received)
+            .field("dropped", &self.dropped)
+            .finish_non_exhaustive()
+    }
+}
+
+impl XdpSource {
+    /// Opens an AF_XDP socket on `config.queue` of `config.interface`.
+    ///
+    /// [`XdpMode::Auto`] tries native mode, then generic;
+    /// [`ZeroCopy::Auto`] tries zero-copy (native only), then copy. Before
+    /// the first socket of this process on the interface, a program a
+    /// crashed run left there is removed ([`remove_stale_xdp_program`]).
+    ///
+    /// Every error is a [`CaptureError::Interface`] whose reason is one
+    /// line saying why (for every mode tried): no such interface, no such
+    /// queue, AF_XDP missing from the kernel, missing privileges, the
+    /// driver refusing a mode, another program in the way. The caller may
+    /// log it and fall back to libpcap.
+    pub fn open(config: &XdpConfig) -> Result<XdpSource, CaptureError> {
+        library_log::install();
+        let interface = config.interface.as_str();
+        let error = |reason: String| interface_error(interface, reason);
+        config
+            .check()
+            .map_err(|r| error(format!("bad AF_XDP configuration: {r}")))?;
+        let ifindex = live::if_index(interface)?;
+        if let Ok(queues) = rx_queue_count(interface) {
+            if config.queue >= queues {
+                return Err(error(format!(
+                    "no RX queue {}: the interface has {queues} (0-{})",
+                    config.queue,
+                    queues - 1
+                )));
+            }
+        }
+        let key = IfKey::here(ifindex);
+        let mut registry = registry();
+        let attached = registry.get(&key).map(|a| a.mode);
+        if attached.is_none() {
+            match detach_xsk_program(ifindex) {
+                Ok(true) => tracing::info!(interface, "removed a stale AF_XDP program"),
+                Ok(false) => {}
+                // libxdp will report what is in the way, if anything.
+                Err(reason) => tracing::debug!(interface, reason, "stale program check failed"),
+            }
+        }
+        let attempts = attempts(config, attached).map_err(error)?;
+        let mut failures = Vec::new();
+        for attempt in attempts {
+            library_log::clear();
+            let (xsk, descs) = match create(config, attempt) {
+                Ok(created) => created,
+                Err(e) => {
+                    let mut f = failure(&e, attempt, config);
+                    if let Some(kernel) = library_log::take_kernel_message() {
+                        f.reason = format!("{} (kernel: {kernel})", f.reason);
+                    }
+                    tracing::debug!(interface, queue = config.queue, attempt = attempt.label(), reason = %f.reason, "AF_XDP attempt failed");
+                    if f.fatal {
+                        return Err(error(f.reason));
+                    }
+                    failures.push(format!("{}: {}", attempt.label(), f.reason));
+                    continue;
+                }
+            };
+            let fd = xsk.rx.fd().as_raw_fd();
+            let zero_copy = bound_zero_copy(fd);
+            let entry = registry.entry(key).or_insert(Attached {
+                sockets: 0,
+                mode: attempt.mode,
+            });
+            entry.sockets += 1;
+            let mode = entry.mode;
+            drop(registry);
+            tracing::info!(
+                interface,
+                queue = config.queue,
+                mode = mode_name(mode),
+                zero_copy,
+                "AF_XDP socket open"
+            );
+            let mut source = XdpSource {
+                interface: interface.to_string(),
+                queue: config.queue,
+                key,
+                mode,
+                zero_copy,
+                xsk: Some(xsk),
+                fd,
+                rx_descs: vec![FrameDesc::default(); config.batch],
+                free: descs,
+                received: 0,
+                dropped: 0,
+                refresh: RefreshTimer::new(),
+            };
+            source.refill();
+            return Ok(source);
+        }
+        Err(error(if failures.len() == 1 {
+            failures.remove(0)
+        } else {
+            failures.join("; ")
+        }))
+    }
+
+    /// The RX queue this socket is bound to.
+    pub fn queue(&self) -> u32 {
+        self.queue
+    }
+
+    /// Where the XDP program runs: [`XdpMode::Native`] or
+    /// [`XdpMode::Generic`] (never `Auto`).
+    pub fn mode(&self) -> XdpMode {
+        self.mode
+    }
+
+    /// Whether the socket is bound in zero-copy mode.
+    pub fn is_zero_copy(&self) -> bool {
+        self.zero_copy
+    }
+
+    /// Re-reads the kernel's socket statistics now (one system call) and
+    /// returns the counters. The source also does this by itself, at most
+    /// every 100 ms, while it is polled.
+    pub fn refresh_stats(&mut self) -> Result<CaptureStats, CaptureError> {
+        self.refresh.reset();
+        self.read_kernel_stats()?;
+        Ok(self.stats())
+    }
+
+    fn read_kernel_stats(&mut self) -> Result<(), CaptureError> {
+        let Some(xsk) = &self.xsk else {
+            return Ok(());
+        };
+        let s = xsk.rx.fd().xdp_statistics().map_err(|e| {
+            interface_error(
+                &self.interface,
+                format!("cannot read AF_XDP statistics: {e}"),
+            )
+        })?;
+        // rx_dropped: no frame for the packet or the packet too large
+        // (copy mode counts an empty fill ring here too); rx_ring_full:
+        // the RX ring was full. A zero-copy driver that finds the fill
+        // ring empty leaves the packet to the NIC, which drops it: only
+        // rx_fill_ring_empty_descs sees that.
+        self.dropped = s.rx_dropped() + s.rx_ring_full();
+        if self.zero_copy {
+            self.dropped += s.rx_fill_ring_empty_descs();
+        }
+        Ok(())
+    }
+
+    fn maybe_refresh(&mut self) {
+        if self.refresh.due() {
+            if let Err(error) = self.read_kernel_stats() {
+                tracing::debug!(%error, "XDP_STATISTICS failed");
+            }
+        }
+    }
+
+    /// Puts as many owned frames as fit back into the fill ring, and
+    /// wakes the driver if it asked to be.
+    fn refill(&mut self) {
+        let Some(xsk) = &mut self.xsk else {
+            return;
+        };
+        let owned = u32::try_from(self.free.len()).unwrap_or(u32::MAX);
+        if owned == 0 {
+            return;
+        }
+        let room = xsk.fill.nb_free(owned).min(owned) as usize;
+        if room == 0 {
+            return;
+        }
+        let start = self.free.len() - room;
+        // SAFETY: the frames in `free` belong to this source's UMEM and
+        // are in neither ring, so handing them to the kernel cannot alias
+        // a frame it or a callback is using.
+        let given = unsafe { xsk.fill.produce(&self.free[start..]) };
+        self.free.drain(start..start + given);
+        if given > 0 && xsk.fill.needs_wakeup() {
+            // A poll(0) is the wakeup; its result does not matter.
+            let _ = xsk.fill.wakeup(xsk.rx.fd_mut(), 0);
+        }
+    }
+}
+
+/// The wall clock, for stamping a batch.
+fn now() -> Timestamp {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
+    Timestamp::from_nanos(nanos)
+}
+
+impl CaptureSource for XdpSource {
+    /// The interface name (the same for every queue).
+    fn name(&self) -> &str {
+        &self.interface
+    }
+
+    /// Lends up to `budget` frames from the RX ring, `batch` at a time,
+    /// each batch stamped with one read of CLOCK_REALTIME; their UMEM
+    /// frames go back to the fill ring after `f` has seen them. `Idle`
+    /// when the ring is empty.
+    fn poll_batch(
+        &mut self,
+        budget: usize,
+        f: &mut dyn FnMut(&Frame<'_>),
+    ) -> Result<Batch, CaptureError> {
+        self.maybe_refresh();
+        let mut lent = 0;
+        while lent < budget {
+            let Some(xsk) = &mut self.xsk else {
+                return Ok(Batch::End);
+            };
+            let want = (budget - lent).min(self.rx_descs.len());
+            // SAFETY: consume overwrites these scratch descriptors with
+            // frames of the UMEM this RX ring belongs to.
+            let n = unsafe { xsk.rx.consume(&mut self.rx_descs[..want]) };
+            if n == 0 {
+                break;
+            }
+            let ts = now();
+            for desc in &self.rx_descs[..n] {
+                // SAFETY: `desc` is a frame of `xsk.umem` that the kernel
+                // handed over in the RX ring. It goes back to the fill
+                // ring only in `refill` below, after `f` has returned, so
+                // nothing writes it while `f` borrows it, and the borrow
+                // ends with `f`.
+                let data = unsafe { xsk.umem.data(desc) }.contents();
+                f(&Frame {
+                    ts,
+                    wire_len: u32::try_from(data.len()).unwrap_or(u32::MAX),
+                    link: LinkType::ETHERNET,
+                    data,
+                });
+            }
+            self.free.extend_from_slice(&self.rx_descs[..n]);
+            lent += n;
+            self.received += n as u64;
+            self.refill();
+        }
+        if lent == 0 {
+            // Frames may still be owed to the fill ring (it was full).
+            self.refill();
+            return Ok(Batch::Idle);
+        }
+        Ok(Batch::Frames(lent))
+    }
+
+    /// Polls the socket (poll(2)) until a frame is in the RX ring or
+    /// `timeout` has passed.
+    fn wait(&mut self, timeout: Duration) -> Result<(), CaptureError> {
+        live::poll_readable(self.fd, timeout)
+            .map_err(|e| interface_error(&self.interface, format!("poll failed: {e}")))?;
+        self.maybe_refresh();
+        Ok(())
+    }
+
+    /// `received` counts the frames lent; `dropped` is the kernel's count
+    /// for this socket (frames with no UMEM frame to go to, too large for
+    /// one, or finding the RX ring full), at most ~100 ms old while the
+    /// source is polled (see [`refresh_stats`](XdpSource::refresh_stats));
+    /// `filtered` is 0.
+    fn stats(&self) -> CaptureStats {
+        CaptureStats {
+            received: self.received,
+            dropped: self.dropped,
+            filtered: 0,
+        }
+    }
+}
+
+impl Drop for XdpSource {
+    fn drop(&mut self) {
+        let mut registry = registry();
+        // Deletes the socket; libxdp detaches the program itself when its
+        // own count of users drops to zero and it can tell.
+        drop(self.xsk.take());
+        let last = match registry.get_mut(&self.key) {
+            Some(attached) => {
+                attached.sockets -= 1;
+                attached.sockets == 0
+            }
+            None => false,
+        };
+        if !last {
+            return;
+        }
+        registry.remove(&self.key);
+        if current_netns() != self.key.netns {
+            tracing::warn!(
+                interface = %self.interface,
+                "AF_XDP source dropped in another network namespace; its XDP program stays \
+                 until the next open removes it"
+            );
+            return;
+        }
+        match detach_xsk_program(self.key.ifindex) {
+            Ok(detached) => {
+                tracing::debug!(interface = %self.interface, detached, "last AF_XDP socket closed")
+            }
+            Err(reason) => {
+                tracing::warn!(interface = %self.interface, reason, "cannot detach the AF_XDP program")
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_source_can_move_to_the_polling_thread() {
+        fn is_send<T: Send>() {}
+        is_send::<XdpSource>();
+    }
+
+    #[test]
+    fn config_defaults_match_the_documentation() {
+        let c = XdpConfig::new("eth0", 3);
+        assert_eq!((c.interface.as_str(), c.queue), ("eth0", 3));
+        assert_eq!((c.mode, c.zero_copy), (XdpMode::Auto, ZeroCopy::Auto));
+        assert_eq!((c.fill_ring, c.rx_ring), (4096, 4096));
+        assert_eq!((c.frame_count, c.frame_size, c.batch), (8192, 4096, 64));
+        assert_eq!(c.check(), Ok(()));
+    }
+
+    #[test]
+    fn bad_numbers_are_named() {
+        let mut c = XdpConfig::new("eth0", 0);
+        c.fill_ring = 3000;
+        assert_eq!(
+            c.check(),
+            Err("fill_ring 3000 is not a power of two".into())
+        );
+        let mut c = XdpConfig::new("eth0", 0);
+        c.frame_size = 3000;
+        assert!(c.check().unwrap_err().contains("frame_size 3000"));
+        let mut c = XdpConfig::new("eth0", 0);
+        c.frame_count = 100;
+        assert!(c.check().unwrap_err().contains("frame_count 100"));
+    }
+
+    fn labels(config: &XdpConfig, attached: Option<XdpMode>) -> Result<Vec<&'static str>, String> {
+        attempts(config, attached).map(|a| a.into_iter().map(Attempt::label).collect())
+    }
+
+    #[test]
+    fn auto_tries_native_zero_copy_then_native_copy_then_generic() {
+        let mut c = XdpConfig::new("eth0", 0);
+        assert_eq!(
+            labels(&c, None).unwrap(),
+            ["native zero-copy", "native copy", "generic"]
+        );
+        c.zero_copy = ZeroCopy::Off;
+        assert_eq!(labels(&c, None).unwrap(), ["native copy", "generic"]);
+        c.zero_copy = ZeroCopy::On;
+        assert_eq!(labels(&c, None).unwrap(), ["native zero-copy"]);
+        c.mode = XdpMode::Generic;
+        c.zero_copy = ZeroCopy::Auto;
+        assert_eq!(labels(&c, None).unwrap(), ["generic"]);
+    }
+
+    #[test]
+    fn later_queues_follow_the_mode_already_attached() {
+        let mut c = XdpConfig::new("eth0", 1);
+        assert_eq!(labels(&c, Some(XdpMode::Generic)).unwrap(), ["generic"]);
+        c.mode = XdpMode::Native;
+        let e = labels(&c, Some(XdpMode::Generic)).unwrap_err();
+        assert!(e.contains("generic mode"), "{e}");
+        assert_eq!(
+            labels(&c, Some(XdpMode::Native)).unwrap(),
+            ["native zero-copy", "native copy"]
+        );
+    }
+
+    #[test]
+    fn permission_errors_are_fatal_and_say_what_is_needed() {
+        let c = XdpConfig::new("eth0", 0);
+        let a = Attempt {
+            mode: XdpMode::Native,
+            zero_copy: true,
+        };
+        let f = failure(&io::Error::from_raw_os_error(libc::EPERM), a, &c);
+        assert!(f.fatal);
+        assert!(f.reason.contains("needs root or CAP_NET_ADMIN+CAP_BPF"));
+        let f = failure(&io::Error::from_raw_os_error(libc::EOPNOTSUPP), a, &c);
+        assert!(!f.fatal);
+        assert!(f.reason.contains("zero-copy"));
+    }
+}
