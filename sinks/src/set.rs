@@ -4,6 +4,7 @@ struct Subscribed {
     sink: Box<dyn Sink>,
     kinds: KindSet,
     sent: u64,
+    dropped: u64,
 }
 
 /// The configured sinks, each with the record types it subscribed to.
@@ -24,18 +25,29 @@ impl SinkSet {
             sink,
             kinds,
             sent: 0,
+            dropped: 0,
         });
     }
 
-    /// Writes `record` to every sink subscribed to its kind.
+    /// Writes `record` to every sink subscribed to its kind. A sink that
+    /// fails does not keep the record from the others: its drop is counted
+    /// and the first failure returned.
     pub fn write(&mut self, record: &Record) -> Result<(), SinkError> {
+        let mut first = Ok(());
         for s in &mut self.sinks {
             if s.kinds.contains(record.kind) {
-                s.sink.write(record)?;
-                s.sent += 1;
+                match s.sink.write(record) {
+                    Ok(()) => s.sent += 1,
+                    Err(e) => {
+                        s.dropped += 1;
+                        if first.is_ok() {
+                            first = Err(e);
+                        }
+                    }
+                }
             }
         }
-        Ok(())
+        first
     }
 
     /// The kinds at least one sink subscribed to: the only ones worth
@@ -59,7 +71,7 @@ impl SinkSet {
                 name: s.sink.name().to_owned(),
                 queued: 0,
                 sent: s.sent,
-                dropped: 0,
+                dropped: s.dropped,
             })
             .collect()
     }

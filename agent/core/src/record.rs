@@ -131,6 +131,11 @@ impl Records {
         self.list.push(Record { kind, json });
     }
 
+    /// Changes the kinds encoded from now on (the sinks changed).
+    pub fn set_wanted(&mut self, wanted: KindSet) {
+        self.wanted = wanted;
+    }
+
     /// Takes the records out, to hand them to another thread (their
     /// buffers are not reused).
     pub fn take(&mut self) -> Vec<Record> {

@@ -8,6 +8,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use flowstat_core::{KindSet, RecordKind};
 use flowstat_decode::DecodeConfig;
 use flowstat_flow::{FlowConfig, LocalNetworks};
 use ipnet::IpNet;
@@ -23,9 +24,13 @@ pub struct Config {
     pub flows: FlowsSection,
     /// `[decode]`
     pub decode: DecodeSection,
+    /// `[[capture]]`: the interfaces the agent captures on.
+    pub capture: Vec<CaptureSection>,
+    /// `[[sink]]`: where records go (stdout when none is configured).
+    pub sink: Vec<SinkSection>,
 }
 
-/// `[agent]`: telemetry cadence and what counts as local.
+/// `[agent]`: telemetry cadence, what counts as local, how the agent runs.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct AgentSection {
@@ -33,6 +38,19 @@ pub struct AgentSection {
     pub update_interval_secs: u64,
     /// Networks whose addresses are local, besides the capture interfaces'.
     pub local_networks: Vec<IpNet>,
+    /// Flow worker threads; 0 means one per CPU core.
+    pub workers: u64,
+    /// Packets each worker's queue holds; when full, capture drops and
+    /// counts (`queue_dropped`) instead of waiting.
+    pub queue_packets: u64,
+    /// User to run as once the captures are open ("" keeps the user that
+    /// started the agent).
+    pub user: String,
+    /// Group to run as ("" means the user's primary group).
+    pub group: String,
+    /// Where the agent writes its latest `agent_status` (read by
+    /// `flowstatd status`); "" to write none.
+    pub status_file: PathBuf,
 }
 
 impl Default for AgentSection {
@@ -40,6 +58,11 @@ impl Default for AgentSection {
         AgentSection {
             update_interval_secs: 15,
             local_networks: Vec::new(),
+            workers: 0,
+            queue_packets: 65_536,
+            user: String::new(),
+            group: String::new(),
+            status_file: PathBuf::from("/run/flowstatd/status.json"),
         }
     }
 }
@@ -113,6 +136,185 @@ impl Default for DecodeSection {
     }
 }
 
+/// A capture interface's role (`internal` in records).
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Internal interface: records say `internal: true`.
+    #[default]
+    Lan,
+    /// External interface: `internal: false`.
+    Wan,
+}
+
+/// How an interface is captured.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Method {
+    /// AF_XDP, falling back to libpcap (when `fallback` allows) if AF_XDP
+    /// cannot start; libpcap when a BPF `filter` is set.
+    #[default]
+    Auto,
+    /// AF_XDP only.
+    AfXdp,
+    /// libpcap only.
+    Libpcap,
+}
+
+/// AF_XDP attach mode.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum XdpMode {
+    /// Native (driver) mode where the driver supports it, else generic.
+    #[default]
+    Auto,
+    /// Native (driver) mode only.
+    Native,
+    /// Generic (SKB) mode.
+    Generic,
+}
+
+/// AF_XDP zero-copy.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ZeroCopy {
+    /// Zero-copy where the driver allows it, else copy.
+    #[default]
+    Auto,
+    /// Zero-copy only.
+    On,
+    /// Copy mode.
+    Off,
+}
+
+/// AF_XDP receive queues: `"all"` or a list of queue numbers.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Queues {
+    /// Every RX queue of the interface.
+    #[default]
+    All,
+    /// These queues.
+    List(Vec<u32>),
+}
+
+impl<'de> Deserialize<'de> for Queues {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Name(String),
+            List(Vec<u32>),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Name(s) if s == "all" => Ok(Queues::All),
+            Raw::Name(s) => Err(serde::de::Error::custom(format!(
+                "invalid value \"{s}\", expected \"all\" or a list of queue numbers"
+            ))),
+            Raw::List(l) => Ok(Queues::List(l)),
+        }
+    }
+}
+
+/// `[[capture]]`: one interface to capture on.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct CaptureSection {
+    /// Interface name (required).
+    pub interface: String,
+    /// `lan` (records say `internal: true`) or `wan`.
+    pub role: Role,
+    /// `auto`, `af_xdp` or `libpcap`.
+    pub method: Method,
+    /// BPF filter (libpcap syntax), "" for none. Captures with a filter use
+    /// libpcap.
+    pub filter: String,
+    /// Put the interface in promiscuous mode (libpcap).
+    pub promiscuous: bool,
+    /// Bytes captured per frame (libpcap); counters always use the frame's
+    /// full length.
+    pub snaplen: u32,
+    /// AF_XDP: the RX queues to capture, `"all"` or a list.
+    pub queues: Queues,
+    /// AF_XDP: `auto`, `native` or `generic`.
+    pub xdp_mode: XdpMode,
+    /// AF_XDP: `auto`, `on` or `off`.
+    pub zero_copy: ZeroCopy,
+    /// AF_XDP: fill ring entries (a power of two).
+    pub fill_ring: u32,
+    /// AF_XDP: RX ring entries (a power of two).
+    pub rx_ring: u32,
+    /// AF_XDP: frames received per batch.
+    pub batch: u32,
+    /// With `method = "auto"`: fall back to libpcap when AF_XDP cannot start.
+    pub fallback: bool,
+}
+
+impl Default for CaptureSection {
+    fn default() -> Self {
+        CaptureSection {
+            interface: String::new(),
+            role: Role::Lan,
+            method: Method::Auto,
+            filter: String::new(),
+            promiscuous: true,
+            snaplen: 65_535,
+            queues: Queues::All,
+            xdp_mode: XdpMode::Auto,
+            zero_copy: ZeroCopy::Auto,
+            fill_ring: 4096,
+            rx_ring: 4096,
+            batch: 64,
+            fallback: true,
+        }
+    }
+}
+
+impl CaptureSection {
+    /// A capture of `interface` with role `role` and every other setting
+    /// at its default (what `-I`/`-E` give).
+    pub fn new(interface: &str, role: Role) -> Self {
+        CaptureSection {
+            interface: interface.to_owned(),
+            role,
+            ..CaptureSection::default()
+        }
+    }
+}
+
+/// `[[sink]]`: one output.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum SinkSection {
+    /// Newline-delimited JSON to standard output.
+    Stdout {
+        /// Record types to write; empty means all.
+        #[serde(default)]
+        types: Vec<RecordKind>,
+    },
+    /// Newline-delimited JSON to a file.
+    File {
+        /// The file (created or truncated at start).
+        path: PathBuf,
+        /// Record types to write; empty means all.
+        #[serde(default)]
+        types: Vec<RecordKind>,
+    },
+}
+
+impl SinkSection {
+    /// The record types this sink subscribed to.
+    pub fn kinds(&self) -> KindSet {
+        let types = match self {
+            SinkSection::Stdout { types } | SinkSection::File { types, .. } => types,
+        };
+        if types.is_empty() {
+            KindSet::ALL
+        } else {
+            KindSet::of(types)
+        }
+    }
+}
+
 /// One invalid key.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct KeyError {
@@ -142,6 +344,9 @@ pub enum ConfigError {
         /// The parser's message, with line and column.
         message: String,
     },
+    /// A capture interface named on the command line does not exist.
+    #[error("{0}")]
+    Interface(String),
     /// Keys with wrong names, types or values.
     #[error("{}", KeyErrors(path, errors))]
     Invalid {
@@ -165,6 +370,16 @@ impl fmt::Display for KeyErrors<'_> {
             write!(f, "{}: {}: {}", self.0.display(), e.key, e.reason)?;
         }
         Ok(())
+    }
+}
+
+/// Adds an error for `key` unless `ok`.
+fn require(errors: &mut Vec<KeyError>, ok: bool, key: impl Into<String>, reason: &str) {
+    if !ok {
+        errors.push(KeyError {
+            key: key.into(),
+            reason: reason.to_owned(),
+        });
     }
 }
 
@@ -219,21 +434,34 @@ impl Config {
     /// Range checks serde cannot express.
     fn validate(&self) -> Vec<KeyError> {
         let mut errors = Vec::new();
-        let mut check = |ok: bool, key: &str, reason: &str| {
-            if !ok {
-                errors.push(KeyError {
-                    key: key.to_owned(),
-                    reason: reason.to_owned(),
-                });
-            }
-        };
+        let e = &mut errors;
         let (a, f, d) = (&self.agent, &self.flows, &self.decode);
-        check(
+        require(
+            e,
             (1..=86_400).contains(&a.update_interval_secs),
             "agent.update_interval_secs",
             "must be between 1 and 86400 seconds",
         );
-        check(
+        require(
+            e,
+            a.workers <= 256,
+            "agent.workers",
+            "must be at most 256 (0 = one per core)",
+        );
+        require(
+            e,
+            (1_024..=16_777_216).contains(&a.queue_packets),
+            "agent.queue_packets",
+            "must be between 1024 and 16777216",
+        );
+        require(
+            e,
+            a.group.is_empty() || !a.user.is_empty(),
+            "agent.group",
+            "needs agent.user (the group is switched to along with the user)",
+        );
+        require(
+            e,
             (1..=u64::from(u32::MAX - 1)).contains(&f.max_flows),
             "flows.max_flows",
             "must be between 1 and 4294967294",
@@ -244,15 +472,59 @@ impl Config {
             (f.ttl_closed_tcp_flow_secs, "flows.ttl_closed_tcp_flow_secs"),
             (f.fragment_timeout_secs, "flows.fragment_timeout_secs"),
         ] {
-            check(v >= 1, key, "must be at least 1 second");
+            require(e, v >= 1, key, "must be at least 1 second");
         }
-        check(
+        require(
+            e,
             (1..=255).contains(&f.max_detection_packets),
             "flows.max_detection_packets",
             "must be between 1 and 255",
         );
-        check(d.vxlan_port != 0, "decode.vxlan_port", "must not be 0");
-        check(d.gtp_u_port != 0, "decode.gtp_u_port", "must not be 0");
+        require(e, d.vxlan_port != 0, "decode.vxlan_port", "must not be 0");
+        require(e, d.gtp_u_port != 0, "decode.gtp_u_port", "must not be 0");
+        for (i, c) in self.capture.iter().enumerate() {
+            let key = |k: &str| format!("capture[{i}].{k}");
+            require(e, !c.interface.is_empty(), key("interface"), "is required");
+            require(
+                e,
+                !self.capture[..i].iter().any(|o| o.interface == c.interface),
+                key("interface"),
+                "is captured twice",
+            );
+            require(e, c.snaplen >= 64, key("snaplen"), "must be at least 64");
+            for (v, k) in [(c.fill_ring, "fill_ring"), (c.rx_ring, "rx_ring")] {
+                let ok = v.is_power_of_two() && (64..=65_536).contains(&v);
+                require(e, ok, key(k), "must be a power of two from 64 to 65536");
+            }
+            require(
+                e,
+                (1..=1_024).contains(&c.batch),
+                key("batch"),
+                "must be between 1 and 1024",
+            );
+            require(
+                e,
+                c.queues != Queues::List(Vec::new()),
+                key("queues"),
+                "must not be empty",
+            );
+            require(
+                e,
+                c.filter.is_empty() || c.method != Method::AfXdp,
+                key("filter"),
+                "needs libpcap: use method = \"libpcap\" or \"auto\"",
+            );
+        }
+        for (i, sink) in self.sink.iter().enumerate() {
+            if let SinkSection::File { path, .. } = sink {
+                require(
+                    e,
+                    !path.as_os_str().is_empty(),
+                    format!("sink[{i}].path"),
+                    "is required",
+                );
+            }
+        }
         errors
     }
 
@@ -290,36 +562,78 @@ impl Config {
     pub fn update_interval(&self) -> Duration {
         Duration::from_secs(self.agent.update_interval_secs)
     }
+
+    /// Checks that every `[[capture]]` interface exists on this host (a
+    /// check of the machine, not of the file: run where the agent runs).
+    pub fn check_interfaces(&self, path: &Path) -> Result<(), ConfigError> {
+        let errors: Vec<KeyError> = self
+            .capture
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| !Path::new("/sys/class/net").join(&c.interface).exists())
+            .map(|(i, c)| KeyError {
+                key: format!("capture[{i}].interface"),
+                reason: format!(
+                    "no interface named {:?} on this host (see `ip link`)",
+                    c.interface
+                ),
+            })
+            .collect();
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError::Invalid {
+                path: path.to_owned(),
+                errors,
+            })
+        }
+    }
 }
 
 /// Removes the value at a serde_path_to_error path (`a.b`, `a.list[2]`,
-/// or `?` for an unknown position) from `table`; false if nothing could be
-/// removed.
+/// `capture[0].queues`; `?` for an unknown position) from `table`; false
+/// if nothing could be removed.
 fn remove_path(table: &mut toml::Table, path: &str) -> bool {
-    let mut segments: Vec<&str> = path.split('.').collect();
-    let Some(last) = segments.pop() else {
-        return false;
-    };
-    let mut cur = table;
-    for seg in segments {
-        match cur.get_mut(seg) {
-            Some(toml::Value::Table(t)) => cur = t,
-            _ => return false,
-        }
+    enum Step<'a> {
+        Key(&'a str),
+        Index(usize),
     }
-    match last.split_once('[') {
-        Some((name, index)) => {
-            let index = index.trim_end_matches(']').parse::<usize>();
-            match (cur.get_mut(name), index) {
-                (Some(toml::Value::Array(a)), Ok(i)) if i < a.len() => {
-                    a.remove(i);
-                    true
-                }
-                _ => cur.remove(name).is_some(),
+    let mut steps = Vec::new();
+    for segment in path.split('.') {
+        let mut parts = segment.split('[');
+        if let Some(name) = parts.next().filter(|n| !n.is_empty()) {
+            steps.push(Step::Key(name));
+        }
+        for index in parts {
+            match index.trim_end_matches(']').parse() {
+                Ok(i) => steps.push(Step::Index(i)),
+                Err(_) => return false,
             }
         }
-        None => cur.remove(last).is_some(),
     }
+    let Some((last, walk)) = steps.split_last() else {
+        return false;
+    };
+    let mut root = toml::Value::Table(std::mem::take(table));
+    let mut cur = Some(&mut root);
+    for step in walk {
+        cur = cur.and_then(|v| match step {
+            Step::Key(k) => v.get_mut(*k),
+            Step::Index(i) => v.get_mut(*i),
+        });
+    }
+    let removed = match (cur, last) {
+        (Some(toml::Value::Table(t)), Step::Key(k)) => t.remove(*k).is_some(),
+        (Some(toml::Value::Array(a)), Step::Index(i)) if *i < a.len() => {
+            a.remove(*i);
+            true
+        }
+        _ => false,
+    };
+    if let toml::Value::Table(t) = root {
+        *table = t;
+    }
+    removed
 }
 
 #[cfg(test)]
@@ -346,10 +660,63 @@ mod tests {
     }
 
     #[test]
-    fn the_shipped_config_is_valid_and_all_defaults() {
+    fn the_shipped_config_is_valid_and_all_defaults_but_the_user() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../conf/flowstatd.toml");
-        let c = Config::load(&path).unwrap();
+        let mut c = Config::load(&path).unwrap();
+        assert_eq!(
+            (c.agent.user.as_str(), c.agent.group.as_str()),
+            ("flowstatd", "flowstatd")
+        );
+        (c.agent.user, c.agent.group) = (String::new(), String::new());
         assert_eq!(c, Config::default());
+    }
+
+    #[test]
+    fn captures_and_sinks_are_read_and_checked() {
+        let c = parse(
+            "[[capture]]\ninterface = \"eth0\"\nrole = \"wan\"\nqueues = [0, 1]\n\
+             [[capture]]\ninterface = \"eth1\"\nmethod = \"libpcap\"\nfilter = \"tcp\"\n\
+             [[sink]]\ntype = \"file\"\npath = \"/tmp/x\"\ntypes = [\"flow_purge\"]\n",
+        )
+        .unwrap();
+        assert_eq!(c.capture[0].role, Role::Wan);
+        assert_eq!(c.capture[0].queues, Queues::List(vec![0, 1]));
+        assert_eq!(c.capture[1].queues, Queues::All);
+        assert!(c.sink[0].kinds().contains(RecordKind::FlowPurge));
+        assert!(!c.sink[0].kinds().contains(RecordKind::Flow));
+        let errors = key_errors(
+            "[[capture]]\ninterface = \"eth0\"\nqueues = \"some\"\nrx_ring = 1000\n\
+             [[capture]]\ninterface = \"eth0\"\nmethod = \"af_xdp\"\nfilter = \"tcp\"\n\
+             [[capture]]\nrole = \"dmz\"\n[[sink]]\ntype = \"kafka\"\n",
+        );
+        let keys: Vec<&str> = errors.iter().map(|e| e.key.as_str()).collect();
+        for want in [
+            "capture[0].queues",
+            "capture[0].rx_ring",
+            "capture[1].interface",
+            "capture[1].filter",
+            "capture[2].role",
+            "sink[0]",
+        ] {
+            assert!(
+                keys.iter().any(|k| k.starts_with(want)),
+                "{want} not in {keys:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn missing_interfaces_are_named() {
+        let c = parse("[[capture]]\ninterface = \"lo\"\n[[capture]]\ninterface = \"nosuch9\"\n")
+            .unwrap();
+        let err = c
+            .check_interfaces(Path::new("t.toml"))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "t.toml: capture[1].interface: no interface named \"nosuch9\" on this host (see `ip link`)"
+        );
     }
 
     #[test]

@@ -5,10 +5,16 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod agent;
 pub mod config;
 pub mod engine;
+mod ifaces;
+mod privileges;
 pub mod replay;
 mod resources;
+mod signals;
+mod sources;
+pub mod status;
 pub mod worker;
 
 pub use config::{Config, ConfigError};

@@ -6,10 +6,13 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
+use flowstat_core::Plugin;
 use flowstat_core::{KindSet, RecordKind};
+use flowstat_plugins::CorePlugin;
 use flowstat_sinks::{LineSink, SinkSet};
+use flowstatd::agent::{self, RunOptions};
 use flowstatd::config::Tunnel;
-use flowstatd::{Config, EngineConfig, ReplayOptions, replay};
+use flowstatd::{Config, EngineConfig, ReplayOptions, replay, status};
 use ipnet::IpNet;
 
 /// flowstat: packet-capture flow statistics with DPI, as JSON telemetry.
@@ -21,6 +24,8 @@ use ipnet::IpNet;
 #[derive(Parser, Debug)]
 #[command(name = "flowstatd", version, about, long_about)]
 #[command(after_help = "Examples:\n  \
+    flowstatd -I eth0 -E eth1                          # run the agent on two interfaces\n  \
+    flowstatd status                                   # the running agent's status\n  \
     flowstatd replay capture.pcap                      # records to stdout\n  \
     flowstatd replay -o flows.json a.pcap b.pcapng     # two sources, to a file\n  \
     flowstatd replay --local-network 10.0.0.0/8 --interval 60 capture.pcap\n  \
@@ -31,11 +36,55 @@ struct Cli {
     verbose: u8,
 
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
+
+    /// Without a command, flowstatd runs the agent (`run`).
+    #[command(flatten)]
+    run: RunArgs,
 }
+
+/// Options of `flowstatd run`.
+#[derive(clap::Args, Debug, Clone)]
+struct RunArgs {
+    /// Configuration file. If the default does not exist, the defaults of
+    /// conf/flowstatd.toml apply.
+    #[arg(short, long, value_name = "CONFIG", default_value = DEFAULT_CONFIG)]
+    config: PathBuf,
+
+    /// Capture on IFACE as an internal (lan) interface: records say
+    /// internal: true. Repeat for more; added to the config's [[capture]].
+    #[arg(short = 'I', long = "internal", value_name = "IFACE")]
+    internal: Vec<String>,
+
+    /// Capture on IFACE as an external (wan) interface: internal: false.
+    #[arg(short = 'E', long = "external", value_name = "IFACE")]
+    external: Vec<String>,
+}
+
+const DEFAULT_CONFIG: &str = "/etc/flowstatd/flowstatd.toml";
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Run the agent in the foreground (the default): capture on the
+    /// configured interfaces and stream telemetry to the configured sinks.
+    ///
+    /// Logs go to stderr (journald under systemd). SIGHUP reloads the
+    /// configuration (sinks, local networks, interval) keeping every flow;
+    /// SIGTERM or SIGINT purges every flow, flushes the sinks and exits; a
+    /// second one exits at once.
+    Run(RunArgs),
+
+    /// Show the running agent's latest status (from its status file).
+    Status {
+        /// The agent's configuration file, to find its status file.
+        #[arg(short, long, value_name = "CONFIG", default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+
+        /// The status file itself (overrides the config's agent.status_file).
+        #[arg(long, value_name = "PATH")]
+        file: Option<PathBuf>,
+    },
+
     /// Replay capture files (pcap or pcapng) and write their flow telemetry.
     ///
     /// Each file is a source of its own, named after the file (the records'
@@ -92,7 +141,8 @@ enum Command {
         resource_usage: bool,
     },
 
-    /// Check a configuration file; print every error with its key and reason.
+    /// Check a configuration file; print every error with its key and
+    /// reason. Also checks that the capture interfaces exist on this host.
     CheckConfig {
         /// The file to check.
         #[arg(value_name = "FILE")]
@@ -115,7 +165,20 @@ enum Role {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose);
-    match run(cli.command) {
+    let run_args_given = !cli.run.internal.is_empty()
+        || !cli.run.external.is_empty()
+        || cli.run.config != Path::new(DEFAULT_CONFIG);
+    let command = match cli.command {
+        None => Command::Run(cli.run),
+        Some(_) if run_args_given => {
+            eprintln!(
+                "flowstatd: -c/-I/-E before a command belong to `run`; put them after the command"
+            );
+            return ExitCode::from(2);
+        }
+        Some(command) => command,
+    };
+    match run(command) {
         Ok(code) => code,
         Err(e) => {
             // A reader that went away (`| head`) is not an error.
@@ -158,8 +221,37 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::CheckConfig { file } => {
-            Config::load(&file)?;
+            Config::load(&file)?.check_interfaces(&file)?;
             println!("{}: ok", file.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Run(args) => {
+            let opts = RunOptions {
+                config_given: args.config != Path::new(DEFAULT_CONFIG),
+                config: args.config,
+                internal: args.internal,
+                external: args.external,
+            };
+            agent::run(&opts, &|| {
+                vec![Box::new(CorePlugin::default()) as Box<dyn Plugin>]
+            })?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Status { config, file } => {
+            let path = match file {
+                Some(path) => path,
+                None if config.exists() || config != Path::new(DEFAULT_CONFIG) => {
+                    Config::load(&config)?.agent.status_file
+                }
+                None => Config::default().agent.status_file,
+            };
+            let text = std::fs::read_to_string(&path).with_context(|| {
+                format!(
+                    "cannot read the status file {} (is the agent running?)",
+                    path.display()
+                )
+            })?;
+            print!("{}", status::render(&text, status::now_secs())?);
             Ok(ExitCode::SUCCESS)
         }
         Command::Replay {

@@ -1,0 +1,70 @@
+//! Dropping root once the captures are open.
+//!
+//! The agent starts as root (or with CAP_NET_RAW, CAP_NET_ADMIN and
+//! CAP_BPF), opens every capture, then switches to the configured user and
+//! group keeping only the capabilities it still needs:
+//!
+//! - CAP_NET_ADMIN and CAP_BPF, to detach its XDP program on exit;
+//! - CAP_NET_RAW, to capture (libpcap reopens on some errors).
+//!
+//! Capabilities are per thread, so this runs before any thread starts.
+
+use anyhow::{Context, bail};
+use caps::{CapSet, Capability, CapsHashSet};
+use nix::unistd::{Gid, Group, Uid, User, setgroups, setresgid, setresuid};
+
+/// The capabilities kept after the switch.
+pub const KEPT: [Capability; 3] = [
+    Capability::CAP_NET_ADMIN,
+    Capability::CAP_BPF,
+    Capability::CAP_NET_RAW,
+];
+
+/// Switches to `user` (and `group`, or the user's primary group) keeping
+/// [`KEPT`]. An empty `user` changes nothing.
+pub fn drop_to(user: &str, group: &str) -> anyhow::Result<()> {
+    if user.is_empty() {
+        return Ok(());
+    }
+    let account = User::from_name(user)
+        .with_context(|| format!("looking up user {user:?}"))?
+        .with_context(|| {
+            format!(
+                "agent.user: no user {user:?} on this host; create it \
+                 (adduser --system --group {user}) or set agent.user = \"\""
+            )
+        })?;
+    let gid: Gid = if group.is_empty() {
+        account.gid
+    } else {
+        Group::from_name(group)
+            .with_context(|| format!("looking up group {group:?}"))?
+            .with_context(|| format!("agent.group: no group {group:?} on this host"))?
+            .gid
+    };
+    if Uid::effective() == account.uid {
+        return Ok(());
+    }
+    if !Uid::effective().is_root() {
+        bail!(
+            "agent.user: switching to {user:?} needs root (running as uid {})",
+            Uid::effective()
+        );
+    }
+    // Keep the permitted set across the uid change, then narrow it.
+    caps::securebits::set_keepcaps(true).context("keeping capabilities across the user switch")?;
+    setgroups(&[gid]).context("setting supplementary groups")?;
+    setresgid(gid, gid, gid).with_context(|| format!("switching to group {gid}"))?;
+    setresuid(account.uid, account.uid, account.uid)
+        .with_context(|| format!("switching to user {user:?}"))?;
+    let kept: CapsHashSet = KEPT.into_iter().collect();
+    caps::set(None, CapSet::Permitted, &kept).context("narrowing permitted capabilities")?;
+    caps::set(None, CapSet::Effective, &kept).context("raising kept capabilities")?;
+    caps::clear(None, CapSet::Inheritable).context("clearing inheritable capabilities")?;
+    tracing::info!(
+        user,
+        gid = gid.as_raw(),
+        "dropped root; kept CAP_NET_ADMIN, CAP_BPF, CAP_NET_RAW"
+    );
+    Ok(())
+}
