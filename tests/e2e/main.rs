@@ -5,6 +5,7 @@
 mod cli;
 mod common;
 mod golden;
+mod live;
 mod oracle;
 mod robustness;
 mod schema;

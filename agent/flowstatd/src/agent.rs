@@ -61,6 +61,9 @@ const POLL_BUDGET: usize = 256;
 /// How long a capture thread waits on an idle source before checking for
 /// shutdown.
 const IDLE_WAIT: Duration = Duration::from_millis(100);
+/// How long a capture thread keeps reading after a stop (it stops sooner
+/// once its source has been idle through one wait).
+const STOP_DRAIN: Duration = Duration::from_millis(300);
 /// How long the main thread waits for the workers at an interval's end.
 const WORKER_WAIT: Duration = Duration::from_millis(1500);
 
@@ -240,7 +243,14 @@ fn capture_loop(
     let mut batches: Vec<FrameBatch> = (0..n).map(|_| FrameBatch::new(source)).collect();
     let mut local = InterfaceCounters::default();
     let mut last_stats = src.stats();
-    while !stop.load(Ordering::Relaxed) {
+    // After a stop, what the kernel already holds is still read: until the
+    // source has stayed idle through one wait, or STOP_DRAIN has passed.
+    let mut drain_until: Option<Instant> = None;
+    let mut waited_since_stop = false;
+    loop {
+        if drain_until.is_none() && stop.load(Ordering::Relaxed) {
+            drain_until = Some(Instant::now() + STOP_DRAIN);
+        }
         let polled = src.poll_batch(POLL_BUDGET, &mut |frame| {
             let mut pkt = PacketMeta::new(frame.ts, frame.wire_len);
             let decoded = decode(frame, &decode_cfg, &mut pkt);
@@ -273,6 +283,12 @@ fn capture_loop(
         match polled {
             Ok(Batch::Frames(_)) => {}
             Ok(Batch::Idle) => {
+                if let Some(until) = drain_until {
+                    if waited_since_stop || Instant::now() >= until {
+                        return;
+                    }
+                    waited_since_stop = true;
+                }
                 if let Err(e) = src.wait(IDLE_WAIT) {
                     tracing::error!("{e}; this capture stops");
                     return;

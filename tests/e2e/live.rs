@@ -1,0 +1,507 @@
+//! The live agent, in a network namespace of its own: a veth pair, the
+//! agent capturing on one end, tcpreplay sending known captures into the
+//! other. Needs root (CI runs as root); the namespace, its links and any
+//! XDP program go away when a test ends, pass or fail.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use flowstat_capture::FileSource;
+use flowstat_core::{Batch, CaptureSource, LinkType};
+
+use crate::common::{PcapWriter, TempDir, flowstatd, replay};
+
+/// A network namespace holding a veth pair `va` <-> `vb`, deleted on drop.
+struct Netns {
+    name: String,
+}
+
+fn run(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+impl Netns {
+    fn new(tag: &str) -> Netns {
+        let name = format!("fslive-{tag}-{}", std::process::id());
+        let _ = Command::new("ip").args(["netns", "del", &name]).output();
+        run(Command::new("ip").args(["netns", "add", &name]));
+        let ns = Netns { name };
+        // No IPv6 (its neighbour discovery would add flows of its own).
+        for key in ["all", "default"] {
+            run(ns
+                .exec("sysctl")
+                .args(["-qw", &format!("net.ipv6.conf.{key}.disable_ipv6=1")]));
+        }
+        run(Command::new("ip").args([
+            "-n", &ns.name, "link", "add", "name", "va", "type", "veth", "peer", "name", "vb",
+        ]));
+        for dev in ["va", "vb"] {
+            // Frames arrive as sent: not merged, VLAN tags kept in the data.
+            let _ = ns
+                .exec("ethtool")
+                .args([
+                    "-K", dev, "gro", "off", "gso", "off", "tso", "off", "rxvlan", "off", "txvlan",
+                    "off",
+                ])
+                .output();
+            run(Command::new("ip").args(["-n", &ns.name, "link", "set", "dev", dev, "up"]));
+        }
+        ns
+    }
+
+    /// `program` run inside the namespace.
+    fn exec(&self, program: &str) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.name, program]);
+        c
+    }
+
+    /// Sends `pcap` into `va` at `pps` packets per second; checks none failed.
+    fn send(&self, pcap: &Path, pps: u32) {
+        let out = run(self.exec("tcpreplay").args([
+            "-i",
+            "va",
+            "--pps",
+            &pps.to_string(),
+            &pcap.to_string_lossy(),
+        ]));
+        let failed = out
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("Failed packets:"))
+            .and_then(|n| n.trim().parse::<u64>().ok());
+        assert_eq!(failed, Some(0), "{out}");
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .output();
+    }
+}
+
+/// A running `flowstatd run` inside a namespace; killed on drop.
+struct Agent {
+    child: Child,
+    stderr: PathBuf,
+}
+
+impl Agent {
+    /// Starts the agent with `config` and waits for its first status file.
+    fn start(ns: &Netns, config: &Path, status: &Path, stderr: PathBuf) -> Agent {
+        let _ = std::fs::remove_file(status);
+        let log = std::fs::File::create(&stderr).unwrap();
+        let child = ns
+            .exec(&flowstatd().to_string_lossy())
+            .args(["-v", "run", "-c", &config.to_string_lossy()])
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let mut agent = Agent { child, stderr };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !status.exists() {
+            if let Ok(Some(code)) = agent.child.try_wait() {
+                panic!("agent exited ({code}) at start:\n{}", agent.log());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no status file after 10 s:\n{}",
+                agent.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        agent
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+
+    fn signal(&self, sig: &str) {
+        run(Command::new("kill").args([&format!("-{sig}"), &self.child.id().to_string()]));
+    }
+
+    /// Sends SIGTERM; returns the exit status and how long the exit took.
+    fn stop(&mut self) -> (ExitStatus, Duration) {
+        let t = Instant::now();
+        self.signal("TERM");
+        let status = self.child.wait().unwrap();
+        (status, t.elapsed())
+    }
+
+    /// Waits until the log contains `text`.
+    fn wait_log(&self, text: &str) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !self.log().contains(text) {
+            assert!(
+                Instant::now() < deadline,
+                "log never said {text:?}:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A capture to send: frames of several corpus Ethernet captures that were
+/// captured whole and fit a 1500-byte MTU (AF_XDP's 4 KiB frames hold
+/// them too), one after another.
+fn sendable_capture(dir: &TempDir) -> PathBuf {
+    const FILES: [&str; 9] = [
+        "ndpi/443-curl.pcap",
+        "ndpi/http_ipv6.pcap",
+        "ndpi/dns.pcap",
+        "ndpi/ftp.pcap",
+        "ndpi/ipv6_in_gtp.pcap",
+        "ndpi/syslog.pcap",
+        "zeek/http-vlan-0.pcap",
+        "zeek/pppoe.pcap",
+        "zeek/mpls-in-vlan.pcap",
+    ];
+    let mut w = PcapWriter::new(1);
+    let mut frames = 0u64;
+    for name in FILES {
+        let mut src = FileSource::open(&crate::common::fixture(name)).unwrap();
+        loop {
+            let batch = src.poll_batch(1024, &mut |f| {
+                let len = f.wire_len as usize;
+                if f.link == LinkType::ETHERNET && f.data.len() == len && len <= 1514 {
+                    w.frame(Duration::from_millis(frames), f.data, len);
+                    frames += 1;
+                }
+            });
+            if !matches!(batch, Ok(Batch::Frames(_))) {
+                break;
+            }
+        }
+    }
+    assert!(frames > 500, "only {frames} frames to send");
+    let path = dir.path("send.pcap");
+    w.write(&path);
+    path
+}
+
+/// Per-flow, per-side totals from `flow_purge` records, keyed by identity
+/// (not digest: the interface name differs between live and replay).
+fn totals(records: &[Value]) -> BTreeMap<String, (u64, u64, u64, u64)> {
+    let mut out: BTreeMap<String, (u64, u64, u64, u64)> = BTreeMap::new();
+    for r in records.iter().filter(|r| r["type"] == "flow_purge") {
+        let f = &r["flow"];
+        let key = format!(
+            "{} v{} {}:{} {}:{}",
+            f["ip_protocol"],
+            f["vlan_id"],
+            f["local_ip"],
+            f["local_port"],
+            f["other_ip"],
+            f["other_port"]
+        );
+        let n = |k: &str| f[k].as_u64().unwrap();
+        let e = out.entry(key).or_default();
+        e.0 += n("total_local_packets");
+        e.1 += n("total_local_bytes");
+        e.2 += n("total_other_packets");
+        e.3 += n("total_other_bytes");
+    }
+    out
+}
+
+fn read_records(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn config(dir: &TempDir, name: &str, body: &str) -> PathBuf {
+    let path = dir.path(name);
+    let status = dir.path("status.json");
+    let text = format!(
+        "[agent]\nupdate_interval_secs = 1\nworkers = 2\nstatus_file = {:?}\n{body}",
+        status.to_string_lossy()
+    );
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn live_capture_equals_offline_replay_with_af_xdp_and_libpcap() {
+    let dir = TempDir::new("live-equal");
+    let pcap = sendable_capture(&dir);
+    let want = totals(&replay(
+        std::slice::from_ref(&pcap),
+        &flowstatd::Config::default(),
+    ));
+    for (method, extra) in [("af_xdp", "xdp_mode = \"generic\"\n"), ("libpcap", "")] {
+        let ns = Netns::new(method);
+        let out = dir.path(&format!("{method}.json"));
+        let cfg = config(
+            &dir,
+            &format!("{method}.toml"),
+            &format!(
+                "[[capture]]\ninterface = \"vb\"\nmethod = \"{method}\"\n{extra}\
+                 [[sink]]\ntype = \"file\"\npath = {:?}\n",
+                out.to_string_lossy()
+            ),
+        );
+        let mut agent = Agent::start(
+            &ns,
+            &cfg,
+            &dir.path("status.json"),
+            dir.path(&format!("{method}.log")),
+        );
+        agent.wait_log(&format!(
+            "capturing interface=vb method=\"{}\"",
+            if method == "af_xdp" {
+                "AF_XDP"
+            } else {
+                "libpcap"
+            }
+        ));
+        ns.send(&pcap, 10_000);
+        std::thread::sleep(Duration::from_millis(500));
+        let (status, _) = agent.stop();
+        assert!(status.success(), "{method}: {status}\n{}", agent.log());
+        let records = read_records(&out);
+        let got = totals(&records);
+        let differ: Vec<_> = want
+            .iter()
+            .filter(|(k, v)| got.get(*k) != Some(v))
+            .map(|(k, v)| format!("{k}: replay {v:?}, live {:?}", got.get(k)))
+            .chain(
+                got.keys()
+                    .filter(|k| !want.contains_key(*k))
+                    .map(|k| format!("{k}: live only")),
+            )
+            .collect();
+        assert!(
+            differ.is_empty(),
+            "{method}: {} flows differ:\n{}",
+            differ.len(),
+            differ.join("\n")
+        );
+        let drops: u64 = records
+            .iter()
+            .filter(|r| r["type"] == "interface_stats")
+            .map(|r| {
+                r["vb"]["capture_dropped"].as_u64().unwrap()
+                    + r["vb"]["queue_dropped"].as_u64().unwrap()
+            })
+            .sum();
+        assert_eq!(drops, 0, "{method}: capture_dropped + queue_dropped");
+        println!(
+            "{method}: {} flows equal to the offline replay, no drop",
+            want.len()
+        );
+    }
+}
+
+/// The frames of `src` from `first` to `last` (1-based), by editcap.
+fn slice(src: &Path, dst: &Path, first: u32, last: u32) {
+    run(Command::new("editcap").args([
+        "-F",
+        "pcap",
+        "-r",
+        &src.to_string_lossy(),
+        &dst.to_string_lossy(),
+        &format!("{first}-{last}"),
+    ]));
+}
+
+#[test]
+fn sighup_switches_sinks_keeping_every_flows_counters() {
+    let dir = TempDir::new("live-hup");
+    let curl = crate::common::fixture("ndpi/443-curl.pcap");
+    let (first, second) = (dir.path("first.pcap"), dir.path("second.pcap"));
+    slice(&curl, &first, 1, 60);
+    slice(&curl, &second, 61, 109);
+    let (a, b) = (dir.path("a.json"), dir.path("b.json"));
+    let sink = |p: &Path| {
+        format!(
+            "[[capture]]\ninterface = \"vb\"\nmethod = \"libpcap\"\n[[sink]]\ntype = \"file\"\npath = {:?}\n",
+            p.to_string_lossy()
+        )
+    };
+    let cfg = config(&dir, "agent.toml", &sink(&a));
+    let ns = Netns::new("hup");
+    let mut agent = Agent::start(&ns, &cfg, &dir.path("status.json"), dir.path("agent.log"));
+    ns.send(&first, 1_000);
+    // Let an interval end, so the flow is reported to the first sink.
+    std::thread::sleep(Duration::from_millis(1_500));
+    config(&dir, "agent.toml", &sink(&b));
+    agent.signal("HUP");
+    agent.wait_log("configuration reloaded");
+    assert!(agent.log().contains("\"sinks\""), "{}", agent.log());
+    ns.send(&second, 1_000);
+    let (status, _) = agent.stop();
+    assert!(status.success());
+    let (before, after) = (read_records(&a), read_records(&b));
+    let curl_flow =
+        |r: &&Value| r["flow"]["local_port"] == 55523 || r["flow"]["other_port"] == 55523;
+    // flow_stats carry no identity: find the flow's first digest in its
+    // flow record, then its flow_stats by that digest.
+    let first_digest = |r: &Value| {
+        let f = &r["flow"];
+        f["digest_prev"].get(0).unwrap_or(&f["digest"]).clone()
+    };
+    let flow = before
+        .iter()
+        .find(|r| r["type"] == "flow" && curl_flow(r))
+        .expect("flow record in the first sink");
+    let digest = first_digest(flow);
+    assert!(
+        before
+            .iter()
+            .any(|r| r["type"] == "flow_stats" && first_digest(r) == digest),
+        "the first sink reported the flow's first interval"
+    );
+    assert!(
+        !before.iter().any(|r| r["type"] == "flow_purge"),
+        "first sink closed at the reload"
+    );
+    let purge = after
+        .iter()
+        .find(|r| r["type"] == "flow_purge" && curl_flow(r))
+        .expect("purge in the new sink");
+    assert_eq!(
+        purge["flow"]["total_packets"], 109,
+        "no counter lost across the reload"
+    );
+    assert_eq!(purge["flow"]["total_bytes"], 73_982);
+}
+
+#[test]
+fn sigterm_purges_every_flow_within_two_seconds() {
+    let dir = TempDir::new("live-term");
+    let out = dir.path("out.json");
+    let cfg = config(
+        &dir,
+        "agent.toml",
+        &format!(
+            "[[capture]]\ninterface = \"vb\"\nmethod = \"libpcap\"\n[[sink]]\ntype = \"file\"\npath = {:?}\n",
+            out.to_string_lossy()
+        ),
+    );
+    let ns = Netns::new("term");
+    let mut agent = Agent::start(&ns, &cfg, &dir.path("status.json"), dir.path("agent.log"));
+    ns.send(&crate::common::fixture("ndpi/dns.pcap"), 5_000);
+    std::thread::sleep(Duration::from_millis(300));
+    let (status, took) = agent.stop();
+    assert!(status.success(), "{status}");
+    assert!(took < Duration::from_secs(2), "took {took:?}");
+    let records = read_records(&out);
+    let digest = |r: &Value| {
+        let f = &r["flow"];
+        f["digest_prev"]
+            .get(0)
+            .unwrap_or(&f["digest"])
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let seen: std::collections::BTreeSet<String> = records
+        .iter()
+        .filter(|r| r["type"] == "flow" || r["type"] == "flow_stats")
+        .map(digest)
+        .collect();
+    let purged: std::collections::BTreeSet<String> = records
+        .iter()
+        .filter(|r| r["type"] == "flow_purge")
+        .map(digest)
+        .collect();
+    assert!(!seen.is_empty());
+    assert_eq!(seen, purged, "every flow gets a flow_purge");
+}
+
+#[test]
+fn bad_configs_are_refused_at_start_and_at_reload() {
+    let dir = TempDir::new("live-badcfg");
+    let ns = Netns::new("badcfg");
+    // At start: every problem named with the file, key and reason.
+    let bad = config(
+        &dir,
+        "bad.toml",
+        "bogus = 1\nlocal_networks = [\"10.0.0.0/40\"]\n[[capture]]\ninterface = \"vb\"\n",
+    );
+    let out = ns
+        .exec(&flowstatd().to_string_lossy())
+        .args(["run", "-c", &bad.to_string_lossy()])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let path = bad.to_string_lossy();
+    for key in ["agent.bogus", "agent.local_networks[0]"] {
+        assert!(
+            stderr
+                .lines()
+                .any(|l| l.contains(&*path) && l.contains(key)),
+            "{key}:\n{stderr}"
+        );
+    }
+    let missing = config(
+        &dir,
+        "missing.toml",
+        "[[capture]]\ninterface = \"nosuch0\"\n",
+    );
+    let out = ns
+        .exec(&flowstatd().to_string_lossy())
+        .args(["run", "-c", &missing.to_string_lossy()])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("capture[0].interface: no interface named \"nosuch0\""),
+        "{stderr}"
+    );
+
+    // At reload: refused with the same detail, and the agent keeps running.
+    let cfg = config(
+        &dir,
+        "agent.toml",
+        "[[capture]]\ninterface = \"vb\"\nmethod = \"libpcap\"\n",
+    );
+    let mut agent = Agent::start(&ns, &cfg, &dir.path("status.json"), dir.path("agent.log"));
+    config(
+        &dir,
+        "agent.toml",
+        "[[capture]]\ninterface = \"vb\"\nmethod = \"libpcap\"\nretries = 3\n",
+    );
+    agent.signal("HUP");
+    agent.wait_log("reload rejected");
+    assert!(
+        agent.log().contains("capture[0].retries"),
+        "{}",
+        agent.log()
+    );
+    config(&dir, "agent.toml", "[[capture]]\ninterface = \"nosuch0\"\n");
+    agent.signal("HUP");
+    agent.wait_log("no interface named \"nosuch0\"");
+    let status = dir.path("status.json");
+    let _ = std::fs::remove_file(&status);
+    std::thread::sleep(Duration::from_millis(1_500));
+    assert!(status.exists(), "the agent still runs its intervals");
+    let (code, _) = agent.stop();
+    assert!(code.success());
+}
