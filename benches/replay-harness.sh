@@ -16,7 +16,6 @@ cd "$(dirname "$0")/.."
 
 rounds=${1:-2000}
 .ci/deps bench
-command -v hyperfine >/dev/null || { apt-get install -y -qq hyperfine >/dev/null; }
 cargo build --release --quiet -p flowstatd -p flowstat-benches
 
 data=benches/data/mixed-$rounds.pcap

@@ -1,9 +1,12 @@
-//! Writes the replay harness's mixed capture: `mkcapture OUT ROUNDS`.
+//! Writes the replay harness's mixed capture:
+//! `mkcapture OUT ROUNDS [--max-frame BYTES]`.
 //!
 //! Each round is every Ethernet capture of the test corpus, file after file
 //! ([`flowstat_benches::mixed_round`]); rounds follow each other in time,
 //! 400 s apart so that one round's flows have expired before the next.
 //! Output is classic pcap (microseconds), which every peer tool reads.
+//! `--max-frame` keeps only frames captured whole and no longer than BYTES
+//! (1514 for a capture to send over a 1500-byte MTU link).
 
 use std::io::{BufWriter, Write};
 use std::time::Duration;
@@ -13,10 +16,18 @@ use flowstat_core::Timestamp;
 
 fn main() -> std::io::Result<()> {
     let args: Vec<String> = std::env::args().collect();
+    let usage = || -> ! {
+        eprintln!("usage: mkcapture OUT.pcap ROUNDS [--max-frame BYTES]");
+        std::process::exit(2);
+    };
     let (Some(out), Some(rounds)) = (args.get(1), args.get(2).and_then(|n| n.parse::<u64>().ok()))
     else {
-        eprintln!("usage: mkcapture OUT.pcap ROUNDS");
-        std::process::exit(2);
+        usage()
+    };
+    let max_frame = match (args.get(3).map(String::as_str), args.get(4)) {
+        (None, _) => None,
+        (Some("--max-frame"), Some(n)) => Some(n.parse::<usize>().unwrap_or_else(|_| usage())),
+        _ => usage(),
     };
     let mut w = BufWriter::with_capacity(1 << 20, std::fs::File::create(out)?);
     for v in [0xa1b2_c3d4u32, 0x0004_0002, 0, 0, 262_144, 1] {
@@ -24,7 +35,10 @@ fn main() -> std::io::Result<()> {
     }
     // 2020-01-01, on an interval boundary.
     let mut start = Timestamp::from_secs(1_577_836_800);
-    let (frames, span) = mixed_round();
+    let (mut frames, span) = mixed_round();
+    if let Some(max) = max_frame {
+        frames.retain(|f| f.data.len() == f.wire_len as usize && f.data.len() <= max);
+    }
     let (mut packets, mut bytes) = (0u64, 0u64);
     for _ in 0..rounds {
         for f in &frames {
