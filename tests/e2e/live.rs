@@ -505,3 +505,78 @@ fn bad_configs_are_refused_at_start_and_at_reload() {
     let (code, _) = agent.stop();
     assert!(code.success());
 }
+
+#[test]
+fn the_agent_drops_root_keeping_three_capabilities() {
+    for (method, extra) in [("libpcap", ""), ("af_xdp", "xdp_mode = \"generic\"\n")] {
+        drops_root_with(method, extra);
+    }
+}
+
+/// Runs the agent as `nobody` with capture `method`: its credentials, that
+/// it still captures, and (AF_XDP) that its XDP program is gone after exit.
+fn drops_root_with(method: &str, extra: &str) {
+    let dir = TempDir::new(&format!("live-privs-{method}"));
+    // The status file is written after the switch: somewhere `nobody` can.
+    let status = PathBuf::from(format!(
+        "/tmp/flowstat-privs-{method}-{}.json",
+        std::process::id()
+    ));
+    let cfg = dir.path("agent.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[agent]\nupdate_interval_secs = 1\nuser = \"nobody\"\ngroup = \"nogroup\"\nstatus_file = {:?}\n\
+             [[capture]]\ninterface = \"vb\"\nmethod = \"{method}\"\n{extra}[[sink]]\ntype = \"file\"\npath = {:?}\n",
+            status.to_string_lossy(),
+            dir.path("out.json").to_string_lossy()
+        ),
+    )
+    .unwrap();
+    let ns = Netns::new(&format!("privs-{method}"));
+    let mut agent = Agent::start(&ns, &cfg, &status, dir.path("agent.log"));
+    let proc_status =
+        std::fs::read_to_string(format!("/proc/{}/status", agent.child.id())).unwrap();
+    let field = |name: &str| {
+        proc_status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(str::trim)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let nobody = run(Command::new("id").args(["-u", "nobody"]))
+        .trim()
+        .to_owned();
+    assert!(
+        field("Uid:").split_whitespace().all(|u| u == nobody),
+        "{method}: Uid: {}",
+        field("Uid:")
+    );
+    // CAP_NET_ADMIN (12), CAP_NET_RAW (13), CAP_BPF (39), nothing else.
+    let want = (1u64 << 12) | (1 << 13) | (1 << 39);
+    for set in ["CapEff:", "CapPrm:"] {
+        assert_eq!(
+            u64::from_str_radix(&field(set), 16).unwrap(),
+            want,
+            "{method}: {set}"
+        );
+    }
+    ns.send(&crate::common::fixture("ndpi/443-curl.pcap"), 5_000);
+    let (code, _) = agent.stop();
+    assert!(code.success(), "{method}: {}", agent.log());
+    let _ = std::fs::remove_file(&status);
+    let purge = read_records(&dir.path("out.json"))
+        .into_iter()
+        .find(|r| r["type"] == "flow_purge")
+        .unwrap();
+    assert_eq!(
+        purge["flow"]["total_packets"], 109,
+        "{method}: capture works after the switch"
+    );
+    let link = run(Command::new("ip").args(["-n", &ns.name, "link", "show", "dev", "vb"]));
+    assert!(
+        !link.contains("xdp"),
+        "{method}: an XDP program is left on vb:\n{link}"
+    );
+}

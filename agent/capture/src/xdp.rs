@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::ffi::{CStr, c_int};
 use std::io;
 use std::num::NonZeroU32;
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::MetadataExt;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -155,6 +155,11 @@ struct Attached {
     sockets: usize,
     /// The mode libxdp attached the program in.
     mode: XdpMode,
+    /// The attached program, held from the first open (which runs with
+    /// the privileges to look it up). Detaching it by this descriptor needs
+    /// only CAP_NET_ADMIN, so it works after the agent dropped root;
+    /// looking a program up by id needs CAP_SYS_ADMIN.
+    program: Option<OwnedFd>,
 }
 
 /// Every interface with an [`XdpSource`] of this process. Its lock is held
@@ -310,6 +315,60 @@ fn detach_xsk_program(ifindex: u32) -> Result<bool, String> {
         }
     }
     Ok(true)
+}
+
+/// The XDP program attached directly to interface `ifindex` if it is
+/// libxdp's AF_XDP program (not behind a dispatcher), as a descriptor of
+/// our own.
+fn attached_program(ifindex: u32) -> Option<OwnedFd> {
+    let ifindex = c_int::try_from(ifindex).ok()?;
+    // SAFETY: as in detach_xsk_program: an owned handle or an error that
+    // libxdp_get_error decodes.
+    let mp = unsafe { libxdp_sys::xdp_multiprog__get_from_ifindex(ifindex) };
+    // SAFETY: libxdp_get_error accepts any pointer libxdp returned.
+    if mp.is_null() || unsafe { libxdp_sys::libxdp_get_error(mp.cast_const().cast()) } != 0 {
+        return None;
+    }
+    let mp = Multiprog(mp);
+    // SAFETY: `mp.0` is live; the program it returns lives as long as it,
+    // and its descriptor is duplicated before `mp` closes it.
+    unsafe {
+        if !libxdp_sys::xdp_multiprog__is_legacy(mp.0) {
+            return None;
+        }
+        let prog = libxdp_sys::xdp_multiprog__main_prog(mp.0);
+        if !is_xsk_program(prog) {
+            return None;
+        }
+        let fd = libc::fcntl(libxdp_sys::xdp_program__fd(prog), libc::F_DUPFD_CLOEXEC, 0);
+        (fd >= 0).then(|| OwnedFd::from_raw_fd(fd))
+    }
+}
+
+/// Detaches the program `program` from `ifindex`, and only it (the kernel
+/// checks the attached program is that one): a netlink request that needs
+/// CAP_NET_ADMIN alone.
+fn detach_by_descriptor(ifindex: u32, program: &OwnedFd, mode: XdpMode) -> Result<(), String> {
+    let ifindex = c_int::try_from(ifindex).map_err(|_| "interface index out of range")?;
+    // XDP_FLAGS_DRV_MODE and XDP_FLAGS_SKB_MODE of <linux/if_link.h>.
+    let flags = match mode {
+        XdpMode::Native => 1 << 2,
+        _ => 1 << 1,
+    };
+    let opts = libxdp_sys::bpf_xdp_attach_opts {
+        sz: std::mem::size_of::<libxdp_sys::bpf_xdp_attach_opts>(),
+        old_prog_fd: program.as_raw_fd(),
+    };
+    // SAFETY: `opts` is a valid, fully initialised options struct whose
+    // `sz` is its size, and it outlives the call.
+    let rc = unsafe { libxdp_sys::bpf_xdp_detach(ifindex, flags, &opts) };
+    if rc < 0 {
+        return Err(format!(
+            "cannot detach the AF_XDP program: {}",
+            io::Error::from_raw_os_error(-rc)
+        ));
+    }
+    Ok(())
 }
 
 /// Where libxdp's and libbpf's messages go: to `tracing` (debug level),
@@ -772,9 +831,10 @@ impl XdpSource {
             };
             let fd = xsk.rx.fd().as_raw_fd();
             let zero_copy = bound_zero_copy(fd);
-            let entry = registry.entry(key).or_insert(Attached {
+            let entry = registry.entry(key).or_insert_with(|| Attached {
                 sockets: 0,
                 mode: attempt.mode,
+                program: attached_program(ifindex),
             });
             entry.sockets += 1;
             let mode = entry.mode;
@@ -995,13 +1055,23 @@ impl Drop for XdpSource {
         if !last {
             return;
         }
-        registry.remove(&self.key);
+        let attached = registry.remove(&self.key);
         if current_netns() != self.key.netns {
             tracing::warn!(
                 interface = %self.interface,
                 "AF_XDP source dropped in another network namespace; its XDP program stays \
                  until the next open removes it"
             );
+            return;
+        }
+        let by_descriptor = attached
+            .and_then(|a| a.program.map(|fd| (fd, a.mode)))
+            .map(|(fd, mode)| detach_by_descriptor(self.key.ifindex, &fd, mode));
+        if let Some(Err(reason)) = &by_descriptor {
+            tracing::debug!(interface = %self.interface, reason, "detach by descriptor failed");
+        }
+        if matches!(by_descriptor, Some(Ok(()))) {
+            tracing::debug!(interface = %self.interface, "last AF_XDP socket closed, program detached");
             return;
         }
         match detach_xsk_program(self.key.ifindex) {
