@@ -588,7 +588,8 @@ fn failure(error: &io::Error, attempt: Attempt, config: &XdpConfig) -> Failure {
         libc::ENODEV | libc::ENXIO => (live::NO_SUCH_INTERFACE.to_string(), true),
         libc::ENOMEM | libc::ENOBUFS => (
             format!(
-                "not enough memory for the UMEM ({} frames of {} bytes) and rings",
+                "not enough locked memory for the UMEM ({} frames of {} bytes) and rings: \
+                 raise RLIMIT_MEMLOCK (systemd: LimitMEMLOCK=infinity; shell: ulimit -l unlimited)",
                 config.frame_count, config.frame_size
             ),
             true,

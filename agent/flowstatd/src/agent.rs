@@ -76,6 +76,8 @@ pub fn run(opts: &RunOptions, plugins: &PluginFactory) -> anyhow::Result<()> {
         opts.config.display()
     );
 
+    // AF_XDP's UMEM is locked memory: take all the limit allows.
+    raise_memlock_limit();
     // Open everything that needs privileges, then drop them.
     let mut captures = Vec::new();
     for (id, section) in cfg.capture.iter().enumerate() {
@@ -92,6 +94,18 @@ pub fn run(opts: &RunOptions, plugins: &PluginFactory) -> anyhow::Result<()> {
     agent.main_loop(&signals);
     agent.shutdown();
     Ok(())
+}
+
+/// Raises the soft RLIMIT_MEMLOCK to the hard limit (which needs no
+/// privilege): AF_XDP locks its UMEM, 32 MiB per socket by default.
+fn raise_memlock_limit() {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_MEMLOCK)
+        && soft < hard
+        && let Err(e) = setrlimit(Resource::RLIMIT_MEMLOCK, hard, hard)
+    {
+        tracing::debug!(%e, "cannot raise RLIMIT_MEMLOCK");
+    }
 }
 
 /// The config file (or the defaults, when the default path does not
@@ -470,6 +484,8 @@ struct Agent {
     records: Records,
     status: StatusBuilder,
     next_tick: Timestamp,
+    /// The status file could not be written last time (logged once).
+    status_failing: std::cell::Cell<bool>,
 }
 
 impl Agent {
@@ -554,6 +570,7 @@ impl Agent {
             interval_plugins: plugins(),
             records: Records::new(wanted),
             status,
+            status_failing: std::cell::Cell::new(false),
             cfg,
         })
     }
@@ -682,8 +699,16 @@ impl Agent {
             text.push(b'\n');
         }
         let tmp = path.with_extension("tmp");
-        if let Err(e) = std::fs::write(&tmp, &text).and_then(|()| std::fs::rename(&tmp, path)) {
-            tracing::debug!(path = %path.display(), %e, "status file not written");
+        match std::fs::write(&tmp, &text).and_then(|()| std::fs::rename(&tmp, path)) {
+            Ok(()) if self.status_failing.get() => {
+                tracing::info!(path = %path.display(), "status file written again");
+                self.status_failing.set(false);
+            }
+            Err(e) if !self.status_failing.get() => {
+                tracing::warn!(path = %path.display(), "cannot write the status file: {e} (`flowstatd status` will show stale data)");
+                self.status_failing.set(true);
+            }
+            _ => {}
         }
     }
 

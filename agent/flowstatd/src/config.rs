@@ -660,14 +660,22 @@ mod tests {
     }
 
     #[test]
-    fn the_shipped_config_is_valid_and_all_defaults_but_the_user() {
+    fn the_shipped_config_is_valid_and_all_defaults_but_user_and_sink() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../conf/flowstatd.toml");
         let mut c = Config::load(&path).unwrap();
         assert_eq!(
             (c.agent.user.as_str(), c.agent.group.as_str()),
             ("flowstatd", "flowstatd")
         );
-        (c.agent.user, c.agent.group) = (String::new(), String::new());
+        let file = PathBuf::from("/var/lib/flowstatd/flows.json");
+        assert_eq!(
+            c.sink,
+            vec![SinkSection::File {
+                path: file,
+                types: vec![]
+            }]
+        );
+        (c.agent.user, c.agent.group, c.sink) = (String::new(), String::new(), Vec::new());
         assert_eq!(c, Config::default());
     }
 

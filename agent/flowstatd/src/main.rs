@@ -12,7 +12,7 @@ use flowstat_plugins::CorePlugin;
 use flowstat_sinks::{LineSink, SinkSet};
 use flowstatd::agent::{self, RunOptions};
 use flowstatd::config::Tunnel;
-use flowstatd::{Config, EngineConfig, ReplayOptions, replay, status};
+use flowstatd::{Config, ConfigError, EngineConfig, ReplayOptions, replay, status};
 use ipnet::IpNet;
 
 /// flowstat: packet-capture flow statistics with DPI, as JSON telemetry.
@@ -190,7 +190,13 @@ fn main() -> ExitCode {
                 return ExitCode::SUCCESS;
             }
             eprintln!("flowstatd: {e:#}");
-            ExitCode::FAILURE
+            // EX_CONFIG for configuration errors: a supervisor should not
+            // retry those (the unit says RestartPreventExitStatus=78).
+            if e.downcast_ref::<ConfigError>().is_some() {
+                ExitCode::from(78)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }

@@ -21,9 +21,13 @@ pub const KEPT: [Capability; 3] = [
 ];
 
 /// Switches to `user` (and `group`, or the user's primary group) keeping
-/// [`KEPT`]. An empty `user` changes nothing.
+/// [`KEPT`]. With an empty `user`, root stays root; an unprivileged user
+/// started with file capabilities (setcap) keeps only [`KEPT`] of them.
 pub fn drop_to(user: &str, group: &str) -> anyhow::Result<()> {
     if user.is_empty() {
+        if !Uid::effective().is_root() {
+            narrow_to_kept().context("dropping capabilities not needed after start")?;
+        }
         return Ok(());
     }
     let account = User::from_name(user)
@@ -57,14 +61,23 @@ pub fn drop_to(user: &str, group: &str) -> anyhow::Result<()> {
     setresgid(gid, gid, gid).with_context(|| format!("switching to group {gid}"))?;
     setresuid(account.uid, account.uid, account.uid)
         .with_context(|| format!("switching to user {user:?}"))?;
-    let kept: CapsHashSet = KEPT.into_iter().collect();
-    caps::set(None, CapSet::Permitted, &kept).context("narrowing permitted capabilities")?;
-    caps::set(None, CapSet::Effective, &kept).context("raising kept capabilities")?;
-    caps::clear(None, CapSet::Inheritable).context("clearing inheritable capabilities")?;
+    narrow_to_kept()?;
     tracing::info!(
         user,
         gid = gid.as_raw(),
         "dropped root; kept CAP_NET_ADMIN, CAP_BPF, CAP_NET_RAW"
     );
+    Ok(())
+}
+
+/// Keeps those of [`KEPT`] the process has, and no other capability (the
+/// effective set is set to them too: a uid change from root clears it).
+fn narrow_to_kept() -> anyhow::Result<()> {
+    let have = caps::read(None, CapSet::Permitted).context("reading capabilities")?;
+    let kept: CapsHashSet = KEPT.into_iter().filter(|c| have.contains(c)).collect();
+    // Effective first: it must stay within the permitted set.
+    caps::set(None, CapSet::Effective, &kept).context("setting effective capabilities")?;
+    caps::set(None, CapSet::Permitted, &kept).context("narrowing permitted capabilities")?;
+    caps::clear(None, CapSet::Inheritable).context("clearing inheritable capabilities")?;
     Ok(())
 }
