@@ -580,3 +580,77 @@ fn drops_root_with(method: &str, extra: &str) {
         "{method}: an XDP program is left on vb:\n{link}"
     );
 }
+
+#[test]
+fn interface_addresses_make_local_networks_and_are_followed() {
+    use etherparse::PacketBuilder;
+    // A UDP datagram from 203.0.113.9 (the client: it speaks first) to
+    // 198.51.100.7: both public, so the client is local, until the capture
+    // interface has an address in 198.51.100.0/24.
+    let dir = TempDir::new("live-locals");
+    let pcap = dir.path("one.pcap");
+    let mut frame = Vec::new();
+    PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
+        .ipv4([203, 0, 113, 9], [198, 51, 100, 7], 64)
+        .udp(40_000, 40_001)
+        .write(&mut frame, b"hello")
+        .unwrap();
+    let mut w = PcapWriter::new(1);
+    w.frame(Duration::ZERO, &frame, frame.len());
+    w.write(&pcap);
+    let out = dir.path("out.json");
+    let cfg = config(
+        &dir,
+        "agent.toml",
+        &format!(
+            "[[capture]]\ninterface = \"vb\"\nmethod = \"libpcap\"\n[[sink]]\ntype = \"file\"\npath = {:?}\ntypes = [\"flow\"]\n",
+            out.to_string_lossy()
+        ),
+    );
+    let ns = Netns::new("locals");
+    let mut agent = Agent::start(&ns, &cfg, &dir.path("status.json"), dir.path("agent.log"));
+    ns.send(&pcap, 100);
+    // The address comes while the agent runs; the next interval sees it.
+    run(Command::new("ip").args([
+        "-n",
+        &ns.name,
+        "addr",
+        "add",
+        "198.51.100.1/24",
+        "dev",
+        "vb",
+    ]));
+    agent.wait_log("local networks changed");
+    // A new flow (other ports) after the change.
+    let mut frame2 = Vec::new();
+    PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
+        .ipv4([203, 0, 113, 9], [198, 51, 100, 7], 64)
+        .udp(40_002, 40_003)
+        .write(&mut frame2, b"hello")
+        .unwrap();
+    let mut w = PcapWriter::new(1);
+    w.frame(Duration::ZERO, &frame2, frame2.len());
+    w.write(&pcap);
+    ns.send(&pcap, 100);
+    let (code, _) = agent.stop();
+    assert!(code.success());
+    let locals: BTreeMap<u64, String> = read_records(&out)
+        .iter()
+        .map(|r| {
+            (
+                r["flow"]["local_port"].as_u64().unwrap(),
+                r["flow"]["local_ip"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        locals.get(&40_000).map(String::as_str),
+        Some("203.0.113.9"),
+        "{locals:?}"
+    );
+    assert_eq!(
+        locals.get(&40_003).map(String::as_str),
+        Some("198.51.100.7"),
+        "{locals:?}"
+    );
+}
