@@ -273,8 +273,12 @@ fn capture_loop(
                 batches[worker_of(&pkt, &hasher, n)].push(frame);
             }
         });
+        // A batch goes when it is full, or when the source has nothing more
+        // for now: full batches keep the queues' capacity in frames what
+        // queue_packets says, whatever the source lends per poll.
+        let caught_up = !matches!(polled, Ok(Batch::Frames(_)));
         for (w, batch) in batches.iter_mut().enumerate() {
-            if batch.frames.is_empty() {
+            if batch.frames.is_empty() || (!caught_up && batch.frames.len() < POLL_BUDGET) {
                 continue;
             }
             match queues[w].try_send(std::mem::replace(batch, FrameBatch::new(source))) {
