@@ -440,22 +440,30 @@ mod library_log {
             ) -> c_int;
         }
 
-        /// Formats one message into a string.
+        /// Formats one message and records it under `library`, unless it is
+        /// a debug message.
         ///
         /// # Safety
         ///
         /// `format` and `ap` must be a printf format and its arguments.
-        unsafe fn format(format: *const c_char, ap: *mut __va_list_tag) -> Option<String> {
+        unsafe fn forward(
+            library: &'static str,
+            level: c_uint,
+            format: *const c_char,
+            ap: *mut __va_list_tag,
+        ) -> c_int {
+            if level >= DEBUG {
+                return 0;
+            }
             let mut buf = [0 as c_char; 512];
             // SAFETY: `buf` is writable for its length, which is what is
             // passed; the format and arguments are the caller's promise.
-            let n = unsafe { vsnprintf(buf.as_mut_ptr(), buf.len(), format, ap) };
-            if n < 0 {
-                return None;
+            if unsafe { vsnprintf(buf.as_mut_ptr(), buf.len(), format, ap) } >= 0 {
+                // SAFETY: vsnprintf NUL-terminates within the buffer.
+                let text = unsafe { CStr::from_ptr(buf.as_ptr()) };
+                super::record(library, &text.to_string_lossy());
             }
-            // SAFETY: vsnprintf NUL-terminates within the buffer.
-            let text = unsafe { CStr::from_ptr(buf.as_ptr()) };
-            Some(text.to_string_lossy().into_owned())
+            0
         }
 
         pub(super) unsafe extern "C" fn from_libxdp(
@@ -463,13 +471,8 @@ mod library_log {
             format: *const c_char,
             ap: *mut __va_list_tag,
         ) -> c_int {
-            if level < DEBUG {
-                // SAFETY: libxdp passes a format and its arguments.
-                if let Some(message) = unsafe { self::format(format, ap) } {
-                    super::record("libxdp", &message);
-                }
-            }
-            0
+            // SAFETY: libxdp passes a format and its arguments.
+            unsafe { forward("libxdp", level, format, ap) }
         }
 
         pub(super) unsafe extern "C" fn from_libbpf(
@@ -477,13 +480,8 @@ mod library_log {
             format: *const c_char,
             ap: *mut __va_list_tag,
         ) -> c_int {
-            if level < DEBUG {
-                // SAFETY: libbpf passes a format and its arguments.
-                if let Some(message) = unsafe { self::format(format, ap) } {
-                    super::record("libbpf", &message);
-                }
-            }
-            0
+            // SAFETY: libbpf passes a format and its arguments.
+            unsafe { forward("libbpf", level, format, ap) }
         }
     }
 }
