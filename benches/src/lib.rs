@@ -6,7 +6,10 @@ use std::path::Path;
 use std::time::Duration;
 
 use flowstat_capture::FileSource;
-use flowstat_core::{Batch, CaptureSource, Frame, LinkType, Timestamp};
+use flowstat_core::{
+    AddrClass, Batch, CaptureSource, Detection, Endpoint, FlowView, Frame, LinkType, OtherType,
+    Protocol, SideStats, TcpCounters, Timestamp,
+};
 use flowstat_tests::corpus_files;
 
 /// One frame, owned.
@@ -78,4 +81,59 @@ pub fn mixed_round() -> (Vec<OwnedFrame>, Duration) {
         cursor += 1_000_000_000;
     }
     (out, Duration::from_nanos(cursor))
+}
+
+/// A typical TCP flow, as the plugins see it: for the record benches.
+pub fn sample_flow() -> FlowView<'static> {
+    FlowView {
+        ip_version: 4,
+        ip_protocol: 6,
+        vlan_id: 0,
+        ip_dscp: 0,
+        local: Endpoint {
+            ip: std::net::Ipv4Addr::new(192, 168, 1, 20).into(),
+            port: 51234,
+            mac: [2, 0, 0, 0, 0, 1],
+            class: AddrClass::Private,
+        },
+        other: Endpoint {
+            ip: std::net::Ipv4Addr::new(142, 250, 74, 110).into(),
+            port: 443,
+            mac: [2, 0, 0, 0, 0, 2],
+            class: AddrClass::Public,
+        },
+        other_type: OtherType::Remote,
+        local_origin: true,
+        first_seen: Timestamp::from_secs(1_700_000_000),
+        last_seen: Timestamp::from_secs(1_700_000_014),
+        digest: [0xab; 20],
+        digest_prev: &[[1; 20]],
+        detection: Detection {
+            protocol: Protocol(91),
+            application: 0,
+            application_name: "Unknown",
+            guessed: true,
+            packets: 32,
+            host_server_name: "",
+        },
+        local_stats: SideStats {
+            bytes: 52_311,
+            packets: 140,
+            rate: 3_487,
+            total_bytes: 1_052_311,
+            total_packets: 4_140,
+        },
+        other_stats: SideStats {
+            bytes: 1_311_000,
+            packets: 901,
+            rate: 87_400,
+            total_bytes: 91_311_000,
+            total_packets: 60_901,
+        },
+        tcp: Some(TcpCounters {
+            resets: 0,
+            retrans: 3,
+            seq_errors: 1,
+        }),
+    }
 }

@@ -33,7 +33,7 @@
 
 use flowstat_core::{
     AGENT_VERSION, AgentStatus, DecodeError, FlowEvent, FlowView, InterfaceReport, IntervalReport,
-    Plugin, RecordKind, Records, SourceInfo,
+    Plugin, Record, RecordKind, Records, SourceInfo,
 };
 
 use crate::json::{Json, escape, hex, hex_digits, key};
@@ -91,6 +91,26 @@ impl Plugin for CorePlugin {
             }
         });
     }
+}
+
+/// The `agent_hello` record each new stream client gets first (SPEC 1):
+/// the agent's version, its build, and the version of the JSON records
+/// (Netify v5's, which these records follow).
+pub fn agent_hello() -> Record {
+    let mut out = Records::default();
+    record(&mut out, RecordKind::AgentHello, |j| {
+        j.ascii(key!("agent_version"), AGENT_VERSION.as_bytes());
+        j.display(
+            key!("build_version"),
+            format_args!(
+                "flowstatd/{AGENT_VERSION} ({}-{})",
+                std::env::consts::ARCH,
+                std::env::consts::OS
+            ),
+        );
+        j.constant_fields(r#""json_version":1.9"#);
+    });
+    out.take().remove(0)
 }
 
 /// Adds a record of `kind` to `out`: `{"type":..., <fields>}`.
@@ -259,6 +279,7 @@ fn agent_status(j: &mut Json<'_>, a: &AgentStatus) {
     j.field_object(key!("sinks"), |j| {
         for s in &a.sinks {
             j.named_object(&s.name, |j| {
+                j.u64(key!("disconnected"), s.disconnected);
                 j.u64(key!("dropped"), s.dropped);
                 j.u64(key!("queued"), s.queued);
                 j.u64(key!("sent"), s.sent);

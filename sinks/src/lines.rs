@@ -1,124 +1,320 @@
-use std::fs::{File, OpenOptions};
-use std::io::{self, BufWriter, Stdout, Write};
-use std::path::Path;
+//! Newline-delimited JSON framing, and the stdout sink.
+//!
+//! [`LineBuf`] holds whole lines until they are written out; the stdout
+//! and file sinks both frame records with it.
 
-use flowstat_core::{Record, Sink, SinkError};
+use std::io::{self, Stdout, Write};
 
-const BUFFER_BYTES: usize = 256 * 1024;
+use flowstat_core::{Delivery, Record, Sink, SinkError};
 
-/// Newline-delimited JSON to stdout or a file: one record per line.
+/// Bytes of lines buffered before they are written out.
+pub(crate) const BUFFER_BYTES: usize = 256 * 1024;
+
+/// Whole lines (record + `\n`) waiting to be written.
 ///
-/// Records are buffered; a record and its newline always go into the
-/// buffer together, so whatever reaches the file ends with a whole line
-/// at every flush.
-pub struct LineSink<W: Write + Send> {
-    name: String,
-    out: BufWriter<W>,
+/// A record and its newline always enter the buffer together, and a
+/// record that does not fit waits until the buffer was written out, so
+/// the destination only ever receives whole lines — unless a write fails
+/// part-way, which [`write_to`](LineBuf::write_to) reports and resumes.
+/// A record longer than the buffer is held alone and written in one go.
+#[derive(Debug)]
+pub(crate) struct LineBuf {
+    buf: Vec<u8>,
+    capacity: usize,
+    /// Bytes at the front of `buf` already written: the head of a line
+    /// that a failed write cut short. `buf` always starts with a line.
+    written: usize,
 }
 
-impl LineSink<Stdout> {
-    /// Writes to standard output.
-    pub fn stdout() -> Self {
-        LineSink {
-            name: "stdout".to_owned(),
-            out: BufWriter::with_capacity(BUFFER_BYTES, io::stdout()),
+impl LineBuf {
+    /// An empty buffer that holds up to `capacity` bytes of lines.
+    pub(crate) fn new(capacity: usize) -> Self {
+        LineBuf {
+            buf: Vec::with_capacity(capacity),
+            capacity,
+            written: 0,
         }
     }
-}
 
-impl LineSink<File> {
-    /// Writes to `path`, created or truncated.
-    pub fn create(path: &Path) -> io::Result<Self> {
-        let file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(path)?;
-        Ok(LineSink {
-            name: format!("file:{}", path.display()),
-            out: BufWriter::with_capacity(BUFFER_BYTES, file),
-        })
-    }
-}
-
-impl<W: Write + Send> LineSink<W> {
-    fn io_error(&self, source: io::Error) -> SinkError {
-        SinkError::Io {
-            sink: self.name.clone(),
-            source,
-        }
-    }
-}
-
-impl<W: Write + Send> Sink for LineSink<W> {
-    fn name(&self) -> &str {
-        &self.name
+    /// Bytes not yet written.
+    pub(crate) fn pending(&self) -> usize {
+        self.buf.len() - self.written
     }
 
-    fn write(&mut self, record: &Record) -> Result<(), SinkError> {
-        let needed = record.json.len() + 1;
-        let result = (|| {
-            if self.out.capacity() - self.out.buffer().len() < needed {
-                self.out.flush()?;
+    /// Whether a record of `json_len` bytes can be pushed without first
+    /// writing out what is buffered. An empty buffer takes any record.
+    pub(crate) fn has_room(&self, json_len: usize) -> bool {
+        self.buf.is_empty() || self.buf.len() + json_len < self.capacity
+    }
+
+    /// Appends `json` and its newline.
+    pub(crate) fn push(&mut self, json: &[u8]) {
+        self.buf.reserve(json.len() + 1);
+        self.buf.extend_from_slice(json);
+        self.buf.push(b'\n');
+    }
+
+    /// Removes the last pushed record, `json_len` bytes, which was not
+    /// completely written; its head, if written, is forgotten too (the
+    /// destination must drop it, see [`forget_written`](Self::forget_written)).
+    pub(crate) fn unpush(&mut self, json_len: usize) {
+        let start = self.buf.len().saturating_sub(json_len + 1);
+        self.buf.truncate(start);
+        self.written = self.written.min(start);
+    }
+
+    /// Writes everything buffered to `out` (without flushing `out`).
+    ///
+    /// On failure the lines that were completely written are dropped from
+    /// the buffer and the rest is kept: a later call resumes exactly where
+    /// this one stopped, which suits a stream; a destination that instead
+    /// drops the partial line (a file truncated to its last newline) calls
+    /// [`forget_written`](Self::forget_written) first.
+    pub(crate) fn write_to<W: Write + ?Sized>(&mut self, out: &mut W) -> io::Result<()> {
+        while self.written < self.buf.len() {
+            match out.write(&self.buf[self.written..]) {
+                Ok(0) => {
+                    self.keep_unwritten();
+                    return Err(io::ErrorKind::WriteZero.into());
+                }
+                Ok(n) => self.written += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    self.keep_unwritten();
+                    return Err(e);
+                }
             }
-            self.out.write_all(&record.json)?;
-            self.out.write_all(b"\n")
-        })();
-        result.map_err(|e| self.io_error(e))
+        }
+        self.buf.clear();
+        self.written = 0;
+        if self.buf.capacity() > 2 * self.capacity {
+            // An oversized record went through: give the memory back.
+            self.buf.shrink_to(self.capacity);
+        }
+        Ok(())
+    }
+
+    /// The destination dropped the head of a line that a failed write cut
+    /// short: write that line again, whole.
+    pub(crate) fn forget_written(&mut self) {
+        self.written = 0;
+    }
+
+    /// Drops the lines already written completely.
+    fn keep_unwritten(&mut self) {
+        let done = self.buf[..self.written]
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |i| i + 1);
+        self.buf.drain(..done);
+        self.written -= done;
+    }
+}
+
+/// Newline-delimited JSON to any writer: a record per line, buffered.
+struct LineWriter<W> {
+    out: W,
+    buf: LineBuf,
+}
+
+impl<W: Write> LineWriter<W> {
+    fn write(&mut self, json: &[u8]) -> io::Result<()> {
+        if !self.buf.has_room(json.len()) {
+            self.buf.write_to(&mut self.out)?;
+        }
+        self.buf.push(json);
+        Ok(())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.buf.write_to(&mut self.out)?;
+        self.out.flush()
+    }
+}
+
+/// Newline-delimited JSON to standard output: one record per line.
+///
+/// Records are buffered (256 KiB); a record and its newline are always
+/// buffered together, so each flush ends on a whole line. After a failed
+/// write the next one resumes where it stopped, so a line is never cut or
+/// repeated.
+pub struct StdoutSink {
+    lines: LineWriter<Stdout>,
+}
+
+impl StdoutSink {
+    /// Writes to standard output.
+    pub fn new() -> Self {
+        StdoutSink {
+            lines: LineWriter {
+                out: io::stdout(),
+                buf: LineBuf::new(BUFFER_BYTES),
+            },
+        }
+    }
+}
+
+impl Default for StdoutSink {
+    /// Writes to standard output.
+    fn default() -> Self {
+        StdoutSink::new()
+    }
+}
+
+impl Sink for StdoutSink {
+    fn name(&self) -> &str {
+        "stdout"
+    }
+
+    fn open(&mut self) -> Result<(), SinkError> {
+        Ok(())
+    }
+
+    fn write(&mut self, record: &Record) -> Result<Delivery, SinkError> {
+        self.lines
+            .write(&record.json)
+            .map_err(|e| SinkError::io("stdout", "cannot write to stdout", e))?;
+        Ok(Delivery::Sent)
     }
 
     fn flush(&mut self) -> Result<(), SinkError> {
-        self.out.flush().map_err(|e| self.io_error(e))
+        self.lines
+            .flush()
+            .map_err(|e| SinkError::io("stdout", "cannot write to stdout", e))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use flowstat_core::RecordKind;
 
-    #[test]
-    fn writes_one_line_per_record() {
-        let dir = std::env::temp_dir().join(format!("flowstat-lines-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("out.json");
-        let mut sink = LineSink::create(&path).unwrap();
-        for i in 0..3 {
-            let json = format!(r#"{{"type":"flow_stats","n":{i}}}"#).into_bytes();
-            sink.write(&Record {
-                kind: RecordKind::FlowStats,
-                json,
-            })
-            .unwrap();
+    fn lines(capacity: usize) -> LineWriter<Vec<u8>> {
+        LineWriter {
+            out: Vec::new(),
+            buf: LineBuf::new(capacity),
         }
-        sink.flush().unwrap();
-        let text = std::fs::read_to_string(&path).unwrap();
-        assert_eq!(text.lines().count(), 3);
-        assert!(text.ends_with("{\"type\":\"flow_stats\",\"n\":2}\n"));
-        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Accepts `budget` bytes, then fails once with `kind`, then accepts
+    /// everything.
+    struct Flaky {
+        got: Vec<u8>,
+        budget: usize,
+        writes: usize,
+        fail: Option<io::ErrorKind>,
+    }
+
+    impl Write for Flaky {
+        fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+            self.writes += 1;
+            if self.budget == 0 {
+                if let Some(kind) = self.fail.take() {
+                    return Err(kind.into());
+                }
+                self.budget = usize::MAX;
+            }
+            let n = data.len().min(self.budget);
+            self.got.extend_from_slice(&data[..n]);
+            self.budget -= n;
+            Ok(n)
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
     }
 
     #[test]
-    fn a_record_larger_than_the_buffer_still_lands_whole() {
-        let mut sink = LineSink {
-            name: "mem".into(),
-            out: BufWriter::with_capacity(16, Vec::new()),
-        };
+    fn only_whole_lines_leave_the_buffer() {
+        let mut w = lines(15);
+        w.write(b"{\"a\":1}").unwrap(); // 8 bytes with its newline
+        w.write(b"{\"b\":2}").unwrap(); // 16 in all: the first line goes out
+        assert_eq!(w.out, b"{\"a\":1}\n");
+        w.flush().unwrap();
+        assert_eq!(w.out, b"{\"a\":1}\n{\"b\":2}\n");
+    }
+
+    #[test]
+    fn a_record_larger_than_the_buffer_lands_whole() {
+        let mut w = lines(16);
         let big = vec![b'x'; 40];
-        sink.write(&Record {
-            kind: RecordKind::Flow,
-            json: b"{}".to_vec(),
-        })
-        .unwrap();
-        sink.write(&Record {
-            kind: RecordKind::Flow,
-            json: big.clone(),
-        })
-        .unwrap();
-        sink.flush().unwrap();
+        w.write(b"{}").unwrap();
+        w.write(&big).unwrap();
+        assert_eq!(
+            w.out, b"{}\n",
+            "the small record went out before the big one"
+        );
+        w.write(b"[]").unwrap();
         let mut want = b"{}\n".to_vec();
         want.extend_from_slice(&big);
         want.push(b'\n');
-        assert_eq!(sink.out.get_ref(), &want);
+        assert_eq!(w.out, want, "the big record went out whole, alone");
+        w.flush().unwrap();
+        want.extend_from_slice(b"[]\n");
+        assert_eq!(w.out, want);
+    }
+
+    #[test]
+    fn a_failed_write_resumes_where_it_stopped() {
+        let mut buf = LineBuf::new(64);
+        buf.push(b"first");
+        buf.push(b"second");
+        let mut out = Flaky {
+            got: Vec::new(),
+            budget: 9, // "first\nsec"
+            writes: 0,
+            fail: Some(io::ErrorKind::BrokenPipe),
+        };
+        let e = buf.write_to(&mut out).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::BrokenPipe);
+        assert_eq!(buf.pending(), 4, "\"ond\\n\" is left");
+        buf.write_to(&mut out).unwrap();
+        assert_eq!(out.got, b"first\nsecond\n", "nothing cut, nothing repeated");
+        assert_eq!(buf.pending(), 0);
+    }
+
+    #[test]
+    fn a_destination_that_dropped_a_torn_line_gets_it_again_whole() {
+        let mut buf = LineBuf::new(64);
+        buf.push(b"first");
+        buf.push(b"second");
+        let mut out = Flaky {
+            got: Vec::new(),
+            budget: 9,
+            writes: 0,
+            fail: Some(io::ErrorKind::StorageFull),
+        };
+        buf.write_to(&mut out).unwrap_err();
+        // The destination (a reopened file) cut its torn last line.
+        out.got.truncate(6);
+        buf.forget_written();
+        buf.write_to(&mut out).unwrap();
+        assert_eq!(out.got, b"first\nsecond\n");
+    }
+
+    #[test]
+    fn an_unpushed_record_is_never_written() {
+        let mut buf = LineBuf::new(64);
+        buf.push(b"kept");
+        buf.push(b"taken back");
+        buf.unpush(b"taken back".len());
+        let mut out = Vec::new();
+        buf.write_to(&mut out).unwrap();
+        assert_eq!(out, b"kept\n");
+    }
+
+    #[test]
+    fn interrupted_writes_are_retried() {
+        let mut buf = LineBuf::new(64);
+        buf.push(b"x");
+        let mut out = Flaky {
+            got: Vec::new(),
+            budget: 0,
+            writes: 0,
+            fail: Some(io::ErrorKind::Interrupted),
+        };
+        buf.write_to(&mut out).unwrap();
+        assert_eq!(out.got, b"x\n");
+        assert_eq!(out.writes, 2);
     }
 }

@@ -5,8 +5,8 @@ use std::process::{Command, Output};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use flowstat_core::{Record, Sink, SinkError};
-use flowstat_sinks::SinkSet;
+use flowstat_core::{Delivery, Record, Sink, SinkError};
+use flowstat_sinks::{SinkOptions, SinkRuntime};
 use flowstat_tests::corpus_files;
 pub use flowstat_tests::fixtures;
 use flowstatd::{Config, EngineConfig, ReplayOptions};
@@ -45,9 +45,12 @@ impl Sink for Collect {
     fn name(&self) -> &str {
         "collect"
     }
-    fn write(&mut self, record: &Record) -> Result<(), SinkError> {
-        self.0.lock().expect("collector lock").push(record.clone());
+    fn open(&mut self) -> Result<(), SinkError> {
         Ok(())
+    }
+    fn write(&mut self, record: &Record) -> Result<Delivery, SinkError> {
+        self.0.lock().expect("collector lock").push(record.clone());
+        Ok(Delivery::Sent)
     }
 }
 
@@ -76,15 +79,25 @@ pub fn all_tunnels() -> Config {
 /// Replays `files` in-process and returns the records as JSON lines.
 pub fn replay_lines(files: &[PathBuf], cfg: &Config) -> Vec<String> {
     let collect = Collect::default();
-    let mut sinks = SinkSet::new();
-    sinks.add(Box::new(collect.clone()), flowstat_core::KindSet::ALL);
+    let mut sinks = SinkRuntime::new();
+    sinks
+        .add(
+            Box::new(collect.clone()),
+            SinkOptions::new(flowstat_core::KindSet::ALL),
+        )
+        .expect("sink thread");
     let opts = ReplayOptions {
         files: files.to_vec(),
         internal: true,
         ..Default::default()
     };
-    flowstatd::replay(engine_config(cfg), &opts, sinks)
+    let (summary, sinks) = flowstatd::replay(engine_config(cfg), &opts, sinks)
         .unwrap_or_else(|e| panic!("replay of {files:?} failed: {e}"));
+    if let Some(e) = summary.error {
+        panic!("replay of {files:?} failed: {e}");
+    }
+    let status = sinks.finish(Duration::from_secs(10));
+    assert_eq!(status[0].dropped, 0, "records dropped");
     let records = collect.0.lock().expect("collector lock");
     records
         .iter()

@@ -9,3 +9,4 @@ mod live;
 mod oracle;
 mod robustness;
 mod schema;
+mod sinks;

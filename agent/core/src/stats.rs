@@ -105,8 +105,11 @@ pub struct SinkStatus {
     pub queued: u64,
     /// Records delivered since start.
     pub sent: u64,
-    /// Records dropped since start.
+    /// Records dropped since start: its queue overflowed, a write failed,
+    /// or no consumer took them before shutdown.
     pub dropped: u64,
+    /// Consumers disconnected since start for falling behind.
+    pub disconnected: u64,
 }
 
 /// Counters of one capture source.

@@ -30,7 +30,7 @@ use flowstat_core::{
 };
 use flowstat_decode::{DecodeConfig, decode};
 use flowstat_flow::LocalNetworks;
-use flowstat_sinks::{LineSink, SinkSet};
+use flowstat_sinks::SinkRuntime;
 use foldhash::fast::FixedState;
 use ipnet::IpNet;
 use std::hash::BuildHasher;
@@ -40,7 +40,7 @@ use crate::engine::{PluginFactory, StatusBuilder, count_frame};
 use crate::ifaces::{self, KernelStats};
 use crate::sources::{self, LiveSource};
 use crate::worker::{FlowWorker, SourceReport};
-use crate::{ConfigError, privileges};
+use crate::{ConfigError, outputs, privileges};
 
 /// How `flowstatd run` was started.
 #[derive(Clone, Debug)]
@@ -85,7 +85,8 @@ pub fn run(opts: &RunOptions, plugins: &PluginFactory) -> anyhow::Result<()> {
         tracing::info!(interface = %section.interface, method, sockets = opened.len(), "capturing");
         captures.extend(opened.into_iter().map(|s| (id, s)));
     }
-    let sinks = open_sinks(&cfg.sink, &opts.config)?;
+    // Sinks open now too (files, sockets), before privileges go.
+    let sinks = outputs::start(&cfg.sink)?;
     privileges::drop_to(&cfg.agent.user, &cfg.agent.group)?;
     let signals = crate::signals::listen()?;
 
@@ -134,30 +135,6 @@ fn load(opts: &RunOptions) -> Result<Config, ConfigError> {
         }
     }
     Ok(cfg)
-}
-
-/// The configured sinks; stdout when none is configured.
-fn open_sinks(sections: &[SinkSection], config: &Path) -> anyhow::Result<SinkSet> {
-    let mut sinks = SinkSet::new();
-    if sections.is_empty() {
-        sinks.add(Box::new(LineSink::stdout()), KindSet::ALL);
-    }
-    for (i, s) in sections.iter().enumerate() {
-        match s {
-            SinkSection::Stdout { .. } => sinks.add(Box::new(LineSink::stdout()), s.kinds()),
-            SinkSection::File { path, .. } => {
-                let sink = LineSink::create(path).with_context(|| {
-                    format!(
-                        "{}: sink[{i}].path: cannot create {}",
-                        config.display(),
-                        path.display()
-                    )
-                })?;
-                sinks.add(Box::new(sink), s.kinds());
-            }
-        }
-    }
-    Ok(sinks)
 }
 
 /// The local networks: the config's, and the capture interfaces'.
@@ -365,8 +342,9 @@ enum Control {
 /// What the output thread is given.
 enum Output {
     Records(Vec<Record>),
-    Flush,
-    Sinks(SinkSet),
+    /// The new `[[sink]]` tables: the running sinks are finished, these
+    /// started.
+    Sinks(Vec<SinkSection>),
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -427,46 +405,50 @@ fn worker_loop(
     }
 }
 
-fn output_loop(mut sinks: SinkSet, rx: Receiver<Output>, status: Arc<Mutex<Vec<SinkStatus>>>) {
-    let mut failing = false;
+/// How long sinks may take to deliver what they hold when they are
+/// replaced or the agent stops (SIGTERM must exit within 2 s).
+const SINK_DRAIN: Duration = Duration::from_secs(1);
+
+/// Fans records out to the sinks; swaps the sinks at a reload.
+fn output_loop(mut sinks: SinkRuntime, rx: Receiver<Output>, status: Arc<Mutex<Vec<SinkStatus>>>) {
     for msg in rx {
         match msg {
-            Output::Records(records) => {
-                let mut failed = None;
-                for r in &records {
-                    if let Err(e) = sinks.write(r) {
-                        failed.get_or_insert(e);
-                    }
-                }
-                // Log changes of state, not every record.
-                match (failed, failing) {
-                    (Some(e), false) => {
-                        tracing::error!(
-                            "{:#}; its records are dropped and counted",
-                            anyhow::Error::from(e)
-                        );
-                        failing = true;
-                    }
-                    (None, true) => {
-                        tracing::info!("sinks deliver again");
-                        failing = false;
-                    }
-                    _ => {}
-                }
-            }
-            Output::Flush => {
-                if let Err(e) = sinks.flush() {
-                    tracing::warn!("{:#}", anyhow::Error::from(e));
-                }
-            }
-            Output::Sinks(new) => {
-                let _ = sinks.flush();
-                sinks = new;
+            Output::Records(records) => sinks.publish(records),
+            Output::Sinks(sections) => {
+                log_final(sinks.finish(SINK_DRAIN));
+                sinks = outputs::start(&sections).unwrap_or_else(|e| {
+                    tracing::error!(
+                        "cannot start the new sinks' threads: {e}; records are dropped"
+                    );
+                    SinkRuntime::new()
+                });
             }
         }
         *status.lock().unwrap_or_else(PoisonError::into_inner) = sinks.status();
     }
-    let _ = sinks.flush();
+    log_final(sinks.finish(SINK_DRAIN));
+}
+
+/// Logs what each sink delivered and lost, when it stops.
+fn log_final(statuses: Vec<SinkStatus>) {
+    for s in statuses {
+        if s.dropped > 0 {
+            tracing::warn!(
+                sink = s.name,
+                sent = s.sent,
+                dropped = s.dropped,
+                disconnected = s.disconnected,
+                "sink stopped; records were lost"
+            );
+        } else {
+            tracing::info!(
+                sink = s.name,
+                sent = s.sent,
+                disconnected = s.disconnected,
+                "sink stopped"
+            );
+        }
+    }
 }
 
 /// A running agent, seen from the main thread.
@@ -497,7 +479,7 @@ impl Agent {
         cfg: Config,
         opts: RunOptions,
         captures: Vec<(usize, LiveSource)>,
-        sinks: SinkSet,
+        sinks: SinkRuntime,
         plugins: &PluginFactory,
     ) -> anyhow::Result<Agent> {
         let wanted = sinks.wanted();
@@ -680,7 +662,6 @@ impl Agent {
         self.write_status_file(&records);
         if let Some((out, _)) = &self.output {
             let _ = out.send(Output::Records(records));
-            let _ = out.send(Output::Flush);
         }
         if !last {
             self.refresh_local_networks();
@@ -740,20 +721,13 @@ impl Agent {
         };
         let mut changed = Vec::new();
         if new.sink != self.cfg.sink {
-            let sinks = match open_sinks(&new.sink, &self.opts.config) {
-                Ok(sinks) => sinks,
-                Err(e) => {
-                    tracing::error!("reload rejected, keeping the running configuration: {e:#}");
-                    return;
-                }
-            };
-            let wanted = sinks.wanted();
+            let wanted = outputs::wanted(&new.sink);
             self.records.set_wanted(wanted);
             for (control, _) in &self.workers {
                 let _ = control.send(Control::SetWanted(wanted));
             }
             if let Some((out, _)) = &self.output {
-                let _ = out.send(Output::Sinks(sinks));
+                let _ = out.send(Output::Sinks(new.sink.clone()));
             }
             changed.push("sinks");
         }

@@ -13,15 +13,18 @@ use std::time::Duration;
 
 use flowstat_core::{
     AgentStatus, CaptureStats, CaptureStatus, DecodeError, Frame, InterfaceCounters,
-    InterfaceReport, IntervalReport, Layers, LinkType, PacketMeta, Plugin, Records, SinkError,
-    SinkStatus, Timestamp,
+    InterfaceReport, IntervalReport, Layers, LinkType, PacketMeta, Plugin, Records, SinkStatus,
+    Timestamp,
 };
 use flowstat_decode::{DecodeConfig, decode};
 use flowstat_flow::{FlowConfig, LocalNetworks};
-use flowstat_sinks::SinkSet;
+use flowstat_sinks::SinkRuntime;
 
 use crate::resources;
 use crate::worker::{FlowWorker, SourceReport};
+
+/// The longest an interval report waits for the sinks to catch up.
+const SETTLE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What the engine needs from the configuration.
 #[derive(Clone, Debug)]
@@ -52,9 +55,7 @@ pub struct Engine {
     /// Plugins that see interval reports, and their records.
     interval_plugins: Vec<Box<dyn Plugin>>,
     records: Records,
-    sinks: SinkSet,
-    /// The first sink failure; later records are dropped.
-    error: Option<SinkError>,
+    sinks: SinkRuntime,
     status: StatusBuilder,
     /// Packet time covered by sources already finished.
     uptime_base: Duration,
@@ -79,14 +80,13 @@ pub struct SourceRun<'e> {
 
 impl Engine {
     /// An engine writing what `plugins` produce to `sinks`.
-    pub fn new(cfg: EngineConfig, plugins: &PluginFactory, sinks: SinkSet) -> Self {
+    pub fn new(cfg: EngineConfig, plugins: &PluginFactory, sinks: SinkRuntime) -> Self {
         let wanted = sinks.wanted();
         Engine {
             worker: FlowWorker::new(cfg.flows.clone(), cfg.locals.clone(), plugins(), wanted),
             interval_plugins: plugins(),
             records: Records::new(wanted),
             sinks,
-            error: None,
             status: StatusBuilder::new(cfg.update_interval, cfg.resource_usage),
             uptime_base: Duration::ZERO,
             captures: Vec::new(),
@@ -110,44 +110,32 @@ impl Engine {
         }
     }
 
-    /// Flushes the sinks and hands them back.
-    pub fn finish(mut self) -> Result<SinkSet, SinkError> {
-        self.result()?;
-        self.sinks.flush()?;
-        Ok(self.sinks)
+    /// Hands the sinks back, every record published to them.
+    pub fn finish(mut self) -> SinkRuntime {
+        self.deliver();
+        self.sinks
     }
 
-    /// Delivers the records the worker and the interval plugins made.
+    /// Publishes the records the worker and the interval plugins made.
     fn deliver(&mut self) {
-        let sinks = &mut self.sinks;
-        let failed = self.error.is_some();
-        let mut write = |r: &_| if failed { Ok(()) } else { sinks.write(r) };
-        let result = self
-            .worker
-            .records()
-            .drain(&mut write)
-            .and_then(|()| self.records.drain(write));
-        if let Err(e) = result {
-            self.error.get_or_insert(e);
+        for records in [self.worker.records(), &mut self.records] {
+            if !records.is_empty() {
+                self.sinks.publish(records.take());
+            }
         }
-    }
-
-    /// The first sink failure, if any.
-    fn result(&mut self) -> Result<(), SinkError> {
-        self.error.take().map_or(Ok(()), Err)
     }
 }
 
 impl SourceRun<'_> {
     /// Accounts one frame.
-    pub fn frame(&mut self, frame: &Frame<'_>) -> Result<(), SinkError> {
+    pub fn frame(&mut self, frame: &Frame<'_>) {
         let ts = frame.ts.max(self.clock);
         if self.start.is_none() {
             self.start = Some(ts);
             self.next_tick = self.boundary_after(ts);
         }
         if ts >= self.next_tick {
-            self.end_intervals(ts)?;
+            self.end_intervals(ts);
         }
         self.clock = ts;
         self.received += 1;
@@ -158,17 +146,16 @@ impl SourceRun<'_> {
             self.engine.worker.packet(self.id, &mut pkt);
             self.engine.deliver();
         }
-        self.engine.result()
     }
 
     /// Ends the source: purges every flow, reports the last (partial)
-    /// interval, flushes the sinks. `capture` is the source's own count.
-    pub fn end(mut self, capture: CaptureStats) -> Result<(), SinkError> {
+    /// interval. `capture` is the source's own count.
+    pub fn end(mut self, capture: CaptureStats) {
         self.counters.capture_dropped += capture.dropped;
         self.counters.capture_filtered += capture.filtered;
         let last = self.engine.worker.close_source(self.id);
         if let Some(start) = self.start {
-            self.report(self.clock, last)?;
+            self.report(self.clock, last);
             self.engine.uptime_base += self.clock.since(start);
         }
         let status = CaptureStatus {
@@ -177,8 +164,6 @@ impl SourceRun<'_> {
             dropped: capture.dropped,
         };
         self.engine.captures.push(status);
-        self.engine.result()?;
-        self.engine.sinks.flush()
     }
 
     /// The first interval boundary after `ts`.
@@ -199,29 +184,30 @@ impl SourceRun<'_> {
 
     /// Ends the interval at `next_tick` and, after a gap, the last one
     /// ending at or before `ts`.
-    fn end_intervals(&mut self, ts: Timestamp) -> Result<(), SinkError> {
+    fn end_intervals(&mut self, ts: Timestamp) {
         let first = self.next_tick;
-        self.tick(first)?;
+        self.tick(first);
         let step = self.step();
         let last = Timestamp::from_nanos(ts.as_nanos() - ts.as_nanos() % step);
         if last > first {
-            self.tick(last)?;
+            self.tick(last);
         }
         self.next_tick = Timestamp::from_nanos(last.max(first).as_nanos().saturating_add(step));
-        Ok(())
     }
 
-    fn tick(&mut self, now: Timestamp) -> Result<(), SinkError> {
+    fn tick(&mut self, now: Timestamp) {
         let reports = self.engine.worker.tick(now);
         let report = reports.get(self.id).copied().unwrap_or_default();
-        self.report(now, report)?;
-        self.engine.sinks.flush()
+        self.report(now, report);
     }
 
     /// Emits `agent_status` and `interface_stats` for the interval ending at
-    /// `now`, then starts a new interval.
-    fn report(&mut self, now: Timestamp, source: SourceReport) -> Result<(), SinkError> {
+    /// `now`, then starts a new interval. The sinks' counters in it are
+    /// taken once they have written what came before (or cannot now), so
+    /// they are the same on every run of the same input.
+    fn report(&mut self, now: Timestamp, source: SourceReport) {
         self.engine.deliver();
+        self.engine.sinks.settle(SETTLE_TIMEOUT);
         source.count_into(&mut self.counters);
         let engine = &mut *self.engine;
         let uptime = engine.uptime_base + now.since(self.start.unwrap_or(now));
@@ -248,7 +234,6 @@ impl SourceRun<'_> {
         }
         engine.deliver();
         self.counters = InterfaceCounters::default();
-        engine.result()
     }
 }
 

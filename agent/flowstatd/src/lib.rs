@@ -9,14 +9,16 @@ pub mod agent;
 pub mod config;
 pub mod engine;
 mod ifaces;
+pub mod outputs;
 mod privileges;
 pub mod replay;
 mod resources;
 mod signals;
 mod sources;
 pub mod status;
+pub mod tail;
 pub mod worker;
 
 pub use config::{Config, ConfigError};
 pub use engine::{Engine, EngineConfig, PluginFactory, SourceRun};
-pub use replay::{ReplayError, ReplayOptions, ReplaySummary, replay};
+pub use replay::{ReplayOptions, ReplaySummary, replay};

@@ -3,16 +3,16 @@
 use std::io::{ErrorKind, IsTerminal};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use flowstat_core::Plugin;
 use flowstat_core::{KindSet, RecordKind};
 use flowstat_plugins::CorePlugin;
-use flowstat_sinks::{LineSink, SinkSet};
 use flowstatd::agent::{self, RunOptions};
 use flowstatd::config::Tunnel;
-use flowstatd::{Config, ConfigError, EngineConfig, ReplayOptions, replay, status};
+use flowstatd::{Config, ConfigError, EngineConfig, ReplayOptions, outputs, replay, status, tail};
 use ipnet::IpNet;
 
 /// flowstat: packet-capture flow statistics with DPI, as JSON telemetry.
@@ -26,6 +26,7 @@ use ipnet::IpNet;
 #[command(after_help = "Examples:\n  \
     flowstatd -I eth0 -E eth1                          # run the agent on two interfaces\n  \
     flowstatd status                                   # the running agent's status\n  \
+    flowstatd tail --type flow unix:///run/flowstatd/flows.sock  # watch its records\n  \
     flowstatd replay capture.pcap                      # records to stdout\n  \
     flowstatd replay -o flows.json a.pcap b.pcapng     # two sources, to a file\n  \
     flowstatd replay --local-network 10.0.0.0/8 --interval 60 capture.pcap\n  \
@@ -112,9 +113,10 @@ enum Command {
         #[arg(long = "local-network", value_name = "CIDR")]
         local_networks: Vec<IpNet>,
 
-        /// Where the records go: a file path, or - for stdout.
-        #[arg(short, long, value_name = "PATH", default_value = "-")]
-        output: PathBuf,
+        /// Where the records go: a file path, or - for stdout. Without it,
+        /// the config's [[sink]]s, or stdout when it has none.
+        #[arg(short, long, value_name = "PATH")]
+        output: Option<PathBuf>,
 
         /// Record types to write (comma-separated or repeated; default: all):
         /// flow, flow_stats, flow_purge, agent_status, interface_stats.
@@ -139,6 +141,32 @@ enum Command {
         /// so that the same input always gives the same output.
         #[arg(long)]
         resource_usage: bool,
+    },
+
+    /// Watch a running agent's records: connect to its socket or ZeroMQ
+    /// sink and print what comes, until the agent closes the stream.
+    Tail {
+        /// unix:///PATH or tcp://HOST:PORT for a socket sink;
+        /// zmq+tcp://HOST:PORT or zmq+ipc:///PATH for a ZeroMQ sink.
+        /// Default: the first socket or zmq sink of the config.
+        #[arg(value_name = "ENDPOINT")]
+        endpoint: Option<String>,
+
+        /// The agent's configuration file, to find its endpoint.
+        #[arg(short, long, value_name = "CONFIG", default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+
+        /// Only records of TYPE (comma-separated or repeated).
+        #[arg(short, long = "type", value_name = "TYPE", value_delimiter = ',', value_parser = parse_kind)]
+        types: Vec<RecordKind>,
+
+        /// Print records as received, one JSON object per line.
+        #[arg(long)]
+        raw: bool,
+
+        /// Exit after N records.
+        #[arg(short = 'n', long, value_name = "N")]
+        count: Option<u64>,
     },
 
     /// Check a configuration file; print every error with its key and
@@ -260,6 +288,34 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             print!("{}", status::render(&text, status::now_secs())?);
             Ok(ExitCode::SUCCESS)
         }
+        Command::Tail {
+            endpoint,
+            config,
+            types,
+            raw,
+            count,
+        } => {
+            let endpoint = match endpoint {
+                Some(e) => e,
+                None => {
+                    let cfg = Config::load(&config)?;
+                    tail::endpoint_of(&cfg.sink).with_context(|| {
+                        format!(
+                            "{} has no socket or zmq sink: give the ENDPOINT to watch",
+                            config.display()
+                        )
+                    })?
+                }
+            };
+            let opts = tail::TailOptions {
+                endpoint,
+                types,
+                raw,
+                count,
+            };
+            tail::tail(&opts, &mut std::io::stdout().lock())?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Replay {
             files,
             config,
@@ -294,34 +350,68 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                 realtime,
                 progress: std::io::stderr().is_terminal(),
             };
-            let kinds = if types.is_empty() {
-                KindSet::ALL
-            } else {
-                KindSet::of(&types)
+            let sinks = match output {
+                Some(path) => outputs::single(&path, kinds(&types))?,
+                None if cfg.sink.is_empty() => outputs::single(Path::new("-"), kinds(&types))?,
+                None => {
+                    let mut sections = cfg.sink;
+                    if !types.is_empty() {
+                        for s in &mut sections {
+                            s.types.clone_from(&types);
+                        }
+                    }
+                    outputs::start(&sections)?
+                }
             };
-            let sinks = output_sinks(&output, kinds)?;
-            let (summary, _) = replay(engine, &opts, sinks)?;
+            let (summary, sinks) = replay(engine, &opts, sinks)?;
+            let mut failed = false;
+            for s in sinks.finish(REPLAY_DRAIN) {
+                tracing::info!(
+                    sink = s.name,
+                    sent = s.sent,
+                    dropped = s.dropped,
+                    disconnected = s.disconnected,
+                    "sink done"
+                );
+                if s.dropped > 0 {
+                    eprintln!(
+                        "flowstatd: sink {}: {} of {} records dropped",
+                        s.name,
+                        s.dropped,
+                        s.dropped + s.sent
+                    );
+                    failed = true;
+                }
+            }
+            if let Some(e) = summary.error {
+                return Err(e.into());
+            }
             tracing::info!(
                 packets = summary.packets,
                 files = opts.files.len(),
                 warnings = summary.warnings.len(),
                 "replay done"
             );
-            Ok(ExitCode::SUCCESS)
+            Ok(if failed {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            })
         }
     }
 }
 
-fn output_sinks(output: &Path, kinds: KindSet) -> anyhow::Result<SinkSet> {
-    let mut sinks = SinkSet::new();
-    if output == Path::new("-") {
-        sinks.add(Box::new(LineSink::stdout()), kinds);
+/// How long a replay's sinks may take, after the last packet, to deliver
+/// what they hold (a ZeroMQ or socket sink waits for its first consumer).
+const REPLAY_DRAIN: Duration = Duration::from_secs(10);
+
+/// The record types of `--types`: all when none is given.
+fn kinds(types: &[RecordKind]) -> KindSet {
+    if types.is_empty() {
+        KindSet::ALL
     } else {
-        let sink = LineSink::create(output)
-            .with_context(|| format!("cannot create output {}", output.display()))?;
-        sinks.add(Box::new(sink), kinds);
+        KindSet::of(types)
     }
-    Ok(sinks)
 }
 
 fn parse_kind(s: &str) -> Result<RecordKind, String> {

@@ -4,9 +4,9 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use flowstat_capture::FileSource;
-use flowstat_core::{Batch, CaptureError, CaptureSource, Plugin, SinkError, Timestamp};
+use flowstat_core::{Batch, CaptureError, CaptureSource, Plugin, Timestamp};
 use flowstat_plugins::CorePlugin;
-use flowstat_sinks::SinkSet;
+use flowstat_sinks::SinkRuntime;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::engine::{Engine, EngineConfig};
@@ -25,23 +25,15 @@ pub struct ReplayOptions {
 }
 
 /// What a replay did.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Debug, Default)]
 pub struct ReplaySummary {
     /// Frames read, all files.
     pub packets: u64,
     /// Warnings (truncated files), one line each.
     pub warnings: Vec<String>,
-}
-
-/// Why a replay failed.
-#[derive(Debug, thiserror::Error)]
-pub enum ReplayError {
-    /// A file could not be opened, or is corrupt past recovery.
-    #[error(transparent)]
-    Capture(#[from] CaptureError),
-    /// The output failed.
-    #[error(transparent)]
-    Sink(#[from] SinkError),
+    /// The damage that ended the replay early: the flows seen up to it
+    /// were purged and published.
+    pub error: Option<CaptureError>,
 }
 
 /// Frames lent per call to the source.
@@ -52,13 +44,14 @@ const BATCH: usize = 1024;
 /// Every file is opened and checked before the first packet is read, so a
 /// bad path fails fast with no output. A file that ends mid-record is
 /// replayed up to the break and reported in the summary's warnings; a
-/// corrupt one is replayed up to the damage, its flows purged, then the
-/// error is returned.
+/// corrupt one is replayed up to the damage, its flows purged, and the
+/// damage reported in the summary's `error`. The sinks come back with
+/// every record published, for the caller to finish.
 pub fn replay(
     cfg: EngineConfig,
     opts: &ReplayOptions,
-    sinks: SinkSet,
-) -> Result<(ReplaySummary, SinkSet), ReplayError> {
+    sinks: SinkRuntime,
+) -> Result<(ReplaySummary, SinkRuntime), CaptureError> {
     let mut sources = opts
         .files
         .iter()
@@ -71,22 +64,13 @@ pub fn replay(
         let progress = progress_bar(opts.progress, source, &name);
         let mut pacer = opts.realtime.then(Pacer::default);
         let mut run = engine.begin_source(&name, opts.internal);
-        let mut sink_error = None;
         let failure = loop {
             let batch = source.poll_batch(BATCH, &mut |frame| {
-                if sink_error.is_some() {
-                    return;
-                }
                 if let Some(p) = &mut pacer {
                     p.wait_for(frame.ts);
                 }
-                if let Err(e) = run.frame(frame) {
-                    sink_error = Some(e);
-                }
+                run.frame(frame);
             });
-            if let Some(e) = sink_error {
-                return Err(e.into());
-            }
             if let (Some(bar), Some((done, _))) = (&progress, source.progress()) {
                 bar.set_position(done);
             }
@@ -105,14 +89,13 @@ pub fn replay(
             bar.finish_and_clear();
         }
         summary.packets += source.stats().received;
-        run.end(source.stats())?;
-        if let Some(e) = failure {
-            engine.finish()?;
-            return Err(e.into());
+        run.end(source.stats());
+        if failure.is_some() {
+            summary.error = failure;
+            break;
         }
     }
-    let sinks = engine.finish()?;
-    Ok((summary, sinks))
+    Ok((summary, engine.finish()))
 }
 
 /// The plugins of replay: the core telemetry.

@@ -196,6 +196,7 @@ fn interval_records() {
         sinks: vec![flowstat_core::SinkStatus {
             name: "stdout".into(),
             sent: 9,
+            disconnected: 1,
             ..Default::default()
         }],
         ..Default::default()
@@ -227,6 +228,7 @@ fn interval_records() {
     assert_eq!(a["cpu_user"], 2);
     assert_eq!(a["cpu_user_ms"], 2500);
     assert_eq!(a["sinks"]["stdout"]["sent"], 9);
+    assert_eq!(a["sinks"]["stdout"]["disconnected"], 1);
     assert!(text(&out[0]).starts_with(r#"{"type":"agent_status","#));
     let i: Value = serde_json::from_slice(&out[1].json).unwrap();
     assert_eq!(i["type"], "interface_stats");
@@ -277,4 +279,20 @@ fn live_interfaces_carry_kernel_counters_in_key_order() {
         v["file.pcap"].get("rx_bytes").is_none(),
         "offline sources have no kernel counters"
     );
+}
+
+#[test]
+fn agent_hello_names_the_versions() {
+    let hello = agent_hello();
+    assert_eq!(hello.kind, RecordKind::AgentHello);
+    let v: Value = serde_json::from_slice(&hello.json).unwrap();
+    assert_eq!(v["type"], "agent_hello");
+    assert_eq!(v["agent_version"], flowstat_core::AGENT_VERSION);
+    assert!(
+        v["build_version"]
+            .as_str()
+            .unwrap()
+            .starts_with("flowstatd/")
+    );
+    assert_eq!(v["json_version"], 1.9);
 }

@@ -1,0 +1,611 @@
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use flowstat_core::{Delivery, KindSet, Record, Sink, SinkError, SinkStatus};
+
+/// How a sink is fed: what it subscribed to and how much may wait for it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SinkOptions {
+    /// The record types the sink gets.
+    pub kinds: KindSet,
+    /// Records that may wait in its queue; beyond, the oldest are dropped.
+    pub queue_records: usize,
+    /// Bytes of JSON that may wait in its queue; beyond, the oldest are
+    /// dropped.
+    pub queue_bytes: usize,
+}
+
+impl SinkOptions {
+    /// Default queue size in records.
+    pub const QUEUE_RECORDS: usize = 65_536;
+    /// Default queue size in bytes.
+    pub const QUEUE_BYTES: usize = 64 << 20;
+
+    /// Every record of `kinds`, with the default queue limits.
+    pub fn new(kinds: KindSet) -> Self {
+        SinkOptions {
+            kinds,
+            queue_records: Self::QUEUE_RECORDS,
+            queue_bytes: Self::QUEUE_BYTES,
+        }
+    }
+}
+
+/// Every configured sink, each on its own thread behind its own bounded
+/// queue.
+///
+/// [`publish`](SinkRuntime::publish) never waits on a sink: a record is
+/// encoded once, shared by reference among the sinks subscribed to its
+/// type, and appended to their queues; a full queue drops its oldest
+/// records and counts them. A sink thread writes what its queue holds
+/// whenever the sink can deliver; a sink that fails is reopened with
+/// backoff, and its failures and recoveries are logged once each.
+#[derive(Default)]
+pub struct SinkRuntime {
+    sinks: Vec<Handle>,
+}
+
+struct Handle {
+    name: String,
+    options: SinkOptions,
+    shared: Arc<Shared>,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// What the publishers and a sink thread share.
+struct Shared {
+    queue: Mutex<Queue>,
+    /// Wakes the sink thread: records came, or shutdown.
+    wake: Condvar,
+    /// Wakes [`SinkRuntime::settle`]: the sink thread went round once.
+    turned: Condvar,
+    disconnected: AtomicU64,
+}
+
+#[derive(Default)]
+struct Queue {
+    records: VecDeque<Arc<Record>>,
+    bytes: usize,
+    /// Taken by the sink thread and not yet written.
+    in_flight: usize,
+    sent: u64,
+    dropped: u64,
+    /// Set by [`SinkRuntime::finish`]: deliver until then, then stop.
+    closing: Option<Instant>,
+    /// The sink could take records at its last poll.
+    ready: bool,
+    /// The sink thread has stopped.
+    stopped: bool,
+}
+
+impl Queue {
+    /// Drops the oldest records beyond the limits.
+    fn trim(&mut self, options: &SinkOptions) {
+        while self.records.len() > options.queue_records || self.bytes > options.queue_bytes {
+            match self.records.pop_front() {
+                Some(r) => {
+                    self.bytes -= r.json.len();
+                    self.dropped += 1;
+                }
+                None => break,
+            }
+        }
+    }
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Records a sink thread takes from its queue at a time.
+const BATCH: usize = 512;
+/// How often an idle sink is polled (clients accepted, rotation checked).
+const POLL_EVERY: Duration = Duration::from_millis(100);
+/// How long a sink that said "retry" rests before the next attempt.
+const RETRY_AFTER: Duration = Duration::from_millis(2);
+/// The first and the longest wait before reopening a failed sink.
+const BACKOFF: (Duration, Duration) = (Duration::from_millis(250), Duration::from_secs(30));
+
+impl SinkRuntime {
+    /// No sinks.
+    pub fn new() -> Self {
+        SinkRuntime::default()
+    }
+
+    /// Opens `sink`, here and now (with the privileges the caller has), and
+    /// starts it on a thread of its own, fed the records `options` names.
+    /// If it cannot be opened, that is logged, its thread retries, and
+    /// records wait in its queue meanwhile.
+    pub fn add(&mut self, sink: Box<dyn Sink>, options: SinkOptions) -> std::io::Result<()> {
+        let name = sink.name().to_owned();
+        let shared = Arc::new(Shared {
+            queue: Mutex::default(),
+            wake: Condvar::new(),
+            turned: Condvar::new(),
+            disconnected: AtomicU64::new(0),
+        });
+        let mut sink = SinkThread::new(sink, Arc::clone(&shared), options);
+        // Until its thread has polled it, an open sink counts as ready, so
+        // that `settle` waits for that first poll.
+        shared.lock().ready = sink.open();
+        let thread = std::thread::Builder::new()
+            .name(format!("flowstat-sink{}", self.sinks.len()))
+            .spawn(move || sink.run())?;
+        self.sinks.push(Handle {
+            name,
+            options,
+            shared,
+            thread: Some(thread),
+        });
+        Ok(())
+    }
+
+    /// The kinds at least one sink subscribed to: the only ones worth
+    /// encoding.
+    pub fn wanted(&self) -> KindSet {
+        self.sinks
+            .iter()
+            .fold(KindSet::EMPTY, |k, s| k.union(s.options.kinds))
+    }
+
+    /// Appends `records`, in order, to the queue of every sink subscribed
+    /// to their types. Never waits for a sink to write.
+    pub fn publish(&self, records: impl IntoIterator<Item = Record>) {
+        let records: Vec<Arc<Record>> = records.into_iter().map(Arc::new).collect();
+        for s in &self.sinks {
+            let mut q = s.shared.lock();
+            let before = q.records.len();
+            for r in records.iter().filter(|r| s.options.kinds.contains(r.kind)) {
+                q.bytes += r.json.len();
+                q.records.push_back(Arc::clone(r));
+            }
+            if q.records.len() != before {
+                q.trim(&s.options);
+                drop(q);
+                s.shared.wake.notify_one();
+            }
+        }
+    }
+
+    /// Waits, at most `timeout`, until every sink that can deliver now has
+    /// written all it was given: what replay does before it reads the
+    /// counters into `agent_status`, so that they do not depend on timing.
+    pub fn settle(&self, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        for s in &self.sinks {
+            let mut q = s.shared.lock();
+            while q.ready && !q.stopped && (!q.records.is_empty() || q.in_flight > 0) {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    break;
+                }
+                q = s
+                    .shared
+                    .turned
+                    .wait_timeout(q, left)
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .0;
+            }
+        }
+    }
+
+    /// Delivery counters per sink.
+    pub fn status(&self) -> Vec<SinkStatus> {
+        self.sinks
+            .iter()
+            .map(|s| {
+                let q = s.shared.lock();
+                SinkStatus {
+                    name: s.name.clone(),
+                    queued: (q.records.len() + q.in_flight) as u64,
+                    sent: q.sent,
+                    dropped: q.dropped,
+                    disconnected: s.shared.disconnected.load(Ordering::Relaxed),
+                }
+            })
+            .collect()
+    }
+
+    /// Lets every sink deliver what it has queued for at most `timeout`,
+    /// then stops them (what is still queued then is counted dropped) and
+    /// returns their final counters.
+    pub fn finish(mut self, timeout: Duration) -> Vec<SinkStatus> {
+        let deadline = Instant::now() + timeout;
+        for s in &self.sinks {
+            s.shared.lock().closing = Some(deadline);
+            s.shared.wake.notify_one();
+        }
+        for s in &mut self.sinks {
+            if let Some(t) = s.thread.take()
+                && t.join().is_err()
+            {
+                tracing::error!("sink {}: its thread panicked", s.name);
+            }
+        }
+        self.status()
+    }
+}
+
+impl Drop for SinkRuntime {
+    /// Stops the sinks at once if [`finish`](SinkRuntime::finish) was not
+    /// called.
+    fn drop(&mut self) {
+        for s in &self.sinks {
+            s.shared.lock().closing = Some(Instant::now());
+            s.shared.wake.notify_one();
+        }
+        for s in &mut self.sinks {
+            if let Some(t) = s.thread.take() {
+                let _ = t.join();
+            }
+        }
+    }
+}
+
+/// One sink's thread: opens, polls and writes it, and keeps its counters.
+struct SinkThread {
+    sink: Box<dyn Sink>,
+    shared: Arc<Shared>,
+    options: SinkOptions,
+    open: bool,
+    /// Failing since the last success (logged once).
+    failing: bool,
+    next_open: Instant,
+    backoff: Duration,
+    /// Records written since the last flush.
+    unflushed: bool,
+}
+
+impl SinkThread {
+    fn new(sink: Box<dyn Sink>, shared: Arc<Shared>, options: SinkOptions) -> Self {
+        SinkThread {
+            sink,
+            shared,
+            options,
+            open: false,
+            failing: false,
+            next_open: Instant::now(),
+            backoff: BACKOFF.0,
+            unflushed: false,
+        }
+    }
+
+    fn run(mut self) {
+        loop {
+            let ready = self.ready();
+            let closing = {
+                let mut q = self.shared.lock();
+                q.ready = ready;
+                q.closing
+            };
+            let wait = if ready {
+                self.deliver()
+            } else {
+                Some(POLL_EVERY)
+            };
+            self.shared.turned.notify_all();
+            let mut q = self.shared.lock();
+            if let Some(deadline) = closing
+                && (q.records.is_empty() || Instant::now() >= deadline)
+            {
+                q.dropped += q.records.len() as u64;
+                q.records.clear();
+                q.bytes = 0;
+                q.stopped = true;
+                drop(q);
+                self.shared.turned.notify_all();
+                if self.open
+                    && let Err(e) = self.sink.close()
+                {
+                    self.failed(e);
+                }
+                return;
+            }
+            let wait = match wait {
+                None if q.records.is_empty() => Some(POLL_EVERY),
+                wait => wait,
+            };
+            if let Some(wait) = wait {
+                let left = closing.map_or(wait, |d| d.saturating_duration_since(Instant::now()));
+                drop(
+                    self.shared
+                        .wake
+                        .wait_timeout(q, wait.min(left))
+                        .unwrap_or_else(PoisonError::into_inner),
+                );
+            }
+        }
+    }
+
+    /// Opens the sink if it is due, polls it, and says whether records can
+    /// be written now.
+    fn ready(&mut self) -> bool {
+        if !self.open && (Instant::now() < self.next_open || !self.open()) {
+            return false;
+        }
+        let ready = match self.sink.poll() {
+            Ok(ready) => ready,
+            Err(e) => {
+                self.failed(e);
+                false
+            }
+        };
+        self.shared
+            .disconnected
+            .store(self.sink.disconnected(), Ordering::Relaxed);
+        ready
+    }
+
+    /// Opens the sink; says whether it could.
+    fn open(&mut self) -> bool {
+        match self.sink.open() {
+            Ok(()) => self.open = true,
+            Err(e) => self.failed(e),
+        }
+        self.open
+    }
+
+    /// Writes what the queue holds, a batch at a time; returns how long to
+    /// wait before trying again, or `None` when the queue was emptied.
+    fn deliver(&mut self) -> Option<Duration> {
+        loop {
+            let mut batch: VecDeque<Arc<Record>> = {
+                let mut q = self.shared.lock();
+                let n = q.records.len().min(BATCH);
+                let batch: VecDeque<_> = q.records.drain(..n).collect();
+                q.bytes -= batch.iter().map(|r| r.json.len()).sum::<usize>();
+                q.in_flight = batch.len();
+                batch
+            };
+            if batch.is_empty() {
+                if self.unflushed {
+                    self.unflushed = false;
+                    if let Err(e) = self.sink.flush() {
+                        self.failed(e);
+                    }
+                }
+                return None;
+            }
+            let (mut sent, mut dropped, mut wait) = (0, 0, None);
+            while let Some(r) = batch.front() {
+                match self.sink.write(r) {
+                    Ok(Delivery::Sent) => sent += 1,
+                    Ok(Delivery::Retry) => {
+                        wait = Some(RETRY_AFTER);
+                        break;
+                    }
+                    Err(e) => {
+                        dropped += 1;
+                        batch.pop_front();
+                        self.failed(e);
+                        wait = Some(POLL_EVERY);
+                        break;
+                    }
+                }
+                batch.pop_front();
+            }
+            self.unflushed |= sent > 0;
+            if sent > 0 && self.failing {
+                self.recovered();
+            }
+            let mut q = self.shared.lock();
+            q.sent += sent;
+            q.dropped += dropped;
+            q.in_flight = 0;
+            // Held back: not ready until the next poll says so.
+            q.ready &= wait != Some(RETRY_AFTER);
+            if !batch.is_empty() {
+                q.bytes += batch.iter().map(|r| r.json.len()).sum::<usize>();
+                for r in batch.into_iter().rev() {
+                    q.records.push_front(r);
+                }
+                q.trim(&self.options);
+            }
+            if wait.is_some() {
+                return wait;
+            }
+        }
+    }
+
+    /// Logs the first failure of a run of them and schedules a reopen.
+    fn failed(&mut self, e: SinkError) {
+        if !self.failing {
+            tracing::error!(
+                "{}; its records wait in its queue (the oldest dropped when full) while it is retried",
+                error_chain(&e)
+            );
+            self.failing = true;
+        }
+        self.open = false;
+        self.next_open = Instant::now() + self.backoff;
+        self.backoff = (self.backoff * 2).min(BACKOFF.1);
+    }
+
+    fn recovered(&mut self) {
+        tracing::info!("sink {}: delivering again", self.sink.name());
+        self.failing = false;
+        self.backoff = BACKOFF.0;
+    }
+}
+
+/// `e` and its causes, on one line.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flowstat_core::RecordKind;
+
+    /// A sink that records what it was given, can refuse (no consumer)
+    /// and can fail.
+    #[derive(Clone, Default)]
+    struct Probe(Arc<Mutex<ProbeState>>);
+
+    #[derive(Default)]
+    struct ProbeState {
+        written: Vec<Vec<u8>>,
+        consumer: bool,
+        fail_writes: usize,
+        opens: usize,
+        closed: bool,
+    }
+
+    impl Sink for Probe {
+        fn name(&self) -> &str {
+            "probe"
+        }
+        fn open(&mut self) -> Result<(), SinkError> {
+            self.0.lock().unwrap().opens += 1;
+            Ok(())
+        }
+        fn poll(&mut self) -> Result<bool, SinkError> {
+            Ok(self.0.lock().unwrap().consumer)
+        }
+        fn write(&mut self, record: &Record) -> Result<Delivery, SinkError> {
+            let mut s = self.0.lock().unwrap();
+            if s.fail_writes > 0 {
+                s.fail_writes -= 1;
+                return Err(SinkError::io(
+                    "probe",
+                    "write",
+                    std::io::Error::other("down"),
+                ));
+            }
+            if !s.consumer {
+                return Ok(Delivery::Retry);
+            }
+            s.written.push(record.json.clone());
+            Ok(Delivery::Sent)
+        }
+        fn close(&mut self) -> Result<(), SinkError> {
+            self.0.lock().unwrap().closed = true;
+            Ok(())
+        }
+    }
+
+    fn record(kind: RecordKind, n: usize) -> Record {
+        Record {
+            kind,
+            json: format!("{{\"n\":{n}}}").into_bytes(),
+        }
+    }
+
+    fn wait_until(mut f: impl FnMut() -> bool) {
+        let start = Instant::now();
+        while !f() {
+            assert!(start.elapsed() < Duration::from_secs(10), "timed out");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    #[test]
+    fn records_fan_out_by_kind_in_order() {
+        let (all, purges) = (Probe::default(), Probe::default());
+        all.0.lock().unwrap().consumer = true;
+        purges.0.lock().unwrap().consumer = true;
+        let mut rt = SinkRuntime::new();
+        rt.add(Box::new(all.clone()), SinkOptions::new(KindSet::ALL))
+            .unwrap();
+        rt.add(
+            Box::new(purges.clone()),
+            SinkOptions::new(KindSet::of(&[RecordKind::FlowPurge])),
+        )
+        .unwrap();
+        assert_eq!(rt.wanted(), KindSet::ALL);
+        let kinds = [
+            RecordKind::Flow,
+            RecordKind::FlowPurge,
+            RecordKind::FlowStats,
+        ];
+        for chunk in 0..10 {
+            rt.publish((0..100).map(|i| record(kinds[i % 3], chunk * 100 + i)));
+        }
+        let status = rt.finish(Duration::from_secs(5));
+        let all = all.0.lock().unwrap();
+        assert_eq!(all.written.len(), 1000);
+        assert!(
+            all.written
+                .iter()
+                .enumerate()
+                .all(|(i, j)| *j == format!("{{\"n\":{i}}}").into_bytes())
+        );
+        assert!(all.closed);
+        assert_eq!(purges.0.lock().unwrap().written.len(), 330);
+        let counts: Vec<_> = status
+            .iter()
+            .map(|s| (s.sent, s.dropped, s.queued))
+            .collect();
+        assert_eq!(counts, vec![(1000, 0, 0), (330, 0, 0)]);
+    }
+
+    #[test]
+    fn without_a_consumer_records_wait_and_the_oldest_are_dropped() {
+        let probe = Probe::default();
+        let mut rt = SinkRuntime::new();
+        let options = SinkOptions {
+            queue_records: 10,
+            ..SinkOptions::new(KindSet::ALL)
+        };
+        rt.add(Box::new(probe.clone()), options).unwrap();
+        rt.publish((0..25).map(|i| record(RecordKind::Flow, i)));
+        wait_until(|| probe.0.lock().unwrap().opens == 1);
+        let s = &rt.status()[0];
+        assert_eq!((s.queued, s.sent, s.dropped), (10, 0, 15));
+        probe.0.lock().unwrap().consumer = true;
+        wait_until(|| rt.status()[0].sent == 10);
+        let written = probe.0.lock().unwrap().written.clone();
+        assert_eq!(
+            written.first().unwrap(),
+            b"{\"n\":15}",
+            "the newest ten were kept"
+        );
+        let s = &rt.finish(Duration::from_secs(1))[0];
+        assert_eq!((s.queued, s.sent, s.dropped), (0, 10, 15));
+    }
+
+    #[test]
+    fn a_failing_sink_is_reopened_and_loses_only_what_failed() {
+        let probe = Probe::default();
+        {
+            let mut p = probe.0.lock().unwrap();
+            p.consumer = true;
+            p.fail_writes = 2;
+        }
+        let mut rt = SinkRuntime::new();
+        rt.add(Box::new(probe.clone()), SinkOptions::new(KindSet::ALL))
+            .unwrap();
+        rt.publish((0..5).map(|i| record(RecordKind::Flow, i)));
+        let s = &rt.finish(Duration::from_secs(5))[0];
+        assert_eq!((s.sent, s.dropped), (3, 2));
+        let p = probe.0.lock().unwrap();
+        assert_eq!(p.opens, 3, "opened, then reopened after each failure");
+        assert_eq!(p.written.len(), 3);
+    }
+
+    #[test]
+    fn finish_counts_what_no_consumer_took_as_dropped() {
+        let probe = Probe::default();
+        let mut rt = SinkRuntime::new();
+        rt.add(Box::new(probe.clone()), SinkOptions::new(KindSet::ALL))
+            .unwrap();
+        rt.publish((0..7).map(|i| record(RecordKind::Flow, i)));
+        let start = Instant::now();
+        let s = &rt.finish(Duration::from_millis(300))[0];
+        assert!(start.elapsed() >= Duration::from_millis(300));
+        assert_eq!((s.queued, s.sent, s.dropped), (0, 0, 7));
+    }
+}

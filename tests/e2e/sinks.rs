@@ -1,0 +1,384 @@
+//! Sinks with real consumers: a ZeroMQ subscriber, socket clients (Unix
+//! and TCP, one of them stalled), a subscriber killed and restarted while
+//! the agent streams, and the rotating file sink. Every consumer runs here,
+//! on loopback or in a temp directory.
+
+use std::io::Read;
+use std::net::{TcpListener, TcpStream};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use etherparse::PacketBuilder;
+use flowstatd::Config;
+
+use crate::common::{PcapWriter, TempDir, flowstatd, replay_lines};
+
+/// A TCP port on 127.0.0.1 that was free a moment ago.
+fn free_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+/// Some corpus captures: a few thousand records.
+fn captures() -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = flowstat_tests::corpus_files()
+        .into_iter()
+        .filter(|p| p.to_string_lossy().contains("/ndpi/"))
+        .collect();
+    files.truncate(25);
+    files
+}
+
+/// `flowstatd -v replay -c CONFIG FILE...` with the records going only to
+/// the config's sinks.
+fn spawn_replay(cfg: &Path, files: &[PathBuf], extra: &[&str]) -> Child {
+    Command::new(flowstatd())
+        .args(["-v", "replay", "-c"])
+        .arg(cfg)
+        .args(extra)
+        .args(files)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Waits for `child`; its exit success and stderr.
+fn finish(child: Child) -> (bool, String) {
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The expected records of replaying `files` with `cfg`, as lines, without
+/// `agent_status` (whose sink names and counters depend on the sinks).
+fn expected(files: &[PathBuf], cfg: &Config) -> Vec<String> {
+    replay_lines(files, cfg)
+        .into_iter()
+        .filter(|l| !l.starts_with(r#"{"type":"agent_status""#))
+        .collect()
+}
+
+#[test]
+fn a_zmq_subscriber_gets_exactly_its_topic() {
+    let dir = TempDir::new("sink-zmq");
+    let endpoint = format!("tcp://127.0.0.1:{}", free_port());
+    let cfg = dir.path("agent.toml");
+    std::fs::write(
+        &cfg,
+        format!("[[sink]]\ntype = \"zmq\"\nendpoint = \"{endpoint}\"\n"),
+    )
+    .unwrap();
+    let files = captures();
+    let want: Vec<String> = expected(&files, &Config::default())
+        .into_iter()
+        .filter(|l| l.starts_with(r#"{"type":"flow_purge""#))
+        .collect();
+    assert!(want.len() > 50, "{} purges", want.len());
+
+    let child = spawn_replay(&cfg, &files, &[]);
+    let ctx = zmq::Context::new();
+    let sub = ctx.socket(zmq::SUB).unwrap();
+    sub.set_subscribe(b"flow_purge").unwrap();
+    sub.set_rcvtimeo(10_000).unwrap();
+    sub.connect(&endpoint).unwrap();
+    let mut got = Vec::new();
+    while got.len() < want.len() {
+        let msg = sub.recv_multipart(0).expect("a record within 10 s");
+        assert_eq!(msg.len(), 2, "topic and record");
+        assert_eq!(msg[0], b"flow_purge");
+        got.push(String::from_utf8(msg[1].clone()).unwrap());
+    }
+    let (ok, log) = finish(child);
+    assert!(ok, "{log}");
+    sub.set_rcvtimeo(300).unwrap();
+    assert!(sub.recv_multipart(0).is_err(), "nothing beyond the purges");
+    assert!(
+        got == want,
+        "the subscriber's records differ from the replay's"
+    );
+}
+
+/// A client that reads everything until the agent closes the stream.
+fn reader(mut stream: impl Read + Send + 'static) -> JoinHandle<Vec<u8>> {
+    std::thread::spawn(move || {
+        let mut all = Vec::new();
+        stream.read_to_end(&mut all).unwrap();
+        all
+    })
+}
+
+/// Connects to a Unix socket once the agent has bound it.
+fn connect_unix(path: &Path) -> UnixStream {
+    let start = Instant::now();
+    loop {
+        match UnixStream::connect(path) {
+            Ok(s) => return s,
+            Err(e) => assert!(start.elapsed() < Duration::from_secs(10), "{e}"),
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn connect_tcp(port: u16) -> TcpStream {
+    let start = Instant::now();
+    loop {
+        match TcpStream::connect(("127.0.0.1", port)) {
+            Ok(s) => return s,
+            Err(e) => assert!(start.elapsed() < Duration::from_secs(10), "{e}"),
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn socket_clients_get_every_record_and_a_stalled_one_is_cut_off() {
+    let dir = TempDir::new("sink-socket");
+    let sock = dir.path("flows.sock");
+    let port = free_port();
+    let cfg = dir.path("agent.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[[sink]]\ntype = \"socket\"\nendpoint = \"unix://{}\"\nwait_for_consumers = 3\n\
+             client_buffer_bytes = 65536\n\
+             [[sink]]\ntype = \"socket\"\nendpoint = \"tcp://127.0.0.1:{port}\"\n",
+            sock.display()
+        ),
+    )
+    .unwrap();
+    let files = flowstat_tests::corpus_files();
+    let want = expected(&files, &Config::default());
+    let want_bytes: usize = want.iter().map(|l| l.len() + 1).sum();
+    assert!(
+        want_bytes > 1 << 20,
+        "{want_bytes} bytes is not enough to stall a client"
+    );
+
+    let child = spawn_replay(&cfg, &files, &[]);
+    let readers = [
+        reader(connect_unix(&sock)),
+        reader(connect_unix(&sock)),
+        reader(connect_tcp(port)),
+    ];
+    // Connected, never read until the agent is done.
+    let mut stalled = connect_unix(&sock);
+    let (ok, log) = finish(child);
+    assert!(ok, "{log}");
+    assert!(
+        log.contains("disconnected=1"),
+        "the stalled client was not counted: {log}"
+    );
+    for (i, r) in readers.into_iter().enumerate() {
+        let text = String::from_utf8(r.join().unwrap()).unwrap();
+        let mut lines = text.lines();
+        let hello = lines.next().unwrap_or_default();
+        assert!(
+            hello.starts_with(r#"{"type":"agent_hello","#),
+            "client {i}: {hello}"
+        );
+        let got: Vec<&str> = lines
+            .filter(|l| !l.starts_with(r#"{"type":"agent_status""#))
+            .collect();
+        assert_eq!(got.len(), want.len(), "client {i}");
+        assert!(
+            got == want,
+            "client {i} got other records than the replay's"
+        );
+    }
+    let mut cut = Vec::new();
+    stalled.read_to_end(&mut cut).unwrap();
+    assert!(
+        cut.len() < want_bytes / 2,
+        "the stalled client got {} of {want_bytes} bytes",
+        cut.len()
+    );
+}
+
+/// A capture paced for `--realtime`: at each whole second 0..=6, three new
+/// UDP flows (one at second 0), so records come in bursts a second apart.
+fn bursts(path: &Path) {
+    let mut pcap = PcapWriter::new(1);
+    let t0 = Duration::from_secs(1_735_689_600);
+    for sec in 0..=6u8 {
+        for i in 0..if sec == 0 { 1 } else { 3 } {
+            let b = PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
+                .ipv4([10, 0, 0, 1], [10, 0, sec, i + 1], 64)
+                .udp(40_000, 53);
+            let mut frame = Vec::new();
+            b.write(&mut frame, &[0; 20]).unwrap();
+            let at = t0 + Duration::from_secs(sec.into()) + Duration::from_millis(i.into());
+            pcap.frame(at, &frame, frame.len());
+        }
+    }
+    pcap.write(path);
+}
+
+/// Receives records until `until`, or until quiet for `quiet` after it.
+fn receive(sub: &zmq::Socket, until: Instant, quiet: Duration) -> Vec<String> {
+    let mut got = Vec::new();
+    let mut last = Instant::now();
+    sub.set_rcvtimeo(50).unwrap();
+    while Instant::now() < until || last.elapsed() < quiet {
+        if let Ok(msg) = sub.recv_multipart(0) {
+            got.push(String::from_utf8(msg[1].clone()).unwrap());
+            last = Instant::now();
+        }
+    }
+    got
+}
+
+#[test]
+fn a_restarted_subscriber_resumes_and_the_loss_is_counted() {
+    let dir = TempDir::new("sink-restart");
+    let pcap = dir.path("bursts.pcap");
+    bursts(&pcap);
+    let endpoint = format!("tcp://127.0.0.1:{}", free_port());
+    let cfg = dir.path("agent.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[agent]\nupdate_interval_secs = 1\n\
+             [[sink]]\ntype = \"zmq\"\nendpoint = \"{endpoint}\"\nqueue_records = 5\n"
+        ),
+    )
+    .unwrap();
+    let mut reference_cfg = Config::default();
+    reference_cfg.agent.update_interval_secs = 1;
+    let all = replay_lines(std::slice::from_ref(&pcap), &reference_cfg);
+
+    let started = Instant::now();
+    let child = spawn_replay(&cfg, std::slice::from_ref(&pcap), &["--realtime"]);
+    let ctx = zmq::Context::new();
+    let first = ctx.socket(zmq::SUB).unwrap();
+    first.set_subscribe(b"").unwrap();
+    first.connect(&endpoint).unwrap();
+    // Bursts come at 0, 1, 2 s: leave between two of them.
+    let mut got = receive(
+        &first,
+        started + Duration::from_millis(2500),
+        Duration::ZERO,
+    );
+    drop(first);
+    // Bursts at 3 and 4 s find nobody: 5 records wait, the rest are lost.
+    std::thread::sleep(
+        (started + Duration::from_millis(4500)).saturating_duration_since(Instant::now()),
+    );
+    let second = ctx.socket(zmq::SUB).unwrap();
+    second.set_subscribe(b"").unwrap();
+    second.connect(&endpoint).unwrap();
+    let (_, log) = finish(child);
+    got.extend(receive(&second, Instant::now(), Duration::from_millis(500)));
+
+    let dropped: usize = log
+        .lines()
+        .find_map(|l| {
+            let rest = l.split(&format!("sink zmq:{endpoint}: ")).nth(1)?;
+            rest.split(" of ").next()?.parse().ok()
+        })
+        .unwrap_or_else(|| panic!("no drop count in the log: {log}"));
+    assert!(dropped > 0, "the outage lost nothing: {log}");
+    assert_eq!(
+        got.len() + dropped,
+        all.len(),
+        "received + dropped must be every record: {log}"
+    );
+    // What arrived is the replay's stream with the lost records left out,
+    // in order (agent_status differs: it names the sink).
+    let same =
+        |a: &str, b: &str| a == b || (a.contains("agent_status") && b.contains("agent_status"));
+    let mut want = all.iter();
+    for g in &got {
+        assert!(want.any(|w| same(w, g)), "out of order or unknown: {g}");
+    }
+    assert!(
+        same(got.last().unwrap(), all.last().unwrap()),
+        "delivery did not resume to the end"
+    );
+}
+
+/// The records in the rotated files `flows.json.N` ... `flows.json`, in
+/// order, checking that each ends with a whole line and stays in size.
+fn rotated(dir: &TempDir, max: usize) -> (Vec<String>, String) {
+    let mut names: Vec<(usize, String)> = std::fs::read_dir(&dir.0)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter_map(|n| {
+            let age = match n.strip_prefix("flows.json") {
+                Some("") => 0,
+                Some(rest) => rest.strip_prefix('.')?.parse().ok()?,
+                None => return None,
+            };
+            Some((age, n))
+        })
+        .collect();
+    names.sort();
+    names.reverse();
+    let mut text = String::new();
+    for (_, n) in &names {
+        let part = std::fs::read_to_string(dir.path(n)).unwrap();
+        assert!(part.len() <= max, "{n} is {} bytes", part.len());
+        assert!(part.ends_with('\n'), "{n} ends in a torn line");
+        text.push_str(&part);
+    }
+    (names.into_iter().map(|(_, n)| n).collect(), text)
+}
+
+/// The lines of `text` without `agent_status`.
+fn flow_lines(text: &str) -> Vec<String> {
+    text.lines()
+        .filter(|l| !l.starts_with(r#"{"type":"agent_status""#))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn the_file_sink_rotates_keeps_n_files_and_loses_nothing() {
+    let dir = TempDir::new("sink-rotate");
+    let out = dir.path("flows.json");
+    let cfg = dir.path("agent.toml");
+    let write_cfg = |keep: u32| {
+        std::fs::write(
+            &cfg,
+            format!(
+                "[[sink]]\ntype = \"file\"\npath = \"{}\"\nrotate_bytes = 100000\nkeep = {keep}\n",
+                out.display()
+            ),
+        )
+        .unwrap()
+    };
+    let files = captures();
+    let want = expected(&files, &Config::default());
+
+    // Every rotated file kept: together they are exactly the replay.
+    write_cfg(100);
+    let (ok, log) = finish(spawn_replay(&cfg, &files, &[]));
+    assert!(ok, "{log}");
+    let (names, text) = rotated(&dir, 100_000);
+    assert!(names.len() >= 5, "only {names:?}");
+    assert!(
+        flow_lines(&text) == want,
+        "the rotated files differ from the replay"
+    );
+
+    // keep = 3: a second run appends and rotates; the oldest files go.
+    write_cfg(3);
+    let (ok, log) = finish(spawn_replay(&cfg, &files, &[]));
+    assert!(ok, "{log}");
+    let (names, text) = rotated(&dir, 100_000);
+    assert_eq!(
+        names,
+        ["flows.json.3", "flows.json.2", "flows.json.1", "flows.json"]
+    );
+    let got = flow_lines(&text);
+    let both = [want.clone(), want].concat();
+    assert!(
+        got.len() < both.len() && both.ends_with(&got),
+        "the kept files are not the newest records, in order"
+    );
+}
