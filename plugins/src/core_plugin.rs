@@ -99,15 +99,7 @@ impl Plugin for CorePlugin {
 pub fn agent_hello() -> Record {
     let mut out = Records::default();
     record(&mut out, RecordKind::AgentHello, |j| {
-        j.ascii(key!("agent_version"), AGENT_VERSION.as_bytes());
-        j.display(
-            key!("build_version"),
-            format_args!(
-                "flowstatd/{AGENT_VERSION} ({}-{})",
-                std::env::consts::ARCH,
-                std::env::consts::OS
-            ),
-        );
+        versions(j);
         j.constant_fields(r#""json_version":1.9"#);
     });
     out.take().remove(0)
@@ -237,7 +229,8 @@ fn mac(m: [u8; 6]) -> [u8; 17] {
     out
 }
 
-fn agent_status(j: &mut Json<'_>, a: &AgentStatus) {
+/// `agent_version` and `build_version`.
+fn versions(j: &mut Json<'_>) {
     j.ascii(key!("agent_version"), AGENT_VERSION.as_bytes());
     j.display(
         key!("build_version"),
@@ -247,6 +240,10 @@ fn agent_status(j: &mut Json<'_>, a: &AgentStatus) {
             std::env::consts::OS
         ),
     );
+}
+
+fn agent_status(j: &mut Json<'_>, a: &AgentStatus) {
+    versions(j);
     j.field_object(key!("captures"), |j| {
         for c in &a.captures {
             j.named_object(&c.name, |j| {

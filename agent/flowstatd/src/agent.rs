@@ -415,7 +415,7 @@ fn output_loop(mut sinks: SinkRuntime, rx: Receiver<Output>, status: Arc<Mutex<V
         match msg {
             Output::Records(records) => sinks.publish(records),
             Output::Sinks(sections) => {
-                log_final(sinks.finish(SINK_DRAIN));
+                outputs::log_final(&sinks.finish(SINK_DRAIN));
                 sinks = outputs::start(&sections).unwrap_or_else(|e| {
                     tracing::error!(
                         "cannot start the new sinks' threads: {e}; records are dropped"
@@ -426,29 +426,7 @@ fn output_loop(mut sinks: SinkRuntime, rx: Receiver<Output>, status: Arc<Mutex<V
         }
         *status.lock().unwrap_or_else(PoisonError::into_inner) = sinks.status();
     }
-    log_final(sinks.finish(SINK_DRAIN));
-}
-
-/// Logs what each sink delivered and lost, when it stops.
-fn log_final(statuses: Vec<SinkStatus>) {
-    for s in statuses {
-        if s.dropped > 0 {
-            tracing::warn!(
-                sink = s.name,
-                sent = s.sent,
-                dropped = s.dropped,
-                disconnected = s.disconnected,
-                "sink stopped; records were lost"
-            );
-        } else {
-            tracing::info!(
-                sink = s.name,
-                sent = s.sent,
-                disconnected = s.disconnected,
-                "sink stopped"
-            );
-        }
-    }
+    outputs::log_final(&sinks.finish(SINK_DRAIN));
 }
 
 /// A running agent, seen from the main thread.

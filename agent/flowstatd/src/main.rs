@@ -364,25 +364,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                 }
             };
             let (summary, sinks) = replay(engine, &opts, sinks)?;
-            let mut failed = false;
-            for s in sinks.finish(REPLAY_DRAIN) {
-                tracing::info!(
-                    sink = s.name,
-                    sent = s.sent,
-                    dropped = s.dropped,
-                    disconnected = s.disconnected,
-                    "sink done"
-                );
-                if s.dropped > 0 {
-                    eprintln!(
-                        "flowstatd: sink {}: {} of {} records dropped",
-                        s.name,
-                        s.dropped,
-                        s.dropped + s.sent
-                    );
-                    failed = true;
-                }
-            }
+            let dropped = outputs::log_final(&sinks.finish(REPLAY_DRAIN));
             if let Some(e) = summary.error {
                 return Err(e.into());
             }
@@ -392,11 +374,11 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                 warnings = summary.warnings.len(),
                 "replay done"
             );
-            Ok(if failed {
-                ExitCode::FAILURE
-            } else {
-                ExitCode::SUCCESS
-            })
+            anyhow::ensure!(
+                dropped == 0,
+                "the sinks dropped {dropped} records (see above)"
+            );
+            Ok(ExitCode::SUCCESS)
         }
     }
 }

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use flowstat_core::{KindSet, Sink};
+use flowstat_core::{KindSet, Sink, SinkStatus};
 use flowstat_sinks::{
     FileOptions, FileSink, FsyncPolicy, SinkOptions, SinkRuntime, SocketEndpoint, SocketFraming,
     SocketOptions, SocketSink, StdoutSink,
@@ -12,7 +12,7 @@ use crate::config::{Framing, SinkSection, SinkType, gid_of, uid_of};
 
 /// Starts the sinks of `sections` (already validated); stdout when there
 /// is none.
-pub fn start(sections: &[SinkSection]) -> std::io::Result<SinkRuntime> {
+pub fn start(sections: &[SinkSection]) -> anyhow::Result<SinkRuntime> {
     let mut runtime = SinkRuntime::new();
     if sections.is_empty() {
         runtime.add(Box::new(StdoutSink::new()), SinkOptions::new(KindSet::ALL))?;
@@ -23,9 +23,29 @@ pub fn start(sections: &[SinkSection]) -> std::io::Result<SinkRuntime> {
             queue_records: s.queue_records.unwrap_or(SinkOptions::QUEUE_RECORDS),
             queue_bytes: s.queue_bytes.unwrap_or(SinkOptions::QUEUE_BYTES),
         };
-        runtime.add(sink(s), options)?;
+        runtime.add(sink(s)?, options)?;
     }
     Ok(runtime)
+}
+
+/// Logs what each sink delivered and lost when it stopped; returns the
+/// records they dropped in all.
+pub fn log_final(statuses: &[SinkStatus]) -> u64 {
+    for s in statuses {
+        let (sink, sent, dropped, disconnected) = (&s.name, s.sent, s.dropped, s.disconnected);
+        if dropped > 0 {
+            tracing::warn!(
+                sink,
+                sent,
+                dropped,
+                disconnected,
+                "sink stopped; records were lost"
+            );
+        } else {
+            tracing::info!(sink, sent, disconnected, "sink stopped");
+        }
+    }
+    statuses.iter().map(|s| s.dropped).sum()
 }
 
 /// The record types the sinks of `sections` subscribed to (all, for the
@@ -57,9 +77,9 @@ pub fn single(output: &Path, kinds: KindSet) -> anyhow::Result<SinkRuntime> {
 }
 
 /// The sink a validated section describes.
-fn sink(s: &SinkSection) -> Box<dyn Sink> {
+fn sink(s: &SinkSection) -> anyhow::Result<Box<dyn Sink>> {
     let endpoint = s.endpoint.clone().unwrap_or_default();
-    match s.kind {
+    Ok(match s.kind {
         SinkType::Stdout => Box::new(StdoutSink::new()),
         SinkType::File => {
             let mut o = FileOptions::new(s.path.clone().unwrap_or_default());
@@ -88,12 +108,12 @@ fn sink(s: &SinkSection) -> Box<dyn Sink> {
             o.unix_group = s.socket_group.as_deref().and_then(gid_of);
             Box::new(SocketSink::new(o))
         }
-        SinkType::Zmq => zmq(s, &endpoint),
-    }
+        SinkType::Zmq => zmq(s, &endpoint)?,
+    })
 }
 
 #[cfg(feature = "zmq")]
-fn zmq(s: &SinkSection, endpoint: &str) -> Box<dyn Sink> {
+fn zmq(s: &SinkSection, endpoint: &str) -> anyhow::Result<Box<dyn Sink>> {
     use crate::config::ZmqModeSetting;
     use flowstat_sinks::{ZmqMode, ZmqOptions, ZmqSink};
     let mut o = ZmqOptions::new(endpoint);
@@ -102,10 +122,10 @@ fn zmq(s: &SinkSection, endpoint: &str) -> Box<dyn Sink> {
     }
     o.send_hwm = s.send_hwm.unwrap_or(o.send_hwm);
     o.wait_for_subscribers = s.wait_for_consumers.unwrap_or(o.wait_for_subscribers);
-    Box::new(ZmqSink::new(o))
+    Ok(Box::new(ZmqSink::new(o)))
 }
 
 #[cfg(not(feature = "zmq"))]
-fn zmq(_: &SinkSection, _: &str) -> Box<dyn Sink> {
-    unreachable!("config validation refuses zmq sinks without the zmq feature")
+fn zmq(_: &SinkSection, _: &str) -> anyhow::Result<Box<dyn Sink>> {
+    anyhow::bail!("this flowstatd was built without ZeroMQ (feature \"zmq\")")
 }
