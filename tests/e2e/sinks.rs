@@ -380,3 +380,49 @@ fn the_file_sink_rotates_keeps_n_files_and_loses_nothing() {
         "the kept files are not the newest records, in order"
     );
 }
+
+#[test]
+fn tail_prints_the_stream_of_a_socket_sink() {
+    let dir = TempDir::new("sink-tail");
+    let sock = dir.path("flows.sock");
+    let cfg = dir.path("agent.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[[sink]]\ntype = \"socket\"\nendpoint = \"unix://{}\"\nframing = \"length\"\n",
+            sock.display()
+        ),
+    )
+    .unwrap();
+    let files = captures();
+    let want: Vec<String> = expected(&files, &Config::default())
+        .into_iter()
+        .filter(|l| l.starts_with(r#"{"type":"flow_purge""#))
+        .collect();
+    let agent = spawn_replay(&cfg, &files, &[]);
+    let start = Instant::now();
+    while !sock.exists() {
+        assert!(start.elapsed() < Duration::from_secs(10), "no socket");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // The agent's own config names the endpoint.
+    let tail = Command::new(flowstatd())
+        .args(["tail", "--raw", "--type", "flow_purge", "-c"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    let (ok, log) = finish(agent);
+    assert!(ok, "{log}");
+    assert!(
+        tail.status.success(),
+        "{}",
+        String::from_utf8_lossy(&tail.stderr)
+    );
+    let got: Vec<&str> = std::str::from_utf8(&tail.stdout).unwrap().lines().collect();
+    assert!(
+        got == want,
+        "tail printed {} records, the replay has {}",
+        got.len(),
+        want.len()
+    );
+}
