@@ -323,7 +323,7 @@ impl SocketSink {
 
     /// The address the TCP listener is bound to (the actual port when the
     /// endpoint asked for port 0); `None` for Unix or when not open.
-    pub fn local_addr(&self) -> Option<SocketAddr> {
+    fn local_addr(&self) -> Option<SocketAddr> {
         match &self.listener {
             Some(Listener::Tcp(l)) => l.local_addr().ok(),
             _ => None,
@@ -331,7 +331,8 @@ impl SocketSink {
     }
 
     /// Clients connected now.
-    pub fn clients(&self) -> usize {
+    #[cfg(test)]
+    fn clients(&self) -> usize {
         self.clients.len()
     }
 
