@@ -64,6 +64,14 @@ fn expected(files: &[PathBuf], cfg: &Config) -> Vec<String> {
         .collect()
 }
 
+/// The `flow_purge` records of replaying `files` with the defaults.
+fn purges(files: &[PathBuf]) -> Vec<String> {
+    expected(files, &Config::default())
+        .into_iter()
+        .filter(|l| l.starts_with(r#"{"type":"flow_purge""#))
+        .collect()
+}
+
 #[test]
 fn a_zmq_subscriber_gets_exactly_its_topic() {
     let dir = TempDir::new("sink-zmq");
@@ -75,10 +83,7 @@ fn a_zmq_subscriber_gets_exactly_its_topic() {
     )
     .unwrap();
     let files = captures();
-    let want: Vec<String> = expected(&files, &Config::default())
-        .into_iter()
-        .filter(|l| l.starts_with(r#"{"type":"flow_purge""#))
-        .collect();
+    let want = purges(&files);
     assert!(want.len() > 50, "{} purges", want.len());
 
     let child = spawn_replay(&cfg, &files, &[]);
@@ -395,10 +400,7 @@ fn tail_prints_the_stream_of_a_socket_sink() {
     )
     .unwrap();
     let files = captures();
-    let want: Vec<String> = expected(&files, &Config::default())
-        .into_iter()
-        .filter(|l| l.starts_with(r#"{"type":"flow_purge""#))
-        .collect();
+    let want = purges(&files);
     let agent = spawn_replay(&cfg, &files, &[]);
     let start = Instant::now();
     while !sock.exists() {
