@@ -215,7 +215,13 @@ impl SinkRuntime {
     /// then stops them (what is still queued then is counted dropped) and
     /// returns their final counters.
     pub fn finish(mut self, timeout: Duration) -> Vec<SinkStatus> {
-        let deadline = Instant::now() + timeout;
+        self.stop(Instant::now() + timeout);
+        self.status()
+    }
+
+    /// Tells every sink thread to deliver until `deadline`, then waits for
+    /// them to stop.
+    fn stop(&mut self, deadline: Instant) {
         for s in &self.sinks {
             s.shared.lock().closing = Some(deadline);
             s.shared.wake.notify_one();
@@ -227,7 +233,6 @@ impl SinkRuntime {
                 tracing::error!("sink {}: its thread panicked", s.name);
             }
         }
-        self.status()
     }
 }
 
@@ -235,15 +240,7 @@ impl Drop for SinkRuntime {
     /// Stops the sinks at once if [`finish`](SinkRuntime::finish) was not
     /// called.
     fn drop(&mut self) {
-        for s in &self.sinks {
-            s.shared.lock().closing = Some(Instant::now());
-            s.shared.wake.notify_one();
-        }
-        for s in &mut self.sinks {
-            if let Some(t) = s.thread.take() {
-                let _ = t.join();
-            }
-        }
+        self.stop(Instant::now());
     }
 }
 
