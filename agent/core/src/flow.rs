@@ -1,6 +1,6 @@
 use std::net::IpAddr;
 
-use crate::{Protocol, Timestamp};
+use crate::{Metadata, Protocol, Timestamp};
 
 /// How an address is classified (SPEC section 2, "Client, local and other").
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -105,8 +105,13 @@ pub struct Detection<'a> {
     pub guessed: bool,
     /// Packets examined by detection so far.
     pub packets: u32,
-    /// TLS/QUIC SNI, HTTP Host, DNS query name...; empty when none.
-    pub host_server_name: &'a str,
+    /// True on a second `flow` record: detection finished after an
+    /// earlier record had to go out with what was known then.
+    pub updated: bool,
+    /// True when the application came from the DNS cache.
+    pub dns_cache_hit: bool,
+    /// What DPI read from the payload (empty on `flow_stats`/`flow_purge`).
+    pub meta: &'a Metadata,
 }
 
 /// A read-only view of a flow, oriented local/other, built by the flow table

@@ -14,6 +14,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 mod capture;
+mod detection;
 mod flow;
 mod frame;
 mod packet;
@@ -25,6 +26,9 @@ mod stats;
 mod time;
 
 pub use capture::{Batch, CaptureError, CaptureSource, CaptureStats};
+pub use detection::{
+    Classifier, Dhcp, FlowInfo, Http, Metadata, Outcome, PortGuess, Ssh, Ssl, Stun, wire_text,
+};
 pub use flow::{
     AddrClass, Detection, Endpoint, FlowEvent, FlowView, OtherType, PurgeReason, SideStats,
     TcpCounters,

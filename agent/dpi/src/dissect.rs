@@ -1,0 +1,222 @@
+//! What a protocol dissector sees and answers, and the list of dissectors.
+
+use flowstat_core::{FlowInfo, Metadata, Protocol};
+
+use crate::proto::*;
+
+/// One packet with payload, as a dissector sees it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Packet<'a> {
+    /// The flow, oriented client to server.
+    pub(crate) flow: &'a FlowInfo,
+    /// This packet's transport payload (the captured part).
+    pub(crate) payload: &'a [u8],
+    /// True when the client sent it.
+    pub(crate) from_client: bool,
+    /// True for TCP, false for UDP.
+    pub(crate) tcp: bool,
+    /// TCP only: the bytes each direction has sent so far, in sequence
+    /// order, this packet's included (at most [`crate::stream::STREAM_MAX`];
+    /// a gap in the sequence stops a stream). Empty for UDP.
+    pub(crate) client_stream: &'a [u8],
+    /// TCP only: as `client_stream`, from the server.
+    pub(crate) server_stream: &'a [u8],
+    /// Packets with payload seen before this one: `[from client, from server]`.
+    pub(crate) seen: [u32; 2],
+}
+
+impl<'a> Packet<'a> {
+    /// The stream of this packet's direction (TCP).
+    pub(crate) fn stream(&self) -> &'a [u8] {
+        if self.from_client {
+            self.client_stream
+        } else {
+            self.server_stream
+        }
+    }
+
+    /// Packets with payload this packet's direction sent before it.
+    pub(crate) fn seen_here(&self) -> u32 {
+        self.seen[usize::from(!self.from_client)]
+    }
+}
+
+/// A dissector's answer for the flow after one more packet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// Not this protocol: the dissector is not asked again for this flow.
+    No,
+    /// Could be this protocol: ask again with the next packet.
+    Maybe,
+    /// This protocol, and more metadata may come: from now on only this
+    /// dissector is asked.
+    Found(Protocol),
+    /// This protocol, and nothing more to learn: detection is complete.
+    Done(Protocol),
+}
+
+/// Per-flow state of the dissectors that need to remember something
+/// between packets. Dropped with the rest of the DPI state at detection.
+#[derive(Debug, Default)]
+pub(crate) struct Scratch {
+    pub(crate) tls: tls::State,
+    pub(crate) quic: quic::State,
+    pub(crate) http: http::State,
+    pub(crate) dns: dns::State,
+    pub(crate) netbios: netbios::State,
+    pub(crate) ssdp: ssdp::State,
+    pub(crate) dhcp: dhcp::State,
+    pub(crate) ntp: ntp::State,
+    pub(crate) snmp: snmp::State,
+    pub(crate) syslog: syslog::State,
+    pub(crate) kerberos: kerberos::State,
+    pub(crate) ldap: ldap::State,
+    pub(crate) ssh: ssh::State,
+    pub(crate) telnet: telnet::State,
+    pub(crate) ftp: ftp::State,
+    pub(crate) mail: mail::State,
+    pub(crate) sip: sip::State,
+    pub(crate) rtsp: rtsp::State,
+    pub(crate) mqtt: mqtt::State,
+    pub(crate) amqp: amqp::State,
+    pub(crate) redis: redis::State,
+    pub(crate) mysql: mysql::State,
+    pub(crate) postgres: postgres::State,
+    pub(crate) smb: smb::State,
+    pub(crate) rdp: rdp::State,
+    pub(crate) rtp: rtp::State,
+    pub(crate) stun: stun::State,
+    pub(crate) wireguard: wireguard::State,
+    pub(crate) openvpn: openvpn::State,
+    pub(crate) ipsec: ipsec::State,
+    pub(crate) bittorrent: bittorrent::State,
+    /// Addresses a DNS answer gave for `Metadata::host_server_name`; the
+    /// engine moves them to the DNS cache.
+    pub(crate) answers: Vec<std::net::IpAddr>,
+}
+
+/// A dissector: a function of the packet, its flow's scratch state and
+/// the flow's metadata.
+pub(crate) type Dissect = fn(&Packet<'_>, &mut Scratch, &mut Metadata) -> Verdict;
+
+/// One entry of [`DISSECTORS`].
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Dissector {
+    /// Module name, for tests and benches.
+    pub(crate) name: &'static str,
+    /// Asked for TCP flows.
+    pub(crate) tcp: bool,
+    /// Asked for UDP flows.
+    pub(crate) udp: bool,
+    /// The function.
+    pub(crate) run: Dissect,
+}
+
+const fn d(name: &'static str, tcp: bool, udp: bool, run: Dissect) -> Dissector {
+    Dissector {
+        name,
+        tcp,
+        udp,
+        run,
+    }
+}
+
+/// Every dissector, in the order they are asked (when two claim a flow on
+/// the same packet, the first wins). At most 64 (a flow's candidates are
+/// a `u64` bit set).
+pub(crate) static DISSECTORS: &[Dissector] = &[
+    d("dns", true, true, dns::dissect),
+    d("tls", true, false, tls::dissect),
+    d("quic", false, true, quic::dissect),
+    d("http", true, false, http::dissect),
+    d("ssh", true, false, ssh::dissect),
+    d("dhcp", false, true, dhcp::dissect),
+    d("ntp", false, true, ntp::dissect),
+    d("netbios", true, true, netbios::dissect),
+    d("ssdp", false, true, ssdp::dissect),
+    d("snmp", false, true, snmp::dissect),
+    d("syslog", true, true, syslog::dissect),
+    d("kerberos", true, true, kerberos::dissect),
+    d("ldap", true, true, ldap::dissect),
+    d("mail", true, false, mail::dissect),
+    d("ftp", true, false, ftp::dissect),
+    d("telnet", true, false, telnet::dissect),
+    d("sip", true, true, sip::dissect),
+    d("rtsp", true, false, rtsp::dissect),
+    d("mqtt", true, false, mqtt::dissect),
+    d("amqp", true, false, amqp::dissect),
+    d("redis", true, false, redis::dissect),
+    d("mysql", true, false, mysql::dissect),
+    d("postgres", true, false, postgres::dissect),
+    d("smb", true, false, smb::dissect),
+    d("rdp", true, false, rdp::dissect),
+    d("stun", true, true, stun::dissect),
+    d("rtp", false, true, rtp::dissect),
+    d("wireguard", false, true, wireguard::dissect),
+    d("openvpn", true, true, openvpn::dissect),
+    d("ipsec", false, true, ipsec::dissect),
+    d("bittorrent", true, true, bittorrent::dissect),
+];
+
+#[cfg(test)]
+pub(crate) mod testing {
+    //! Helpers for the dissectors' unit tests.
+    use super::*;
+
+    /// A flow from 10.0.0.1:`client_port` to 10.0.0.2:`server_port`.
+    pub(crate) fn flow(tcp: bool, client_port: u16, server_port: u16) -> FlowInfo {
+        let mut client_ip = [0; 16];
+        client_ip[..4].copy_from_slice(&[10, 0, 0, 1]);
+        let mut server_ip = [0; 16];
+        server_ip[..4].copy_from_slice(&[10, 0, 0, 2]);
+        FlowInfo {
+            ip_version: 4,
+            ip_protocol: if tcp { 6 } else { 17 },
+            client_ip,
+            client_port,
+            server_ip,
+            server_port,
+        }
+    }
+
+    /// Runs dissector `run` over `packets` (`(from_client, payload)`), as
+    /// the engine would with each TCP direction a stream of its packets
+    /// in order. Returns every verdict and the metadata.
+    pub(crate) fn run(
+        run: Dissect,
+        flow: &FlowInfo,
+        packets: &[(bool, &[u8])],
+    ) -> (Vec<Verdict>, Metadata) {
+        let tcp = flow.ip_protocol == 6;
+        let (mut scratch, mut meta) = (Scratch::default(), Metadata::default());
+        let (mut streams, mut seen) = ([Vec::new(), Vec::new()], [0u32; 2]);
+        let mut verdicts = Vec::new();
+        for &(from_client, payload) in packets {
+            let dir = usize::from(!from_client);
+            if tcp {
+                streams[dir].extend_from_slice(payload);
+            }
+            let pkt = Packet {
+                flow,
+                payload,
+                from_client,
+                tcp,
+                client_stream: &streams[0],
+                server_stream: &streams[1],
+                seen,
+            };
+            verdicts.push(run(&pkt, &mut scratch, &mut meta));
+            seen[dir] += 1;
+        }
+        (verdicts, meta)
+    }
+
+    /// Bytes from a hex string (whitespace ignored).
+    pub(crate) fn hex(s: &str) -> Vec<u8> {
+        let digits: Vec<u8> = s.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
+        digits
+            .chunks(2)
+            .map(|p| u8::from_str_radix(std::str::from_utf8(p).unwrap_or("00"), 16).unwrap_or(0))
+            .collect()
+    }
+}

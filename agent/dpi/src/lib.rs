@@ -1,0 +1,241 @@
+//! flowstat-dpi: names each flow's protocol and application from its first
+//! packets.
+//!
+//! [`Engine`] is the flow table's [`Classifier`]. For each flow it keeps a
+//! small state (boxed, created on the first packet with payload, dropped
+//! when detection ends): the first bytes of each TCP direction in order,
+//! the set of dissectors that may still claim the flow, their scratch
+//! state, and the [`Metadata`] found. Every packet with payload goes to the
+//! candidate dissectors (`proto/`) until one claims the flow; the one that
+//! claimed it is then asked alone until it has nothing more to learn.
+//!
+//! Applications come from the host name (SNI, Host, query name), then the
+//! DNS cache (an earlier answer naming the server's address), then the
+//! server's address, all looked up in the [`Applications`] table.
+//!
+//! Every dissector works on untrusted bytes: bounded reads, no panics, and
+//! no allocation that grows with the input beyond fixed caps.
+#![forbid(unsafe_code)]
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
+mod apps;
+mod dissect;
+mod dns_cache;
+mod proto;
+mod stream;
+
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use flowstat_core::{
+    Classifier, FlowInfo, Metadata, Outcome, PacketMeta, PortGuess, Protocol, ip_addr,
+};
+
+pub use apps::{AppsError, Applications};
+use dissect::{DISSECTORS, Packet, Scratch, Verdict};
+use dns_cache::DnsCache;
+use stream::Stream;
+
+/// Addresses remembered from DNS answers by default.
+pub const DNS_CACHE_ENTRIES: usize = 65_536;
+
+/// The DNS cache, shared by the engines of all workers: a DNS answer and
+/// the flows to the addresses it names usually land on different workers.
+#[derive(Clone, Debug)]
+pub struct SharedDnsCache(Arc<Mutex<DnsCache>>);
+
+impl SharedDnsCache {
+    /// A cache of at most `entries` addresses (0 disables it).
+    pub fn new(entries: usize) -> Self {
+        SharedDnsCache(Arc::new(Mutex::new(DnsCache::new(entries))))
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut DnsCache) -> T) -> T {
+        f(&mut self.0.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+}
+
+/// The DPI classifier of one flow table.
+#[derive(Debug)]
+pub struct Engine {
+    apps: Arc<Applications>,
+    dns: SharedDnsCache,
+}
+
+/// Detection state of one flow.
+#[derive(Debug, Default)]
+pub struct FlowState {
+    streams: [Stream; 2],
+    /// Dissectors that may still claim the flow (bit i: `DISSECTORS[i]`).
+    candidates: u64,
+    /// The dissector that claimed the flow.
+    claimed: Option<u8>,
+    protocol: Protocol,
+    seen: [u32; 2],
+    scratch: Scratch,
+    meta: Metadata,
+}
+
+impl Engine {
+    /// An engine naming applications from `apps`, sharing `dns`.
+    pub fn new(apps: Arc<Applications>, dns: SharedDnsCache) -> Self {
+        Engine { apps, dns }
+    }
+
+    /// Replaces the application table (SIGHUP). Flows detected later use
+    /// the new one.
+    pub fn set_applications(&mut self, apps: Arc<Applications>) {
+        self.apps = apps;
+    }
+
+    /// The application of a flow to `flow.server_ip` named `host`, and
+    /// whether it came from the DNS cache.
+    fn application(&self, flow: &FlowInfo, host: &str) -> (u32, bool) {
+        if !host.is_empty()
+            && let Some(app) = self.apps.by_host(host)
+        {
+            return (app, false);
+        }
+        let server = ip_addr(flow.ip_version, &flow.server_ip);
+        let cached = self
+            .dns
+            .with(|c| c.get(&server).and_then(|name| self.apps.by_host(name)));
+        if let Some(app) = cached {
+            return (app, true);
+        }
+        let app = self.apps.by_addr(flow.ip_version, &flow.server_ip);
+        (app.unwrap_or(0), false)
+    }
+
+    /// Moves the addresses a DNS answer gave to the cache.
+    fn remember_answers(&self, st: &mut FlowState) {
+        if st.scratch.answers.is_empty() || st.meta.host_server_name.is_empty() {
+            return;
+        }
+        let name: Arc<str> = st.meta.host_server_name.as_str().into();
+        let answers = std::mem::take(&mut st.scratch.answers);
+        self.dns.with(|c| {
+            for addr in answers {
+                c.insert(addr, Arc::clone(&name));
+            }
+        });
+    }
+}
+
+impl Classifier for Engine {
+    type State = Box<FlowState>;
+
+    fn start(&mut self, flow: &FlowInfo) -> Box<FlowState> {
+        let udp = flow.ip_protocol == 17;
+        let tcp = flow.ip_protocol == 6;
+        let candidates = DISSECTORS
+            .iter()
+            .enumerate()
+            .filter(|(_, d)| (tcp && d.tcp) || (udp && d.udp))
+            .fold(0u64, |set, (i, _)| set | 1 << i);
+        Box::new(FlowState {
+            candidates,
+            ..FlowState::default()
+        })
+    }
+
+    fn inspect(
+        &mut self,
+        st: &mut Box<FlowState>,
+        flow: &FlowInfo,
+        pkt: &PacketMeta<'_>,
+        from_client: bool,
+    ) -> bool {
+        if st.candidates == 0 && st.claimed.is_none() {
+            return true; // not TCP or UDP, or nothing left to try
+        }
+        if pkt.payload.is_empty() {
+            return false;
+        }
+        let dir = usize::from(!from_client);
+        if let Some(tcp) = &pkt.tcp {
+            st.streams[dir].push(tcp, pkt.payload);
+        }
+        let st = &mut **st;
+        let packet = Packet {
+            flow,
+            payload: pkt.payload,
+            from_client,
+            tcp: flow.ip_protocol == 6,
+            client_stream: &st.streams[0].bytes,
+            server_stream: &st.streams[1].bytes,
+            seen: st.seen,
+        };
+        st.seen[dir] += 1;
+        let done = match st.claimed {
+            Some(i) => match (DISSECTORS[usize::from(i)].run)(&packet, &mut st.scratch, &mut st.meta)
+            {
+                Verdict::Found(p) => {
+                    st.protocol = p;
+                    false
+                }
+                Verdict::Done(p) => {
+                    st.protocol = p;
+                    true
+                }
+                // The claim stands; the dissector has nothing more to read.
+                Verdict::No => true,
+                Verdict::Maybe => false,
+            },
+            None => {
+                let mut done = false;
+                let mut set = st.candidates;
+                while set != 0 {
+                    let i = set.trailing_zeros() as usize;
+                    set &= set - 1;
+                    match (DISSECTORS[i].run)(&packet, &mut st.scratch, &mut st.meta) {
+                        Verdict::No => st.candidates &= !(1 << i),
+                        Verdict::Maybe => {}
+                        Verdict::Found(p) => {
+                            (st.protocol, st.claimed) = (p, Some(i as u8));
+                            break;
+                        }
+                        Verdict::Done(p) => {
+                            (st.protocol, st.claimed, done) = (p, Some(i as u8), true);
+                            break;
+                        }
+                    }
+                }
+                done || (st.candidates == 0 && st.claimed.is_none())
+            }
+        };
+        self.remember_answers(st);
+        done
+    }
+
+    fn outcome(&mut self, state: Option<&Box<FlowState>>, flow: &FlowInfo) -> Outcome {
+        let found = state.filter(|st| st.protocol != Protocol::UNKNOWN);
+        let mut outcome = match found {
+            Some(st) => Outcome {
+                protocol: st.protocol,
+                ..Outcome::default()
+            },
+            None => PortGuess::guess(flow),
+        };
+        let host = state.map_or("", |st| st.meta.host_server_name.as_str());
+        (outcome.application, outcome.dns_cache_hit) = self.application(flow, host);
+        outcome
+    }
+
+    fn metadata<'s>(&self, state: &'s Box<FlowState>) -> &'s Metadata {
+        &state.meta
+    }
+
+    fn application_name(&self, id: u32) -> &str {
+        self.apps.name(id)
+    }
+}
+
+/// The address of a DNS answer record (for dissectors).
+pub(crate) fn answer_addr(rdata: &[u8]) -> Option<IpAddr> {
+    match rdata.len() {
+        4 => Some(IpAddr::from(<[u8; 4]>::try_from(rdata).ok()?)),
+        16 => Some(IpAddr::from(<[u8; 16]>::try_from(rdata).ok()?)),
+        _ => None,
+    }
+}

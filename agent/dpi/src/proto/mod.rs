@@ -1,0 +1,33 @@
+//! One module per protocol family; each exports `dissect` (see `crate::dissect`).
+
+pub(crate) mod amqp;
+pub(crate) mod bittorrent;
+pub(crate) mod dhcp;
+pub(crate) mod dns;
+pub(crate) mod ftp;
+pub(crate) mod http;
+pub(crate) mod ipsec;
+pub(crate) mod kerberos;
+pub(crate) mod ldap;
+pub(crate) mod mail;
+pub(crate) mod mqtt;
+pub(crate) mod mysql;
+pub(crate) mod netbios;
+pub(crate) mod ntp;
+pub(crate) mod openvpn;
+pub(crate) mod postgres;
+pub(crate) mod quic;
+pub(crate) mod rdp;
+pub(crate) mod redis;
+pub(crate) mod rtp;
+pub(crate) mod rtsp;
+pub(crate) mod sip;
+pub(crate) mod smb;
+pub(crate) mod snmp;
+pub(crate) mod ssdp;
+pub(crate) mod ssh;
+pub(crate) mod stun;
+pub(crate) mod syslog;
+pub(crate) mod telnet;
+pub(crate) mod tls;
+pub(crate) mod wireguard;
