@@ -3,7 +3,7 @@
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use flowstat_benches::mixed_round;
-use flowstat_core::{PacketMeta, Timestamp};
+use flowstat_core::{PacketMeta, PortGuess, Timestamp};
 use flowstat_decode::{DecodeConfig, decode};
 use flowstat_flow::{FlowConfig, FlowTable, LocalNetworks};
 use std::hint::black_box;
@@ -23,7 +23,14 @@ fn bench(c: &mut Criterion) {
     g.throughput(Throughput::Elements(packets.len() as u64));
     g.bench_function("observe mixed corpus", |b| {
         b.iter_batched_ref(
-            || FlowTable::new("bench", FlowConfig::default(), LocalNetworks::default()),
+            || {
+                FlowTable::new(
+                    "bench",
+                    FlowConfig::default(),
+                    LocalNetworks::default(),
+                    PortGuess,
+                )
+            },
             |table| {
                 let mut events = 0u64;
                 let mut emit =

@@ -33,13 +33,8 @@ impl Sink for Discard {
 fn replay(c: &mut Criterion) {
     let (frames, _) = mixed_round();
     let cfg = Config::default();
-    let engine_cfg = EngineConfig {
-        update_interval: cfg.update_interval(),
-        flows: cfg.flow_config(),
-        decode: cfg.decode_config(),
-        locals: cfg.local_networks(),
-        resource_usage: false,
-    };
+    let engine_cfg = EngineConfig::from_config(&cfg, std::path::Path::new("(defaults)"), false)
+        .expect("built-in application table");
     let mut g = c.benchmark_group("replay");
     g.throughput(Throughput::Elements(frames.len() as u64));
     for (name, kinds) in [

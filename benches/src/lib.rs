@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use flowstat_capture::FileSource;
 use flowstat_core::{
-    AddrClass, Batch, CaptureSource, Detection, Endpoint, FlowView, Frame, LinkType, OtherType,
-    Protocol, SideStats, TcpCounters, Timestamp,
+    AddrClass, Batch, CaptureSource, Detection, Endpoint, FlowView, Frame, LinkType, Metadata,
+    OtherType, Protocol, SideStats, TcpCounters, Timestamp,
 };
 use flowstat_tests::corpus_files;
 
@@ -114,7 +114,9 @@ pub fn sample_flow() -> FlowView<'static> {
             application_name: "Unknown",
             guessed: true,
             packets: 32,
-            host_server_name: "",
+            updated: false,
+            dns_cache_hit: false,
+            meta: Metadata::none(),
         },
         local_stats: SideStats {
             bytes: 52_311,

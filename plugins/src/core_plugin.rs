@@ -33,7 +33,7 @@
 
 use flowstat_core::{
     AGENT_VERSION, AgentStatus, DecodeError, FlowEvent, FlowView, InterfaceReport, IntervalReport,
-    Plugin, Record, RecordKind, Records, SourceInfo,
+    Metadata, Plugin, Record, RecordKind, Records, SourceInfo,
 };
 
 use crate::json::{Json, escape, hex, hex_digits, key};
@@ -121,13 +121,16 @@ fn flow_body(j: &mut Json<'_>, kind: RecordKind, f: &FlowView<'_>) {
     let meta = kind == RecordKind::Flow;
     let identity = meta || kind == RecordKind::FlowPurge;
     let d = &f.detection;
+    let m = d.meta;
     let (l, o) = (&f.local_stats, &f.other_stats);
     if meta {
         // Netify's overrides flowstat does not do, and its category ids:
         // flowstat has no category lists yet, so all are 0 (unknown).
-        j.constant_fields(
-            r#""app_ip_override":false,"app_proto_twins":false,"category":{"application":0,"domain":0,"overlay":0,"protocol":0}"#,
-        );
+        j.constant_fields(r#""app_ip_override":false,"app_proto_twins":false"#);
+        if let Some(hash) = &m.bt_info_hash {
+            j.field_object(key!("bt"), |j| j.ascii(key!("info_hash"), &hex(hash)));
+        }
+        j.constant_fields(r#""category":{"application":0,"domain":0,"overlay":0,"protocol":0}"#);
         j.u64(key!("detected_application"), d.application);
     }
     if identity {
@@ -144,14 +147,21 @@ fn flow_body(j: &mut Json<'_>, kind: RecordKind, f: &FlowView<'_>) {
     }
     j.u64(key!("detection_packets"), d.packets);
     if meta {
-        j.constant_fields(r#""detection_updated":false,"dhc_hit":false"#);
+        j.bool(key!("detection_updated"), d.updated);
+        j.bool(key!("dhc_hit"), d.dns_cache_hit);
+        if let Some(dhcp) = &m.dhcp {
+            j.field_object(key!("dhcp"), |j| {
+                j.str(key!("class_ident"), &dhcp.class_ident);
+                j.str(key!("fingerprint"), &dhcp.fingerprint);
+            });
+        }
     }
     j.ascii(key!("digest"), &hex(&f.digest));
     j.ascii_array(key!("digest_prev"), f.digest_prev.iter().map(hex));
     if meta {
         // SPEC 4: a DNS flow's query name goes in `dns_host_name`.
         let dns = if d.protocol.0 == 5 {
-            d.host_server_name
+            m.host_server_name.as_str()
         } else {
             ""
         };
@@ -162,7 +172,13 @@ fn flow_body(j: &mut Json<'_>, kind: RecordKind, f: &FlowView<'_>) {
         j.u64(key!("first_seen_at"), f.first_seen.as_millis());
     }
     if meta {
-        j.str(key!("host_server_name"), d.host_server_name);
+        j.str(key!("host_server_name"), &m.host_server_name);
+        if let Some(http) = &m.http {
+            j.field_object(key!("http"), |j| {
+                j.str(key!("url"), &http.url);
+                j.str(key!("user_agent"), &http.user_agent);
+            });
+        }
         j.u64(key!("ip_dscp"), f.ip_dscp);
         j.bool(key!("ip_nat"), false);
     }
@@ -186,6 +202,9 @@ fn flow_body(j: &mut Json<'_>, kind: RecordKind, f: &FlowView<'_>) {
         j.u64(key!("local_port"), f.local.port);
     }
     j.u64(key!("local_rate"), l.rate);
+    if meta && let Some(answer) = &m.mdns_answer {
+        j.field_object(key!("mdns"), |j| j.str(key!("answer"), answer));
+    }
     j.u64(key!("other_bytes"), o.bytes);
     if identity {
         j.ip(key!("other_ip"), f.other.ip);
@@ -201,6 +220,7 @@ fn flow_body(j: &mut Json<'_>, kind: RecordKind, f: &FlowView<'_>) {
     if meta {
         j.ascii(key!("other_type"), f.other_type.as_str().as_bytes());
         j.bool(key!("soft_dissector"), false);
+        protocol_objects(j, m);
     }
     if let Some(tcp) = &f.tcp {
         j.field_object(key!("tcp"), |j| {
@@ -217,6 +237,48 @@ fn flow_body(j: &mut Json<'_>, kind: RecordKind, f: &FlowView<'_>) {
     j.u64(key!("total_packets"), l.total_packets + o.total_packets);
     if identity {
         j.u64(key!("vlan_id"), f.vlan_id);
+    }
+}
+
+/// The `ssdp`, `ssh`, `ssl` and `stun` objects of a `flow` record.
+fn protocol_objects(j: &mut Json<'_>, m: &Metadata) {
+    if let Some(ua) = &m.ssdp_user_agent {
+        j.field_object(key!("ssdp"), |j| j.str(key!("user_agent"), ua));
+    }
+    if let Some(ssh) = &m.ssh {
+        j.field_object(key!("ssh"), |j| {
+            j.str(key!("client"), &ssh.client);
+            j.str(key!("server"), &ssh.server);
+        });
+    }
+    if let Some(ssl) = &m.ssl {
+        j.field_object(key!("ssl"), |j| {
+            j.str_array(key!("alpn"), ssl.alpn.iter().map(String::as_str));
+            j.str_array(
+                key!("alpn_server"),
+                ssl.alpn_server.iter().map(String::as_str),
+            );
+            j.display(
+                key!("cipher_suite"),
+                format_args!("0x{:04x}", ssl.cipher_suite),
+            );
+            j.str(key!("client_ja4"), &ssl.client_ja4);
+            j.str(key!("client_sni"), &ssl.client_sni);
+            j.str(key!("fingerprint"), &ssl.fingerprint);
+            j.str(key!("issuer_dn"), &ssl.issuer_dn);
+            j.str(key!("server_cn"), &ssl.server_cn);
+            j.str(key!("subject_dn"), &ssl.subject_dn);
+            j.display(key!("version"), format_args!("0x{:04x}", ssl.version));
+        });
+    }
+    if let Some(stun) = &m.stun {
+        j.field_object(key!("stun"), |j| {
+            j.str(key!("mapped"), &stun.mapped);
+            j.str(key!("other"), &stun.other);
+            j.str(key!("peer"), &stun.peer);
+            j.str(key!("relayed"), &stun.relayed);
+            j.str(key!("response"), &stun.response);
+        });
     }
 }
 

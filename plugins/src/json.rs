@@ -164,6 +164,20 @@ impl<'a> Json<'a> {
         self.buf.push(b']');
     }
 
+    /// An array of strings, escaped.
+    #[inline]
+    pub(crate) fn str_array<'v>(&mut self, key: Key, values: impl IntoIterator<Item = &'v str>) {
+        self.key(key);
+        self.buf.push(b'[');
+        for (i, v) in values.into_iter().enumerate() {
+            if i > 0 {
+                self.buf.push(b',');
+            }
+            self.string(v);
+        }
+        self.buf.push(b']');
+    }
+
     /// An IP address field, in its standard text form.
     #[inline]
     pub(crate) fn ip(&mut self, key: Key, ip: IpAddr) {

@@ -56,13 +56,7 @@ impl Sink for Collect {
 
 /// Engine settings from a config, as `flowstatd replay` builds them.
 pub fn engine_config(cfg: &Config) -> EngineConfig {
-    EngineConfig {
-        update_interval: cfg.update_interval(),
-        flows: cfg.flow_config(),
-        decode: cfg.decode_config(),
-        locals: cfg.local_networks(),
-        resource_usage: false,
-    }
+    EngineConfig::from_config(cfg, Path::new("(test)"), false).expect("application table")
 }
 
 /// A config with every optional tunnel decapsulated, as tshark dissects.

@@ -4,6 +4,7 @@
 
 mod cli;
 mod common;
+mod dpi;
 mod golden;
 mod live;
 mod oracle;

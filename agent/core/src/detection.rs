@@ -114,16 +114,13 @@ impl Classifier for PortGuess {
     }
 
     fn metadata<'s>(&self, _: &'s ()) -> &'s Metadata {
-        &NO_METADATA
+        Metadata::none()
     }
 
     fn application_name(&self, _: u32) -> &str {
         "Unknown"
     }
 }
-
-/// Metadata of a flow without DPI.
-static NO_METADATA: Metadata = Metadata::EMPTY;
 
 /// What DPI read from a flow's payload beyond its protocol. Each field is
 /// empty (or `None`) until found. Strings hold what the wire said, made
@@ -151,18 +148,21 @@ pub struct Metadata {
 }
 
 impl Metadata {
-    /// No metadata.
-    pub const EMPTY: Metadata = Metadata {
-        host_server_name: String::new(),
-        ssl: None,
-        http: None,
-        ssh: None,
-        dhcp: None,
-        stun: None,
-        bt_info_hash: None,
-        mdns_answer: None,
-        ssdp_user_agent: None,
-    };
+    /// No metadata, for flows without DPI state.
+    pub fn none() -> &'static Metadata {
+        static NONE: Metadata = Metadata {
+            host_server_name: String::new(),
+            ssl: None,
+            http: None,
+            ssh: None,
+            dhcp: None,
+            stun: None,
+            bt_info_hash: None,
+            mdns_answer: None,
+            ssdp_user_agent: None,
+        };
+        &NONE
+    }
 }
 
 /// TLS (and QUIC's TLS) handshake details, Netify's `ssl` object.
@@ -268,7 +268,10 @@ mod tests {
         assert_eq!((icmp.protocol, icmp.guessed), (Protocol::ICMP, false));
         // The server's port wins over the client's.
         assert_eq!(PortGuess::guess(&flow(17, 53, 123)).protocol, Protocol(9));
-        assert_eq!(PortGuess::guess(&flow(17, 40_000, 40_001)), Outcome::default());
+        assert_eq!(
+            PortGuess::guess(&flow(17, 40_000, 40_001)),
+            Outcome::default()
+        );
     }
 
     #[test]

@@ -31,7 +31,7 @@ use flowstat_core::{
     Classifier, FlowInfo, Metadata, Outcome, PacketMeta, PortGuess, Protocol, ip_addr,
 };
 
-pub use apps::{AppsError, Applications};
+pub use apps::{Applications, AppsError};
 use dissect::{DISSECTORS, Packet, Scratch, Verdict};
 use dns_cache::DnsCache;
 use stream::Stream;
@@ -55,8 +55,9 @@ impl SharedDnsCache {
     }
 }
 
-/// The DPI classifier of one flow table.
-#[derive(Debug)]
+/// The DPI classifier of one flow table. Clones share the application
+/// table and the DNS cache.
+#[derive(Clone, Debug)]
 pub struct Engine {
     apps: Arc<Applications>,
     dns: SharedDnsCache,
@@ -168,20 +169,21 @@ impl Classifier for Engine {
         };
         st.seen[dir] += 1;
         let done = match st.claimed {
-            Some(i) => match (DISSECTORS[usize::from(i)].run)(&packet, &mut st.scratch, &mut st.meta)
-            {
-                Verdict::Found(p) => {
-                    st.protocol = p;
-                    false
+            Some(i) => {
+                match (DISSECTORS[usize::from(i)].run)(&packet, &mut st.scratch, &mut st.meta) {
+                    Verdict::Found(p) => {
+                        st.protocol = p;
+                        false
+                    }
+                    Verdict::Done(p) => {
+                        st.protocol = p;
+                        true
+                    }
+                    // The claim stands; the dissector has nothing more to read.
+                    Verdict::No => true,
+                    Verdict::Maybe => false,
                 }
-                Verdict::Done(p) => {
-                    st.protocol = p;
-                    true
-                }
-                // The claim stands; the dissector has nothing more to read.
-                Verdict::No => true,
-                Verdict::Maybe => false,
-            },
+            }
             None => {
                 let mut done = false;
                 let mut set = st.candidates;

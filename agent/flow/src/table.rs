@@ -1,8 +1,9 @@
 use std::time::Duration;
 
 use flowstat_core::{
-    AddrClass, Detection, Endpoint, FlowEvent, FlowView, OtherType, PacketMeta, Protocol,
-    PurgeReason, SideStats, TcpCounters, TcpInfo, Timestamp, ip_addr,
+    AddrClass, Classifier, Detection, Endpoint, FlowEvent, FlowInfo, FlowView, Metadata, OtherType,
+    PacketMeta, PortGuess, Protocol, PurgeReason, SideStats, TcpCounters, TcpInfo, Timestamp,
+    ip_addr,
 };
 use foldhash::fast::FixedState;
 use hashbrown::HashTable;
@@ -92,7 +93,7 @@ const NIL: u32 = u32::MAX;
 const LIVE: u16 = 1;
 /// Saw a packet since its previous record.
 const ACTIVE: u16 = 1 << 1;
-/// Detection concluded and the `flow` record was emitted.
+/// The `flow` record was emitted.
 const DETECTED: u16 = 1 << 2;
 const GUESSED: u16 = 1 << 3;
 const RST_SEEN: u16 = 1 << 4;
@@ -100,6 +101,12 @@ const RST_SEEN: u16 = 1 << 4;
 const SEQ_STARTED: [u16; 2] = [1 << 5, 1 << 6];
 /// A FIN was sent, per side.
 const FIN_SENT: [u16; 2] = [1 << 7, 1 << 8];
+/// Detection ended: its state is dropped and no more packets are examined.
+const DPI_DONE: u16 = 1 << 9;
+/// A second `flow` record went out when detection finished after the first.
+const UPDATED: u16 = 1 << 10;
+/// The application came from the DNS cache.
+const DNS_HIT: u16 = 1 << 11;
 
 /// Counters of one side of a flow.
 #[derive(Clone, Copy, Debug, Default)]
@@ -148,9 +155,10 @@ impl SideState {
     }
 }
 
-/// One flow. Kept small: this is the per-flow memory of the agent.
-#[derive(Clone, Debug)]
-struct Flow {
+/// One flow, with its detection state `S` while detection runs. Kept
+/// small: this is the per-flow memory of the agent.
+#[derive(Debug)]
+struct Flow<S> {
     key: FlowKey,
     /// Least-recently-seen list: `prev` is more recent, `next` older.
     prev: u32,
@@ -165,6 +173,7 @@ struct Flow {
     macs: [[u8; 6]; 2],
     classes: [AddrClass; 2],
     protocol: Protocol,
+    application: u32,
     client: Side,
     local: Side,
     other_type: OtherType,
@@ -173,9 +182,12 @@ struct Flow {
     flags: u16,
     /// The timeout class whose list the flow is in.
     class: u8,
+    /// Detection state, from the first packet with payload until
+    /// detection ends.
+    dpi: Option<S>,
 }
 
-impl Flow {
+impl<S> Flow<S> {
     fn has(&self, flag: u16) -> bool {
         self.flags & flag != 0
     }
@@ -192,6 +204,20 @@ impl Flow {
             TCP_CLOSED
         } else {
             TCP_OPEN
+        }
+    }
+
+    /// The flow as a classifier sees it: client to server.
+    fn info(&self) -> FlowInfo {
+        let (client_ip, client_port) = self.key.endpoint(self.client);
+        let (server_ip, server_port) = self.key.endpoint(self.client.other());
+        FlowInfo {
+            ip_version: self.key.ip_version,
+            ip_protocol: self.key.protocol,
+            client_ip: *client_ip,
+            client_port,
+            server_ip: *server_ip,
+            server_port,
         }
     }
 }
@@ -229,13 +255,15 @@ impl Ends {
     };
 }
 
-/// The flows of one capture interface.
+/// The flows of one capture interface, classified by `C` (DPI, or only
+/// the IP protocol number and ports with [`PortGuess`]).
 #[derive(Debug)]
-pub struct FlowTable {
+pub struct FlowTable<C: Classifier = PortGuess> {
     interface: String,
     cfg: FlowConfig,
     locals: LocalNetworks,
-    flows: Slab<Flow>,
+    classifier: C,
+    flows: Slab<Flow<C::State>>,
     free: Vec<u32>,
     index: HashTable<u32>,
     hasher: FixedState,
@@ -253,11 +281,12 @@ fn hash_key(hasher: &FixedState, key: &FlowKey) -> u64 {
     hasher.hash_one(key)
 }
 
-impl FlowTable {
+impl<C: Classifier> FlowTable<C> {
     /// An empty table for the capture interface named `interface` (the
     /// name is part of every digest).
-    pub fn new(interface: &str, cfg: FlowConfig, locals: LocalNetworks) -> Self {
+    pub fn new(interface: &str, cfg: FlowConfig, locals: LocalNetworks, classifier: C) -> Self {
         FlowTable {
+            classifier,
             interface: interface.to_owned(),
             cfg,
             locals,
@@ -294,6 +323,11 @@ impl FlowTable {
         self.locals = locals;
     }
 
+    /// The classifier (to reload what it knows, e.g. its application table).
+    pub fn classifier_mut(&mut self) -> &mut C {
+        &mut self.classifier
+    }
+
     /// Counters since the previous call, which resets them.
     pub fn take_counters(&mut self) -> TableCounters {
         std::mem::take(&mut self.counters)
@@ -309,14 +343,15 @@ impl FlowTable {
 
     /// Bytes of one flow slot.
     pub const fn flow_size() -> usize {
-        std::mem::size_of::<Flow>()
+        std::mem::size_of::<Flow<C::State>>()
     }
 
     /// Accounts one packet. `pkt.ts` must not go backwards between calls;
     /// the caller keeps packet time monotonic.
     ///
-    /// May emit `Detected` (detection gave up after `max_detection_packets`)
-    /// and, when the table is full, `Purged` for the evicted flow.
+    /// May emit `Detected` (detection finished, or gave up after
+    /// `max_detection_packets`) and, when the table is full, `Purged` for
+    /// the evicted flow.
     pub fn observe<F>(&mut self, pkt: &PacketMeta<'_>, emit: &mut F) -> Observed
     where
         F: FnMut(FlowEvent, &FlowView<'_>),
@@ -339,14 +374,17 @@ impl FlowTable {
         if let Some(frag) = pkt.fragment {
             self.first_fragment(idx, key, side, DatagramKey::of(pkt, frag.id), pkt.ts);
         }
-        self.count_detection_packet(idx, emit);
+        if !self.flows.get(idx).has(DPI_DONE) {
+            self.detect(idx, side, pkt, emit);
+        }
         Observed::Flow
     }
 
     /// The end of an update interval at `now`: purges closed and idle flows
     /// (`Purged`), and emits `Stats` for every other flow that saw packets
-    /// since its previous record (preceded by `Detected` if detection had
-    /// not concluded yet).
+    /// since its previous record (preceded by `Detected` if its `flow`
+    /// record has not gone out yet; detection then goes on, and a second
+    /// `flow` record follows if it learns more).
     pub fn tick<F>(&mut self, now: Timestamp, emit: &mut F)
     where
         F: FnMut(FlowEvent, &FlowView<'_>),
@@ -365,7 +403,11 @@ impl FlowTable {
             let mut idx = self.lists[usize::from(class)].head;
             while idx != NIL && self.flows.get(idx).has(ACTIVE) {
                 self.counters.active += 1;
-                self.conclude_detection(idx, emit);
+                if !self.flows.get(idx).has(DETECTED) {
+                    self.classify(idx, false);
+                    self.flows.get_mut(idx).flags |= DETECTED;
+                    self.emit(idx, FlowEvent::Detected, emit);
+                }
                 self.emit(idx, FlowEvent::Stats, emit);
                 let f = self.flows.get_mut(idx);
                 f.flags &= !ACTIVE;
@@ -471,6 +513,7 @@ impl FlowTable {
             macs: [[0; 6]; 2],
             classes,
             protocol: Protocol::UNKNOWN,
+            application: 0,
             client,
             local,
             other_type,
@@ -478,6 +521,7 @@ impl FlowTable {
             detection_packets: 0,
             flags: LIVE,
             class: if key.protocol == 6 { TCP_OPEN } else { OTHER },
+            dpi: None,
         };
         let idx = match self.free.pop() {
             Some(i) => {
@@ -561,48 +605,80 @@ impl FlowTable {
         self.counters.tcp_seq_errors += u64::from(f.tcp.seq_errors - before.seq_errors);
     }
 
-    /// Counts a packet examined by detection; detection gives up (and the
-    /// `flow` record goes out) at `max_detection_packets`.
-    fn count_detection_packet<F>(&mut self, idx: u32, emit: &mut F)
+    /// Shows a packet sent by `side` to detection. The state starts with
+    /// the first packet that carries payload; detection ends when the
+    /// classifier has nothing more to learn or after
+    /// `max_detection_packets` packets.
+    fn detect<F>(&mut self, idx: u32, side: Side, pkt: &PacketMeta<'_>, emit: &mut F)
     where
         F: FnMut(FlowEvent, &FlowView<'_>),
     {
         let f = self.flows.get_mut(idx);
-        if f.has(DETECTED) {
-            return;
-        }
         f.detection_packets = f.detection_packets.saturating_add(1);
-        if f.detection_packets >= self.cfg.max_detection_packets {
-            self.conclude_detection(idx, emit);
+        let info = f.info();
+        let done = match &mut f.dpi {
+            Some(state) => self.classifier.inspect(state, &info, pkt, side == f.client),
+            None if !pkt.payload.is_empty() => {
+                let state = f.dpi.insert(self.classifier.start(&info));
+                self.classifier.inspect(state, &info, pkt, side == f.client)
+            }
+            None => false,
+        };
+        if done || f.detection_packets >= self.cfg.max_detection_packets {
+            self.finish_detection(idx, emit);
         }
     }
 
-    /// Ends detection if it is still running: without payload inspection the
-    /// protocol comes from the IP protocol number or, as a guess, from the
-    /// server's (then the client's) well-known port. Emits `Detected`.
-    fn conclude_detection<F>(&mut self, idx: u32, emit: &mut F)
+    /// Ends detection if it is still running and drops its state. Emits
+    /// `Detected`: the flow's `flow` record, or a second one (marked
+    /// updated) when the first went out earlier and detection has learnt
+    /// more since.
+    fn finish_detection<F>(&mut self, idx: u32, emit: &mut F)
     where
         F: FnMut(FlowEvent, &FlowView<'_>),
     {
         let f = self.flows.get_mut(idx);
-        if f.has(DETECTED) {
+        if f.has(DPI_DONE) {
             return;
         }
-        f.flags |= DETECTED;
-        let (_, server_port) = f.key.endpoint(f.client.other());
-        let (_, client_port) = f.key.endpoint(f.client);
-        if let Some(p) = Protocol::from_ip_protocol(f.key.protocol) {
-            f.protocol = p;
-        } else if let Some(p) = Protocol::guess_from_port(f.key.protocol, server_port)
-            .or_else(|| Protocol::guess_from_port(f.key.protocol, client_port))
-        {
-            f.protocol = p;
+        f.flags |= DPI_DONE;
+        let before = (f.protocol, f.application, f.has(GUESSED));
+        let learnt = self.classify(idx, true);
+        let f = self.flows.get_mut(idx);
+        if !f.has(DETECTED) {
+            f.flags |= DETECTED;
+            self.emit(idx, FlowEvent::Detected, emit);
+        } else if learnt || before != (f.protocol, f.application, f.has(GUESSED)) {
+            f.flags |= UPDATED;
+            self.emit(idx, FlowEvent::Detected, emit);
+        }
+        self.flows.get_mut(idx).dpi = None;
+    }
+
+    /// Takes the classifier's current answer for the flow: protocol,
+    /// application and flags; when detection is over (`last`) and added
+    /// metadata, the digest too (so a flow's digest changes at most once).
+    /// Returns whether detection found a host name.
+    fn classify(&mut self, idx: u32, last: bool) -> bool {
+        let f = self.flows.get_mut(idx);
+        let outcome = self.classifier.outcome(f.dpi.as_ref(), &f.info());
+        f.protocol = outcome.protocol;
+        f.application = outcome.application;
+        f.flags &= !(GUESSED | DNS_HIT);
+        if outcome.guessed {
             f.flags |= GUESSED;
         }
-        if f.protocol != Protocol::UNKNOWN {
-            f.digest = digest::with_metadata(&self.interface, &f.key, f.protocol.0, 0, "");
+        if outcome.dns_cache_hit {
+            f.flags |= DNS_HIT;
         }
-        self.emit(idx, FlowEvent::Detected, emit);
+        let host = f.dpi.as_ref().map_or("", |s| {
+            self.classifier.metadata(s).host_server_name.as_str()
+        });
+        if last && (f.protocol != Protocol::UNKNOWN || f.application != 0 || !host.is_empty()) {
+            f.digest =
+                digest::with_metadata(&self.interface, &f.key, f.protocol.0, f.application, host);
+        }
+        !host.is_empty()
     }
 
     fn observe_later_fragment(&mut self, pkt: &PacketMeta<'_>, dkey: DatagramKey) -> Observed {
@@ -692,7 +768,7 @@ impl FlowTable {
     where
         F: FnMut(FlowEvent, &FlowView<'_>),
     {
-        self.conclude_detection(idx, emit);
+        self.finish_detection(idx, emit);
         if self.flows.get(idx).has(ACTIVE) {
             self.counters.active += 1;
         }
@@ -749,11 +825,16 @@ impl FlowTable {
             digest_prev,
             detection: Detection {
                 protocol: f.protocol,
-                application: 0,
-                application_name: "Unknown",
+                application: f.application,
+                application_name: self.classifier.application_name(f.application),
                 guessed: f.has(GUESSED),
                 packets: u32::from(f.detection_packets),
-                host_server_name: "",
+                updated: f.has(UPDATED),
+                dns_cache_hit: f.has(DNS_HIT),
+                meta: f
+                    .dpi
+                    .as_ref()
+                    .map_or(Metadata::none(), |s| self.classifier.metadata(s)),
             },
             local_stats: f.sides[local.index()].stats(),
             other_stats: f.sides[other.index()].stats(),

@@ -29,6 +29,7 @@ use flowstat_core::{
     LinkType, PacketMeta, Plugin, Record, RecordKind, Records, SinkStatus, Timestamp,
 };
 use flowstat_decode::{DecodeConfig, decode};
+use flowstat_dpi::{Applications, Engine as DpiEngine};
 use flowstat_flow::LocalNetworks;
 use flowstat_sinks::SinkRuntime;
 use foldhash::fast::FixedState;
@@ -69,7 +70,7 @@ const WORKER_WAIT: Duration = Duration::from_millis(1500);
 
 /// Runs the agent until SIGTERM or SIGINT.
 pub fn run(opts: &RunOptions, plugins: &PluginFactory) -> anyhow::Result<()> {
-    let cfg = load(opts)?;
+    let (cfg, apps) = load(opts)?;
     anyhow::ensure!(
         !cfg.capture.is_empty(),
         "no capture interface: add a [[capture]] table to {} or pass -I/-E IFACE",
@@ -90,7 +91,8 @@ pub fn run(opts: &RunOptions, plugins: &PluginFactory) -> anyhow::Result<()> {
     privileges::drop_to(&cfg.agent.user, &cfg.agent.group)?;
     let signals = crate::signals::listen()?;
 
-    let mut agent = Agent::start(cfg, opts.clone(), captures, sinks, plugins)?;
+    let dpi = cfg.dpi_engine(apps);
+    let mut agent = Agent::start(cfg, opts.clone(), captures, sinks, dpi, plugins)?;
     tracing::info!(workers = agent.workers.len(), "flowstatd running");
     agent.main_loop(&signals);
     agent.shutdown();
@@ -110,8 +112,9 @@ fn raise_memlock_limit() {
 }
 
 /// The config file (or the defaults, when the default path does not
-/// exist), with `-I`/`-E` interfaces added, checked against this host.
-fn load(opts: &RunOptions) -> Result<Config, ConfigError> {
+/// exist), with `-I`/`-E` interfaces added, checked against this host,
+/// and the application table it names.
+fn load(opts: &RunOptions) -> Result<(Config, Arc<Applications>), ConfigError> {
     let path = &opts.config;
     let mut cfg = if opts.config_given || path.exists() {
         Config::load(path)?
@@ -134,7 +137,8 @@ fn load(opts: &RunOptions) -> Result<Config, ConfigError> {
             }
         }
     }
-    Ok(cfg)
+    let apps = cfg.applications(path)?;
+    Ok((cfg, apps))
 }
 
 /// The local networks: the config's, and the capture interfaces'.
@@ -335,6 +339,8 @@ enum Control {
     SetLocals(LocalNetworks),
     /// The kinds of records now subscribed to.
     SetWanted(KindSet),
+    /// A reloaded application table, for flows detected from now on.
+    SetApplications(Arc<Applications>),
     /// Finish the queued packets, purge every flow, and stop.
     Stop,
 }
@@ -391,6 +397,7 @@ fn worker_loop(
                 }
                 Ok(Control::SetLocals(l)) => worker.set_local_networks(l),
                 Ok(Control::SetWanted(k)) => worker.records().set_wanted(k),
+                Ok(Control::SetApplications(a)) => worker.set_applications(&a),
                 Ok(Control::Stop) | Err(_) => {
                     while let Ok(batch) = packets.try_recv() {
                         process(&mut worker, &batch);
@@ -458,6 +465,7 @@ impl Agent {
         opts: RunOptions,
         captures: Vec<(usize, LiveSource)>,
         sinks: SinkRuntime,
+        dpi: DpiEngine,
         plugins: &PluginFactory,
     ) -> anyhow::Result<Agent> {
         let wanted = sinks.wanted();
@@ -485,7 +493,13 @@ impl Agent {
         let mut workers = Vec::new();
         let mut packet_queues = Vec::new();
         for i in 0..n_workers {
-            let mut worker = FlowWorker::new(cfg.flow_config(), locals.clone(), plugins(), wanted);
+            let mut worker = FlowWorker::new(
+                cfg.flow_config(),
+                locals.clone(),
+                dpi.clone(),
+                plugins(),
+                wanted,
+            );
             for (name, internal) in &interfaces {
                 worker.open_source(name, *internal);
             }
@@ -690,14 +704,17 @@ impl Agent {
     /// SIGHUP: reads the config again; applies it, or keeps the old one and
     /// says why.
     fn reload(&mut self) {
-        let new = match load(&self.opts) {
-            Ok(new) => new,
+        let (new, apps) = match load(&self.opts) {
+            Ok(loaded) => loaded,
             Err(e) => {
                 tracing::error!("reload rejected, keeping the running configuration:\n{e}");
                 return;
             }
         };
-        let mut changed = Vec::new();
+        let mut changed = vec!["applications"];
+        for (control, _) in &self.workers {
+            let _ = control.send(Control::SetApplications(Arc::clone(&apps)));
+        }
         if new.sink != self.cfg.sink {
             let wanted = outputs::wanted(&new.sink);
             self.records.set_wanted(wanted);

@@ -6,10 +6,12 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use flowstat_core::{KindSet, RecordKind};
 use flowstat_decode::DecodeConfig;
+use flowstat_dpi::{Applications, Engine as DpiEngine, SharedDnsCache};
 use flowstat_flow::{FlowConfig, LocalNetworks};
 use flowstat_sinks::{FsyncPolicy, SocketEndpoint};
 use ipnet::IpNet;
@@ -25,6 +27,8 @@ pub struct Config {
     pub flows: FlowsSection,
     /// `[decode]`
     pub decode: DecodeSection,
+    /// `[dpi]`
+    pub dpi: DpiSection,
     /// `[[capture]]`: the interfaces the agent captures on.
     pub capture: Vec<CaptureSection>,
     /// `[[sink]]`: where records go (stdout when none is configured).
@@ -133,6 +137,27 @@ impl Default for DecodeSection {
             decapsulate: Vec::new(),
             vxlan_port: d.vxlan_port,
             gtp_u_port: d.gtp_u_port,
+        }
+    }
+}
+
+/// `[dpi]`: protocol and application detection.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct DpiSection {
+    /// The application table (`applications.toml`); empty for the table
+    /// built into flowstatd. Read at start and at every SIGHUP.
+    pub applications: PathBuf,
+    /// Addresses remembered from DNS answers, to name the applications of
+    /// later flows to them; 0 turns the cache off.
+    pub dns_cache_entries: u64,
+}
+
+impl Default for DpiSection {
+    fn default() -> Self {
+        DpiSection {
+            applications: PathBuf::new(),
+            dns_cache_entries: flowstat_dpi::DNS_CACHE_ENTRIES as u64,
         }
     }
 }
@@ -748,6 +773,12 @@ impl Config {
             "flows.max_detection_packets",
             "must be between 1 and 255",
         );
+        require(
+            e,
+            self.dpi.dns_cache_entries <= 16_777_216,
+            "dpi.dns_cache_entries",
+            "must be at most 16777216",
+        );
         require(e, d.vxlan_port != 0, "decode.vxlan_port", "must not be 0");
         require(e, d.gtp_u_port != 0, "decode.gtp_u_port", "must not be 0");
         for (i, c) in self.capture.iter().enumerate() {
@@ -814,6 +845,31 @@ impl Config {
             vxlan_port: d.vxlan_port,
             gtp_u_port: d.gtp_u_port,
         }
+    }
+
+    /// The application table `dpi.applications` names (the built-in one
+    /// when empty); `path` is the config file, for messages.
+    pub fn applications(&self, path: &Path) -> Result<Arc<Applications>, ConfigError> {
+        let file = &self.dpi.applications;
+        let apps = if file.as_os_str().is_empty() {
+            Ok(Applications::builtin())
+        } else {
+            Applications::load(file)
+        };
+        apps.map(Arc::new).map_err(|e| ConfigError::Invalid {
+            path: path.to_owned(),
+            errors: vec![KeyError {
+                key: "dpi.applications".into(),
+                reason: e.to_string(),
+            }],
+        })
+    }
+
+    /// A DPI engine naming applications from `apps`, with a fresh DNS
+    /// cache (one per agent: its workers share it).
+    pub fn dpi_engine(&self, apps: Arc<Applications>) -> DpiEngine {
+        let entries = usize::try_from(self.dpi.dns_cache_entries).unwrap_or(usize::MAX);
+        DpiEngine::new(apps, SharedDnsCache::new(entries))
     }
 
     /// The configured local networks.

@@ -8,6 +8,7 @@
 //! engine ends the interval the gap began in and the one just before the
 //! new packet, not each empty one between.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,6 +21,8 @@ use flowstat_decode::{DecodeConfig, decode};
 use flowstat_flow::{FlowConfig, LocalNetworks};
 use flowstat_sinks::SinkRuntime;
 
+use crate::ConfigError;
+use crate::config::Config;
 use crate::resources;
 use crate::worker::{FlowWorker, SourceReport};
 
@@ -37,11 +40,32 @@ pub struct EngineConfig {
     pub decode: DecodeConfig,
     /// Local networks.
     pub locals: LocalNetworks,
+    /// The DPI engine (its application table and DNS cache).
+    pub dpi: flowstat_dpi::Engine,
     /// Fill `agent_status`'s host and process fields (`cpu_cores`, CPU
     /// time, RSS) with real readings. Off for replay by default, where they
     /// are 0: they differ between runs and machines, and replay output is
     /// otherwise byte-identical for the same input.
     pub resource_usage: bool,
+}
+
+impl EngineConfig {
+    /// The engine settings of `cfg` (read from `path`, named in errors);
+    /// loads the application table it names.
+    pub fn from_config(
+        cfg: &Config,
+        path: &Path,
+        resource_usage: bool,
+    ) -> Result<EngineConfig, ConfigError> {
+        Ok(EngineConfig {
+            update_interval: cfg.update_interval(),
+            flows: cfg.flow_config(),
+            decode: cfg.decode_config(),
+            locals: cfg.local_networks(),
+            dpi: cfg.dpi_engine(cfg.applications(path)?),
+            resource_usage,
+        })
+    }
 }
 
 /// Makes a fresh set of plugins: one for each flow worker, one for the
@@ -83,7 +107,13 @@ impl Engine {
     pub fn new(cfg: EngineConfig, plugins: &PluginFactory, sinks: SinkRuntime) -> Self {
         let wanted = sinks.wanted();
         Engine {
-            worker: FlowWorker::new(cfg.flows.clone(), cfg.locals.clone(), plugins(), wanted),
+            worker: FlowWorker::new(
+                cfg.flows.clone(),
+                cfg.locals.clone(),
+                cfg.dpi.clone(),
+                plugins(),
+                wanted,
+            ),
             interval_plugins: plugins(),
             records: Records::new(wanted),
             sinks,

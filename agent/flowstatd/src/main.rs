@@ -255,7 +255,9 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::CheckConfig { file } => {
-            Config::load(&file)?.check_interfaces(&file)?;
+            let cfg = Config::load(&file)?;
+            cfg.check_interfaces(&file)?;
+            cfg.applications(&file)?;
             println!("{}: ok", file.display());
             Ok(ExitCode::SUCCESS)
         }
@@ -337,13 +339,8 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             }
             cfg.agent.local_networks.extend(local_networks);
             cfg.decode.decapsulate.extend(decapsulate);
-            let engine = EngineConfig {
-                update_interval: cfg.update_interval(),
-                flows: cfg.flow_config(),
-                decode: cfg.decode_config(),
-                locals: cfg.local_networks(),
-                resource_usage,
-            };
+            let path = config.as_deref().unwrap_or(Path::new("(defaults)"));
+            let engine = EngineConfig::from_config(&cfg, path, resource_usage)?;
             let opts = ReplayOptions {
                 files,
                 internal: role == Role::Lan,

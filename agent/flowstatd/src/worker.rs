@@ -9,19 +9,23 @@ use flowstat_core::{
     FlowEvent, FlowView, InterfaceCounters, KindSet, PacketMeta, Plugin, Records, SourceInfo,
     Timestamp,
 };
+use flowstat_dpi::{Applications, Engine as Dpi};
 use flowstat_flow::{FlowConfig, FlowTable, LocalNetworks, Observed, TableCounters};
+use std::sync::Arc;
 
 /// One capture source as a worker knows it.
 struct Source {
     name: String,
     internal: bool,
-    table: FlowTable,
+    table: FlowTable<Dpi>,
 }
 
 /// Flow tables and plugins of one thread.
 pub struct FlowWorker {
     flows: FlowConfig,
     locals: LocalNetworks,
+    /// The DPI engine each new source's table gets a clone of.
+    dpi: Dpi,
     /// Indexed by source id; `None` once closed.
     sources: Vec<Option<Source>>,
     plugins: Vec<Box<dyn Plugin>>,
@@ -74,12 +78,14 @@ impl FlowWorker {
     pub fn new(
         flows: FlowConfig,
         locals: LocalNetworks,
+        dpi: Dpi,
         plugins: Vec<Box<dyn Plugin>>,
         wanted: KindSet,
     ) -> Self {
         FlowWorker {
             flows,
             locals,
+            dpi,
             sources: Vec::new(),
             plugins,
             records: Records::new(wanted),
@@ -89,7 +95,12 @@ impl FlowWorker {
 
     /// Adds a source; returns its id.
     pub fn open_source(&mut self, name: &str, internal: bool) -> usize {
-        let table = FlowTable::new(name, self.flows.clone(), self.locals.clone());
+        let table = FlowTable::new(
+            name,
+            self.flows.clone(),
+            self.locals.clone(),
+            self.dpi.clone(),
+        );
         self.sources.push(Some(Source {
             name: name.to_owned(),
             internal,
@@ -161,13 +172,21 @@ impl FlowWorker {
         self.locals = locals;
     }
 
+    /// The application table for flows detected from now on.
+    pub fn set_applications(&mut self, apps: &Arc<Applications>) {
+        for s in self.sources.iter_mut().flatten() {
+            s.table.classifier_mut().set_applications(Arc::clone(apps));
+        }
+        self.dpi.set_applications(Arc::clone(apps));
+    }
+
     /// Records made since the last call; the caller delivers them.
     pub fn records(&mut self) -> &mut Records {
         &mut self.records
     }
 }
 
-fn report(table: &mut FlowTable) -> SourceReport {
+fn report(table: &mut FlowTable<Dpi>) -> SourceReport {
     SourceReport {
         table: table.take_counters(),
         flows: table.len() as u64,

@@ -3,7 +3,7 @@ use flowstat_core::{
     AddrClass, Detection, Endpoint, InterfaceReport, OtherType, Protocol, PurgeReason, SideStats,
     TcpCounters, Timestamp,
 };
-use flowstat_core::{InterfaceCounters, KernelCounters, Record};
+use flowstat_core::{Dhcp, Http, InterfaceCounters, KernelCounters, Record, Ssh, Ssl, Stun};
 use serde_json::Value;
 
 const DIGEST: [u8; 20] = [0xab; 20];
@@ -39,7 +39,9 @@ fn view() -> FlowView<'static> {
             application_name: "Unknown",
             guessed: true,
             packets: 3,
-            host_server_name: "",
+            updated: false,
+            dns_cache_hit: false,
+            meta: Metadata::none(),
         },
         local_stats: SideStats {
             bytes: 100,
@@ -174,6 +176,65 @@ fn flow_record_has_every_netify_required_field() {
     let mut sorted = keys.clone();
     sorted.sort();
     assert_eq!(keys, sorted, "flow keys are sorted");
+}
+
+#[test]
+fn flow_record_carries_protocol_objects_in_key_order() {
+    let meta = Metadata {
+        host_server_name: "www.example.com".into(),
+        ssl: Some(Box::new(Ssl {
+            version: 0x0304,
+            cipher_suite: 0x1301,
+            client_sni: "www.example.com".into(),
+            alpn: vec!["h2".into(), "http/1.1".into()],
+            client_ja4: "t13d1516h2_8daaf6152771_02713d6af862".into(),
+            ..Ssl::default()
+        })),
+        http: Some(Box::new(Http {
+            url: "/a\"b".into(),
+            user_agent: "curl/8".into(),
+        })),
+        ssh: Some(Box::new(Ssh::default())),
+        dhcp: Some(Box::new(Dhcp::default())),
+        stun: Some(Box::new(Stun::default())),
+        bt_info_hash: Some([0x5a; 20]),
+        mdns_answer: Some("printer.local".into()),
+        ssdp_user_agent: Some("UPnP/1.0".into()),
+    };
+    let mut v = view();
+    v.detection.meta = &meta;
+    v.detection.updated = true;
+    let r = encode_flow(FlowEvent::Detected, &v);
+    let t = text(&r);
+    let order = [
+        "\"app_proto_twins\"",
+        "\"bt\":{\"info_hash\":\"5a5a",
+        "\"category\"",
+        "\"detection_updated\":true",
+        "\"dhc_hit\"",
+        "\"dhcp\":{\"class_ident\":\"\",\"fingerprint\":\"\"}",
+        "\"host_server_name\":\"www.example.com\"",
+        "\"http\":{\"url\":\"/a\\\"b\",\"user_agent\":\"curl/8\"}",
+        "\"local_rate\"",
+        "\"mdns\":{\"answer\":\"printer.local\"}",
+        "\"other_bytes\"",
+        "\"soft_dissector\"",
+        "\"ssdp\":{\"user_agent\":\"UPnP/1.0\"}",
+        "\"ssh\":{\"client\":\"\",\"server\":\"\"}",
+        "\"ssl\":{\"alpn\":[\"h2\",\"http/1.1\"],\"alpn_server\":[],\"cipher_suite\":\"0x1301\"",
+        "\"version\":\"0x0304\"}",
+        "\"stun\":{\"mapped\":\"\"",
+        "\"tcp\"",
+    ];
+    let at: Vec<usize> = order
+        .iter()
+        .map(|k| t.find(k).unwrap_or_else(|| panic!("{k} missing in {t}")))
+        .collect();
+    assert!(at.windows(2).all(|w| w[0] < w[1]), "{t}");
+    // Stats and purge records leave the metadata out.
+    let stats = encode_flow(FlowEvent::Stats, &v);
+    let stats = text(&stats);
+    assert!(!stats.contains("\"ssl\"") && !stats.contains("host_server_name"));
 }
 
 #[test]
