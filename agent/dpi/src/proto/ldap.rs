@@ -1,14 +1,141 @@
-//! ldap: not written yet.
+//! LDAP over TCP, and CLDAP over UDP (RFC 4511).
 
-use flowstat_core::Metadata;
+use flowstat_core::{Metadata, Protocol};
 
+use super::kerberos::Sides;
+use super::snmp::{header, int};
 use crate::dissect::{Packet, Scratch, Verdict};
 
 /// Per-flow state.
 #[derive(Debug, Default)]
-pub(crate) struct State {}
+pub(crate) struct State {
+    sides: Sides,
+}
 
-/// Not written yet: never claims a flow.
-pub(crate) fn dissect(_pkt: &Packet<'_>, _scratch: &mut Scratch, _meta: &mut Metadata) -> Verdict {
-    Verdict::No
+/// LDAP (`Protocol(112)`, "LDAP"): an LDAPMessage SEQUENCE, its messageID
+/// INTEGER, then a protocolOp with an application tag whose first field
+/// fits the operation (bind version, result code, DN string, ...). Either
+/// direction may show it (captures often start mid-flow).
+pub(crate) fn dissect(pkt: &Packet<'_>, scratch: &mut Scratch, _meta: &mut Metadata) -> Verdict {
+    let verdict = if pkt.tcp {
+        let stream = pkt.stream();
+        match header(stream) {
+            Some((0x30, head, len)) if stream.len() < (head + len).min(16) => Verdict::Maybe,
+            Some((0x30, head, len)) => check(stream, head, len),
+            None if stream.len() < 6 && stream.first().is_none_or(|&b| b == 0x30) => Verdict::Maybe,
+            _ => Verdict::No,
+        }
+    } else {
+        match header(pkt.payload) {
+            Some((0x30, head, len)) if head + len == pkt.payload.len() => {
+                check(pkt.payload, head, len)
+            }
+            _ => Verdict::No,
+        }
+    };
+    scratch.ldap.sides.verdict(pkt, verdict)
+}
+
+/// `Done` when the message SEQUENCE `msg` (header `head` bytes, value
+/// `len` bytes, maybe not all in `msg`) starts as an LDAPMessage.
+fn check(msg: &[u8], head: usize, len: usize) -> Verdict {
+    let Some((_id, op)) = msg.get(head..).and_then(int) else {
+        return Verdict::No;
+    };
+    let Some((tag, op_head, op_len)) = header(op) else {
+        return Verdict::No;
+    };
+    let id_len = msg.len() - head - op.len();
+    let first = op.get(op_head).copied();
+    let ok = id_len + op_head + op_len <= len
+        && match tag {
+            // bindRequest: version 1..=3.
+            0x60 => op
+                .get(op_head..)
+                .and_then(int)
+                .is_some_and(|(v, _)| (1..=3).contains(&v)),
+            // Responses: LDAPResult, starting with an ENUMERATED code.
+            0x61 | 0x65 | 0x67 | 0x69 | 0x6b | 0x6d | 0x6f | 0x78 => first == Some(0x0a),
+            // search, entry, modify, add, modDN, compare, reference: a string.
+            0x63 | 0x64 | 0x66 | 0x68 | 0x6c | 0x6e | 0x73 => first == Some(0x04),
+            0x77 => first == Some(0x80), // extendedRequest: requestName
+            0x79 => true,                // intermediateResponse
+            0x42 => op_len == 0,         // unbindRequest: NULL
+            0x4a | 0x50 => op_len > 0,   // delRequest, abandonRequest
+            _ => false,
+        };
+    if ok {
+        Verdict::Done(Protocol(112)) // LDAP
+    } else {
+        Verdict::No
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dissect::testing::{flow, hex, run};
+
+    // kerberos.pcap frame 14 (TCP 389 -> 49161): bindResponse with SASL
+    // credentials, first 56 of 210 bytes.
+    const BIND_RESPONSE: &str = "3084000000cc0201036184000000c30a010004000400878200b8a181b53081b2a0030a0100a10b06092a864882f712010202a2819d04819a";
+
+    #[test]
+    fn server_side_after_mid_stream_client() {
+        // kerberos.pcap frame 13 (TCP 49161 -> 389): the capture starts
+        // inside the client's SASL-wrapped data (first 32 bytes).
+        let client = hex("f1365cd0b0cca75dcfd9b847530137c02df39e1c8f03abbce0a95e8a480c7e09");
+        let server = hex(BIND_RESPONSE);
+        let f = flow(true, 49161, 389);
+        let (v, _) = run(dissect, &f, &[(true, &client), (false, &server)]);
+        assert_eq!(v, [Verdict::Maybe, Verdict::Done(Protocol(112))]);
+        let (v, _) = run(dissect, &f, &[(true, &client), (false, &client)]);
+        assert_eq!(v, [Verdict::Maybe, Verdict::No]);
+    }
+
+    #[test]
+    fn requests() {
+        // Synthetic (the corpus has no clear-text LDAP request): a simple
+        // bindRequest (id 1, v3, "cn=admin", password "x"), an unbind, and
+        // a CLDAP searchRequest (base "", present filter "objectclass").
+        let bind = hex("301502010160100201030408636e3d61646d696e800178");
+        let unbind = hex("30050201024200");
+        let f = flow(true, 50000, 389);
+        for msg in [&bind, &unbind] {
+            assert_eq!(
+                run(dissect, &f, &[(true, msg)]).0,
+                [Verdict::Done(Protocol(112))]
+            );
+        }
+        let search = hex(
+            "302502010163200400 0a0100 0a0100 020100 020100 010100 870b6f626a656374636c617373 3000",
+        );
+        let udp = flow(false, 50000, 389);
+        assert_eq!(
+            run(dissect, &udp, &[(true, &search)]).0,
+            [Verdict::Done(Protocol(112))]
+        );
+    }
+
+    #[test]
+    fn other_protocols_and_truncation() {
+        let f = flow(true, 50000, 389);
+        // snmp.pcap frame 1: SNMP get-request (also a SEQUENCE and INTEGER).
+        let snmp = hex(
+            "302902010004067075626c6963a11c02044b781a6e020100020100300e300c06082b060102010105000500",
+        );
+        // kerberos.pcap frame 1 (TCP 49157 -> 88): AS-REQ, first 32 bytes.
+        let krb = hex("000000eb6a81e83081e5a103020105a20302010aa31530133011a10402020080");
+        for other in [snmp, krb] {
+            let (v, _) = run(dissect, &f, &[(true, &other), (false, &other)]);
+            assert_eq!(v, [Verdict::Maybe, Verdict::No]);
+        }
+        let msg = hex(BIND_RESPONSE);
+        for n in 0..msg.len() {
+            let (v, _) = run(dissect, &f, &[(false, &msg[..n])]);
+            assert!(!matches!(v[0], Verdict::Found(_)), "{n}");
+            let (v, _) = run(dissect, &flow(false, 5, 389), &[(false, &msg[..n])]);
+            assert_ne!(v, [Verdict::Done(Protocol(112))]);
+        }
+    }
 }
