@@ -21,10 +21,14 @@ impl Stream {
     /// Appends the part of a segment's `payload` that continues the
     /// stream; retransmitted bytes are skipped, and a gap stops the stream.
     pub(crate) fn push(&mut self, tcp: &TcpInfo, payload: &[u8]) {
-        if !self.started {
+        // A SYN's sequence number is one before the first data byte. A
+        // SYN before any data restarts the stream (a handshake repeated
+        // with a new initial sequence number).
+        let syn = tcp.has(TcpInfo::SYN);
+        if !self.started || (syn && self.bytes.is_empty()) {
             self.started = true;
-            // A SYN's sequence number is one before the first data byte.
-            self.next = tcp.seq.wrapping_add(u32::from(tcp.has(TcpInfo::SYN)));
+            self.broken = false;
+            self.next = tcp.seq.wrapping_add(u32::from(syn));
         }
         if self.broken || payload.is_empty() {
             return;
@@ -67,6 +71,15 @@ mod tests {
         s.push(&seg(200, TcpInfo::ACK), b"zzz"); // gap
         s.push(&seg(105, TcpInfo::ACK), b"f");
         assert_eq!(s.bytes, b"abcde");
+    }
+
+    #[test]
+    fn a_new_syn_before_data_restarts_the_stream() {
+        let mut s = Stream::default();
+        s.push(&seg(1000, TcpInfo::SYN | TcpInfo::ACK), b"");
+        s.push(&seg(5000, TcpInfo::SYN | TcpInfo::ACK), b"");
+        s.push(&seg(5001, TcpInfo::ACK), b"hello");
+        assert_eq!(s.bytes, b"hello");
     }
 
     #[test]

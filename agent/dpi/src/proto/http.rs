@@ -1,14 +1,220 @@
-//! http: not written yet.
+//! HTTP/1.x (nDPI 7 "HTTP") and HTTP/2 with prior knowledge (349 "HTTP2").
+//!
+//! HTTP/1.x: the client stream's request line (a known method, the
+//! target, `HTTP/1.x`) and headers until the blank line: `Host` (without
+//! its port), the target and `User-Agent`. A response status line
+//! (`HTTP/1.x NNN`) first in the server stream, when the capture missed
+//! the request, is HTTP too. HTTP/2: the client connection preface. Its
+//! `:authority` is not read: clients send it Huffman-coded in HPACK
+//! (http2.pcapng does), and a Huffman decoder is more than it is worth.
 
-use flowstat_core::Metadata;
+use flowstat_core::{Http, Metadata, Protocol, wire_text};
 
 use crate::dissect::{Packet, Scratch, Verdict};
+use crate::stream::STREAM_MAX;
+
+/// nDPI's HTTP.
+const HTTP: Protocol = Protocol(7);
+/// nDPI's HTTP2.
+const HTTP2: Protocol = Protocol(349);
+/// The HTTP/2 client connection preface (RFC 9113 3.4).
+const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+/// Request methods: RFC 9110's and WebDAV's.
+const METHODS: &[&[u8]] = &[
+    b"GET",
+    b"POST",
+    b"HEAD",
+    b"PUT",
+    b"DELETE",
+    b"OPTIONS",
+    b"CONNECT",
+    b"TRACE",
+    b"PATCH",
+    b"PROPFIND",
+    b"PROPPATCH",
+    b"MKCOL",
+    b"COPY",
+    b"MOVE",
+    b"LOCK",
+    b"UNLOCK",
+    b"REPORT",
+    b"SEARCH",
+];
+/// Longest text kept from a header or the target.
+const MAX_TEXT: usize = 256;
+/// Server packets, after a response seen first, to wait for a request.
+const RESPONSE_WAIT: u32 = 4;
 
 /// Per-flow state.
 #[derive(Debug, Default)]
-pub(crate) struct State {}
-
-/// Not written yet: never claims a flow.
-pub(crate) fn dissect(_pkt: &Packet<'_>, _scratch: &mut Scratch, _meta: &mut Metadata) -> Verdict {
-    Verdict::No
+pub(crate) struct State {
+    /// The flow was claimed.
+    found: bool,
+    /// A response came first: HTTP, whatever the client sends next.
+    response_first: bool,
 }
+
+/// How far a message has been read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Read {
+    /// Well-formed so far; more bytes are needed.
+    Partial,
+    /// The request line was read; its headers are not all there.
+    Line,
+    /// The request line and headers were read.
+    Complete,
+    /// Not HTTP.
+    Invalid,
+}
+
+/// Reads the first request (or a response seen first).
+pub(crate) fn dissect(pkt: &Packet<'_>, scratch: &mut Scratch, meta: &mut Metadata) -> Verdict {
+    let st = &mut scratch.http;
+    if !pkt.tcp {
+        return Verdict::No;
+    }
+    if !pkt.from_client {
+        return match status_line(pkt.server_stream) {
+            _ if st.response_first && pkt.seen_here() >= RESPONSE_WAIT => Verdict::Done(HTTP),
+            _ if st.found => Verdict::Found(HTTP),
+            // The request is (being) read from the client stream.
+            _ if !pkt.client_stream.is_empty() => Verdict::Maybe,
+            Read::Complete => {
+                (st.found, st.response_first) = (true, true);
+                Verdict::Found(HTTP)
+            }
+            Read::Partial => Verdict::Maybe,
+            _ => Verdict::No,
+        };
+    }
+    let stream = pkt.client_stream;
+    if PREFACE.starts_with(&stream[..stream.len().min(PREFACE.len())]) {
+        return if stream.len() >= PREFACE.len() {
+            Verdict::Done(HTTP2)
+        } else {
+            Verdict::Maybe
+        };
+    }
+    match request(stream, meta) {
+        Read::Complete => Verdict::Done(HTTP),
+        // The stream is full: these are all the headers we will see.
+        Read::Line if stream.len() >= STREAM_MAX => Verdict::Done(HTTP),
+        Read::Line => {
+            st.found = true;
+            Verdict::Found(HTTP)
+        }
+        Read::Partial if st.found => Verdict::Found(HTTP),
+        Read::Partial => Verdict::Maybe,
+        // After a response seen first: the claim stands.
+        Read::Invalid => Verdict::No,
+    }
+}
+
+/// Reads the request at the start of `stream`: its line and the headers
+/// whose lines are whole.
+fn request(stream: &[u8], meta: &mut Metadata) -> Read {
+    let Some(end) = stream.iter().position(|&b| b == b'\n') else {
+        return if request_prefix(stream) {
+            Read::Partial
+        } else {
+            Read::Invalid
+        };
+    };
+    let line = trim_cr(&stream[..end]);
+    let mut parts = line.splitn(3, |&b| b == b' ');
+    let (Some(method), Some(target), Some(version)) = (parts.next(), parts.next(), parts.next())
+    else {
+        return Read::Invalid;
+    };
+    if !METHODS.contains(&method) || !version_ok(version) || !token_ok(target) {
+        return Read::Invalid;
+    }
+    let http = meta.http.get_or_insert_with(Box::default);
+    http.url = wire_text(target, MAX_TEXT);
+    let mut rest = &stream[end + 1..];
+    while let Some(end) = rest.iter().position(|&b| b == b'\n') {
+        let line = trim_cr(&rest[..end]);
+        if line.is_empty() {
+            return Read::Complete;
+        }
+        header(line, http, &mut meta.host_server_name);
+        rest = &rest[end + 1..];
+    }
+    Read::Line
+}
+
+/// Reads one header line into `http` and `host`.
+fn header(line: &[u8], http: &mut Http, host: &mut String) {
+    let Some(colon) = line.iter().position(|&b| b == b':') else {
+        return;
+    };
+    let (name, value) = (&line[..colon], line[colon + 1..].trim_ascii());
+    if name.eq_ignore_ascii_case(b"host") {
+        *host = wire_text(strip_port(value), MAX_TEXT);
+    } else if name.eq_ignore_ascii_case(b"user-agent") {
+        http.user_agent = wire_text(value, MAX_TEXT);
+    }
+}
+
+/// `host[:port]` without the port (an IPv6 literal keeps its brackets).
+fn strip_port(host: &[u8]) -> &[u8] {
+    if host.first() == Some(&b'[') {
+        return match host.iter().position(|&b| b == b']') {
+            Some(end) => &host[..=end],
+            None => host,
+        };
+    }
+    match host.iter().rposition(|&b| b == b':') {
+        Some(colon) if host[colon + 1..].iter().all(u8::is_ascii_digit) => &host[..colon],
+        _ => host,
+    }
+}
+
+/// True when `partial` (no line end yet) can still become a request line.
+fn request_prefix(partial: &[u8]) -> bool {
+    let mut parts = partial.splitn(3, |&b| b == b' ');
+    let method = parts.next().unwrap_or_default();
+    let Some(target) = parts.next() else {
+        return METHODS.iter().any(|m| m.starts_with(method));
+    };
+    let version_prefix = match parts.next() {
+        None => target.is_empty() || token_ok(target),
+        Some(v) => token_ok(target) && (b"HTTP/1.".starts_with(v) || version_ok(trim_cr(v))),
+    };
+    METHODS.contains(&method) && version_prefix
+}
+
+/// Reads a status line `HTTP/1.x NNN ...` at the start of `stream`.
+fn status_line(stream: &[u8]) -> Read {
+    let head = &stream[..stream.len().min(12)];
+    let template = b"HTTP/1.x NNN";
+    let fits = head.iter().zip(template).all(|(&b, &t)| match t {
+        b'x' => b == b'0' || b == b'1',
+        b'N' => b.is_ascii_digit(),
+        _ => b == t,
+    });
+    match (fits, head.len() == template.len()) {
+        (true, true) => Read::Complete,
+        (true, false) => Read::Partial,
+        (false, _) => Read::Invalid,
+    }
+}
+
+/// True for `HTTP/1.0` and `HTTP/1.1`.
+fn version_ok(version: &[u8]) -> bool {
+    version == b"HTTP/1.1" || version == b"HTTP/1.0"
+}
+
+/// True for a non-empty request target without spaces or control bytes.
+fn token_ok(target: &[u8]) -> bool {
+    !target.is_empty() && target.iter().all(|&b| b > b' ' && b != 0x7f)
+}
+
+/// `line` without a trailing CR.
+fn trim_cr(line: &[u8]) -> &[u8] {
+    line.strip_suffix(b"\r").unwrap_or(line)
+}
+
+#[cfg(test)]
+#[path = "http/tests.rs"]
+mod tests;

@@ -1,14 +1,556 @@
-//! tls: not written yet.
+//! TLS over TCP (nDPI 91 "TLS"; on ports 993, 995 and 465 nDPI's IMAPS,
+//! POPS and SMTPS).
+//!
+//! The client stream's first handshake message must be a ClientHello: it
+//! gives the SNI, the ALPN list, the offered version and the JA4
+//! fingerprint. The server stream gives the ServerHello (version, cipher
+//! suite, ALPN) and, up to TLS 1.2, the first certificate (subject CN and
+//! DN, issuer DN, SHA-1). Handshake messages may span records and TCP
+//! segments: the leading handshake records of a stream are read as one
+//! byte string. A stream caught mid-connection (its first bytes whole
+//! non-handshake records ending with the packet) is TLS too, as nDPI has
+//! it. The ClientHello parser is shared with QUIC.
 
-use flowstat_core::Metadata;
+use std::borrow::Cow;
+use std::fmt::Write;
+
+use flowstat_core::{Metadata, Protocol, Ssl, wire_text};
+use sha1::Sha1;
+use sha2::{Digest, Sha256};
 
 use crate::dissect::{Packet, Scratch, Verdict};
+use crate::stream::STREAM_MAX;
 
 /// Per-flow state.
 #[derive(Debug, Default)]
-pub(crate) struct State {}
-
-/// Not written yet: never claims a flow.
-pub(crate) fn dissect(_pkt: &Packet<'_>, _scratch: &mut Scratch, _meta: &mut Metadata) -> Verdict {
-    Verdict::No
+pub(crate) struct State {
+    /// The flow was claimed.
+    found: bool,
+    /// The ClientHello was read (or will not come).
+    client_done: bool,
+    /// The server's hello and certificate were read (or will not come).
+    server_done: bool,
 }
+
+/// Record content type of handshake messages.
+const HANDSHAKE: u8 = 22;
+/// Largest record fragment (TLSCiphertext may add 2048 to 2^14).
+const MAX_RECORD: usize = 16_384 + 2_048;
+/// Most list entries kept from a ClientHello (ciphers, extensions, ...).
+const MAX_LIST: usize = 128;
+/// Most ALPN values kept.
+const MAX_ALPN: usize = 32;
+/// Longest text kept from the wire.
+const MAX_TEXT: usize = 256;
+
+/// How far a stream has been read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Read {
+    /// Well-formed so far; more bytes are needed.
+    Partial,
+    /// Surely TLS; more bytes are needed.
+    Known,
+    /// All there is to read was read.
+    Complete,
+    /// Not what TLS sends.
+    Invalid,
+}
+
+/// Reads one direction's stream: [`client`] or [`server`].
+type ReadStream = fn(&[u8], &mut Metadata) -> Read;
+
+/// nDPI's name for TLS to `server_port`.
+fn protocol(server_port: u16) -> Protocol {
+    match server_port {
+        993 => Protocol(51), // IMAPS
+        995 => Protocol(23), // POPS
+        465 => Protocol(29), // SMTPS
+        _ => Protocol(91),   // TLS
+    }
+}
+
+/// Reads the client's and the server's handshakes from their streams.
+pub(crate) fn dissect(pkt: &Packet<'_>, scratch: &mut Scratch, meta: &mut Metadata) -> Verdict {
+    if !pkt.tcp {
+        return Verdict::No;
+    }
+    let st = &mut scratch.tls;
+    let proto = protocol(pkt.flow.server_port);
+    let stream = pkt.stream();
+    let (done, read): (&mut bool, ReadStream) = if pkt.from_client {
+        (&mut st.client_done, client)
+    } else {
+        (&mut st.server_done, server)
+    };
+    if !*done {
+        match read(stream, meta) {
+            Read::Partial => {}
+            // A stream at its cap will not show more.
+            Read::Known if stream.len() < STREAM_MAX => st.found = true,
+            Read::Known | Read::Complete => (st.found, *done) = (true, true),
+            Read::Invalid if st.found => *done = true,
+            // A capture started mid-connection: nothing more to learn.
+            Read::Invalid if mid_stream(stream) => return Verdict::Done(proto),
+            Read::Invalid => return Verdict::No,
+        }
+    }
+    match (st.found, st.server_done) {
+        (true, true) => Verdict::Done(proto),
+        (true, false) => Verdict::Found(proto),
+        (false, _) => Verdict::Maybe,
+    }
+}
+
+/// The flow's `ssl` object, created on first use.
+fn ssl(meta: &mut Metadata) -> &mut Ssl {
+    meta.ssl.get_or_insert_with(Box::default)
+}
+
+/// Reads the ClientHello at the start of the client stream.
+fn client(stream: &[u8], meta: &mut Metadata) -> Read {
+    if let Some(read) = sslv2_client_hello(stream, meta) {
+        return read;
+    }
+    let Some((hs, _)) = handshake_prefix(stream) else {
+        return Read::Invalid;
+    };
+    match message(&hs) {
+        None if hs.first().is_none_or(|&t| t == 1) => Read::Partial,
+        Some((1, body, false)) if body.len() < 2 || body[0] == 3 => Read::Partial,
+        Some((1, body, true)) if client_hello(body, false, meta) => Read::Complete,
+        _ => Read::Invalid,
+    }
+}
+
+/// Reads the ServerHello at the start of the server stream and, up to
+/// TLS 1.2, the Certificate message after it.
+fn server(stream: &[u8], meta: &mut Metadata) -> Read {
+    let Some((hs, other_record)) = handshake_prefix(stream) else {
+        return Read::Invalid;
+    };
+    let (typ, body, whole) = match message(&hs) {
+        None if hs.first().is_none_or(|&t| t == 2) => return Read::Partial,
+        Some(m) => m,
+        None => return Read::Invalid,
+    };
+    if typ != 2 || (body.len() >= 2 && body[0] != 3) {
+        return Read::Invalid;
+    }
+    if !whole {
+        return Read::Partial;
+    }
+    let Some(tls13) = server_hello(body, meta) else {
+        return Read::Invalid;
+    };
+    let rest = hs.get(4 + body.len()..).unwrap_or_default();
+    match message(rest) {
+        // TLS 1.3 encrypts the certificate.
+        _ if tls13 => Read::Complete,
+        Some((11, body, _)) if certificate(body, meta) => Read::Complete,
+        // The first certificate is not all there yet.
+        Some((11, _, false)) => Read::Known,
+        // No certificate: resumption, anonymous or PSK suites.
+        Some(_) => Read::Complete,
+        None if other_record => Read::Complete,
+        None => Read::Known,
+    }
+}
+
+/// The leading handshake records of a stream, their fragments joined
+/// (a partial last one included), and whether a record of another type
+/// follows them. Warning alerts before them are skipped (a server may
+/// warn of an unknown SNI first). `None` when the stream does not start
+/// with a handshake record.
+fn handshake_prefix(stream: &[u8]) -> Option<(Cow<'_, [u8]>, bool)> {
+    let mut out = Cow::Borrowed(&[][..]);
+    let mut rest = stream;
+    let mut first = true;
+    while !rest.is_empty() {
+        let (typ, len) = match record_header(rest) {
+            Some(h) => h,
+            None if first => return None,
+            None => return Some((out, true)),
+        };
+        let warning = typ == 21 && rest.get(5) == Some(&1) && rest.len() >= 5 + len;
+        if first && warning {
+            rest = &rest[5 + len..];
+            continue;
+        }
+        if typ != HANDSHAKE {
+            return (!first).then_some((out, true));
+        }
+        first = false;
+        let Some(frag) = rest.get(5..) else {
+            break; // a partial header
+        };
+        let frag = &frag[..frag.len().min(len)];
+        if out.is_empty() {
+            out = Cow::Borrowed(frag);
+        } else {
+            out.to_mut().extend_from_slice(frag);
+        }
+        rest = &rest[5 + frag.len()..];
+    }
+    Some((out, false))
+}
+
+/// Content type and length of the record header at the start of `data`,
+/// when the bytes there (possibly fewer than 5) are one.
+fn record_header(data: &[u8]) -> Option<(u8, usize)> {
+    let typ = *data.first()?;
+    if !(20..=23).contains(&typ) || data.get(1).is_some_and(|&v| v != 3) {
+        return None;
+    }
+    if data.get(2).is_some_and(|&v| v > 4) {
+        return None;
+    }
+    let len = match data.get(3..5) {
+        Some(l) => usize::from(u16::from_be_bytes([l[0], l[1]])),
+        None => 1,
+    };
+    (len > 0 && len <= MAX_RECORD).then_some((typ, len))
+}
+
+/// A stream caught mid-connection: whole records of types other than
+/// handshake, TLS 1.0 or later, ending with the stream.
+fn mid_stream(stream: &[u8]) -> bool {
+    let mut rest = stream;
+    while let Some(h) = rest.get(..5) {
+        match record_header(h) {
+            Some((typ, len)) if typ != HANDSHAKE && h[2] >= 1 && rest.len() >= 5 + len => {
+                rest = &rest[5 + len..];
+            }
+            _ => return false,
+        }
+    }
+    rest.is_empty() && !stream.is_empty()
+}
+
+/// The handshake message at the start of `data`: its type, its body (as
+/// much as there is) and whether the body is whole. `None` when fewer
+/// than 4 bytes.
+fn message(data: &[u8]) -> Option<(u8, &[u8], bool)> {
+    let mut r = Reader(data);
+    let typ = r.u8()?;
+    let len = r.u24()?;
+    let body = &r.0[..r.0.len().min(len)];
+    Some((typ, body, body.len() == len))
+}
+
+/// A ClientHello in SSL 2.0 record format, as old clients send:
+/// `Some` when the stream starts with one (whole or partial).
+fn sslv2_client_hello(stream: &[u8], meta: &mut Metadata) -> Option<Read> {
+    let mut r = Reader(stream);
+    let len = usize::from(r.u16()? & 0x7fff);
+    if stream[0] & 0x80 == 0 || r.u8()? != 1 {
+        return None;
+    }
+    let version = r.u16()?;
+    let (ciphers, session, challenge) = (r.u16()?, r.u16()?, r.u16()?);
+    let well_formed = matches!(version, 0x0002 | 0x0300..=0x0303)
+        && ciphers % 3 == 0
+        && matches!(session, 0 | 16)
+        && (16..=32).contains(&challenge)
+        && len == 9 + usize::from(ciphers) + usize::from(session) + usize::from(challenge);
+    if !well_formed {
+        return None;
+    }
+    if stream.len() < 2 + len {
+        return Some(Read::Partial);
+    }
+    ssl(meta).version = version;
+    Some(Read::Complete)
+}
+
+/// Reads the ServerHello `body`: version, cipher suite, ALPN. Returns
+/// whether it is TLS 1.3 (nothing in clear follows), `None` when it is
+/// malformed.
+fn server_hello(body: &[u8], meta: &mut Metadata) -> Option<bool> {
+    let mut r = Reader(body);
+    let legacy = r.u16()?;
+    r.skip(32)?;
+    let session = r.u8()?;
+    r.skip(usize::from(session))?;
+    let cipher = r.u16()?;
+    r.u8()?;
+    let mut selected = None;
+    let mut alpn = None;
+    let mut exts = Reader(r.vec16().unwrap_or_default());
+    while let (Some(typ), Some(data)) = (exts.u16(), exts.vec16()) {
+        match typ {
+            43 => selected = Reader(data).u16(),
+            16 => {
+                let mut list = Reader(Reader(data).vec16()?);
+                alpn = list.vec8();
+            }
+            _ => {}
+        }
+    }
+    let ssl = ssl(meta);
+    ssl.version = selected.unwrap_or(legacy);
+    ssl.cipher_suite = cipher;
+    if let Some(a) = alpn {
+        ssl.alpn_server = vec![wire_text(a, MAX_TEXT)];
+    }
+    // Only TLS 1.3 (and its drafts) sends supported_versions back.
+    Some(selected.is_some())
+}
+
+/// Reads the first certificate of a Certificate message `body` (maybe
+/// partial). False when it is not all there or does not parse.
+fn certificate(body: &[u8], meta: &mut Metadata) -> bool {
+    let mut r = Reader(body);
+    let der = r.u24().and_then(|_| r.u24()).and_then(|len| r.take(len));
+    let Some(der) = der else {
+        return false;
+    };
+    let Ok((_, cert)) = x509_parser::parse_x509_certificate(der) else {
+        return false;
+    };
+    let text = |s: String| wire_text(s.as_bytes(), MAX_TEXT);
+    let ssl = ssl(meta);
+    let cn = cert.subject().iter_common_name().next();
+    ssl.server_cn = cn.map_or_else(String::new, |a| {
+        a.as_str()
+            .map_or_else(|_| wire_text(a.as_slice(), MAX_TEXT), |s| text(s.into()))
+    });
+    ssl.subject_dn = text(cert.subject().to_string());
+    ssl.issuer_dn = text(cert.issuer().to_string());
+    ssl.fingerprint = hex(&Sha1::digest(der));
+    true
+}
+
+/// Reads a ClientHello's `body` (after the 4-byte handshake header) into
+/// `meta`: SNI, ALPN, version (unless already known) and JA4 (`q...` for
+/// `quic`). False when it is malformed.
+pub(crate) fn client_hello(body: &[u8], quic: bool, meta: &mut Metadata) -> bool {
+    let mut r = Reader(body);
+    let Some(legacy) = r.u16().filter(|v| v >> 8 == 3) else {
+        return false;
+    };
+    let session = r.skip(32).and_then(|_| r.vec8());
+    let (Some(session), Some(ciphers), Some(_)) = (session, r.vec16(), r.vec8()) else {
+        return false;
+    };
+    if session.len() > 32 || ciphers.len() % 2 != 0 {
+        return false;
+    }
+    let mut hello = Hello {
+        ciphers: list16(ciphers),
+        ..Hello::default()
+    };
+    let mut exts = Reader(r.vec16().unwrap_or_default());
+    while let Some(typ) = exts.u16() {
+        let Some(data) = exts.vec16() else {
+            return false;
+        };
+        if !grease(typ) && hello.exts.len() < MAX_LIST {
+            hello.exts.push(typ);
+        }
+        if hello.extension(typ, data).is_none() {
+            return false;
+        }
+    }
+    let ja4 = hello.ja4(quic, legacy);
+    let ssl = ssl(meta);
+    if ssl.version == 0 {
+        ssl.version = hello
+            .versions
+            .iter()
+            .copied()
+            .filter(|v| (0x0300..=0x0304).contains(v))
+            .max()
+            .unwrap_or(legacy);
+    }
+    ssl.alpn = hello.alpn.iter().map(|a| wire_text(a, MAX_TEXT)).collect();
+    ssl.client_ja4 = ja4;
+    if let Some(sni) = hello.sni {
+        ssl.client_sni = wire_text(sni, MAX_TEXT);
+        meta.host_server_name = ssl.client_sni.clone();
+    }
+    true
+}
+
+/// What a ClientHello offers, GREASE values left out.
+#[derive(Default)]
+struct Hello<'a> {
+    ciphers: Vec<u16>,
+    exts: Vec<u16>,
+    sni: Option<&'a [u8]>,
+    /// True when the SNI extension is present (even empty).
+    has_sni: bool,
+    alpn: Vec<&'a [u8]>,
+    versions: Vec<u16>,
+    sigalgs: Vec<u16>,
+}
+
+impl<'a> Hello<'a> {
+    /// Reads extension `typ`'s `data`; `None` when malformed.
+    fn extension(&mut self, typ: u16, data: &'a [u8]) -> Option<()> {
+        match typ {
+            0 => {
+                self.has_sni = true;
+                let mut names = Reader(Reader(data).vec16().unwrap_or_default());
+                while let (Some(kind), Some(name)) = (names.u8(), names.vec16()) {
+                    if kind == 0 && self.sni.is_none() {
+                        self.sni = Some(name);
+                    }
+                }
+            }
+            16 => {
+                let mut list = Reader(Reader(data).vec16()?);
+                while let Some(proto) = list.vec8() {
+                    if self.alpn.len() < MAX_ALPN {
+                        self.alpn.push(proto);
+                    }
+                }
+            }
+            43 => self.versions = list16(Reader(data).vec8()?),
+            13 => self.sigalgs = list16(Reader(data).vec16()?),
+            _ => {}
+        }
+        Some(())
+    }
+
+    /// The JA4 fingerprint (FoxIO's specification).
+    fn ja4(&mut self, quic: bool, legacy: u16) -> String {
+        let version = self.versions.iter().copied().max().unwrap_or(legacy);
+        let version = match version {
+            0x0304 => "13",
+            0x0303 => "12",
+            0x0302 => "11",
+            0x0301 => "10",
+            0x0300 => "s3",
+            0x0002 => "s2",
+            0xfeff => "d1",
+            0xfefd => "d2",
+            0xfefc => "d3",
+            _ => "00",
+        };
+        let alpn = match self.alpn.first().copied() {
+            Some(&[first, .., last]) | Some(&[first @ last]) => {
+                if first.is_ascii_alphanumeric() && last.is_ascii_alphanumeric() {
+                    format!("{}{}", char::from(first), char::from(last))
+                } else {
+                    format!("{:x}{:x}", first >> 4, last & 0xf)
+                }
+            }
+            _ => "00".into(),
+        };
+        let mut out = format!(
+            "{}{version}{}{:02}{:02}{alpn}_",
+            if quic { 'q' } else { 't' },
+            if self.has_sni { 'd' } else { 'i' },
+            self.ciphers.len().min(99),
+            self.exts.len().min(99),
+        );
+        self.ciphers.sort_unstable();
+        out.push_str(&hash12(&hex_list(&self.ciphers)));
+        out.push('_');
+        self.exts.retain(|&e| e != 0 && e != 16);
+        self.exts.sort_unstable();
+        let mut c = hex_list(&self.exts);
+        if !self.sigalgs.is_empty() {
+            c.push('_');
+            c.push_str(&hex_list(&self.sigalgs));
+        }
+        out.push_str(&if self.exts.is_empty() {
+            "000000000000".into()
+        } else {
+            hash12(&c)
+        });
+        out
+    }
+}
+
+/// True for the GREASE values of RFC 8701 (`0x?a?a`, both bytes equal).
+fn grease(v: u16) -> bool {
+    v & 0x0f0f == 0x0a0a && v >> 8 == v & 0xff
+}
+
+/// The big-endian 16-bit values of `data`, GREASE left out, at most
+/// [`MAX_LIST`].
+fn list16(data: &[u8]) -> Vec<u16> {
+    data.chunks_exact(2)
+        .map(|p| u16::from_be_bytes([p[0], p[1]]))
+        .filter(|&v| !grease(v))
+        .take(MAX_LIST)
+        .collect()
+}
+
+/// `values` as comma-separated 4-digit lowercase hex.
+fn hex_list(values: &[u16]) -> String {
+    let mut s = String::with_capacity(values.len() * 5);
+    for (i, v) in values.iter().enumerate() {
+        let sep = if i == 0 { "" } else { "," };
+        let _ = write!(s, "{sep}{v:04x}");
+    }
+    s
+}
+
+/// The first 12 hex digits of the SHA-256 of `text`; zeros for no text.
+fn hash12(text: &str) -> String {
+    if text.is_empty() {
+        return "000000000000".into();
+    }
+    hex(&Sha256::digest(text.as_bytes())[..6])
+}
+
+/// Lowercase hex of `bytes`.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(s, "{b:02x}");
+    }
+    s
+}
+
+/// A cursor over untrusted bytes: every read is checked.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Reader<'a>(pub(crate) &'a [u8]);
+
+impl<'a> Reader<'a> {
+    /// The next `n` bytes.
+    pub(crate) fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        let (head, rest) = self.0.split_at_checked(n)?;
+        self.0 = rest;
+        Some(head)
+    }
+
+    /// Skips `n` bytes.
+    pub(crate) fn skip(&mut self, n: usize) -> Option<()> {
+        self.take(n).map(drop)
+    }
+
+    /// One byte.
+    pub(crate) fn u8(&mut self) -> Option<u8> {
+        self.take(1).map(|b| b[0])
+    }
+
+    /// A big-endian u16.
+    pub(crate) fn u16(&mut self) -> Option<u16> {
+        self.take(2).map(|b| u16::from_be_bytes([b[0], b[1]]))
+    }
+
+    /// A big-endian 24-bit length.
+    pub(crate) fn u24(&mut self) -> Option<usize> {
+        self.take(3)
+            .map(|b| usize::from(b[0]) << 16 | usize::from(b[1]) << 8 | usize::from(b[2]))
+    }
+
+    /// Bytes preceded by a one-byte length.
+    pub(crate) fn vec8(&mut self) -> Option<&'a [u8]> {
+        let n = self.u8()?;
+        self.take(usize::from(n))
+    }
+
+    /// Bytes preceded by a two-byte length.
+    pub(crate) fn vec16(&mut self) -> Option<&'a [u8]> {
+        let n = self.u16()?;
+        self.take(usize::from(n))
+    }
+}
+
+#[cfg(test)]
+#[path = "tls/tests.rs"]
+mod tests;
