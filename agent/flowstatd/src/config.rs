@@ -145,8 +145,9 @@ impl Default for DecodeSection {
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct DpiSection {
-    /// The application table (`applications.toml`); empty for the table
-    /// built into flowstatd. Read at start and at every SIGHUP.
+    /// The application table (`applications.toml`), relative to the config
+    /// file's folder unless absolute; empty for the table built into
+    /// flowstatd. Read at start and at every SIGHUP.
     pub applications: PathBuf,
     /// Addresses remembered from DNS answers, to name the applications of
     /// later flows to them; 0 turns the cache off.
@@ -848,13 +849,14 @@ impl Config {
     }
 
     /// The application table `dpi.applications` names (the built-in one
-    /// when empty); `path` is the config file, for messages.
+    /// when empty); `path` is the config file, which a relative name is
+    /// relative to.
     pub fn applications(&self, path: &Path) -> Result<Arc<Applications>, ConfigError> {
         let file = &self.dpi.applications;
         let apps = if file.as_os_str().is_empty() {
-            Ok(Applications::builtin())
+            Applications::builtin()
         } else {
-            Applications::load(file)
+            Applications::load(&path.parent().unwrap_or(Path::new("")).join(file))
         };
         apps.map(Arc::new).map_err(|e| ConfigError::Invalid {
             path: path.to_owned(),
