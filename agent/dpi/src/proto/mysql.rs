@@ -1,14 +1,149 @@
-//! mysql: not written yet.
+//! MySQL (and MariaDB) client/server protocol.
 
-use flowstat_core::Metadata;
+use flowstat_core::{Metadata, Protocol};
 
 use crate::dissect::{Packet, Scratch, Verdict};
 
-/// Per-flow state.
+/// MySQL.
+const MYSQL: Protocol = Protocol(20);
+
+/// Longest server version text read.
+const MAX_VERSION: usize = 64;
+/// `CLIENT_PROTOCOL_41` capability.
+const PROTOCOL_41: u32 = 0x200;
+
+/// Per-flow state (none: the start of each stream is read again).
 #[derive(Debug, Default)]
 pub(crate) struct State {}
 
-/// Not written yet: never claims a flow.
-pub(crate) fn dissect(_pkt: &Packet<'_>, _scratch: &mut Scratch, _meta: &mut Metadata) -> Verdict {
-    Verdict::No
+/// MySQL (`Protocol(20)`): the server's greeting (packet 0, protocol 10,
+/// a NUL-terminated version starting with a digit, connection id, salt,
+/// NUL filler), or the client's handshake response or SSL request
+/// (packet 1, `CLIENT_PROTOCOL_41`, a character set, zero filler). `Done`
+/// at once.
+pub(crate) fn dissect(pkt: &Packet<'_>, _scratch: &mut Scratch, _meta: &mut Metadata) -> Verdict {
+    if !pkt.tcp {
+        return Verdict::No;
+    }
+    match (greeting(pkt.server_stream), response(pkt.client_stream)) {
+        (Some(true), _) | (_, Some(true)) => Verdict::Done(MYSQL),
+        (Some(false), Some(false)) => Verdict::No,
+        _ => Verdict::Maybe,
+    }
+}
+
+/// The body of the packet starting `stream` if its sequence number is
+/// `seq` and its length is in `len`: `None` while the header is cut.
+fn packet(stream: &[u8], seq: u8, len: std::ops::RangeInclusive<usize>) -> Option<Option<&[u8]>> {
+    let (&[l0, l1, l2, s], body) = stream.split_first_chunk::<4>()?;
+    let n = usize::from(l0) | usize::from(l1) << 8 | usize::from(l2) << 16;
+    Some((s == seq && len.contains(&n)).then_some(body))
+}
+
+/// Whether `stream` starts with a server greeting (`None`: cut short).
+fn greeting(stream: &[u8]) -> Option<bool> {
+    if stream.is_empty() {
+        return None;
+    }
+    let Some(body) = packet(stream, 0, 20..=1024)? else {
+        return Some(false);
+    };
+    let (&protocol, rest) = body.split_first()?;
+    if protocol != 10 {
+        return Some(false);
+    }
+    let printable = |b: &u8| (0x20..0x7f).contains(b);
+    let Some(nul) = rest.iter().take(MAX_VERSION).position(|&b| b == 0) else {
+        let cut = rest.len() < MAX_VERSION && rest.iter().all(printable);
+        return (!cut).then_some(false);
+    };
+    let version = rest.get(..nul)?;
+    let version_ok =
+        version.first().is_some_and(u8::is_ascii_digit) && version.iter().all(printable);
+    // Connection id (4), salt (8), filler (0).
+    let filler = *rest.get(nul + 13)?;
+    Some(version_ok && filler == 0)
+}
+
+/// Whether `stream` starts with a handshake response (`None`: cut short).
+fn response(stream: &[u8]) -> Option<bool> {
+    if stream.is_empty() {
+        return None;
+    }
+    let Some(body) = packet(stream, 1, 32..=65_535)? else {
+        return Some(false);
+    };
+    let fixed = body.first_chunk::<32>()?;
+    let caps = u32::from_le_bytes([fixed[0], fixed[1], fixed[2], fixed[3]]);
+    // Capabilities, max packet size, character set, then 23 zero bytes
+    // (MariaDB puts its own capabilities in the last 4).
+    Some(caps & PROTOCOL_41 != 0 && fixed[8] != 0 && fixed[9..28].iter().all(|&b| b == 0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dissect::testing::{flow, hex, run};
+
+    /// mysql.pcapng frame 4: a MariaDB greeting.
+    const GREETING: &str = "6a0000000a352e352e352d31302e362e31322d4d6172696144422d307562756e7475302e32322e30342e3100200000004767503d212b544800fef72d0200ff81150000000000001d0000004976374f652f59526d52313e006d7973716c5f6e61746976655f70617373776f726400";
+    /// mysql.pcapng frame 19: a MySQL 8 greeting.
+    const GREETING_8: &str = "4a0000000a382e302e3336000c00000031747567785f235600ffffff0200ffdf150000000000000000000070223e346d0f367c31226a7c0063616368696e675f736861325f70617373776f726400";
+    /// mysql.pcapng frame 21: an SSL request.
+    const SSL_REQUEST: &str =
+        "2000000185aeff1900000001ff0000000000000000000000000000000000000000000000";
+
+    #[test]
+    fn greetings_and_responses() {
+        let f = flow(true, 36272, 3306);
+        for (from_client, bytes) in [(false, GREETING), (false, GREETING_8), (true, SSL_REQUEST)] {
+            let (v, meta) = run(dissect, &f, &[(from_client, &hex(bytes))]);
+            assert_eq!(v, [Verdict::Done(MYSQL)]);
+            assert_eq!(meta, Metadata::default());
+        }
+        // mysql.pcapng frame 6: MariaDB's handshake response, first bytes.
+        let response = hex(
+            "d600000184a6ff200000000121000000000000000000000000000000000000001d00000061646d696e00",
+        );
+        assert_eq!(super::response(&response), Some(true));
+    }
+
+    #[test]
+    fn not_other_protocols() {
+        let f = flow(true, 40000, 3306);
+        // HTTP (synthetic), a TLS ClientHello (rdp.pcap frame 7), a
+        // PostgreSQL startup (pgsql.pcap frame 7), an SSH banner (ssh.pcap
+        // frame 4).
+        for bytes in [
+            b"GET / HTTP/1.1\r\n\r\n".to_vec(),
+            hex("16030100a8010000a403035cef9e29f7"),
+            hex("000000260003000075736572006f727978006461746162617365006d61696c73746f72650000"),
+            b"SSH-2.0-OpenSSH_5.3\r\n".to_vec(),
+        ] {
+            let (v, _) = run(dissect, &f, &[(true, &bytes), (false, &bytes)]);
+            assert_eq!(v[1], Verdict::No);
+        }
+    }
+
+    #[test]
+    fn prefixes_do_not_panic() {
+        let g = hex(GREETING);
+        for n in 0..g.len() {
+            let (v, _) = run(dissect, &flow(true, 1, 3306), &[(false, &g[..n])]);
+            assert_eq!(
+                v,
+                [if n < 57 {
+                    Verdict::Maybe
+                } else {
+                    Verdict::Done(MYSQL)
+                }],
+                "{n}"
+            );
+        }
+        let r = hex(SSL_REQUEST);
+        for n in 0..r.len() {
+            let (v, _) = run(dissect, &flow(true, 1, 3306), &[(true, &r[..n])]);
+            assert_eq!(v, [Verdict::Maybe]);
+        }
+    }
 }

@@ -1,14 +1,126 @@
-//! rdp: not written yet.
+//! RDP: the X.224 connection request and confirm in TPKT.
 
-use flowstat_core::Metadata;
+use flowstat_core::{Metadata, Protocol};
 
 use crate::dissect::{Packet, Scratch, Verdict};
 
-/// Per-flow state.
+/// RDP.
+const RDP: Protocol = Protocol(88);
+
+/// X.224 Connection Request and Connection Confirm codes.
+const CR: u8 = 0xe0;
+const CC: u8 = 0xd0;
+/// RDP_NEG_REQ, RDP_NEG_RSP and RDP_NEG_FAILURE types.
+const NEG_REQ: u8 = 1;
+const NEG_RSP: u8 = 2;
+const NEG_FAILURE: u8 = 3;
+
+/// Per-flow state (none: the start of each stream is read again).
 #[derive(Debug, Default)]
 pub(crate) struct State {}
 
-/// Not written yet: never claims a flow.
-pub(crate) fn dissect(_pkt: &Packet<'_>, _scratch: &mut Scratch, _meta: &mut Metadata) -> Verdict {
-    Verdict::No
+/// RDP (`Protocol(88)`): a TPKT (version 3, length) holding an X.224
+/// Connection Request with a `Cookie:` (`mstshash=` or a routing token)
+/// or an RDP_NEG_REQ, or a Connection Confirm with an RDP_NEG_RSP or
+/// RDP_NEG_FAILURE, at the start of either stream. `Done` at once.
+pub(crate) fn dissect(pkt: &Packet<'_>, _scratch: &mut Scratch, _meta: &mut Metadata) -> Verdict {
+    if !pkt.tcp {
+        return Verdict::No;
+    }
+    match [pkt.client_stream, pkt.server_stream].map(connection) {
+        [Some(true), _] | [_, Some(true)] => Verdict::Done(RDP),
+        [Some(false), Some(false)] => Verdict::No,
+        _ => Verdict::Maybe,
+    }
+}
+
+/// Whether `stream` starts with an RDP connection request or confirm:
+/// `None` while cut short.
+fn connection(stream: &[u8]) -> Option<bool> {
+    // TPKT: version 3, reserved 0, length (header included).
+    let tpkt_ok = stream.first().is_none_or(|&b| b == 3) && stream.get(1).is_none_or(|&b| b == 0);
+    if !tpkt_ok {
+        return Some(false);
+    }
+    let len = usize::from(u16::from_be_bytes([*stream.get(2)?, *stream.get(3)?]));
+    if !(11..=512).contains(&len) {
+        return Some(false);
+    }
+    let tpdu = stream.get(4..len)?;
+    // X.224: length indicator (the rest of the TPDU), code, DST-REF,
+    // SRC-REF, class 0.
+    let (&[li, code, _, _, _, _, class], data) = tpdu.split_first_chunk::<7>()?;
+    if usize::from(li) + 1 != tpdu.len() || class & 0xf0 != 0 {
+        return Some(false);
+    }
+    // The negotiation structure ends the TPDU: type, flags, length 8.
+    let neg = data
+        .len()
+        .checked_sub(8)
+        .and_then(|at| data.get(at..))
+        .filter(|n| n.get(2..4) == Some(&[8, 0]))
+        .and_then(|n| n.first());
+    Some(match code {
+        CR => data.starts_with(b"Cookie: ") || neg == Some(&NEG_REQ),
+        CC => matches!(neg, Some(&(NEG_RSP | NEG_FAILURE))),
+        _ => false,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dissect::testing::{flow, hex, run};
+
+    /// rdp.pcap frame 4: Connection Request with RDP_NEG_REQ.
+    const REQUEST: &str = "030000130ee00000000000010008000b000000";
+    /// rdp.pcap frame 5: Connection Confirm with RDP_NEG_RSP.
+    const CONFIRM: &str = "030000130ed00000123400021f080008000000";
+
+    #[test]
+    fn request_and_confirm() {
+        let f = flow(true, 52494, 3389);
+        let (v, meta) = run(dissect, &f, &[(true, &hex(REQUEST))]);
+        assert_eq!(v, [Verdict::Done(RDP)]);
+        assert_eq!(meta, Metadata::default());
+        let (v, _) = run(dissect, &f, &[(false, &hex(CONFIRM))]);
+        assert_eq!(v, [Verdict::Done(RDP)]);
+    }
+
+    #[test]
+    fn cookie() {
+        // Synthetic (MS-RDPBCGR 4.1.1 layout): a request with a cookie only.
+        let mut req =
+            b"\x03\x00\x00\x00\x00\xe0\x00\x00\x00\x00\x00Cookie: mstshash=eltons\r\n".to_vec();
+        let len = req.len();
+        req[3] = len as u8;
+        req[4] = (len - 5) as u8;
+        let (v, _) = run(dissect, &flow(true, 40000, 3389), &[(true, &req)]);
+        assert_eq!(v, [Verdict::Done(RDP)]);
+    }
+
+    #[test]
+    fn not_other_protocols() {
+        let f = flow(true, 40000, 3389);
+        // HTTP (synthetic), a TLS ClientHello (rdp.pcap frame 7), an S7comm
+        // COTP connection request (synthetic: TPKT and X.224 CR, but TSAP
+        // parameters, no RDP cookie or negotiation).
+        for bytes in [
+            b"GET / HTTP/1.1\r\n\r\n".to_vec(),
+            hex("16030100a8010000a403035cef9e29f7"),
+            hex("0300001611e00000000100c1020100c2020102c0010a"),
+        ] {
+            let (v, _) = run(dissect, &f, &[(true, &bytes), (false, &bytes)]);
+            assert_eq!(v[1], Verdict::No);
+        }
+    }
+
+    #[test]
+    fn prefixes_do_not_panic() {
+        let r = hex(REQUEST);
+        for n in 0..r.len() {
+            let (v, _) = run(dissect, &flow(true, 1, 3389), &[(true, &r[..n])]);
+            assert_eq!(v, [Verdict::Maybe]);
+        }
+    }
 }
