@@ -62,28 +62,9 @@ pub(crate) struct Scratch {
     pub(crate) tls: tls::State,
     pub(crate) quic: quic::State,
     pub(crate) http: http::State,
-    pub(crate) dns: dns::State,
-    pub(crate) netbios: netbios::State,
-    pub(crate) ssdp: ssdp::State,
-    pub(crate) dhcp: dhcp::State,
-    pub(crate) ntp: ntp::State,
-    pub(crate) snmp: snmp::State,
-    pub(crate) syslog: syslog::State,
     pub(crate) kerberos: kerberos::State,
     pub(crate) ldap: ldap::State,
-    pub(crate) ssh: ssh::State,
-    pub(crate) telnet: telnet::State,
-    pub(crate) ftp: ftp::State,
     pub(crate) mail: mail::State,
-    pub(crate) sip: sip::State,
-    pub(crate) rtsp: rtsp::State,
-    pub(crate) mqtt: mqtt::State,
-    pub(crate) amqp: amqp::State,
-    pub(crate) redis: redis::State,
-    pub(crate) mysql: mysql::State,
-    pub(crate) postgres: postgres::State,
-    pub(crate) smb: smb::State,
-    pub(crate) rdp: rdp::State,
     pub(crate) rtp: rtp::State,
     pub(crate) stun: stun::State,
     pub(crate) wireguard: wireguard::State,
@@ -102,8 +83,6 @@ pub(crate) type Dissect = fn(&Packet<'_>, &mut Scratch, &mut Metadata) -> Verdic
 /// One entry of [`DISSECTORS`].
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Dissector {
-    /// Module name, for tests and benches.
-    pub(crate) name: &'static str,
     /// Asked for TCP flows.
     pub(crate) tcp: bool,
     /// Asked for UDP flows.
@@ -112,50 +91,45 @@ pub(crate) struct Dissector {
     pub(crate) run: Dissect,
 }
 
-const fn d(name: &'static str, tcp: bool, udp: bool, run: Dissect) -> Dissector {
-    Dissector {
-        name,
-        tcp,
-        udp,
-        run,
-    }
+const fn d(tcp: bool, udp: bool, run: Dissect) -> Dissector {
+    Dissector { tcp, udp, run }
 }
 
 /// Every dissector, in the order they are asked (when two claim a flow on
 /// the same packet, the first wins). At most 64 (a flow's candidates are
 /// a `u64` bit set).
 pub(crate) static DISSECTORS: &[Dissector] = &[
-    d("dns", true, true, dns::dissect),
-    d("tls", true, false, tls::dissect),
-    d("quic", false, true, quic::dissect),
-    d("http", true, false, http::dissect),
-    d("ssh", true, false, ssh::dissect),
-    d("dhcp", false, true, dhcp::dissect),
-    d("ntp", false, true, ntp::dissect),
-    d("netbios", true, true, netbios::dissect),
-    d("ssdp", false, true, ssdp::dissect),
-    d("snmp", false, true, snmp::dissect),
-    d("syslog", true, true, syslog::dissect),
-    d("kerberos", true, true, kerberos::dissect),
-    d("ldap", true, true, ldap::dissect),
-    d("mail", true, false, mail::dissect),
-    d("ftp", true, false, ftp::dissect),
-    d("telnet", true, false, telnet::dissect),
-    d("sip", true, true, sip::dissect),
-    d("rtsp", true, false, rtsp::dissect),
-    d("mqtt", true, false, mqtt::dissect),
-    d("amqp", true, false, amqp::dissect),
-    d("redis", true, false, redis::dissect),
-    d("mysql", true, false, mysql::dissect),
-    d("postgres", true, false, postgres::dissect),
-    d("smb", true, false, smb::dissect),
-    d("rdp", true, false, rdp::dissect),
-    d("stun", true, true, stun::dissect),
-    d("rtp", false, true, rtp::dissect),
-    d("wireguard", false, true, wireguard::dissect),
-    d("openvpn", true, true, openvpn::dissect),
-    d("ipsec", false, true, ipsec::dissect),
-    d("bittorrent", true, true, bittorrent::dissect),
+    d(true, true, dns::dissect),
+    d(true, false, tls::dissect),
+    d(false, true, quic::dissect),
+    d(true, false, http::dissect),
+    d(true, false, ssh::dissect),
+    d(false, true, dhcp::dissect),
+    d(false, true, ntp::dissect),
+    d(true, true, netbios::dissect),
+    d(false, true, ssdp::dissect),
+    d(false, true, snmp::dissect),
+    d(true, true, syslog::dissect),
+    d(true, true, kerberos::dissect),
+    d(true, true, ldap::dissect),
+    d(true, false, mail::dissect),
+    d(true, false, ftp::dissect),
+    d(true, false, telnet::dissect),
+    d(true, true, sip::dissect),
+    d(true, false, rtsp::dissect),
+    d(true, false, mqtt::dissect),
+    d(true, false, amqp::dissect),
+    d(true, false, redis::dissect),
+    d(true, false, mysql::dissect),
+    d(true, false, postgres::dissect),
+    d(true, false, smb::dissect),
+    d(true, false, rdp::dissect),
+    d(true, true, stun::dissect),
+    d(false, true, rtp::dissect),
+    d(false, true, wireguard::dissect),
+    d(true, true, openvpn::dissect),
+    d(false, true, ipsec::dissect),
+    d(true, true, bittorrent::dissect),
 ];
 
 #[cfg(test)]

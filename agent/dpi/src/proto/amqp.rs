@@ -19,10 +19,6 @@ const HEADERS: &[[u8; 4]] = &[
     [3, 1, 0, 0],  // 1.0 SASL
 ];
 
-/// Per-flow state (none: the start of each stream is read again).
-#[derive(Debug, Default)]
-pub(crate) struct State {}
-
 /// AMQP (`Protocol(192)`): the 8-byte protocol header `AMQP` + a known
 /// version starting either stream (the client sends it; a 1.0 server
 /// echoes it, a 0-9-1 server answers a wrong one with its own). `Done`

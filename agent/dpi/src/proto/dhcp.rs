@@ -6,10 +6,6 @@ use flowstat_core::{Dhcp, Metadata, Protocol, wire_text};
 
 use crate::dissect::{Packet, Scratch, Verdict};
 
-/// Per-flow state (none: one datagram decides).
-#[derive(Debug, Default)]
-pub(crate) struct State {}
-
 /// Most option codes kept in a fingerprint.
 const MAX_CODES: usize = 64;
 

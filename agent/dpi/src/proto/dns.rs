@@ -5,10 +5,6 @@ use flowstat_core::{Metadata, Protocol, wire_text};
 use crate::dissect::{Packet, Scratch, Verdict};
 use crate::stream::STREAM_MAX;
 
-/// Per-flow state (none: each message is parsed whole).
-#[derive(Debug, Default)]
-pub(crate) struct State {}
-
 /// Most addresses taken from one response.
 const MAX_ANSWERS: usize = 16;
 /// Most questions in a message (mDNS asks several at once).

@@ -15,10 +15,6 @@ const FIRST_COMMANDS: &[&str] = &[
     "TYPE", "PASV", "EPSV", "CWD", "LANG", "SITE",
 ];
 
-/// Per-flow state (none: the first line of each stream is read again).
-#[derive(Debug, Default)]
-pub(crate) struct State {}
-
 /// FTP control (`Protocol(1)`, "FTP_CONTROL"): the server's `220`
 /// greeting and a first client command that FTP has and SMTP does not
 /// start with. `Done` when both are seen.

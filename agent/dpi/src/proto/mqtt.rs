@@ -10,10 +10,6 @@ const MQTT: Protocol = Protocol(222);
 /// Largest CONNECT accepted (its remaining length).
 const MAX_CONNECT: usize = 64 * 1024;
 
-/// Per-flow state (none: the start of each stream is read again).
-#[derive(Debug, Default)]
-pub(crate) struct State {}
-
 /// MQTT (`Protocol(222)`): a CONNECT packet (type 1, no flags, remaining
 /// length varint, protocol `MQTT` level 4 or 5 or `MQIsdp` level 3, sane
 /// connect flags) starting either stream; or the server's CONNACK

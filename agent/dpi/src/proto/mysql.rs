@@ -12,10 +12,6 @@ const MAX_VERSION: usize = 64;
 /// `CLIENT_PROTOCOL_41` capability.
 const PROTOCOL_41: u32 = 0x200;
 
-/// Per-flow state (none: the start of each stream is read again).
-#[derive(Debug, Default)]
-pub(crate) struct State {}
-
 /// MySQL (`Protocol(20)`): the server's greeting (packet 0, protocol 10,
 /// a NUL-terminated version starting with a digit, connection id, salt,
 /// NUL filler), or the client's handshake response or SSL request

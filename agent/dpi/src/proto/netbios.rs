@@ -5,10 +5,6 @@ use flowstat_core::{Metadata, Protocol};
 
 use crate::dissect::{Packet, Scratch, Verdict};
 
-/// Per-flow state (none: one packet decides).
-#[derive(Debug, Default)]
-pub(crate) struct State {}
-
 /// NetBIOS (`Protocol(10)`, "NetBIOS"): a Name Service packet (port 137,
 /// DNS-like header, one encoded name, type NB or NBSTAT), a datagram
 /// (port 138, with the source's encoded name) or a TCP session request

@@ -4,10 +4,6 @@ use flowstat_core::{Metadata, Protocol};
 
 use crate::dissect::{Packet, Scratch, Verdict};
 
-/// Per-flow state (none: one datagram decides).
-#[derive(Debug, Default)]
-pub(crate) struct State {}
-
 /// NTP (`Protocol(9)`, "NTP"), on port 123 (other ports are rejected: the
 /// header is only a few bits): version 1..=4 and, for modes 1..=5, a
 /// 48-byte header (extension fields and MAC in 4-byte words after it)

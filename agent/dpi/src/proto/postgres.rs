@@ -16,10 +16,6 @@ const MAX_STARTUP: usize = 10_000;
 /// Parameters read at most.
 const MAX_PARAMS: usize = 64;
 
-/// Per-flow state (none: the start of each stream is read again).
-#[derive(Debug, Default)]
-pub(crate) struct State {}
-
 /// The client's first message.
 enum Request {
     /// Cut short.

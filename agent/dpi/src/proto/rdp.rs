@@ -15,10 +15,6 @@ const NEG_REQ: u8 = 1;
 const NEG_RSP: u8 = 2;
 const NEG_FAILURE: u8 = 3;
 
-/// Per-flow state (none: the start of each stream is read again).
-#[derive(Debug, Default)]
-pub(crate) struct State {}
-
 /// RDP (`Protocol(88)`): a TPKT (version 3, length) holding an X.224
 /// Connection Request with a `Cookie:` (`mstshash=` or a routing token)
 /// or an RDP_NEG_REQ, or a Connection Confirm with an RDP_NEG_RSP or

@@ -14,10 +14,6 @@ const REPLY_TYPES: &[u8] = b"+-:$*_,#!=(%~>|";
 /// Inline commands accepted when the server's reply confirms them.
 const INLINE: &[&str] = &["PING", "AUTH", "INFO", "SELECT", "ECHO", "HELLO"];
 
-/// Per-flow state (none: the start of each stream is read again).
-#[derive(Debug, Default)]
-pub(crate) struct State {}
-
 /// A read of one part of the stream.
 enum Read<'a, T> {
     /// Cut short: could still be valid.

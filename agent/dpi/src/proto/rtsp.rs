@@ -25,10 +25,6 @@ const METHODS: &[&str] = &[
     "PLAY_NOTIFY",
 ];
 
-/// Per-flow state (none: the start of each stream is read again).
-#[derive(Debug, Default)]
-pub(crate) struct State {}
-
 /// RTSP (`Protocol(50)`): a request line `METHOD rtsp://... RTSP/1.0`
 /// (or `*`, `rtsps://`, `rtspu://`; version 1.0 or 2.0) or a status line
 /// `RTSP/1.0 NNN` starting either stream. `Done` at once.

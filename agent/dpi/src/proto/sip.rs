@@ -26,10 +26,6 @@ const METHODS: &[&str] = &[
     "PUBLISH",
 ];
 
-/// Per-flow state (none: each message or stream start is read alone).
-#[derive(Debug, Default)]
-pub(crate) struct State {}
-
 /// SIP (`Protocol(100)`): a request line `METHOD sip:... SIP/2.0` (also
 /// `sips:` and `tel:` URIs) or a status line `SIP/2.0 NNN`, starting a
 /// UDP payload or a TCP stream. `Done` at once (nothing else is read).

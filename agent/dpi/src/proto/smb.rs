@@ -17,10 +17,6 @@ const MAGICS: [([u8; 4], Protocol, usize); 4] = [
     (*b"\xfcSMB", SMB23, 16), // SMB3 compression transform header
 ];
 
-/// Per-flow state (none: the start of each stream is read again).
-#[derive(Debug, Default)]
-pub(crate) struct State {}
-
 /// The start of a stream.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Start {

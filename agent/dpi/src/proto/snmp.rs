@@ -5,10 +5,6 @@ use flowstat_core::{Metadata, Protocol};
 
 use crate::dissect::{Packet, Scratch, Verdict};
 
-/// Per-flow state (none: one datagram decides).
-#[derive(Debug, Default)]
-pub(crate) struct State {}
-
 /// SNMP (`Protocol(14)`, "SNMP"): a message SEQUENCE filling the datagram,
 /// INTEGER version 0, 1 or 3, then a community and a PDU (v1, v2c) or the
 /// v3 header and security parameters.

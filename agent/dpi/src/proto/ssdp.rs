@@ -4,10 +4,6 @@ use flowstat_core::{Metadata, Protocol, wire_text};
 
 use crate::dissect::{Packet, Scratch, Verdict};
 
-/// Per-flow state (none: one datagram decides).
-#[derive(Debug, Default)]
-pub(crate) struct State {}
-
 /// SSDP (`Protocol(12)`, "SSDP"): a datagram starting `M-SEARCH *
 /// HTTP/1.1`, `NOTIFY * HTTP/1.1`, or `HTTP/1.1 200 OK` with an `ST` or
 /// `USN` header. `USER-AGENT` (else `SERVER`) goes to `ssdp_user_agent`.

@@ -13,10 +13,6 @@ const MAX_BANNER: usize = 255;
 /// Lines a server may send before its identification (RFC 4253 4.2).
 const MAX_PRE_LINES: usize = 8;
 
-/// Per-flow state (none: both streams are read again each time).
-#[derive(Debug, Default)]
-pub(crate) struct State {}
-
 /// What a stream's start says.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Banner<'a> {

@@ -4,10 +4,6 @@ use flowstat_core::{Metadata, Protocol};
 
 use crate::dissect::{Packet, Scratch, Verdict};
 
-/// Per-flow state (none: the first message decides).
-#[derive(Debug, Default)]
-pub(crate) struct State {}
-
 /// Bytes of text after the priority that must be printable.
 const TEXT: usize = 32;
 

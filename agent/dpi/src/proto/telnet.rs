@@ -22,10 +22,6 @@ const MAX_COMMANDS: usize = 32;
 /// Longest subnegotiation read.
 const MAX_SB: usize = 256;
 
-/// Per-flow state (none: the start of each stream is read again).
-#[derive(Debug, Default)]
-pub(crate) struct State {}
-
 /// Telnet (`Protocol(77)`): a stream that starts with IAC commands, at
 /// least one of them a WILL/WONT/DO/DONT of a known option, all well
 /// formed up to the first data byte or the end. `Done` on the first such
