@@ -265,11 +265,15 @@ impl FileSink {
         }
     }
 
-    /// Puts the live file's data on disk.
+    /// Puts the live file's data on disk (a device or a FIFO has no disk
+    /// to sync: nothing to do).
     fn sync(&mut self) -> Result<(), SinkError> {
         let Some(file) = self.file.as_ref() else {
             return Err(self.not_open());
         };
+        if !self.regular {
+            return Ok(());
+        }
         if let Err(e) = file.sync_data() {
             self.file = None;
             return Err(self.error(format!("cannot fsync {}", self.path().display()), e));
@@ -788,6 +792,18 @@ mod tests {
             [line(0), line(1)].concat(),
             "always: written at once"
         );
+    }
+
+    #[test]
+    fn a_device_is_written_without_fsync() {
+        // fsync on /dev/null fails with EINVAL: a device is not synced.
+        let mut options = FileOptions::new(Path::new("/dev/null"));
+        options.fsync = FsyncPolicy::Always;
+        let mut sink = FileSink::new(options);
+        sink.open().unwrap();
+        sink.write(&record(0)).unwrap();
+        sink.flush().unwrap();
+        sink.close().unwrap();
     }
 
     #[test]
