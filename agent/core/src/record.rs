@@ -142,6 +142,11 @@ impl Records {
         std::mem::take(&mut self.list)
     }
 
+    /// Records held.
+    pub fn len(&self) -> usize {
+        self.list.len()
+    }
+
     /// Whether there is no record.
     pub fn is_empty(&self) -> bool {
         self.list.is_empty()

@@ -26,6 +26,10 @@ use crate::config::Config;
 use crate::resources;
 use crate::worker::{FlowWorker, SourceReport};
 
+/// Records the worker makes between packets before they are handed to
+/// the sinks (interval ends and the end of a source hand over the rest).
+const DELIVER_BATCH: usize = 256;
+
 /// The longest an interval report waits for the sinks to catch up.
 const SETTLE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -174,7 +178,10 @@ impl SourceRun<'_> {
         count_frame(&mut self.counters, frame, &decoded, &pkt);
         if decoded.is_ok() {
             self.engine.worker.packet(self.id, &mut pkt);
-            self.engine.deliver();
+            // In batches: each publish wakes the sink threads.
+            if self.engine.worker.records().len() >= DELIVER_BATCH {
+                self.engine.deliver();
+            }
         }
     }
 
