@@ -241,3 +241,81 @@ pub(crate) fn answer_addr(rdata: &[u8]) -> Option<IpAddr> {
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn engine() -> Engine {
+        let apps = Arc::new(Applications::builtin().unwrap());
+        Engine::new(apps, SharedDnsCache::new(16))
+    }
+
+    fn flow_to(server: [u8; 4], port: u16) -> FlowInfo {
+        let mut server_ip = [0; 16];
+        server_ip[..4].copy_from_slice(&server);
+        FlowInfo {
+            ip_version: 4,
+            ip_protocol: 6,
+            client_ip: [10, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            client_port: 40_000,
+            server_ip,
+            server_port: port,
+        }
+    }
+
+    #[test]
+    fn applications_from_host_then_dns_cache_then_address() {
+        let mut e = engine();
+        // A DNS answer named 192.0.2.7 www.youtube.com.
+        let mut dns = FlowState::default();
+        dns.meta.host_server_name = "www.youtube.com".into();
+        dns.scratch.answers.push(IpAddr::from([192, 0, 2, 7]));
+        e.remember_answers(&mut dns);
+
+        let to_cached = e.outcome(None, &flow_to([192, 0, 2, 7], 443));
+        assert_eq!(e.application_name(to_cached.application), "YouTube");
+        assert!(to_cached.dns_cache_hit && to_cached.guessed);
+
+        // Payload's host name wins over the cache.
+        let mut tls = FlowState {
+            protocol: Protocol(91),
+            ..FlowState::default()
+        };
+        tls.meta.host_server_name = "www.netflix.com".into();
+        let named = e.outcome(Some(&Box::new(tls)), &flow_to([192, 0, 2, 7], 443));
+        assert_eq!(e.application_name(named.application), "NetFlix");
+        assert!(!named.dns_cache_hit && !named.guessed);
+
+        // Unknown everywhere: no application, the port's protocol guessed.
+        let nothing = e.outcome(None, &flow_to([192, 0, 2, 99], 443));
+        assert_eq!((nothing.application, nothing.protocol), (0, Protocol(91)));
+    }
+
+    #[test]
+    fn a_flow_no_dissector_claims_ends_early() {
+        let mut e = engine();
+        let flow = flow_to([192, 0, 2, 1], 40_001);
+        let mut st = e.start(&flow);
+        let junk = [0x5au8; 64];
+        // Both directions: some dissectors wait for the other side first.
+        let done = (0..4u32).any(|i| {
+            let mut pkt = PacketMeta::new(flowstat_core::Timestamp::ZERO, 100);
+            pkt.payload = &junk;
+            pkt.tcp = Some(flowstat_core::TcpInfo {
+                seq: 1000 + i / 2 * 64,
+                ack: 0,
+                flags: flowstat_core::TcpInfo::ACK,
+            });
+            e.inspect(&mut st, &flow, &pkt, i % 2 == 0)
+        });
+        let left: Vec<usize> = (0..DISSECTORS.len())
+            .filter(|i| st.candidates & 1 << i != 0)
+            .collect();
+        assert!(
+            done,
+            "every dissector said no within four packets; left: {left:?}"
+        );
+        assert_eq!(e.outcome(Some(&st), &flow).protocol, Protocol::UNKNOWN);
+    }
+}

@@ -9,6 +9,9 @@ use crate::proto::tls;
 /// Longest text line read (bytes, LF included).
 pub(crate) const MAX_LINE: usize = 1024;
 
+/// Longest first word of a line still being received.
+const MAX_WORD: usize = 32;
+
 /// The first line of a stream.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Line<'a> {
@@ -38,7 +41,11 @@ pub(crate) fn first_line(bytes: &[u8]) -> Line<'_> {
             let line = bytes.get(..end).unwrap_or_default();
             Line::Full(line.strip_suffix(b"\r").unwrap_or(line))
         }
+        // Every line these protocols start with opens with a short word
+        // (a command, a status code): text without a space early on is not
+        // such a line, however long it grows.
         None if bytes.len() < MAX_LINE
+            && (bytes.len() <= MAX_WORD || bytes.iter().take(MAX_WORD + 1).any(|&b| b == b' '))
             && bytes
                 .iter()
                 .all(|&b| b >= 0x20 && b != 0x7f || b == b'\r' || b == b'\t') =>
