@@ -185,6 +185,35 @@ pub(crate) mod testing {
         (verdicts, meta)
     }
 
+    // Real payloads of other protocols, for the dissectors' tests that
+    // they do not claim what is not theirs (hex).
+    /// dns.pcap frame 2: a DNS query for www.example.com (AAAA).
+    pub(crate) const DNS_QUERY: &str =
+        "bc1f0100000100000000000003777777076578616d706c6503636f6d00001c0001";
+
+    /// stun_classic.pcap frame 1: a classic STUN binding request.
+    pub(crate) const STUN_REQUEST: &str =
+        "000100089429ef88294dd52632c72931cb8dbb4c0003000400000000";
+
+    /// wireguard.pcap frame 9: a WireGuard keepalive.
+    pub(crate) const WIREGUARD_KEEPALIVE: &str =
+        "0400000006f47dab03000000000000001956e2b6651dd4f59cb23092a0d09671";
+
+    /// openvpn.pcap frame 515: an OpenVPN hard reset.
+    pub(crate) const OPENVPN_RESET: &str = "3839fded2daa10a4370000000000";
+
+    /// sip.pcap frame 95: RTP (first 36 bytes).
+    pub(crate) const RTP: &str =
+        "80086fae000004d83796cb71d5d5d5d5d5d5d5d5d5d5d5d5d5d5d5d5d5d5d5d5d5d5d5d5";
+
+    /// tls_alert.pcap frame 4: a TLS ClientHello (first 43 bytes).
+    pub(crate) const TLS_HELLO_HEAD: &str =
+        "16030100c2010000be030152db35f3eaa1188bf1e193fccf333e5873f435bbdc1c481817853f5476256a3a";
+
+    /// 6in4tunnel.pcap frame 85: an HTTP request (first 33 bytes).
+    pub(crate) const HTTP_REQUEST_HEAD: &str =
+        "474554202f20485454502f312e310d0a557365722d4167656e743a20576765742f";
+
     /// Bytes from a hex string (whitespace ignored).
     pub(crate) fn hex(s: &str) -> Vec<u8> {
         let digits: Vec<u8> = s.bytes().filter(|b| !b.is_ascii_whitespace()).collect();

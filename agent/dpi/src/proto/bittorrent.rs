@@ -360,24 +360,16 @@ mod tests {
     #[test]
     fn rejects_other_protocols() {
         let f = flow(false, 40000, 6881);
-        // dns.pcap frame 2: a DNS query.
-        let dns = hex("bc1f0100000100000000000003777777076578616d706c6503636f6d00001c0001");
-        // stun_classic.pcap frame 1: a STUN binding request.
-        let stun = hex("000100089429ef88294dd52632c72931cb8dbb4c0003000400000000");
-        // wireguard.pcap frame 9: WireGuard keepalive.
-        let wg = hex("0400000006f47dab03000000000000001956e2b6651dd4f59cb23092a0d09671");
-        // openvpn.pcap frame 515: OpenVPN hard reset.
-        let ovpn = hex("3839fded2daa10a4370000000000");
+        let dns = hex(crate::dissect::testing::DNS_QUERY);
+        let stun = hex(crate::dissect::testing::STUN_REQUEST);
+        let wg = hex(crate::dissect::testing::WIREGUARD_KEEPALIVE);
+        let ovpn = hex(crate::dissect::testing::OPENVPN_RESET);
         for p in [&dns, &stun, &wg, &ovpn] {
             let (v, _) = run(dissect, &f, &[(true, p)]);
             assert_eq!(v, [Verdict::No]);
         }
-        // tls_alert.pcap frame 4: a TLS ClientHello (first 43 bytes).
-        let tls = hex(
-            "16030100c2010000be030152db35f3eaa1188bf1e193fccf333e5873f435bbdc1c481817853f5476256a3a",
-        );
-        // 6in4tunnel.pcap frame 85: an HTTP request (first 33 bytes).
-        let http = hex("474554202f20485454502f312e310d0a557365722d4167656e743a20576765742f");
+        let tls = hex(crate::dissect::testing::TLS_HELLO_HEAD);
+        let http = hex(crate::dissect::testing::HTTP_REQUEST_HEAD);
         for p in [&tls, &http] {
             let (v, _) = run(dissect, &flow(true, 40000, 443), &[(true, p)]);
             assert_eq!(v, [Verdict::No]);

@@ -201,12 +201,9 @@ mod tests {
     #[test]
     fn rejects_other_protocols() {
         let f = flow(false, 500, 500);
-        // dns.pcap frame 2: a DNS query.
-        let dns = hex("bc1f0100000100000000000003777777076578616d706c6503636f6d00001c0001");
-        // stun_classic.pcap frame 1: a STUN binding request.
-        let stun = hex("000100089429ef88294dd52632c72931cb8dbb4c0003000400000000");
-        // wireguard.pcap frame 9: WireGuard keepalive.
-        let wg = hex("0400000006f47dab03000000000000001956e2b6651dd4f59cb23092a0d09671");
+        let dns = hex(crate::dissect::testing::DNS_QUERY);
+        let stun = hex(crate::dissect::testing::STUN_REQUEST);
+        let wg = hex(crate::dissect::testing::WIREGUARD_KEEPALIVE);
         // openvpn.pcap frame 516: OpenVPN server hard reset.
         let ovpn = hex("409421917de7267729010000000039fded2daa10a43700000000");
         for p in [&dns, &stun, &wg, &ovpn] {

@@ -138,7 +138,7 @@ mod tests {
 
     /// openvpn.pcap frame 515: client hard reset v2 (no HMAC), session
     /// 39fded2daa10a437, from 3.111.166.78:51146.
-    const CLIENT_RESET: &str = "3839fded2daa10a4370000000000";
+    const CLIENT_RESET: &str = crate::dissect::testing::OPENVPN_RESET;
     /// openvpn.pcap frame 516: the server's hard reset v2, acknowledging
     /// packet 0 of session 39fded2daa10a437.
     const SERVER_RESET: &str = "409421917de7267729010000000039fded2daa10a43700000000";
@@ -253,22 +253,15 @@ mod tests {
 
     #[test]
     fn rejects_other_protocols() {
-        // dns.pcap frame 2: a DNS query.
-        let dns = hex("bc1f0100000100000000000003777777076578616d706c6503636f6d00001c0001");
-        // stun_classic.pcap frame 1: a STUN binding request.
-        let stun = hex("000100089429ef88294dd52632c72931cb8dbb4c0003000400000000");
-        // wireguard.pcap frame 9: WireGuard keepalive.
-        let wg = hex("0400000006f47dab03000000000000001956e2b6651dd4f59cb23092a0d09671");
+        let dns = hex(crate::dissect::testing::DNS_QUERY);
+        let stun = hex(crate::dissect::testing::STUN_REQUEST);
+        let wg = hex(crate::dissect::testing::WIREGUARD_KEEPALIVE);
         for p in [&dns, &stun, &wg] {
             let (v, _) = run(dissect, &flow(false, 40000, 1194), &[(true, p)]);
             assert_eq!(v, [Verdict::No]);
         }
-        // tls_alert.pcap frame 4: a TLS ClientHello (first 43 bytes).
-        let tls = hex(
-            "16030100c2010000be030152db35f3eaa1188bf1e193fccf333e5873f435bbdc1c481817853f5476256a3a",
-        );
-        // 6in4tunnel.pcap frame 85: an HTTP request (first 33 bytes).
-        let http = hex("474554202f20485454502f312e310d0a557365722d4167656e743a20576765742f");
+        let tls = hex(crate::dissect::testing::TLS_HELLO_HEAD);
+        let http = hex(crate::dissect::testing::HTTP_REQUEST_HEAD);
         for p in [&tls, &http] {
             let (v, _) = run(dissect, &flow(true, 40000, 443), &[(true, p)]);
             assert_eq!(v, [Verdict::No]);

@@ -177,14 +177,12 @@ mod tests {
     #[test]
     fn rejects_other_protocols() {
         let f = flow(false, 40000, 3478);
-        // stun_classic.pcap frame 1: a STUN binding request.
-        let stun = hex("000100089429ef88294dd52632c72931cb8dbb4c0003000400000000");
+        let stun = hex(crate::dissect::testing::STUN_REQUEST);
         // wireguard.pcap frame 3: WireGuard transport data (first 48 bytes).
         let wg = hex(
             "0400000006f47dab0000000000000000a4ebc12ee3f990da18033a0789c04e2700f6f5c271d42ac4b4d6262e666549b4",
         );
-        // openvpn.pcap frame 515: OpenVPN hard reset.
-        let ovpn = hex("3839fded2daa10a4370000000000");
+        let ovpn = hex(crate::dissect::testing::OPENVPN_RESET);
         for p in [&stun, &wg, &ovpn] {
             let (v, _) = run(dissect, &f, &[(true, p), (true, p)]);
             assert_eq!(v, [Verdict::No, Verdict::No], "{p:02x?}");

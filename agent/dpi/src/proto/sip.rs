@@ -128,7 +128,7 @@ mod tests {
         let udp = flow(false, 40000, 5060);
         // A DNS query (dns.pcap frame 2), an RTP packet's start (sip.pcap
         // frame 95).
-        let query = hex("bc1f0100000100000000000003777777076578616d706c6503636f6d00001c0001");
+        let query = hex(crate::dissect::testing::DNS_QUERY);
         let (v, _) = run(dissect, &udp, &[(true, &query)]);
         assert_eq!(v, [Verdict::No]);
         let rtp = hex("80086fae000004d83796cb71d5d5d5d5d5d5d5d5d5d5d5d5d5d5d5d5d");

@@ -242,7 +242,7 @@ mod tests {
 
     /// stun_classic.pcap frame 1: classic binding request with
     /// CHANGE-REQUEST, from 172.16.63.224:55050.
-    const REQUEST: &str = "000100089429ef88294dd52632c72931cb8dbb4c0003000400000000";
+    const REQUEST: &str = crate::dissect::testing::STUN_REQUEST;
     /// stun_classic.pcap frame 2: its response, MAPPED-ADDRESS
     /// 172.16.63.224:55050.
     const RESPONSE: &str = "0101000c9429ef88294dd52632c72931cb8dbb4c000100080001d70aac103fe0";
@@ -359,22 +359,15 @@ mod tests {
 
     #[test]
     fn rejects_other_protocols() {
-        // dns.pcap frame 2: a DNS query.
-        let dns = hex("bc1f0100000100000000000003777777076578616d706c6503636f6d00001c0001");
-        // sip.pcap frame 95: RTP (first 36 bytes).
-        let rtp = hex("80086fae000004d83796cb71d5d5d5d5d5d5d5d5d5d5d5d5d5d5d5d5d5d5d5d5d5d5d5d5");
-        // openvpn.pcap frame 515: OpenVPN hard reset.
-        let ovpn = hex("3839fded2daa10a4370000000000");
+        let dns = hex(crate::dissect::testing::DNS_QUERY);
+        let rtp = hex(crate::dissect::testing::RTP);
+        let ovpn = hex(crate::dissect::testing::OPENVPN_RESET);
         for p in [&dns, &rtp, &ovpn] {
             let (v, _) = run(dissect, &flow(false, 40000, 53), &[(true, p)]);
             assert_eq!(v, [Verdict::No]);
         }
-        // tls_alert.pcap frame 4: a TLS ClientHello (first 43 bytes).
-        let tls = hex(
-            "16030100c2010000be030152db35f3eaa1188bf1e193fccf333e5873f435bbdc1c481817853f5476256a3a",
-        );
-        // 6in4tunnel.pcap frame 85: an HTTP request (first 33 bytes).
-        let http = hex("474554202f20485454502f312e310d0a557365722d4167656e743a20576765742f");
+        let tls = hex(crate::dissect::testing::TLS_HELLO_HEAD);
+        let http = hex(crate::dissect::testing::HTTP_REQUEST_HEAD);
         for p in [&tls, &http] {
             let (v, _) = run(dissect, &flow(true, 40000, 443), &[(true, p)]);
             assert_eq!(v, [Verdict::No]);

@@ -131,12 +131,9 @@ mod tests {
     #[test]
     fn rejects_other_protocols() {
         let f = flow(false, 40000, 51820);
-        // stun_classic.pcap frame 1: a STUN binding request.
-        let stun = hex("000100089429ef88294dd52632c72931cb8dbb4c0003000400000000");
-        // openvpn.pcap frame 515: OpenVPN hard reset.
-        let ovpn = hex("3839fded2daa10a4370000000000");
-        // sip.pcap frame 95: RTP (first 36 bytes).
-        let rtp = hex("80086fae000004d83796cb71d5d5d5d5d5d5d5d5d5d5d5d5d5d5d5d5d5d5d5d5d5d5d5d5");
+        let stun = hex(crate::dissect::testing::STUN_REQUEST);
+        let ovpn = hex(crate::dissect::testing::OPENVPN_RESET);
+        let rtp = hex(crate::dissect::testing::RTP);
         for p in [&stun, &ovpn, &rtp] {
             let (v, _) = run(dissect, &f, &[(true, p)]);
             assert_eq!(v, [Verdict::No]);

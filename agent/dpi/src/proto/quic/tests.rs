@@ -132,10 +132,8 @@ fn damaged_initial_is_quic_without_metadata() {
 #[test]
 fn other_protocols_are_not_quic() {
     let others = [
-        // dns.pcap frame 2: a DNS query.
-        hex("bc1f0100000100000000000003777777076578616d706c6503636f6d00001c0001"),
-        // stun_classic.pcap frame 1: a STUN binding request.
-        hex("000100089429ef88294dd52632c72931cb8dbb4c0003000400000000"),
+        hex(crate::dissect::testing::DNS_QUERY),
+        hex(crate::dissect::testing::STUN_REQUEST),
         // wireguard.pcap frame 1: a handshake initiation (its start).
         hex(
             "01000000d837d0305fcec7c8e5c8e2e3f7989eef60c228d82329d602b6b1e2bb9d068f89cf9d4d4532780f6d27264f7b",

@@ -209,8 +209,7 @@ fn other_protocols_are_not_tls() {
     // ssh.pcap frame 6: an SSH banner; smtp.pcap frame 4: an SMTP banner.
     let ssh = hex("5353482d322e302d4f70656e5353485f352e360d0a");
     let smtp = hex("32323020706967656f6e2e65797269652e61662e6d696c2045534d54502053656e646d61696c");
-    // dns.pcap frame 2: a DNS query.
-    let dns = hex("bc1f0100000100000000000003777777076578616d706c6503636f6d00001c0001");
+    let dns = hex(crate::dissect::testing::DNS_QUERY);
     // quic-v2.pcapng frame 1: a QUIC Initial.
     let quic = hex(include_str!("../quic/testdata/quic-v2-1.hex"));
     for (from_client, data) in [
