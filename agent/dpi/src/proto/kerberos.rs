@@ -2,7 +2,7 @@
 
 use flowstat_core::{Metadata, Protocol};
 
-use super::snmp::{header, int, tlv};
+use super::ber::{header, int, tlv};
 use crate::dissect::{Packet, Scratch, Verdict};
 
 /// Per-flow state.

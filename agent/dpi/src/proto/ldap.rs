@@ -2,8 +2,8 @@
 
 use flowstat_core::{Metadata, Protocol};
 
+use super::ber::{header, int};
 use super::kerberos::Sides;
-use super::snmp::{header, int};
 use crate::dissect::{Packet, Scratch, Verdict};
 
 /// Per-flow state.

@@ -1,6 +1,7 @@
 //! One module per protocol family; each exports `dissect` (see `crate::dissect`).
 
 pub(crate) mod amqp;
+pub(crate) mod ber;
 pub(crate) mod bittorrent;
 pub(crate) mod dhcp;
 pub(crate) mod dns;
