@@ -24,7 +24,6 @@ mod dns_cache;
 mod proto;
 mod stream;
 
-use std::net::IpAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use flowstat_core::{
@@ -233,17 +232,10 @@ impl Classifier for Engine {
     }
 }
 
-/// The address of a DNS answer record (for dissectors).
-pub(crate) fn answer_addr(rdata: &[u8]) -> Option<IpAddr> {
-    match rdata.len() {
-        4 => Some(IpAddr::from(<[u8; 4]>::try_from(rdata).ok()?)),
-        16 => Some(IpAddr::from(<[u8; 16]>::try_from(rdata).ok()?)),
-        _ => None,
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use std::net::IpAddr;
+
     use super::*;
 
     fn engine() -> Engine {

@@ -1,5 +1,7 @@
 //! DNS over UDP and TCP, and with the same parser mDNS and LLMNR.
 
+use std::net::IpAddr;
+
 use flowstat_core::{Metadata, Protocol, wire_text};
 
 use crate::dissect::{Packet, Scratch, Verdict};
@@ -150,7 +152,7 @@ fn answers(
             }
         }
         if matches!(rtype, 1 | 28) && class == 1 && scratch.answers.len() < MAX_ANSWERS {
-            scratch.answers.extend(crate::answer_addr(rdata));
+            scratch.answers.extend(answer_addr(rdata));
         }
         pos = end + 10 + rdata.len();
     }
@@ -190,6 +192,15 @@ fn name(msg: &[u8], mut pos: usize, out: &mut String) -> Option<usize> {
             }
             _ => return None,
         }
+    }
+}
+
+/// The address an A or AAAA record's data holds.
+fn answer_addr(rdata: &[u8]) -> Option<IpAddr> {
+    match rdata.len() {
+        4 => Some(IpAddr::from(<[u8; 4]>::try_from(rdata).ok()?)),
+        16 => Some(IpAddr::from(<[u8; 16]>::try_from(rdata).ok()?)),
+        _ => None,
     }
 }
 
