@@ -21,7 +21,11 @@
 //! | `total_bytes`, `total_packets` | all | since the flow began, both sides |
 //! | `total_local_bytes`, `total_local_packets`, `total_other_bytes`, `total_other_packets` | all | since the flow began, per side (extension) |
 //! | `first_seen_at`, `ip_version`, `ip_protocol`, `vlan_id`, `local_ip`, `local_port`, `other_ip`, `other_port`, `local_origin`, `detected_protocol_name`, `detected_application_name` | `flow`, `flow_purge` | the flow's identity |
-//! | `detected_protocol`, `detected_application`, `detection_guessed`, `host_server_name`, `dns_host_name`, `ip_dscp`, `local_mac`, `other_mac`, `other_type`, `category`, and Netify's flags (`app_ip_override`, `app_proto_twins`, `detection_updated`, `dhc_hit`, `fhc_hit`, `ip_nat`, `soft_dissector`, all false) | `flow` | metadata |
+//! | `detected_protocol`, `detected_application`, `detection_guessed`, `host_server_name`, `dns_host_name`, `ip_dscp`, `local_mac`, `other_mac`, `other_type`, `category` (all 0) | `flow` | metadata |
+//! | `detection_updated` | `flow` | true on the second `flow` record of a flow whose first went out before detection ended |
+//! | `dhc_hit` | `flow` | true when the application came from the DNS cache |
+//! | `ssl`, `http`, `ssh`, `dhcp`, `stun`, `bt`, `mdns`, `ssdp` | `flow`, when DPI found them | protocol objects (SPEC 4); `ssl.version` and `ssl.cipher_suite` as `0x0303` |
+//! | Netify's flags `app_ip_override`, `app_proto_twins`, `fhc_hit`, `ip_nat`, `soft_dissector` | `flow` | always false |
 //!
 //! `flow_purge` adds `reason` (`closed` or `expired`) and `evicted` (true
 //! when `max_flows` pushed the flow out) to the envelope.
