@@ -981,7 +981,7 @@ mod tests {
     }
 
     #[test]
-    fn the_shipped_config_is_valid_and_all_defaults_but_user_and_sink() {
+    fn the_shipped_config_is_valid_and_all_defaults_but_user_sink_and_applications() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../conf/flowstatd.toml");
         let mut c = Config::load(&path).unwrap();
         assert_eq!(
@@ -1000,8 +1000,21 @@ mod tests {
                 ..SinkSection::new(SinkType::File)
             }]
         );
+        // The shipped application table, found next to the config.
+        assert_eq!(c.dpi.applications, Path::new("applications.toml"));
+        assert!(c.applications(&path).unwrap().len() >= 60);
         (c.agent.user, c.agent.group, c.sink) = (String::new(), String::new(), Vec::new());
+        c.dpi.applications = PathBuf::new();
         assert_eq!(c, Config::default());
+    }
+
+    #[test]
+    fn a_missing_application_table_is_named_with_its_key() {
+        let path = Path::new("/etc/flowstatd/flowstatd.toml");
+        let c = Config::parse("[dpi]\napplications = \"nowhere.toml\"\n", path).unwrap();
+        let e = c.applications(path).unwrap_err().to_string();
+        assert!(e.contains("dpi.applications"), "{e}");
+        assert!(e.contains("/etc/flowstatd/nowhere.toml"), "{e}");
     }
 
     #[test]
