@@ -34,25 +34,34 @@ impl SinkOptions {
     }
 }
 
-/// Every configured sink, each on its own thread behind its own bounded
-/// queue.
+/// Every configured sink behind its own bounded queue, each written on a
+/// thread of its own ([`new`](SinkRuntime::new)) or on the publishing
+/// thread ([`inline`](SinkRuntime::inline)).
 ///
-/// [`publish`](SinkRuntime::publish) never waits on a sink: a record is
-/// encoded once, shared by reference among the sinks subscribed to its
-/// type, and appended to their queues; a full queue drops its oldest
-/// records and counts them. A sink thread writes what its queue holds
+/// A record is encoded once, shared by reference among the sinks
+/// subscribed to its type, and appended to their queues; a full queue
+/// drops its oldest records and counts them. A sink's queue is written
 /// whenever the sink can deliver; a sink that fails is reopened with
 /// backoff, and its failures and recoveries are logged once each.
 #[derive(Default)]
 pub struct SinkRuntime {
     sinks: Vec<Handle>,
+    inline: bool,
 }
 
 struct Handle {
     name: String,
     options: SinkOptions,
     shared: Arc<Shared>,
-    thread: Option<JoinHandle<()>>,
+    driver: Driver,
+}
+
+/// Who writes a sink's queue.
+enum Driver {
+    /// Its own thread (`None` once joined).
+    Thread(Option<JoinHandle<()>>),
+    /// The publishing thread, in `publish`, `settle` and `finish`.
+    Inline(Box<SinkThread>),
 }
 
 /// What the publishers and a sink thread share.
@@ -79,6 +88,9 @@ struct Queue {
     ready: bool,
     /// The sink thread has stopped.
     stopped: bool,
+    /// Records came, or `closing` was set, since the sink thread last
+    /// looked: it goes round again before it waits.
+    woken: bool,
 }
 
 impl Queue {
@@ -112,15 +124,28 @@ const RETRY_AFTER: Duration = Duration::from_millis(2);
 const BACKOFF: (Duration, Duration) = (Duration::from_millis(250), Duration::from_secs(30));
 
 impl SinkRuntime {
-    /// No sinks.
+    /// No sinks; each one added gets a thread of its own, and
+    /// [`publish`](SinkRuntime::publish) never waits on a sink.
     pub fn new() -> Self {
         SinkRuntime::default()
     }
 
+    /// No sinks; each one added is written on the thread that publishes,
+    /// as far as it can take records then (what it cannot take waits in
+    /// its queue, as with a thread). Replay's single-threaded mode: no
+    /// hand-over between threads, and counters that are exact whenever
+    /// they are read.
+    pub fn inline() -> Self {
+        SinkRuntime {
+            sinks: Vec::new(),
+            inline: true,
+        }
+    }
+
     /// Opens `sink`, here and now (with the privileges the caller has), and
-    /// starts it on a thread of its own, fed the records `options` names.
-    /// If it cannot be opened, that is logged, its thread retries, and
-    /// records wait in its queue meanwhile.
+    /// starts it, fed the records `options` names. If it cannot be opened,
+    /// that is logged, it is retried, and records wait in its queue
+    /// meanwhile.
     pub fn add(&mut self, sink: Box<dyn Sink>, options: SinkOptions) -> std::io::Result<()> {
         let name = sink.name().to_owned();
         let shared = Arc::new(Shared {
@@ -133,14 +158,19 @@ impl SinkRuntime {
         // Until its thread has polled it, an open sink counts as ready, so
         // that `settle` waits for that first poll.
         shared.lock().ready = sink.open();
-        let thread = std::thread::Builder::new()
-            .name(format!("flowstat-sink{}", self.sinks.len()))
-            .spawn(move || sink.run())?;
+        let driver = if self.inline {
+            Driver::Inline(Box::new(sink))
+        } else {
+            let thread = std::thread::Builder::new()
+                .name(format!("flowstat-sink{}", self.sinks.len()))
+                .spawn(move || sink.run())?;
+            Driver::Thread(Some(thread))
+        };
         self.sinks.push(Handle {
             name,
             options,
             shared,
-            thread: Some(thread),
+            driver,
         });
         Ok(())
     }
@@ -154,10 +184,11 @@ impl SinkRuntime {
     }
 
     /// Appends `records`, in order, to the queue of every sink subscribed
-    /// to their types. Never waits for a sink to write.
-    pub fn publish(&self, records: impl IntoIterator<Item = Record>) {
+    /// to their types. Never waits for a sink thread; an inline sink
+    /// writes what it can take now.
+    pub fn publish(&mut self, records: impl IntoIterator<Item = Record>) {
         let records: Vec<Arc<Record>> = records.into_iter().map(Arc::new).collect();
-        for s in &self.sinks {
+        for s in &mut self.sinks {
             let mut q = s.shared.lock();
             let before = q.records.len();
             for r in records.iter().filter(|r| s.options.kinds.contains(r.kind)) {
@@ -166,8 +197,14 @@ impl SinkRuntime {
             }
             if q.records.len() != before {
                 q.trim(&s.options);
+                q.woken = true;
                 drop(q);
-                s.shared.wake.notify_one();
+                match &mut s.driver {
+                    Driver::Thread(_) => s.shared.wake.notify_one(),
+                    Driver::Inline(sink) => {
+                        sink.turn();
+                    }
+                }
             }
         }
     }
@@ -175,9 +212,13 @@ impl SinkRuntime {
     /// Waits, at most `timeout`, until every sink that can deliver now has
     /// written all it was given: what replay does before it reads the
     /// counters into `agent_status`, so that they do not depend on timing.
+    /// (An inline sink has already written what it can.)
     pub fn settle(&self, timeout: Duration) {
         let deadline = Instant::now() + timeout;
         for s in &self.sinks {
+            if let Driver::Inline(_) = s.driver {
+                continue;
+            }
             let mut q = s.shared.lock();
             while q.ready && !q.stopped && (!q.records.is_empty() || q.in_flight > 0) {
                 let left = deadline.saturating_duration_since(Instant::now());
@@ -219,18 +260,26 @@ impl SinkRuntime {
         self.status()
     }
 
-    /// Tells every sink thread to deliver until `deadline`, then waits for
-    /// them to stop.
+    /// Tells every sink to deliver until `deadline`, then waits for them
+    /// to stop (an inline sink delivers here).
     fn stop(&mut self, deadline: Instant) {
         for s in &self.sinks {
-            s.shared.lock().closing = Some(deadline);
+            let mut q = s.shared.lock();
+            q.closing = Some(deadline);
+            q.woken = true;
+            drop(q);
             s.shared.wake.notify_one();
         }
         for s in &mut self.sinks {
-            if let Some(t) = s.thread.take()
-                && t.join().is_err()
-            {
-                tracing::error!("sink {}: its thread panicked", s.name);
+            match &mut s.driver {
+                Driver::Thread(thread) => {
+                    if let Some(t) = thread.take()
+                        && t.join().is_err()
+                    {
+                        tracing::error!("sink {}: its thread panicked", s.name);
+                    }
+                }
+                Driver::Inline(sink) => sink.run(),
             }
         }
     }
@@ -272,51 +321,63 @@ impl SinkThread {
         }
     }
 
-    fn run(mut self) {
-        loop {
-            let ready = self.ready();
-            let closing = {
-                let mut q = self.shared.lock();
-                q.ready = ready;
-                q.closing
-            };
-            let wait = if ready {
-                self.deliver()
-            } else {
-                Some(POLL_EVERY)
-            };
-            self.shared.turned.notify_all();
+    /// Goes round until the sink has stopped, waiting between rounds for
+    /// records, for `closing`, or for as long as a round asked.
+    fn run(&mut self) {
+        while let Some(wait) = self.turn() {
             let mut q = self.shared.lock();
-            if let Some(deadline) = closing
-                && (q.records.is_empty() || Instant::now() >= deadline)
-            {
-                q.dropped += q.records.len() as u64;
-                q.records.clear();
-                q.bytes = 0;
-                q.stopped = true;
-                drop(q);
-                self.shared.turned.notify_all();
-                if self.open
-                    && let Err(e) = self.sink.close()
-                {
-                    self.failed(e);
-                }
-                return;
+            if !q.woken {
+                q = self
+                    .shared
+                    .wake
+                    .wait_timeout(q, wait)
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .0;
             }
-            let wait = match wait {
-                None if q.records.is_empty() => Some(POLL_EVERY),
-                wait => wait,
-            };
-            if let Some(wait) = wait {
-                let left = closing.map_or(wait, |d| d.saturating_duration_since(Instant::now()));
-                drop(
-                    self.shared
-                        .wake
-                        .wait_timeout(q, wait.min(left))
-                        .unwrap_or_else(PoisonError::into_inner),
-                );
-            }
+            q.woken = false;
         }
+    }
+
+    /// One round: polls the sink, writes what it can, stops it if it is
+    /// closing and done (or out of time). Returns how long to wait before
+    /// the next round, or `None` once stopped.
+    fn turn(&mut self) -> Option<Duration> {
+        let ready = self.ready();
+        let closing = {
+            let mut q = self.shared.lock();
+            q.ready = ready;
+            q.closing
+        };
+        let wait = if ready {
+            self.deliver()
+        } else {
+            Some(POLL_EVERY)
+        };
+        self.shared.turned.notify_all();
+        let mut q = self.shared.lock();
+        if let Some(deadline) = closing
+            && (q.records.is_empty() || Instant::now() >= deadline)
+        {
+            q.dropped += q.records.len() as u64;
+            q.records.clear();
+            q.bytes = 0;
+            q.stopped = true;
+            drop(q);
+            self.shared.turned.notify_all();
+            if self.open
+                && let Err(e) = self.sink.close()
+            {
+                self.failed(e);
+            }
+            return None;
+        }
+        let wait = match wait {
+            None if q.records.is_empty() => POLL_EVERY,
+            None => Duration::ZERO,
+            Some(wait) => wait,
+        };
+        let left = closing.map_or(wait, |d| d.saturating_duration_since(Instant::now()));
+        Some(wait.min(left))
     }
 
     /// Opens the sink if it is due, polls it, and says whether records can
@@ -547,6 +608,31 @@ mod tests {
             .map(|s| (s.sent, s.dropped, s.queued))
             .collect();
         assert_eq!(counts, vec![(1000, 0, 0), (330, 0, 0)]);
+    }
+
+    #[test]
+    fn an_inline_sink_is_written_by_publish_and_waits_like_a_threaded_one() {
+        let probe = Probe::default();
+        let mut rt = SinkRuntime::inline();
+        let options = SinkOptions {
+            queue_records: 10,
+            ..SinkOptions::new(KindSet::ALL)
+        };
+        rt.add(Box::new(probe.clone()), options).unwrap();
+        rt.publish((0..25).map(|i| record(RecordKind::Flow, i)));
+        let s = &rt.status()[0];
+        assert_eq!((s.queued, s.sent, s.dropped), (10, 0, 15), "no consumer");
+        probe.0.lock().unwrap().consumer = true;
+        rt.publish([record(RecordKind::Flow, 25)]);
+        let s = &rt.status()[0];
+        // The new record joined a full queue: the oldest made room.
+        assert_eq!((s.queued, s.sent, s.dropped), (0, 10, 16), "written at once");
+        let written = probe.0.lock().unwrap().written.clone();
+        assert_eq!(written.first().unwrap(), b"{\"n\":16}");
+        assert_eq!(written.last().unwrap(), b"{\"n\":25}");
+        let s = &rt.finish(Duration::from_secs(1))[0];
+        assert_eq!((s.queued, s.sent, s.dropped), (0, 10, 16));
+        assert!(probe.0.lock().unwrap().closed);
     }
 
     #[test]

@@ -73,7 +73,7 @@ pub fn all_tunnels() -> Config {
 /// Replays `files` in-process and returns the records as JSON lines.
 pub fn replay_lines(files: &[PathBuf], cfg: &Config) -> Vec<String> {
     let collect = Collect::default();
-    let mut sinks = SinkRuntime::new();
+    let mut sinks = SinkRuntime::inline();
     sinks
         .add(
             Box::new(collect.clone()),

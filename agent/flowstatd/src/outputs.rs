@@ -10,8 +10,8 @@ use flowstat_sinks::{
 
 use crate::config::{Framing, SinkSection, SinkType, gid_of, uid_of};
 
-/// Starts the sinks of `sections` (already validated); stdout when there
-/// is none.
+/// Starts the sinks of `sections` (already validated), each on a thread of
+/// its own; stdout when there is none.
 pub fn start(sections: &[SinkSection]) -> anyhow::Result<SinkRuntime> {
     let mut runtime = SinkRuntime::new();
     if sections.is_empty() {
@@ -61,6 +61,8 @@ pub fn wanted(sections: &[SinkSection]) -> KindSet {
 
 /// A runtime with one sink: stdout for `-`, else a new file at `output`
 /// (replay's `--output`), opened here so that a bad path fails at once.
+/// It is written inline, on the replay's thread: a file takes what it is
+/// given, so a thread would only add hand-overs.
 pub fn single(output: &Path, kinds: KindSet) -> anyhow::Result<SinkRuntime> {
     let sink: Box<dyn Sink> = if output == Path::new("-") {
         Box::new(StdoutSink::new())
@@ -71,7 +73,7 @@ pub fn single(output: &Path, kinds: KindSet) -> anyhow::Result<SinkRuntime> {
         sink.open()?;
         Box::new(sink)
     };
-    let mut runtime = SinkRuntime::new();
+    let mut runtime = SinkRuntime::inline();
     runtime.add(sink, SinkOptions::new(kinds))?;
     Ok(runtime)
 }
