@@ -626,7 +626,11 @@ mod tests {
         rt.publish([record(RecordKind::Flow, 25)]);
         let s = &rt.status()[0];
         // The new record joined a full queue: the oldest made room.
-        assert_eq!((s.queued, s.sent, s.dropped), (0, 10, 16), "written at once");
+        assert_eq!(
+            (s.queued, s.sent, s.dropped),
+            (0, 10, 16),
+            "written at once"
+        );
         let written = probe.0.lock().unwrap().written.clone();
         assert_eq!(written.first().unwrap(), b"{\"n\":16}");
         assert_eq!(written.last().unwrap(), b"{\"n\":25}");

@@ -178,7 +178,11 @@ fn name(msg: &[u8], mut pos: usize, out: &mut String) -> Option<usize> {
                 if !out.is_empty() {
                     out.push('.');
                 }
-                out.push_str(&wire_text(label, 63).to_lowercase());
+                if label.is_ascii() {
+                    out.extend(label.iter().map(|b| char::from(b.to_ascii_lowercase())));
+                } else {
+                    out.push_str(&wire_text(label, 63).to_lowercase());
+                }
                 pos += 1 + len;
             }
             3 => {

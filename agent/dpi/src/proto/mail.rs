@@ -36,7 +36,14 @@ impl<'a> Line<'a> {
 
 /// The first line of `bytes`.
 pub(crate) fn first_line(bytes: &[u8]) -> Line<'_> {
-    match bytes.iter().take(MAX_LINE).position(|&b| b == b'\n') {
+    // Binary data opens with a control byte: no line these protocols start
+    // with does (an empty line aside), so it is turned down at once.
+    if let Some(&b) = bytes.first()
+        && (b < 0x20 && !matches!(b, b'\r' | b'\n' | b'\t') || b == 0x7f)
+    {
+        return Line::Bad;
+    }
+    match memchr::memchr(b'\n', &bytes[..bytes.len().min(MAX_LINE)]) {
         Some(end) => {
             let line = bytes.get(..end).unwrap_or_default();
             Line::Full(line.strip_suffix(b"\r").unwrap_or(line))
@@ -619,5 +626,11 @@ mod tests {
         assert_eq!(first_line(b"ab\r\ncd"), Line::Full(b"ab"));
         assert_eq!(first_line(b"ab\r"), Line::More);
         assert_eq!(first_line(b"ab\x16"), Line::Bad);
+        assert_eq!(
+            first_line(b"\x16\x03\x01\n"),
+            Line::Bad,
+            "binary, line feed or not"
+        );
+        assert_eq!(first_line(b"\r\nab"), Line::Full(b""));
     }
 }

@@ -17,6 +17,8 @@ use std::fmt::Write;
 use flowstat_core::{Metadata, Protocol, Ssl, wire_text};
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
+use x509_parser::certificate::X509CertificateParser;
+use x509_parser::nom::Parser;
 
 use crate::dissect::{Packet, Scratch, Verdict};
 use crate::stream::STREAM_MAX;
@@ -304,7 +306,9 @@ fn certificate(body: &[u8], meta: &mut Metadata) -> bool {
     let Some(der) = der else {
         return false;
     };
-    let Ok((_, cert)) = x509_parser::parse_x509_certificate(der) else {
+    // Only the names are read: extensions are left unparsed.
+    let mut parser = X509CertificateParser::new().with_deep_parse_extensions(false);
+    let Ok((_, cert)) = parser.parse(der) else {
         return false;
     };
     let text = |s: String| wire_text(s.as_bytes(), MAX_TEXT);
