@@ -10,7 +10,9 @@
 # 5 times under hyperfine; the table gives the mean wall time, packets per
 # second and the ratio to ndpiReader. flowstatd runs three ways: all
 # telemetry records, flow_purge records only, and flow accounting without
-# per-flow records (agent_status and interface_stats only).
+# per-flow records (agent_status and interface_stats only); then the first
+# and last again with idle flows kept across rounds as ndpiReader keeps
+# them (benches/keep-flows.toml), so that both detect each flow once.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,6 +35,8 @@ hyperfine --warmup 1 --runs 5 --style basic --export-json "$results" \
   -n "flowstatd (all records)" "$flowstatd replay $data -o /dev/null" \
   -n "flowstatd (flow_purge records)" "$flowstatd replay $data -o /dev/null --types flow_purge" \
   -n "flowstatd (no per-flow records)" "$flowstatd replay $data -o /dev/null --types agent_status,interface_stats" \
+  -n "flowstatd, flows kept (all records)" "$flowstatd replay $data -o /dev/null -c benches/keep-flows.toml" \
+  -n "flowstatd, flows kept (no per-flow)" "$flowstatd replay $data -o /dev/null -c benches/keep-flows.toml --types agent_status,interface_stats" \
   -n "ndpiReader" "ndpiReader -i $data -q" \
   -n "softflowd" "softflowd -r $data -n 127.0.0.1:9995 -d -6 -m 1000000" \
   >&2
@@ -43,9 +47,9 @@ results, packets = json.load(open(sys.argv[1]))["results"], int(sys.argv[2])
 mean = {r["command"]: r["mean"] for r in results}
 ndpi = packets / mean["ndpiReader"]
 print(f"{packets} packets, single-threaded replay, output discarded")
-print(f"{'command':34} {'seconds':>8} {'Mpps':>7} {'vs ndpiReader':>14}")
+print(f"{'command':38} {'seconds':>8} {'Mpps':>7} {'vs ndpiReader':>14}")
 for name, secs in mean.items():
     pps = packets / secs
-    print(f"{name:34} {secs:8.2f} {pps / 1e6:7.2f} {pps / ndpi:13.2f}x")
+    print(f"{name:38} {secs:8.2f} {pps / 1e6:7.2f} {pps / ndpi:13.2f}x")
 PY
 rm -f "$results"
