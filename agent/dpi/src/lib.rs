@@ -27,7 +27,7 @@ mod stream;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use flowstat_core::{
-    Classifier, FlowInfo, Metadata, Outcome, PacketMeta, PortGuess, Protocol, ip_addr,
+    Classifier, FlowInfo, Metadata, Outcome, PacketMeta, PortGuess, Protocol, TcpInfo, ip_addr,
 };
 
 pub use apps::{Applications, AppsError};
@@ -154,7 +154,16 @@ impl Classifier for Engine {
         }
         let dir = usize::from(!from_client);
         if let Some(tcp) = &pkt.tcp {
+            if tcp.has(TcpInfo::ACK) {
+                st.streams[1 - dir].expect(tcp.ack);
+            }
+            let before = st.streams[dir].bytes.len();
             st.streams[dir].push(tcp, pkt.payload);
+            if st.streams[dir].bytes.len() == before {
+                // A retransmission, or a segment held until a gap before it
+                // fills: no byte to read yet.
+                return false;
+            }
         }
         let st = &mut **st;
         let packet = Packet {
@@ -294,10 +303,17 @@ mod tests {
         let done = (0..4u32).any(|i| {
             let mut pkt = PacketMeta::new(flowstat_core::Timestamp::ZERO, 100);
             pkt.payload = &junk;
-            pkt.tcp = Some(flowstat_core::TcpInfo {
-                seq: 1000 + i / 2 * 64,
-                ack: 0,
-                flags: flowstat_core::TcpInfo::ACK,
+            // Client bytes from 1000, server bytes from 5000, in turn.
+            let (client, server) = (1000 + i / 2 * 64, 5000 + i / 2 * 64);
+            let (seq, ack) = if i % 2 == 0 {
+                (client, server)
+            } else {
+                (server, client + 64)
+            };
+            pkt.tcp = Some(TcpInfo {
+                seq,
+                ack,
+                flags: TcpInfo::ACK,
             });
             e.inspect(&mut st, &flow, &pkt, i % 2 == 0)
         });

@@ -6,6 +6,9 @@ use flowstat_core::TcpInfo;
 /// certificate chain, and released when detection ends.
 pub(crate) const STREAM_MAX: usize = 16 * 1024;
 
+/// Segments held while a gap before them is open, at most.
+const HELD_MAX: usize = 4;
+
 /// The in-order prefix of one direction of a TCP stream.
 #[derive(Debug, Default)]
 pub(crate) struct Stream {
@@ -13,13 +16,20 @@ pub(crate) struct Stream {
     /// Sequence number of the next byte expected.
     next: u32,
     started: bool,
-    /// A gap was seen: later bytes are not appended.
+    /// A gap was not filled: later bytes are not appended.
     broken: bool,
+    /// Segments that came before the bytes preceding them (reordered on
+    /// the way), by sequence number, until the gap fills: at most
+    /// [`HELD_MAX`] of them, and no more bytes than the stream has room
+    /// for.
+    held: Vec<(u32, Vec<u8>)>,
 }
 
 impl Stream {
     /// Appends the part of a segment's `payload` that continues the
-    /// stream; retransmitted bytes are skipped, and a gap stops the stream.
+    /// stream; retransmitted bytes are skipped, a segment past a gap is
+    /// held until the gap fills, and a gap that does not fill stops the
+    /// stream.
     pub(crate) fn push(&mut self, tcp: &TcpInfo, payload: &[u8]) {
         // A SYN's sequence number is one before the first data byte. A
         // SYN before any data restarts the stream (a handshake repeated
@@ -28,27 +38,66 @@ impl Stream {
         if !self.started || (syn && self.bytes.is_empty()) {
             self.started = true;
             self.broken = false;
+            self.held.clear();
             self.next = tcp.seq.wrapping_add(u32::from(syn));
         }
         if self.broken || payload.is_empty() {
             return;
         }
-        let seq = tcp.seq.wrapping_add(u32::from(tcp.has(TcpInfo::SYN)));
-        let skip = self.next.wrapping_sub(seq);
-        // `skip` below the length: the segment overlaps bytes already kept.
-        let data = if skip == 0 {
-            payload
-        } else if (skip as i32) > 0 && (skip as usize) < payload.len() {
-            &payload[skip as usize..]
-        } else if (skip as i32) > 0 {
-            return; // wholly a retransmission
-        } else {
-            self.broken = true; // a gap: bytes are missing
+        let seq = tcp.seq.wrapping_add(u32::from(syn));
+        if !self.append(seq, payload) {
+            self.hold(seq, payload);
             return;
+        }
+        // The gap before held segments may have filled.
+        while let Some(i) = self
+            .held
+            .iter()
+            .position(|(seq, _)| (self.next.wrapping_sub(*seq) as i32) >= 0)
+        {
+            let (seq, data) = self.held.swap_remove(i);
+            self.append(seq, &data);
+        }
+    }
+
+    /// Starts the stream, if it has not started, at `next`: the other
+    /// side's acknowledgement number, which names the first byte this side
+    /// sends before any of it is seen (so that a first segment that came
+    /// out of order is held, not taken for the start).
+    pub(crate) fn expect(&mut self, next: u32) {
+        if !self.started {
+            self.started = true;
+            self.next = next;
+        }
+    }
+
+    /// Appends what of `data` (starting at `seq`) is new; false when it
+    /// starts past the next byte expected (a gap).
+    fn append(&mut self, seq: u32, data: &[u8]) -> bool {
+        let skip = self.next.wrapping_sub(seq);
+        if (skip as i32) < 0 {
+            return false;
+        }
+        // `skip` at or past the length: wholly a retransmission.
+        let Some(new) = data.get(skip as usize..).filter(|d| !d.is_empty()) else {
+            return true;
         };
         let room = STREAM_MAX - self.bytes.len();
-        self.bytes.extend_from_slice(&data[..data.len().min(room)]);
-        self.next = self.next.wrapping_add(data.len() as u32);
+        self.bytes.extend_from_slice(&new[..new.len().min(room)]);
+        self.next = self.next.wrapping_add(new.len() as u32);
+        true
+    }
+
+    /// Holds a segment past a gap, or stops the stream when too much is
+    /// held already.
+    fn hold(&mut self, seq: u32, data: &[u8]) {
+        let held: usize = self.held.iter().map(|(_, d)| d.len()).sum();
+        if self.held.len() == HELD_MAX || self.bytes.len() + held + data.len() > STREAM_MAX {
+            self.broken = true;
+            self.held = Vec::new();
+        } else {
+            self.held.push((seq, data.to_vec()));
+        }
     }
 }
 
@@ -68,9 +117,27 @@ mod tests {
         s.push(&seg(100, TcpInfo::ACK), b"abc"); // retransmission
         s.push(&seg(102, TcpInfo::ACK), b"cde"); // overlap
         assert_eq!(s.bytes, b"abcde");
-        s.push(&seg(200, TcpInfo::ACK), b"zzz"); // gap
+        s.push(&seg(200, TcpInfo::ACK), b"zzz"); // a gap, held
         s.push(&seg(105, TcpInfo::ACK), b"f");
-        assert_eq!(s.bytes, b"abcde");
+        assert_eq!(s.bytes, b"abcdef");
+        for seq in [300, 400, 500, 600] {
+            s.push(&seg(seq, TcpInfo::ACK), b"z"); // more than can be held
+        }
+        s.push(&seg(106, TcpInfo::ACK), b"g");
+        assert_eq!(s.bytes, b"abcdef", "the gap did not fill: the stream stops");
+    }
+
+    #[test]
+    fn reordered_segments_are_put_in_order() {
+        let mut s = Stream::default();
+        s.push(&seg(0, TcpInfo::SYN | TcpInfo::ACK), b"");
+        s.push(&seg(7, TcpInfo::ACK), b"ghi"); // came first
+        s.push(&seg(4, TcpInfo::ACK), b"def"); // came second
+        assert_eq!(s.bytes, b"");
+        s.push(&seg(1, TcpInfo::ACK), b"abcd"); // overlaps "def" by one byte
+        assert_eq!(s.bytes, b"abcdefghi");
+        s.push(&seg(10, TcpInfo::ACK), b"j");
+        assert_eq!(s.bytes, b"abcdefghij");
     }
 
     #[test]
@@ -80,6 +147,19 @@ mod tests {
         s.push(&seg(5000, TcpInfo::SYN | TcpInfo::ACK), b"");
         s.push(&seg(5001, TcpInfo::ACK), b"hello");
         assert_eq!(s.bytes, b"hello");
+    }
+
+    #[test]
+    fn a_stream_started_by_the_other_sides_ack_holds_a_reordered_first_segment() {
+        let mut s = Stream::default();
+        s.expect(1);
+        s.push(&seg(4, TcpInfo::ACK), b"def");
+        assert_eq!(s.bytes, b"");
+        s.push(&seg(1, TcpInfo::ACK), b"abc");
+        assert_eq!(s.bytes, b"abcdef");
+        s.expect(100); // started already
+        s.push(&seg(7, TcpInfo::ACK), b"g");
+        assert_eq!(s.bytes, b"abcdefg");
     }
 
     #[test]
