@@ -324,7 +324,14 @@ impl SinkThread {
     /// Goes round until the sink has stopped, waiting between rounds for
     /// records, for `closing`, or for as long as a round asked.
     fn run(&mut self) {
-        while let Some(wait) = self.turn() {
+        loop {
+            let wait = self.turn();
+            // For `settle`: a round went by. Here, not in `turn`: nobody
+            // waits for an inline round, and each notice is a system call.
+            self.shared.turned.notify_all();
+            let Some(wait) = wait else {
+                return;
+            };
             let mut q = self.shared.lock();
             if !q.woken {
                 q = self
@@ -353,7 +360,6 @@ impl SinkThread {
         } else {
             Some(POLL_EVERY)
         };
-        self.shared.turned.notify_all();
         let mut q = self.shared.lock();
         if let Some(deadline) = closing
             && (q.records.is_empty() || Instant::now() >= deadline)
@@ -363,7 +369,6 @@ impl SinkThread {
             q.bytes = 0;
             q.stopped = true;
             drop(q);
-            self.shared.turned.notify_all();
             if self.open
                 && let Err(e) = self.sink.close()
             {
