@@ -98,10 +98,15 @@ pub struct Applications {
     v6: Prefixes,
 }
 
-/// Networks by prefix length, longest first, for longest-prefix match.
+/// Networks by prefix length, longest first; and, for lookups, the
+/// address space cut into ranges that each have one longest match.
 #[derive(Debug, Default)]
 struct Prefixes {
     levels: Vec<Level>,
+    /// First address of each range, ascending, from 0.
+    starts: Vec<u128>,
+    /// The application of each range.
+    owners: Vec<Option<u32>>,
 }
 
 /// The networks of one prefix length: masked address to application.
@@ -151,6 +156,8 @@ impl Applications {
                 .map_err(|e| invalid(e.message().to_owned()))?;
             apps.add(e, &mut names).map_err(invalid)?;
         }
+        apps.v4.index(32);
+        apps.v6.index(128);
         Ok(apps)
     }
 
@@ -276,9 +283,9 @@ impl Applications {
         match ip_version {
             4 => {
                 let v4 = u32::from_be_bytes(*addr.first_chunk::<4>()?);
-                self.v4.get(u128::from(v4), 32)
+                self.v4.get(u128::from(v4))
             }
-            6 => self.v6.get(u128::from_be_bytes(*addr), 128),
+            6 => self.v6.get(u128::from_be_bytes(*addr)),
             _ => None,
         }
     }
@@ -357,11 +364,44 @@ impl Prefixes {
         }
     }
 
-    /// The application of the longest network holding `addr`.
-    fn get(&self, addr: u128, width: u8) -> Option<u32> {
+    /// The application of the longest network holding `addr`, from the
+    /// levels.
+    fn longest(&self, addr: u128, width: u8) -> Option<u32> {
         self.levels
             .iter()
             .find_map(|l| l.nets.get(&mask(addr, l.len, width)).copied())
+    }
+
+    /// Cuts the address space at every network's first address and the
+    /// one after its last: between two cuts the same networks hold every
+    /// address, so one longest match answers for the whole range.
+    fn index(&mut self, width: u8) {
+        let top = u128::MAX >> (128 - u32::from(width));
+        let mut cuts = vec![0];
+        for l in &self.levels {
+            let size = top.checked_shr(l.len.into()).unwrap_or(0);
+            for &start in l.nets.keys() {
+                cuts.push(start);
+                cuts.extend((start + size).checked_add(1).filter(|&c| c <= top));
+            }
+        }
+        cuts.sort_unstable();
+        cuts.dedup();
+        (self.starts, self.owners) = (Vec::new(), Vec::new());
+        for cut in cuts {
+            let owner = self.longest(cut, width);
+            if self.owners.last() != Some(&owner) {
+                self.starts.push(cut);
+                self.owners.push(owner);
+            }
+        }
+    }
+
+    /// The application of the longest network holding `addr`: a binary
+    /// search of the ranges.
+    fn get(&self, addr: u128) -> Option<u32> {
+        let i = self.starts.partition_point(|&s| s <= addr);
+        self.owners.get(i.checked_sub(1)?).copied().flatten()
     }
 }
 
@@ -694,6 +734,13 @@ mod tests {
         assert_eq!(apps.by_addr(4, &v4([10, 1, 9, 9])), Some(2));
         assert_eq!(apps.by_addr(4, &v4([10, 1, 2, 3])), Some(3));
         assert_eq!(apps.by_addr(4, &v4([10, 1, 2, 4])), Some(2));
+        // Either side of each network's edges.
+        assert_eq!(apps.by_addr(4, &v4([10, 1, 2, 2])), Some(2));
+        assert_eq!(apps.by_addr(4, &v4([10, 2, 0, 0])), Some(1));
+        assert_eq!(apps.by_addr(4, &v4([10, 0, 255, 255])), Some(1));
+        assert_eq!(apps.by_addr(4, &v4([9, 255, 255, 255])), None);
+        assert_eq!(apps.by_addr(4, &v4([0, 0, 0, 0])), None);
+        assert_eq!(apps.by_addr(4, &v4([255, 255, 255, 254])), None);
         assert_eq!(apps.by_addr(4, &v4([11, 0, 0, 0])), None);
         assert_eq!(apps.by_addr(4, &v4([255, 255, 255, 255])), Some(3));
         // Bytes past the IPv4 address do not matter.

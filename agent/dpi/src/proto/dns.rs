@@ -130,8 +130,9 @@ fn answers(
     scratch: &mut Scratch,
     meta: &mut Metadata,
 ) {
+    let mut owner = String::new();
     for i in 0..word(msg, 6).unwrap_or(0) {
-        let mut owner = String::new();
+        owner.clear();
         let Some(end) = name(msg, pos, &mut owner) else {
             return;
         };
@@ -148,7 +149,7 @@ fn answers(
                 meta.host_server_name.clone_from(&owner);
             }
             if proto == Protocol(8) {
-                meta.mdns_answer = Some(owner);
+                meta.mdns_answer = Some(owner.clone());
             }
         }
         if matches!(rtype, 1 | 28) && class == 1 && scratch.answers.len() < MAX_ANSWERS {
