@@ -10,7 +10,7 @@ use std::num::NonZeroU32;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::MetadataExt;
 use std::sync::{Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use flowstat_core::{Batch, CaptureError, CaptureSource, CaptureStats, Frame, LinkType, Timestamp};
 use xsk_rs::config::{
@@ -27,6 +27,12 @@ const XSK_PROG_NAME: &CStr = c"xsk_def_prog";
 /// Ring size for the transmit side, which a capture never uses (libxdp
 /// insists on creating it).
 const UNUSED_RING: u32 = 64;
+
+/// How long a busy queue is waited for. The kernel frees a closed
+/// socket's queue a little after the close (deferred work), so a socket
+/// opened again at once (a restart, a reload, a mode fallback) can find
+/// its queue still taken.
+const BUSY_WAIT: Duration = Duration::from_secs(1);
 
 /// Where the XDP program runs.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -811,9 +817,20 @@ impl XdpSource {
         }
         let attempts = attempts(config, attached).map_err(error)?;
         let mut failures = Vec::new();
+        let busy_until = Instant::now() + BUSY_WAIT;
         for attempt in attempts {
-            library_log::clear();
-            let (xsk, descs) = match create(config, attempt) {
+            let created = loop {
+                library_log::clear();
+                match create(config, attempt) {
+                    Err(e)
+                        if e.raw_os_error() == Some(libc::EBUSY) && Instant::now() < busy_until =>
+                    {
+                        std::thread::sleep(Duration::from_millis(10));
+                    }
+                    created => break created,
+                }
+            };
+            let (xsk, descs) = match created {
                 Ok(created) => created,
                 Err(e) => {
                     let mut f = failure(&e, attempt, config);
