@@ -157,11 +157,8 @@ impl Classifier for Engine {
             if tcp.has(TcpInfo::ACK) {
                 st.streams[1 - dir].expect(tcp.ack);
             }
-            let before = st.streams[dir].bytes.len();
-            st.streams[dir].push(tcp, pkt.payload);
-            if st.streams[dir].bytes.len() == before {
-                // A retransmission, or a segment held until a gap before it
-                // fills: no byte to read yet.
+            if !st.streams[dir].push(tcp, pkt.payload) {
+                // Held until the gap before it fills: nothing to read yet.
                 return false;
             }
         }

@@ -29,8 +29,8 @@ impl Stream {
     /// Appends the part of a segment's `payload` that continues the
     /// stream; retransmitted bytes are skipped, a segment past a gap is
     /// held until the gap fills, and a gap that does not fill stops the
-    /// stream.
-    pub(crate) fn push(&mut self, tcp: &TcpInfo, payload: &[u8]) {
+    /// stream. False when the segment is held: it is not to be read yet.
+    pub(crate) fn push(&mut self, tcp: &TcpInfo, payload: &[u8]) -> bool {
         // A SYN's sequence number is one before the first data byte. A
         // SYN before any data restarts the stream (a handshake repeated
         // with a new initial sequence number).
@@ -42,12 +42,11 @@ impl Stream {
             self.next = tcp.seq.wrapping_add(u32::from(syn));
         }
         if self.broken || payload.is_empty() {
-            return;
+            return true;
         }
         let seq = tcp.seq.wrapping_add(u32::from(syn));
         if !self.append(seq, payload) {
-            self.hold(seq, payload);
-            return;
+            return !self.hold(seq, payload);
         }
         // The gap before held segments may have filled.
         while let Some(i) = self
@@ -58,6 +57,7 @@ impl Stream {
             let (seq, data) = self.held.swap_remove(i);
             self.append(seq, &data);
         }
+        true
     }
 
     /// Starts the stream, if it has not started, at `next`: the other
@@ -89,15 +89,16 @@ impl Stream {
     }
 
     /// Holds a segment past a gap, or stops the stream when too much is
-    /// held already.
-    fn hold(&mut self, seq: u32, data: &[u8]) {
+    /// held already. True when it is held.
+    fn hold(&mut self, seq: u32, data: &[u8]) -> bool {
         let held: usize = self.held.iter().map(|(_, d)| d.len()).sum();
         if self.held.len() == HELD_MAX || self.bytes.len() + held + data.len() > STREAM_MAX {
             self.broken = true;
             self.held = Vec::new();
-        } else {
-            self.held.push((seq, data.to_vec()));
+            return false;
         }
+        self.held.push((seq, data.to_vec()));
+        true
     }
 }
 
@@ -131,10 +132,10 @@ mod tests {
     fn reordered_segments_are_put_in_order() {
         let mut s = Stream::default();
         s.push(&seg(0, TcpInfo::SYN | TcpInfo::ACK), b"");
-        s.push(&seg(7, TcpInfo::ACK), b"ghi"); // came first
-        s.push(&seg(4, TcpInfo::ACK), b"def"); // came second
+        assert!(!s.push(&seg(7, TcpInfo::ACK), b"ghi"), "held"); // came first
+        assert!(!s.push(&seg(4, TcpInfo::ACK), b"def"), "held"); // came second
         assert_eq!(s.bytes, b"");
-        s.push(&seg(1, TcpInfo::ACK), b"abcd"); // overlaps "def" by one byte
+        assert!(s.push(&seg(1, TcpInfo::ACK), b"abcd")); // overlaps "def" by one byte
         assert_eq!(s.bytes, b"abcdefghi");
         s.push(&seg(10, TcpInfo::ACK), b"j");
         assert_eq!(s.bytes, b"abcdefghij");
