@@ -61,15 +61,15 @@ enum Driver {
     /// Its own thread (`None` once joined).
     Thread(Option<JoinHandle<()>>),
     /// The publishing thread, in `publish`, `settle` and `finish`.
-    Inline(Box<SinkThread>),
+    Inline(Box<SinkWorker>),
 }
 
-/// What the publishers and a sink thread share.
+/// What the publishers and a sink worker share.
 struct Shared {
     queue: Mutex<Queue>,
-    /// Wakes the sink thread: records came, or shutdown.
+    /// Wakes the sink worker's thread: records came, or shutdown.
     wake: Condvar,
-    /// Wakes [`SinkRuntime::settle`]: the sink thread went round once.
+    /// Wakes [`SinkRuntime::settle`]: the sink worker went round once.
     turned: Condvar,
     disconnected: AtomicU64,
 }
@@ -78,7 +78,7 @@ struct Shared {
 struct Queue {
     records: VecDeque<Arc<Record>>,
     bytes: usize,
-    /// Taken by the sink thread and not yet written.
+    /// Taken by the sink worker and not yet written.
     in_flight: usize,
     sent: u64,
     dropped: u64,
@@ -86,9 +86,9 @@ struct Queue {
     closing: Option<Instant>,
     /// The sink could take records at its last poll.
     ready: bool,
-    /// The sink thread has stopped.
+    /// The sink worker has stopped.
     stopped: bool,
-    /// Records came, or `closing` was set, since the sink thread last
+    /// Records came, or `closing` was set, since the sink worker last
     /// looked: it goes round again before it waits.
     woken: bool,
 }
@@ -114,7 +114,7 @@ impl Shared {
     }
 }
 
-/// Records a sink thread takes from its queue at a time.
+/// Records a sink worker takes from its queue at a time.
 const BATCH: usize = 512;
 /// How often an idle sink is polled (clients accepted, rotation checked).
 const POLL_EVERY: Duration = Duration::from_millis(100);
@@ -154,7 +154,7 @@ impl SinkRuntime {
             turned: Condvar::new(),
             disconnected: AtomicU64::new(0),
         });
-        let mut sink = SinkThread::new(sink, Arc::clone(&shared), options);
+        let mut sink = SinkWorker::new(sink, Arc::clone(&shared), options);
         // Until its thread has polled it, an open sink counts as ready, so
         // that `settle` waits for that first poll.
         shared.lock().ready = sink.open();
@@ -293,8 +293,9 @@ impl Drop for SinkRuntime {
     }
 }
 
-/// One sink's thread: opens, polls and writes it, and keeps its counters.
-struct SinkThread {
+/// Opens, polls and writes one sink, and keeps its counters: on a thread
+/// of its own, or inline on the publishing thread.
+struct SinkWorker {
     sink: Box<dyn Sink>,
     shared: Arc<Shared>,
     options: SinkOptions,
@@ -307,9 +308,9 @@ struct SinkThread {
     unflushed: bool,
 }
 
-impl SinkThread {
+impl SinkWorker {
     fn new(sink: Box<dyn Sink>, shared: Arc<Shared>, options: SinkOptions) -> Self {
-        SinkThread {
+        SinkWorker {
             sink,
             shared,
             options,
