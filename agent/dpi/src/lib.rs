@@ -27,7 +27,7 @@ mod stream;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use flowstat_core::{
-    Classifier, FlowInfo, Metadata, Outcome, PacketMeta, PortGuess, Protocol, TcpInfo, ip_addr,
+    Classifier, FlowInfo, Metadata, Outcome, PacketMeta, PortGuess, Protocol, ip_addr,
 };
 
 pub use apps::{Applications, AppsError};
@@ -154,9 +154,6 @@ impl Classifier for Engine {
         }
         let dir = usize::from(!from_client);
         if let Some(tcp) = &pkt.tcp {
-            if tcp.has(TcpInfo::ACK) {
-                st.streams[1 - dir].expect(tcp.ack);
-            }
             if !st.streams[dir].push(tcp, pkt.payload) {
                 // Held until the gap before it fills: nothing to read yet.
                 return false;
@@ -243,6 +240,7 @@ mod tests {
     use std::net::IpAddr;
 
     use super::*;
+    use flowstat_core::TcpInfo;
 
     fn engine() -> Engine {
         let apps = Arc::new(Applications::builtin().unwrap());
