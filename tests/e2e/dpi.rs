@@ -7,6 +7,8 @@ use std::path::Path;
 
 use serde_json::Value;
 
+use flowstatd::Config;
+
 use crate::common::{all_tunnels, fixture, replay};
 
 /// nDPI's names of the protocols flowstat detects from payload (issue 5's
@@ -289,6 +291,27 @@ fn protocols_and_host_names_agree_with_ndpi() {
         total.same_host,
         total.hosts
     );
+}
+
+/// google_ssl.pcap: the server's first segment (the end of its
+/// certificate message) arrives before the two it follows. The stream
+/// starts where the handshake says, the segment is held until they come,
+/// and the certificate is read whole.
+#[test]
+fn a_reordered_server_handshake_still_yields_the_certificate() {
+    let records = replay(&[fixture("ndpi/google_ssl.pcap")], &Config::default());
+    let flows = detected(&records);
+    let [tls] = flows.values().collect::<Vec<_>>()[..] else {
+        panic!("one flow expected: {flows:?}");
+    };
+    assert_eq!(tls["detected_protocol_name"], "TLS");
+    let ssl = &tls["ssl"];
+    assert_eq!(ssl["server_cn"], "www.google.com", "{ssl}");
+    assert_eq!(
+        ssl["issuer_dn"],
+        "C=US, O=Google Inc, CN=Google Internet Authority G2"
+    );
+    assert_eq!(ssl["cipher_suite"], "0x0005");
 }
 
 #[test]

@@ -19,6 +19,11 @@ pub struct FlowInfo {
     pub server_ip: [u8; 16],
     /// Server port.
     pub server_port: u16,
+    /// TCP: the sequence number the flow table expects next from the
+    /// client and from the server, once it has seen a segment from that
+    /// side (a SYN or a bare ACK will do); `None` before, and for other
+    /// protocols.
+    pub tcp_next: [Option<u32>; 2],
 }
 
 /// A classifier's answer for a flow: what the `flow` record reports.
@@ -257,6 +262,7 @@ mod tests {
             client_port,
             server_ip: [0; 16],
             server_port,
+            tcp_next: [None; 2],
         }
     }
 

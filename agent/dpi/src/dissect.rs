@@ -150,6 +150,7 @@ pub(crate) mod testing {
             client_port,
             server_ip,
             server_port,
+            tcp_next: [None; 2],
         }
     }
 

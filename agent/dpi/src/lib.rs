@@ -154,6 +154,11 @@ impl Classifier for Engine {
         }
         let dir = usize::from(!from_client);
         if let Some(tcp) = &pkt.tcp {
+            // The other side's stream starts where the flow table expects
+            // its first byte, if that side has sent a segment (SYN, ACK).
+            if let Some(next) = flow.tcp_next[1 - dir] {
+                st.streams[1 - dir].expect(next);
+            }
             if !st.streams[dir].push(tcp, pkt.payload) {
                 // Held until the gap before it fills: nothing to read yet.
                 return false;
@@ -257,6 +262,7 @@ mod tests {
             client_port: 40_000,
             server_ip,
             server_port: port,
+            tcp_next: [None; 2],
         }
     }
 

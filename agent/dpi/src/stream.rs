@@ -60,6 +60,17 @@ impl Stream {
         true
     }
 
+    /// Starts the stream, if it has not started, at `next`: where the flow
+    /// table expects this side's first byte (after its SYN), so that a
+    /// first segment that came out of order is held, not taken for the
+    /// start.
+    pub(crate) fn expect(&mut self, next: u32) {
+        if !self.started {
+            self.started = true;
+            self.next = next;
+        }
+    }
+
     /// Appends what of `data` (starting at `seq`) is new; false when it
     /// starts past the next byte expected (a gap).
     fn append(&mut self, seq: u32, data: &[u8]) -> bool {
@@ -137,6 +148,18 @@ mod tests {
         s.push(&seg(5000, TcpInfo::SYN | TcpInfo::ACK), b"");
         s.push(&seg(5001, TcpInfo::ACK), b"hello");
         assert_eq!(s.bytes, b"hello");
+    }
+
+    #[test]
+    fn a_stream_started_where_expected_holds_a_reordered_first_segment() {
+        let mut s = Stream::default();
+        s.expect(1);
+        assert!(!s.push(&seg(4, TcpInfo::ACK), b"def"), "held");
+        assert!(s.push(&seg(1, TcpInfo::ACK), b"abc"));
+        assert_eq!(s.bytes, b"abcdef");
+        s.expect(100); // started already
+        s.push(&seg(7, TcpInfo::ACK), b"g");
+        assert_eq!(s.bytes, b"abcdefg");
     }
 
     #[test]

@@ -211,6 +211,10 @@ impl<S> Flow<S> {
     fn info(&self) -> FlowInfo {
         let (client_ip, client_port) = self.key.endpoint(self.client);
         let (server_ip, server_port) = self.key.endpoint(self.client.other());
+        let tcp_next = |side: Side| {
+            let s = side.index();
+            (self.key.protocol == 6 && self.has(SEQ_STARTED[s])).then_some(self.sides[s].next_seq)
+        };
         FlowInfo {
             ip_version: self.key.ip_version,
             ip_protocol: self.key.protocol,
@@ -218,6 +222,7 @@ impl<S> Flow<S> {
             client_port,
             server_ip: *server_ip,
             server_port,
+            tcp_next: [tcp_next(self.client), tcp_next(self.client.other())],
         }
     }
 }
