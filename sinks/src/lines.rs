@@ -140,6 +140,8 @@ impl<W: Write> LineWriter<W> {
 /// repeated.
 pub struct StdoutSink {
     lines: LineWriter<Stdout>,
+    /// A command-line filter's output (see [`StdoutSink::for_filter`]).
+    filter: bool,
 }
 
 impl StdoutSink {
@@ -150,7 +152,27 @@ impl StdoutSink {
                 out: io::stdout(),
                 buf: LineBuf::new(BUFFER_BYTES),
             },
+            filter: false,
         }
+    }
+
+    /// Standard output of a command-line filter (`flowstatd replay`): when
+    /// the reader goes away (`| head`), the process ends at once with
+    /// status 0, as a filter that SIGPIPE ends would, rather than logging
+    /// the error and retrying as an agent's sink does.
+    pub fn for_filter() -> Self {
+        StdoutSink {
+            filter: true,
+            ..StdoutSink::new()
+        }
+    }
+
+    /// The sink error for a failed write to standard output.
+    fn error(filter: bool, e: io::Error) -> SinkError {
+        if filter && e.kind() == io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        SinkError::io("stdout", "cannot write to stdout", e)
     }
 }
 
@@ -171,16 +193,16 @@ impl Sink for StdoutSink {
     }
 
     fn write(&mut self, record: &Record) -> Result<Delivery, SinkError> {
+        let filter = self.filter;
         self.lines
             .write(&record.json)
-            .map_err(|e| SinkError::io("stdout", "cannot write to stdout", e))?;
+            .map_err(|e| Self::error(filter, e))?;
         Ok(Delivery::Sent)
     }
 
     fn flush(&mut self) -> Result<(), SinkError> {
-        self.lines
-            .flush()
-            .map_err(|e| SinkError::io("stdout", "cannot write to stdout", e))
+        let filter = self.filter;
+        self.lines.flush().map_err(|e| Self::error(filter, e))
     }
 }
 

@@ -1,6 +1,6 @@
 //! The command line: help, config checking, output to a file.
 
-use crate::common::{TempDir, fixture, run_flowstatd};
+use crate::common::{TempDir, fixture, flowstatd, run_flowstatd};
 
 #[test]
 fn help_teaches_the_commands() {
@@ -107,4 +107,30 @@ fn output_goes_to_a_file_and_options_apply() {
     assert_eq!(purge["internal"], false);
     // Both ends are inside now; the client stays the local side.
     assert_eq!(purge["flow"]["local_ip"], "192.168.1.13");
+}
+
+#[test]
+fn replay_ends_quietly_when_its_reader_goes_away() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+
+    // Far more output than a pipe holds: the reader's exit is noticed.
+    let pcap = fixture("ndpi/openvpn.pcap").to_string_lossy().into_owned();
+    let mut child = Command::new(flowstatd())
+        .arg("replay")
+        .args(std::iter::repeat_n(&pcap, 200))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(first.starts_with("{\"type\":"), "{first}");
+    // The reader is gone (`| head -1`).
+    let out = child.wait_with_output().unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{:?}: {log}", out.status);
+    assert!(!log.contains("ERROR"), "{log}");
 }

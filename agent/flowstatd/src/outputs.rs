@@ -65,7 +65,7 @@ pub fn wanted(sections: &[SinkSection]) -> KindSet {
 /// given, so a thread would only add hand-overs.
 pub fn single(output: &Path, kinds: KindSet) -> anyhow::Result<SinkRuntime> {
     let sink: Box<dyn Sink> = if output == Path::new("-") {
-        Box::new(StdoutSink::new())
+        Box::new(StdoutSink::for_filter())
     } else {
         let mut options = FileOptions::new(output);
         options.append = false;
