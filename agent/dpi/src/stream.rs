@@ -35,16 +35,13 @@ impl Stream {
         // SYN before any data restarts the stream (a handshake repeated
         // with a new initial sequence number).
         let syn = tcp.has(TcpInfo::SYN);
+        let seq = tcp.seq.wrapping_add(u32::from(syn));
         if !self.started || (syn && self.bytes.is_empty()) {
-            self.started = true;
-            self.broken = false;
-            self.held.clear();
-            self.next = tcp.seq.wrapping_add(u32::from(syn));
+            self.start(seq);
         }
         if self.broken || payload.is_empty() {
             return true;
         }
-        let seq = tcp.seq.wrapping_add(u32::from(syn));
         if !self.append(seq, payload) {
             return !self.hold(seq, payload);
         }
@@ -66,9 +63,16 @@ impl Stream {
     /// start.
     pub(crate) fn expect(&mut self, next: u32) {
         if !self.started {
-            self.started = true;
-            self.next = next;
+            self.start(next);
         }
+    }
+
+    /// (Re)starts the stream at `next`, with nothing held.
+    fn start(&mut self, next: u32) {
+        self.started = true;
+        self.broken = false;
+        self.held.clear();
+        self.next = next;
     }
 
     /// Appends what of `data` (starting at `seq`) is new; false when it
