@@ -47,7 +47,7 @@ fn replay(c: &mut Criterion) {
         g.bench_function(name, |b| {
             b.iter_batched(
                 || {
-                    let mut sinks = SinkRuntime::inline();
+                    let mut sinks = SinkRuntime::inline(false);
                     sinks
                         .add(Box::new(Discard(0)), SinkOptions::new(kinds))
                         .expect("sink thread");

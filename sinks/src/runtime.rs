@@ -47,6 +47,9 @@ impl SinkOptions {
 pub struct SinkRuntime {
     sinks: Vec<Handle>,
     inline: bool,
+    /// A batch replay's: sinks are not flushed whenever their queue is
+    /// empty, but write out when their buffers fill and at close.
+    batch: bool,
 }
 
 struct Handle {
@@ -134,11 +137,15 @@ impl SinkRuntime {
     /// as far as it can take records then (what it cannot take waits in
     /// its queue, as with a thread). Replay's single-threaded mode: no
     /// hand-over between threads, and counters that are exact whenever
-    /// they are read.
-    pub fn inline() -> Self {
+    /// they are read. `paced` (a replay at capture speed, watched as it
+    /// goes): each sink is flushed whenever it has written its queue;
+    /// otherwise its buffer goes out when full and at the end, which
+    /// spares a batch replay a system call per interval.
+    pub fn inline(paced: bool) -> Self {
         SinkRuntime {
             sinks: Vec::new(),
             inline: true,
+            batch: !paced,
         }
     }
 
@@ -154,7 +161,7 @@ impl SinkRuntime {
             turned: Condvar::new(),
             disconnected: AtomicU64::new(0),
         });
-        let mut sink = SinkWorker::new(sink, Arc::clone(&shared), options);
+        let mut sink = SinkWorker::new(sink, Arc::clone(&shared), options, !self.batch);
         // Until its thread has polled it, an open sink counts as ready, so
         // that `settle` waits for that first poll.
         shared.lock().ready = sink.open();
@@ -304,12 +311,19 @@ struct SinkWorker {
     failing: bool,
     next_open: Instant,
     backoff: Duration,
+    /// Flush whenever the queue has been written (see `SinkRuntime`).
+    flush_idle: bool,
     /// Records written since the last flush.
     unflushed: bool,
 }
 
 impl SinkWorker {
-    fn new(sink: Box<dyn Sink>, shared: Arc<Shared>, options: SinkOptions) -> Self {
+    fn new(
+        sink: Box<dyn Sink>,
+        shared: Arc<Shared>,
+        options: SinkOptions,
+        flush_idle: bool,
+    ) -> Self {
         SinkWorker {
             sink,
             shared,
@@ -318,6 +332,7 @@ impl SinkWorker {
             failing: false,
             next_open: Instant::now(),
             backoff: BACKOFF.0,
+            flush_idle,
             unflushed: false,
         }
     }
@@ -427,7 +442,7 @@ impl SinkWorker {
                 batch
             };
             if batch.is_empty() {
-                if self.unflushed {
+                if self.unflushed && self.flush_idle {
                     self.unflushed = false;
                     if let Err(e) = self.sink.flush() {
                         self.failed(e);
@@ -525,6 +540,7 @@ mod tests {
         consumer: bool,
         fail_writes: usize,
         opens: usize,
+        flushes: usize,
         closed: bool,
     }
 
@@ -554,6 +570,10 @@ mod tests {
             }
             s.written.push(record.json.clone());
             Ok(Delivery::Sent)
+        }
+        fn flush(&mut self) -> Result<(), SinkError> {
+            self.0.lock().unwrap().flushes += 1;
+            Ok(())
         }
         fn close(&mut self) -> Result<(), SinkError> {
             self.0.lock().unwrap().closed = true;
@@ -619,7 +639,7 @@ mod tests {
     #[test]
     fn an_inline_sink_is_written_by_publish_and_waits_like_a_threaded_one() {
         let probe = Probe::default();
-        let mut rt = SinkRuntime::inline();
+        let mut rt = SinkRuntime::inline(false);
         let options = SinkOptions {
             queue_records: 10,
             ..SinkOptions::new(KindSet::ALL)
@@ -643,6 +663,21 @@ mod tests {
         let s = &rt.finish(Duration::from_secs(1))[0];
         assert_eq!((s.queued, s.sent, s.dropped), (0, 10, 16));
         assert!(probe.0.lock().unwrap().closed);
+    }
+
+    #[test]
+    fn a_paced_inline_sink_is_flushed_at_each_publish_and_a_batch_one_is_not() {
+        for (paced, flushes) in [(true, 2), (false, 0)] {
+            let probe = Probe::default();
+            probe.0.lock().unwrap().consumer = true;
+            let mut rt = SinkRuntime::inline(paced);
+            rt.add(Box::new(probe.clone()), SinkOptions::new(KindSet::ALL))
+                .unwrap();
+            rt.publish([record(RecordKind::Flow, 0)]);
+            rt.publish([record(RecordKind::Flow, 1)]);
+            let p = probe.0.lock().unwrap();
+            assert_eq!((p.written.len(), p.flushes), (2, flushes), "paced {paced}");
+        }
     }
 
     #[test]

@@ -73,7 +73,7 @@ pub fn all_tunnels() -> Config {
 /// Replays `files` in-process and returns the records as JSON lines.
 pub fn replay_lines(files: &[PathBuf], cfg: &Config) -> Vec<String> {
     let collect = Collect::default();
-    let mut sinks = SinkRuntime::inline();
+    let mut sinks = SinkRuntime::inline(false);
     sinks
         .add(
             Box::new(collect.clone()),
@@ -107,22 +107,28 @@ pub fn replay(files: &[PathBuf], cfg: &Config) -> Vec<Value> {
         .collect()
 }
 
-/// The `flowstatd` binary, built once per test run.
+/// The `flowstatd` binary, built once per test run with the tests' own
+/// profile (a `--release` run must not pick up a stale release binary).
 pub fn flowstatd() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .args(["build", "--quiet", "-p", "flowstatd", "--bin", "flowstatd"])
-            .status()
-            .expect("run cargo build");
-        assert!(status.success(), "building flowstatd failed");
         // target/<profile>/deps/e2e-<hash> -> target/<profile>/flowstatd
         let exe = std::env::current_exe().expect("test executable path");
         let dir = exe
             .parent()
             .and_then(Path::parent)
             .expect("target profile dir");
+        let profile = match dir.file_name().and_then(|n| n.to_str()) {
+            Some("debug") => "dev",
+            _ => "release",
+        };
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .args(["build", "--quiet", "--profile", profile])
+            .args(["-p", "flowstatd", "--bin", "flowstatd"])
+            .status()
+            .expect("run cargo build");
+        assert!(status.success(), "building flowstatd failed");
         let bin = dir.join("flowstatd");
         assert!(bin.exists(), "{} missing after build", bin.display());
         bin

@@ -224,6 +224,36 @@ fn bursts(path: &Path) {
     pcap.write(path);
 }
 
+#[test]
+fn a_paced_replay_writes_each_interval_out_as_it_ends() {
+    let dir = TempDir::new("paced-output");
+    let pcap = dir.path("bursts.pcap");
+    bursts(&pcap);
+    let (cfg, out) = (dir.path("agent.toml"), dir.path("out.json"));
+    std::fs::write(&cfg, "[agent]\nupdate_interval_secs = 1\n").unwrap();
+    let mut child = spawn_replay(
+        &cfg,
+        std::slice::from_ref(&pcap),
+        &["--realtime", "-o", out.to_str().unwrap()],
+    );
+    // The capture lasts 6 s; its first intervals end within 2 s.
+    let deadline = Instant::now() + Duration::from_secs(4);
+    let seen = loop {
+        let text = std::fs::read_to_string(&out).unwrap_or_default();
+        if text.contains(r#"{"type":"agent_status""#) || Instant::now() > deadline {
+            break text;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let running = child.try_wait().unwrap().is_none();
+    let (ok, log) = finish(child);
+    assert!(ok, "{log}");
+    assert!(
+        running && seen.lines().count() > 1,
+        "no record in {out:?} while the replay ran: {seen:?}"
+    );
+}
+
 /// Receives records until `until`, or until quiet for `quiet` after it.
 fn receive(sub: &zmq::Socket, until: Instant, quiet: Duration) -> Vec<String> {
     let mut got = Vec::new();

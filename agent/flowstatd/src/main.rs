@@ -354,8 +354,10 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                 progress: std::io::stderr().is_terminal(),
             };
             let sinks = match output {
-                Some(path) => outputs::single(&path, kinds(&types))?,
-                None if cfg.sink.is_empty() => outputs::single(Path::new("-"), kinds(&types))?,
+                Some(path) => outputs::single(&path, kinds(&types), realtime)?,
+                None if cfg.sink.is_empty() => {
+                    outputs::single(Path::new("-"), kinds(&types), realtime)?
+                }
                 None => {
                     let mut sections = cfg.sink;
                     if !types.is_empty() {

@@ -62,8 +62,10 @@ pub fn wanted(sections: &[SinkSection]) -> KindSet {
 /// A runtime with one sink: stdout for `-`, else a new file at `output`
 /// (replay's `--output`), opened here so that a bad path fails at once.
 /// It is written inline, on the replay's thread: a file takes what it is
-/// given, so a thread would only add hand-overs.
-pub fn single(output: &Path, kinds: KindSet) -> anyhow::Result<SinkRuntime> {
+/// given, so a thread would only add hand-overs. A `paced` replay (at
+/// capture speed) flushes it at every interval; otherwise it is written
+/// whenever its buffer fills.
+pub fn single(output: &Path, kinds: KindSet, paced: bool) -> anyhow::Result<SinkRuntime> {
     let sink: Box<dyn Sink> = if output == Path::new("-") {
         Box::new(StdoutSink::for_filter())
     } else {
@@ -73,7 +75,7 @@ pub fn single(output: &Path, kinds: KindSet) -> anyhow::Result<SinkRuntime> {
         sink.open()?;
         Box::new(sink)
     };
-    let mut runtime = SinkRuntime::inline();
+    let mut runtime = SinkRuntime::inline(paced);
     runtime.add(sink, SinkOptions::new(kinds))?;
     Ok(runtime)
 }
