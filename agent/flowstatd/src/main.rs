@@ -124,7 +124,8 @@ enum Command {
         #[arg(long, value_name = "TYPE", value_delimiter = ',', value_parser = parse_kind)]
         types: Vec<RecordKind>,
 
-        /// Pace the replay by packet timestamps, as if live.
+        /// Pace the replay by packet timestamps, as if live, and write each
+        /// interval's records out as it ends.
         #[arg(long)]
         realtime: bool,
 
