@@ -12,6 +12,8 @@
 //! it. The ClientHello parser is shared with QUIC.
 
 use std::borrow::Cow;
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::fmt::Write;
 
 use flowstat_core::{Metadata, Protocol, Ssl, wire_text};
@@ -306,22 +308,80 @@ fn certificate(body: &[u8], meta: &mut Metadata) -> bool {
     let Some(der) = der else {
         return false;
     };
-    // Only the names are read: extensions are left unparsed.
-    let mut parser = X509CertificateParser::new().with_deep_parse_extensions(false);
-    let Ok((_, cert)) = parser.parse(der) else {
+    let fingerprint: [u8; 20] = Sha1::digest(der).into();
+    let names = CERTS.with_borrow_mut(|certs| certs.names(fingerprint, der, CertNames::parse));
+    let Some(names) = names else {
         return false;
     };
-    let text = |s: String| wire_text(s.as_bytes(), MAX_TEXT);
     let ssl = ssl(meta);
-    let cn = cert.subject().iter_common_name().next();
-    ssl.server_cn = cn.map_or_else(String::new, |a| {
-        a.as_str()
-            .map_or_else(|_| wire_text(a.as_slice(), MAX_TEXT), |s| text(s.into()))
-    });
-    ssl.subject_dn = text(cert.subject().to_string());
-    ssl.issuer_dn = text(cert.issuer().to_string());
-    ssl.fingerprint = hex(&Sha1::digest(der));
+    (ssl.server_cn, ssl.subject_dn, ssl.issuer_dn) = (names.cn, names.subject, names.issuer);
+    ssl.fingerprint = hex(&fingerprint);
     true
+}
+
+thread_local! {
+    /// Each thread's certificate cache.
+    static CERTS: RefCell<CertCache> = RefCell::default();
+}
+
+/// Names read from recent server certificates, by SHA-1 fingerprint, with
+/// each certificate's bytes: the same certificate comes with every
+/// connection to a server, and parsing it is most of what reading a TLS 1.2
+/// handshake costs (Zeek caches certificates for the same reason). An
+/// entry serves only the very same bytes.
+#[derive(Debug, Default)]
+struct CertCache(HashMap<[u8; 20], (Box<[u8]>, CertNames)>);
+
+impl CertCache {
+    /// Certificates remembered; when full, the cache starts afresh.
+    const MAX: usize = 512;
+
+    /// The names of certificate `der`, whose SHA-1 is `fingerprint`: as
+    /// remembered, or as `parse` reads them (`None`: not a certificate).
+    fn names(
+        &mut self,
+        fingerprint: [u8; 20],
+        der: &[u8],
+        parse: impl FnOnce(&[u8]) -> Option<CertNames>,
+    ) -> Option<CertNames> {
+        if let Some((_, names)) = self.0.get(&fingerprint).filter(|(seen, _)| **seen == *der) {
+            return Some(names.clone());
+        }
+        let names = parse(der)?;
+        if self.0.len() >= Self::MAX {
+            self.0.clear();
+        }
+        self.0.insert(fingerprint, (der.into(), names.clone()));
+        Some(names)
+    }
+}
+
+/// What the records show of a certificate.
+#[derive(Clone, Debug)]
+struct CertNames {
+    cn: String,
+    subject: String,
+    issuer: String,
+}
+
+impl CertNames {
+    /// Reads the subject's common name and the subject and issuer DNs of
+    /// `der`; `None` when it does not parse.
+    fn parse(der: &[u8]) -> Option<CertNames> {
+        // Only the names are read: extensions are left unparsed.
+        let mut parser = X509CertificateParser::new().with_deep_parse_extensions(false);
+        let (_, cert) = parser.parse(der).ok()?;
+        let text = |s: String| wire_text(s.as_bytes(), MAX_TEXT);
+        let cn = cert.subject().iter_common_name().next();
+        Some(CertNames {
+            cn: cn.map_or_else(String::new, |a| {
+                a.as_str()
+                    .map_or_else(|_| wire_text(a.as_slice(), MAX_TEXT), |s| text(s.into()))
+            }),
+            subject: text(cert.subject().to_string()),
+            issuer: text(cert.issuer().to_string()),
+        })
+    }
 }
 
 /// Reads a ClientHello's `body` (after the 4-byte handshake header) into

@@ -270,3 +270,32 @@ fn ja4_alpn_and_empty_lists() {
     assert_eq!(&ja4(&[0x30, 0xab, 0xcd, 0x31])[8..10], "01");
     assert!(grease(0x0a0a) && grease(0xfafa) && !grease(0x0a1a) && !grease(0x0303));
 }
+
+#[test]
+fn certificate_names_are_remembered_for_the_same_bytes_only() {
+    let names = |cn: &str| CertNames {
+        cn: cn.into(),
+        subject: format!("CN={cn}"),
+        issuer: "CN=CA".into(),
+    };
+    let mut cache = CertCache::default();
+    let parsed = std::cell::Cell::new(0);
+    let parse = |der: &[u8]| {
+        parsed.set(parsed.get() + 1);
+        (der != b"junk").then(|| names(std::str::from_utf8(der).unwrap()))
+    };
+    let fp = |der: &[u8]| -> [u8; 20] { Sha1::digest(der).into() };
+    let a = cache.names(fp(b"a"), b"a", parse).unwrap();
+    assert_eq!(a.cn, "a");
+    assert_eq!(cache.names(fp(b"a"), b"a", parse).unwrap().subject, "CN=a");
+    // The same fingerprint over other bytes (a collision) is parsed anew.
+    assert_eq!(cache.names(fp(b"a"), b"b", parse).unwrap().cn, "b");
+    assert!(cache.names(fp(b"junk"), b"junk", parse).is_none());
+    assert_eq!(parsed.get(), 3);
+    // Bounded: when full, it starts afresh.
+    for i in 0..CertCache::MAX + 1 {
+        let der = i.to_string();
+        cache.names(fp(der.as_bytes()), der.as_bytes(), parse);
+    }
+    assert!(cache.0.len() <= CertCache::MAX);
+}
