@@ -11,8 +11,9 @@
 # second and the ratio to ndpiReader. flowstatd runs three ways: all
 # telemetry records, flow_purge records only, and flow accounting without
 # per-flow records (agent_status and interface_stats only); then the first
-# and last again with idle flows kept across rounds as ndpiReader keeps
-# them (benches/keep-flows.toml), so that both detect each flow once.
+# and last again with flows kept across rounds, closed ones too, as
+# ndpiReader keeps them (benches/keep-flows.toml), so that both detect each
+# flow once.
 #
 # A second table has every flow new to both tools instead: the corpus 25
 # and 50 times, each round on an outer VLAN of its own (mkcapture
