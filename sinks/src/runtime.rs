@@ -46,10 +46,21 @@ impl SinkOptions {
 #[derive(Default)]
 pub struct SinkRuntime {
     sinks: Vec<Handle>,
-    inline: bool,
-    /// A batch replay's: sinks are not flushed whenever their queue is
-    /// empty, but write out when their buffers fill and at close.
-    batch: bool,
+    mode: Mode,
+}
+
+/// Who writes the sinks' queues, and when the sinks are flushed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum Mode {
+    /// A thread per sink; flushed whenever its queue is empty.
+    #[default]
+    Threads,
+    /// The publishing thread; flushed whenever the queue is empty (a
+    /// replay at capture speed).
+    Paced,
+    /// The publishing thread; written out when the sink's buffer fills
+    /// and at close (a batch replay).
+    Batch,
 }
 
 struct Handle {
@@ -144,8 +155,7 @@ impl SinkRuntime {
     pub fn inline(paced: bool) -> Self {
         SinkRuntime {
             sinks: Vec::new(),
-            inline: true,
-            batch: !paced,
+            mode: if paced { Mode::Paced } else { Mode::Batch },
         }
     }
 
@@ -161,17 +171,18 @@ impl SinkRuntime {
             turned: Condvar::new(),
             disconnected: AtomicU64::new(0),
         });
-        let mut sink = SinkWorker::new(sink, Arc::clone(&shared), options, !self.batch);
+        let mut sink =
+            SinkWorker::new(sink, Arc::clone(&shared), options, self.mode != Mode::Batch);
         // Until its thread has polled it, an open sink counts as ready, so
         // that `settle` waits for that first poll.
         shared.lock().ready = sink.open();
-        let driver = if self.inline {
-            Driver::Inline(Box::new(sink))
-        } else {
+        let driver = if self.mode == Mode::Threads {
             let thread = std::thread::Builder::new()
                 .name(format!("flowstat-sink{}", self.sinks.len()))
                 .spawn(move || sink.run())?;
             Driver::Thread(Some(thread))
+        } else {
+            Driver::Inline(Box::new(sink))
         };
         self.sinks.push(Handle {
             name,
