@@ -128,6 +128,14 @@ impl Shared {
     }
 }
 
+/// Waits on `cv` for at most `timeout`, holding `q` again after (a
+/// poisoned lock is taken as it is, as in [`Shared::lock`]).
+fn wait_on<'a>(cv: &Condvar, q: MutexGuard<'a, Queue>, timeout: Duration) -> MutexGuard<'a, Queue> {
+    cv.wait_timeout(q, timeout)
+        .unwrap_or_else(PoisonError::into_inner)
+        .0
+}
+
 /// Records a sink worker takes from its queue at a time.
 const BATCH: usize = 512;
 /// How often an idle sink is polled (clients accepted, rotation checked).
@@ -243,12 +251,7 @@ impl SinkRuntime {
                 if left.is_zero() {
                     break;
                 }
-                q = s
-                    .shared
-                    .turned
-                    .wait_timeout(q, left)
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .0;
+                q = wait_on(&s.shared.turned, q, left);
             }
         }
     }
@@ -322,7 +325,7 @@ struct SinkWorker {
     failing: bool,
     next_open: Instant,
     backoff: Duration,
-    /// Flush whenever the queue has been written (see `SinkRuntime`).
+    /// Flush whenever the queue has been written (see `Mode`).
     flush_idle: bool,
     /// Records written since the last flush.
     unflushed: bool,
@@ -361,12 +364,7 @@ impl SinkWorker {
             };
             let mut q = self.shared.lock();
             if !q.woken {
-                q = self
-                    .shared
-                    .wake
-                    .wait_timeout(q, wait)
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .0;
+                q = wait_on(&self.shared.wake, q, wait);
             }
             q.woken = false;
         }
