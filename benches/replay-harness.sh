@@ -14,7 +14,8 @@
 # per-flow records (agent_status and interface_stats only); then the first
 # and last again with flows kept across rounds, closed ones too, as
 # ndpiReader keeps them (benches/keep-flows.toml), so that both detect each
-# flow once.
+# flow once. The last row is the floor: readcapture reads the capture as
+# replay does and does nothing else.
 #
 # A second table has every flow new to both tools instead: the corpus 25
 # and 50 times, each round on an outer VLAN of its own (mkcapture
@@ -62,6 +63,7 @@ hyperfine --warmup 1 --runs 5 --style basic --export-json "$results" \
   -n "flowstatd, flows kept (no per-flow)" "$flowstatd replay $data -o /dev/null -c benches/keep-flows.toml --types agent_status,interface_stats" \
   -n "ndpiReader" "ndpiReader -i $data -q" \
   -n "softflowd" "softflowd -r $data -n 127.0.0.1:9995 -d -6 -m 1000000" \
+  -n "capture read only (the floor)" "target/release/readcapture $data" \
   >&2
 
 python3 - "$results" "$packets" <<'PY'
