@@ -7,11 +7,11 @@
 # The capture is the test corpus's Ethernet captures concatenated ROUNDS
 # times (default 2000: 10.6 million packets, 3 GB, in benches/data/, built
 # once). It is put in the page cache as a read from disk leaves it (see
-# cache below), then every command runs
-# 5 times under hyperfine; the table gives the mean wall time, packets per
-# second and the ratio to ndpiReader. flowstatd runs three ways: all
-# telemetry records, flow_purge records only, and flow accounting without
-# per-flow records (agent_status and interface_stats only); then the first
+# cache below), then every command runs 5 times under hyperfine; the table
+# gives the mean wall time, packets per second and the ratio to ndpiReader.
+# flowstatd runs three ways: all telemetry records, flow_purge records
+# only, and flow accounting without per-flow records (agent_status and
+# interface_stats only); then the first
 # and last again with flows kept across rounds, closed ones too, as
 # ndpiReader keeps them (benches/keep-flows.toml), so that both detect each
 # flow once. The last row is the floor: readcapture reads the capture as
