@@ -11,10 +11,12 @@ use flowstat_core::{Delivery, KindSet, Record, Sink, SinkError, SinkStatus};
 pub struct SinkOptions {
     /// The record types the sink gets.
     pub kinds: KindSet,
-    /// Records that may wait in its queue; beyond, the oldest are dropped.
+    /// Records that may wait in its queue; beyond, the publisher waits
+    /// while the sink delivers, and the oldest are dropped once it has
+    /// delivered nothing for the runtime's patience.
     pub queue_records: usize,
-    /// Bytes of JSON that may wait in its queue; beyond, the oldest are
-    /// dropped.
+    /// Bytes of JSON that may wait in its queue (beyond, as for
+    /// `queue_records`).
     pub queue_bytes: usize,
 }
 
@@ -39,14 +41,28 @@ impl SinkOptions {
 /// thread ([`inline`](SinkRuntime::inline)).
 ///
 /// A record is encoded once, shared by reference among the sinks
-/// subscribed to its type, and appended to their queues; a full queue
-/// drops its oldest records and counts them. A sink's queue is written
-/// whenever the sink can deliver; a sink that fails is reopened with
-/// backoff, and its failures and recoveries are logged once each.
-#[derive(Default)]
+/// subscribed to its type, and appended to their queues. A burst larger
+/// than a queue goes in as the sink drains it: a publisher that finds a
+/// queue full waits for room while that sink is delivering, and only once
+/// the sink has delivered nothing for the runtime's
+/// [patience](SinkRuntime::with_patience) (no consumer, a stalled one, a
+/// failure) are the oldest records dropped and counted. A sink's queue is
+/// written whenever the sink can deliver; a sink that fails is reopened
+/// with backoff, and its failures and recoveries are logged once each.
 pub struct SinkRuntime {
     sinks: Vec<Handle>,
     mode: Mode,
+    patience: Duration,
+}
+
+impl Default for SinkRuntime {
+    fn default() -> Self {
+        SinkRuntime {
+            sinks: Vec::new(),
+            mode: Mode::default(),
+            patience: SinkRuntime::LIVE_PATIENCE,
+        }
+    }
 }
 
 /// Who writes the sinks' queues, and when the sinks are flushed.
@@ -74,8 +90,8 @@ struct Handle {
 enum Driver {
     /// Its own thread (`None` once joined).
     Thread(Option<JoinHandle<()>>),
-    /// The publishing thread, in `publish`, `settle` and `finish`.
-    Inline(Box<SinkWorker>),
+    /// The publishing thread, in `publish` and `finish`.
+    Inline(Mutex<SinkWorker>),
 }
 
 /// What the publishers and a sink worker share.
@@ -83,12 +99,12 @@ struct Shared {
     queue: Mutex<Queue>,
     /// Wakes the sink worker's thread: records came, or shutdown.
     wake: Condvar,
-    /// Wakes [`SinkRuntime::settle`]: the sink worker went round once.
+    /// Wakes [`SinkRuntime::settle`] and publishers waiting for room: the
+    /// sink worker went round once, or delivered.
     turned: Condvar,
     disconnected: AtomicU64,
 }
 
-#[derive(Default)]
 struct Queue {
     records: VecDeque<Arc<Record>>,
     bytes: usize,
@@ -96,6 +112,10 @@ struct Queue {
     in_flight: usize,
     sent: u64,
     dropped: u64,
+    /// When the sink last delivered, or had delivered everything queued.
+    progress_at: Instant,
+    /// Publishers waiting for room.
+    waiting: usize,
     /// Set by [`SinkRuntime::finish`]: deliver until then, then stop.
     closing: Option<Instant>,
     /// The sink could take records at its last poll.
@@ -108,6 +128,27 @@ struct Queue {
 }
 
 impl Queue {
+    fn new() -> Self {
+        Queue {
+            records: VecDeque::new(),
+            bytes: 0,
+            in_flight: 0,
+            sent: 0,
+            dropped: 0,
+            progress_at: Instant::now(),
+            waiting: 0,
+            closing: None,
+            ready: false,
+            stopped: false,
+            woken: false,
+        }
+    }
+
+    /// Whether a record of `len` bytes would take the queue past a limit.
+    fn full(&self, len: usize, options: &SinkOptions) -> bool {
+        self.records.len() >= options.queue_records || self.bytes + len > options.queue_bytes
+    }
+
     /// Drops the oldest records beyond the limits.
     fn trim(&mut self, options: &SinkOptions) {
         while self.records.len() > options.queue_records || self.bytes > options.queue_bytes {
@@ -144,12 +185,30 @@ const POLL_EVERY: Duration = Duration::from_millis(100);
 const RETRY_AFTER: Duration = Duration::from_millis(2);
 /// The first and the longest wait before reopening a failed sink.
 const BACKOFF: (Duration, Duration) = (Duration::from_millis(250), Duration::from_secs(30));
+/// How long a publisher waiting for room sleeps between looks at an
+/// inline sink that could not take records.
+const ROOM_POLL: Duration = Duration::from_millis(10);
 
 impl SinkRuntime {
-    /// No sinks; each one added gets a thread of its own, and
-    /// [`publish`](SinkRuntime::publish) never waits on a sink.
+    /// The live agent's patience: long enough for a healthy sink's pause
+    /// (a rotation, a consumer's hiccup), short enough that a stalled one
+    /// holds up flow work only briefly.
+    pub const LIVE_PATIENCE: Duration = Duration::from_millis(500);
+    /// Replay's patience: a replay has no packets to lose by waiting, so
+    /// it waits for as long as a consumer may reasonably take to connect.
+    pub const REPLAY_PATIENCE: Duration = Duration::from_secs(10);
+
+    /// No sinks; each one added gets a thread of its own. Patience:
+    /// [`LIVE_PATIENCE`](Self::LIVE_PATIENCE).
     pub fn new() -> Self {
         SinkRuntime::default()
+    }
+
+    /// Sets how long a publisher that finds a queue full waits for a sink
+    /// that delivers nothing before it drops the oldest records.
+    pub fn with_patience(mut self, patience: Duration) -> Self {
+        self.patience = patience;
+        self
     }
 
     /// No sinks; each one added is written on the thread that publishes,
@@ -159,11 +218,13 @@ impl SinkRuntime {
     /// they are read. `paced` (a replay at capture speed, watched as it
     /// goes): each sink is flushed whenever it has written its queue;
     /// otherwise its buffer goes out when full and at the end, which
-    /// spares a batch replay a system call per interval.
+    /// spares a batch replay a system call per interval. Patience:
+    /// [`REPLAY_PATIENCE`](Self::REPLAY_PATIENCE).
     pub fn inline(paced: bool) -> Self {
         SinkRuntime {
             sinks: Vec::new(),
             mode: if paced { Mode::Paced } else { Mode::Batch },
+            patience: SinkRuntime::REPLAY_PATIENCE,
         }
     }
 
@@ -174,7 +235,7 @@ impl SinkRuntime {
     pub fn add(&mut self, sink: Box<dyn Sink>, options: SinkOptions) -> std::io::Result<()> {
         let name = sink.name().to_owned();
         let shared = Arc::new(Shared {
-            queue: Mutex::default(),
+            queue: Mutex::new(Queue::new()),
             wake: Condvar::new(),
             turned: Condvar::new(),
             disconnected: AtomicU64::new(0),
@@ -190,7 +251,7 @@ impl SinkRuntime {
                 .spawn(move || sink.run())?;
             Driver::Thread(Some(thread))
         } else {
-            Driver::Inline(Box::new(sink))
+            Driver::Inline(Mutex::new(sink))
         };
         self.sinks.push(Handle {
             name,
@@ -210,28 +271,29 @@ impl SinkRuntime {
     }
 
     /// Appends `records`, in order, to the queue of every sink subscribed
-    /// to their types. Never waits for a sink thread; an inline sink
-    /// writes what it can take now.
-    pub fn publish(&mut self, records: impl IntoIterator<Item = Record>) {
+    /// to their types. Where a queue is full, waits for room as long as
+    /// that sink is delivering (see the type's documentation); an inline
+    /// sink writes what it can take now.
+    pub fn publish(&self, records: impl IntoIterator<Item = Record>) {
         let records: Vec<Arc<Record>> = records.into_iter().map(Arc::new).collect();
-        for s in &mut self.sinks {
+        for s in &self.sinks {
+            let mut wanted = records
+                .iter()
+                .filter(|r| s.options.kinds.contains(r.kind))
+                .peekable();
+            if wanted.peek().is_none() {
+                continue;
+            }
             let mut q = s.shared.lock();
-            let before = q.records.len();
-            for r in records.iter().filter(|r| s.options.kinds.contains(r.kind)) {
+            for r in wanted {
+                q = s.make_room(q, r.json.len(), self.patience);
                 q.bytes += r.json.len();
                 q.records.push_back(Arc::clone(r));
             }
-            if q.records.len() != before {
-                q.trim(&s.options);
-                q.woken = true;
-                drop(q);
-                match &mut s.driver {
-                    Driver::Thread(_) => s.shared.wake.notify_one(),
-                    Driver::Inline(sink) => {
-                        sink.turn();
-                    }
-                }
-            }
+            q.trim(&s.options);
+            q.woken = true;
+            drop(q);
+            s.wake();
         }
     }
 
@@ -284,6 +346,9 @@ impl SinkRuntime {
     /// Tells every sink to deliver until `deadline`, then waits for them
     /// to stop (an inline sink delivers here).
     fn stop(&mut self, deadline: Instant) {
+        if self.sinks.is_empty() {
+            return;
+        }
         for s in &self.sinks {
             let mut q = s.shared.lock();
             q.closing = Some(deadline);
@@ -300,9 +365,61 @@ impl SinkRuntime {
                         tracing::error!("sink {}: its thread panicked", s.name);
                     }
                 }
-                Driver::Inline(sink) => sink.run(),
+                Driver::Inline(sink) => {
+                    sink.get_mut().unwrap_or_else(PoisonError::into_inner).run()
+                }
             }
         }
+    }
+}
+
+impl Handle {
+    /// Has the sink's worker look at its queue: wakes its thread, or runs
+    /// a round inline. Returns how long an inline sink asks to be left
+    /// before its next round.
+    fn wake(&self) -> Option<Duration> {
+        match &self.driver {
+            Driver::Thread(_) => {
+                self.shared.wake.notify_one();
+                None
+            }
+            Driver::Inline(sink) => sink.lock().unwrap_or_else(PoisonError::into_inner).turn(),
+        }
+    }
+
+    /// Returns `q` (held again) once it has room for a record of `len`
+    /// bytes, or at once if the sink has delivered nothing for `patience`:
+    /// the caller then appends anyway, and `trim` drops the oldest.
+    fn make_room<'a>(
+        &'a self,
+        mut q: MutexGuard<'a, Queue>,
+        len: usize,
+        patience: Duration,
+    ) -> MutexGuard<'a, Queue> {
+        while q.full(len, &self.options) && !q.stopped {
+            let stalled_for = q.progress_at.elapsed();
+            if stalled_for >= patience {
+                break;
+            }
+            let left = patience - stalled_for;
+            q.woken = true;
+            match &self.driver {
+                Driver::Thread(_) => {
+                    q.waiting += 1;
+                    self.shared.wake.notify_one();
+                    q = wait_on(&self.shared.turned, q, left);
+                    q.waiting -= 1;
+                }
+                Driver::Inline(_) => {
+                    drop(q);
+                    if let Some(wait) = self.wake() {
+                        std::thread::sleep(wait.min(ROOM_POLL).min(left));
+                    }
+                    q = self.shared.lock();
+                }
+            }
+        }
+        q
     }
 }
 
@@ -448,6 +565,10 @@ impl SinkWorker {
                 let batch: VecDeque<_> = q.records.drain(..n).collect();
                 q.bytes -= batch.iter().map(|r| r.json.len()).sum::<usize>();
                 q.in_flight = batch.len();
+                if batch.is_empty() {
+                    // Caught up: as good as delivering.
+                    q.progress_at = Instant::now();
+                }
                 batch
             };
             if batch.is_empty() {
@@ -485,6 +606,12 @@ impl SinkWorker {
             q.sent += sent;
             q.dropped += dropped;
             q.in_flight = 0;
+            if sent > 0 {
+                q.progress_at = Instant::now();
+                if q.waiting > 0 {
+                    self.shared.turned.notify_all();
+                }
+            }
             // Held back: not ready until the next poll says so.
             q.ready &= wait != Some(RETRY_AFTER);
             if !batch.is_empty() {
@@ -648,13 +775,16 @@ mod tests {
     #[test]
     fn an_inline_sink_is_written_by_publish_and_waits_like_a_threaded_one() {
         let probe = Probe::default();
-        let mut rt = SinkRuntime::inline(false);
+        let patience = Duration::from_millis(50);
+        let mut rt = SinkRuntime::inline(false).with_patience(patience);
         let options = SinkOptions {
             queue_records: 10,
             ..SinkOptions::new(KindSet::ALL)
         };
         rt.add(Box::new(probe.clone()), options).unwrap();
+        let start = Instant::now();
         rt.publish((0..25).map(|i| record(RecordKind::Flow, i)));
+        assert!(start.elapsed() >= patience, "waited for the sink first");
         let s = &rt.status()[0];
         assert_eq!((s.queued, s.sent, s.dropped), (10, 0, 15), "no consumer");
         probe.0.lock().unwrap().consumer = true;
@@ -692,13 +822,16 @@ mod tests {
     #[test]
     fn without_a_consumer_records_wait_and_the_oldest_are_dropped() {
         let probe = Probe::default();
-        let mut rt = SinkRuntime::new();
+        let patience = Duration::from_millis(50);
+        let mut rt = SinkRuntime::new().with_patience(patience);
         let options = SinkOptions {
             queue_records: 10,
             ..SinkOptions::new(KindSet::ALL)
         };
         rt.add(Box::new(probe.clone()), options).unwrap();
+        let start = Instant::now();
         rt.publish((0..25).map(|i| record(RecordKind::Flow, i)));
+        assert!(start.elapsed() >= patience, "waited for the sink first");
         wait_until(|| probe.0.lock().unwrap().opens == 1);
         let s = &rt.status()[0];
         assert_eq!((s.queued, s.sent, s.dropped), (10, 0, 15));
@@ -712,6 +845,35 @@ mod tests {
         );
         let s = &rt.finish(Duration::from_secs(1))[0];
         assert_eq!((s.queued, s.sent, s.dropped), (0, 10, 15));
+    }
+
+    #[test]
+    fn a_burst_larger_than_the_queue_waits_for_a_delivering_sink_and_loses_nothing() {
+        for inline in [false, true] {
+            let probe = Probe::default();
+            probe.0.lock().unwrap().consumer = true;
+            let mut rt = if inline {
+                SinkRuntime::inline(false)
+            } else {
+                SinkRuntime::new()
+            };
+            let options = SinkOptions {
+                queue_records: 10,
+                ..SinkOptions::new(KindSet::ALL)
+            };
+            rt.add(Box::new(probe.clone()), options).unwrap();
+            rt.publish((0..1000).map(|i| record(RecordKind::Flow, i)));
+            let s = &rt.finish(Duration::from_secs(5))[0];
+            assert_eq!((s.sent, s.dropped), (1000, 0), "inline {inline}");
+            let p = probe.0.lock().unwrap();
+            assert!(
+                p.written
+                    .iter()
+                    .enumerate()
+                    .all(|(i, j)| *j == format!("{{\"n\":{i}}}").into_bytes()),
+                "in order"
+            );
+        }
     }
 
     #[test]
