@@ -25,7 +25,8 @@ fn run<C: Classifier>(table: &mut FlowTable<C>, packets: &[PacketMeta<'_>]) -> u
     let mut next_tick = Timestamp::from_secs(15);
     for p in packets {
         if p.ts >= next_tick {
-            table.tick(next_tick, &mut emit);
+            table.expire(next_tick, &mut emit);
+            table.report(&mut emit);
             next_tick = next_tick.saturating_add(std::time::Duration::from_secs(15));
         }
         table.observe(p, &mut emit);

@@ -1,16 +1,18 @@
-//! The whole packet path, single-threaded: frames in memory through decode,
-//! the flow table and the core plugin (JSON encoding included) into a sink
-//! that discards; in packets per second. Also the cost of one record.
+//! The whole replay path: a capture of the mixed corpus, every round's
+//! flows new (a VLAN per round), read from the page cache, through decode,
+//! the flow workers and the core plugin (JSON encoding included) into a
+//! sink that discards; in packets per second, with one worker and with
+//! two. Also the cost of one record.
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use flowstat_benches::{mixed_round, sample_flow};
+use flowstat_benches::{sample_flow, write_capture};
 use flowstat_core::{
-    CaptureStats, Delivery, FlowEvent, KindSet, Plugin, PurgeReason, Record, RecordKind, Sink,
-    SinkError, SourceInfo,
+    Delivery, FlowEvent, KindSet, Plugin, PurgeReason, Record, RecordKind, Sink, SinkError,
+    SourceInfo,
 };
 use flowstat_plugins::CorePlugin;
 use flowstat_sinks::{SinkOptions, SinkRuntime};
-use flowstatd::{Config, Engine, EngineConfig};
+use flowstatd::{Config, PipelineConfig, ReplayOptions};
 use std::hint::black_box;
 use std::time::Duration;
 
@@ -31,46 +33,50 @@ impl Sink for Discard {
 }
 
 fn replay(c: &mut Criterion) {
-    let (frames, _) = mixed_round();
+    let dir = std::env::temp_dir().join(format!("flowstat-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temporary directory");
+    let capture = dir.join("vlan-rounds.pcap");
+    let (packets, _) = write_capture(&capture, 8, None, true).expect("bench capture");
     let cfg = Config::default();
-    let engine_cfg = EngineConfig::from_config(&cfg, std::path::Path::new("(defaults)"), false)
+    let pipeline = PipelineConfig::from_config(&cfg, std::path::Path::new("(defaults)"), false)
         .expect("built-in application table");
     let mut g = c.benchmark_group("replay");
-    g.throughput(Throughput::Elements(frames.len() as u64));
-    for (name, kinds) in [
-        ("mixed corpus, all records", KindSet::ALL),
-        (
-            "mixed corpus, no per-flow records",
-            KindSet::of(&[RecordKind::AgentStatus, RecordKind::InterfaceStats]),
-        ),
-    ] {
-        g.bench_function(name, |b| {
-            b.iter_batched(
-                || {
-                    let mut sinks = SinkRuntime::inline(false);
-                    sinks
-                        .add(Box::new(Discard(0)), SinkOptions::new(kinds))
-                        .expect("sink thread");
-                    Engine::new(
-                        engine_cfg.clone(),
-                        &|| vec![Box::new(CorePlugin::default()) as Box<dyn Plugin>],
-                        sinks,
-                    )
-                },
-                |mut engine| {
-                    let mut run = engine.begin_source("bench", true);
-                    for f in &frames {
-                        let frame = f.frame();
-                        run.frame(&frame);
-                    }
-                    run.end(CaptureStats::default());
-                    black_box(engine.finish().finish(Duration::from_secs(10)))
-                },
-                BatchSize::LargeInput,
-            )
-        });
+    g.throughput(Throughput::Elements(packets));
+    g.sample_size(10);
+    for workers in [1, 2] {
+        for (name, kinds) in [
+            ("all records", KindSet::ALL),
+            (
+                "no per-flow records",
+                KindSet::of(&[RecordKind::AgentStatus, RecordKind::InterfaceStats]),
+            ),
+        ] {
+            let opts = ReplayOptions {
+                files: vec![capture.clone()],
+                workers,
+                ..ReplayOptions::default()
+            };
+            g.bench_function(format!("every flow new, {name}, {workers} workers"), |b| {
+                b.iter_batched(
+                    || {
+                        let mut sinks = SinkRuntime::inline(false);
+                        sinks
+                            .add(Box::new(Discard(0)), SinkOptions::new(kinds))
+                            .expect("sink");
+                        sinks
+                    },
+                    |sinks| {
+                        let (_, sinks) =
+                            flowstatd::replay(pipeline.clone(), &opts, sinks).expect("replay");
+                        black_box(sinks.finish(Duration::from_secs(10)))
+                    },
+                    BatchSize::LargeInput,
+                )
+            });
+        }
     }
     g.finish();
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 fn records(c: &mut Criterion) {

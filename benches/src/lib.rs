@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use flowstat_capture::FileSource;
 use flowstat_core::{
-    AddrClass, Batch, CaptureSource, Detection, Endpoint, FlowView, Frame, LinkType, Metadata,
-    OtherType, Protocol, SideStats, TcpCounters, Timestamp,
+    AddrClass, Batch, CaptureSource, Detection, Endpoint, FlowKey, FlowView, Frame, LinkType,
+    Metadata, OtherType, Protocol, SideStats, TcpCounters, Timestamp,
 };
 use flowstat_tests::corpus_files;
 
@@ -83,9 +83,75 @@ pub fn mixed_round() -> (Vec<OwnedFrame>, Duration) {
     (out, Duration::from_nanos(cursor))
 }
 
+/// Writes `rounds` of the [mixed round](mixed_round) to `out` as classic
+/// pcap (microseconds, which every peer tool reads), 400 s apart so that
+/// one round's flows have expired before the next. `max_frame` keeps only
+/// frames captured whole and no longer than that; `vlan_per_round` tags
+/// every frame of round N with an outer 802.1Q VLAN id N % 4094 + 1, so
+/// that each round's flows are new flows to any tool that keys flows by
+/// VLAN. Returns the packets and wire bytes written.
+pub fn write_capture(
+    out: &Path,
+    rounds: u64,
+    max_frame: Option<usize>,
+    vlan_per_round: bool,
+) -> std::io::Result<(u64, u64)> {
+    use std::io::Write;
+    let mut w = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(out)?);
+    for v in [0xa1b2_c3d4u32, 0x0004_0002, 0, 0, 262_144, 1] {
+        w.write_all(&v.to_le_bytes())?;
+    }
+    // 2020-01-01, on an interval boundary.
+    let mut start = Timestamp::from_secs(1_577_836_800);
+    let (mut frames, span) = mixed_round();
+    if let Some(max) = max_frame {
+        frames.retain(|f| f.data.len() == f.wire_len as usize && f.data.len() <= max);
+    }
+    let tag_len = if vlan_per_round { 4 } else { 0 };
+    let (mut packets, mut bytes) = (0u64, 0u64);
+    for round in 0..rounds {
+        let tag = [[0x81, 0x00], ((round % 4094 + 1) as u16).to_be_bytes()].concat();
+        for f in &frames {
+            let us = (start.as_nanos() + f.ts.as_nanos()) / 1_000;
+            w.write_all(&((us / 1_000_000) as u32).to_le_bytes())?;
+            w.write_all(&((us % 1_000_000) as u32).to_le_bytes())?;
+            w.write_all(&(f.data.len() as u32 + tag_len).to_le_bytes())?;
+            w.write_all(&(f.wire_len + tag_len).to_le_bytes())?;
+            if vlan_per_round {
+                // After the two MAC addresses, before the EtherType.
+                let at = f.data.len().min(12);
+                w.write_all(&f.data[..at])?;
+                w.write_all(&tag)?;
+                w.write_all(&f.data[at..])?;
+            } else {
+                w.write_all(&f.data)?;
+            }
+            bytes += u64::from(f.wire_len + tag_len);
+        }
+        packets += frames.len() as u64;
+        start = start.saturating_add(span + Duration::from_secs(400));
+    }
+    w.flush()?;
+    Ok((packets, bytes))
+}
+
 /// A typical TCP flow, as the plugins see it: for the record benches.
 pub fn sample_flow() -> FlowView<'static> {
+    let v4 = |a: [u8; 4]| {
+        let mut b = [0; 16];
+        b[..4].copy_from_slice(&a);
+        b
+    };
     FlowView {
+        key: FlowKey {
+            ip_version: 4,
+            protocol: 6,
+            vlan_id: 0,
+            lower_port: 443,
+            upper_port: 51234,
+            lower: v4([142, 250, 74, 110]),
+            upper: v4([192, 168, 1, 20]),
+        },
         ip_version: 4,
         ip_protocol: 6,
         vlan_id: 0,

@@ -36,8 +36,8 @@
 //! milliseconds.
 
 use flowstat_core::{
-    AGENT_VERSION, AgentStatus, DecodeError, FlowEvent, FlowView, InterfaceReport, IntervalReport,
-    Metadata, Plugin, Record, RecordKind, Records, SourceInfo,
+    AGENT_VERSION, AgentStatus, DecodeError, FlowEvent, FlowView, InterfaceReport, Metadata,
+    Plugin, Record, RecordKind, Records, Snapshot, SourceInfo,
 };
 
 use crate::json::{Json, escape, hex, hex_digits, key};
@@ -85,12 +85,12 @@ impl Plugin for CorePlugin {
         });
     }
 
-    fn on_interval(&mut self, report: &IntervalReport<'_>, out: &mut Records) {
+    fn on_interval(&mut self, snapshot: &Snapshot, out: &mut Records) {
         record(out, RecordKind::AgentStatus, |j| {
-            agent_status(j, report.status)
+            agent_status(j, &snapshot.status)
         });
         record(out, RecordKind::InterfaceStats, |j| {
-            for iface in report.interfaces {
+            for iface in &snapshot.interfaces {
                 j.named_object(&iface.name, |j| interface_counters(j, iface));
             }
         });
@@ -374,7 +374,10 @@ fn interface_counters(j: &mut Json<'_>, iface: &InterfaceReport) {
     j.u64(key!("discarded"), c.discarded);
     j.u64(key!("discarded_bytes"), c.discarded_bytes);
     j.u64(key!("ethernet"), c.ethernet);
-    j.u64(key!("flow_dropped"), c.flow_dropped);
+    // Netify v5's packets dropped in flow processing: flowstat drops none
+    // (a full table evicts, counted in agent_status's flows_evicted), so
+    // always 0, written because v5 consumers require the field.
+    j.u64(key!("flow_dropped"), 0u64);
     j.u64(key!("fragmented"), c.fragmented);
     j.u64(key!("icmp"), c.icmp);
     j.u64(key!("igmp"), c.igmp);

@@ -9,7 +9,7 @@ use flowstat_core::{Delivery, Record, Sink, SinkError};
 use flowstat_sinks::{SinkOptions, SinkRuntime};
 use flowstat_tests::corpus_files;
 pub use flowstat_tests::fixtures;
-use flowstatd::{Config, EngineConfig, ReplayOptions};
+use flowstatd::{Config, PipelineConfig, ReplayOptions};
 use serde_json::Value;
 
 /// `tests/golden`.
@@ -55,8 +55,8 @@ impl Sink for Collect {
 }
 
 /// Engine settings from a config, as `flowstatd replay` builds them.
-pub fn engine_config(cfg: &Config) -> EngineConfig {
-    EngineConfig::from_config(cfg, Path::new("(test)"), false).expect("application table")
+pub fn pipeline_config(cfg: &Config) -> PipelineConfig {
+    PipelineConfig::from_config(cfg, Path::new("(test)"), false).expect("application table")
 }
 
 /// A config with every optional tunnel decapsulated, as tshark dissects.
@@ -85,7 +85,7 @@ pub fn replay_lines(files: &[PathBuf], cfg: &Config) -> Vec<String> {
         internal: true,
         ..Default::default()
     };
-    let (summary, sinks) = flowstatd::replay(engine_config(cfg), &opts, sinks)
+    let (summary, sinks) = flowstatd::replay(pipeline_config(cfg), &opts, sinks)
         .unwrap_or_else(|e| panic!("replay of {files:?} failed: {e}"));
     if let Some(e) = summary.error {
         panic!("replay of {files:?} failed: {e}");

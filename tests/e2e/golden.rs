@@ -392,15 +392,16 @@ fn idle_and_closed_timeouts() {
         .collect();
     // Closed TCP: the first tick after 10 s of quiet (15 s). The silent gap
     // up to 400 s ends the intervals at 15 s and 390 s only, so UDP (30 s
-    // idle) and open TCP (300 s idle) both go at 390 s. The last flow is
+    // idle) and open TCP (300 s idle) both go at 390 s, last seen at the
+    // same instant: in key order, TCP (protocol 6) first. The last flow is
     // purged at the end of the file.
     let order: Vec<(u64, &str)> = purged.iter().map(|p| (p.0, p.1)).collect();
     assert_eq!(
         order,
         [
             (40002, "closed"),
-            (40001, "expired"),
             (40000, "expired"),
+            (40001, "expired"),
             (1, "expired")
         ]
     );

@@ -1,6 +1,6 @@
 use std::net::IpAddr;
 
-use crate::{Metadata, Protocol, Timestamp};
+use crate::{FlowKey, Metadata, Protocol, Timestamp};
 
 /// How an address is classified (SPEC section 2, "Client, local and other").
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -118,6 +118,8 @@ pub struct Detection<'a> {
 /// for each record. Plugins turn it into JSON.
 #[derive(Clone, Copy, Debug)]
 pub struct FlowView<'a> {
+    /// The flow's identity in its table.
+    pub key: FlowKey,
     /// 4 or 6.
     pub ip_version: u8,
     /// IP protocol number.

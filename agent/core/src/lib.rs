@@ -17,6 +17,7 @@ mod capture;
 mod detection;
 mod flow;
 mod frame;
+mod key;
 mod packet;
 mod plugin;
 pub mod protocol;
@@ -34,8 +35,9 @@ pub use flow::{
     TcpCounters,
 };
 pub use frame::{Frame, LinkType};
+pub use key::{FlowKey, Side};
 pub use packet::{DecodeError, Fragment, Layers, PacketMeta, TcpInfo, ip_addr};
-pub use plugin::{IntervalReport, Plugin, SourceInfo};
+pub use plugin::{Plugin, Snapshot, SourceInfo};
 pub use protocol::Protocol;
 pub use record::{KindSet, Record, RecordKind, Records};
 pub use sink::{Delivery, Sink, SinkError};

@@ -133,6 +133,52 @@ pub struct PacketMeta<'a> {
 }
 
 impl PacketMeta<'_> {
+    /// The same packet with `payload` as its captured payload: to keep a
+    /// packet past its frame, its payload copied elsewhere.
+    pub fn with_payload<'b>(&self, payload: &'b [u8]) -> PacketMeta<'b> {
+        // Every field named, so that a new one cannot be left behind.
+        let PacketMeta {
+            ts,
+            wire_len,
+            layers,
+            vlan_id,
+            src_mac,
+            dst_mac,
+            ip_version,
+            src_ip,
+            dst_ip,
+            protocol,
+            dscp,
+            src_port,
+            dst_port,
+            fragment,
+            tcp,
+            payload_len,
+            payload: _,
+            issue,
+        } = *self;
+        PacketMeta {
+            ts,
+            wire_len,
+            layers,
+            vlan_id,
+            src_mac,
+            dst_mac,
+            ip_version,
+            src_ip,
+            dst_ip,
+            protocol,
+            dscp,
+            src_port,
+            dst_port,
+            fragment,
+            tcp,
+            payload_len,
+            payload,
+            issue,
+        }
+    }
+
     /// A packet with nothing decoded yet: what the decoder fills in.
     pub fn new(ts: Timestamp, wire_len: u32) -> Self {
         PacketMeta {

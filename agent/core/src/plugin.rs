@@ -9,13 +9,15 @@ pub struct SourceInfo<'a> {
     pub internal: bool,
 }
 
-/// What a plugin sees at the end of each `update_interval`.
-#[derive(Clone, Copy, Debug)]
-pub struct IntervalReport<'a> {
+/// One update interval, complete: what every worker and capture counted,
+/// merged. Built once at the interval's end, then only read: plugins turn
+/// it into records, and it stays the agent's latest state until the next.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Snapshot {
     /// Agent-wide status.
-    pub status: &'a AgentStatus,
+    pub status: AgentStatus,
     /// One entry per capture interface.
-    pub interfaces: &'a [InterfaceReport],
+    pub interfaces: Vec<InterfaceReport>,
 }
 
 /// A processor of flow events: turns them into records.
@@ -43,7 +45,7 @@ pub trait Plugin: Send {
 
     /// Called at the end of each `update_interval`, after that interval's
     /// flow events, and once more at shutdown.
-    fn on_interval(&mut self, report: &IntervalReport<'_>, out: &mut Records) {
-        let _ = (report, out);
+    fn on_interval(&mut self, snapshot: &Snapshot, out: &mut Records) {
+        let _ = (snapshot, out);
     }
 }

@@ -1,3 +1,5 @@
+use std::ops::AddAssign;
+
 use crate::{DecodeError, Timestamp};
 
 /// Packet counters of one capture interface for one interval (SPEC section
@@ -48,11 +50,65 @@ pub struct InterfaceCounters {
     pub capture_filtered: u64,
     /// Frames dropped because a worker queue was full.
     pub queue_dropped: u64,
-    /// Frames dropped by flow processing.
-    pub flow_dropped: u64,
     /// Frames with a decode problem, per [`DecodeError`] kind (indexed by
     /// [`DecodeError::index`]).
     pub decode_issues: [u64; DecodeError::ALL.len()],
+}
+
+impl AddAssign<&InterfaceCounters> for InterfaceCounters {
+    /// Adds another part of the same interval (another capture thread's,
+    /// or the flow workers'); `largest_bytes` takes the larger.
+    fn add_assign(&mut self, b: &InterfaceCounters) {
+        let InterfaceCounters {
+            raw,
+            ethernet,
+            vlan,
+            mpls,
+            pppoe,
+            ip,
+            ip_bytes,
+            wire_bytes,
+            tcp,
+            udp,
+            icmp,
+            igmp,
+            fragmented,
+            discarded,
+            discarded_bytes,
+            largest_bytes,
+            tcp_seq_errors,
+            tcp_resets,
+            capture_dropped,
+            capture_filtered,
+            queue_dropped,
+            decode_issues,
+        } = b;
+        // Destructured above so that a new field cannot be forgotten here.
+        self.raw += raw;
+        self.ethernet += ethernet;
+        self.vlan += vlan;
+        self.mpls += mpls;
+        self.pppoe += pppoe;
+        self.ip += ip;
+        self.ip_bytes += ip_bytes;
+        self.wire_bytes += wire_bytes;
+        self.tcp += tcp;
+        self.udp += udp;
+        self.icmp += icmp;
+        self.igmp += igmp;
+        self.fragmented += fragmented;
+        self.discarded += discarded;
+        self.discarded_bytes += discarded_bytes;
+        self.largest_bytes = self.largest_bytes.max(*largest_bytes);
+        self.tcp_seq_errors += tcp_seq_errors;
+        self.tcp_resets += tcp_resets;
+        self.capture_dropped += capture_dropped;
+        self.capture_filtered += capture_filtered;
+        self.queue_dropped += queue_dropped;
+        for (x, y) in self.decode_issues.iter_mut().zip(decode_issues) {
+            *x += y;
+        }
+    }
 }
 
 /// The kernel's counters of a live interface (`/sys/class/net/IF/statistics`)

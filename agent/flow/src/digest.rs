@@ -2,7 +2,7 @@
 
 use sha1::{Digest, Sha1};
 
-use crate::FlowKey;
+use flowstat_core::FlowKey;
 
 /// Feeds the identity of `key` on `interface` to `h`, in SPEC order.
 fn identity(h: &mut Sha1, interface: &str, key: &FlowKey) {

@@ -10,8 +10,8 @@ use flowstat_core::{PacketMeta, Timestamp};
 use foldhash::fast::FixedState;
 use hashbrown::HashMap;
 
-use crate::FlowKey;
-use crate::key::Side;
+use flowstat_core::FlowKey;
+use flowstat_core::Side;
 
 /// Most datagrams tracked at once; beyond it a new datagram's later
 /// fragments are discarded at once rather than held.

@@ -16,12 +16,10 @@
 
 mod digest;
 mod frag;
-mod key;
 mod locals;
 mod slab;
 mod table;
 mod tcp;
 
-pub use key::FlowKey;
 pub use locals::LocalNetworks;
 pub use table::{FlowConfig, FlowTable, Observed, TableCounters};

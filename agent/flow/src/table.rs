@@ -11,10 +11,10 @@ use std::hash::BuildHasher;
 
 use crate::digest;
 use crate::frag::{Datagram, DatagramKey, Fragments, MAX_DATAGRAMS};
-use crate::key::{FlowKey, Side};
 use crate::locals::LocalNetworks;
 use crate::slab::Slab;
 use crate::tcp::SeqTracker;
+use flowstat_core::{FlowKey, Side};
 
 /// Flow table limits and timeouts (config section `[flows]`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -85,6 +85,35 @@ pub struct TableCounters {
     pub discarded: u64,
     /// Wire bytes of those fragments.
     pub discarded_bytes: u64,
+}
+
+impl std::ops::AddAssign<&TableCounters> for TableCounters {
+    /// Adds another table's counters for the same interval.
+    fn add_assign(&mut self, b: &TableCounters) {
+        let TableCounters {
+            created,
+            active,
+            purged,
+            expired,
+            closed,
+            evicted,
+            tcp_seq_errors,
+            tcp_resets,
+            discarded,
+            discarded_bytes,
+        } = b;
+        // Destructured above so that a new field cannot be forgotten here.
+        self.created += created;
+        self.active += active;
+        self.purged += purged;
+        self.expired += expired;
+        self.closed += closed;
+        self.evicted += evicted;
+        self.tcp_seq_errors += tcp_seq_errors;
+        self.tcp_resets += tcp_resets;
+        self.discarded += discarded;
+        self.discarded_bytes += discarded_bytes;
+    }
 }
 
 const NIL: u32 = u32::MAX;
@@ -262,6 +291,22 @@ impl Ends {
 
 /// The flows of one capture interface, classified by `C` (DPI, or only
 /// the IP protocol number and ports with [`PortGuess`]).
+///
+/// # Record order
+///
+/// Events come out in an order that depends only on the packets, so that
+/// tables that split a capture's flows between them give, merged on the
+/// same rule, the events of one table that has them all:
+///
+/// - [`observe`](Self::observe) emits as the packet comes (a flow's
+///   `Detected` when detection ends; an eviction's `Purged`);
+/// - [`expire`](Self::expire) and [`drain`](Self::drain) purge the least
+///   recently seen flow first;
+/// - [`report`](Self::report) reports the most recently seen flow first;
+///
+/// and flows last seen at the same instant go in [`FlowKey`] order. A
+/// flow's `Detected` immediately precedes the `Stats` or `Purged` it is
+/// emitted with.
 #[derive(Debug)]
 pub struct FlowTable<C: Classifier = PortGuess> {
     interface: String,
@@ -269,7 +314,8 @@ pub struct FlowTable<C: Classifier = PortGuess> {
     locals: LocalNetworks,
     classifier: C,
     flows: Slab<Flow<C::State>>,
-    free: Vec<u32>,
+    /// Head of the list of free slots, linked through their `next`.
+    free: u32,
     index: HashTable<u32>,
     hasher: FixedState,
     /// Most recently seen flow, and least recently seen.
@@ -280,6 +326,8 @@ pub struct FlowTable<C: Classifier = PortGuess> {
     live: usize,
     fragments: Fragments,
     counters: TableCounters,
+    /// Flows last seen at the same instant, being put in key order.
+    run: Vec<u32>,
 }
 
 fn hash_key(hasher: &FixedState, key: &FlowKey) -> u64 {
@@ -296,7 +344,7 @@ impl<C: Classifier> FlowTable<C> {
             cfg,
             locals,
             flows: Slab::default(),
-            free: Vec::new(),
+            free: NIL,
             index: HashTable::new(),
             hasher: FixedState::with_seed(0x666c_6f77_7374_6174),
             lists: [Ends::EMPTY; CLASSES],
@@ -304,6 +352,7 @@ impl<C: Classifier> FlowTable<C> {
             live: 0,
             fragments: Fragments::default(),
             counters: TableCounters::default(),
+            run: Vec::new(),
         }
     }
 
@@ -338,12 +387,10 @@ impl<C: Classifier> FlowTable<C> {
         std::mem::take(&mut self.counters)
     }
 
-    /// Heap bytes held by the table: flow slots, index and free list (not
-    /// counting fragment tracking, which is bounded separately).
+    /// Heap bytes held by the table: flow slots and index (not counting
+    /// fragment tracking, which is bounded separately).
     pub fn memory_bytes(&self) -> usize {
-        self.flows.memory_bytes()
-            + self.index.allocation_size()
-            + self.free.capacity() * std::mem::size_of::<u32>()
+        self.flows.memory_bytes() + self.index.allocation_size()
     }
 
     /// Bytes of one flow slot.
@@ -385,28 +432,58 @@ impl<C: Classifier> FlowTable<C> {
         Observed::Flow
     }
 
-    /// The end of an update interval at `now`: purges closed and idle flows
-    /// (`Purged`), and emits `Stats` for every other flow that saw packets
-    /// since its previous record (preceded by `Detected` if its `flow`
-    /// record has not gone out yet; detection then goes on, and a second
-    /// `flow` record follows if it learns more).
-    pub fn tick<F>(&mut self, now: Timestamp, emit: &mut F)
+    /// The first half of an interval's end at `now`: purges every flow
+    /// that closed or went idle (`Purged`, preceded by `Detected` if its
+    /// `flow` record has not gone out), in [record order](FlowTable#record-order),
+    /// and forgets fragments past `fragment_timeout`.
+    pub fn expire<F>(&mut self, now: Timestamp, emit: &mut F)
     where
         F: FnMut(FlowEvent, &FlowView<'_>),
     {
-        for class in [OTHER, TCP_OPEN, TCP_CLOSED] {
-            let (ttl, reason) = (self.ttl(class), purge_reason(class));
-            // Oldest first, until one is still within its timeout.
-            loop {
-                let tail = self.lists[usize::from(class)].tail;
-                if tail == NIL || now.since(self.flows.get(tail).last_seen) < ttl {
-                    break;
+        self.purge_oldest(
+            |table, f| now.since(f.last_seen) >= table.ttl(f.class),
+            emit,
+        );
+        let deadline = now
+            .as_nanos()
+            .saturating_sub(self.cfg.fragment_timeout.as_nanos() as u64);
+        self.expire_fragments(Timestamp::from_nanos(deadline));
+    }
+
+    /// The second half of an interval's end: emits `Stats` for every flow
+    /// that saw packets since its previous record (preceded by `Detected`
+    /// if its `flow` record has not gone out yet; detection then goes on,
+    /// and a second `flow` record follows if it learns more), in
+    /// [record order](FlowTable#record-order), and starts its next
+    /// interval.
+    pub fn report<F>(&mut self, emit: &mut F)
+    where
+        F: FnMut(FlowEvent, &FlowView<'_>),
+    {
+        // A cursor per list, from its head (the most recently seen) while
+        // the flows saw packets: the lists are in order of last_seen, so
+        // merging them gives every active flow, newest first.
+        let mut cursors = self.lists.map(|l| l.head);
+        let mut run = std::mem::take(&mut self.run);
+        loop {
+            let active = |idx: u32| idx != NIL && self.flows.get(idx).has(ACTIVE);
+            let Some(newest) = cursors
+                .iter()
+                .filter(|&&c| active(c))
+                .map(|&c| self.flows.get(c).last_seen)
+                .max()
+            else {
+                break;
+            };
+            run.clear();
+            for c in &mut cursors {
+                while active(*c) && self.flows.get(*c).last_seen == newest {
+                    run.push(*c);
+                    *c = self.flows.get(*c).next;
                 }
-                self.purge(tail, reason, false, emit);
             }
-            // Newest first, while they saw packets since their last record.
-            let mut idx = self.lists[usize::from(class)].head;
-            while idx != NIL && self.flows.get(idx).has(ACTIVE) {
+            self.sort_run(&mut run);
+            for &idx in &run {
                 self.counters.active += 1;
                 if !self.flows.get(idx).has(DETECTED) {
                     self.classify(idx, false);
@@ -418,30 +495,64 @@ impl<C: Classifier> FlowTable<C> {
                 f.flags &= !ACTIVE;
                 f.tcp = TcpCounters::default();
                 f.sides.iter_mut().for_each(SideState::end_interval);
-                idx = f.next;
             }
         }
-        let deadline = now
-            .as_nanos()
-            .saturating_sub(self.cfg.fragment_timeout.as_nanos() as u64);
-        self.expire_fragments(Timestamp::from_nanos(deadline));
+        self.run = run;
     }
 
-    /// Purges every flow (shutdown, end of a replay): `closed` for closed
-    /// TCP flows, `expired` for the rest. Held fragments are reported lost.
+    /// Purges every flow (shutdown, end of a replay), in
+    /// [record order](FlowTable#record-order): `closed` for closed TCP
+    /// flows, `expired` for the rest. Held fragments are reported lost.
     pub fn drain<F>(&mut self, emit: &mut F)
     where
         F: FnMut(FlowEvent, &FlowView<'_>),
     {
-        for class in [OTHER, TCP_OPEN, TCP_CLOSED] {
-            let reason = purge_reason(class);
-            while let tail = self.lists[usize::from(class)].tail
-                && tail != NIL
-            {
-                self.purge(tail, reason, false, emit);
+        self.purge_oldest(|_, _| true, emit);
+        self.expire_fragments(Timestamp::from_nanos(u64::MAX));
+    }
+
+    /// Purges, least recently seen first, the flows `due` says must go.
+    /// The lists' tails are the least recently seen flows of each timeout
+    /// class, and a class's due flows make up its tail end, so merging the
+    /// tails gives them in order.
+    fn purge_oldest<F>(&mut self, due: impl Fn(&Self, &Flow<C::State>) -> bool, emit: &mut F)
+    where
+        F: FnMut(FlowEvent, &FlowView<'_>),
+    {
+        let mut run = std::mem::take(&mut self.run);
+        loop {
+            let due_at = |idx: u32| idx != NIL && due(self, self.flows.get(idx));
+            let Some(oldest) = self
+                .lists
+                .iter()
+                .filter(|l| due_at(l.tail))
+                .map(|l| self.flows.get(l.tail).last_seen)
+                .min()
+            else {
+                break;
+            };
+            run.clear();
+            for list in &self.lists {
+                let mut idx = list.tail;
+                while due_at(idx) && self.flows.get(idx).last_seen == oldest {
+                    run.push(idx);
+                    idx = self.flows.get(idx).prev;
+                }
+            }
+            self.sort_run(&mut run);
+            for &idx in &run {
+                let reason = purge_reason(self.flows.get(idx).class);
+                self.purge(idx, reason, false, emit);
             }
         }
-        self.expire_fragments(Timestamp::from_nanos(u64::MAX));
+        self.run = run;
+    }
+
+    /// Puts flows last seen at the same instant in key order.
+    fn sort_run(&self, run: &mut [u32]) {
+        if run.len() > 1 {
+            run.sort_unstable_by_key(|&idx| self.flows.get(idx).key);
+        }
     }
 
     /// Forgets datagrams not seen since `deadline`, counting held
@@ -528,12 +639,14 @@ impl<C: Classifier> FlowTable<C> {
             class: if key.protocol == 6 { TCP_OPEN } else { OTHER },
             dpi: None,
         };
-        let idx = match self.free.pop() {
-            Some(i) => {
-                *self.flows.get_mut(i) = flow;
-                i
+        let idx = match self.free {
+            NIL => self.flows.push(flow),
+            free => {
+                let slot = self.flows.get_mut(free);
+                self.free = slot.next;
+                *slot = flow;
+                free
             }
-            None => self.flows.push(flow),
         };
         let hash = hash_key(&self.hasher, &key);
         let (flows, hasher) = (&self.flows, &self.hasher);
@@ -791,7 +904,8 @@ impl<C: Classifier> FlowTable<C> {
         self.unlink(idx);
         let f = self.flows.get_mut(idx);
         f.flags = 0;
-        self.free.push(idx);
+        f.next = self.free;
+        self.free = idx;
         self.live -= 1;
     }
 
@@ -816,6 +930,7 @@ impl<C: Classifier> FlowTable<C> {
         };
         let (local, other) = (f.local, f.local.other());
         let view = FlowView {
+            key: f.key,
             ip_version: f.key.ip_version,
             ip_protocol: f.key.protocol,
             vlan_id: f.key.vlan_id,

@@ -1,46 +1,50 @@
 //! `flowstatd run`: the live agent.
 //!
-//! Threads and what flows between them:
+//! The pipeline of [`crate::pipeline`], driven by the wall clock:
 //!
 //! - one **capture thread** per source (a libpcap handle, or an AF_XDP
-//!   socket per RX queue) decodes each frame far enough to pick its flow's
-//!   worker, by a hash of its addresses that is the same in both directions
-//!   (so a flow's packets, its fragments included, all reach one worker),
-//!   and copies it into that worker's batch. A full worker queue drops the
-//!   batch and counts it (`queue_dropped`): capture never waits.
+//!   socket per RX queue) decodes each frame once, counts it, and hands
+//!   the decoded packet to its flow's worker (a hash of its addresses that
+//!   is the same in both directions, so a flow's packets, its fragments
+//!   included, all reach one worker). A full worker queue drops the batch
+//!   and counts it (`queue_dropped`): capture never waits.
 //! - one **flow worker** per core runs a [`FlowWorker`]: flow tables,
-//!   plugins, and the encoding of flow records.
-//! - one **output thread** owns the sinks.
-//! - the **main thread** ends each update interval on the wall clock (ticks
-//!   every worker, then reports `agent_status` and `interface_stats`),
+//!   plugins, and the encoding of flow records, which it publishes to the
+//!   sinks' queues as it makes them. A full queue holds the worker back
+//!   while its sink is delivering and drops the oldest records once the
+//!   sink has delivered nothing for [`SinkRuntime::LIVE_PATIENCE`], so an
+//!   interval's end or a purge of every flow reaches a sink that keeps up
+//!   whole.
+//! - the **main thread** ends each update interval on the wall clock
+//!   (every worker reports, the [`Reducer`] merges their parts with the
+//!   capture threads' and publishes `agent_status` and `interface_stats`),
 //!   handles signals (SIGTERM/SIGINT: purge every flow, flush, exit;
 //!   SIGHUP: reload the config) and writes the status file.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 use crossbeam_channel::{Receiver, Sender, TrySendError, bounded, select, unbounded};
 use flowstat_core::{
-    Batch, CaptureStatus, Frame, InterfaceCounters, InterfaceReport, IntervalReport, KindSet,
-    LinkType, PacketMeta, Plugin, Record, RecordKind, Records, SinkStatus, Timestamp,
+    Batch, CaptureStatus, InterfaceCounters, InterfaceReport, KindSet, Record, RecordKind, Records,
+    Timestamp,
 };
-use flowstat_decode::{DecodeConfig, decode};
-use flowstat_dpi::{Applications, Engine as DpiEngine};
+use flowstat_dpi::Applications;
 use flowstat_flow::LocalNetworks;
 use flowstat_sinks::SinkRuntime;
-use foldhash::fast::FixedState;
 use ipnet::IpNet;
-use std::hash::BuildHasher;
 
-use crate::config::{CaptureSection, Config, Role, SinkSection};
-use crate::engine::{PluginFactory, StatusBuilder, count_frame};
+use crate::config::{CaptureSection, Config, Role};
+use crate::dispatch::{Dispatcher, PacketBatch};
 use crate::ifaces::{self, KernelStats};
+use crate::interval::{CapturePart, IntervalClock, Reducer, SourceReport, merge_reports};
+use crate::pipeline::{PipelineConfig, PluginFactory};
 use crate::sources::{self, LiveSource};
-use crate::worker::{FlowWorker, SourceReport};
+use crate::worker::{Deliver, FlowWorker, Position};
 use crate::{ConfigError, outputs, privileges};
 
 /// How `flowstatd run` was started.
@@ -57,7 +61,7 @@ pub struct RunOptions {
     pub external: Vec<String>,
 }
 
-/// Frames lent per poll of a source.
+/// Frames lent per poll of a source, and packets per worker batch.
 const POLL_BUDGET: usize = 256;
 /// How long a capture thread waits on an idle source before checking for
 /// shutdown.
@@ -67,6 +71,9 @@ const IDLE_WAIT: Duration = Duration::from_millis(100);
 const STOP_DRAIN: Duration = Duration::from_millis(300);
 /// How long the main thread waits for the workers at an interval's end.
 const WORKER_WAIT: Duration = Duration::from_millis(1500);
+/// How long sinks may take to deliver what they hold when they are
+/// replaced or the agent stops (SIGTERM must exit within 2 s).
+const SINK_DRAIN: Duration = Duration::from_secs(1);
 
 /// Runs the agent until SIGTERM or SIGINT.
 pub fn run(opts: &RunOptions, plugins: &PluginFactory) -> anyhow::Result<()> {
@@ -91,8 +98,7 @@ pub fn run(opts: &RunOptions, plugins: &PluginFactory) -> anyhow::Result<()> {
     privileges::drop_to(&cfg.agent.user, &cfg.agent.group)?;
     let signals = crate::signals::listen()?;
 
-    let dpi = cfg.dpi_engine(apps);
-    let mut agent = Agent::start(cfg, opts.clone(), captures, sinks, dpi, plugins)?;
+    let mut agent = Agent::start(cfg, apps, opts.clone(), captures, sinks, plugins)?;
     tracing::info!(workers = agent.workers.len(), "flowstatd running");
     agent.main_loop(&signals);
     agent.shutdown();
@@ -159,60 +165,45 @@ fn wall_now() -> Timestamp {
     Timestamp::from_nanos(u64::try_from(since.as_nanos()).unwrap_or(u64::MAX))
 }
 
-/// The first multiple of `interval` after `now`.
-fn boundary_after(now: Timestamp, interval: Duration) -> Timestamp {
-    let step = u64::try_from(interval.as_nanos())
-        .unwrap_or(u64::MAX)
-        .max(1);
-    Timestamp::from_nanos((now.as_nanos() / step + 1).saturating_mul(step))
+/// The running sinks, shared by the workers and the main thread, and
+/// replaced at a reload.
+#[derive(Default)]
+struct Outputs(RwLock<SinkRuntime>);
+
+impl Outputs {
+    fn publish(&self, records: Vec<Record>) {
+        self.0
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .publish(records);
+    }
+
+    fn status(&self) -> Vec<flowstat_core::SinkStatus> {
+        self.0
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .status()
+    }
+
+    /// Puts `sinks` in place of the running ones, which are returned.
+    fn replace(&self, sinks: SinkRuntime) -> SinkRuntime {
+        std::mem::replace(
+            &mut *self.0.write().unwrap_or_else(PoisonError::into_inner),
+            sinks,
+        )
+    }
 }
 
-/// Frames of one source bound for one worker.
-struct FrameBatch {
-    source: usize,
-    frames: Vec<(Timestamp, u32, LinkType, usize)>,
-    data: Vec<u8>,
-}
+/// A worker's records go straight to the sinks.
+struct LiveOut(Arc<Outputs>);
 
-impl FrameBatch {
-    fn new(source: usize) -> Self {
-        FrameBatch {
-            source,
-            frames: Vec::with_capacity(POLL_BUDGET),
-            data: Vec::with_capacity(1 << 16),
+impl Deliver for LiveOut {
+    fn deliver(&mut self, records: &mut Records, positions: &mut Vec<Position>, _: Position) {
+        positions.clear();
+        if !records.is_empty() {
+            self.0.publish(records.take());
         }
     }
-
-    fn push(&mut self, f: &Frame<'_>) {
-        self.data.extend_from_slice(f.data);
-        self.frames.push((f.ts, f.wire_len, f.link, f.data.len()));
-    }
-
-    /// The frames, lent in order.
-    fn each(&self, mut f: impl FnMut(&Frame<'_>)) {
-        let mut at = 0;
-        for &(ts, wire_len, link, len) in &self.frames {
-            f(&Frame {
-                ts,
-                wire_len,
-                link,
-                data: &self.data[at..at + len],
-            });
-            at += len;
-        }
-    }
-}
-
-/// The worker for a packet: a hash of its IP version, protocol, VLAN and
-/// addresses, the same whichever way the packet goes. Ports are left out
-/// so that every fragment of a datagram goes where its first one went.
-fn worker_of(pkt: &PacketMeta<'_>, hasher: &FixedState, workers: usize) -> usize {
-    let (a, b) = if pkt.src_ip <= pkt.dst_ip {
-        (pkt.src_ip, pkt.dst_ip)
-    } else {
-        (pkt.dst_ip, pkt.src_ip)
-    };
-    (hasher.hash_one((pkt.ip_version, pkt.protocol, pkt.vlan_id, a, b)) % workers as u64) as usize
 }
 
 /// What a capture thread shares with the main thread.
@@ -228,15 +219,13 @@ struct CaptureShared {
 fn capture_loop(
     mut src: LiveSource,
     source: usize,
-    decode_cfg: DecodeConfig,
-    queues: Vec<Sender<FrameBatch>>,
+    mut dispatcher: Dispatcher,
+    queues: Vec<Sender<PacketBatch>>,
     shared: Arc<Mutex<CaptureShared>>,
     stop: Arc<AtomicBool>,
 ) {
-    let hasher = FixedState::with_seed(0x7066_6c6f_7773);
-    let n = queues.len();
-    let mut batches: Vec<FrameBatch> = (0..n).map(|_| FrameBatch::new(source)).collect();
-    let mut local = InterfaceCounters::default();
+    let mut batches: Vec<PacketBatch> = queues.iter().map(|_| PacketBatch::new(source)).collect();
+    let mut queue_dropped = 0;
     let mut last_stats = src.stats();
     // After a stop, what the kernel already holds is still read: until the
     // source has stayed idle through one wait, or STOP_DRAIN has passed.
@@ -247,11 +236,9 @@ fn capture_loop(
             drain_until = Some(Instant::now() + STOP_DRAIN);
         }
         let polled = src.poll_batch(POLL_BUDGET, &mut |frame| {
-            let mut pkt = PacketMeta::new(frame.ts, frame.wire_len);
-            let decoded = decode(frame, &decode_cfg, &mut pkt);
-            count_frame(&mut local, frame, &decoded, &pkt);
-            if decoded.is_ok() {
-                batches[worker_of(&pkt, &hasher, n)].push(frame);
+            if let Some((w, pkt)) = dispatcher.dispatch(frame) {
+                // Live, the order across workers is not kept: no sequence.
+                batches[w].push(0, &pkt);
             }
         });
         // A batch goes when it is full, or when the source has nothing more
@@ -259,25 +246,25 @@ fn capture_loop(
         // queue_packets says, whatever the source lends per poll.
         let caught_up = !matches!(polled, Ok(Batch::Frames(_)));
         for (w, batch) in batches.iter_mut().enumerate() {
-            if batch.frames.is_empty() || (!caught_up && batch.frames.len() < POLL_BUDGET) {
+            if batch.is_empty() || (!caught_up && batch.len() < POLL_BUDGET) {
                 continue;
             }
-            match queues[w].try_send(std::mem::replace(batch, FrameBatch::new(source))) {
+            match queues[w].try_send(std::mem::replace(batch, PacketBatch::new(source))) {
                 Ok(()) => {}
-                Err(TrySendError::Full(b)) => local.queue_dropped += b.frames.len() as u64,
+                Err(TrySendError::Full(b)) => queue_dropped += b.len() as u64,
                 Err(TrySendError::Disconnected(_)) => return,
             }
         }
         let stats = src.stats();
         {
             let mut s = shared.lock().unwrap_or_else(PoisonError::into_inner);
-            add_counters(&mut s.counters, &local);
+            s.counters += &dispatcher.take_counters();
+            s.counters.queue_dropped += std::mem::take(&mut queue_dropped);
             s.counters.capture_dropped += stats.dropped.saturating_sub(last_stats.dropped);
             s.counters.capture_filtered += stats.filtered.saturating_sub(last_stats.filtered);
             s.received += stats.received.saturating_sub(last_stats.received);
             s.dropped += stats.dropped.saturating_sub(last_stats.dropped);
         }
-        local = InterfaceCounters::default();
         last_stats = stats;
         match polled {
             Ok(Batch::Frames(_)) => {}
@@ -302,35 +289,6 @@ fn capture_loop(
     }
 }
 
-/// Adds every counter of `b` to `a` (`largest_bytes` takes the larger).
-fn add_counters(a: &mut InterfaceCounters, b: &InterfaceCounters) {
-    a.raw += b.raw;
-    a.ethernet += b.ethernet;
-    a.vlan += b.vlan;
-    a.mpls += b.mpls;
-    a.pppoe += b.pppoe;
-    a.ip += b.ip;
-    a.ip_bytes += b.ip_bytes;
-    a.wire_bytes += b.wire_bytes;
-    a.tcp += b.tcp;
-    a.udp += b.udp;
-    a.icmp += b.icmp;
-    a.igmp += b.igmp;
-    a.fragmented += b.fragmented;
-    a.discarded += b.discarded;
-    a.discarded_bytes += b.discarded_bytes;
-    a.largest_bytes = a.largest_bytes.max(b.largest_bytes);
-    a.tcp_seq_errors += b.tcp_seq_errors;
-    a.tcp_resets += b.tcp_resets;
-    a.capture_dropped += b.capture_dropped;
-    a.capture_filtered += b.capture_filtered;
-    a.queue_dropped += b.queue_dropped;
-    a.flow_dropped += b.flow_dropped;
-    for (x, y) in a.decode_issues.iter_mut().zip(b.decode_issues) {
-        *x += y;
-    }
-}
-
 /// What the main thread tells a worker.
 enum Control {
     /// End the interval at this time.
@@ -345,95 +303,40 @@ enum Control {
     Stop,
 }
 
-/// What the output thread is given.
-enum Output {
-    Records(Vec<Record>),
-    /// The new `[[sink]]` tables: the running sinks are finished, these
-    /// started.
-    Sinks(Vec<SinkSection>),
-}
-
-#[allow(clippy::too_many_arguments)]
 fn worker_loop(
     mut worker: FlowWorker,
     sources: usize,
-    decode_cfg: DecodeConfig,
-    packets: Receiver<FrameBatch>,
+    packets: Receiver<PacketBatch>,
     control: Receiver<Control>,
-    output: Sender<Output>,
+    mut out: LiveOut,
     reports: Sender<Vec<SourceReport>>,
 ) {
-    let process = |worker: &mut FlowWorker, batch: &FrameBatch| {
-        batch.each(|frame| {
-            let mut pkt = PacketMeta::new(frame.ts, frame.wire_len);
-            if decode(frame, &decode_cfg, &mut pkt).is_ok() {
-                worker.packet(batch.source, &mut pkt);
-            }
-        });
-    };
-    let send = |worker: &mut FlowWorker| {
-        let records = worker.records().take();
-        if !records.is_empty() {
-            // The output thread stops last; a failed send means shutdown.
-            let _ = output.send(Output::Records(records));
-        }
-    };
     let never = crossbeam_channel::never();
     let mut live = true;
     loop {
         select! {
             recv(if live { &packets } else { &never }) -> batch => match batch {
-                Ok(batch) => {
-                    process(&mut worker, &batch);
-                    send(&mut worker);
-                }
+                Ok(batch) => batch.run(&mut worker, &mut out),
                 Err(_) => live = false,
             },
             recv(control) -> msg => match msg {
                 Ok(Control::Tick(now)) => {
-                    let r = worker.tick(now);
-                    send(&mut worker);
-                    let _ = reports.send(r);
+                    let _ = reports.send(worker.end_interval(now, &mut out));
                 }
                 Ok(Control::SetLocals(l)) => worker.set_local_networks(l),
                 Ok(Control::SetWanted(k)) => worker.records().set_wanted(k),
                 Ok(Control::SetApplications(a)) => worker.set_applications(&a),
                 Ok(Control::Stop) | Err(_) => {
                     while let Ok(batch) = packets.try_recv() {
-                        process(&mut worker, &batch);
+                        batch.run(&mut worker, &mut out);
                     }
-                    let r = (0..sources).map(|s| worker.close_source(s)).collect();
-                    send(&mut worker);
+                    let r = (0..sources).map(|s| worker.close_source(s, &mut out)).collect();
                     let _ = reports.send(r);
                     return;
                 }
             },
         }
     }
-}
-
-/// How long sinks may take to deliver what they hold when they are
-/// replaced or the agent stops (SIGTERM must exit within 2 s).
-const SINK_DRAIN: Duration = Duration::from_secs(1);
-
-/// Fans records out to the sinks; swaps the sinks at a reload.
-fn output_loop(mut sinks: SinkRuntime, rx: Receiver<Output>, status: Arc<Mutex<Vec<SinkStatus>>>) {
-    for msg in rx {
-        match msg {
-            Output::Records(records) => sinks.publish(records),
-            Output::Sinks(sections) => {
-                outputs::log_final(&sinks.finish(SINK_DRAIN));
-                sinks = outputs::start(&sections).unwrap_or_else(|e| {
-                    tracing::error!(
-                        "cannot start the new sinks' threads: {e}; records are dropped"
-                    );
-                    SinkRuntime::new()
-                });
-            }
-        }
-        *status.lock().unwrap_or_else(PoisonError::into_inner) = sinks.status();
-    }
-    outputs::log_final(&sinks.finish(SINK_DRAIN));
 }
 
 /// A running agent, seen from the main thread.
@@ -449,12 +352,9 @@ struct Agent {
     captures: Vec<JoinHandle<()>>,
     workers: Vec<(Sender<Control>, JoinHandle<()>)>,
     reports: Receiver<Vec<SourceReport>>,
-    output: Option<(Sender<Output>, JoinHandle<()>)>,
-    sink_status: Arc<Mutex<Vec<SinkStatus>>>,
-    interval_plugins: Vec<Box<dyn Plugin>>,
-    records: Records,
-    status: StatusBuilder,
-    next_tick: Timestamp,
+    outputs: Arc<Outputs>,
+    reducer: Reducer,
+    clock: IntervalClock,
     /// The status file could not be written last time (logged once).
     status_failing: std::cell::Cell<bool>,
 }
@@ -462,21 +362,17 @@ struct Agent {
 impl Agent {
     fn start(
         cfg: Config,
+        apps: Arc<Applications>,
         opts: RunOptions,
         captures: Vec<(usize, LiveSource)>,
         sinks: SinkRuntime,
-        dpi: DpiEngine,
         plugins: &PluginFactory,
     ) -> anyhow::Result<Agent> {
         let wanted = sinks.wanted();
-        let sink_status = Arc::new(Mutex::new(sinks.status()));
-        let (out_tx, out_rx) = bounded(1024);
-        let status = Arc::clone(&sink_status);
-        let output = spawn("flowstat-output", move || {
-            output_loop(sinks, out_rx, status)
-        })?;
-
+        let outputs = Arc::new(Outputs(RwLock::new(sinks)));
         let (locals, local_list) = local_networks(&cfg);
+        let mut pipeline = PipelineConfig::new(&cfg, apps, true);
+        pipeline.locals = locals;
         let interfaces: Vec<(String, bool)> = cfg
             .capture
             .iter()
@@ -489,27 +385,19 @@ impl Agent {
         // Each worker's queue holds its share of queue_packets, in batches.
         let batches = (cfg.agent.queue_packets as usize / POLL_BUDGET / n_workers).max(4);
         let (report_tx, reports) = unbounded();
-        let decode_cfg = cfg.decode_config();
         let mut workers = Vec::new();
         let mut packet_queues = Vec::new();
         for i in 0..n_workers {
-            let mut worker = FlowWorker::new(
-                cfg.flow_config(),
-                locals.clone(),
-                dpi.clone(),
-                plugins(),
-                wanted,
-            );
+            let mut worker = pipeline.worker(n_workers, interfaces.len(), plugins(), wanted);
             for (name, internal) in &interfaces {
                 worker.open_source(name, *internal);
             }
             let (packet_tx, packet_rx) = bounded(batches);
             let (control_tx, control_rx) = unbounded();
-            let (out, report, sources) = (out_tx.clone(), report_tx.clone(), interfaces.len());
+            let out = LiveOut(Arc::clone(&outputs));
+            let (report, sources) = (report_tx.clone(), interfaces.len());
             let handle = spawn(&format!("flowstat-work{i}"), move || {
-                worker_loop(
-                    worker, sources, decode_cfg, packet_rx, control_rx, out, report,
-                )
+                worker_loop(worker, sources, packet_rx, control_rx, out, report)
             })?;
             workers.push((control_tx, handle));
             packet_queues.push(packet_tx);
@@ -521,8 +409,9 @@ impl Agent {
         for (n, (source, src)) in captures.into_iter().enumerate() {
             let (queues, stop) = (packet_queues.clone(), Arc::clone(&stop));
             let shared = Arc::clone(&shared[source]);
+            let dispatcher = Dispatcher::new(pipeline.decode, n_workers);
             let handle = spawn(&format!("flowstat-cap{n}"), move || {
-                capture_loop(src, source, decode_cfg, queues, shared, stop)
+                capture_loop(src, source, dispatcher, queues, shared, stop)
             })?;
             threads.push(handle);
         }
@@ -530,9 +419,10 @@ impl Agent {
             .iter()
             .map(|(name, _)| KernelStats::new(name))
             .collect();
-        let status = StatusBuilder::new(cfg.update_interval(), true);
+        let clock = IntervalClock::started_at(cfg.update_interval(), wall_now());
         Ok(Agent {
-            next_tick: boundary_after(wall_now(), cfg.update_interval()),
+            reducer: Reducer::new(cfg.update_interval(), true, plugins(), wanted),
+            clock,
             opts,
             started: Instant::now(),
             interfaces,
@@ -543,11 +433,7 @@ impl Agent {
             captures: threads,
             workers,
             reports,
-            output: Some((out_tx, output)),
-            sink_status,
-            interval_plugins: plugins(),
-            records: Records::new(wanted),
-            status,
+            outputs,
             status_failing: std::cell::Cell::new(false),
             cfg,
         })
@@ -556,20 +442,19 @@ impl Agent {
     fn main_loop(&mut self, signals: &Receiver<crate::signals::Signal>) {
         use crate::signals::Signal;
         loop {
-            let wait = Duration::from_nanos(
-                self.next_tick
-                    .as_nanos()
-                    .saturating_sub(wall_now().as_nanos()),
-            );
+            let next = self.clock.next().unwrap_or_else(wall_now);
+            let wait = Duration::from_nanos(next.as_nanos().saturating_sub(wall_now().as_nanos()));
             select! {
                 recv(signals) -> sig => match sig {
                     Ok(Signal::Reload) => self.reload(),
                     Ok(Signal::Stop) | Err(_) => return,
                 },
                 recv(crossbeam_channel::after(wait)) -> _ => {
-                    let now = self.next_tick;
-                    self.end_interval(now, false);
-                    self.next_tick = boundary_after(wall_now().max(now), self.cfg.update_interval());
+                    // The wall clock may be a hair short of the boundary.
+                    let now = wall_now().max(next);
+                    for end in self.clock.due(now).collect::<Vec<_>>() {
+                        self.end_interval(end, false);
+                    }
                 }
             }
         }
@@ -586,15 +471,13 @@ impl Agent {
         for (_, handle) in self.workers.drain(..) {
             let _ = handle.join();
         }
-        if let Some((tx, handle)) = self.output.take() {
-            drop(tx);
-            let _ = handle.join();
-        }
+        let sinks = self.outputs.replace(SinkRuntime::new());
+        outputs::log_final(&sinks.finish(SINK_DRAIN));
         tracing::info!("flowstatd stopped");
     }
 
     /// Ends an interval at `now` (the last one when `last`): every worker
-    /// ticks (or purges everything), then the interval's status goes out.
+    /// ends it (or purges everything), then the interval's status goes out.
     fn end_interval(&mut self, now: Timestamp, last: bool) {
         for (control, _) in &self.workers {
             let _ = control.send(if last {
@@ -603,11 +486,11 @@ impl Agent {
                 Control::Tick(now)
             });
         }
-        let mut sources = vec![SourceReport::default(); self.interfaces.len()];
+        let mut reports = vec![SourceReport::default(); self.interfaces.len()];
         let deadline = Instant::now() + WORKER_WAIT;
         for _ in 0..self.workers.len() {
             match self.reports.recv_deadline(deadline) {
-                Ok(r) => sources.iter_mut().zip(&r).for_each(|(a, b)| a.add(b)),
+                Ok(r) => merge_reports(&mut reports, &r),
                 Err(_) => {
                     tracing::warn!(
                         "a flow worker did not report in time; its counts join the next interval"
@@ -622,8 +505,6 @@ impl Agent {
             let mut shared = self.shared[i]
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
-            let mut counters = std::mem::take(&mut shared.counters);
-            sources[i].count_into(&mut counters);
             captures.push(CaptureStatus {
                 name: name.clone(),
                 received: shared.received,
@@ -631,30 +512,20 @@ impl Agent {
             });
             interfaces.push(InterfaceReport {
                 name: name.clone(),
-                counters,
+                counters: std::mem::take(&mut shared.counters),
                 kernel: self.kernel[i].read(),
             });
         }
-        let sinks = self
-            .sink_status
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
-        let status = self
-            .status
-            .build(now, self.started.elapsed(), &sources, captures, sinks);
-        let report = IntervalReport {
-            status: &status,
-            interfaces: &interfaces,
+        let part = CapturePart {
+            now,
+            uptime: self.started.elapsed(),
+            interfaces,
+            reports,
+            captures,
         };
-        for p in &mut self.interval_plugins {
-            p.on_interval(&report, &mut self.records);
-        }
-        let records = self.records.take();
+        let (_, records) = self.reducer.end_interval(part, self.outputs.status());
         self.write_status_file(&records);
-        if let Some((out, _)) = &self.output {
-            let _ = out.send(Output::Records(records));
-        }
+        self.outputs.publish(records);
         if !last {
             self.refresh_local_networks();
         }
@@ -716,19 +587,25 @@ impl Agent {
             let _ = control.send(Control::SetApplications(Arc::clone(&apps)));
         }
         if new.sink != self.cfg.sink {
-            let wanted = outputs::wanted(&new.sink);
-            self.records.set_wanted(wanted);
-            for (control, _) in &self.workers {
-                let _ = control.send(Control::SetWanted(wanted));
+            match outputs::start(&new.sink) {
+                Ok(sinks) => {
+                    let wanted = sinks.wanted();
+                    self.reducer.set_wanted(wanted);
+                    for (control, _) in &self.workers {
+                        let _ = control.send(Control::SetWanted(wanted));
+                    }
+                    let old = self.outputs.replace(sinks);
+                    outputs::log_final(&old.finish(SINK_DRAIN));
+                    changed.push("sinks");
+                }
+                Err(e) => {
+                    tracing::error!("cannot start the new sinks: {e:#}; the running ones stay")
+                }
             }
-            if let Some((out, _)) = &self.output {
-                let _ = out.send(Output::Sinks(new.sink.clone()));
-            }
-            changed.push("sinks");
         }
         if new.agent.update_interval_secs != self.cfg.agent.update_interval_secs {
-            self.status = StatusBuilder::new(new.update_interval(), true);
-            self.next_tick = boundary_after(wall_now(), new.update_interval());
+            self.reducer.set_update_interval(new.update_interval());
+            self.clock = IntervalClock::started_at(new.update_interval(), wall_now());
             changed.push("update_interval_secs");
         }
         let local_changed = new.agent.local_networks != self.cfg.agent.local_networks;
@@ -773,62 +650,4 @@ fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> anyhow::Result<JoinHa
         .name(name.to_owned())
         .spawn(f)
         .with_context(|| format!("starting thread {name}"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn both_directions_and_every_fragment_pick_the_same_worker() {
-        let hasher = FixedState::with_seed(1);
-        let mut a = PacketMeta::new(Timestamp::ZERO, 60);
-        a.ip_version = 4;
-        a.protocol = 17;
-        a.src_ip[..4].copy_from_slice(&[10, 0, 0, 1]);
-        a.dst_ip[..4].copy_from_slice(&[10, 0, 0, 2]);
-        a.src_port = 1234;
-        a.dst_port = 53;
-        let mut b = a;
-        (b.src_ip, b.dst_ip, b.src_port, b.dst_port) = (a.dst_ip, a.src_ip, a.dst_port, a.src_port);
-        let mut frag = a;
-        (frag.src_port, frag.dst_port) = (0, 0);
-        for n in 1..9 {
-            let w = worker_of(&a, &hasher, n);
-            assert_eq!(w, worker_of(&b, &hasher, n));
-            assert_eq!(w, worker_of(&frag, &hasher, n));
-        }
-    }
-
-    #[test]
-    fn boundaries_are_multiples_of_the_interval() {
-        let t = Timestamp::from_millis(1_700_000_007_500);
-        assert_eq!(
-            boundary_after(t, Duration::from_secs(15)),
-            Timestamp::from_secs(1_700_000_010)
-        );
-        assert_eq!(
-            boundary_after(Timestamp::from_secs(30), Duration::from_secs(15)),
-            Timestamp::from_secs(45)
-        );
-    }
-
-    #[test]
-    fn frame_batches_lend_their_frames_back() {
-        let mut b = FrameBatch::new(3);
-        for (i, data) in [&b"abc"[..], b"", b"defgh"].into_iter().enumerate() {
-            b.push(&Frame {
-                ts: Timestamp::from_secs(i as u64),
-                wire_len: 99,
-                link: LinkType::ETHERNET,
-                data,
-            });
-        }
-        let mut seen = Vec::new();
-        b.each(|f| seen.push((f.ts.as_secs(), f.data.to_vec())));
-        assert_eq!(
-            seen,
-            vec![(0, b"abc".to_vec()), (1, vec![]), (2, b"defgh".to_vec())]
-        );
-    }
 }

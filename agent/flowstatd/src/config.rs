@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use flowstat_core::{KindSet, RecordKind};
 use flowstat_decode::DecodeConfig;
-use flowstat_dpi::{Applications, Engine as DpiEngine, SharedDnsCache};
+use flowstat_dpi::Applications;
 use flowstat_flow::{FlowConfig, LocalNetworks};
 use flowstat_sinks::{FsyncPolicy, SocketEndpoint};
 use ipnet::IpNet;
@@ -865,13 +865,6 @@ impl Config {
                 reason: e.to_string(),
             }],
         })
-    }
-
-    /// A DPI engine naming applications from `apps`, with a fresh DNS
-    /// cache (one per agent: its workers share it).
-    pub fn dpi_engine(&self, apps: Arc<Applications>) -> DpiEngine {
-        let entries = usize::try_from(self.dpi.dns_cache_entries).unwrap_or(usize::MAX);
-        DpiEngine::new(apps, SharedDnsCache::new(entries))
     }
 
     /// The configured local networks.

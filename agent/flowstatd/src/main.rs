@@ -12,7 +12,9 @@ use flowstat_core::{KindSet, RecordKind};
 use flowstat_plugins::CorePlugin;
 use flowstatd::agent::{self, RunOptions};
 use flowstatd::config::Tunnel;
-use flowstatd::{Config, ConfigError, EngineConfig, ReplayOptions, outputs, replay, status, tail};
+use flowstatd::{
+    Config, ConfigError, PipelineConfig, ReplayOptions, outputs, replay, status, tail,
+};
 use ipnet::IpNet;
 
 /// flowstat: packet-capture flow statistics with DPI, as JSON telemetry.
@@ -142,6 +144,13 @@ enum Command {
         /// so that the same input always gives the same output.
         #[arg(long)]
         resource_usage: bool,
+
+        /// Flow worker threads (default: one per core; 1 runs the whole
+        /// replay on one thread). The output is the same for any number:
+        /// records come in one order (see README, "Record order"). With
+        /// more than one, max_flows is shared out between the workers.
+        #[arg(short = 'w', long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+        workers: Option<u16>,
     },
 
     /// Watch a running agent's records: connect to its socket or ZeroMQ
@@ -336,6 +345,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             role,
             decapsulate,
             resource_usage,
+            workers,
         } => {
             let mut cfg = match &config {
                 Some(path) => Config::load(path)?,
@@ -347,12 +357,17 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             cfg.agent.local_networks.extend(local_networks);
             cfg.decode.decapsulate.extend(decapsulate);
             let path = config.as_deref().unwrap_or(Path::new("(defaults)"));
-            let engine = EngineConfig::from_config(&cfg, path, resource_usage)?;
+            let pipeline = PipelineConfig::from_config(&cfg, path, resource_usage)?;
+            let workers = match workers {
+                Some(n) => usize::from(n),
+                None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            };
             let opts = ReplayOptions {
                 files,
                 internal: role == Role::Lan,
                 realtime,
                 progress: std::io::stderr().is_terminal(),
+                workers,
             };
             let sinks = match output {
                 Some(path) => outputs::single(&path, kinds(&types), realtime)?,
@@ -366,10 +381,12 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                             s.types.clone_from(&types);
                         }
                     }
+                    // A replay waits for its sinks rather than drop.
                     outputs::start(&sections)?
+                        .with_patience(flowstat_sinks::SinkRuntime::REPLAY_PATIENCE)
                 }
             };
-            let (summary, sinks) = replay(engine, &opts, sinks)?;
+            let (summary, sinks) = replay(pipeline, &opts, sinks)?;
             let dropped = outputs::log_final(&sinks.finish(REPLAY_DRAIN));
             if let Some(e) = summary.error {
                 return Err(e.into());

@@ -1,18 +1,38 @@
 //! `flowstatd replay`: capture files in, telemetry out.
+//!
+//! The reader (the calling thread) reads each file, gives every frame a
+//! sequence number, decodes and counts it once, and hands it to the flow
+//! worker that owns its flow. With one worker the worker runs inline and
+//! writes to the sinks directly; with more, each runs on a thread of its
+//! own and a merger thread writes their records in the order one worker
+//! gives (see [`crate::merge`]), so the output is the same for any number
+//! of workers. Time is packet time: intervals end on multiples of the
+//! interval in the capture's clock, and the wall clock is never read.
+//! Nothing is dropped: the pipeline waits for its slowest part.
 
 use std::path::PathBuf;
-use std::time::Instant;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
+use crossbeam_channel::{Receiver, Sender, TrySendError, bounded, unbounded};
 use flowstat_capture::FileSource;
-use flowstat_core::{Batch, CaptureError, CaptureSource, Plugin, Timestamp};
+use flowstat_core::{
+    Batch, CaptureError, CaptureSource, CaptureStatus, Frame, InterfaceReport, PacketMeta, Plugin,
+    Snapshot, Timestamp,
+};
 use flowstat_plugins::CorePlugin;
 use flowstat_sinks::SinkRuntime;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::engine::{Engine, EngineConfig};
+use crate::dispatch::{Dispatcher, PacketBatch};
+use crate::interval::{CapturePart, IntervalClock, Reducer};
+use crate::merge::{self, IntervalEnd, Lane, Out, SETTLE_TIMEOUT};
+use crate::pipeline::PipelineConfig;
+use crate::worker::FlowWorker;
 
 /// What to replay and how.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct ReplayOptions {
     /// Capture files, replayed in order, each as its own source.
     pub files: Vec<PathBuf>,
@@ -22,6 +42,20 @@ pub struct ReplayOptions {
     pub realtime: bool,
     /// Show a progress bar on stderr.
     pub progress: bool,
+    /// Flow workers; 1 runs everything on the calling thread.
+    pub workers: usize,
+}
+
+impl Default for ReplayOptions {
+    fn default() -> Self {
+        ReplayOptions {
+            files: Vec::new(),
+            internal: true,
+            realtime: false,
+            progress: false,
+            workers: 1,
+        }
+    }
 }
 
 /// What a replay did.
@@ -34,10 +68,16 @@ pub struct ReplaySummary {
     /// The damage that ended the replay early: the flows seen up to it
     /// were purged and published.
     pub error: Option<CaptureError>,
+    /// The last interval's snapshot (none if no file had a packet).
+    pub snapshot: Option<Arc<Snapshot>>,
 }
 
 /// Frames lent per call to the source.
 const BATCH: usize = 1024;
+/// Packets a worker is handed at a time.
+const WORKER_BATCH: usize = 256;
+/// Batches that may wait for each worker, and messages for the merger.
+const QUEUE: usize = 16;
 
 /// Replays `opts.files` through the core plugin into `sinks`.
 ///
@@ -48,59 +88,434 @@ const BATCH: usize = 1024;
 /// damage reported in the summary's `error`. The sinks come back with
 /// every record published, for the caller to finish.
 pub fn replay(
-    cfg: EngineConfig,
+    cfg: PipelineConfig,
     opts: &ReplayOptions,
     sinks: SinkRuntime,
 ) -> Result<(ReplaySummary, SinkRuntime), CaptureError> {
-    let mut sources = opts
+    let sources = opts
         .files
         .iter()
         .map(|p| FileSource::open(p))
         .collect::<Result<Vec<_>, _>>()?;
-    let mut engine = Engine::new(cfg, &core_plugins, sinks);
-    let mut summary = ReplaySummary::default();
-    for source in &mut sources {
-        let name = source.name().to_owned();
-        let progress = progress_bar(opts.progress, source, &name);
-        let mut pacer = opts.realtime.then(Pacer::default);
-        let mut run = engine.begin_source(&name, opts.internal);
-        let failure = loop {
-            let batch = source.poll_batch(BATCH, &mut |frame| {
-                if let Some(p) = &mut pacer {
-                    p.wait_for(frame.ts);
-                }
-                run.frame(frame);
-            });
-            if let (Some(bar), Some((done, _))) = (&progress, source.progress()) {
-                bar.set_position(done);
-            }
-            match batch {
-                Ok(Batch::Frames(_) | Batch::Idle) => {}
-                Ok(Batch::End) => break None,
-                Err(e @ CaptureError::Truncated { .. }) => {
-                    tracing::warn!("{e}; its flows are purged and the replay goes on");
-                    summary.warnings.push(e.to_string());
-                    break None;
-                }
-                Err(e) => break Some(e),
-            }
+    let reducer = Reducer::new(
+        cfg.update_interval,
+        cfg.resource_usage,
+        core_plugins(),
+        sinks.wanted(),
+    );
+    let workers = opts.workers.max(1);
+    let reader = Reader::new(&cfg, opts, workers);
+    let (mut summary, sinks, snapshot) = if workers == 1 {
+        let worker = cfg.worker(1, 1, core_plugins(), sinks.wanted());
+        let inline = Inline {
+            worker,
+            reducer,
+            sinks,
+            snapshot: None,
         };
-        if let Some(bar) = progress {
-            bar.finish_and_clear();
-        }
-        summary.packets += source.stats().received;
-        run.end(source.stats());
-        if failure.is_some() {
-            summary.error = failure;
-            break;
-        }
-    }
-    Ok((summary, engine.finish()))
+        let (summary, inline) = reader.run(sources, inline);
+        (summary, inline.sinks, inline.snapshot)
+    } else {
+        let threads = Threads::start(&cfg, workers, reducer, sinks);
+        let (summary, threads) = reader.run(sources, threads);
+        let (sinks, snapshot) = threads.finish();
+        (summary, sinks, snapshot)
+    };
+    summary.snapshot = snapshot;
+    Ok((summary, sinks))
 }
 
 /// The plugins of replay: the core telemetry.
 fn core_plugins() -> Vec<Box<dyn Plugin>> {
     vec![Box::new(CorePlugin::default())]
+}
+
+/// What the reader drives: one worker inline, or workers on threads.
+trait Pipeline {
+    /// A new source; returns its id.
+    fn open(&mut self, name: &str, internal: bool) -> usize;
+    /// Flow work for `pkt`, the `seq`th packet, on `worker`.
+    fn packet(&mut self, worker: usize, source: usize, seq: u64, pkt: &PacketMeta<'_>);
+    /// The end of an interval (`close`: the end of the source: every flow
+    /// is purged and the source closed).
+    fn end_interval(&mut self, source: usize, part: CapturePart, close: bool);
+}
+
+/// Reads the files, in order, and drives the pipeline.
+struct Reader {
+    interval: Duration,
+    decode: flowstat_decode::DecodeConfig,
+    internal: bool,
+    realtime: bool,
+    progress: bool,
+    workers: usize,
+    /// Frames read so far, all files: each frame's sequence number.
+    seq: u64,
+    /// Packet time covered by sources already finished.
+    uptime_base: Duration,
+    /// Counters of finished sources.
+    captures: Vec<CaptureStatus>,
+}
+
+/// The source being read.
+struct Run {
+    id: usize,
+    name: String,
+    received: u64,
+    /// First packet time, once a packet came.
+    start: Option<Timestamp>,
+    /// Latest packet time: frames are raised to it, so time never goes
+    /// backwards.
+    clock: Timestamp,
+    intervals: IntervalClock,
+    dispatcher: Dispatcher,
+}
+
+impl Reader {
+    fn new(cfg: &PipelineConfig, opts: &ReplayOptions, workers: usize) -> Self {
+        Reader {
+            interval: cfg.update_interval,
+            decode: cfg.decode,
+            internal: opts.internal,
+            realtime: opts.realtime,
+            progress: opts.progress,
+            workers,
+            seq: 0,
+            uptime_base: Duration::ZERO,
+            captures: Vec::new(),
+        }
+    }
+
+    fn run<P: Pipeline>(mut self, sources: Vec<FileSource>, mut pipeline: P) -> (ReplaySummary, P) {
+        let mut summary = ReplaySummary::default();
+        for mut source in sources {
+            let name = source.name().to_owned();
+            let progress = progress_bar(self.progress, &source, &name);
+            let mut pacer = self.realtime.then(Pacer::default);
+            let mut run = Run {
+                id: pipeline.open(&name, self.internal),
+                name,
+                received: 0,
+                start: None,
+                clock: Timestamp::ZERO,
+                intervals: IntervalClock::new(self.interval),
+                dispatcher: Dispatcher::new(self.decode, self.workers),
+            };
+            let failure = loop {
+                let batch = source.poll_batch(BATCH, &mut |frame| {
+                    if let Some(p) = &mut pacer {
+                        p.wait_for(frame.ts);
+                    }
+                    self.frame(&mut run, frame, &mut pipeline);
+                });
+                if let (Some(bar), Some((done, _))) = (&progress, source.progress()) {
+                    bar.set_position(done);
+                }
+                match batch {
+                    Ok(Batch::Frames(_) | Batch::Idle) => {}
+                    Ok(Batch::End) => break None,
+                    Err(e @ CaptureError::Truncated { .. }) => {
+                        tracing::warn!("{e}; its flows are purged and the replay goes on");
+                        summary.warnings.push(e.to_string());
+                        break None;
+                    }
+                    Err(e) => break Some(e),
+                }
+            };
+            if let Some(bar) = progress {
+                bar.finish_and_clear();
+            }
+            let stats = source.stats();
+            summary.packets += stats.received;
+            let mut capture = CaptureStatus {
+                name: run.name.clone(),
+                received: run.received,
+                dropped: stats.dropped,
+            };
+            // A source without packets has no interval to report (and no
+            // flow to purge).
+            if let Some(start) = run.start {
+                let end = run.clock;
+                let mut part = self.part(&mut run, end, capture.clone());
+                let counters = &mut part.interfaces[0].counters;
+                counters.capture_dropped += stats.dropped;
+                counters.capture_filtered += stats.filtered;
+                pipeline.end_interval(run.id, part, true);
+                self.uptime_base += run.clock.since(start);
+            }
+            capture.received = run.received;
+            self.captures.push(capture);
+            if failure.is_some() {
+                summary.error = failure;
+                break;
+            }
+        }
+        (summary, pipeline)
+    }
+
+    /// Accounts one frame: ends the intervals it is past, then hands its
+    /// packet to its worker.
+    fn frame<P: Pipeline>(&mut self, run: &mut Run, frame: &Frame<'_>, pipeline: &mut P) {
+        let ts = frame.ts.max(run.clock);
+        run.start.get_or_insert(ts);
+        for now in run.intervals.due(ts) {
+            let current = self.current(run);
+            let part = self.part(run, now, current);
+            pipeline.end_interval(run.id, part, false);
+        }
+        run.clock = ts;
+        run.received += 1;
+        self.seq += 1;
+        let frame = Frame { ts, ..*frame };
+        if let Some((worker, pkt)) = run.dispatcher.dispatch(&frame) {
+            pipeline.packet(worker, run.id, self.seq, &pkt);
+        }
+    }
+
+    /// The running source's capture counters.
+    fn current(&self, run: &Run) -> CaptureStatus {
+        CaptureStatus {
+            name: run.name.clone(),
+            received: run.received,
+            dropped: 0,
+        }
+    }
+
+    /// The reader's part of the interval of `run` ending at `now`.
+    fn part(&self, run: &mut Run, now: Timestamp, current: CaptureStatus) -> CapturePart {
+        let mut captures = self.captures.clone();
+        captures.push(current);
+        CapturePart {
+            now,
+            uptime: self.uptime_base + now.since(run.start.unwrap_or(now)),
+            interfaces: vec![InterfaceReport {
+                name: run.name.clone(),
+                counters: run.dispatcher.take_counters(),
+                kernel: None,
+            }],
+            reports: Vec::new(),
+            captures,
+        }
+    }
+}
+
+/// One worker on the reader's thread, writing to the sinks itself.
+struct Inline {
+    worker: FlowWorker,
+    reducer: Reducer,
+    sinks: SinkRuntime,
+    snapshot: Option<Arc<Snapshot>>,
+}
+
+impl Pipeline for Inline {
+    fn open(&mut self, name: &str, internal: bool) -> usize {
+        self.worker.open_source(name, internal)
+    }
+
+    fn packet(&mut self, _: usize, source: usize, seq: u64, pkt: &PacketMeta<'_>) {
+        let mut pkt = *pkt;
+        self.worker.packet(source, seq, &mut pkt, &mut self.sinks);
+    }
+
+    fn end_interval(&mut self, source: usize, mut part: CapturePart, close: bool) {
+        let report = if close {
+            self.worker.close_source(source, &mut self.sinks)
+        } else {
+            let reports = self.worker.end_interval(part.now, &mut self.sinks);
+            reports.get(source).copied().unwrap_or_default()
+        };
+        part.reports = vec![report];
+        self.sinks.settle(SETTLE_TIMEOUT);
+        let (snapshot, records) = self.reducer.end_interval(part, self.sinks.status());
+        self.sinks.publish(records);
+        self.snapshot = Some(snapshot);
+    }
+}
+
+/// What the reader tells a worker thread.
+enum Input {
+    /// A new source.
+    Open(String, bool),
+    /// Packets.
+    Packets(PacketBatch),
+    /// End the interval at this time (`Some(source)`: close that source).
+    End(Timestamp, Option<usize>),
+}
+
+/// Workers on threads of their own, and the merger.
+struct Threads {
+    inputs: Vec<Sender<Input>>,
+    batches: Vec<PacketBatch>,
+    /// The sequence number each worker was last told it had everything
+    /// up to.
+    told: Vec<u64>,
+    /// The last sequence number dispatched.
+    seq: u64,
+    /// Sources opened.
+    sources: usize,
+    ends: Sender<IntervalEnd>,
+    workers: Vec<JoinHandle<()>>,
+    merger: JoinHandle<(SinkRuntime, Option<Arc<Snapshot>>)>,
+}
+
+impl Threads {
+    fn start(cfg: &PipelineConfig, n: usize, reducer: Reducer, sinks: SinkRuntime) -> Self {
+        let wanted = sinks.wanted();
+        let (ends_tx, ends) = unbounded();
+        let mut inputs = Vec::new();
+        let mut outputs = Vec::new();
+        let mut workers = Vec::new();
+        for i in 0..n {
+            let (in_tx, in_rx) = bounded(QUEUE);
+            let (out_tx, out_rx) = bounded(QUEUE);
+            let worker = cfg.worker(n, 1, core_plugins(), wanted);
+            workers.push(spawn(&format!("flowstat-work{i}"), move || {
+                work(worker, &in_rx, Lane(out_tx))
+            }));
+            inputs.push(in_tx);
+            outputs.push(out_rx);
+        }
+        let merger = spawn("flowstat-merge", move || {
+            merge::run(outputs, &ends, reducer, sinks)
+        });
+        Threads {
+            batches: (0..n).map(|_| PacketBatch::new(0)).collect(),
+            told: vec![0; n],
+            seq: 0,
+            sources: 0,
+            inputs,
+            ends: ends_tx,
+            workers,
+            merger,
+        }
+    }
+
+    /// Sends worker `w` its batch. When its queue is full, every other
+    /// worker is first told how far the capture has got (its batch sent,
+    /// even empty): the merger may be waiting on one of them before it
+    /// can take what `w` made, and `w` cannot go on until it does.
+    fn send(&mut self, w: usize) {
+        let batch = self.take_batch(w);
+        let batch = match self.inputs[w].try_send(batch) {
+            Ok(()) => return,
+            Err(TrySendError::Full(batch)) => batch,
+            Err(TrySendError::Disconnected(_)) => return,
+        };
+        self.tell_all(Some(w));
+        let _ = self.inputs[w].send(batch);
+    }
+
+    /// Sends every worker (but `except`) that has not been told of the
+    /// latest packet its batch: without waiting first, then waiting for
+    /// the busy ones.
+    fn tell_all(&mut self, except: Option<usize>) {
+        let mut busy = Vec::new();
+        for v in 0..self.inputs.len() {
+            if Some(v) == except || self.told[v] == self.seq {
+                continue;
+            }
+            let batch = self.take_batch(v);
+            if let Err(TrySendError::Full(batch)) = self.inputs[v].try_send(batch) {
+                busy.push((v, batch));
+            }
+        }
+        for (v, batch) in busy {
+            let _ = self.inputs[v].send(batch);
+        }
+    }
+
+    /// Worker `w`'s batch, stamped with the latest sequence number.
+    fn take_batch(&mut self, w: usize) -> Input {
+        let source = self.batches[w].source;
+        let mut batch = std::mem::replace(&mut self.batches[w], PacketBatch::new(source));
+        batch.upto = self.seq;
+        self.told[w] = self.seq;
+        Input::Packets(batch)
+    }
+
+    /// Tells every worker `input` (after their batches).
+    fn broadcast(&mut self, input: impl Fn() -> Input) {
+        self.tell_all(None);
+        for tx in &self.inputs {
+            let _ = tx.send(input());
+        }
+    }
+
+    /// Waits for the workers and the merger; returns the sinks.
+    fn finish(self) -> (SinkRuntime, Option<Arc<Snapshot>>) {
+        drop(self.inputs);
+        drop(self.ends);
+        for w in self.workers {
+            if w.join().is_err() {
+                tracing::error!("a flow worker panicked");
+            }
+        }
+        self.merger.join().unwrap_or_else(|_| {
+            tracing::error!("the merger panicked; its records are lost");
+            (SinkRuntime::inline(false), None)
+        })
+    }
+}
+
+impl Pipeline for Threads {
+    fn open(&mut self, name: &str, internal: bool) -> usize {
+        let name = name.to_owned();
+        self.broadcast(|| Input::Open(name.clone(), internal));
+        let id = self.sources;
+        self.sources += 1;
+        for b in &mut self.batches {
+            b.source = id;
+        }
+        id
+    }
+
+    fn packet(&mut self, worker: usize, _: usize, seq: u64, pkt: &PacketMeta<'_>) {
+        self.seq = seq;
+        self.batches[worker].push(seq, pkt);
+        if self.batches[worker].len() >= WORKER_BATCH {
+            self.send(worker);
+        }
+    }
+
+    fn end_interval(&mut self, source: usize, part: CapturePart, close: bool) {
+        let now = part.now;
+        // Before the workers are told: the merger takes it once they have
+        // all reported.
+        let _ = self.ends.send(IntervalEnd { source, part });
+        self.broadcast(|| Input::End(now, close.then_some(source)));
+    }
+}
+
+/// A worker thread: packets and interval ends from the reader, records
+/// and reports to the merger.
+fn work(mut worker: FlowWorker, inputs: &Receiver<Input>, mut out: Lane) {
+    for input in inputs {
+        match input {
+            Input::Open(name, internal) => {
+                worker.open_source(&name, internal);
+            }
+            Input::Packets(batch) => batch.run(&mut worker, &mut out),
+            Input::End(now, close) => {
+                let reports = match close {
+                    Some(source) => {
+                        let report = worker.close_source(source, &mut out);
+                        let mut reports = vec![Default::default(); source + 1];
+                        reports[source] = report;
+                        reports
+                    }
+                    None => worker.end_interval(now, &mut out),
+                };
+                let _ = out.0.send(Out::Report(reports));
+            }
+        }
+    }
+}
+
+fn spawn<T: Send + 'static>(name: &str, f: impl FnOnce() -> T + Send + 'static) -> JoinHandle<T> {
+    std::thread::Builder::new()
+        .name(name.to_owned())
+        .spawn(f)
+        .unwrap_or_else(|e| panic!("cannot start thread {name}: {e}"))
 }
 
 fn progress_bar(enabled: bool, source: &FileSource, name: &str) -> Option<ProgressBar> {
@@ -139,7 +554,6 @@ impl Pacer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     #[test]
     fn pacer_waits_for_packet_time() {

@@ -1,86 +1,87 @@
 //! The flow work of one thread: a flow table per capture source, and the
 //! plugins that turn the tables' events into records.
 //!
-//! Replay runs one worker inline; the live agent runs one per core, each
+//! Replay with one worker runs it inline; otherwise each of N workers is
 //! fed the packets whose flows hash to it. Either way a worker sees every
-//! packet of its flows, in order, so its records are the same.
+//! packet of its flows, in order, and hands its records on in batches as
+//! it makes them (never one batch per interval end or purge), each with
+//! its [`Position`] in the record order, so that the records of several
+//! workers can be merged into the order one worker would give.
+
+use std::cmp::Reverse;
+use std::sync::Arc;
 
 use flowstat_core::{
-    FlowEvent, FlowView, InterfaceCounters, KindSet, PacketMeta, Plugin, Records, SourceInfo,
-    Timestamp,
+    FlowEvent, FlowKey, FlowView, PacketMeta, Plugin, Records, SourceInfo, Timestamp,
 };
 use flowstat_dpi::{Applications, Engine as Dpi};
-use flowstat_flow::{FlowConfig, FlowTable, LocalNetworks, Observed, TableCounters};
-use std::sync::Arc;
+use flowstat_flow::{FlowConfig, FlowTable, LocalNetworks};
+
+use crate::interval::SourceReport;
+
+/// Records a worker buffers before it hands them on.
+const DELIVER_BATCH: usize = 256;
+
+/// A record's place in the record order of one interval (see
+/// [`FlowTable`]'s "Record order"): first what packets made, in packet
+/// order; then the interval end's purges, least recently seen first; then
+/// its reports, most recently seen first; flows seen at the same instant
+/// in key order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Position {
+    /// Made by the capture's packet with this sequence number.
+    Packet(u64),
+    /// A purge at the interval's (or the source's) end.
+    Purge(Timestamp, FlowKey),
+    /// A report at the interval's end.
+    Stats(Reverse<Timestamp>, FlowKey),
+    /// After everything of the interval.
+    End,
+}
+
+/// Where a worker's records go: straight to the sinks, or to the merger
+/// that puts several workers' records in order.
+pub trait Deliver {
+    /// Takes the records made so far, leaving `records` and `positions`
+    /// (each record's position, in the same order) empty. Every record the
+    /// worker delivers later in the interval is at or after `bound`.
+    fn deliver(&mut self, records: &mut Records, positions: &mut Vec<Position>, bound: Position);
+}
 
 /// One capture source as a worker knows it.
 struct Source {
     name: String,
     internal: bool,
     table: FlowTable<Dpi>,
+    /// Latest packet time seen: the source's packet time never goes
+    /// backwards in its table (live, several capture threads may feed it).
+    clock: Timestamp,
 }
 
 /// Flow tables and plugins of one thread.
 pub struct FlowWorker {
+    /// Flow table settings, with this worker's share of `max_flows`.
     flows: FlowConfig,
     locals: LocalNetworks,
-    /// The DPI engine each new source's table gets a clone of.
+    /// The DPI engine each new source's table gets a clone of (clones
+    /// share this worker's DNS cache).
     dpi: Dpi,
     /// Indexed by source id; `None` once closed.
     sources: Vec<Option<Source>>,
     plugins: Vec<Box<dyn Plugin>>,
     records: Records,
-    /// Latest packet time seen: packet time never goes backwards here.
-    clock: Timestamp,
-}
-
-/// What one source's table did during an interval.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct SourceReport {
-    /// Table activity.
-    pub table: TableCounters,
-    /// Flows in the table at the end.
-    pub flows: u64,
-    /// Closed TCP flows waiting to be purged.
-    pub closing: u64,
-}
-
-impl SourceReport {
-    /// Adds `other` (another worker's part of the same source).
-    pub fn add(&mut self, other: &SourceReport) {
-        let (t, o) = (&mut self.table, &other.table);
-        t.created += o.created;
-        t.active += o.active;
-        t.purged += o.purged;
-        t.expired += o.expired;
-        t.closed += o.closed;
-        t.evicted += o.evicted;
-        t.tcp_seq_errors += o.tcp_seq_errors;
-        t.tcp_resets += o.tcp_resets;
-        t.discarded += o.discarded;
-        t.discarded_bytes += o.discarded_bytes;
-        self.flows += other.flows;
-        self.closing += other.closing;
-    }
-
-    /// Moves the flow layer's packet counts into `counters`.
-    pub fn count_into(&self, counters: &mut InterfaceCounters) {
-        counters.tcp_resets += self.table.tcp_resets;
-        counters.tcp_seq_errors += self.table.tcp_seq_errors;
-        counters.discarded += self.table.discarded;
-        counters.discarded_bytes += self.table.discarded_bytes;
-    }
+    positions: Vec<Position>,
 }
 
 impl FlowWorker {
-    /// A worker with no source yet; `wanted` is what the sinks subscribed
-    /// to (other record kinds are not encoded).
+    /// A worker with no source yet; `plugins` make its records, of the
+    /// kinds in their `Records`' wanted set.
     pub fn new(
         flows: FlowConfig,
         locals: LocalNetworks,
         dpi: Dpi,
         plugins: Vec<Box<dyn Plugin>>,
-        wanted: KindSet,
+        records: Records,
     ) -> Self {
         FlowWorker {
             flows,
@@ -88,8 +89,8 @@ impl FlowWorker {
             dpi,
             sources: Vec::new(),
             plugins,
-            records: Records::new(wanted),
-            clock: Timestamp::ZERO,
+            records,
+            positions: Vec::new(),
         }
     }
 
@@ -105,63 +106,104 @@ impl FlowWorker {
             name: name.to_owned(),
             internal,
             table,
+            clock: Timestamp::ZERO,
         }));
         self.sources.len() - 1
     }
 
-    /// Accounts one decoded packet of `source`. Its time is raised to the
-    /// latest seen, so time never goes backwards for the tables.
-    pub fn packet(&mut self, source: usize, pkt: &mut PacketMeta<'_>) -> Observed {
-        pkt.ts = pkt.ts.max(self.clock);
-        self.clock = pkt.ts;
+    /// Accounts one decoded packet of `source`, the capture's `seq`th. Its
+    /// time is raised to the latest the source has seen, so time never
+    /// goes backwards for its table.
+    pub fn packet(
+        &mut self,
+        source: usize,
+        seq: u64,
+        pkt: &mut PacketMeta<'_>,
+        out: &mut dyn Deliver,
+    ) {
         let Some(Some(s)) = self.sources.get_mut(source) else {
-            return Observed::Discarded;
+            return;
         };
-        let info = SourceInfo {
-            interface: &s.name,
-            internal: s.internal,
-        };
-        let (plugins, records) = (&mut self.plugins, &mut self.records);
+        pkt.ts = pkt.ts.max(s.clock);
+        s.clock = pkt.ts;
+        let mut emit = Emit::new(
+            &mut self.plugins,
+            &mut self.records,
+            &mut self.positions,
+            out,
+            &s.name,
+            s.internal,
+        );
         s.table.observe(pkt, &mut |event, view| {
-            to_plugins(plugins, records, &info, event, view)
-        })
+            emit.event(Position::Packet(seq), event, view)
+        });
     }
 
-    /// Ends an interval at `now` for every source: purges what expired and
-    /// reports flows that were active. Returns each source's report, by id.
-    pub fn tick(&mut self, now: Timestamp) -> Vec<SourceReport> {
-        let (plugins, records) = (&mut self.plugins, &mut self.records);
-        self.sources
-            .iter_mut()
-            .map(|s| match s {
-                Some(s) => {
-                    let info = SourceInfo {
-                        interface: &s.name,
-                        internal: s.internal,
-                    };
-                    s.table.tick(now, &mut |event, view| {
-                        to_plugins(plugins, records, &info, event, view)
+    /// Hands on what is buffered: every record this worker makes later in
+    /// the interval is at or after `bound`.
+    pub fn flush(&mut self, bound: Position, out: &mut dyn Deliver) {
+        out.deliver(&mut self.records, &mut self.positions, bound);
+    }
+
+    /// Ends an interval at `now` for every source: purges what expired,
+    /// reports flows that were active, and hands every record on. Returns
+    /// each source's report, by id.
+    pub fn end_interval(&mut self, now: Timestamp, out: &mut dyn Deliver) -> Vec<SourceReport> {
+        let reports = (0..self.sources.len())
+            .map(|id| {
+                self.with_table(id, out, |table, emit| {
+                    table.expire(now, &mut |event, view| {
+                        emit.event(purge_position(view), event, view)
                     });
-                    report(&mut s.table)
-                }
-                None => SourceReport::default(),
+                    table.report(&mut |event, view| {
+                        let at = Position::Stats(Reverse(view.last_seen), view.key);
+                        emit.event(at, event, view)
+                    });
+                })
             })
-            .collect()
+            .collect();
+        self.flush(Position::End, out);
+        reports
     }
 
-    /// Purges every flow of `source` and closes it; returns its last report.
-    pub fn close_source(&mut self, source: usize) -> SourceReport {
-        let Some(mut s) = self.sources.get_mut(source).and_then(Option::take) else {
+    /// Purges every flow of `source`, hands every record on, and closes
+    /// the source; returns its last report.
+    pub fn close_source(&mut self, source: usize, out: &mut dyn Deliver) -> SourceReport {
+        let report = self.with_table(source, out, |table, emit| {
+            table.drain(&mut |event, view| emit.event(purge_position(view), event, view));
+        });
+        self.flush(Position::End, out);
+        if let Some(s) = self.sources.get_mut(source) {
+            *s = None;
+        }
+        report
+    }
+
+    /// Runs `f` on `source`'s table with an emitter to the plugins; returns
+    /// the table's report.
+    fn with_table(
+        &mut self,
+        source: usize,
+        out: &mut dyn Deliver,
+        f: impl FnOnce(&mut FlowTable<Dpi>, &mut Emit<'_>),
+    ) -> SourceReport {
+        let Some(Some(s)) = self.sources.get_mut(source) else {
             return SourceReport::default();
         };
-        let info = SourceInfo {
-            interface: &s.name,
-            internal: s.internal,
-        };
-        let (plugins, records) = (&mut self.plugins, &mut self.records);
-        s.table
-            .drain(&mut |event, view| to_plugins(plugins, records, &info, event, view));
-        report(&mut s.table)
+        let mut emit = Emit::new(
+            &mut self.plugins,
+            &mut self.records,
+            &mut self.positions,
+            out,
+            &s.name,
+            s.internal,
+        );
+        f(&mut s.table, &mut emit);
+        SourceReport {
+            table: s.table.take_counters(),
+            flows: s.table.len() as u64,
+            closing: s.table.closing() as u64,
+        }
     }
 
     /// Local networks for flows created from now on.
@@ -180,28 +222,59 @@ impl FlowWorker {
         self.dpi.set_applications(Arc::clone(apps));
     }
 
-    /// Records made since the last call; the caller delivers them.
+    /// The records buffered, to change the kinds encoded.
     pub fn records(&mut self) -> &mut Records {
         &mut self.records
     }
 }
 
-fn report(table: &mut FlowTable<Dpi>) -> SourceReport {
-    SourceReport {
-        table: table.take_counters(),
-        flows: table.len() as u64,
-        closing: table.closing() as u64,
-    }
+/// Where a purge goes in the record order.
+fn purge_position(view: &FlowView<'_>) -> Position {
+    Position::Purge(view.last_seen, view.key)
 }
 
-fn to_plugins(
-    plugins: &mut [Box<dyn Plugin>],
-    records: &mut Records,
-    source: &SourceInfo<'_>,
-    event: FlowEvent,
-    view: &FlowView<'_>,
-) {
-    for p in plugins.iter_mut() {
-        p.on_flow(source, event, view, records);
+/// Hands one table's events to the plugins, and their records on in
+/// batches.
+struct Emit<'a> {
+    plugins: &'a mut [Box<dyn Plugin>],
+    records: &'a mut Records,
+    positions: &'a mut Vec<Position>,
+    out: &'a mut dyn Deliver,
+    name: &'a str,
+    internal: bool,
+}
+
+impl<'a> Emit<'a> {
+    fn new(
+        plugins: &'a mut [Box<dyn Plugin>],
+        records: &'a mut Records,
+        positions: &'a mut Vec<Position>,
+        out: &'a mut dyn Deliver,
+        name: &'a str,
+        internal: bool,
+    ) -> Self {
+        Emit {
+            plugins,
+            records,
+            positions,
+            out,
+            name,
+            internal,
+        }
+    }
+
+    /// Runs the plugins on one event at `at`.
+    fn event(&mut self, at: Position, event: FlowEvent, view: &FlowView<'_>) {
+        let source = SourceInfo {
+            interface: self.name,
+            internal: self.internal,
+        };
+        for p in self.plugins.iter_mut() {
+            p.on_flow(&source, event, view, self.records);
+        }
+        self.positions.resize(self.records.len(), at);
+        if self.records.len() >= DELIVER_BATCH {
+            self.out.deliver(self.records, self.positions, at);
+        }
     }
 }

@@ -11,11 +11,7 @@
 //! VLAN id N % 4094 + 1, so that each round's flows are new flows to any
 //! tool that keys flows by VLAN, as flowstatd and ndpiReader do.
 
-use std::io::{BufWriter, Write};
-use std::time::Duration;
-
-use flowstat_benches::mixed_round;
-use flowstat_core::Timestamp;
+use flowstat_benches::write_capture;
 
 fn main() -> std::io::Result<()> {
     let args: Vec<String> = std::env::args().collect();
@@ -42,41 +38,8 @@ fn main() -> std::io::Result<()> {
             _ => usage(),
         }
     }
-    let mut w = BufWriter::with_capacity(1 << 20, std::fs::File::create(out)?);
-    for v in [0xa1b2_c3d4u32, 0x0004_0002, 0, 0, 262_144, 1] {
-        w.write_all(&v.to_le_bytes())?;
-    }
-    // 2020-01-01, on an interval boundary.
-    let mut start = Timestamp::from_secs(1_577_836_800);
-    let (mut frames, span) = mixed_round();
-    if let Some(max) = max_frame {
-        frames.retain(|f| f.data.len() == f.wire_len as usize && f.data.len() <= max);
-    }
-    let tag_len = if vlan_per_round { 4 } else { 0 };
-    let (mut packets, mut bytes) = (0u64, 0u64);
-    for round in 0..rounds {
-        let tag = [[0x81, 0x00], ((round % 4094 + 1) as u16).to_be_bytes()].concat();
-        for f in &frames {
-            let us = (start.as_nanos() + f.ts.as_nanos()) / 1_000;
-            w.write_all(&((us / 1_000_000) as u32).to_le_bytes())?;
-            w.write_all(&((us % 1_000_000) as u32).to_le_bytes())?;
-            w.write_all(&(f.data.len() as u32 + tag_len).to_le_bytes())?;
-            w.write_all(&(f.wire_len + tag_len).to_le_bytes())?;
-            if vlan_per_round {
-                // After the two MAC addresses, before the EtherType.
-                let at = f.data.len().min(12);
-                w.write_all(&f.data[..at])?;
-                w.write_all(&tag)?;
-                w.write_all(&f.data[at..])?;
-            } else {
-                w.write_all(&f.data)?;
-            }
-            bytes += u64::from(f.wire_len + tag_len);
-        }
-        packets += frames.len() as u64;
-        start = start.saturating_add(span + Duration::from_secs(400));
-    }
-    w.flush()?;
+    let (packets, bytes) =
+        write_capture(std::path::Path::new(out), rounds, max_frame, vlan_per_round)?;
     eprintln!("{out}: {packets} packets, {bytes} wire bytes, {rounds} rounds");
     Ok(())
 }

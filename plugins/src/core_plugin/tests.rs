@@ -1,7 +1,7 @@
 use super::*;
 use flowstat_core::{
-    AddrClass, Detection, Endpoint, InterfaceReport, OtherType, Protocol, PurgeReason, SideStats,
-    TcpCounters, Timestamp,
+    AddrClass, Detection, Endpoint, FlowKey, InterfaceReport, OtherType, Protocol, PurgeReason,
+    SideStats, TcpCounters, Timestamp,
 };
 use flowstat_core::{Dhcp, Http, InterfaceCounters, KernelCounters, Record, Ssh, Ssl, Stun};
 use serde_json::Value;
@@ -10,7 +10,21 @@ const DIGEST: [u8; 20] = [0xab; 20];
 const PREV: [[u8; 20]; 1] = [[0x01; 20]];
 
 fn view() -> FlowView<'static> {
+    let v4 = |a: [u8; 4]| {
+        let mut b = [0; 16];
+        b[..4].copy_from_slice(&a);
+        b
+    };
     FlowView {
+        key: FlowKey {
+            ip_version: 4,
+            protocol: 6,
+            vlan_id: 7,
+            lower_port: 443,
+            upper_port: 40000,
+            lower: v4([2, 2, 2, 2]),
+            upper: v4([192, 168, 1, 2]),
+        },
         ip_version: 4,
         ip_protocol: 6,
         vlan_id: 7,
@@ -268,19 +282,16 @@ fn interval_records() {
         ..Default::default()
     };
     counters.decode_issues[DecodeError::NotIp.index()] = 1;
-    let interfaces = [InterfaceReport {
-        name: "eth0".into(),
-        counters,
-        kernel: None,
-    }];
+    let snapshot = Snapshot {
+        status,
+        interfaces: vec![InterfaceReport {
+            name: "eth0".into(),
+            counters,
+            kernel: None,
+        }],
+    };
     let mut out = Records::default();
-    CorePlugin::default().on_interval(
-        &IntervalReport {
-            status: &status,
-            interfaces: &interfaces,
-        },
-        &mut out,
-    );
+    CorePlugin::default().on_interval(&snapshot, &mut out);
     let out = out.as_slice();
     assert_eq!(out.len(), 2);
     let a: Value = serde_json::from_slice(&out[0].json).unwrap();
@@ -300,33 +311,29 @@ fn interval_records() {
 
 #[test]
 fn live_interfaces_carry_kernel_counters_in_key_order() {
-    let status = AgentStatus::default();
     let kernel = KernelCounters {
         rx_bytes: 1_000,
         rx_bytes_per_sec: 66,
         tx_drops: 2,
         ..Default::default()
     };
-    let interfaces = [
-        InterfaceReport {
-            name: "eth0".into(),
-            counters: InterfaceCounters::default(),
-            kernel: Some(kernel),
-        },
-        InterfaceReport {
-            name: "file.pcap".into(),
-            counters: InterfaceCounters::default(),
-            kernel: None,
-        },
-    ];
+    let snapshot = Snapshot {
+        status: AgentStatus::default(),
+        interfaces: vec![
+            InterfaceReport {
+                name: "eth0".into(),
+                counters: InterfaceCounters::default(),
+                kernel: Some(kernel),
+            },
+            InterfaceReport {
+                name: "file.pcap".into(),
+                counters: InterfaceCounters::default(),
+                kernel: None,
+            },
+        ],
+    };
     let mut out = Records::default();
-    CorePlugin::default().on_interval(
-        &IntervalReport {
-            status: &status,
-            interfaces: &interfaces,
-        },
-        &mut out,
-    );
+    CorePlugin::default().on_interval(&snapshot, &mut out);
     let v: Value = serde_json::from_slice(&out.as_slice()[1].json).unwrap();
     let eth0 = v["eth0"].as_object().unwrap();
     assert_eq!(eth0["rx_bytes"], 1000);

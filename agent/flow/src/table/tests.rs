@@ -115,9 +115,11 @@ fn drain(t: &mut FlowTable) -> Vec<Ev> {
     run(t, |t, emit| t.drain(&mut |e, v| emit(e, v)))
 }
 
+/// An interval's end at `ms`: expiry, then the report.
 fn tick(t: &mut FlowTable, ms: u64) -> Vec<Ev> {
     run(t, |t, emit| {
-        t.tick(Timestamp::from_millis(ms), &mut |e, v| emit(e, v))
+        t.expire(Timestamp::from_millis(ms), &mut |e, v| emit(e, v));
+        t.report(&mut |e, v| emit(e, v));
     })
 }
 
@@ -511,4 +513,100 @@ fn memory_per_flow_stays_in_budget() {
         println!("{n} flows: {per_flow} bytes per flow");
         assert!(per_flow <= 256, "{n} flows: {per_flow} bytes per flow");
     }
+}
+
+#[test]
+fn interval_ends_follow_record_order_across_classes_and_ties() {
+    let mut t = table();
+    // At 1 s: a TCP flow that closes (RST), and two UDP flows; at 2 s, two
+    // more UDP flows, the larger address first. Arrival order is not key
+    // order among the flows seen at the same instant.
+    let rst = tcp(
+        pkt(1_000, 6, "10.0.0.5", 4000, "10.0.0.9", 80, 60),
+        1,
+        TcpInfo::RST,
+        0,
+    );
+    observe_all(
+        &mut t,
+        &[
+            pkt(1_000, 17, "10.0.0.3", 2000, "10.0.0.9", 9000, 100),
+            rst,
+            pkt(1_000, 17, "10.0.0.1", 2000, "10.0.0.9", 9000, 100),
+            pkt(2_000, 17, "10.0.0.4", 2000, "10.0.0.9", 9000, 100),
+            pkt(2_000, 17, "10.0.0.2", 2000, "10.0.0.9", 9000, 100),
+        ],
+    );
+    let locals = |ev: &[Ev]| -> Vec<String> {
+        ev.iter()
+            .filter(|e| e.event != FlowEvent::Detected)
+            .map(|e| e.local.clone())
+            .collect()
+    };
+    // Stats: newest first; the same instant in key order (TCP before UDP:
+    // the protocol number comes first in the key).
+    let ev = tick(&mut t, 5_000);
+    assert_eq!(
+        locals(&ev),
+        [
+            "10.0.0.2:2000",
+            "10.0.0.4:2000",
+            "10.0.0.5:4000",
+            "10.0.0.1:2000",
+            "10.0.0.3:2000"
+        ]
+    );
+    // Each flow's `flow` record comes right before its `flow_stats`.
+    assert!(ev.chunks(2).all(|p| p[0].event == FlowEvent::Detected
+        && p[1].event == FlowEvent::Stats
+        && p[0].local == p[1].local));
+    // Purges, from the closed TCP list and the UDP list merged: oldest
+    // first, the same instant in key order.
+    let ev = tick(&mut t, 32_000);
+    assert_eq!(
+        locals(&ev),
+        [
+            "10.0.0.5:4000",
+            "10.0.0.1:2000",
+            "10.0.0.3:2000",
+            "10.0.0.2:2000",
+            "10.0.0.4:2000"
+        ]
+    );
+    assert_eq!(
+        ev[0].event,
+        FlowEvent::Purged {
+            reason: PurgeReason::Closed,
+            evicted: false
+        }
+    );
+}
+
+#[test]
+fn drain_purges_the_least_recently_seen_first() {
+    let mut t = table();
+    observe_all(
+        &mut t,
+        &[
+            pkt(1, 17, "10.0.0.3", 2000, "10.0.0.9", 9000, 100),
+            pkt(5, 6, "10.0.0.1", 2000, "10.0.0.9", 80, 60),
+            pkt(7, 17, "10.0.0.2", 2000, "10.0.0.9", 9000, 100),
+            pkt(7, 17, "10.0.0.1", 2000, "10.0.0.9", 9000, 100),
+        ],
+    );
+    let purged: Vec<String> = drain(&mut t)
+        .into_iter()
+        .filter(|e| e.event != FlowEvent::Detected)
+        .map(|e| e.local)
+        .collect();
+    assert_eq!(
+        purged,
+        [
+            "10.0.0.3:2000",
+            "10.0.0.1:2000",
+            "10.0.0.1:2000",
+            "10.0.0.2:2000"
+        ]
+    );
+    assert!(t.is_empty());
 }

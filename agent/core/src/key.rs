@@ -1,12 +1,15 @@
 use std::hash::{Hash, Hasher};
 
-use flowstat_core::PacketMeta;
+use crate::PacketMeta;
 
 /// The direction-free identity of a flow within one capture interface
 /// (SPEC section 2): IP version, protocol, outermost VLAN id, and the two
 /// endpoints ordered so that `lower` is the numerically smaller address
 /// (ties broken by port).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+///
+/// Keys are ordered field by field, in declaration order: the order in
+/// which records of flows last seen at the same instant are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct FlowKey {
     /// 4 or 6.
     pub ip_version: u8,
@@ -26,27 +29,31 @@ pub struct FlowKey {
 
 /// Which endpoint of a [`FlowKey`] a packet came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Side {
+pub enum Side {
+    /// The endpoint with the smaller address.
     Lower = 0,
+    /// The endpoint with the larger address.
     Upper = 1,
 }
 
 impl Side {
-    pub(crate) const fn other(self) -> Side {
+    /// The opposite endpoint.
+    pub const fn other(self) -> Side {
         match self {
             Side::Lower => Side::Upper,
             Side::Upper => Side::Lower,
         }
     }
 
-    pub(crate) const fn index(self) -> usize {
+    /// 0 for `Lower`, 1 for `Upper`: an index into per-side arrays.
+    pub const fn index(self) -> usize {
         self as usize
     }
 }
 
 impl FlowKey {
     /// The key of `pkt`'s flow and the side `pkt` was sent from.
-    pub(crate) fn of(pkt: &PacketMeta<'_>) -> (FlowKey, Side) {
+    pub fn of(pkt: &PacketMeta<'_>) -> (FlowKey, Side) {
         let src = (pkt.src_ip, pkt.src_port);
         let dst = (pkt.dst_ip, pkt.dst_port);
         // Addresses compared as big-endian numbers: one wide compare
@@ -70,7 +77,7 @@ impl FlowKey {
     }
 
     /// Address and port of one side.
-    pub(crate) fn endpoint(&self, side: Side) -> (&[u8; 16], u16) {
+    pub fn endpoint(&self, side: Side) -> (&[u8; 16], u16) {
         match side {
             Side::Lower => (&self.lower, self.lower_port),
             Side::Upper => (&self.upper, self.upper_port),
@@ -78,7 +85,7 @@ impl FlowKey {
     }
 
     /// The address bytes that go on the wire: 4 for IPv4, 16 for IPv6.
-    pub(crate) fn addr_bytes(&self, addr: &[u8; 16]) -> usize {
+    pub fn addr_bytes(&self, addr: &[u8; 16]) -> usize {
         if self.ip_version == 4 { 4 } else { 16 }.min(addr.len())
     }
 }

@@ -1,0 +1,119 @@
+//! What replay and the live agent share: the pipeline's settings and how
+//! they become flow workers.
+//!
+//! One pipeline, two drivers: source → decode ([`crate::dispatch`]) → N
+//! flow workers, sharded by a hash of the flow's addresses
+//! ([`crate::worker`]) → interval end ([`crate::interval`]) → plugins →
+//! sinks. [`crate::replay`] drives it on packet time and never drops (it
+//! waits for the slowest sink); [`crate::agent`] drives it on the wall
+//! clock, and a full queue drops what a sink cannot take.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use flowstat_core::{KindSet, Plugin, Records};
+use flowstat_decode::DecodeConfig;
+use flowstat_dpi::{Applications, Engine as Dpi, SharedDnsCache};
+use flowstat_flow::{FlowConfig, LocalNetworks};
+use flowstat_sinks::SinkRuntime;
+
+use crate::ConfigError;
+use crate::config::Config;
+use crate::worker::{Deliver, FlowWorker, Position};
+
+/// Makes a fresh set of plugins: one for each flow worker, one for the
+/// interval's end.
+pub type PluginFactory = dyn Fn() -> Vec<Box<dyn Plugin>> + Send + Sync;
+
+/// What the pipeline needs from the configuration.
+#[derive(Clone, Debug)]
+pub struct PipelineConfig {
+    /// Length of an update interval.
+    pub update_interval: Duration,
+    /// Flow table settings; `max_flows` is the agent's, shared by every
+    /// table.
+    pub flows: FlowConfig,
+    /// Decoder settings.
+    pub decode: DecodeConfig,
+    /// Local networks.
+    pub locals: LocalNetworks,
+    /// The application table DPI names applications from.
+    pub apps: Arc<Applications>,
+    /// Addresses each worker's DNS cache remembers.
+    pub dns_cache_entries: usize,
+    /// Fill `agent_status`'s host and process fields (`cpu_cores`, CPU
+    /// time, RSS) with real readings. Off for replay by default, where they
+    /// are 0: they differ between runs and machines, and replay output is
+    /// otherwise byte-identical for the same input.
+    pub resource_usage: bool,
+}
+
+impl PipelineConfig {
+    /// The pipeline settings of `cfg` (read from `path`, named in errors);
+    /// loads the application table it names.
+    pub fn from_config(
+        cfg: &Config,
+        path: &Path,
+        resource_usage: bool,
+    ) -> Result<PipelineConfig, ConfigError> {
+        Ok(PipelineConfig::new(
+            cfg,
+            cfg.applications(path)?,
+            resource_usage,
+        ))
+    }
+
+    /// The pipeline settings of `cfg`, naming applications from `apps`.
+    pub fn new(cfg: &Config, apps: Arc<Applications>, resource_usage: bool) -> Self {
+        PipelineConfig {
+            update_interval: cfg.update_interval(),
+            flows: cfg.flow_config(),
+            decode: cfg.decode_config(),
+            locals: cfg.local_networks(),
+            apps,
+            dns_cache_entries: usize::try_from(cfg.dpi.dns_cache_entries).unwrap_or(usize::MAX),
+            resource_usage,
+        }
+    }
+
+    /// One of `workers` flow workers, each holding `sources` flow tables at
+    /// once. `max_flows` is the agent's limit: each table holds at most
+    /// its share, `max_flows / (workers × sources)` (and at least one
+    /// flow). `plugins` make the worker's records, of the kinds in
+    /// `wanted`.
+    pub fn worker(
+        &self,
+        workers: usize,
+        sources: usize,
+        plugins: Vec<Box<dyn Plugin>>,
+        wanted: KindSet,
+    ) -> FlowWorker {
+        let tables = workers.max(1) * sources.max(1);
+        let flows = FlowConfig {
+            max_flows: (self.flows.max_flows / tables).max(1),
+            ..self.flows.clone()
+        };
+        let dpi = Dpi::new(
+            Arc::clone(&self.apps),
+            SharedDnsCache::new(self.dns_cache_entries),
+        );
+        FlowWorker::new(
+            flows,
+            self.locals.clone(),
+            dpi,
+            plugins,
+            Records::new(wanted),
+        )
+    }
+}
+
+/// Records straight to the sinks (one worker, or live capture).
+impl Deliver for SinkRuntime {
+    fn deliver(&mut self, records: &mut Records, positions: &mut Vec<Position>, _: Position) {
+        positions.clear();
+        if !records.is_empty() {
+            self.publish(records.take());
+        }
+    }
+}
