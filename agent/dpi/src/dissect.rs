@@ -23,6 +23,9 @@ pub(crate) struct Packet<'a> {
     pub(crate) server_stream: &'a [u8],
     /// Packets with payload seen before this one: `[from client, from server]`.
     pub(crate) seen: [u32; 2],
+    /// True when the first packet with payload the dissectors were shown
+    /// (maybe this one) came from the server.
+    pub(crate) server_first: bool,
 }
 
 impl<'a> Packet<'a> {
@@ -165,6 +168,9 @@ pub(crate) mod testing {
         let tcp = flow.ip_protocol == 6;
         let (mut scratch, mut meta) = (Scratch::default(), Metadata::default());
         let (mut streams, mut seen) = ([Vec::new(), Vec::new()], [0u32; 2]);
+        let server_first = packets
+            .first()
+            .is_some_and(|&(from_client, _)| !from_client);
         let mut verdicts = Vec::new();
         for &(from_client, payload) in packets {
             let dir = usize::from(!from_client);
@@ -179,6 +185,7 @@ pub(crate) mod testing {
                 client_stream: &streams[0],
                 server_stream: &streams[1],
                 seen,
+                server_first,
             };
             verdicts.push(run(&pkt, &mut scratch, &mut meta));
             seen[dir] += 1;

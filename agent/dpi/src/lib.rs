@@ -72,6 +72,8 @@ pub struct FlowState {
     claimed: Option<u8>,
     protocol: Protocol,
     seen: [u32; 2],
+    /// The first packet shown to the dissectors came from the server.
+    server_first: bool,
     scratch: Scratch,
     meta: Metadata,
 }
@@ -165,6 +167,9 @@ impl Classifier for Engine {
             }
         }
         let st = &mut **st;
+        if st.seen == [0, 0] {
+            st.server_first = !from_client;
+        }
         let packet = Packet {
             flow,
             payload: pkt.payload,
@@ -173,6 +178,7 @@ impl Classifier for Engine {
             client_stream: &st.streams[0].bytes,
             server_stream: &st.streams[1].bytes,
             seen: st.seen,
+            server_first: st.server_first,
         };
         st.seen[dir] += 1;
         let done = match st.claimed {

@@ -237,6 +237,7 @@ mod tests {
                 client_stream: &[],
                 server_stream: &[],
                 seen: [i as u32, 0],
+                server_first: !packets[0].0,
             };
             verdicts.push(dissect(&pkt, &mut scratch, &mut meta));
         }
