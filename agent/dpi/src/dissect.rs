@@ -58,25 +58,89 @@ pub(crate) enum Verdict {
     Done(Protocol),
 }
 
+impl Verdict {
+    /// Whether the dissector will be asked again, with a later packet.
+    fn asks_again(self) -> bool {
+        matches!(self, Verdict::Maybe | Verdict::Found(_))
+    }
+}
+
 /// Per-flow state of the dissectors that need to remember something
 /// between packets. Dropped with the rest of the DPI state at detection.
+///
+/// States of a few flags live inline, in the bytes the alignment of the
+/// pointer beside them leaves anyway (Kerberos and LDAP keep which
+/// directions said no, which a flow waiting for its server's reply
+/// carries for as long as it waits). The others cost a flow that pointer
+/// until a dissector first has something to keep (see
+/// [`Scratch::keep`]), and then only that dissector's state.
 #[derive(Debug, Default)]
 pub(crate) struct Scratch {
     pub(crate) tls: tls::State,
-    pub(crate) quic: quic::State,
     pub(crate) http: http::State,
     pub(crate) kerberos: kerberos::State,
     pub(crate) ldap: ldap::State,
-    pub(crate) mail: mail::State,
-    pub(crate) rtp: rtp::State,
-    pub(crate) stun: stun::State,
-    pub(crate) wireguard: wireguard::State,
-    pub(crate) openvpn: openvpn::State,
-    pub(crate) ipsec: ipsec::State,
-    pub(crate) bittorrent: bittorrent::State,
+    kept: Option<Box<Kept>>,
+}
+
+/// The states of the dissectors that keep more, each boxed when first
+/// kept.
+#[derive(Debug, Default)]
+pub(crate) struct Kept {
+    pub(crate) quic: Option<Box<quic::State>>,
+    pub(crate) mail: Option<Box<mail::State>>,
+    pub(crate) rtp: Option<Box<rtp::State>>,
+    pub(crate) stun: Option<Box<stun::State>>,
+    pub(crate) wireguard: Option<Box<wireguard::State>>,
+    pub(crate) openvpn: Option<Box<openvpn::State>>,
+    pub(crate) ipsec: Option<Box<ipsec::State>>,
+    pub(crate) bittorrent: Option<Box<bittorrent::State>>,
     /// Addresses a DNS answer gave for `Metadata::host_server_name`; the
     /// engine moves them to the DNS cache.
-    pub(crate) answers: Vec<std::net::IpAddr>,
+    answers: Vec<std::net::IpAddr>,
+}
+
+impl Scratch {
+    /// Runs a dissector (`run`) on its state, which `slot` picks out of
+    /// [`Kept`]: the flow's, or a default one when the flow has none yet.
+    /// A new state is kept only when it holds something (it differs from
+    /// the default) and the dissector may be asked again (`Maybe` or
+    /// `Found`); a kept one is dropped once the dissector is done.
+    pub(crate) fn keep<T: Default + PartialEq>(
+        &mut self,
+        slot: fn(&mut Kept) -> &mut Option<Box<T>>,
+        run: impl FnOnce(&mut T) -> Verdict,
+    ) -> Verdict {
+        if let Some(kept) = self.kept.as_deref_mut() {
+            let slot = slot(kept);
+            if let Some(st) = slot.as_deref_mut() {
+                let verdict = run(st);
+                if !verdict.asks_again() {
+                    *slot = None;
+                }
+                return verdict;
+            }
+        }
+        let mut st = T::default();
+        let verdict = run(&mut st);
+        if verdict.asks_again() && st != T::default() {
+            *slot(self.kept.get_or_insert_default()) = Some(Box::new(st));
+        }
+        verdict
+    }
+
+    /// Where a DNS response's addresses go.
+    pub(crate) fn answers(&mut self) -> &mut Vec<std::net::IpAddr> {
+        &mut self.kept.get_or_insert_default().answers
+    }
+
+    /// Takes the addresses a DNS answer gave, if any.
+    pub(crate) fn take_answers(&mut self) -> Vec<std::net::IpAddr> {
+        self.kept
+            .as_deref_mut()
+            .map(|kept| std::mem::take(&mut kept.answers))
+            .unwrap_or_default()
+    }
 }
 
 /// A dissector: a function of the packet, its flow's scratch state and

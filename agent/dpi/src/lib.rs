@@ -111,11 +111,11 @@ impl Engine {
 
     /// Moves the addresses a DNS answer gave to the cache.
     fn remember_answers(&self, st: &mut FlowState) {
-        if st.scratch.answers.is_empty() || st.meta.host_server_name.is_empty() {
+        let answers = st.scratch.take_answers();
+        if answers.is_empty() || st.meta.host_server_name.is_empty() {
             return;
         }
         let name: Arc<str> = st.meta.host_server_name.as_str().into();
-        let answers = std::mem::take(&mut st.scratch.answers);
         self.dns.with(|c| {
             for addr in answers {
                 c.insert(addr, Arc::clone(&name));
@@ -278,7 +278,7 @@ mod tests {
         // A DNS answer named 192.0.2.7 www.youtube.com.
         let mut dns = FlowState::default();
         dns.meta.host_server_name = "www.youtube.com".into();
-        dns.scratch.answers.push(IpAddr::from([192, 0, 2, 7]));
+        dns.scratch.answers().push(IpAddr::from([192, 0, 2, 7]));
         e.remember_answers(&mut dns);
 
         let to_cached = e.outcome(None, &flow_to([192, 0, 2, 7], 443));

@@ -152,8 +152,8 @@ fn answers(
                 meta.mdns_answer = Some(owner.clone());
             }
         }
-        if matches!(rtype, 1 | 28) && class == 1 && scratch.answers.len() < MAX_ANSWERS {
-            scratch.answers.extend(answer_addr(rdata));
+        if matches!(rtype, 1 | 28) && class == 1 && scratch.answers().len() < MAX_ANSWERS {
+            scratch.answers().extend(answer_addr(rdata));
         }
         pos = end + 10 + rdata.len();
     }
@@ -241,7 +241,7 @@ mod tests {
             };
             verdicts.push(dissect(&pkt, &mut scratch, &mut meta));
         }
-        (verdicts, meta, scratch.answers)
+        (verdicts, meta, scratch.take_answers())
     }
 
     #[test]

@@ -231,7 +231,7 @@ fn smtp_host(line: &[u8]) -> Option<String> {
 }
 
 /// Per-flow state.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct State {
     /// The protocol, once detected.
     kind: Option<Kind>,
@@ -250,10 +250,16 @@ pub(crate) struct State {
 /// flow SMTPS, POPS or IMAPS and the TLS dissector reads the rest; a
 /// command that goes on in clear text ends detection.
 pub(crate) fn dissect(pkt: &Packet<'_>, scratch: &mut Scratch, meta: &mut Metadata) -> Verdict {
-    let mut st = scratch.mail;
-    let verdict = step(pkt, &mut st, meta);
-    scratch.mail = st;
-    if let (Some(kind), Some((client, server, base))) = (st.kind, st.tls) {
+    let mut starttls = None;
+    let verdict = scratch.keep(
+        |kept| &mut kept.mail,
+        |st| {
+            let verdict = step(pkt, st, meta);
+            starttls = st.kind.zip(st.tls);
+            verdict
+        },
+    );
+    if let Some((kind, (client, server, base))) = starttls {
         // The packet that accepted STARTTLS carries no TLS: only later ones.
         if pkt.seen[1] < base[1] {
             return verdict;
