@@ -3,9 +3,10 @@
 //!
 //! [`Engine`] is the flow table's [`Classifier`]. For each flow it keeps a
 //! small state (boxed, created on the first packet with payload, dropped
-//! when detection ends): the first bytes of each TCP direction in order,
-//! the set of dissectors that may still claim the flow, their scratch
-//! state, and the [`Metadata`] found. Every packet with payload goes to the
+//! when detection ends): the set of dissectors that may still claim the
+//! flow and, each allocated only once there is something to keep, the
+//! first bytes of each TCP direction in order, the dissectors' scratch
+//! state and the [`Metadata`] found. Every packet with payload goes to the
 //! candidate dissectors (`proto/`) until one claims the flow; the one that
 //! claimed it is then asked alone until it has nothing more to learn.
 //!
@@ -60,12 +61,16 @@ impl SharedDnsCache {
 pub struct Engine {
     apps: Arc<Applications>,
     dns: SharedDnsCache,
+    /// What the dissectors write metadata to for a flow that has none
+    /// yet: empty between packets (see [`FlowState::meta`]).
+    spare_meta: Metadata,
 }
 
-/// Detection state of one flow.
+/// Detection state of one flow: what every flow needs, and pointers to
+/// what only some do, each allocated when there is something to keep.
+/// A flow of junk waiting for a reply holds this struct alone.
 #[derive(Debug, Default)]
 pub struct FlowState {
-    streams: [Stream; 2],
     /// Dissectors that may still claim the flow (bit i: `DISSECTORS[i]`).
     candidates: u64,
     /// The dissector that claimed the flow.
@@ -74,14 +79,24 @@ pub struct FlowState {
     seen: [u32; 2],
     /// The first packet shown to the dissectors came from the server.
     server_first: bool,
+    /// TCP: each direction's first bytes, from the first segment with
+    /// payload.
+    streams: Option<Box<[Stream; 2]>>,
     scratch: Scratch,
-    meta: Metadata,
+    /// From the first packet a dissector found something in: until then
+    /// the engine lends the dissectors an empty `Metadata` of its own,
+    /// and the flow takes it once it holds something.
+    meta: Option<Box<Metadata>>,
 }
 
 impl Engine {
     /// An engine naming applications from `apps`, sharing `dns`.
     pub fn new(apps: Arc<Applications>, dns: SharedDnsCache) -> Self {
-        Engine { apps, dns }
+        Engine {
+            apps,
+            dns,
+            spare_meta: Metadata::default(),
+        }
     }
 
     /// Replaces the application table (SIGHUP). Flows detected later use
@@ -112,10 +127,14 @@ impl Engine {
     /// Moves the addresses a DNS answer gave to the cache.
     fn remember_answers(&self, st: &mut FlowState) {
         let answers = st.scratch.take_answers();
-        if answers.is_empty() || st.meta.host_server_name.is_empty() {
+        let host = st
+            .meta
+            .as_deref()
+            .map_or("", |m| m.host_server_name.as_str());
+        if answers.is_empty() || host.is_empty() {
             return;
         }
-        let name: Arc<str> = st.meta.host_server_name.as_str().into();
+        let name: Arc<str> = host.into();
         self.dns.with(|c| {
             for addr in answers {
                 c.insert(addr, Arc::clone(&name));
@@ -156,12 +175,13 @@ impl Classifier for Engine {
         }
         let dir = usize::from(!from_client);
         if let Some(tcp) = &pkt.tcp {
+            let streams = st.streams.get_or_insert_default();
             // The other side's stream starts where the flow table expects
             // its first byte, if that side has sent a segment (SYN, ACK).
             if let Some(next) = flow.tcp_next[1 - dir] {
-                st.streams[1 - dir].expect(next);
+                streams[1 - dir].expect(next);
             }
-            if !st.streams[dir].push(tcp, pkt.payload) {
+            if !streams[dir].push(tcp, pkt.payload) {
                 // Held until the gap before it fills: nothing to read yet.
                 return false;
             }
@@ -170,20 +190,28 @@ impl Classifier for Engine {
         if st.seen == [0, 0] {
             st.server_first = !from_client;
         }
+        let (client_stream, server_stream) = match st.streams.as_deref() {
+            Some([client, server]) => (&client.bytes[..], &server.bytes[..]),
+            None => (&[][..], &[][..]),
+        };
         let packet = Packet {
             flow,
             payload: pkt.payload,
             from_client,
             tcp: flow.ip_protocol == 6,
-            client_stream: &st.streams[0].bytes,
-            server_stream: &st.streams[1].bytes,
+            client_stream,
+            server_stream,
             seen: st.seen,
             server_first: st.server_first,
         };
         st.seen[dir] += 1;
+        let meta = match st.meta.as_deref_mut() {
+            Some(meta) => meta,
+            None => &mut self.spare_meta,
+        };
         let done = match st.claimed {
             Some(i) => {
-                match (DISSECTORS[usize::from(i)].run)(&packet, &mut st.scratch, &mut st.meta) {
+                match (DISSECTORS[usize::from(i)].run)(&packet, &mut st.scratch, meta) {
                     Verdict::Found(p) => {
                         st.protocol = p;
                         false
@@ -203,7 +231,7 @@ impl Classifier for Engine {
                 while set != 0 {
                     let i = set.trailing_zeros() as usize;
                     set &= set - 1;
-                    match (DISSECTORS[i].run)(&packet, &mut st.scratch, &mut st.meta) {
+                    match (DISSECTORS[i].run)(&packet, &mut st.scratch, meta) {
                         Verdict::No => st.candidates &= !(1 << i),
                         Verdict::Maybe => {}
                         Verdict::Found(p) => {
@@ -219,6 +247,9 @@ impl Classifier for Engine {
                 done || (st.candidates == 0 && st.claimed.is_none())
             }
         };
+        if st.meta.is_none() && self.spare_meta != *Metadata::none() {
+            st.meta = Some(Box::new(std::mem::take(&mut self.spare_meta)));
+        }
         self.remember_answers(st);
         done
     }
@@ -232,13 +263,15 @@ impl Classifier for Engine {
             },
             None => PortGuess::guess(flow),
         };
-        let host = state.map_or("", |st| st.meta.host_server_name.as_str());
+        let host = state
+            .and_then(|st| st.meta.as_deref())
+            .map_or("", |meta| meta.host_server_name.as_str());
         (outcome.application, outcome.dns_cache_hit) = self.application(flow, host);
         outcome
     }
 
     fn metadata<'s>(&self, state: &'s Box<FlowState>) -> &'s Metadata {
-        &state.meta
+        state.meta.as_deref().unwrap_or(Metadata::none())
     }
 
     fn application_name(&self, id: u32) -> &str {
@@ -276,8 +309,13 @@ mod tests {
     fn applications_from_host_then_dns_cache_then_address() {
         let mut e = engine();
         // A DNS answer named 192.0.2.7 www.youtube.com.
-        let mut dns = FlowState::default();
-        dns.meta.host_server_name = "www.youtube.com".into();
+        let mut dns = FlowState {
+            meta: Some(Box::new(Metadata {
+                host_server_name: "www.youtube.com".into(),
+                ..Metadata::default()
+            })),
+            ..FlowState::default()
+        };
         dns.scratch.answers().push(IpAddr::from([192, 0, 2, 7]));
         e.remember_answers(&mut dns);
 
@@ -286,11 +324,14 @@ mod tests {
         assert!(to_cached.dns_cache_hit && to_cached.guessed);
 
         // Payload's host name wins over the cache.
-        let mut tls = FlowState {
+        let tls = FlowState {
             protocol: Protocol(91),
+            meta: Some(Box::new(Metadata {
+                host_server_name: "www.netflix.com".into(),
+                ..Metadata::default()
+            })),
             ..FlowState::default()
         };
-        tls.meta.host_server_name = "www.netflix.com".into();
         let named = e.outcome(Some(&Box::new(tls)), &flow_to([192, 0, 2, 7], 443));
         assert_eq!(e.application_name(named.application), "NetFlix");
         assert!(!named.dns_cache_hit && !named.guessed);
