@@ -95,9 +95,6 @@ pub(crate) struct Kept {
     pub(crate) openvpn: Option<Box<openvpn::State>>,
     pub(crate) ipsec: Option<Box<ipsec::State>>,
     pub(crate) bittorrent: Option<Box<bittorrent::State>>,
-    /// Addresses a DNS answer gave for `Metadata::host_server_name`; the
-    /// engine moves them to the DNS cache.
-    answers: Vec<std::net::IpAddr>,
 }
 
 impl Scratch {
@@ -127,19 +124,6 @@ impl Scratch {
             *slot(self.kept.get_or_insert_default()) = Some(Box::new(st));
         }
         verdict
-    }
-
-    /// Where a DNS response's addresses go.
-    pub(crate) fn answers(&mut self) -> &mut Vec<std::net::IpAddr> {
-        &mut self.kept.get_or_insert_default().answers
-    }
-
-    /// Takes the addresses a DNS answer gave, if any.
-    pub(crate) fn take_answers(&mut self) -> Vec<std::net::IpAddr> {
-        self.kept
-            .as_deref_mut()
-            .map(|kept| std::mem::take(&mut kept.answers))
-            .unwrap_or_default()
     }
 }
 

@@ -12,7 +12,11 @@
 //!
 //! Applications come from the host name (SNI, Host, query name), then the
 //! DNS cache (an earlier answer naming the server's address), then the
-//! server's address, all looked up in the [`Applications`] table.
+//! server's address, all looked up in the [`Applications`] table. The
+//! cache is not fed by detection: whoever sees every packet in order (the
+//! packet dispatcher) reads each DNS response with [`dns_answer`] and
+//! hands it to every worker's engine ([`Engine::learn`]), so what a flow
+//! is named depends on packet order alone, not on which worker ran first.
 //!
 //! Every dissector works on untrusted bytes: bounded reads, no panics, and
 //! no allocation that grows with the input beyond fixed caps.
@@ -34,13 +38,16 @@ use flowstat_core::{
 pub use apps::{Applications, AppsError};
 use dissect::{DISSECTORS, Packet, Scratch, Verdict};
 use dns_cache::DnsCache;
+pub use proto::dns::{DnsAnswer, dns_answer};
 use stream::Stream;
 
 /// Addresses remembered from DNS answers by default.
 pub const DNS_CACHE_ENTRIES: usize = 65_536;
 
-/// The DNS cache, shared by the engines of all workers: a DNS answer and
-/// the flows to the addresses it names usually land on different workers.
+/// A DNS cache: addresses named by DNS answers, so that later flows to
+/// them get the name's application. Clones share it, as the clones of an
+/// [`Engine`] do; give each worker one of its own, fed the same answers
+/// in the same order ([`Engine::learn`]).
 #[derive(Clone, Debug)]
 pub struct SharedDnsCache(Arc<Mutex<DnsCache>>);
 
@@ -124,20 +131,16 @@ impl Engine {
         (app.unwrap_or(0), false)
     }
 
-    /// Moves the addresses a DNS answer gave to the cache.
-    fn remember_answers(&self, st: &mut FlowState) {
-        let answers = st.scratch.take_answers();
-        let host = st
-            .meta
-            .as_deref()
-            .map_or("", |m| m.host_server_name.as_str());
-        if answers.is_empty() || host.is_empty() {
-            return;
-        }
-        let name: Arc<str> = host.into();
+    /// Teaches the DNS cache that `answer`'s addresses belong to its name
+    /// (the newest name for an address wins). Call it with every answer
+    /// [`dns_answer`] finds, in packet order, before the packet's flow is
+    /// observed: the cache keeps at most its number of addresses,
+    /// forgetting the one learnt first, and a lookup does not refresh an
+    /// address, so what it holds depends on that order alone.
+    pub fn learn(&self, answer: &DnsAnswer) {
         self.dns.with(|c| {
-            for addr in answers {
-                c.insert(addr, Arc::clone(&name));
+            for &addr in answer.addresses.iter() {
+                c.insert(addr, Arc::clone(&answer.name));
             }
         });
     }
@@ -250,7 +253,6 @@ impl Classifier for Engine {
         if st.meta.is_none() && self.spare_meta != *Metadata::none() {
             st.meta = Some(Box::new(std::mem::take(&mut self.spare_meta)));
         }
-        self.remember_answers(st);
         done
     }
 
@@ -281,8 +283,6 @@ impl Classifier for Engine {
 
 #[cfg(test)]
 mod tests {
-    use std::net::IpAddr;
-
     use super::*;
     use flowstat_core::TcpInfo;
 
@@ -308,16 +308,17 @@ mod tests {
     #[test]
     fn applications_from_host_then_dns_cache_then_address() {
         let mut e = engine();
-        // A DNS answer named 192.0.2.7 www.youtube.com.
-        let mut dns = FlowState {
-            meta: Some(Box::new(Metadata {
-                host_server_name: "www.youtube.com".into(),
-                ..Metadata::default()
-            })),
-            ..FlowState::default()
-        };
-        dns.scratch.answers().push(IpAddr::from([192, 0, 2, 7]));
-        e.remember_answers(&mut dns);
+        // A DNS answer named 192.0.2.7 www.youtube.com (synthetic: id
+        // 0x1234, the question, one A record pointing back to its name),
+        // learnt by a clone: clones share the cache.
+        let response = dissect::testing::hex(
+            "1234 8180 0001 0001 0000 0000 03777777 07796f7574756265 03636f6d 00 0001 0001
+             c00c 0001 0001 0000012c 0004 c0000207",
+        );
+        let mut pkt = PacketMeta::new(flowstat_core::Timestamp::ZERO, 100);
+        (pkt.protocol, pkt.src_port, pkt.dst_port) = (17, 53, 40_000);
+        pkt.payload = &response;
+        e.clone().learn(&dns_answer(&pkt).unwrap());
 
         let to_cached = e.outcome(None, &flow_to([192, 0, 2, 7], 443));
         assert_eq!(e.application_name(to_cached.application), "YouTube");
