@@ -23,6 +23,9 @@ pub(crate) struct Packet<'a> {
     pub(crate) server_stream: &'a [u8],
     /// Packets with payload seen before this one: `[from client, from server]`.
     pub(crate) seen: [u32; 2],
+    /// True when the first packet with payload the dissectors were shown
+    /// (maybe this one) came from the server.
+    pub(crate) server_first: bool,
 }
 
 impl<'a> Packet<'a> {
@@ -55,25 +58,73 @@ pub(crate) enum Verdict {
     Done(Protocol),
 }
 
+impl Verdict {
+    /// Whether the dissector will be asked again, with a later packet.
+    fn asks_again(self) -> bool {
+        matches!(self, Verdict::Maybe | Verdict::Found(_))
+    }
+}
+
 /// Per-flow state of the dissectors that need to remember something
 /// between packets. Dropped with the rest of the DPI state at detection.
+///
+/// States of a few flags live inline, in the bytes the alignment of the
+/// pointer beside them leaves anyway (Kerberos and LDAP keep which
+/// directions said no, which a flow waiting for its server's reply
+/// carries for as long as it waits). The others cost a flow that pointer
+/// until a dissector first has something to keep (see
+/// [`Scratch::keep`]), and then only that dissector's state.
 #[derive(Debug, Default)]
 pub(crate) struct Scratch {
     pub(crate) tls: tls::State,
-    pub(crate) quic: quic::State,
     pub(crate) http: http::State,
     pub(crate) kerberos: kerberos::State,
     pub(crate) ldap: ldap::State,
-    pub(crate) mail: mail::State,
-    pub(crate) rtp: rtp::State,
-    pub(crate) stun: stun::State,
-    pub(crate) wireguard: wireguard::State,
-    pub(crate) openvpn: openvpn::State,
-    pub(crate) ipsec: ipsec::State,
-    pub(crate) bittorrent: bittorrent::State,
-    /// Addresses a DNS answer gave for `Metadata::host_server_name`; the
-    /// engine moves them to the DNS cache.
-    pub(crate) answers: Vec<std::net::IpAddr>,
+    kept: Option<Box<Kept>>,
+}
+
+/// The states of the dissectors that keep more, each boxed when first
+/// kept.
+#[derive(Debug, Default)]
+pub(crate) struct Kept {
+    pub(crate) quic: Option<Box<quic::State>>,
+    pub(crate) mail: Option<Box<mail::State>>,
+    pub(crate) rtp: Option<Box<rtp::State>>,
+    pub(crate) stun: Option<Box<stun::State>>,
+    pub(crate) wireguard: Option<Box<wireguard::State>>,
+    pub(crate) openvpn: Option<Box<openvpn::State>>,
+    pub(crate) ipsec: Option<Box<ipsec::State>>,
+    pub(crate) bittorrent: Option<Box<bittorrent::State>>,
+}
+
+impl Scratch {
+    /// Runs a dissector (`run`) on its state, which `slot` picks out of
+    /// [`Kept`]: the flow's, or a default one when the flow has none yet.
+    /// A new state is kept only when it holds something (it differs from
+    /// the default) and the dissector may be asked again (`Maybe` or
+    /// `Found`); a kept one is dropped once the dissector is done.
+    pub(crate) fn keep<T: Default + PartialEq>(
+        &mut self,
+        slot: fn(&mut Kept) -> &mut Option<Box<T>>,
+        run: impl FnOnce(&mut T) -> Verdict,
+    ) -> Verdict {
+        if let Some(kept) = self.kept.as_deref_mut() {
+            let slot = slot(kept);
+            if let Some(st) = slot.as_deref_mut() {
+                let verdict = run(st);
+                if !verdict.asks_again() {
+                    *slot = None;
+                }
+                return verdict;
+            }
+        }
+        let mut st = T::default();
+        let verdict = run(&mut st);
+        if verdict.asks_again() && st != T::default() {
+            *slot(self.kept.get_or_insert_default()) = Some(Box::new(st));
+        }
+        verdict
+    }
 }
 
 /// A dissector: a function of the packet, its flow's scratch state and
@@ -165,6 +216,9 @@ pub(crate) mod testing {
         let tcp = flow.ip_protocol == 6;
         let (mut scratch, mut meta) = (Scratch::default(), Metadata::default());
         let (mut streams, mut seen) = ([Vec::new(), Vec::new()], [0u32; 2]);
+        let server_first = packets
+            .first()
+            .is_some_and(|&(from_client, _)| !from_client);
         let mut verdicts = Vec::new();
         for &(from_client, payload) in packets {
             let dir = usize::from(!from_client);
@@ -179,6 +233,7 @@ pub(crate) mod testing {
                 client_stream: &streams[0],
                 server_stream: &streams[1],
                 seen,
+                server_first,
             };
             verdicts.push(run(&pkt, &mut scratch, &mut meta));
             seen[dir] += 1;

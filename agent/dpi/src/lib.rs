@@ -3,15 +3,20 @@
 //!
 //! [`Engine`] is the flow table's [`Classifier`]. For each flow it keeps a
 //! small state (boxed, created on the first packet with payload, dropped
-//! when detection ends): the first bytes of each TCP direction in order,
-//! the set of dissectors that may still claim the flow, their scratch
-//! state, and the [`Metadata`] found. Every packet with payload goes to the
+//! when detection ends): the set of dissectors that may still claim the
+//! flow and, each allocated only once there is something to keep, the
+//! first bytes of each TCP direction in order, the dissectors' scratch
+//! state and the [`Metadata`] found. Every packet with payload goes to the
 //! candidate dissectors (`proto/`) until one claims the flow; the one that
 //! claimed it is then asked alone until it has nothing more to learn.
 //!
 //! Applications come from the host name (SNI, Host, query name), then the
 //! DNS cache (an earlier answer naming the server's address), then the
-//! server's address, all looked up in the [`Applications`] table.
+//! server's address, all looked up in the [`Applications`] table. The
+//! cache is not fed by detection: whoever sees every packet in order (the
+//! packet dispatcher) reads each DNS response with [`dns_answer`] and
+//! hands it to every worker's engine ([`Engine::learn`]), so what a flow
+//! is named depends on packet order alone, not on which worker ran first.
 //!
 //! Every dissector works on untrusted bytes: bounded reads, no panics, and
 //! no allocation that grows with the input beyond fixed caps.
@@ -33,13 +38,16 @@ use flowstat_core::{
 pub use apps::{Applications, AppsError};
 use dissect::{DISSECTORS, Packet, Scratch, Verdict};
 use dns_cache::DnsCache;
+pub use proto::dns::{DnsAnswer, dns_answer};
 use stream::Stream;
 
 /// Addresses remembered from DNS answers by default.
 pub const DNS_CACHE_ENTRIES: usize = 65_536;
 
-/// The DNS cache, shared by the engines of all workers: a DNS answer and
-/// the flows to the addresses it names usually land on different workers.
+/// A DNS cache: addresses named by DNS answers, so that later flows to
+/// them get the name's application. Clones share it, as the clones of an
+/// [`Engine`] do; give each worker one of its own, fed the same answers
+/// in the same order ([`Engine::learn`]).
 #[derive(Clone, Debug)]
 pub struct SharedDnsCache(Arc<Mutex<DnsCache>>);
 
@@ -60,26 +68,42 @@ impl SharedDnsCache {
 pub struct Engine {
     apps: Arc<Applications>,
     dns: SharedDnsCache,
+    /// What the dissectors write metadata to for a flow that has none
+    /// yet: empty between packets (see [`FlowState::meta`]).
+    spare_meta: Metadata,
 }
 
-/// Detection state of one flow.
+/// Detection state of one flow: what every flow needs, and pointers to
+/// what only some do, each allocated when there is something to keep.
+/// A flow of junk waiting for a reply holds this struct alone.
 #[derive(Debug, Default)]
 pub struct FlowState {
-    streams: [Stream; 2],
     /// Dissectors that may still claim the flow (bit i: `DISSECTORS[i]`).
     candidates: u64,
     /// The dissector that claimed the flow.
     claimed: Option<u8>,
     protocol: Protocol,
     seen: [u32; 2],
+    /// The first packet shown to the dissectors came from the server.
+    server_first: bool,
+    /// TCP: each direction's first bytes, from the first segment with
+    /// payload.
+    streams: Option<Box<[Stream; 2]>>,
     scratch: Scratch,
-    meta: Metadata,
+    /// From the first packet a dissector found something in: until then
+    /// the engine lends the dissectors an empty `Metadata` of its own,
+    /// and the flow takes it once it holds something.
+    meta: Option<Box<Metadata>>,
 }
 
 impl Engine {
     /// An engine naming applications from `apps`, sharing `dns`.
     pub fn new(apps: Arc<Applications>, dns: SharedDnsCache) -> Self {
-        Engine { apps, dns }
+        Engine {
+            apps,
+            dns,
+            spare_meta: Metadata::default(),
+        }
     }
 
     /// Replaces the application table (SIGHUP). Flows detected later use
@@ -107,16 +131,16 @@ impl Engine {
         (app.unwrap_or(0), false)
     }
 
-    /// Moves the addresses a DNS answer gave to the cache.
-    fn remember_answers(&self, st: &mut FlowState) {
-        if st.scratch.answers.is_empty() || st.meta.host_server_name.is_empty() {
-            return;
-        }
-        let name: Arc<str> = st.meta.host_server_name.as_str().into();
-        let answers = std::mem::take(&mut st.scratch.answers);
+    /// Teaches the DNS cache that `answer`'s addresses belong to its name
+    /// (the newest name for an address wins). Call it with every answer
+    /// [`dns_answer`] finds, in packet order, before the packet's flow is
+    /// observed: the cache keeps at most its number of addresses,
+    /// forgetting the one learnt first, and a lookup does not refresh an
+    /// address, so what it holds depends on that order alone.
+    pub fn learn(&self, answer: &DnsAnswer) {
         self.dns.with(|c| {
-            for addr in answers {
-                c.insert(addr, Arc::clone(&name));
+            for &addr in answer.addresses.iter() {
+                c.insert(addr, Arc::clone(&answer.name));
             }
         });
     }
@@ -154,30 +178,43 @@ impl Classifier for Engine {
         }
         let dir = usize::from(!from_client);
         if let Some(tcp) = &pkt.tcp {
+            let streams = st.streams.get_or_insert_default();
             // The other side's stream starts where the flow table expects
             // its first byte, if that side has sent a segment (SYN, ACK).
             if let Some(next) = flow.tcp_next[1 - dir] {
-                st.streams[1 - dir].expect(next);
+                streams[1 - dir].expect(next);
             }
-            if !st.streams[dir].push(tcp, pkt.payload) {
+            if !streams[dir].push(tcp, pkt.payload) {
                 // Held until the gap before it fills: nothing to read yet.
                 return false;
             }
         }
         let st = &mut **st;
+        if st.seen == [0, 0] {
+            st.server_first = !from_client;
+        }
+        let (client_stream, server_stream) = match st.streams.as_deref() {
+            Some([client, server]) => (&client.bytes[..], &server.bytes[..]),
+            None => (&[][..], &[][..]),
+        };
         let packet = Packet {
             flow,
             payload: pkt.payload,
             from_client,
             tcp: flow.ip_protocol == 6,
-            client_stream: &st.streams[0].bytes,
-            server_stream: &st.streams[1].bytes,
+            client_stream,
+            server_stream,
             seen: st.seen,
+            server_first: st.server_first,
         };
         st.seen[dir] += 1;
+        let meta = match st.meta.as_deref_mut() {
+            Some(meta) => meta,
+            None => &mut self.spare_meta,
+        };
         let done = match st.claimed {
             Some(i) => {
-                match (DISSECTORS[usize::from(i)].run)(&packet, &mut st.scratch, &mut st.meta) {
+                match (DISSECTORS[usize::from(i)].run)(&packet, &mut st.scratch, meta) {
                     Verdict::Found(p) => {
                         st.protocol = p;
                         false
@@ -197,7 +234,7 @@ impl Classifier for Engine {
                 while set != 0 {
                     let i = set.trailing_zeros() as usize;
                     set &= set - 1;
-                    match (DISSECTORS[i].run)(&packet, &mut st.scratch, &mut st.meta) {
+                    match (DISSECTORS[i].run)(&packet, &mut st.scratch, meta) {
                         Verdict::No => st.candidates &= !(1 << i),
                         Verdict::Maybe => {}
                         Verdict::Found(p) => {
@@ -213,7 +250,9 @@ impl Classifier for Engine {
                 done || (st.candidates == 0 && st.claimed.is_none())
             }
         };
-        self.remember_answers(st);
+        if st.meta.is_none() && self.spare_meta != *Metadata::none() {
+            st.meta = Some(Box::new(std::mem::take(&mut self.spare_meta)));
+        }
         done
     }
 
@@ -226,13 +265,15 @@ impl Classifier for Engine {
             },
             None => PortGuess::guess(flow),
         };
-        let host = state.map_or("", |st| st.meta.host_server_name.as_str());
+        let host = state
+            .and_then(|st| st.meta.as_deref())
+            .map_or("", |meta| meta.host_server_name.as_str());
         (outcome.application, outcome.dns_cache_hit) = self.application(flow, host);
         outcome
     }
 
     fn metadata<'s>(&self, state: &'s Box<FlowState>) -> &'s Metadata {
-        &state.meta
+        state.meta.as_deref().unwrap_or(Metadata::none())
     }
 
     fn application_name(&self, id: u32) -> &str {
@@ -242,8 +283,6 @@ impl Classifier for Engine {
 
 #[cfg(test)]
 mod tests {
-    use std::net::IpAddr;
-
     use super::*;
     use flowstat_core::TcpInfo;
 
@@ -269,22 +308,31 @@ mod tests {
     #[test]
     fn applications_from_host_then_dns_cache_then_address() {
         let mut e = engine();
-        // A DNS answer named 192.0.2.7 www.youtube.com.
-        let mut dns = FlowState::default();
-        dns.meta.host_server_name = "www.youtube.com".into();
-        dns.scratch.answers.push(IpAddr::from([192, 0, 2, 7]));
-        e.remember_answers(&mut dns);
+        // A DNS answer named 192.0.2.7 www.youtube.com (synthetic: id
+        // 0x1234, the question, one A record pointing back to its name),
+        // learnt by a clone: clones share the cache.
+        let response = dissect::testing::hex(
+            "1234 8180 0001 0001 0000 0000 03777777 07796f7574756265 03636f6d 00 0001 0001
+             c00c 0001 0001 0000012c 0004 c0000207",
+        );
+        let mut pkt = PacketMeta::new(flowstat_core::Timestamp::ZERO, 100);
+        (pkt.protocol, pkt.src_port, pkt.dst_port) = (17, 53, 40_000);
+        pkt.payload = &response;
+        e.clone().learn(&dns_answer(&pkt).unwrap());
 
         let to_cached = e.outcome(None, &flow_to([192, 0, 2, 7], 443));
         assert_eq!(e.application_name(to_cached.application), "YouTube");
         assert!(to_cached.dns_cache_hit && to_cached.guessed);
 
         // Payload's host name wins over the cache.
-        let mut tls = FlowState {
+        let tls = FlowState {
             protocol: Protocol(91),
+            meta: Some(Box::new(Metadata {
+                host_server_name: "www.netflix.com".into(),
+                ..Metadata::default()
+            })),
             ..FlowState::default()
         };
-        tls.meta.host_server_name = "www.netflix.com".into();
         let named = e.outcome(Some(&Box::new(tls)), &flow_to([192, 0, 2, 7], 443));
         assert_eq!(e.application_name(named.application), "NetFlix");
         assert!(!named.dns_cache_hit && !named.guessed);

@@ -87,7 +87,10 @@ impl Stream {
             return true;
         };
         let room = STREAM_MAX - self.bytes.len();
-        self.bytes.extend_from_slice(&new[..new.len().min(room)]);
+        let kept = &new[..new.len().min(room)];
+        // Only as large as the bytes kept: most flows keep few.
+        self.bytes.reserve_exact(kept.len());
+        self.bytes.extend_from_slice(kept);
         self.next = self.next.wrapping_add(new.len() as u32);
         true
     }

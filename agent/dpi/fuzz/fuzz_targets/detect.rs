@@ -13,6 +13,8 @@
 //! `BASE + i` milliseconds and a wire length equal to its captured length.
 //! All frames go to one `FlowTable<flowstat_dpi::Engine>` with a small
 //! `max_flows`, so eviction runs too; the table is drained at the end.
+//! Each frame is first shown to `dns_answer`, whose answers the engine
+//! learns, as the packet dispatcher does.
 #![no_main]
 
 use std::hint::black_box;
@@ -20,7 +22,7 @@ use std::sync::{Arc, LazyLock};
 
 use flowstat_core::{FlowEvent, FlowView, Frame, LinkType, Metadata, PacketMeta, Timestamp};
 use flowstat_decode::{DecodeConfig, decode};
-use flowstat_dpi::{Applications, Engine, SharedDnsCache};
+use flowstat_dpi::{Applications, Engine, SharedDnsCache, dns_answer};
 use flowstat_flow::{FlowConfig, FlowTable, LocalNetworks};
 use libfuzzer_sys::fuzz_target;
 
@@ -103,6 +105,8 @@ fn emit(event: FlowEvent, v: &FlowView<'_>) {
 
 fuzz_target!(|data: &[u8]| {
     let engine = Engine::new(Arc::clone(&APPS), SharedDnsCache::new(1024));
+    // A clone shares the engine's DNS cache.
+    let dns = engine.clone();
     let cfg = FlowConfig {
         max_flows: MAX_FLOWS,
         ..FlowConfig::default()
@@ -125,6 +129,9 @@ fuzz_target!(|data: &[u8]| {
         };
         let mut pkt = PacketMeta::new(ts, frame.wire_len);
         if decode(&frame, &decode_cfg, &mut pkt).is_ok() {
+            if let Some(answer) = dns_answer(&pkt) {
+                dns.learn(&answer);
+            }
             black_box(table.observe(&pkt, &mut emit));
         }
     }

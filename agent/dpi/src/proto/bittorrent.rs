@@ -30,7 +30,7 @@ const MAX_PACKETS: u32 = 10;
 const MAX_DEPTH: u8 = 8;
 
 /// Per-flow state.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, PartialEq, Eq)]
 pub(crate) struct State {
     /// First uTP packet of each direction (client, server): connection id.
     utp: [Option<u16>; 2],
@@ -44,7 +44,11 @@ pub(crate) struct State {
 /// or uTP from both sides; done once the info hash is known or after
 /// [`MAX_PACKETS`] packets.
 pub(crate) fn dissect(pkt: &Packet<'_>, scratch: &mut Scratch, meta: &mut Metadata) -> Verdict {
-    let st = &mut scratch.bittorrent;
+    scratch.keep(|kept| &mut kept.bittorrent, |st| step(pkt, st, meta))
+}
+
+/// [`dissect`] on the flow's state.
+fn step(pkt: &Packet<'_>, st: &mut State, meta: &mut Metadata) -> Verdict {
     let packets = pkt.seen[0] + pkt.seen[1] + 1;
     let mut maybe = false;
     let mut handshake_at = None;

@@ -33,7 +33,7 @@ const MAX_STEP: u32 = 64;
 const MAX_TRIES: u32 = 4;
 
 /// Per-flow state.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, PartialEq, Eq)]
 pub(crate) struct State {
     /// Last ESP header of each direction (client, server): SPI and
     /// sequence number.
@@ -74,12 +74,15 @@ pub(crate) fn dissect(pkt: &Packet<'_>, scratch: &mut Scratch, _meta: &mut Metad
     if spi < 256 || rest.len() < 8 {
         return Verdict::No;
     }
-    let last = &mut scratch.ipsec.esp[usize::from(!pkt.from_client)];
-    match last.replace((spi, seq)) {
-        Some((s, q)) if s == spi && seq > q && seq - q <= MAX_STEP => Verdict::Done(IPSEC),
-        _ if pkt.seen_here() + 1 >= MAX_TRIES => Verdict::No,
-        _ => Verdict::Maybe,
-    }
+    let dir = usize::from(!pkt.from_client);
+    scratch.keep(
+        |kept| &mut kept.ipsec,
+        |st| match st.esp[dir].replace((spi, seq)) {
+            Some((s, q)) if s == spi && seq > q && seq - q <= MAX_STEP => Verdict::Done(IPSEC),
+            _ if pkt.seen_here() + 1 >= MAX_TRIES => Verdict::No,
+            _ => Verdict::Maybe,
+        },
+    )
 }
 
 /// True for a valid IKE message filling `b` exactly.

@@ -231,10 +231,8 @@ fn smtp_host(line: &[u8]) -> Option<String> {
 }
 
 /// Per-flow state.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct State {
-    /// The first payload packet came from the server (`None` until seen).
-    server_first: Option<bool>,
     /// The protocol, once detected.
     kind: Option<Kind>,
     /// Stream lengths (client, server) when the client asked for STARTTLS.
@@ -252,13 +250,16 @@ pub(crate) struct State {
 /// flow SMTPS, POPS or IMAPS and the TLS dissector reads the rest; a
 /// command that goes on in clear text ends detection.
 pub(crate) fn dissect(pkt: &Packet<'_>, scratch: &mut Scratch, meta: &mut Metadata) -> Verdict {
-    let mut st = scratch.mail;
-    if pkt.seen == [0, 0] {
-        st.server_first = Some(!pkt.from_client);
-    }
-    let verdict = step(pkt, &mut st, meta);
-    scratch.mail = st;
-    if let (Some(kind), Some((client, server, base))) = (st.kind, st.tls) {
+    let mut starttls = None;
+    let verdict = scratch.keep(
+        |kept| &mut kept.mail,
+        |st| {
+            let verdict = step(pkt, st, meta);
+            starttls = st.kind.zip(st.tls);
+            verdict
+        },
+    );
+    if let Some((kind, (client, server, base))) = starttls {
         // The packet that accepted STARTTLS carries no TLS: only later ones.
         if pkt.seen[1] < base[1] {
             return verdict;
@@ -288,7 +289,7 @@ fn step(pkt: &Packet<'_>, st: &mut State, meta: &mut Metadata) -> Verdict {
     let (client, server) = (pkt.client_stream, pkt.server_stream);
     let kind = match st.kind {
         Some(kind) => kind,
-        None => match detect(pkt, st.server_first, meta) {
+        None => match detect(pkt, meta) {
             Ok(kind) => {
                 st.kind = Some(kind);
                 kind
@@ -340,17 +341,13 @@ fn step(pkt: &Packet<'_>, st: &mut State, meta: &mut Metadata) -> Verdict {
 }
 
 /// The protocol when both first lines show it, else the verdict.
-fn detect(
-    pkt: &Packet<'_>,
-    server_first: Option<bool>,
-    meta: &mut Metadata,
-) -> Result<Kind, Verdict> {
+fn detect(pkt: &Packet<'_>, meta: &mut Metadata) -> Result<Kind, Verdict> {
     let (c, s) = (first_line(pkt.client_stream), first_line(pkt.server_stream));
     let mut possible = false;
     for kind in KINDS {
         let server_ok = s.check(|l| kind.server_first(l));
         let client_ok = c.check(|l| kind.client_first(l));
-        let order_ok = kind == Kind::Smtp || server_first != Some(false);
+        let order_ok = kind == Kind::Smtp || pkt.server_first;
         if server_ok == Some(true) && client_ok == Some(true) && order_ok {
             if kind == Kind::Smtp
                 && let Line::Full(greeting) = s

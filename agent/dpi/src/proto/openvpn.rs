@@ -33,7 +33,7 @@ const MAX_PACKETS: u32 = 12;
 const MAX_MESSAGES: usize = 16;
 
 /// Per-flow state.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, PartialEq, Eq)]
 pub(crate) struct State {
     /// Session id of each direction (client, server).
     session: [Option<[u8; 8]>; 2],
@@ -55,7 +55,11 @@ enum Step {
 
 /// Done once the handshake shows OpenVPN (see the module doc).
 pub(crate) fn dissect(pkt: &Packet<'_>, scratch: &mut Scratch, _meta: &mut Metadata) -> Verdict {
-    let st = &mut scratch.openvpn;
+    scratch.keep(|kept| &mut kept.openvpn, |st| step(pkt, st))
+}
+
+/// [`dissect`] on the flow's state.
+fn step(pkt: &Packet<'_>, st: &mut State) -> Verdict {
     let dir = usize::from(!pkt.from_client);
     let step = if pkt.tcp {
         tcp(st, dir, pkt.stream())

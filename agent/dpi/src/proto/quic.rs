@@ -32,7 +32,7 @@ const MAX_RANGES: usize = 16;
 const MAX_COALESCED: usize = 4;
 
 /// Per-flow state: the client's CRYPTO stream of Initial packets.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, PartialEq, Eq)]
 pub(crate) struct State {
     /// The flow was claimed.
     found: bool,
@@ -86,7 +86,11 @@ fn google(version: &[u8]) -> bool {
 
 /// Reads the client's Initial packets until the ClientHello is whole.
 pub(crate) fn dissect(pkt: &Packet<'_>, scratch: &mut Scratch, meta: &mut Metadata) -> Verdict {
-    let st = &mut scratch.quic;
+    scratch.keep(|kept| &mut kept.quic, |st| step(pkt, st, meta))
+}
+
+/// [`dissect`] on the flow's state.
+fn step(pkt: &Packet<'_>, st: &mut State, meta: &mut Metadata) -> Verdict {
     let data = pkt.payload;
     if pkt.tcp {
         return Verdict::No;

@@ -25,7 +25,7 @@ const MAX_TRIES: u32 = 4;
 const MAX_PARTS: usize = 16;
 
 /// Per-flow state.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, PartialEq, Eq)]
 pub(crate) struct State {
     /// Last RTP header of each direction (client, server): SSRC and
     /// sequence number.
@@ -44,14 +44,17 @@ pub(crate) fn dissect(pkt: &Packet<'_>, scratch: &mut Scratch, _meta: &mut Metad
     let Some((ssrc, seq)) = rtp(pkt.payload) else {
         return Verdict::No;
     };
-    let last = &mut scratch.rtp.last[usize::from(!pkt.from_client)];
-    match last.replace((ssrc, seq)) {
-        Some((s, q)) if s == ssrc && (1..=MAX_STEP).contains(&seq.wrapping_sub(q)) => {
-            Verdict::Done(RTP)
-        }
-        _ if pkt.seen_here() + 1 >= MAX_TRIES => Verdict::No,
-        _ => Verdict::Maybe,
-    }
+    let dir = usize::from(!pkt.from_client);
+    scratch.keep(
+        |kept| &mut kept.rtp,
+        |st| match st.last[dir].replace((ssrc, seq)) {
+            Some((s, q)) if s == ssrc && (1..=MAX_STEP).contains(&seq.wrapping_sub(q)) => {
+                Verdict::Done(RTP)
+            }
+            _ if pkt.seen_here() + 1 >= MAX_TRIES => Verdict::No,
+            _ => Verdict::Maybe,
+        },
+    )
 }
 
 /// SSRC and sequence number of a valid RTP header at the start of `b`.

@@ -27,7 +27,7 @@ const MAX_TRIES: u32 = 4;
 const MAX_MESSAGES: usize = 16;
 
 /// Per-flow state.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, PartialEq, Eq)]
 pub(crate) struct State {
     /// Transaction id of a classic request without attributes (too weak to
     /// claim alone), waiting for its response.
@@ -63,7 +63,11 @@ impl Message<'_> {
 /// Claims a flow on its first STUN message; done after a success response
 /// or [`MAX_PACKETS`] packets.
 pub(crate) fn dissect(pkt: &Packet<'_>, scratch: &mut Scratch, meta: &mut Metadata) -> Verdict {
-    let st = &mut scratch.stun;
+    scratch.keep(|kept| &mut kept.stun, |st| step(pkt, st, meta))
+}
+
+/// [`dissect`] on the flow's state.
+fn step(pkt: &Packet<'_>, st: &mut State, meta: &mut Metadata) -> Verdict {
     let (mut valid, mut success, mut partial) = (false, false, false);
     if pkt.tcp {
         let mut rest = pkt.stream();

@@ -19,7 +19,7 @@ const MAX_STEP: u64 = 1024;
 const MAX_TRIES: u32 = 4;
 
 /// Per-flow state.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, PartialEq, Eq)]
 pub(crate) struct State {
     /// Last transport message of each direction (client, server): receiver
     /// index and counter.
@@ -46,14 +46,17 @@ pub(crate) fn dissect(pkt: &Packet<'_>, scratch: &mut Scratch, _meta: &mut Metad
                 u32::from_le_bytes([r0, r1, r2, r3]),
                 u64::from_le_bytes(*counter),
             );
-            let last = &mut scratch.wireguard.last[usize::from(!pkt.from_client)];
-            match last.replace((receiver, counter)) {
-                Some((r, c)) if r == receiver && counter > c && counter - c <= MAX_STEP => {
-                    Verdict::Done(WIREGUARD)
-                }
-                _ if pkt.seen_here() + 1 >= MAX_TRIES => Verdict::No,
-                _ => Verdict::Maybe,
-            }
+            let dir = usize::from(!pkt.from_client);
+            scratch.keep(
+                |kept| &mut kept.wireguard,
+                |st| match st.last[dir].replace((receiver, counter)) {
+                    Some((r, c)) if r == receiver && counter > c && counter - c <= MAX_STEP => {
+                        Verdict::Done(WIREGUARD)
+                    }
+                    _ if pkt.seen_here() + 1 >= MAX_TRIES => Verdict::No,
+                    _ => Verdict::Maybe,
+                },
+            )
         }
         _ => Verdict::No,
     }
