@@ -86,6 +86,7 @@ pub fn tail(opts: &TailOptions, out: &mut dyn Write) -> anyhow::Result<()> {
 fn tail_zmq(endpoint: &str, printer: &mut Printer<'_>) -> anyhow::Result<()> {
     let ctx = zmq::Context::new();
     let socket = ctx.socket(zmq::SUB)?;
+    socket.set_ipv6(true)?;
     if printer.opts.types.is_empty() {
         socket.set_subscribe(b"")?;
     }
