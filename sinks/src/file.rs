@@ -13,8 +13,14 @@ use flowstat_core::{Delivery, Record, Sink, SinkError};
 
 use crate::lines::{BUFFER_BYTES, LineBuf};
 
-/// When the file sink asks the kernel to put its data on disk (`fsync`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+mod config;
+
+pub use config::FileConfig;
+
+/// When the file sink asks the kernel to put its data on disk (`fsync`);
+/// the config's `fsync` names it in snake case (`"rotate"`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum FsyncPolicy {
     /// Never: the kernel writes the data back when it likes.
     Never,

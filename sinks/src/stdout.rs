@@ -3,7 +3,9 @@
 use std::io::{self, Stdout};
 
 use flowstat_core::{Delivery, Record, Sink, SinkError};
+use serde::Deserialize;
 
+use crate::config::{BuildSink, ConfigProblem, SinkContext};
 use crate::lines::{BUFFER_BYTES, LineBuf, LineWriter};
 
 /// Newline-delimited JSON to standard output: one record per line.
@@ -77,5 +79,20 @@ impl Sink for StdoutSink {
     fn flush(&mut self) -> Result<(), SinkError> {
         let filter = self.filter;
         self.lines.flush().map_err(|e| Self::error(filter, e))
+    }
+}
+
+/// `type = "stdout"`: no keys of its own.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct StdoutConfig {}
+
+impl BuildSink for StdoutConfig {
+    fn problems(&self) -> Vec<ConfigProblem> {
+        Vec::new()
+    }
+
+    fn build(&self, _: &SinkContext) -> Result<Box<dyn Sink>, ConfigProblem> {
+        Ok(Box::new(StdoutSink::new()))
     }
 }

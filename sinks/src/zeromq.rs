@@ -3,8 +3,14 @@ use std::ffi::{c_int, c_void};
 
 use flowstat_core::{Delivery, Record, Sink, SinkError};
 
-/// How the PUB socket reaches its subscribers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+mod config;
+
+pub use config::ZmqConfig;
+
+/// How the PUB socket reaches its subscribers; the config's `mode` says
+/// `"bind"` or `"connect"`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum ZmqMode {
     /// Subscribers connect to the agent's endpoint.
     Bind,
