@@ -7,9 +7,9 @@ use std::os::unix::net::UnixStream;
 
 use anyhow::{Context, bail};
 use flowstat_core::RecordKind;
-use flowstat_sinks::SocketEndpoint;
+use flowstat_sinks::{SinkConfig, SocketEndpoint};
 
-use crate::config::{SinkSection, SinkType};
+use crate::config::SinkSection;
 
 /// What to watch and how to print it.
 #[derive(Clone, Debug)]
@@ -28,9 +28,10 @@ pub struct TailOptions {
 /// The endpoint of the first socket or ZeroMQ sink in `sinks`, in the form
 /// `tail` takes.
 pub fn endpoint_of(sinks: &[SinkSection]) -> Option<String> {
-    sinks.iter().find_map(|s| match (s.kind, &s.endpoint) {
-        (SinkType::Socket, Some(e)) => Some(e.clone()),
-        (SinkType::Zmq, Some(e)) => Some(format!("zmq+{e}")),
+    sinks.iter().find_map(|s| match &s.config {
+        SinkConfig::Socket(c) => c.endpoint.as_ref().map(ToString::to_string),
+        #[cfg(feature = "zmq")]
+        SinkConfig::Zmq(c) => Some(format!("zmq+{}", c.endpoint)),
         _ => None,
     })
 }
