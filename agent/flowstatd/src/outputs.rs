@@ -2,8 +2,9 @@
 
 use std::path::Path;
 
+use anyhow::Context;
 use flowstat_core::{KindSet, Sink, SinkStatus};
-use flowstat_sinks::{FileOptions, FileSink, SinkContext, SinkOptions, SinkRuntime, StdoutSink};
+use flowstat_sinks::{SinkContext, SinkOptions, SinkRuntime};
 
 use crate::config::SinkSection;
 
@@ -12,7 +13,8 @@ use crate::config::SinkSection;
 pub fn start(sections: &[SinkSection]) -> anyhow::Result<SinkRuntime> {
     let mut runtime = SinkRuntime::new();
     if sections.is_empty() {
-        runtime.add(Box::new(StdoutSink::new()), SinkOptions::new(KindSet::ALL))?;
+        let stdout = stdout(false).context("no [[sink]] is configured")?;
+        runtime.add(stdout, SinkOptions::new(KindSet::ALL))?;
     }
     let ctx = SinkContext {
         hello: flowstat_plugins::agent_hello().json,
@@ -64,16 +66,59 @@ pub fn wanted(sections: &[SinkSection]) -> KindSet {
 /// capture speed) flushes it at every interval; otherwise it is written
 /// whenever its buffer fills.
 pub fn single(output: &Path, kinds: KindSet, paced: bool) -> anyhow::Result<SinkRuntime> {
-    let sink: Box<dyn Sink> = if output == Path::new("-") {
-        Box::new(StdoutSink::for_filter())
+    let sink = if output == Path::new("-") {
+        stdout(true)?
     } else {
-        let mut options = FileOptions::new(output);
-        options.append = false;
-        let mut sink = FileSink::new(options);
-        sink.open()?;
-        Box::new(sink)
+        new_file(output)?
     };
     let mut runtime = SinkRuntime::inline(paced);
     runtime.add(sink, SinkOptions::new(kinds))?;
     Ok(runtime)
+}
+
+/// The stdout sink; a command-line `filter`'s (see
+/// [`StdoutSink::for_filter`](flowstat_sinks::StdoutSink::for_filter)) or
+/// an agent's.
+#[cfg(feature = "stdout")]
+fn stdout(filter: bool) -> anyhow::Result<Box<dyn Sink>> {
+    use flowstat_sinks::StdoutSink;
+    Ok(Box::new(if filter {
+        StdoutSink::for_filter()
+    } else {
+        StdoutSink::new()
+    }))
+}
+
+#[cfg(not(feature = "stdout"))]
+fn stdout(_: bool) -> anyhow::Result<Box<dyn Sink>> {
+    Err(not_built("stdout"))
+}
+
+/// A file sink writing `path` afresh, opened.
+#[cfg(feature = "file")]
+fn new_file(path: &Path) -> anyhow::Result<Box<dyn Sink>> {
+    use flowstat_sinks::{FileOptions, FileSink};
+    let mut options = FileOptions::new(path);
+    options.append = false;
+    let mut sink = FileSink::new(options);
+    sink.open()?;
+    Ok(Box::new(sink))
+}
+
+#[cfg(not(feature = "file"))]
+fn new_file(_: &Path) -> anyhow::Result<Box<dyn Sink>> {
+    Err(not_built("file"))
+}
+
+/// The error for using sink type `name`, which this build left out.
+#[cfg(not(all(
+    feature = "stdout",
+    feature = "file",
+    feature = "socket",
+    feature = "zmq"
+)))]
+pub(crate) fn not_built(name: &str) -> anyhow::Error {
+    let reason = flowstat_sinks::SinkType::named(name)
+        .map_or_else(|| format!("no {name} sink"), |t| t.not_built());
+    anyhow::anyhow!(reason)
 }
