@@ -13,8 +13,14 @@ use flowstat_core::{Delivery, Record, Sink, SinkError};
 
 use crate::lines::{BUFFER_BYTES, LineBuf};
 
-/// When the file sink asks the kernel to put its data on disk (`fsync`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+mod config;
+
+pub use config::FileConfig;
+
+/// When the file sink asks the kernel to put its data on disk (`fsync`);
+/// the config's `fsync` names it in snake case (`"rotate"`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum FsyncPolicy {
     /// Never: the kernel writes the data back when it likes.
     Never,
@@ -26,20 +32,6 @@ pub enum FsyncPolicy {
     Flush,
     /// After every record: slow, but a crash loses nothing written.
     Always,
-}
-
-impl FsyncPolicy {
-    /// The policy named `name` in the configuration: `never`, `rotate`,
-    /// `flush` or `always`.
-    pub fn parse(name: &str) -> Option<Self> {
-        match name {
-            "never" => Some(FsyncPolicy::Never),
-            "rotate" => Some(FsyncPolicy::Rotate),
-            "flush" => Some(FsyncPolicy::Flush),
-            "always" => Some(FsyncPolicy::Always),
-            _ => None,
-        }
-    }
 }
 
 /// Where and how the file sink writes.
@@ -879,16 +871,21 @@ mod tests {
     }
 
     #[test]
-    fn fsync_policies_parse_from_their_names() {
+    fn fsync_policies_are_read_by_their_names() {
         for (name, policy) in [
             ("never", FsyncPolicy::Never),
             ("rotate", FsyncPolicy::Rotate),
             ("flush", FsyncPolicy::Flush),
             ("always", FsyncPolicy::Always),
         ] {
-            assert_eq!(FsyncPolicy::parse(name), Some(policy));
+            let read = toml::Value::from(name).try_into::<FsyncPolicy>();
+            assert_eq!(read.unwrap(), policy);
         }
-        assert_eq!(FsyncPolicy::parse("sometimes"), None);
+        assert!(
+            toml::Value::from("sometimes")
+                .try_into::<FsyncPolicy>()
+                .is_err()
+        );
         assert_eq!(FsyncPolicy::default(), FsyncPolicy::Rotate);
     }
 }

@@ -1,22 +1,45 @@
-//! flowstat-sinks: outputs for records, and the runtime that feeds them.
+//! flowstat-sinks: outputs for records, their configuration, and the
+//! runtime that feeds them.
 //!
 //! [`SinkRuntime`] gives every sink its own thread and bounded queue and
 //! fans each encoded record out to the sinks that subscribed to its type.
-//! Each other module is one [`Sink`](flowstat_core::Sink): stdout, a
-//! rotating file, a socket server (Unix or TCP) and a ZeroMQ PUB socket.
+//! Each sink is a [`Sink`](flowstat_core::Sink) in a module of its own,
+//! behind a cargo feature: stdout, a rotating file, a socket server (Unix
+//! or TCP) and a ZeroMQ PUB socket; `lines` is the newline framing that
+//! stdout and file share. Next to each sink is its `[[sink]]`
+//! configuration; [`SinkSection`] reads and checks a `[[sink]]` table and
+//! builds its sink (see the `config` module for adding a sink type).
+//! Reading the configuration file, and choosing where records go when
+//! none is configured, are flowstatd's.
 #![deny(unsafe_code)]
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+mod config;
+#[cfg(feature = "file")]
 mod file;
+#[cfg(any(feature = "file", feature = "stdout"))]
+#[cfg_attr(
+    not(all(feature = "file", feature = "stdout")),
+    allow(dead_code, reason = "parts of the framing serve only one of the two")
+)]
 mod lines;
 mod runtime;
+#[cfg(feature = "socket")]
 mod socket;
+#[cfg(feature = "stdout")]
+mod stdout;
 #[cfg(feature = "zmq")]
 mod zeromq;
 
-pub use file::{FileOptions, FileSink, FsyncPolicy};
-pub use lines::StdoutSink;
+pub use config::{BuildSink, ConfigProblem, SinkConfig, SinkContext, SinkSection, SinkType};
+#[cfg(feature = "file")]
+pub use file::{FileConfig, FileOptions, FileSink, FsyncPolicy};
 pub use runtime::{SinkOptions, SinkRuntime};
-pub use socket::{Endpoint as SocketEndpoint, Framing as SocketFraming, SocketOptions, SocketSink};
+#[cfg(feature = "socket")]
+pub use socket::{
+    Endpoint as SocketEndpoint, Framing as SocketFraming, SocketConfig, SocketOptions, SocketSink,
+};
+#[cfg(feature = "stdout")]
+pub use stdout::{StdoutConfig, StdoutSink};
 #[cfg(feature = "zmq")]
-pub use zeromq::{ZmqMode, ZmqOptions, ZmqSink};
+pub use zeromq::{ZmqConfig, ZmqMode, ZmqOptions, ZmqSink};

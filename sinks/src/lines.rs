@@ -1,11 +1,9 @@
-//! Newline-delimited JSON framing, and the stdout sink.
+//! Newline-delimited JSON framing.
 //!
 //! [`LineBuf`] holds whole lines until they are written out; the stdout
 //! and file sinks both frame records with it.
 
-use std::io::{self, Stdout, Write};
-
-use flowstat_core::{Delivery, Record, Sink, SinkError};
+use std::io::{self, Write};
 
 /// Bytes of lines buffered before they are written out.
 pub(crate) const BUFFER_BYTES: usize = 256 * 1024;
@@ -112,13 +110,15 @@ impl LineBuf {
 }
 
 /// Newline-delimited JSON to any writer: a record per line, buffered.
-struct LineWriter<W> {
-    out: W,
-    buf: LineBuf,
+pub(crate) struct LineWriter<W> {
+    pub(crate) out: W,
+    pub(crate) buf: LineBuf,
 }
 
 impl<W: Write> LineWriter<W> {
-    fn write(&mut self, json: &[u8]) -> io::Result<()> {
+    /// Buffers `json` and its newline, writing out what is buffered first
+    /// if it would not fit.
+    pub(crate) fn write(&mut self, json: &[u8]) -> io::Result<()> {
         if !self.buf.has_room(json.len()) {
             self.buf.write_to(&mut self.out)?;
         }
@@ -126,83 +126,10 @@ impl<W: Write> LineWriter<W> {
         Ok(())
     }
 
-    fn flush(&mut self) -> io::Result<()> {
+    /// Writes out what is buffered and flushes the writer.
+    pub(crate) fn flush(&mut self) -> io::Result<()> {
         self.buf.write_to(&mut self.out)?;
         self.out.flush()
-    }
-}
-
-/// Newline-delimited JSON to standard output: one record per line.
-///
-/// Records are buffered (256 KiB); a record and its newline are always
-/// buffered together, so each flush ends on a whole line. After a failed
-/// write the next one resumes where it stopped, so a line is never cut or
-/// repeated.
-pub struct StdoutSink {
-    lines: LineWriter<Stdout>,
-    /// A command-line filter's output (see [`StdoutSink::for_filter`]).
-    filter: bool,
-}
-
-impl StdoutSink {
-    /// Writes to standard output.
-    pub fn new() -> Self {
-        StdoutSink {
-            lines: LineWriter {
-                out: io::stdout(),
-                buf: LineBuf::new(BUFFER_BYTES),
-            },
-            filter: false,
-        }
-    }
-
-    /// Standard output of a command-line filter (`flowstatd replay`): when
-    /// the reader goes away (`| head`), the process ends at once with
-    /// status 0, as a filter that SIGPIPE ends would, rather than logging
-    /// the error and retrying as an agent's sink does.
-    pub fn for_filter() -> Self {
-        StdoutSink {
-            filter: true,
-            ..StdoutSink::new()
-        }
-    }
-
-    /// The sink error for a failed write to standard output.
-    fn error(filter: bool, e: io::Error) -> SinkError {
-        if filter && e.kind() == io::ErrorKind::BrokenPipe {
-            std::process::exit(0);
-        }
-        SinkError::io("stdout", "cannot write to stdout", e)
-    }
-}
-
-impl Default for StdoutSink {
-    /// Writes to standard output.
-    fn default() -> Self {
-        StdoutSink::new()
-    }
-}
-
-impl Sink for StdoutSink {
-    fn name(&self) -> &str {
-        "stdout"
-    }
-
-    fn open(&mut self) -> Result<(), SinkError> {
-        Ok(())
-    }
-
-    fn write(&mut self, record: &Record) -> Result<Delivery, SinkError> {
-        let filter = self.filter;
-        self.lines
-            .write(&record.json)
-            .map_err(|e| Self::error(filter, e))?;
-        Ok(Delivery::Sent)
-    }
-
-    fn flush(&mut self) -> Result<(), SinkError> {
-        let filter = self.filter;
-        self.lines.flush().map_err(|e| Self::error(filter, e))
     }
 }
 

@@ -17,6 +17,10 @@ use std::time::{Duration, Instant};
 
 use flowstat_core::{Delivery, Record, Sink, SinkError};
 
+mod config;
+
+pub use config::SocketConfig;
+
 /// Where a [`SocketSink`] listens.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Endpoint {
@@ -64,14 +68,17 @@ impl fmt::Display for Endpoint {
     }
 }
 
-/// How records are delimited on the stream (SPEC section 5).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// How records are delimited on the stream (SPEC section 5); the config's
+/// `framing` says `"lines"` or `"length"`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize)]
 pub enum Framing {
     /// One JSON object per line: `json` then `\n`.
     #[default]
+    #[serde(rename = "lines")]
     Lines,
     /// `{"length":N}\n` before each line, N counting the JSON and its
     /// trailing newline.
+    #[serde(rename = "length")]
     LengthHeader,
 }
 

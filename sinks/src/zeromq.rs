@@ -3,8 +3,14 @@ use std::ffi::{c_int, c_void};
 
 use flowstat_core::{Delivery, Record, Sink, SinkError};
 
-/// How the PUB socket reaches its subscribers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+mod config;
+
+pub use config::ZmqConfig;
+
+/// How the PUB socket reaches its subscribers; the config's `mode` says
+/// `"bind"` or `"connect"`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum ZmqMode {
     /// Subscribers connect to the agent's endpoint.
     Bind,
@@ -116,6 +122,8 @@ impl Sink for ZmqSink {
             .set_xpub_verbose(true)
             .and_then(|()| set_xpub_nodrop(&mut socket))
             .and_then(|()| socket.set_sndhwm(self.options.send_hwm))
+            // IPv6 addresses too; `*` then binds both families.
+            .and_then(|()| socket.set_ipv6(true))
             // What is queued gets a second to leave at shutdown.
             .and_then(|()| socket.set_linger(1000));
         setup.map_err(|e| self.error("cannot set up the ZeroMQ socket", e))?;
@@ -256,6 +264,38 @@ mod tests {
             std::thread::sleep(Duration::from_millis(5));
         }
         sink.close().unwrap();
+    }
+
+    /// A TCP port free on `[::1]` and `127.0.0.1` a moment ago.
+    fn free_port() -> u16 {
+        loop {
+            let v6 = std::net::TcpListener::bind("[::1]:0").unwrap();
+            let port = v6.local_addr().unwrap().port();
+            if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+                return port;
+            }
+        }
+    }
+
+    #[test]
+    fn ipv6_and_ipv4_subscribers_reach_tcp_endpoints() {
+        for (bind, connect) in [("[::1]", "[::1]"), ("*", "[::1]"), ("*", "127.0.0.1")] {
+            let port = free_port();
+            let mut sink = ZmqSink::new(ZmqOptions::new(&format!("tcp://{bind}:{port}")));
+            sink.open().unwrap();
+            let ctx = zmq::Context::new();
+            let sub = ctx.socket(zmq::SUB).unwrap();
+            sub.set_ipv6(true).unwrap();
+            sub.set_subscribe(b"").unwrap();
+            sub.set_rcvtimeo(5000).unwrap();
+            sub.connect(&format!("tcp://{connect}:{port}")).unwrap();
+            wait_ready(&mut sink);
+            let sent = sink.write(&record(RecordKind::Flow, 7)).unwrap();
+            assert_eq!(sent, Delivery::Sent, "{bind} <- {connect}");
+            let msg = sub.recv_multipart(0).unwrap();
+            assert_eq!(msg[1], b"{\"n\":7}", "{bind} <- {connect}");
+            sink.close().unwrap();
+        }
     }
 
     #[test]

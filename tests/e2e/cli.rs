@@ -70,6 +70,40 @@ fn check_config_names_file_key_and_reason_of_every_error() {
 }
 
 #[test]
+fn check_config_names_the_key_inside_a_sink() {
+    let tmp = TempDir::new("badsinks");
+    let conf = tmp.path("sinks.toml");
+    std::fs::write(
+        &conf,
+        "[[sink]]\ntype = \"zmq\"\nendpoint = \"foo://bar\"\n\
+         [[sink]]\ntype = \"zmq\"\nendpoint = \"tcp://127.0.0.1\"\nsend_hwm = \"lots\"\n\
+         [[sink]]\ntype = \"kafka\"\n\
+         [[sink]]\ntype = \"file\"\npath = \"/tmp/f.json\"\nendpoint = \"tcp://x\"\n",
+    )
+    .unwrap();
+    let out = run_flowstatd(&["check-config", &conf.to_string_lossy()]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let path = conf.to_string_lossy();
+    let want = [
+        ("sink[0].endpoint", "unknown transport \"foo\""),
+        ("sink[1].endpoint", "no port"),
+        ("sink[1].send_hwm", "invalid type"),
+        ("sink[2].type", "unknown sink type \"kafka\""),
+        ("sink[3].endpoint", "applies to type socket and zmq only"),
+    ];
+    for (key, reason) in want {
+        assert!(
+            stderr
+                .lines()
+                .any(|l| l.contains(&format!("{path}: {key}: ")) && l.contains(reason)),
+            "no line names {key} ({reason}):\n{stderr}"
+        );
+    }
+    assert_eq!(stderr.lines().count(), want.len(), "{stderr}");
+}
+
+#[test]
 fn output_goes_to_a_file_and_options_apply() {
     let tmp = TempDir::new("output");
     let out_path = tmp.path("records.json");

@@ -9,13 +9,15 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use flowstat_core::{KindSet, RecordKind};
 use flowstat_decode::DecodeConfig;
 use flowstat_dpi::Applications;
 use flowstat_flow::{FlowConfig, LocalNetworks};
-use flowstat_sinks::{FsyncPolicy, SocketEndpoint};
 use ipnet::IpNet;
 use serde::Deserialize;
+
+/// `[[sink]]`: one output, read and checked by the sinks crate, each type's
+/// keys next to its sink.
+pub use flowstat_sinks::SinkSection;
 
 /// The whole configuration.
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
@@ -308,307 +310,6 @@ impl CaptureSection {
     }
 }
 
-/// `[[sink]]`: one output. Which keys apply depends on `type`; a key of
-/// another type is an error.
-#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct SinkSection {
-    /// `stdout`, `file`, `socket` or `zmq`.
-    #[serde(rename = "type")]
-    pub kind: SinkType,
-    /// Record types to send; empty means all.
-    #[serde(default)]
-    pub types: Vec<RecordKind>,
-    /// Records that may wait for the sink (default 65536).
-    pub queue_records: Option<usize>,
-    /// Bytes that may wait for the sink (default 64 MiB).
-    pub queue_bytes: Option<usize>,
-    /// file: the file written.
-    pub path: Option<PathBuf>,
-    /// file: rotate before the file would grow past this size.
-    pub rotate_bytes: Option<u64>,
-    /// file: rotate when the file has been written this long.
-    pub rotate_secs: Option<u64>,
-    /// file: rotated files kept (default 5).
-    pub keep: Option<u32>,
-    /// file: gzip rotated files.
-    pub gzip: Option<bool>,
-    /// file: `never`, `rotate` (default), `flush` or `always`.
-    pub fsync: Option<String>,
-    /// socket: `unix:///PATH` or `tcp://HOST:PORT`; zmq: any libzmq
-    /// endpoint (`tcp://...`, `ipc://...`).
-    pub endpoint: Option<String>,
-    /// socket: `lines` (default) or `length` (a `{"length":N}` line
-    /// before each record).
-    pub framing: Option<Framing>,
-    /// socket: bytes a client may fall behind before it is disconnected.
-    pub client_buffer_bytes: Option<usize>,
-    /// socket, zmq: consumers (clients, subscriptions) to wait for before
-    /// the first record is sent (default 1).
-    pub wait_for_consumers: Option<usize>,
-    /// socket: the Unix socket file's mode, octal (`"0660"`).
-    pub socket_mode: Option<String>,
-    /// socket: the Unix socket file's owner (a user name).
-    pub socket_owner: Option<String>,
-    /// socket: the Unix socket file's group (a group name).
-    pub socket_group: Option<String>,
-    /// zmq: `bind` (default) or `connect`.
-    pub mode: Option<ZmqModeSetting>,
-    /// zmq: messages queued per subscriber before sends are held back.
-    pub send_hwm: Option<i32>,
-}
-
-/// `[[sink]].type`.
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum SinkType {
-    /// Newline-delimited JSON to standard output.
-    Stdout,
-    /// Newline-delimited JSON to a rotating file.
-    File,
-    /// A stream socket server, Unix or TCP.
-    Socket,
-    /// A ZeroMQ PUB socket.
-    Zmq,
-}
-
-/// `[[sink]].framing`.
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum Framing {
-    /// One record per line.
-    Lines,
-    /// `{"length":N}` on a line before each record (SPEC 5).
-    Length,
-}
-
-/// `[[sink]].mode`.
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum ZmqModeSetting {
-    /// Subscribers connect to the agent.
-    Bind,
-    /// The agent connects to a collector.
-    Connect,
-}
-
-impl SinkSection {
-    /// A sink of `kind` with every option at its default.
-    pub fn new(kind: SinkType) -> Self {
-        SinkSection {
-            kind,
-            types: Vec::new(),
-            queue_records: None,
-            queue_bytes: None,
-            path: None,
-            rotate_bytes: None,
-            rotate_secs: None,
-            keep: None,
-            gzip: None,
-            fsync: None,
-            endpoint: None,
-            framing: None,
-            client_buffer_bytes: None,
-            wait_for_consumers: None,
-            socket_mode: None,
-            socket_owner: None,
-            socket_group: None,
-            mode: None,
-            send_hwm: None,
-        }
-    }
-
-    /// The record types this sink subscribed to.
-    pub fn kinds(&self) -> KindSet {
-        if self.types.is_empty() {
-            KindSet::ALL
-        } else {
-            KindSet::of(&self.types)
-        }
-    }
-
-    /// The type-specific keys that are set, with the types they apply to.
-    fn set_keys(&self) -> [(&'static str, bool, &'static [SinkType]); 15] {
-        use SinkType::{File, Socket, Zmq};
-        [
-            ("path", self.path.is_some(), &[File]),
-            ("rotate_bytes", self.rotate_bytes.is_some(), &[File]),
-            ("rotate_secs", self.rotate_secs.is_some(), &[File]),
-            ("keep", self.keep.is_some(), &[File]),
-            ("gzip", self.gzip.is_some(), &[File]),
-            ("fsync", self.fsync.is_some(), &[File]),
-            ("endpoint", self.endpoint.is_some(), &[Socket, Zmq]),
-            ("framing", self.framing.is_some(), &[Socket]),
-            (
-                "client_buffer_bytes",
-                self.client_buffer_bytes.is_some(),
-                &[Socket],
-            ),
-            (
-                "wait_for_consumers",
-                self.wait_for_consumers.is_some(),
-                &[Socket, Zmq],
-            ),
-            ("socket_mode", self.socket_mode.is_some(), &[Socket]),
-            ("socket_owner", self.socket_owner.is_some(), &[Socket]),
-            ("socket_group", self.socket_group.is_some(), &[Socket]),
-            ("mode", self.mode.is_some(), &[Zmq]),
-            ("send_hwm", self.send_hwm.is_some(), &[Zmq]),
-        ]
-    }
-
-    /// What is wrong with this sink's keys, as (key, reason).
-    fn problems(&self) -> Vec<(&'static str, String)> {
-        let mut out = Vec::new();
-        let type_name = |t: &SinkType| format!("{t:?}").to_lowercase();
-        for (key, set, applies) in self.set_keys() {
-            if set && !applies.contains(&self.kind) {
-                let types: Vec<String> = applies.iter().map(type_name).collect();
-                out.push((key, format!("applies to type {} only", types.join(" and "))));
-            }
-        }
-        let check = |out: &mut Vec<_>, ok: bool, key, reason: &str| {
-            if !ok {
-                out.push((key, reason.to_owned()));
-            }
-        };
-        match self.kind {
-            SinkType::Stdout => {}
-            SinkType::File => {
-                let path = self.path.as_deref().unwrap_or(Path::new(""));
-                check(
-                    &mut out,
-                    !path.as_os_str().is_empty(),
-                    "path",
-                    "is required for a file sink",
-                );
-                check(
-                    &mut out,
-                    self.keep.is_none_or(|k| k <= 1000),
-                    "keep",
-                    "must be at most 1000",
-                );
-                check(
-                    &mut out,
-                    self.rotate_bytes.is_none_or(|b| b >= 4096),
-                    "rotate_bytes",
-                    "must be at least 4096",
-                );
-                check(
-                    &mut out,
-                    self.rotate_secs.is_none_or(|s| s >= 1),
-                    "rotate_secs",
-                    "must be at least 1",
-                );
-                check(
-                    &mut out,
-                    self.fsync
-                        .as_deref()
-                        .is_none_or(|f| FsyncPolicy::parse(f).is_some()),
-                    "fsync",
-                    "must be \"never\", \"rotate\", \"flush\" or \"always\"",
-                );
-            }
-            SinkType::Socket => match self.endpoint.as_deref().map(SocketEndpoint::parse) {
-                None => check(
-                    &mut out,
-                    false,
-                    "endpoint",
-                    "is required: unix:///PATH or tcp://HOST:PORT",
-                ),
-                Some(Err(reason)) => out.push(("endpoint", reason)),
-                Some(Ok(_)) => {
-                    check(
-                        &mut out,
-                        self.socket_mode
-                            .as_deref()
-                            .is_none_or(|m| self.unix_mode_of(m).is_some()),
-                        "socket_mode",
-                        "must be an octal mode such as \"0660\"",
-                    );
-                    if let Some(name) = &self.socket_owner
-                        && uid_of(name).is_none()
-                    {
-                        out.push((
-                            "socket_owner",
-                            format!("no user named {name:?} on this host"),
-                        ));
-                    }
-                    if let Some(name) = &self.socket_group
-                        && gid_of(name).is_none()
-                    {
-                        out.push((
-                            "socket_group",
-                            format!("no group named {name:?} on this host"),
-                        ));
-                    }
-                }
-            },
-            SinkType::Zmq => {
-                check(
-                    &mut out,
-                    cfg!(feature = "zmq"),
-                    "type",
-                    "this flowstatd was built without ZeroMQ (feature \"zmq\")",
-                );
-                let endpoint = self.endpoint.as_deref().unwrap_or("");
-                check(
-                    &mut out,
-                    endpoint.contains("://"),
-                    "endpoint",
-                    "is required: tcp://HOST:PORT or ipc:///PATH",
-                );
-                check(
-                    &mut out,
-                    self.send_hwm.is_none_or(|h| h >= 1),
-                    "send_hwm",
-                    "must be at least 1",
-                );
-            }
-        }
-        if let Some(n) = self.queue_records {
-            check(&mut out, n >= 1, "queue_records", "must be at least 1");
-        }
-        if let Some(n) = self.queue_bytes {
-            check(
-                &mut out,
-                n >= 65_536,
-                "queue_bytes",
-                "must be at least 65536",
-            );
-        }
-        out
-    }
-
-    /// `socket_mode` as a number, when it is a valid octal mode.
-    fn unix_mode_of(&self, mode: &str) -> Option<u32> {
-        u32::from_str_radix(mode, 8).ok().filter(|m| *m <= 0o777)
-    }
-
-    /// `socket_mode` as a number.
-    pub fn unix_mode(&self) -> Option<u32> {
-        self.socket_mode
-            .as_deref()
-            .and_then(|m| self.unix_mode_of(m))
-    }
-}
-
-/// The uid of user `name` on this host.
-pub fn uid_of(name: &str) -> Option<u32> {
-    nix::unistd::User::from_name(name)
-        .ok()
-        .flatten()
-        .map(|u| u.uid.as_raw())
-}
-
-/// The gid of group `name` on this host.
-pub fn gid_of(name: &str) -> Option<u32> {
-    nix::unistd::Group::from_name(name)
-        .ok()
-        .flatten()
-        .map(|g| g.gid.as_raw())
-}
-
 /// One invalid key.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct KeyError {
@@ -697,9 +398,12 @@ impl Config {
             message: e.to_string().trim_end().replace('\n', " "),
         })?;
         let mut errors = Vec::new();
+        // The sinks are read apart, so that a problem inside one names its
+        // key (`sink[2].endpoint`), which serde loses through `type`.
+        let (sinks, sink_errors) = read_sinks(table.remove("sink"));
         // serde stops at the first bad key: note it, drop it, try again, so
         // that every bad key is reported.
-        let config = loop {
+        let mut config = loop {
             match serde_path_to_error::deserialize::<_, Config>(toml::Value::Table(table.clone())) {
                 Ok(config) => break config,
                 Err(e) => {
@@ -714,7 +418,9 @@ impl Config {
                 }
             }
         };
+        config.sink = sinks;
         errors.extend(config.validate());
+        errors.extend(sink_errors);
         if errors.is_empty() {
             Ok(config)
         } else {
@@ -815,11 +521,6 @@ impl Config {
                 "needs libpcap: use method = \"libpcap\" or \"auto\"",
             );
         }
-        for (i, sink) in self.sink.iter().enumerate() {
-            for (key, reason) in sink.problems() {
-                require(e, false, format!("sink[{i}].{key}"), &reason);
-            }
-        }
         errors
     }
 
@@ -904,6 +605,48 @@ impl Config {
     }
 }
 
+/// The `[[sink]]` tables of `value`, and the problems of those that could
+/// not be read, keyed `sink[N].KEY`.
+fn read_sinks(value: Option<toml::Value>) -> (Vec<SinkSection>, Vec<KeyError>) {
+    let mut errors = Vec::new();
+    let tables = match value {
+        None => Vec::new(),
+        Some(toml::Value::Array(tables)) => tables,
+        Some(other) => {
+            errors.push(KeyError {
+                key: "sink".into(),
+                reason: format!(
+                    "invalid type: {}, expected [[sink]] tables",
+                    other.type_str()
+                ),
+            });
+            Vec::new()
+        }
+    };
+    let mut sinks = Vec::new();
+    for (i, table) in tables.into_iter().enumerate() {
+        let read = match table {
+            toml::Value::Table(table) => SinkSection::read(table),
+            other => Err(vec![flowstat_sinks::ConfigProblem::new(
+                "",
+                format!("invalid type: {}, expected a table", other.type_str()),
+            )]),
+        };
+        match read {
+            Ok(sink) => sinks.push(sink),
+            Err(problems) => errors.extend(problems.into_iter().map(|p| KeyError {
+                key: if p.key.is_empty() {
+                    format!("sink[{i}]")
+                } else {
+                    format!("sink[{i}].{}", p.key)
+                },
+                reason: p.reason,
+            })),
+        }
+    }
+    (sinks, errors)
+}
+
 /// Removes the value at a serde_path_to_error path (`a.b`, `a.list[2]`,
 /// `capture[0].queues`; `?` for an unknown position) from `table`; false
 /// if nothing could be removed.
@@ -974,25 +717,24 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "file")]
     fn the_shipped_config_is_valid_and_all_defaults_but_user_sink_and_applications() {
+        use flowstat_sinks::{FileConfig, FsyncPolicy, SinkConfig};
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../conf/flowstatd.toml");
         let mut c = Config::load(&path).unwrap();
         assert_eq!(
             (c.agent.user.as_str(), c.agent.group.as_str()),
             ("flowstatd", "flowstatd")
         );
-        let file = PathBuf::from("/var/lib/flowstatd/flows.json");
-        assert_eq!(
-            c.sink,
-            vec![SinkSection {
-                path: Some(file),
-                rotate_bytes: Some(100 << 20),
-                keep: Some(5),
-                gzip: Some(true),
-                fsync: Some("rotate".into()),
-                ..SinkSection::new(SinkType::File)
-            }]
-        );
+        let file = FileConfig {
+            path: PathBuf::from("/var/lib/flowstatd/flows.json"),
+            rotate_bytes: Some(100 << 20),
+            keep: 5,
+            gzip: true,
+            fsync: FsyncPolicy::Rotate,
+            ..FileConfig::default()
+        };
+        assert_eq!(c.sink, vec![SinkSection::new(SinkConfig::File(file))]);
         // The shipped application table, found next to the config.
         assert_eq!(c.dpi.applications, Path::new("applications.toml"));
         assert!(c.applications(&path).unwrap().len() >= 60);
@@ -1011,7 +753,9 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "file")]
     fn captures_and_sinks_are_read_and_checked() {
+        use flowstat_core::RecordKind;
         let c = parse(
             "[[capture]]\ninterface = \"eth0\"\nrole = \"wan\"\nqueues = [0, 1]\n\
              [[capture]]\ninterface = \"eth1\"\nmethod = \"libpcap\"\nfilter = \"tcp\"\n\
@@ -1045,22 +789,34 @@ mod tests {
     }
 
     #[test]
+    #[cfg(all(feature = "file", feature = "socket", feature = "zmq"))]
     fn sink_keys_are_checked_against_their_type() {
+        use flowstat_core::{KindSet, RecordKind};
+        use flowstat_sinks::{SinkConfig, SocketFraming, ZmqMode};
         let c = parse(
             "[[sink]]\ntype = \"socket\"\nendpoint = \"unix:///run/f.sock\"\nframing = \"length\"\n\
              socket_mode = \"0660\"\n[[sink]]\ntype = \"zmq\"\nendpoint = \"tcp://127.0.0.1:5556\"\n\
              mode = \"connect\"\ntypes = [\"flow\"]\n",
         )
         .unwrap();
-        assert_eq!(c.sink[0].unix_mode(), Some(0o660));
-        assert_eq!(c.sink[0].framing, Some(Framing::Length));
-        assert_eq!(c.sink[1].mode, Some(ZmqModeSetting::Connect));
+        let SinkConfig::Socket(socket) = &c.sink[0].config else {
+            panic!("{:?}", c.sink[0]);
+        };
+        assert_eq!(socket.socket_mode, Some(0o660));
+        assert_eq!(socket.framing, SocketFraming::LengthHeader);
+        let SinkConfig::Zmq(zmq) = &c.sink[1].config else {
+            panic!("{:?}", c.sink[1]);
+        };
+        assert_eq!(zmq.mode, ZmqMode::Connect);
+        assert_eq!(c.sink[1].kinds(), KindSet::of(&[RecordKind::Flow]));
         let errors = key_errors(
             "[[sink]]\ntype = \"file\"\nendpoint = \"tcp://x\"\nfsync = \"sometimes\"\n\
              [[sink]]\ntype = \"socket\"\nendpoint = \"http://127.0.0.1:1\"\n\
              [[sink]]\ntype = \"socket\"\nendpoint = \"unix:///x.sock\"\nsocket_mode = \"999\"\n\
              socket_owner = \"no-such-user-9\"\nrotate_bytes = 100000\n\
-             [[sink]]\ntype = \"zmq\"\n",
+             [[sink]]\ntype = \"zmq\"\n\
+             [[sink]]\ntype = \"zmq\"\nendpoint = \"foo://bar\"\nsend_hwm = \"many\"\n\
+             [[sink]]\ntype = \"zmq\"\nendpoint = \"tcp://127.0.0.1\"\ntypes = [\"flow\", 3]\n",
         );
         let got: Vec<(&str, &str)> = errors
             .iter()
@@ -1069,18 +825,50 @@ mod tests {
         for (key, reason) in [
             ("sink[0].endpoint", "applies to type socket and zmq only"),
             ("sink[0].path", "is required for a file sink"),
-            ("sink[0].fsync", "must be"),
+            ("sink[0].fsync", "unknown variant `sometimes`"),
             ("sink[1].endpoint", "unix://"),
             ("sink[2].rotate_bytes", "applies to type file only"),
             ("sink[2].socket_mode", "octal"),
             ("sink[2].socket_owner", "no user named"),
             ("sink[3].endpoint", "is required"),
+            ("sink[4].endpoint", "unknown transport \"foo\""),
+            ("sink[4].send_hwm", "invalid type: string \"many\""),
+            ("sink[5].endpoint", "no port"),
+            ("sink[5].types[1]", "invalid type"),
         ] {
             assert!(
                 got.iter().any(|(k, r)| *k == key && r.contains(reason)),
                 "{key}: {reason} not in {got:?}"
             );
         }
+        assert_eq!(got.len(), 12, "{got:?}");
+    }
+
+    #[test]
+    #[cfg(feature = "stdout")]
+    fn a_sink_of_an_unknown_type_is_one_error() {
+        let errors = key_errors(
+            "[[sink]]\ntype = \"stdout\"\n[[sink]]\ntype = \"kafka\"\nbrokers = [\"k:9092\"]\n",
+        );
+        assert_eq!(
+            errors,
+            vec![KeyError {
+                key: "sink[1].type".into(),
+                reason: "unknown sink type \"kafka\", expected one of \"stdout\", \"file\", \
+                         \"socket\", \"zmq\""
+                    .into()
+            }]
+        );
+        let err = parse("sink = 1\n").unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "test.toml: sink: invalid type: integer, expected [[sink]] tables"
+        );
+        let err = parse("sink = [1]\n").unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "test.toml: sink[0]: invalid type: integer, expected a table"
+        );
     }
 
     #[test]

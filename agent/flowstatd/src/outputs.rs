@@ -2,28 +2,28 @@
 
 use std::path::Path;
 
+use anyhow::Context;
 use flowstat_core::{KindSet, Sink, SinkStatus};
-use flowstat_sinks::{
-    FileOptions, FileSink, FsyncPolicy, SinkOptions, SinkRuntime, SocketEndpoint, SocketFraming,
-    SocketOptions, SocketSink, StdoutSink,
-};
+use flowstat_sinks::{SinkContext, SinkOptions, SinkRuntime};
 
-use crate::config::{Framing, SinkSection, SinkType, gid_of, uid_of};
+use crate::config::SinkSection;
 
 /// Starts the sinks of `sections` (already validated), each on a thread of
 /// its own; stdout when there is none.
 pub fn start(sections: &[SinkSection]) -> anyhow::Result<SinkRuntime> {
     let mut runtime = SinkRuntime::new();
     if sections.is_empty() {
-        runtime.add(Box::new(StdoutSink::new()), SinkOptions::new(KindSet::ALL))?;
+        let stdout = stdout(false).context("no [[sink]] is configured")?;
+        runtime.add(stdout, SinkOptions::new(KindSet::ALL))?;
     }
-    for s in sections {
-        let options = SinkOptions {
-            kinds: s.kinds(),
-            queue_records: s.queue_records.unwrap_or(SinkOptions::QUEUE_RECORDS),
-            queue_bytes: s.queue_bytes.unwrap_or(SinkOptions::QUEUE_BYTES),
-        };
-        runtime.add(sink(s)?, options)?;
+    let ctx = SinkContext {
+        hello: flowstat_plugins::agent_hello().json,
+    };
+    for (i, s) in sections.iter().enumerate() {
+        let sink = s
+            .build(&ctx)
+            .map_err(|p| anyhow::anyhow!("sink[{i}].{p}"))?;
+        runtime.add(sink, s.options())?;
     }
     Ok(runtime)
 }
@@ -66,70 +66,59 @@ pub fn wanted(sections: &[SinkSection]) -> KindSet {
 /// capture speed) flushes it at every interval; otherwise it is written
 /// whenever its buffer fills.
 pub fn single(output: &Path, kinds: KindSet, paced: bool) -> anyhow::Result<SinkRuntime> {
-    let sink: Box<dyn Sink> = if output == Path::new("-") {
-        Box::new(StdoutSink::for_filter())
+    let sink = if output == Path::new("-") {
+        stdout(true)?
     } else {
-        let mut options = FileOptions::new(output);
-        options.append = false;
-        let mut sink = FileSink::new(options);
-        sink.open()?;
-        Box::new(sink)
+        new_file(output)?
     };
     let mut runtime = SinkRuntime::inline(paced);
     runtime.add(sink, SinkOptions::new(kinds))?;
     Ok(runtime)
 }
 
-/// The sink a validated section describes.
-fn sink(s: &SinkSection) -> anyhow::Result<Box<dyn Sink>> {
-    let endpoint = s.endpoint.clone().unwrap_or_default();
-    Ok(match s.kind {
-        SinkType::Stdout => Box::new(StdoutSink::new()),
-        SinkType::File => {
-            let mut o = FileOptions::new(s.path.clone().unwrap_or_default());
-            o.rotate_bytes = s.rotate_bytes;
-            o.rotate_secs = s.rotate_secs;
-            o.keep = s.keep.unwrap_or(o.keep);
-            o.gzip = s.gzip.unwrap_or(o.gzip);
-            o.fsync = s
-                .fsync
-                .as_deref()
-                .and_then(FsyncPolicy::parse)
-                .unwrap_or(o.fsync);
-            Box::new(FileSink::new(o))
-        }
-        SinkType::Socket => {
-            let endpoint = SocketEndpoint::parse(&endpoint)
-                .unwrap_or_else(|_| unreachable!("validated endpoint {endpoint:?}"));
-            let mut o = SocketOptions::new(endpoint, flowstat_plugins::agent_hello().json);
-            if s.framing == Some(Framing::Length) {
-                o.framing = SocketFraming::LengthHeader;
-            }
-            o.client_buffer_bytes = s.client_buffer_bytes.unwrap_or(o.client_buffer_bytes);
-            o.wait_for_clients = s.wait_for_consumers.unwrap_or(o.wait_for_clients);
-            o.unix_mode = s.unix_mode();
-            o.unix_owner = s.socket_owner.as_deref().and_then(uid_of);
-            o.unix_group = s.socket_group.as_deref().and_then(gid_of);
-            Box::new(SocketSink::new(o))
-        }
-        SinkType::Zmq => zmq(s, &endpoint)?,
-    })
+/// The stdout sink; a command-line `filter`'s (see
+/// [`StdoutSink::for_filter`](flowstat_sinks::StdoutSink::for_filter)) or
+/// an agent's.
+#[cfg(feature = "stdout")]
+fn stdout(filter: bool) -> anyhow::Result<Box<dyn Sink>> {
+    use flowstat_sinks::StdoutSink;
+    Ok(Box::new(if filter {
+        StdoutSink::for_filter()
+    } else {
+        StdoutSink::new()
+    }))
 }
 
-#[cfg(feature = "zmq")]
-fn zmq(s: &SinkSection, endpoint: &str) -> anyhow::Result<Box<dyn Sink>> {
-    use crate::config::ZmqModeSetting;
-    use flowstat_sinks::{ZmqMode, ZmqOptions, ZmqSink};
-    let mut o = ZmqOptions::new(endpoint);
-    if s.mode == Some(ZmqModeSetting::Connect) {
-        o.mode = ZmqMode::Connect;
-    }
-    o.send_hwm = s.send_hwm.unwrap_or(o.send_hwm);
-    o.wait_for_subscribers = s.wait_for_consumers.unwrap_or(o.wait_for_subscribers);
-    Ok(Box::new(ZmqSink::new(o)))
+#[cfg(not(feature = "stdout"))]
+fn stdout(_: bool) -> anyhow::Result<Box<dyn Sink>> {
+    Err(not_built("stdout"))
 }
 
-#[cfg(not(feature = "zmq"))]
-fn zmq(_: &SinkSection, _: &str) -> anyhow::Result<Box<dyn Sink>> {
-    anyhow::bail!("this flowstatd was built without ZeroMQ (feature \"zmq\")")
+/// A file sink writing `path` afresh, opened.
+#[cfg(feature = "file")]
+fn new_file(path: &Path) -> anyhow::Result<Box<dyn Sink>> {
+    use flowstat_sinks::{FileOptions, FileSink};
+    let mut options = FileOptions::new(path);
+    options.append = false;
+    let mut sink = FileSink::new(options);
+    sink.open()?;
+    Ok(Box::new(sink))
+}
+
+#[cfg(not(feature = "file"))]
+fn new_file(_: &Path) -> anyhow::Result<Box<dyn Sink>> {
+    Err(not_built("file"))
+}
+
+/// The error for using sink type `name`, which this build left out.
+#[cfg(not(all(
+    feature = "stdout",
+    feature = "file",
+    feature = "socket",
+    feature = "zmq"
+)))]
+pub(crate) fn not_built(name: &str) -> anyhow::Error {
+    let reason = flowstat_sinks::SinkType::named(name)
+        .map_or_else(|| format!("no {name} sink"), |t| t.not_built());
+    anyhow::anyhow!(reason)
 }

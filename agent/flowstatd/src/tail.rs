@@ -1,15 +1,16 @@
 //! `flowstatd tail`: watch a running agent's stream from its socket or
 //! ZeroMQ sink.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
-use std::os::unix::net::UnixStream;
+#![cfg_attr(
+    not(any(feature = "socket", feature = "zmq")),
+    allow(dead_code, reason = "no sink to tail is built in")
+)]
 
-use anyhow::{Context, bail};
+use std::io::Write;
+
 use flowstat_core::RecordKind;
-use flowstat_sinks::SocketEndpoint;
 
-use crate::config::{SinkSection, SinkType};
+use crate::config::SinkSection;
 
 /// What to watch and how to print it.
 #[derive(Clone, Debug)]
@@ -28,9 +29,11 @@ pub struct TailOptions {
 /// The endpoint of the first socket or ZeroMQ sink in `sinks`, in the form
 /// `tail` takes.
 pub fn endpoint_of(sinks: &[SinkSection]) -> Option<String> {
-    sinks.iter().find_map(|s| match (s.kind, &s.endpoint) {
-        (SinkType::Socket, Some(e)) => Some(e.clone()),
-        (SinkType::Zmq, Some(e)) => Some(format!("zmq+{e}")),
+    sinks.iter().find_map(|s| match &s.config {
+        #[cfg(feature = "socket")]
+        flowstat_sinks::SinkConfig::Socket(c) => c.endpoint.as_ref().map(ToString::to_string),
+        #[cfg(feature = "zmq")]
+        flowstat_sinks::SinkConfig::Zmq(c) => Some(format!("zmq+{}", c.endpoint)),
         _ => None,
     })
 }
@@ -46,7 +49,19 @@ pub fn tail(opts: &TailOptions, out: &mut dyn Write) -> anyhow::Result<()> {
     if let Some(endpoint) = opts.endpoint.strip_prefix("zmq+") {
         return tail_zmq(endpoint, &mut printer);
     }
-    let endpoint = SocketEndpoint::parse(&opts.endpoint).map_err(anyhow::Error::msg)?;
+    tail_socket(&opts.endpoint, &mut printer)
+}
+
+#[cfg(feature = "socket")]
+fn tail_socket(endpoint: &str, printer: &mut Printer<'_>) -> anyhow::Result<()> {
+    use std::io::{BufRead, BufReader, Read};
+    use std::net::TcpStream;
+    use std::os::unix::net::UnixStream;
+
+    use anyhow::{Context, bail};
+    use flowstat_sinks::SocketEndpoint;
+
+    let endpoint = SocketEndpoint::parse(endpoint).map_err(anyhow::Error::msg)?;
     let stream: Box<dyn Read> = match &endpoint {
         SocketEndpoint::Unix(path) => Box::new(UnixStream::connect(path).with_context(|| {
             format!("cannot connect to {endpoint} (is the agent running with a socket sink there?)")
@@ -82,10 +97,18 @@ pub fn tail(opts: &TailOptions, out: &mut dyn Write) -> anyhow::Result<()> {
     }
 }
 
+#[cfg(not(feature = "socket"))]
+fn tail_socket(_: &str, _: &mut Printer<'_>) -> anyhow::Result<()> {
+    Err(crate::outputs::not_built("socket"))
+}
+
 #[cfg(feature = "zmq")]
 fn tail_zmq(endpoint: &str, printer: &mut Printer<'_>) -> anyhow::Result<()> {
+    use anyhow::{Context, bail};
+
     let ctx = zmq::Context::new();
     let socket = ctx.socket(zmq::SUB)?;
+    socket.set_ipv6(true)?;
     if printer.opts.types.is_empty() {
         socket.set_subscribe(b"")?;
     }
@@ -118,7 +141,7 @@ fn tail_zmq(endpoint: &str, printer: &mut Printer<'_>) -> anyhow::Result<()> {
 
 #[cfg(not(feature = "zmq"))]
 fn tail_zmq(_: &str, _: &mut Printer<'_>) -> anyhow::Result<()> {
-    bail!("this flowstatd was built without ZeroMQ (feature \"zmq\")")
+    Err(crate::outputs::not_built("zmq"))
 }
 
 struct Printer<'a> {
@@ -147,6 +170,7 @@ impl Printer<'_> {
 }
 
 /// N, if `line` is a length header `{"length":N}`.
+#[cfg(feature = "socket")]
 fn length_header(line: &[u8]) -> Option<usize> {
     let rest = line.strip_prefix(br#"{"length":"#)?;
     let digits = rest.strip_suffix(b"}\n")?;
@@ -154,6 +178,7 @@ fn length_header(line: &[u8]) -> Option<usize> {
 }
 
 /// The record type named by the object's `type` field.
+#[cfg(feature = "socket")]
 fn kind_of(record: &[u8]) -> Option<RecordKind> {
     #[derive(serde::Deserialize)]
     struct Typed {
@@ -163,7 +188,7 @@ fn kind_of(record: &[u8]) -> Option<RecordKind> {
     serde_json::from_slice::<Typed>(record).ok().map(|t| t.kind)
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "socket"))]
 mod tests {
     use super::*;
 

@@ -1,0 +1,198 @@
+//! The file sink's keys: `[[sink]]` with `type = "file"`.
+
+use std::path::PathBuf;
+
+use flowstat_core::Sink;
+use serde::Deserialize;
+
+use super::{FileOptions, FileSink, FsyncPolicy};
+use crate::config::{BuildSink, ConfigProblem, SinkContext};
+
+/// `type = "file"`: newline-delimited JSON appended to a file, rotated by
+/// size or age (see [`FileSink`]).
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct FileConfig {
+    /// `path`: the file written (required).
+    pub path: PathBuf,
+    /// `rotate_bytes`: rotate before the file would grow past this size
+    /// (at least 4096; default: no limit).
+    pub rotate_bytes: Option<u64>,
+    /// `rotate_secs`: rotate once the file has been written this long (at
+    /// least 1; default: no limit).
+    pub rotate_secs: Option<u64>,
+    /// `keep`: rotated files kept (default 5, at most 1000).
+    pub keep: u32,
+    /// `gzip`: compress rotated files (default false).
+    pub gzip: bool,
+    /// `fsync`: `"never"`, `"rotate"` (the default), `"flush"` or
+    /// `"always"`.
+    pub fsync: FsyncPolicy,
+}
+
+impl Default for FileConfig {
+    /// No path (required), and [`FileOptions`]' defaults.
+    fn default() -> Self {
+        let o = FileOptions::new("");
+        FileConfig {
+            path: o.path,
+            rotate_bytes: o.rotate_bytes,
+            rotate_secs: o.rotate_secs,
+            keep: o.keep,
+            gzip: o.gzip,
+            fsync: o.fsync,
+        }
+    }
+}
+
+impl FileConfig {
+    /// The sink's options: these, appending to the file.
+    pub fn options(&self) -> FileOptions {
+        FileOptions {
+            rotate_bytes: self.rotate_bytes,
+            rotate_secs: self.rotate_secs,
+            keep: self.keep,
+            gzip: self.gzip,
+            fsync: self.fsync,
+            ..FileOptions::new(&self.path)
+        }
+    }
+}
+
+impl BuildSink for FileConfig {
+    fn problems(&self) -> Vec<ConfigProblem> {
+        let mut out = Vec::new();
+        let mut check = |ok: bool, key: &str, reason: &str| {
+            if !ok {
+                out.push(ConfigProblem::new(key, reason));
+            }
+        };
+        check(
+            !self.path.as_os_str().is_empty(),
+            "path",
+            "is required for a file sink",
+        );
+        check(
+            self.rotate_bytes.is_none_or(|b| b >= 4096),
+            "rotate_bytes",
+            "must be at least 4096",
+        );
+        check(
+            self.rotate_secs.is_none_or(|s| s >= 1),
+            "rotate_secs",
+            "must be at least 1",
+        );
+        check(self.keep <= 1000, "keep", "must be at most 1000");
+        out
+    }
+
+    fn build(&self, _: &SinkContext) -> Result<Box<dyn Sink>, ConfigProblem> {
+        if let Some(problem) = self.problems().into_iter().next() {
+            return Err(problem);
+        }
+        Ok(Box::new(FileSink::new(self.options())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{SinkConfig, SinkSection};
+
+    fn read(text: &str) -> Result<FileConfig, Vec<(String, String)>> {
+        let table = toml::from_str(&format!("type = \"file\"\n{text}")).unwrap();
+        match SinkSection::read(table) {
+            Ok(SinkSection {
+                config: SinkConfig::File(c),
+                ..
+            }) => Ok(c),
+            #[allow(
+                unreachable_patterns,
+                reason = "unreachable when it is the only type built"
+            )]
+            Ok(other) => panic!("not a file sink: {other:?}"),
+            Err(problems) => Err(problems.into_iter().map(|p| (p.key, p.reason)).collect()),
+        }
+    }
+
+    #[test]
+    fn every_key_is_read_and_the_rest_default() {
+        let c = read(
+            "path = \"/var/lib/f.json\"\nrotate_bytes = 4096\nrotate_secs = 60\nkeep = 0\n\
+             gzip = true\nfsync = \"always\"\n",
+        )
+        .unwrap();
+        let o = c.options();
+        assert_eq!(o.path, PathBuf::from("/var/lib/f.json"));
+        assert!(o.append);
+        assert_eq!((o.rotate_bytes, o.rotate_secs), (Some(4096), Some(60)));
+        assert_eq!((o.keep, o.gzip, o.fsync), (0, true, FsyncPolicy::Always));
+        let c = read("path = \"f.json\"\n").unwrap();
+        assert_eq!(
+            c,
+            FileConfig {
+                path: "f.json".into(),
+                ..FileConfig::default()
+            }
+        );
+        assert_eq!(
+            (c.keep, c.gzip, c.fsync, c.rotate_bytes),
+            (5, false, FsyncPolicy::Rotate, None)
+        );
+        for fsync in ["never", "rotate", "flush", "always"] {
+            assert!(read(&format!("path = \"f\"\nfsync = \"{fsync}\"\n")).is_ok());
+        }
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let got = read(
+            "rotate_bytes = 4095\nrotate_secs = 0\nkeep = 1001\ngzip = \"yes\"\n\
+             fsync = \"sometimes\"\n",
+        )
+        .unwrap_err();
+        for (key, reason) in [
+            ("path", "is required for a file sink"),
+            ("rotate_bytes", "must be at least 4096"),
+            ("rotate_secs", "must be at least 1"),
+            ("keep", "must be at most 1000"),
+            ("gzip", "invalid type: string \"yes\", expected a boolean"),
+            (
+                "fsync",
+                "unknown variant `sometimes`, expected one of `never`, `rotate`, `flush`, `always`",
+            ),
+        ] {
+            assert!(
+                got.iter().any(|(k, r)| k == key && r == reason),
+                "{key}: {reason} not in {got:?}"
+            );
+        }
+        assert_eq!(got.len(), 6, "{got:?}");
+        let got = read("path = \"\"\nkeep = -1\n").unwrap_err();
+        assert_eq!(got.len(), 2, "{got:?}");
+        assert_eq!(
+            got[1],
+            ("path".into(), "is required for a file sink".into())
+        );
+        assert_eq!(got[0].0, "keep");
+    }
+
+    #[test]
+    #[cfg(feature = "socket")]
+    fn keys_of_other_types_are_refused_by_name() {
+        let got = read("path = \"f\"\nframing = \"length\"\n").unwrap_err();
+        assert_eq!(
+            got,
+            vec![("framing".into(), "applies to type socket only".into())]
+        );
+    }
+
+    #[test]
+    fn an_invalid_config_does_not_build() {
+        let e = FileConfig::default()
+            .build(&SinkContext::default())
+            .err()
+            .unwrap();
+        assert_eq!(e.to_string(), "path: is required for a file sink");
+    }
+}
