@@ -72,6 +72,12 @@ pub fn all_tunnels() -> Config {
 
 /// Replays `files` in-process and returns the records as JSON lines.
 pub fn replay_lines(files: &[PathBuf], cfg: &Config) -> Vec<String> {
+    replay_workers(files, cfg, 1)
+}
+
+/// Replays `files` in-process on `workers` flow workers and returns the
+/// records as JSON lines.
+pub fn replay_workers(files: &[PathBuf], cfg: &Config, workers: usize) -> Vec<String> {
     let collect = Collect::default();
     let mut sinks = SinkRuntime::inline(false);
     sinks
@@ -83,6 +89,7 @@ pub fn replay_lines(files: &[PathBuf], cfg: &Config) -> Vec<String> {
     let opts = ReplayOptions {
         files: files.to_vec(),
         internal: true,
+        workers,
         ..Default::default()
     };
     let (summary, sinks) = flowstatd::replay(pipeline_config(cfg), &opts, sinks)
@@ -219,4 +226,24 @@ impl PcapWriter {
     pub fn write(&self, path: &Path) {
         std::fs::write(path, &self.bytes).expect("write pcap");
     }
+}
+
+/// Writes to `path` a capture of `n` one-packet UDP flows, each from its
+/// own client (10.x.y.z) to 203.0.113.(i % 250 + 1):40000, 10 µs apart,
+/// as `genflows.py` makes them.
+pub fn udp_flows(path: &Path, n: u32) {
+    let mut w = PcapWriter::new(1);
+    for i in 0..n {
+        let [_, a, b, c] = i.to_be_bytes();
+        let builder = etherparse::PacketBuilder::ethernet2([2, 0, 0, 0, 0, 2], [2, 0, 0, 0, 0, 1])
+            .ipv4([10, a, b, c], [203, 0, 113, (i % 250 + 1) as u8], 64)
+            .udp(1024 + (i % 60_000) as u16, 40_000);
+        let mut frame = Vec::new();
+        builder
+            .write(&mut frame, b"xxxxxxxxxxxxxxxxxx")
+            .expect("frame");
+        let at = Duration::from_secs(1_700_000_000) + Duration::from_micros(u64::from(i) * 10);
+        w.frame(at, &frame, frame.len());
+    }
+    w.write(path);
 }

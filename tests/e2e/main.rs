@@ -8,6 +8,7 @@ mod dpi;
 mod golden;
 mod live;
 mod oracle;
+mod pipeline;
 mod robustness;
 mod schema;
 mod sinks;

@@ -236,9 +236,9 @@ fn capture_loop(
             drain_until = Some(Instant::now() + STOP_DRAIN);
         }
         let polled = src.poll_batch(POLL_BUDGET, &mut |frame| {
-            if let Some((w, pkt)) = dispatcher.dispatch(frame) {
+            if let Some(dispatched) = dispatcher.dispatch(frame) {
                 // Live, the order across workers is not kept: no sequence.
-                batches[w].push(0, &pkt);
+                dispatched.push(0, &mut batches);
             }
         });
         // A batch goes when it is full, or when the source has nothing more

@@ -152,7 +152,8 @@ pub struct DpiSection {
     /// flowstatd. Read at start and at every SIGHUP.
     pub applications: PathBuf,
     /// Addresses remembered from DNS answers, to name the applications of
-    /// later flows to them; 0 turns the cache off.
+    /// later flows to them, in each flow worker's cache; 0 turns the
+    /// cache off.
     pub dns_cache_entries: u64,
 }
 

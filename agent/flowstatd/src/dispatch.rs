@@ -1,11 +1,14 @@
 //! The capture side of the pipeline: each frame is decoded once, counted
 //! in its interface's counters, and handed, decoded, to the flow worker
-//! that owns its flow.
+//! that owns its flow. A DNS response's answers go to every worker, in
+//! packet order: each worker keeps its own DNS cache, which then holds,
+//! whenever it is read, exactly what one worker's would at that packet.
 
 use std::hash::BuildHasher;
 
 use flowstat_core::{DecodeError, Frame, InterfaceCounters, Layers, LinkType, PacketMeta};
 use flowstat_decode::{DecodeConfig, decode};
+use flowstat_dpi::{DnsAnswer, dns_answer};
 use foldhash::fast::FixedState;
 
 use crate::worker::{Deliver, FlowWorker, Position};
@@ -32,15 +35,19 @@ impl Dispatcher {
         }
     }
 
-    /// Decodes and counts `frame`. Returns its packet and the worker that
-    /// owns its flow, or `None` when it belongs to no flow (not IP, or
-    /// undecodable: counted as discarded).
-    pub fn dispatch<'a>(&mut self, frame: &Frame<'a>) -> Option<(usize, PacketMeta<'a>)> {
-        let mut pkt = PacketMeta::new(frame.ts, frame.wire_len);
-        let decoded = decode(frame, &self.decode, &mut pkt);
-        count_frame(&mut self.counters, frame, &decoded, &pkt);
+    /// Decodes and counts `frame`. Returns where it goes, or `None` when
+    /// it belongs to no flow (not IP, or undecodable: counted as
+    /// discarded).
+    pub fn dispatch<'a>(&mut self, frame: &Frame<'a>) -> Option<Dispatched<'a>> {
+        let mut packet = PacketMeta::new(frame.ts, frame.wire_len);
+        let decoded = decode(frame, &self.decode, &mut packet);
+        count_frame(&mut self.counters, frame, &decoded, &packet);
         decoded.ok()?;
-        Some((self.worker_of(&pkt), pkt))
+        Some(Dispatched {
+            worker: self.worker_of(&packet),
+            answer: dns_answer(&packet),
+            packet,
+        })
     }
 
     /// The counters since the last call.
@@ -65,6 +72,33 @@ impl Dispatcher {
             .hasher
             .hash_one((pkt.ip_version, pkt.protocol, pkt.vlan_id, a, b));
         (hash % self.workers as u64) as usize
+    }
+}
+
+/// A frame, decoded, and where it goes.
+#[derive(Debug)]
+pub struct Dispatched<'a> {
+    /// The worker that owns its flow.
+    pub worker: usize,
+    /// The packet.
+    pub packet: PacketMeta<'a>,
+    /// A DNS response's answers, for every worker's DNS cache (learnt
+    /// before the packet itself is seen).
+    pub answer: Option<DnsAnswer>,
+}
+
+impl Dispatched<'_> {
+    /// Adds the packet, the capture's `seq`th, to its worker's batch, and
+    /// its answers to every batch.
+    pub fn push(self, seq: u64, batches: &mut [PacketBatch]) {
+        if let Some(answer) = self.answer {
+            for b in batches.iter_mut() {
+                b.items.push(Item::Answer(answer.clone()));
+            }
+        }
+        if let Some(b) = batches.get_mut(self.worker) {
+            b.push(seq, &self.packet);
+        }
     }
 }
 
@@ -118,8 +152,24 @@ pub struct PacketBatch {
     /// to any worker, when this batch was sent: the worker has every one
     /// of its packets up to it.
     pub upto: u64,
-    packets: Vec<(u64, PacketMeta<'static>, (u32, u32))>,
+    items: Vec<Item>,
+    /// Packets among the items.
+    packets: usize,
     payloads: Vec<u8>,
+}
+
+/// What a batch carries, in capture order.
+#[derive(Debug)]
+enum Item {
+    /// The capture's `seq`th packet, its payload at `payload` (start,
+    /// length) in the batch's payloads.
+    Packet {
+        seq: u64,
+        meta: PacketMeta<'static>,
+        payload: (u32, u32),
+    },
+    /// A DNS response's answers.
+    Answer(DnsAnswer),
 }
 
 impl PacketBatch {
@@ -128,42 +178,45 @@ impl PacketBatch {
         PacketBatch {
             source,
             upto: 0,
-            packets: Vec::new(),
+            items: Vec::new(),
+            packets: 0,
             payloads: Vec::new(),
         }
     }
 
     /// Packets in the batch.
     pub fn len(&self) -> usize {
-        self.packets.len()
+        self.packets
     }
 
-    /// Whether the batch holds no packet.
+    /// Whether the batch holds nothing.
     pub fn is_empty(&self) -> bool {
-        self.packets.is_empty()
+        self.items.is_empty()
     }
 
     /// Adds `pkt`, the capture's `seq`th packet.
-    pub fn push(&mut self, seq: u64, pkt: &PacketMeta<'_>) {
+    fn push(&mut self, seq: u64, pkt: &PacketMeta<'_>) {
         let at = self.payloads.len() as u32;
         self.payloads.extend_from_slice(pkt.payload);
-        let len = pkt.payload.len() as u32;
-        self.packets.push((seq, pkt.with_payload(&[]), (at, len)));
+        let payload = (at, pkt.payload.len() as u32);
+        let meta = pkt.with_payload(&[]);
+        self.items.push(Item::Packet { seq, meta, payload });
+        self.packets += 1;
     }
 
-    /// The packets with their sequence numbers, in order.
-    fn packets(&self) -> impl Iterator<Item = (u64, PacketMeta<'_>)> {
-        self.packets.iter().map(|(seq, meta, (at, len))| {
-            let payload = &self.payloads[*at as usize..(at + len) as usize];
-            (*seq, meta.with_payload(payload))
-        })
-    }
-
-    /// Runs every packet through `worker`, then hands its records on: the
-    /// worker has had every packet of its flows up to `upto`.
+    /// Has `worker` learn every answer and account every packet, in
+    /// order, then hand its records on: the worker has had every packet
+    /// of its flows up to `upto`.
     pub fn run(&self, worker: &mut FlowWorker, out: &mut dyn Deliver) {
-        for (seq, mut pkt) in self.packets() {
-            worker.packet(self.source, seq, &mut pkt, out);
+        for item in &self.items {
+            match item {
+                Item::Packet { seq, meta, payload } => {
+                    let (at, len) = (payload.0 as usize, payload.1 as usize);
+                    let mut pkt = meta.with_payload(&self.payloads[at..at + len]);
+                    worker.packet(self.source, *seq, &mut pkt, out);
+                }
+                Item::Answer(answer) => worker.learn(answer),
+            }
         }
         worker.flush(Position::Packet(self.upto + 1), out);
     }
@@ -194,24 +247,5 @@ mod tests {
             assert_eq!(w, d.worker_of(&b));
             assert_eq!(w, d.worker_of(&frag));
         }
-    }
-
-    #[test]
-    fn batches_carry_each_packet_with_its_own_payload() {
-        let mut batch = PacketBatch::new(0);
-        for (seq, payload) in [(1, &b"abc"[..]), (2, b""), (5, b"defgh")] {
-            let mut p = PacketMeta::new(Timestamp::from_secs(seq), 99);
-            p.payload = payload;
-            p.payload_len = payload.len() as u32;
-            batch.push(seq, &p);
-        }
-        let seen: Vec<(u64, Vec<u8>)> = batch
-            .packets()
-            .map(|(seq, p)| (seq, p.payload.to_vec()))
-            .collect();
-        assert_eq!(
-            seen,
-            [(1, b"abc".to_vec()), (2, vec![]), (5, b"defgh".to_vec())]
-        );
     }
 }

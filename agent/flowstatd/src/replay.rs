@@ -18,14 +18,14 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender, TrySendError, bounded, unbounded};
 use flowstat_capture::FileSource;
 use flowstat_core::{
-    Batch, CaptureError, CaptureSource, CaptureStatus, Frame, InterfaceReport, PacketMeta, Plugin,
-    Snapshot, Timestamp,
+    Batch, CaptureError, CaptureSource, CaptureStatus, Frame, InterfaceReport, Plugin, Snapshot,
+    Timestamp,
 };
 use flowstat_plugins::CorePlugin;
 use flowstat_sinks::SinkRuntime;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::dispatch::{Dispatcher, PacketBatch};
+use crate::dispatch::{Dispatched, Dispatcher, PacketBatch};
 use crate::interval::{CapturePart, IntervalClock, Reducer};
 use crate::merge::{self, IntervalEnd, Lane, Out, SETTLE_TIMEOUT};
 use crate::pipeline::PipelineConfig;
@@ -134,8 +134,8 @@ fn core_plugins() -> Vec<Box<dyn Plugin>> {
 trait Pipeline {
     /// A new source; returns its id.
     fn open(&mut self, name: &str, internal: bool) -> usize;
-    /// Flow work for `pkt`, the `seq`th packet, on `worker`.
-    fn packet(&mut self, worker: usize, source: usize, seq: u64, pkt: &PacketMeta<'_>);
+    /// Flow work for a dispatched packet, the `seq`th.
+    fn packet(&mut self, source: usize, seq: u64, dispatched: Dispatched<'_>);
     /// The end of an interval (`close`: the end of the source: every flow
     /// is purged and the source closed).
     fn end_interval(&mut self, source: usize, part: CapturePart, close: bool);
@@ -267,8 +267,8 @@ impl Reader {
         run.received += 1;
         self.seq += 1;
         let frame = Frame { ts, ..*frame };
-        if let Some((worker, pkt)) = run.dispatcher.dispatch(&frame) {
-            pipeline.packet(worker, run.id, self.seq, &pkt);
+        if let Some(dispatched) = run.dispatcher.dispatch(&frame) {
+            pipeline.packet(run.id, self.seq, dispatched);
         }
     }
 
@@ -312,9 +312,12 @@ impl Pipeline for Inline {
         self.worker.open_source(name, internal)
     }
 
-    fn packet(&mut self, _: usize, source: usize, seq: u64, pkt: &PacketMeta<'_>) {
-        let mut pkt = *pkt;
-        self.worker.packet(source, seq, &mut pkt, &mut self.sinks);
+    fn packet(&mut self, source: usize, seq: u64, mut dispatched: Dispatched<'_>) {
+        if let Some(answer) = &dispatched.answer {
+            self.worker.learn(answer);
+        }
+        let pkt = &mut dispatched.packet;
+        self.worker.packet(source, seq, pkt, &mut self.sinks);
     }
 
     fn end_interval(&mut self, source: usize, mut part: CapturePart, close: bool) {
@@ -469,9 +472,10 @@ impl Pipeline for Threads {
         id
     }
 
-    fn packet(&mut self, worker: usize, _: usize, seq: u64, pkt: &PacketMeta<'_>) {
+    fn packet(&mut self, _: usize, seq: u64, dispatched: Dispatched<'_>) {
         self.seq = seq;
-        self.batches[worker].push(seq, pkt);
+        let worker = dispatched.worker;
+        dispatched.push(seq, &mut self.batches);
         if self.batches[worker].len() >= WORKER_BATCH {
             self.send(worker);
         }

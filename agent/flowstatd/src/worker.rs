@@ -14,7 +14,7 @@ use std::sync::Arc;
 use flowstat_core::{
     FlowEvent, FlowKey, FlowView, PacketMeta, Plugin, Records, SourceInfo, Timestamp,
 };
-use flowstat_dpi::{Applications, Engine as Dpi};
+use flowstat_dpi::{Applications, DnsAnswer, Engine as Dpi};
 use flowstat_flow::{FlowConfig, FlowTable, LocalNetworks};
 
 use crate::interval::SourceReport;
@@ -137,6 +137,12 @@ impl FlowWorker {
         s.table.observe(pkt, &mut |event, view| {
             emit.event(Position::Packet(seq), event, view)
         });
+    }
+
+    /// Remembers a DNS response's answers (every worker learns every
+    /// answer, in packet order, before the packets after it).
+    pub fn learn(&mut self, answer: &DnsAnswer) {
+        self.dpi.learn(answer);
     }
 
     /// Hands on what is buffered: every record this worker makes later in
