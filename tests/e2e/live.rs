@@ -433,6 +433,139 @@ fn sigterm_purges_every_flow_within_two_seconds() {
     assert_eq!(seen, purged, "every flow gets a flow_purge");
 }
 
+/// Waits until the agent's status file says it received `packets` frames
+/// on `vb`; returns the status file's text.
+fn wait_received(status: &Path, packets: u64) -> String {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let text = std::fs::read_to_string(status).unwrap_or_default();
+        let received = text
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .find(|r| r["type"] == "agent_status")
+            .and_then(|r| r["captures"]["vb"]["received"].as_u64())
+            .unwrap_or(0);
+        if received >= packets {
+            return text;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the agent received {received} of {packets} frames: {text}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn sigterm_with_100000_flows_writes_every_purge() {
+    const FLOWS: u32 = 100_000;
+    let dir = TempDir::new("live-term-100k");
+    let pcap = dir.path("flows.pcap");
+    crate::common::udp_flows(&pcap, FLOWS);
+    let out = dir.path("out.json");
+    let cfg = config(
+        &dir,
+        "agent.toml",
+        &format!(
+            "[[capture]]\ninterface = \"vb\"\nmethod = \"libpcap\"\n\
+             [[sink]]\ntype = \"file\"\npath = {:?}\n",
+            out.to_string_lossy()
+        ),
+    );
+    let ns = Netns::new("term100k");
+    let status = dir.path("status.json");
+    let mut agent = Agent::start(&ns, &cfg, &status, dir.path("agent.log"));
+    ns.send(&pcap, 50_000);
+    wait_received(&status, u64::from(FLOWS));
+    let (code, _) = agent.stop();
+    assert!(code.success(), "{code}\n{}", agent.log());
+    let records = read_records(&out);
+    let purged: std::collections::BTreeSet<&str> = records
+        .iter()
+        .filter(|r| r["type"] == "flow_purge")
+        .map(|r| r["flow"]["digest"].as_str().unwrap())
+        .collect();
+    let purges = records.iter().filter(|r| r["type"] == "flow_purge").count();
+    assert_eq!(
+        (purges, purged.len()),
+        (FLOWS as usize, FLOWS as usize),
+        "one flow_purge for each flow\n{}",
+        agent.log()
+    );
+    let lost: u64 = records
+        .iter()
+        .filter(|r| r["type"] == "interface_stats")
+        .map(|r| {
+            r["vb"]["capture_dropped"].as_u64().unwrap()
+                + r["vb"]["queue_dropped"].as_u64().unwrap()
+        })
+        .sum();
+    assert_eq!(lost, 0, "capture_dropped + queue_dropped");
+    assert!(
+        !agent.log().contains("records were lost"),
+        "{}",
+        agent.log()
+    );
+}
+
+#[test]
+fn max_flows_bounds_the_agent_across_workers_and_evictions_are_counted() {
+    const FLOWS: u32 = 1_000;
+    let dir = TempDir::new("live-maxflows");
+    let pcap = dir.path("flows.pcap");
+    crate::common::udp_flows(&pcap, FLOWS);
+    let out = dir.path("out.json");
+    // config() runs 2 workers.
+    let cfg = config(
+        &dir,
+        "agent.toml",
+        &format!(
+            "[flows]\nmax_flows = 100\n[[capture]]\ninterface = \"vb\"\nmethod = \"libpcap\"\n\
+             [[sink]]\ntype = \"file\"\npath = {:?}\n",
+            out.to_string_lossy()
+        ),
+    );
+    let ns = Netns::new("maxflows");
+    let status = dir.path("status.json");
+    let mut agent = Agent::start(&ns, &cfg, &status, dir.path("agent.log"));
+    ns.send(&pcap, 2_000);
+    wait_received(&status, u64::from(FLOWS));
+    // One more interval, so that an agent_status sees the full table.
+    std::thread::sleep(Duration::from_millis(1_200));
+    let (code, _) = agent.stop();
+    assert!(code.success(), "{code}\n{}", agent.log());
+    let records = read_records(&out);
+    let statuses: Vec<&Value> = records
+        .iter()
+        .filter(|r| r["type"] == "agent_status")
+        .collect();
+    let counts: Vec<u64> = statuses
+        .iter()
+        .map(|r| r["flow_count"].as_u64().unwrap())
+        .collect();
+    assert!(counts.iter().all(|&c| c <= 100), "flow_count {counts:?}");
+    assert!(counts.contains(&100), "the table never filled: {counts:?}");
+    let evicted: u64 = statuses
+        .iter()
+        .map(|r| r["flows_evicted"].as_u64().unwrap())
+        .sum();
+    let purges: Vec<&Value> = records
+        .iter()
+        .filter(|r| r["type"] == "flow_purge")
+        .collect();
+    let evicted_purges = purges.iter().filter(|r| r["evicted"] == true).count() as u64;
+    assert_eq!(purges.len(), FLOWS as usize, "every flow purged once");
+    assert_eq!(
+        evicted, evicted_purges,
+        "flows_evicted counts the evictions"
+    );
+    assert_eq!(
+        evicted,
+        u64::from(FLOWS) - 100,
+        "each table full, then evicting"
+    );
+}
+
 #[test]
 fn bad_configs_are_refused_at_start_and_at_reload() {
     let dir = TempDir::new("live-badcfg");
