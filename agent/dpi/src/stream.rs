@@ -88,8 +88,6 @@ impl Stream {
         };
         let room = STREAM_MAX - self.bytes.len();
         let kept = &new[..new.len().min(room)];
-        // Only as large as the bytes kept: most flows keep few.
-        self.bytes.reserve_exact(kept.len());
         self.bytes.extend_from_slice(kept);
         self.next = self.next.wrapping_add(new.len() as u32);
         true

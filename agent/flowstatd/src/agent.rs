@@ -194,15 +194,25 @@ impl Outputs {
     }
 }
 
-/// A worker's records go straight to the sinks.
-struct LiveOut(Arc<Outputs>);
+/// A worker's records go straight to the sinks, its reports to the main
+/// thread.
+struct LiveOut {
+    outputs: Arc<Outputs>,
+    reports: Sender<Vec<SourceReport>>,
+}
 
 impl Deliver for LiveOut {
     fn deliver(&mut self, records: &mut Records, positions: &mut Vec<Position>, _: Position) {
         positions.clear();
         if !records.is_empty() {
-            self.0.publish(records.take());
+            self.outputs.publish(records.take());
         }
+    }
+
+    fn report(&mut self, reports: Vec<SourceReport>) {
+        // The main thread stops the workers before it goes: a failed send
+        // means it is going anyway.
+        let _ = self.reports.send(reports);
     }
 }
 
@@ -305,11 +315,9 @@ enum Control {
 
 fn worker_loop(
     mut worker: FlowWorker,
-    sources: usize,
     packets: Receiver<PacketBatch>,
     control: Receiver<Control>,
     mut out: LiveOut,
-    reports: Sender<Vec<SourceReport>>,
 ) {
     let never = crossbeam_channel::never();
     let mut live = true;
@@ -320,9 +328,7 @@ fn worker_loop(
                 Err(_) => live = false,
             },
             recv(control) -> msg => match msg {
-                Ok(Control::Tick(now)) => {
-                    let _ = reports.send(worker.end_interval(now, &mut out));
-                }
+                Ok(Control::Tick(now)) => worker.end_interval(now, &mut out),
                 Ok(Control::SetLocals(l)) => worker.set_local_networks(l),
                 Ok(Control::SetWanted(k)) => worker.records().set_wanted(k),
                 Ok(Control::SetApplications(a)) => worker.set_applications(&a),
@@ -330,8 +336,7 @@ fn worker_loop(
                     while let Ok(batch) = packets.try_recv() {
                         batch.run(&mut worker, &mut out);
                     }
-                    let r = (0..sources).map(|s| worker.close_source(s, &mut out)).collect();
-                    let _ = reports.send(r);
+                    worker.close(None, &mut out);
                     return;
                 }
             },
@@ -394,10 +399,12 @@ impl Agent {
             }
             let (packet_tx, packet_rx) = bounded(batches);
             let (control_tx, control_rx) = unbounded();
-            let out = LiveOut(Arc::clone(&outputs));
-            let (report, sources) = (report_tx.clone(), interfaces.len());
+            let out = LiveOut {
+                outputs: Arc::clone(&outputs),
+                reports: report_tx.clone(),
+            };
             let handle = spawn(&format!("flowstat-work{i}"), move || {
-                worker_loop(worker, sources, packet_rx, control_rx, out, report)
+                worker_loop(worker, packet_rx, control_rx, out)
             })?;
             workers.push((control_tx, handle));
             packet_queues.push(packet_tx);

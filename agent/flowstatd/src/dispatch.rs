@@ -6,7 +6,9 @@
 
 use std::hash::BuildHasher;
 
-use flowstat_core::{DecodeError, Frame, InterfaceCounters, Layers, LinkType, PacketMeta};
+use flowstat_core::{
+    DecodeError, Frame, InterfaceCounters, Layers, LinkType, PacketMeta, Timestamp,
+};
 use flowstat_decode::{DecodeConfig, decode};
 use flowstat_dpi::{DnsAnswer, dns_answer};
 use foldhash::fast::FixedState;
@@ -170,6 +172,9 @@ enum Item {
     },
     /// A DNS response's answers.
     Answer(DnsAnswer),
+    /// The end of an interval at this time; with a source, that source's
+    /// end (its flows purged).
+    End(Timestamp, Option<usize>),
 }
 
 impl PacketBatch {
@@ -184,14 +189,34 @@ impl PacketBatch {
         }
     }
 
+    /// An empty batch with room for `packets` packets and `bytes` bytes
+    /// of payload.
+    pub fn with_capacity(packets: usize, bytes: usize) -> Self {
+        PacketBatch {
+            items: Vec::with_capacity(packets),
+            payloads: Vec::with_capacity(bytes),
+            ..PacketBatch::new(0)
+        }
+    }
+
     /// Packets in the batch.
     pub fn len(&self) -> usize {
         self.packets
     }
 
+    /// Bytes of payload in the batch.
+    pub fn payload_bytes(&self) -> usize {
+        self.payloads.len()
+    }
+
     /// Whether the batch holds nothing.
     pub fn is_empty(&self) -> bool {
         self.items.is_empty()
+    }
+
+    /// Adds the end of an interval at `now` (with `close`, of the source).
+    pub fn push_end(&mut self, now: Timestamp, close: Option<usize>) {
+        self.items.push(Item::End(now, close));
     }
 
     /// Adds `pkt`, the capture's `seq`th packet.
@@ -204,9 +229,16 @@ impl PacketBatch {
         self.packets += 1;
     }
 
-    /// Has `worker` learn every answer and account every packet, in
-    /// order, then hand its records on: the worker has had every packet
-    /// of its flows up to `upto`.
+    /// Empties the batch, keeping its buffers, to be filled again.
+    pub fn clear(&mut self) {
+        self.items.clear();
+        self.packets = 0;
+        self.payloads.clear();
+    }
+
+    /// Has `worker` learn every answer, account every packet and end every
+    /// interval, in order, then hand its records on: the worker has had
+    /// every packet of its flows up to `upto`.
     pub fn run(&self, worker: &mut FlowWorker, out: &mut dyn Deliver) {
         for item in &self.items {
             match item {
@@ -216,6 +248,8 @@ impl PacketBatch {
                     worker.packet(self.source, *seq, &mut pkt, out);
                 }
                 Item::Answer(answer) => worker.learn(answer),
+                Item::End(now, None) => worker.end_interval(*now, out),
+                Item::End(_, Some(source)) => worker.close(Some(*source), out),
             }
         }
         worker.flush(Position::Packet(self.upto + 1), out);

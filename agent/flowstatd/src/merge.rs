@@ -1,24 +1,29 @@
-//! Replay on several workers: the merger that writes their records in
-//! the order one worker would, and ends each interval.
+//! Replay on several workers: merging their records into the order one
+//! worker gives, and ending each interval.
 //!
 //! Each worker sends its records in its own record order, each with its
 //! [`Position`], and a bound after every batch of packets: every record it
-//! sends later in the interval is at or after the bound. The merger writes
-//! the record at the smallest position as soon as no other worker can
-//! still send a smaller one; at an interval's end, once every worker has
-//! sent its report, it merges them with the reader's part of the interval
-//! and runs the reducer. Memory stays bounded: the channels are bounded,
-//! and records go to the sinks as they are merged.
+//! sends later in the interval is at or after the bound. The [`Merger`]
+//! writes the record at the smallest position as soon as no other worker
+//! can still send a smaller one; once every worker has sent its report of
+//! an interval's end, it merges them with the reader's part of the
+//! interval and runs the reducer. It runs on the reader's thread, between
+//! batches and whenever the reader would otherwise wait for a worker; the
+//! reader does not wait at an interval's end: a worker that is done with
+//! the interval goes on with the next, whose records wait, in order, until
+//! every worker is done with it. Memory stays bounded: the channels are
+//! bounded, a worker is at most its input queue ahead of another, and
+//! records go to the sinks as they are merged.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crossbeam_channel::Receiver;
+use crossbeam_channel::{Receiver, RecvError, Sender, TryRecvError};
 use flowstat_core::{Record, Records, Snapshot};
 use flowstat_sinks::SinkRuntime;
 
-use crate::interval::{CapturePart, Reducer, SourceReport};
+use crate::interval::{CapturePart, Reducer, SourceReport, merge_reports};
 use crate::worker::{Deliver, Position};
 
 /// Records merged before they are published.
@@ -47,37 +52,64 @@ pub enum Out {
     Report(Vec<SourceReport>),
 }
 
-/// The end of an interval, as the reader saw it.
-#[derive(Debug)]
-pub struct IntervalEnd {
-    /// The source whose interval ended.
-    pub source: usize,
-    /// The reader's part (its `reports` are filled in by the merger).
-    pub part: CapturePart,
+/// A worker's [`Deliver`]: its records and reports go to the merger, in
+/// one message per batch of packets (or per [`PUBLISH_BATCH`] records).
+pub struct Lane {
+    tx: Sender<Vec<Out>>,
+    pending: Vec<Out>,
+    /// Records in `pending`.
+    records: usize,
 }
 
-/// A worker's [`Deliver`]: its records go to the merger.
-pub struct Lane(pub crossbeam_channel::Sender<Out>);
+impl Lane {
+    /// A lane to the merger over `tx`.
+    pub fn new(tx: Sender<Vec<Out>>) -> Self {
+        Lane {
+            tx,
+            pending: Vec::new(),
+            records: 0,
+        }
+    }
+
+    /// Sends what is pending.
+    pub fn send(&mut self) {
+        if !self.pending.is_empty() {
+            self.records = 0;
+            // The merger stops only after the workers: a failed send
+            // means the replay is being torn down.
+            let _ = self.tx.send(std::mem::take(&mut self.pending));
+        }
+    }
+}
 
 impl Deliver for Lane {
     fn deliver(&mut self, records: &mut Records, positions: &mut Vec<Position>, bound: Position) {
-        let out = Out::Records {
+        self.records += records.len();
+        self.pending.push(Out::Records {
             records: records.take(),
             positions: std::mem::take(positions),
             bound,
-        };
-        // The merger stops only after the workers: a failed send means
-        // the replay is being torn down.
-        let _ = self.0.send(out);
+        });
+        if self.records >= PUBLISH_BATCH {
+            self.send();
+        }
+    }
+
+    fn report(&mut self, reports: Vec<SourceReport>) {
+        self.pending.push(Out::Report(reports));
     }
 }
 
 /// One worker as the merger sees it.
 struct Input {
-    rx: Receiver<Out>,
+    rx: Receiver<Vec<Out>>,
+    /// Records of the interval being merged, in the worker's order.
     queue: VecDeque<(Position, Record)>,
     bound: Position,
+    /// The worker's report of the interval being merged, once sent.
     report: Option<Vec<SourceReport>>,
+    /// What it sent after that report, for the intervals after.
+    later: VecDeque<Out>,
     /// The worker has stopped (its channel is closed).
     done: bool,
 }
@@ -89,24 +121,43 @@ impl Input {
         !self.queue.is_empty() || self.report.is_some() || self.done || self.bound >= *at
     }
 
-    /// Takes the worker's next message.
-    fn take(&mut self, msg: Result<Out, crossbeam_channel::RecvError>) {
+    /// Takes the worker's next message: its outputs, or the end of its
+    /// channel.
+    fn take(&mut self, msg: Result<Vec<Out>, RecvError>) {
         match msg {
-            Ok(Out::Records {
+            Ok(outs) => outs.into_iter().for_each(|out| self.take_one(out)),
+            Err(_) => self.done = true,
+        }
+    }
+
+    fn take_one(&mut self, out: Out) {
+        match out {
+            out if self.report.is_some() => self.later.push_back(out),
+            Out::Records {
                 records,
                 positions,
                 bound,
-            }) => {
+            } => {
                 self.queue.extend(positions.into_iter().zip(records));
                 self.bound = bound;
             }
-            Ok(Out::Report(r)) => self.report = Some(r),
-            Err(_) => self.done = true,
+            Out::Report(r) => self.report = Some(r),
+        }
+    }
+
+    /// Moves on to the next interval: takes what the worker sent for it.
+    fn next_interval(&mut self) {
+        self.report = None;
+        self.bound = Position::Packet(0);
+        while self.report.is_none()
+            && let Some(out) = self.later.pop_front()
+        {
+            self.take_one(out);
         }
     }
 }
 
-/// What the merger does next.
+/// What the merger can do next.
 enum Step {
     /// Write the head record of this worker's queue.
     Write(usize),
@@ -114,89 +165,165 @@ enum Step {
     /// smallest one queued.
     Wait(usize),
     /// Nothing is queued: wait for whichever worker that has not reported
-    /// sends first (waiting for one in particular could wait for a worker
-    /// that waits for the reader, while the reader waits for another that
-    /// waits for the merger).
+    /// sends first.
     WaitAny,
-    /// Every worker has reported: end the interval.
+    /// Every worker has reported: the interval can end.
     EndInterval,
     /// Every worker has stopped.
     Done,
 }
 
-/// Merges the workers' records (`workers`, one channel each) into `sinks`
-/// and ends each interval the reader announces on `ends`. Returns the
-/// sinks and the last interval's snapshot when every worker has stopped.
-pub fn run(
-    workers: Vec<Receiver<Out>>,
-    ends: &Receiver<IntervalEnd>,
-    mut reducer: Reducer,
+/// Merges the workers' records into the sinks, and ends intervals.
+pub struct Merger {
+    inputs: Vec<Input>,
+    /// Interval ends the workers were told of and have not all reported:
+    /// the source, and the reader's part.
+    ends: VecDeque<(usize, CapturePart)>,
+    reducer: Reducer,
     sinks: SinkRuntime,
-) -> (SinkRuntime, Option<Arc<Snapshot>>) {
-    let mut inputs: Vec<Input> = workers
-        .into_iter()
-        .map(|rx| Input {
-            rx,
-            queue: VecDeque::new(),
-            bound: Position::Packet(0),
-            report: None,
-            done: false,
-        })
-        .collect();
-    let mut merged = Vec::with_capacity(PUBLISH_BATCH);
-    let mut snapshot = None;
-    loop {
-        let step = next_step(&inputs);
-        if !matches!(step, Step::Write(_)) && !merged.is_empty() {
-            sinks.publish(merged.drain(..));
-        }
-        match step {
-            Step::Write(i) => {
-                if let Some((_, record)) = inputs[i].queue.pop_front() {
-                    merged.push(record);
-                }
-                if merged.len() >= PUBLISH_BATCH {
-                    sinks.publish(merged.drain(..));
-                }
-            }
-            Step::Wait(i) => {
-                let msg = inputs[i].rx.recv();
-                inputs[i].take(msg);
-            }
-            Step::WaitAny => {
-                let waiting: Vec<usize> = (0..inputs.len())
-                    .filter(|&i| inputs[i].report.is_none() && !inputs[i].done)
-                    .collect();
-                let mut select = crossbeam_channel::Select::new();
-                for &i in &waiting {
-                    select.recv(&inputs[i].rx);
-                }
-                let oper = select.select();
-                let i = waiting[oper.index()];
-                let msg = oper.recv(&inputs[i].rx);
-                inputs[i].take(msg);
-            }
-            Step::EndInterval => {
-                let mut reports = Vec::new();
-                for input in &mut inputs {
-                    if let Some(r) = input.report.take() {
-                        crate::interval::merge_reports(&mut reports, &r);
-                    }
-                    input.bound = Position::Packet(0);
-                }
-                let Ok(IntervalEnd { source, mut part }) = ends.recv() else {
-                    break;
-                };
-                part.reports = vec![reports.get(source).copied().unwrap_or_default()];
-                sinks.settle(SETTLE_TIMEOUT);
-                let (snap, records) = reducer.end_interval(part, sinks.status());
-                sinks.publish(records);
-                snapshot = Some(snap);
-            }
-            Step::Done => break,
+    merged: Vec<Record>,
+    snapshot: Option<Arc<Snapshot>>,
+}
+
+impl Merger {
+    /// A merger of the workers that send on `workers`, one channel each.
+    pub fn new(workers: Vec<Receiver<Vec<Out>>>, reducer: Reducer, sinks: SinkRuntime) -> Self {
+        Merger {
+            inputs: workers
+                .into_iter()
+                .map(|rx| Input {
+                    rx,
+                    queue: VecDeque::new(),
+                    bound: Position::Packet(0),
+                    report: None,
+                    later: VecDeque::new(),
+                    done: false,
+                })
+                .collect(),
+            ends: VecDeque::new(),
+            reducer,
+            sinks,
+            merged: Vec::with_capacity(PUBLISH_BATCH),
+            snapshot: None,
         }
     }
-    (sinks, snapshot)
+
+    /// Takes a message received from worker `i`, and writes what it lets.
+    pub fn take(&mut self, i: usize, msg: Result<Vec<Out>, RecvError>) {
+        self.inputs[i].take(msg);
+        self.write_ready();
+    }
+
+    /// Takes whatever the workers have sent, without waiting, and writes
+    /// what can be written.
+    pub fn poll(&mut self) {
+        for input in &mut self.inputs {
+            while !input.done {
+                match input.rx.try_recv() {
+                    Ok(msg) => input.take(Ok(msg)),
+                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Disconnected) => input.take(Err(RecvError)),
+                }
+            }
+        }
+        self.write_ready();
+    }
+
+    /// Writes every record that no worker can still undercut, and ends
+    /// every interval all workers have reported; returns the step that
+    /// needs more from the workers.
+    fn write_ready(&mut self) -> Step {
+        loop {
+            match next_step(&self.inputs) {
+                Step::Write(i) => {
+                    if let Some((_, record)) = self.inputs[i].queue.pop_front() {
+                        self.merged.push(record);
+                    }
+                    if self.merged.len() >= PUBLISH_BATCH {
+                        self.publish();
+                    }
+                }
+                Step::EndInterval if !self.ends.is_empty() => self.reduce(),
+                step => {
+                    self.publish();
+                    return step;
+                }
+            }
+        }
+    }
+
+    fn publish(&mut self) {
+        if !self.merged.is_empty() {
+            self.sinks.publish(self.merged.drain(..));
+        }
+    }
+
+    /// An interval of `source` ends: every worker will be told, after the
+    /// packets before it, and `part` is the reader's part of it. It is
+    /// reduced once every worker has reported it.
+    pub fn end_interval(&mut self, source: usize, part: CapturePart) {
+        self.ends.push_back((source, part));
+    }
+
+    /// Waits until every interval announced has ended, writing the
+    /// workers' records meanwhile.
+    pub fn wait(&mut self) {
+        loop {
+            let step = self.write_ready();
+            if self.ends.is_empty() {
+                return;
+            }
+            match step {
+                Step::Write(_) | Step::EndInterval => {}
+                Step::Wait(i) => {
+                    let msg = self.inputs[i].rx.recv();
+                    self.inputs[i].take(msg);
+                }
+                Step::WaitAny => {
+                    let waiting: Vec<usize> = (0..self.inputs.len())
+                        .filter(|&i| self.inputs[i].report.is_none() && !self.inputs[i].done)
+                        .collect();
+                    let mut select = crossbeam_channel::Select::new();
+                    for &i in &waiting {
+                        select.recv(&self.inputs[i].rx);
+                    }
+                    let oper = select.select();
+                    let i = waiting[oper.index()];
+                    let msg = oper.recv(&self.inputs[i].rx);
+                    self.inputs[i].take(msg);
+                }
+                Step::Done => return,
+            }
+        }
+    }
+
+    /// Ends the oldest interval announced, which every worker reported:
+    /// builds its snapshot from their reports and the reader's part, and
+    /// writes its records.
+    fn reduce(&mut self) {
+        let Some((source, mut part)) = self.ends.pop_front() else {
+            return;
+        };
+        // The interval's flow records first.
+        self.publish();
+        let mut reports = Vec::new();
+        for input in &mut self.inputs {
+            if let Some(r) = &input.report {
+                merge_reports(&mut reports, r);
+            }
+            input.next_interval();
+        }
+        part.reports = vec![reports.get(source).copied().unwrap_or_default()];
+        self.sinks.settle(SETTLE_TIMEOUT);
+        let (snapshot, records) = self.reducer.end_interval(part, self.sinks.status());
+        self.sinks.publish(records);
+        self.snapshot = Some(snapshot);
+    }
+
+    /// The sinks, and the last interval's snapshot.
+    pub fn finish(self) -> (SinkRuntime, Option<Arc<Snapshot>>) {
+        (self.sinks, self.snapshot)
+    }
 }
 
 /// The merger's next step.
@@ -246,6 +373,7 @@ mod tests {
                 .collect(),
             bound,
             report: None,
+            later: VecDeque::new(),
             done: false,
         }
     }
@@ -286,18 +414,15 @@ mod tests {
     }
 
     #[test]
-    fn workers_records_come_out_in_position_order() {
+    fn workers_records_come_out_in_position_order_interval_by_interval() {
         let (tx0, rx0) = crossbeam_channel::unbounded();
         let (tx1, rx1) = crossbeam_channel::unbounded();
-        let (end_tx, ends) = crossbeam_channel::unbounded();
-        let send = |tx: &crossbeam_channel::Sender<Out>, items: &[(Position, u64)], bound| {
-            tx.send(Out::Records {
-                records: items.iter().map(|&(_, n)| record(n)).collect(),
-                positions: items.iter().map(|&(at, _)| at).collect(),
-                bound,
-            })
-            .unwrap();
+        let records = |items: &[(Position, u64)], bound| Out::Records {
+            records: items.iter().map(|&(_, n)| record(n)).collect(),
+            positions: items.iter().map(|&(at, _)| at).collect(),
+            bound,
         };
+        let report = || Out::Report(vec![SourceReport::default()]);
         let key = |n: u8| flowstat_core::FlowKey {
             ip_version: 4,
             protocol: 17,
@@ -308,50 +433,59 @@ mod tests {
             upper: [9; 16],
         };
         let t = Timestamp::from_secs;
+        use Position::{Packet, Purge, Stats};
         use std::cmp::Reverse;
-        send(
-            &tx0,
-            &[(Position::Packet(1), 1), (Position::Packet(4), 4)],
-            Position::Packet(7),
-        );
-        send(
-            &tx1,
-            &[(Position::Packet(2), 2), (Position::Packet(6), 6)],
-            Position::Packet(7),
-        );
-        send(
-            &tx0,
-            &[
-                (Position::Purge(t(1), key(1)), 10),
-                (Position::Stats(Reverse(t(9)), key(1)), 13),
-            ],
-            Position::End,
-        );
-        send(
-            &tx1,
-            &[
-                (Position::Purge(t(1), key(2)), 11),
-                (Position::Purge(t(2), key(0)), 12),
-                (Position::Stats(Reverse(t(5)), key(0)), 14),
-            ],
-            Position::End,
-        );
-        for tx in [&tx0, &tx1] {
-            tx.send(Out::Report(vec![SourceReport::default()])).unwrap();
+        let sends = [
+            (
+                &tx0,
+                vec![records(&[(Packet(1), 1), (Packet(4), 4)], Packet(7))],
+            ),
+            (
+                &tx1,
+                vec![records(&[(Packet(2), 2), (Packet(6), 6)], Packet(7))],
+            ),
+            (
+                &tx0,
+                vec![
+                    records(
+                        &[
+                            (Purge(t(1), key(1)), 10),
+                            (Stats(Reverse(t(9)), key(1)), 13),
+                        ],
+                        Position::End,
+                    ),
+                    report(),
+                ],
+            ),
+            // Worker 0 is on to the next interval before worker 1 is done
+            // with this one: its records wait for the interval's end.
+            (
+                &tx0,
+                vec![records(&[(Packet(9), 9)], Position::End), report()],
+            ),
+            (
+                &tx1,
+                vec![
+                    records(
+                        &[
+                            (Purge(t(1), key(2)), 11),
+                            (Purge(t(2), key(0)), 12),
+                            (Stats(Reverse(t(5)), key(0)), 14),
+                        ],
+                        Position::End,
+                    ),
+                    report(),
+                ],
+            ),
+            (
+                &tx1,
+                vec![records(&[(Packet(8), 8)], Position::End), report()],
+            ),
+        ];
+        for (tx, outs) in sends {
+            tx.send(outs).unwrap();
         }
-        end_tx
-            .send(IntervalEnd {
-                source: 0,
-                part: CapturePart {
-                    now: t(15),
-                    uptime: Duration::ZERO,
-                    interfaces: Vec::new(),
-                    reports: Vec::new(),
-                    captures: Vec::new(),
-                },
-            })
-            .unwrap();
-        drop((tx0, tx1, end_tx));
+        drop((tx0, tx1));
         let collect = crate::tests::Collect::default();
         let mut sinks = SinkRuntime::inline(false);
         sinks
@@ -361,12 +495,23 @@ mod tests {
             )
             .unwrap();
         let reducer = Reducer::new(Duration::from_secs(15), false, Vec::new(), KindSet::ALL);
-        let (sinks, snapshot) = run(vec![rx0, rx1], &ends, reducer, sinks);
+        let mut merger = Merger::new(vec![rx0, rx1], reducer, sinks);
+        let part = |secs| CapturePart {
+            now: t(secs),
+            uptime: Duration::ZERO,
+            interfaces: Vec::new(),
+            reports: Vec::new(),
+            captures: Vec::new(),
+        };
+        merger.end_interval(0, part(15));
+        merger.end_interval(0, part(30));
+        merger.wait();
+        let (sinks, snapshot) = merger.finish();
         drop(sinks);
         assert!(snapshot.is_some(), "the interval ended");
         assert_eq!(
             collect.lines(),
-            ["1", "2", "4", "6", "10", "11", "12", "13", "14"]
+            ["1", "2", "4", "6", "10", "11", "12", "13", "14", "8", "9"]
         );
     }
 }

@@ -16,11 +16,10 @@ use flowstat_core::{KindSet, Plugin, Records};
 use flowstat_decode::DecodeConfig;
 use flowstat_dpi::{Applications, Engine as Dpi, SharedDnsCache};
 use flowstat_flow::{FlowConfig, LocalNetworks};
-use flowstat_sinks::SinkRuntime;
 
 use crate::ConfigError;
 use crate::config::Config;
-use crate::worker::{Deliver, FlowWorker, Position};
+use crate::worker::FlowWorker;
 
 /// Makes a fresh set of plugins: one for each flow worker, one for the
 /// interval's end.
@@ -105,15 +104,5 @@ impl PipelineConfig {
             plugins,
             Records::new(wanted),
         )
-    }
-}
-
-/// Records straight to the sinks (one worker, or live capture).
-impl Deliver for SinkRuntime {
-    fn deliver(&mut self, records: &mut Records, positions: &mut Vec<Position>, _: Position) {
-        positions.clear();
-        if !records.is_empty() {
-            self.publish(records.take());
-        }
     }
 }

@@ -15,21 +15,23 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender, TrySendError, bounded, unbounded};
+use crossbeam_channel::{Receiver, Sender, TrySendError, bounded};
 use flowstat_capture::FileSource;
 use flowstat_core::{
-    Batch, CaptureError, CaptureSource, CaptureStatus, Frame, InterfaceReport, Plugin, Snapshot,
-    Timestamp,
+    Batch, CaptureError, CaptureSource, CaptureStatus, Frame, InterfaceReport, Plugin, Records,
+    Snapshot, Timestamp,
 };
 use flowstat_plugins::CorePlugin;
 use flowstat_sinks::SinkRuntime;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::dispatch::{Dispatched, Dispatcher, PacketBatch};
+use crate::interval::SourceReport;
 use crate::interval::{CapturePart, IntervalClock, Reducer};
-use crate::merge::{self, IntervalEnd, Lane, Out, SETTLE_TIMEOUT};
+use crate::merge::{Lane, Merger, Out, SETTLE_TIMEOUT};
 use crate::pipeline::PipelineConfig;
 use crate::worker::FlowWorker;
+use crate::worker::{Deliver, Position};
 
 /// What to replay and how.
 #[derive(Clone, Debug)]
@@ -74,10 +76,16 @@ pub struct ReplaySummary {
 
 /// Frames lent per call to the source.
 const BATCH: usize = 1024;
-/// Packets a worker is handed at a time.
-const WORKER_BATCH: usize = 256;
+/// A worker is handed a batch at this many packets, or bytes of payload.
+/// Batches are made with room for that much (a frame more) and reused,
+/// so that filling one never grows it: growing a large buffer faults in
+/// fresh pages, and that took a fifth of the reader's time.
+const WORKER_BATCH: usize = 1024;
+const WORKER_BATCH_BYTES: usize = 256 << 10;
 /// Batches that may wait for each worker, and messages for the merger.
-const QUEUE: usize = 16;
+const QUEUE: usize = 8;
+/// The most packets a worker's batch may lag behind the capture.
+const LAG: u64 = 16 * WORKER_BATCH as u64;
 
 /// Replays `opts.files` through the core plugin into `sinks`.
 ///
@@ -110,11 +118,14 @@ pub fn replay(
         let inline = Inline {
             worker,
             reducer,
-            sinks,
+            out: InlineOut {
+                sinks,
+                reports: Vec::new(),
+            },
             snapshot: None,
         };
         let (summary, inline) = reader.run(sources, inline);
-        (summary, inline.sinks, inline.snapshot)
+        (summary, inline.out.sinks, inline.snapshot)
     } else {
         let threads = Threads::start(&cfg, workers, reducer, sinks);
         let (summary, threads) = reader.run(sources, threads);
@@ -139,6 +150,9 @@ trait Pipeline {
     /// The end of an interval (`close`: the end of the source: every flow
     /// is purged and the source closed).
     fn end_interval(&mut self, source: usize, part: CapturePart, close: bool);
+
+    /// Waits until every interval that ended has been written out.
+    fn wait(&mut self) {}
 }
 
 /// Reads the files, in order, and drives the pipeline.
@@ -262,6 +276,10 @@ impl Reader {
             let current = self.current(run);
             let part = self.part(run, now, current);
             pipeline.end_interval(run.id, part, false);
+            if self.realtime {
+                // Watched as it goes: each interval out as it ends.
+                pipeline.wait();
+            }
         }
         run.clock = ts;
         run.received += 1;
@@ -303,8 +321,28 @@ impl Reader {
 struct Inline {
     worker: FlowWorker,
     reducer: Reducer,
-    sinks: SinkRuntime,
+    out: InlineOut,
     snapshot: Option<Arc<Snapshot>>,
+}
+
+/// The inline worker's records go straight to the sinks; its reports wait
+/// for the interval's end.
+struct InlineOut {
+    sinks: SinkRuntime,
+    reports: Vec<SourceReport>,
+}
+
+impl Deliver for InlineOut {
+    fn deliver(&mut self, records: &mut Records, positions: &mut Vec<Position>, _: Position) {
+        positions.clear();
+        if !records.is_empty() {
+            self.sinks.publish(records.take());
+        }
+    }
+
+    fn report(&mut self, reports: Vec<SourceReport>) {
+        self.reports = reports;
+    }
 }
 
 impl Pipeline for Inline {
@@ -317,20 +355,21 @@ impl Pipeline for Inline {
             self.worker.learn(answer);
         }
         let pkt = &mut dispatched.packet;
-        self.worker.packet(source, seq, pkt, &mut self.sinks);
+        self.worker.packet(source, seq, pkt, &mut self.out);
     }
 
     fn end_interval(&mut self, source: usize, mut part: CapturePart, close: bool) {
-        let report = if close {
-            self.worker.close_source(source, &mut self.sinks)
+        if close {
+            self.worker.close(Some(source), &mut self.out);
         } else {
-            let reports = self.worker.end_interval(part.now, &mut self.sinks);
-            reports.get(source).copied().unwrap_or_default()
-        };
-        part.reports = vec![report];
-        self.sinks.settle(SETTLE_TIMEOUT);
-        let (snapshot, records) = self.reducer.end_interval(part, self.sinks.status());
-        self.sinks.publish(records);
+            self.worker.end_interval(part.now, &mut self.out);
+        }
+        let reports = std::mem::take(&mut self.out.reports);
+        part.reports = vec![reports.get(source).copied().unwrap_or_default()];
+        let sinks = &self.out.sinks;
+        sinks.settle(SETTLE_TIMEOUT);
+        let (snapshot, records) = self.reducer.end_interval(part, sinks.status());
+        sinks.publish(records);
         self.snapshot = Some(snapshot);
     }
 }
@@ -339,32 +378,40 @@ impl Pipeline for Inline {
 enum Input {
     /// A new source.
     Open(String, bool),
-    /// Packets.
+    /// Packets, DNS answers and interval ends.
     Packets(PacketBatch),
-    /// End the interval at this time (`Some(source)`: close that source).
-    End(Timestamp, Option<usize>),
 }
 
-/// Workers on threads of their own, and the merger.
+/// Workers on threads of their own; the reader merges their records.
+///
+/// An interval's end travels in the workers' batches like a packet: the
+/// reader neither sends a batch for it nor waits for it (the capture
+/// corpus ends an interval every hundred packets or so, and each wait
+/// drained the pipeline). A batch goes when it is full, and a worker's
+/// batch at most [`LAG`] packets late, so that the merger, which holds a
+/// worker's records until every other has seen the packets before them,
+/// holds few.
 struct Threads {
     inputs: Vec<Sender<Input>>,
     batches: Vec<PacketBatch>,
-    /// The sequence number each worker was last told it had everything
-    /// up to.
+    /// Batches the workers are done with, to be filled again.
+    spare: Receiver<PacketBatch>,
+    /// The sequence number each worker was last sent a batch at.
     told: Vec<u64>,
     /// The last sequence number dispatched.
     seq: u64,
     /// Sources opened.
     sources: usize,
-    ends: Sender<IntervalEnd>,
+    merger: Merger,
+    /// The merger's channels, to wait on beside a worker's queue.
+    outputs: Vec<Receiver<Vec<Out>>>,
     workers: Vec<JoinHandle<()>>,
-    merger: JoinHandle<(SinkRuntime, Option<Arc<Snapshot>>)>,
 }
 
 impl Threads {
     fn start(cfg: &PipelineConfig, n: usize, reducer: Reducer, sinks: SinkRuntime) -> Self {
         let wanted = sinks.wanted();
-        let (ends_tx, ends) = unbounded();
+        let (spare_tx, spare) = bounded(n * QUEUE);
         let mut inputs = Vec::new();
         let mut outputs = Vec::new();
         let mut workers = Vec::new();
@@ -372,98 +419,103 @@ impl Threads {
             let (in_tx, in_rx) = bounded(QUEUE);
             let (out_tx, out_rx) = bounded(QUEUE);
             let worker = cfg.worker(n, 1, core_plugins(), wanted);
+            let spare = spare_tx.clone();
             workers.push(spawn(&format!("flowstat-work{i}"), move || {
-                work(worker, &in_rx, Lane(out_tx))
+                work(worker, &in_rx, Lane::new(out_tx), &spare)
             }));
             inputs.push(in_tx);
             outputs.push(out_rx);
         }
-        let merger = spawn("flowstat-merge", move || {
-            merge::run(outputs, &ends, reducer, sinks)
-        });
         Threads {
-            batches: (0..n).map(|_| PacketBatch::new(0)).collect(),
+            batches: (0..n).map(|_| new_batch()).collect(),
+            spare,
             told: vec![0; n],
             seq: 0,
             sources: 0,
             inputs,
-            ends: ends_tx,
+            merger: Merger::new(outputs.clone(), reducer, sinks),
+            outputs,
             workers,
-            merger,
         }
     }
 
-    /// Sends worker `w` its batch. When its queue is full, every other
-    /// worker is first told how far the capture has got (its batch sent,
-    /// even empty): the merger may be waiting on one of them before it
-    /// can take what `w` made, and `w` cannot go on until it does.
+    /// Sends worker `w` its batch, then every worker whose batch is more
+    /// than [`LAG`] packets late its own.
     fn send(&mut self, w: usize) {
-        let batch = self.take_batch(w);
-        let batch = match self.inputs[w].try_send(batch) {
-            Ok(()) => return,
-            Err(TrySendError::Full(batch)) => batch,
-            Err(TrySendError::Disconnected(_)) => return,
-        };
-        self.tell_all(Some(w));
-        let _ = self.inputs[w].send(batch);
-    }
-
-    /// Sends every worker (but `except`) that has not been told of the
-    /// latest packet its batch: without waiting first, then waiting for
-    /// the busy ones.
-    fn tell_all(&mut self, except: Option<usize>) {
-        let mut busy = Vec::new();
+        self.send_batch(w);
         for v in 0..self.inputs.len() {
-            if Some(v) == except || self.told[v] == self.seq {
-                continue;
-            }
-            let batch = self.take_batch(v);
-            if let Err(TrySendError::Full(batch)) = self.inputs[v].try_send(batch) {
-                busy.push((v, batch));
+            if self.seq - self.told[v] > LAG {
+                self.send_batch(v);
             }
         }
-        for (v, batch) in busy {
-            let _ = self.inputs[v].send(batch);
+        self.merger.poll();
+    }
+
+    /// Sends every worker its batch, even empty.
+    fn send_all(&mut self) {
+        for v in 0..self.inputs.len() {
+            self.send_batch(v);
         }
     }
 
-    /// Worker `w`'s batch, stamped with the latest sequence number.
-    fn take_batch(&mut self, w: usize) -> Input {
-        let source = self.batches[w].source;
-        let mut batch = std::mem::replace(&mut self.batches[w], PacketBatch::new(source));
+    /// Sends worker `w` its batch, stamped with the latest sequence number.
+    fn send_batch(&mut self, w: usize) {
+        let fresh = self.spare.try_recv().unwrap_or_else(|_| new_batch());
+        let mut batch = std::mem::replace(&mut self.batches[w], fresh);
+        self.batches[w].source = batch.source;
         batch.upto = self.seq;
         self.told[w] = self.seq;
-        Input::Packets(batch)
+        self.send_merging(w, Input::Packets(batch));
     }
 
-    /// Tells every worker `input` (after their batches).
-    fn broadcast(&mut self, input: impl Fn() -> Input) {
-        self.tell_all(None);
-        for tx in &self.inputs {
-            let _ = tx.send(input());
+    /// Sends `input` to worker `w`, merging the workers' records while it
+    /// waits for room (so no worker waits for the merger while the reader
+    /// waits for it).
+    fn send_merging(&mut self, w: usize, input: Input) {
+        let input = match self.inputs[w].try_send(input) {
+            Ok(()) | Err(TrySendError::Disconnected(_)) => return,
+            Err(TrySendError::Full(input)) => input,
+        };
+        let mut select = crossbeam_channel::Select::new();
+        select.send(&self.inputs[w]);
+        for rx in &self.outputs {
+            select.recv(rx);
+        }
+        let mut input = Some(input);
+        while let Some(msg) = input.take() {
+            let oper = select.select();
+            match oper.index() {
+                0 => {
+                    let _ = oper.send(&self.inputs[w], msg);
+                }
+                i => {
+                    let out = oper.recv(&self.outputs[i - 1]);
+                    self.merger.take(i - 1, out);
+                    input = Some(msg);
+                }
+            }
         }
     }
 
-    /// Waits for the workers and the merger; returns the sinks.
-    fn finish(self) -> (SinkRuntime, Option<Arc<Snapshot>>) {
+    /// Waits for the workers; returns the sinks.
+    fn finish(mut self) -> (SinkRuntime, Option<Arc<Snapshot>>) {
+        self.wait();
         drop(self.inputs);
-        drop(self.ends);
         for w in self.workers {
             if w.join().is_err() {
                 tracing::error!("a flow worker panicked");
             }
         }
-        self.merger.join().unwrap_or_else(|_| {
-            tracing::error!("the merger panicked; its records are lost");
-            (SinkRuntime::inline(false), None)
-        })
+        self.merger.finish()
     }
 }
 
 impl Pipeline for Threads {
     fn open(&mut self, name: &str, internal: bool) -> usize {
-        let name = name.to_owned();
-        self.broadcast(|| Input::Open(name.clone(), internal));
+        self.send_all();
+        for w in 0..self.inputs.len() {
+            self.send_merging(w, Input::Open(name.to_owned(), internal));
+        }
         let id = self.sources;
         self.sources += 1;
         for b in &mut self.batches {
@@ -476,40 +528,49 @@ impl Pipeline for Threads {
         self.seq = seq;
         let worker = dispatched.worker;
         dispatched.push(seq, &mut self.batches);
-        if self.batches[worker].len() >= WORKER_BATCH {
+        let batch = &self.batches[worker];
+        if batch.len() >= WORKER_BATCH || batch.payload_bytes() >= WORKER_BATCH_BYTES {
             self.send(worker);
         }
     }
 
     fn end_interval(&mut self, source: usize, part: CapturePart, close: bool) {
-        let now = part.now;
-        // Before the workers are told: the merger takes it once they have
-        // all reported.
-        let _ = self.ends.send(IntervalEnd { source, part });
-        self.broadcast(|| Input::End(now, close.then_some(source)));
+        for b in &mut self.batches {
+            b.push_end(part.now, close.then_some(source));
+        }
+        self.merger.end_interval(source, part);
+    }
+
+    fn wait(&mut self) {
+        self.send_all();
+        self.merger.wait();
     }
 }
 
-/// A worker thread: packets and interval ends from the reader, records
-/// and reports to the merger.
-fn work(mut worker: FlowWorker, inputs: &Receiver<Input>, mut out: Lane) {
+/// An empty batch for a worker, with room for a full one (and interval
+/// ends and DNS answers besides).
+fn new_batch() -> PacketBatch {
+    PacketBatch::with_capacity(WORKER_BATCH + 64, WORKER_BATCH_BYTES + (64 << 10))
+}
+
+/// A worker thread: batches from the reader; records and reports to the
+/// merger, a message per batch; emptied batches back to the reader.
+fn work(
+    mut worker: FlowWorker,
+    inputs: &Receiver<Input>,
+    mut out: Lane,
+    spare: &Sender<PacketBatch>,
+) {
     for input in inputs {
         match input {
             Input::Open(name, internal) => {
                 worker.open_source(&name, internal);
             }
-            Input::Packets(batch) => batch.run(&mut worker, &mut out),
-            Input::End(now, close) => {
-                let reports = match close {
-                    Some(source) => {
-                        let report = worker.close_source(source, &mut out);
-                        let mut reports = vec![Default::default(); source + 1];
-                        reports[source] = report;
-                        reports
-                    }
-                    None => worker.end_interval(now, &mut out),
-                };
-                let _ = out.0.send(Out::Report(reports));
+            Input::Packets(mut batch) => {
+                batch.run(&mut worker, &mut out);
+                out.send();
+                batch.clear();
+                let _ = spare.try_send(batch);
             }
         }
     }

@@ -39,13 +39,18 @@ pub enum Position {
     End,
 }
 
-/// Where a worker's records go: straight to the sinks, or to the merger
-/// that puts several workers' records in order.
+/// Where a worker's records and interval reports go: straight to the
+/// sinks and the reducer, or to the merger that puts several workers'
+/// records in order.
 pub trait Deliver {
     /// Takes the records made so far, leaving `records` and `positions`
     /// (each record's position, in the same order) empty. Every record the
     /// worker delivers later in the interval is at or after `bound`.
     fn deliver(&mut self, records: &mut Records, positions: &mut Vec<Position>, bound: Position);
+
+    /// The end of an interval, after all of its records: the worker's
+    /// report of each source, by source id.
+    fn report(&mut self, reports: Vec<SourceReport>);
 }
 
 /// One capture source as a worker knows it.
@@ -152,9 +157,9 @@ impl FlowWorker {
     }
 
     /// Ends an interval at `now` for every source: purges what expired,
-    /// reports flows that were active, and hands every record on. Returns
-    /// each source's report, by id.
-    pub fn end_interval(&mut self, now: Timestamp, out: &mut dyn Deliver) -> Vec<SourceReport> {
+    /// reports flows that were active, and hands every record on, then the
+    /// reports.
+    pub fn end_interval(&mut self, now: Timestamp, out: &mut dyn Deliver) {
         let reports = (0..self.sources.len())
             .map(|id| {
                 self.with_table(id, out, |table, emit| {
@@ -169,20 +174,26 @@ impl FlowWorker {
             })
             .collect();
         self.flush(Position::End, out);
-        reports
+        out.report(reports);
     }
 
-    /// Purges every flow of `source`, hands every record on, and closes
-    /// the source; returns its last report.
-    pub fn close_source(&mut self, source: usize, out: &mut dyn Deliver) -> SourceReport {
-        let report = self.with_table(source, out, |table, emit| {
-            table.drain(&mut |event, view| emit.event(purge_position(view), event, view));
-        });
+    /// Purges every flow of `source` (every source: `None`), hands every
+    /// record on, closes the source, then hands on the last reports.
+    pub fn close(&mut self, source: Option<usize>, out: &mut dyn Deliver) {
+        let reports = (0..self.sources.len())
+            .map(|id| {
+                if source.is_some_and(|s| s != id) {
+                    return SourceReport::default();
+                }
+                let report = self.with_table(id, out, |table, emit| {
+                    table.drain(&mut |event, view| emit.event(purge_position(view), event, view));
+                });
+                self.sources[id] = None;
+                report
+            })
+            .collect();
         self.flush(Position::End, out);
-        if let Some(s) = self.sources.get_mut(source) {
-            *s = None;
-        }
-        report
+        out.report(reports);
     }
 
     /// Runs `f` on `source`'s table with an emitter to the plugins; returns
