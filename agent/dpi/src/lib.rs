@@ -83,7 +83,10 @@ pub struct FlowState {
     /// The dissector that claimed the flow.
     claimed: Option<u8>,
     protocol: Protocol,
-    seen: [u32; 2],
+    /// Packets with payload shown to the dissectors: `[from client, from
+    /// server]`. The flow table shows at most `max_detection_packets`
+    /// (a `u8`) packets; the counts saturate should a caller show more.
+    seen: [u8; 2],
     /// The first packet shown to the dissectors came from the server.
     server_first: bool,
     /// TCP: each direction's first bytes, from the first segment with
@@ -204,10 +207,10 @@ impl Classifier for Engine {
             tcp: flow.ip_protocol == 6,
             client_stream,
             server_stream,
-            seen: st.seen,
+            seen: st.seen.map(u32::from),
             server_first: st.server_first,
         };
-        st.seen[dir] += 1;
+        st.seen[dir] = st.seen[dir].saturating_add(1);
         let meta = match st.meta.as_deref_mut() {
             Some(meta) => meta,
             None => &mut self.spare_meta,

@@ -182,7 +182,7 @@ fn a_tcp_flow_in_the_middle_of_an_http_request_holds_its_bytes_and_little_more()
         st
     });
     println!("pending TCP flow mid-HTTP request: {per_flow} heap bytes");
-    // The state (56 bytes), both directions' stream state (112), the 74
+    // The state (48 bytes), both directions' stream state (112), the 74
     // bytes of the request, the metadata (136) and the host, URL and user
     // agent found (about 100).
     assert!(per_flow <= 512.0, "{per_flow} bytes per flow");
