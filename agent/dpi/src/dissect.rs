@@ -68,12 +68,12 @@ impl Verdict {
 /// Per-flow state of the dissectors that need to remember something
 /// between packets. Dropped with the rest of the DPI state at detection.
 ///
-/// States of a few flags live inline, in the bytes the alignment of the
-/// pointer beside them leaves anyway (Kerberos and LDAP keep which
-/// directions said no, which a flow waiting for its server's reply
-/// carries for as long as it waits). The others cost a flow that pointer
+/// States of a few flags live inline. The others cost a flow a pointer
 /// until a dissector first has something to keep (see
-/// [`Scratch::keep`]), and then only that dissector's state.
+/// [`Scratch::keep`]), and then only that dissector's state. While only
+/// Kerberos and LDAP hold something (which directions said no: what a
+/// UDP flow waiting for its server's reply carries for as long as it
+/// waits), the flow keeps the scratch state as [`Small`], with no heap.
 #[derive(Debug, Default)]
 pub(crate) struct Scratch {
     pub(crate) tls: tls::State,
@@ -81,6 +81,24 @@ pub(crate) struct Scratch {
     pub(crate) kerberos: kerberos::State,
     pub(crate) ldap: ldap::State,
     kept: Option<Box<Kept>>,
+}
+
+/// The scratch state of a flow none of whose dissectors holds more than
+/// Kerberos and LDAP do: two bytes.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Small {
+    kerberos: kerberos::State,
+    ldap: ldap::State,
+}
+
+impl From<Small> for Scratch {
+    fn from(small: Small) -> Self {
+        Scratch {
+            kerberos: small.kerberos,
+            ldap: small.ldap,
+            ..Scratch::default()
+        }
+    }
 }
 
 /// The states of the dissectors that keep more, each boxed when first
@@ -98,6 +116,18 @@ pub(crate) struct Kept {
 }
 
 impl Scratch {
+    /// The state as a [`Small`], unless another dissector than Kerberos
+    /// and LDAP holds something.
+    pub(crate) fn small(&self) -> Option<Small> {
+        let others_hold_nothing = self.kept.is_none()
+            && self.tls == tls::State::default()
+            && self.http == http::State::default();
+        others_hold_nothing.then_some(Small {
+            kerberos: self.kerberos,
+            ldap: self.ldap,
+        })
+    }
+
     /// Runs a dissector (`run`) on its state, which `slot` picks out of
     /// [`Kept`]: the flow's, or a default one when the flow has none yet.
     /// A new state is kept only when it holds something (it differs from

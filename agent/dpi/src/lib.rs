@@ -2,13 +2,16 @@
 //! packets.
 //!
 //! [`Engine`] is the flow table's [`Classifier`]. For each flow it keeps a
-//! small state (boxed, created on the first packet with payload, dropped
-//! when detection ends): the set of dissectors that may still claim the
-//! flow and, each allocated only once there is something to keep, the
-//! first bytes of each TCP direction in order, the dissectors' scratch
-//! state and the [`Metadata`] found. Every packet with payload goes to the
-//! candidate dissectors (`proto/`) until one claims the flow; the one that
-//! claimed it is then asked alone until it has nothing more to learn.
+//! [`FlowState`] (created on the first packet with payload, dropped when
+//! detection ends): inline, the set of dissectors that may still claim
+//! the flow and what each direction has shown, which is all a flow
+//! waiting for its server's reply needs; boxed once there is more to
+//! keep, the dissector that claimed the flow and, each allocated only
+//! once there is something in it, the first bytes of each TCP direction
+//! in order, the dissectors' scratch state and the [`Metadata`] found.
+//! Every packet with payload goes to the candidate dissectors (`proto/`)
+//! until one claims the flow; the one that claimed it is then asked alone
+//! until it has nothing more to learn.
 //!
 //! Applications come from the host name (SNI, Host, query name), then the
 //! DNS cache (an earlier answer naming the server's address), then the
@@ -36,7 +39,7 @@ use flowstat_core::{
 };
 
 pub use apps::{Applications, AppsError};
-use dissect::{DISSECTORS, Packet, Scratch, Verdict};
+use dissect::{DISSECTORS, Packet, Scratch, Small, Verdict};
 use dns_cache::DnsCache;
 pub use proto::dns::{DnsAnswer, dns_answer};
 use stream::Stream;
@@ -69,21 +72,50 @@ pub struct Engine {
     apps: Arc<Applications>,
     dns: SharedDnsCache,
     /// What the dissectors write metadata to for a flow that has none
-    /// yet: empty between packets (see [`FlowState::meta`]).
+    /// yet: empty between packets (see [`Full::meta`]).
     spare_meta: Metadata,
 }
 
-/// Detection state of one flow: what every flow needs, and pointers to
-/// what only some do, each allocated when there is something to keep.
-/// A flow of junk waiting for a reply holds this struct alone.
+/// Detection state of one flow, held inline by the flow table: 16 bytes
+/// (`Option<FlowState>` too), and no heap while detection has nothing to
+/// keep but which dissectors are left and what each direction has shown
+/// (a UDP flow of junk waiting for a reply). It boxes the rest the first
+/// time a packet leaves something that does not fit: a claim, TCP
+/// stream bytes, a dissector's bigger state, metadata.
+#[derive(Debug)]
+pub struct FlowState(State);
+
+#[derive(Debug)]
+enum State {
+    Light(Light),
+    Full(Box<Full>),
+}
+
+/// What a flow no dissector has claimed keeps while none has anything
+/// else to keep: 13 bytes, 16 aligned. `FlowState` is no bigger: rustc
+/// lays `Full`'s box over `candidates` and tells the variants (and an
+/// `Option`'s `None`) apart by spare values of `server_first`'s byte
+/// (`tests/memory.rs` checks that it still does).
+#[derive(Clone, Copy, Debug, Default)]
+struct Light {
+    candidates: u64,
+    seen: [u8; 2],
+    server_first: bool,
+    scratch: Small,
+}
+
+/// Everything detection may keep for a flow.
 #[derive(Debug, Default)]
-pub struct FlowState {
+struct Full {
     /// Dissectors that may still claim the flow (bit i: `DISSECTORS[i]`).
     candidates: u64,
     /// The dissector that claimed the flow.
     claimed: Option<u8>,
     protocol: Protocol,
-    seen: [u32; 2],
+    /// Packets with payload shown to the dissectors: `[from client, from
+    /// server]`. The flow table shows at most `max_detection_packets`
+    /// (a `u8`) packets; the counts saturate should a caller show more.
+    seen: [u8; 2],
     /// The first packet shown to the dissectors came from the server.
     server_first: bool,
     /// TCP: each direction's first bytes, from the first segment with
@@ -94,6 +126,51 @@ pub struct FlowState {
     /// the engine lends the dissectors an empty `Metadata` of its own,
     /// and the flow takes it once it holds something.
     meta: Option<Box<Metadata>>,
+}
+
+impl From<Light> for Full {
+    fn from(light: Light) -> Self {
+        Full {
+            candidates: light.candidates,
+            seen: light.seen,
+            server_first: light.server_first,
+            scratch: light.scratch.into(),
+            ..Full::default()
+        }
+    }
+}
+
+impl Full {
+    /// The state as a [`Light`], if it has nothing more to keep.
+    fn light(&self) -> Option<Light> {
+        if self.claimed.is_some() || self.streams.is_some() || self.meta.is_some() {
+            return None;
+        }
+        Some(Light {
+            candidates: self.candidates,
+            seen: self.seen,
+            server_first: self.server_first,
+            scratch: self.scratch.small()?,
+        })
+    }
+}
+
+impl FlowState {
+    fn full(&self) -> Option<&Full> {
+        match &self.0 {
+            State::Light(_) => None,
+            State::Full(full) => Some(full),
+        }
+    }
+
+    /// The protocol found (unknown until a dissector claims the flow).
+    fn protocol(&self) -> Protocol {
+        self.full().map_or(Protocol::UNKNOWN, |full| full.protocol)
+    }
+
+    fn meta(&self) -> Option<&Metadata> {
+        self.full().and_then(|full| full.meta.as_deref())
+    }
 }
 
 impl Engine {
@@ -147,9 +224,9 @@ impl Engine {
 }
 
 impl Classifier for Engine {
-    type State = Box<FlowState>;
+    type State = FlowState;
 
-    fn start(&mut self, flow: &FlowInfo) -> Box<FlowState> {
+    fn start(&mut self, flow: &FlowInfo) -> FlowState {
         let udp = flow.ip_protocol == 17;
         let tcp = flow.ip_protocol == 6;
         let candidates = DISSECTORS
@@ -157,15 +234,69 @@ impl Classifier for Engine {
             .enumerate()
             .filter(|(_, d)| (tcp && d.tcp) || (udp && d.udp))
             .fold(0u64, |set, (i, _)| set | 1 << i);
-        Box::new(FlowState {
+        FlowState(State::Light(Light {
             candidates,
-            ..FlowState::default()
-        })
+            ..Light::default()
+        }))
     }
 
     fn inspect(
         &mut self,
-        st: &mut Box<FlowState>,
+        st: &mut FlowState,
+        flow: &FlowInfo,
+        pkt: &PacketMeta<'_>,
+        from_client: bool,
+    ) -> bool {
+        match &mut st.0 {
+            State::Full(full) => self.detect(full, flow, pkt, from_client),
+            State::Light(light) => {
+                // Detection runs on the whole state, on the stack; it is
+                // boxed only if it has something to keep that a `Light`
+                // has no room for.
+                let mut full = Full::from(*light);
+                let done = self.detect(&mut full, flow, pkt, from_client);
+                st.0 = match full.light() {
+                    Some(light) => State::Light(light),
+                    None => State::Full(Box::new(full)),
+                };
+                done
+            }
+        }
+    }
+
+    fn outcome(&mut self, state: Option<&FlowState>, flow: &FlowInfo) -> Outcome {
+        let found = state
+            .map(FlowState::protocol)
+            .filter(|&p| p != Protocol::UNKNOWN);
+        let mut outcome = match found {
+            Some(protocol) => Outcome {
+                protocol,
+                ..Outcome::default()
+            },
+            None => PortGuess::guess(flow),
+        };
+        let host = state
+            .and_then(FlowState::meta)
+            .map_or("", |meta| meta.host_server_name.as_str());
+        (outcome.application, outcome.dns_cache_hit) = self.application(flow, host);
+        outcome
+    }
+
+    fn metadata<'s>(&self, state: &'s FlowState) -> &'s Metadata {
+        state.meta().unwrap_or(Metadata::none())
+    }
+
+    fn application_name(&self, id: u32) -> &str {
+        self.apps.name(id)
+    }
+}
+
+impl Engine {
+    /// Shows one packet to the flow's dissectors: [`Classifier::inspect`]
+    /// on the whole state.
+    fn detect(
+        &mut self,
+        st: &mut Full,
         flow: &FlowInfo,
         pkt: &PacketMeta<'_>,
         from_client: bool,
@@ -189,7 +320,6 @@ impl Classifier for Engine {
                 return false;
             }
         }
-        let st = &mut **st;
         if st.seen == [0, 0] {
             st.server_first = !from_client;
         }
@@ -204,10 +334,10 @@ impl Classifier for Engine {
             tcp: flow.ip_protocol == 6,
             client_stream,
             server_stream,
-            seen: st.seen,
+            seen: st.seen.map(u32::from),
             server_first: st.server_first,
         };
-        st.seen[dir] += 1;
+        st.seen[dir] = st.seen[dir].saturating_add(1);
         let meta = match st.meta.as_deref_mut() {
             Some(meta) => meta,
             None => &mut self.spare_meta,
@@ -255,30 +385,6 @@ impl Classifier for Engine {
         }
         done
     }
-
-    fn outcome(&mut self, state: Option<&Box<FlowState>>, flow: &FlowInfo) -> Outcome {
-        let found = state.filter(|st| st.protocol != Protocol::UNKNOWN);
-        let mut outcome = match found {
-            Some(st) => Outcome {
-                protocol: st.protocol,
-                ..Outcome::default()
-            },
-            None => PortGuess::guess(flow),
-        };
-        let host = state
-            .and_then(|st| st.meta.as_deref())
-            .map_or("", |meta| meta.host_server_name.as_str());
-        (outcome.application, outcome.dns_cache_hit) = self.application(flow, host);
-        outcome
-    }
-
-    fn metadata<'s>(&self, state: &'s Box<FlowState>) -> &'s Metadata {
-        state.meta.as_deref().unwrap_or(Metadata::none())
-    }
-
-    fn application_name(&self, id: u32) -> &str {
-        self.apps.name(id)
-    }
 }
 
 #[cfg(test)]
@@ -325,15 +431,15 @@ mod tests {
         assert!(to_cached.dns_cache_hit && to_cached.guessed);
 
         // Payload's host name wins over the cache.
-        let tls = FlowState {
+        let tls = FlowState(State::Full(Box::new(Full {
             protocol: Protocol(91),
             meta: Some(Box::new(Metadata {
                 host_server_name: "www.netflix.com".into(),
                 ..Metadata::default()
             })),
-            ..FlowState::default()
-        };
-        let named = e.outcome(Some(&Box::new(tls)), &flow_to([192, 0, 2, 7], 443));
+            ..Full::default()
+        })));
+        let named = e.outcome(Some(&tls), &flow_to([192, 0, 2, 7], 443));
         assert_eq!(e.application_name(named.application), "NetFlix");
         assert!(!named.dns_cache_hit && !named.guessed);
 
@@ -366,8 +472,12 @@ mod tests {
             });
             e.inspect(&mut st, &flow, &pkt, i % 2 == 0)
         });
+        let candidates = match &st.0 {
+            State::Light(light) => light.candidates,
+            State::Full(full) => full.candidates,
+        };
         let left: Vec<usize> = (0..DISSECTORS.len())
-            .filter(|i| st.candidates & 1 << i != 0)
+            .filter(|i| candidates & 1 << i != 0)
             .collect();
         assert!(
             done,

@@ -46,7 +46,7 @@ const MAX_TEXT: usize = 256;
 const RESPONSE_WAIT: u32 = 4;
 
 /// Per-flow state.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, PartialEq, Eq)]
 pub(crate) struct State {
     /// The flow was claimed.
     found: bool,

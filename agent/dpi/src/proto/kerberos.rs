@@ -6,7 +6,7 @@ use super::ber::{header, int, tlv};
 use crate::dissect::{Packet, Scratch, Verdict};
 
 /// Per-flow state.
-#[derive(Debug, Default)]
+#[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct State {
     sides: Sides,
 }
@@ -80,7 +80,7 @@ fn field(data: &[u8], tag: u8) -> Option<(u32, &[u8])> {
 /// Which directions' first bytes have been found not to be the protocol,
 /// for dissectors that accept a flow from either side (a capture may start
 /// in the middle of one direction's data).
-#[derive(Debug, Default)]
+#[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct Sides(u8);
 
 impl Sides {

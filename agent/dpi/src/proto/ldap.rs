@@ -7,7 +7,7 @@ use super::kerberos::Sides;
 use crate::dissect::{Packet, Scratch, Verdict};
 
 /// Per-flow state.
-#[derive(Debug, Default)]
+#[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct State {
     sides: Sides,
 }

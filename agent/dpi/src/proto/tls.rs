@@ -26,7 +26,7 @@ use crate::dissect::{Packet, Scratch, Verdict};
 use crate::stream::STREAM_MAX;
 
 /// Per-flow state.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, PartialEq, Eq)]
 pub(crate) struct State {
     /// The flow was claimed.
     found: bool,
