@@ -1,12 +1,14 @@
-//! Bytes the DPI state of a flow holds while detection runs: inline in
-//! the flow table's slot, and on the heap, counted by a global allocator.
+//! Bytes a flow holds: its DPI state while detection runs, inline in the
+//! flow table's slot and on the heap, and the whole flow in a flow table
+//! with DPI (slot, index, detection state), counted by a global allocator.
 //!
 //! The flow table keeps each flow's [`Classifier::State`] from its first
 //! payload packet until detection ends, and a flow that never concludes
 //! (a UDP flow whose server never replies) keeps it until the flow ends:
 //! the agent's memory per flow is bounded only if those states are small.
 //! Each heap test drives an [`Engine`] through the `Classifier` API for
-//! many flows, as the table does, and counts the bytes their states hold.
+//! many flows, as the table does, and counts the bytes their states hold;
+//! the last runs packets through a [`FlowTable`] with DPI.
 #![allow(clippy::unwrap_used)]
 
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -15,6 +17,7 @@ use std::sync::Arc;
 
 use flowstat_core::{Classifier, FlowInfo, PacketMeta, TcpInfo, Timestamp};
 use flowstat_dpi::{Applications, Engine, FlowState, SharedDnsCache};
+use flowstat_flow::{FlowConfig, FlowTable, LocalNetworks};
 
 /// The system allocator, counting the bytes each thread holds (tests run
 /// on threads of their own).
@@ -219,4 +222,89 @@ fn a_flow_whose_detection_ended_holds_nothing() {
         st
     });
     assert_eq!(per_flow, 0.0);
+}
+
+/// A packet of flow `i` (the flows of [`flow`]), from the client unless
+/// `reply`, at `ms` milliseconds.
+fn table_packet<'a>(
+    i: usize,
+    ms: u64,
+    ip_protocol: u8,
+    server_port: u16,
+    reply: bool,
+    payload: &'a [u8],
+    tcp: Option<TcpInfo>,
+) -> PacketMeta<'a> {
+    let f = flow(i, ip_protocol, server_port);
+    let mut pkt = packet(payload, tcp);
+    pkt.ts = Timestamp::from_millis(1_700_000_000_000 + ms);
+    pkt.ip_version = 4;
+    pkt.protocol = ip_protocol;
+    pkt.payload_len = payload.len() as u32;
+    let (client, server) = ((f.client_ip, f.client_port), (f.server_ip, f.server_port));
+    let ((src_ip, src_port), (dst_ip, dst_port)) = if reply {
+        (server, client)
+    } else {
+        (client, server)
+    };
+    (pkt.src_ip, pkt.src_port, pkt.dst_ip, pkt.dst_port) = (src_ip, src_port, dst_ip, dst_port);
+    pkt
+}
+
+#[test]
+fn a_flow_in_a_table_with_dpi_holds_at_most_256_bytes() {
+    // The agent's budget: slot, index and detection state, for the flows
+    // the 1M-flow figures use (two junk datagrams to port 40000 with no
+    // reply; one SYN) and for flows whose detection ended (a DNS query
+    // and its answer). 100,000 flows: the index at a typical load.
+    const N: usize = 100_000;
+    let junk = [b'x'; 18];
+    let query = hex("bc1f0100000100000000000003777777076578616d706c6503636f6d00001c0001");
+    let mut answer = query.clone();
+    answer[2] = 0x81; // a response, no answer records: detection is done
+    let syn = Some(TcpInfo {
+        seq: 1,
+        ack: 0,
+        flags: TcpInfo::SYN,
+    });
+    type Feed<'a> = &'a dyn Fn(usize, &mut dyn FnMut(PacketMeta<'_>));
+    let kinds: [(&str, Feed<'_>); 3] = [
+        ("2-packet UDP junk", &|i, see| {
+            for ms in [0, 1] {
+                see(table_packet(i, ms, 17, 40_000, false, &junk, None));
+            }
+        }),
+        ("1-packet SYN", &|i, see| {
+            see(table_packet(i, 0, 6, 443, false, &[], syn));
+        }),
+        ("DNS query and answer", &|i, see| {
+            see(table_packet(i, 0, 17, 53, false, &query, None));
+            see(table_packet(i, 1, 17, 53, true, &answer, None));
+        }),
+    ];
+    for (name, feed) in kinds {
+        let mut table = FlowTable::new(
+            "eth0",
+            FlowConfig::default(),
+            LocalNetworks::default(),
+            engine(),
+        );
+        let before = held();
+        for i in 0..N {
+            feed(i, &mut |pkt| {
+                table.observe(&pkt, &mut |_, _| {});
+            });
+        }
+        assert_eq!(table.len(), N, "{name}");
+        let per_flow = (held() - before) as f64 / N as f64;
+        println!("{name}: {per_flow:.1} bytes a flow");
+        assert!(per_flow <= 256.0, "{name}: {per_flow:.1} bytes a flow");
+    }
+}
+
+fn hex(s: &str) -> Vec<u8> {
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
 }
