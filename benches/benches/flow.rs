@@ -26,7 +26,7 @@ fn run<C: Classifier>(table: &mut FlowTable<C>, packets: &[PacketMeta<'_>]) -> u
     for p in packets {
         if p.ts >= next_tick {
             table.expire(next_tick, &mut emit);
-            table.report(&mut emit);
+            table.report(next_tick, &mut emit);
             next_tick = next_tick.saturating_add(std::time::Duration::from_secs(15));
         }
         table.observe(p, &mut emit);

@@ -330,6 +330,9 @@ pub struct FlowTable<C: Classifier = PortGuess> {
     counters: TableCounters,
     /// Flows last seen at the same instant, being put in key order.
     run: Vec<u32>,
+    /// When the previous interval began and when the current one did (the
+    /// two latest reports).
+    intervals_began: (Timestamp, Timestamp),
 }
 
 fn hash_key(hasher: &FixedState, key: &FlowKey) -> u64 {
@@ -355,6 +358,7 @@ impl<C: Classifier> FlowTable<C> {
             fragments: Fragments::default(),
             counters: TableCounters::default(),
             run: Vec::new(),
+            intervals_began: (Timestamp::ZERO, Timestamp::ZERO),
         }
     }
 
@@ -452,26 +456,37 @@ impl<C: Classifier> FlowTable<C> {
         self.expire_fragments(Timestamp::from_nanos(deadline));
     }
 
-    /// The second half of an interval's end: emits `Stats` for every flow
-    /// that saw packets since its previous record (preceded by `Detected`
-    /// if its `flow` record has not gone out yet; detection then goes on,
-    /// and a second `flow` record follows if it learns more), in
-    /// [record order](FlowTable#record-order), and starts its next
-    /// interval.
-    pub fn report<F>(&mut self, emit: &mut F)
+    /// The second half of an interval's end at `now`: emits `Stats` for
+    /// every flow that saw packets since its previous record (preceded by
+    /// `Detected` if its `flow` record has not gone out yet; detection
+    /// then goes on, and a second `flow` record follows if it learns
+    /// more), in [record order](FlowTable#record-order), and starts its
+    /// next interval. A flow that has sent nothing for a whole interval
+    /// while its detection runs gives up detection here (its state is
+    /// released; a second `flow` record follows if detection had learnt
+    /// more since the first).
+    pub fn report<F>(&mut self, now: Timestamp, emit: &mut F)
     where
         F: FnMut(FlowEvent, &FlowView<'_>),
     {
-        // A cursor per list, from its head (the most recently seen) while
-        // the flows saw packets: the lists are in order of last_seen, so
-        // merging them gives every active flow, newest first.
+        // Flows seen since the previous interval began: this interval's
+        // active flows, then those last seen in the previous interval.
+        let since = self.intervals_began.0;
+        // A cursor per list, from its head (the most recently seen): the
+        // lists are in order of last_seen, so merging them gives those
+        // flows newest first.
         let mut cursors = self.lists.map(|l| l.head);
         let mut run = std::mem::take(&mut self.run);
         loop {
-            let active = |idx: u32| idx != NIL && self.flows.get(idx).has(ACTIVE);
+            let visit = |idx: u32| {
+                idx != NIL && {
+                    let f = self.flows.get(idx);
+                    f.has(ACTIVE) || f.last_seen >= since
+                }
+            };
             let Some(newest) = cursors
                 .iter()
-                .filter(|&&c| active(c))
+                .filter(|&&c| visit(c))
                 .map(|&c| self.flows.get(c).last_seen)
                 .max()
             else {
@@ -479,13 +494,18 @@ impl<C: Classifier> FlowTable<C> {
             };
             run.clear();
             for c in &mut cursors {
-                while active(*c) && self.flows.get(*c).last_seen == newest {
+                while visit(*c) && self.flows.get(*c).last_seen == newest {
                     run.push(*c);
                     *c = self.flows.get(*c).next;
                 }
             }
             self.sort_run(&mut run);
             for &idx in &run {
+                if !self.flows.get(idx).has(ACTIVE) {
+                    // Quiet for this whole interval.
+                    self.finish_detection(idx, emit);
+                    continue;
+                }
                 self.counters.active += 1;
                 if !self.flows.get(idx).has(DETECTED) {
                     self.classify(idx, false);
@@ -500,6 +520,7 @@ impl<C: Classifier> FlowTable<C> {
             }
         }
         self.run = run;
+        self.intervals_began = (self.intervals_began.1, now);
     }
 
     /// Purges every flow (shutdown, end of a replay), in

@@ -166,7 +166,7 @@ impl FlowWorker {
                     table.expire(now, &mut |event, view| {
                         emit.event(purge_position(view), event, view)
                     });
-                    table.report(&mut |event, view| {
+                    table.report(now, &mut |event, view| {
                         let at = Position::Stats(Reverse(view.last_seen), view.key);
                         emit.event(at, event, view)
                     });

@@ -65,6 +65,7 @@ struct Ev {
     protocol: &'static str,
     guessed: bool,
     digest_prev: usize,
+    detection_packets: u32,
 }
 
 fn run(
@@ -88,6 +89,7 @@ fn run(
             protocol: v.detection.protocol.name(),
             guessed: v.detection.guessed,
             digest_prev: v.digest_prev.len(),
+            detection_packets: v.detection.packets,
         })
     };
     f(table, &mut emit);
@@ -118,8 +120,9 @@ fn drain(t: &mut FlowTable) -> Vec<Ev> {
 /// An interval's end at `ms`: expiry, then the report.
 fn tick(t: &mut FlowTable, ms: u64) -> Vec<Ev> {
     run(t, |t, emit| {
-        t.expire(Timestamp::from_millis(ms), &mut |e, v| emit(e, v));
-        t.report(&mut |e, v| emit(e, v));
+        let now = Timestamp::from_millis(ms);
+        t.expire(now, &mut |e, v| emit(e, v));
+        t.report(now, &mut |e, v| emit(e, v));
     })
 }
 
@@ -609,4 +612,38 @@ fn drain_purges_the_least_recently_seen_first() {
         ]
     );
     assert!(t.is_empty());
+}
+
+#[test]
+fn detection_gives_up_on_a_flow_quiet_for_a_whole_interval() {
+    let mut t = table();
+    let with_payload = |ms| {
+        let mut p = pkt(ms, 17, "10.0.0.1", 40_000, "10.0.0.2", 40_001, 100);
+        p.payload = b"junk";
+        p.payload_len = 4;
+        p
+    };
+    observe_all(&mut t, &[with_payload(1_000)]);
+    let ev = tick(&mut t, 15_000);
+    assert_eq!(ev[0].detection_packets, 1);
+    // Quiet from 15 s to 30 s: detection ends there; the packet after it
+    // is counted in the flow but not examined.
+    assert!(tick(&mut t, 30_000).is_empty());
+    observe_all(&mut t, &[with_payload(31_000)]);
+    let ev = tick(&mut t, 45_000);
+    assert_eq!(ev.len(), 1, "{ev:?}");
+    assert_eq!(
+        (ev[0].event, ev[0].detection_packets),
+        (FlowEvent::Stats, 1)
+    );
+
+    // A flow that goes on sending keeps its detection.
+    let mut t = table();
+    for (ms, until) in [(1_000, 15_000), (16_000, 30_000), (31_000, 45_000)] {
+        observe_all(&mut t, &[with_payload(ms)]);
+        tick(&mut t, until);
+    }
+    observe_all(&mut t, &[with_payload(46_000)]);
+    let ev = tick(&mut t, 60_000);
+    assert_eq!(ev[0].detection_packets, 4);
 }
