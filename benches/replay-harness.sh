@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Whole-process replay throughput: flowstatd beside ndpiReader and softflowd
-# (Debian's), on the same mixed capture, single-threaded, output discarded.
+# (Debian's), on the same mixed capture, output discarded.
 #
 #   benches/replay-harness.sh [ROUNDS]
 #
@@ -9,22 +9,25 @@
 # once). It is put in the page cache as a read from disk leaves it (see
 # cache below), then every command runs 5 times under hyperfine; the table
 # gives the mean wall time, packets per second and the ratio to ndpiReader.
-# flowstatd runs three ways: all telemetry records, flow_purge records
-# only, and flow accounting without per-flow records (agent_status and
-# interface_stats only); then the first
-# and last again with flows kept across rounds, closed ones too, as
-# ndpiReader keeps them (benches/keep-flows.toml), so that both detect each
-# flow once. The last row is the floor: readcapture reads the capture as
-# replay does and does nothing else.
+# flowstatd runs single-threaded (--workers 1), as the peers do, three
+# ways: all telemetry records, flow_purge records only, and flow
+# accounting without per-flow records (agent_status and interface_stats
+# only); then the first and last again with flows kept across rounds,
+# closed ones too, as ndpiReader keeps them (benches/keep-flows.toml), so
+# that both detect each flow once. The last row is the floor: readcapture
+# reads the capture as replay does and does nothing else.
 #
-# A second table has every flow new to both tools instead: the corpus 25
-# and 50 times, each round on an outer VLAN of its own (mkcapture
-# --vlan-per-round), so that both detect every round's flows, as on a live
-# link. Its rate is the 25 extra rounds' packets over the extra time, so
-# that start-up cost cancels. Only 50 rounds: ndpiReader ages flows out of
-# live captures only, so it keeps every flow of a file in its per-bucket
-# search trees, and its time per round grows with the rounds (from 50 to
-# 100 rounds its time grew 2.5-fold here); this table does not measure that.
+# A second table has every flow new to every tool instead: the corpus 10
+# and 20 times, each round on an outer VLAN of its own (mkcapture
+# --vlan-per-round, as ../shared/tools/vlanrounds.py), so that every tool
+# meets every round's flows anew, as on a live link. Its rate is the 10
+# extra rounds' packets over the extra time, so that start-up cost
+# cancels. flowstatd runs there with one worker and with its default (a
+# worker per core), all records and DPI on, beside the floor. Only 20
+# rounds: ndpiReader ages flows out of live captures only, so it keeps
+# every flow of a file in its per-bucket search trees, and its time per
+# round grows with the rounds (from 50 to 100 rounds its time grew 2.5-fold
+# here); this table does not measure that.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -56,11 +59,11 @@ cache "$data"
 flowstatd=target/release/flowstatd
 results=$(mktemp)
 hyperfine --warmup 1 --runs 5 --style basic --export-json "$results" \
-  -n "flowstatd (all records)" "$flowstatd replay $data -o /dev/null" \
-  -n "flowstatd (flow_purge records)" "$flowstatd replay $data -o /dev/null --types flow_purge" \
-  -n "flowstatd (no per-flow records)" "$flowstatd replay $data -o /dev/null --types agent_status,interface_stats" \
-  -n "flowstatd, flows kept (all records)" "$flowstatd replay $data -o /dev/null -c benches/keep-flows.toml" \
-  -n "flowstatd, flows kept (no per-flow)" "$flowstatd replay $data -o /dev/null -c benches/keep-flows.toml --types agent_status,interface_stats" \
+  -n "flowstatd (all records)" "$flowstatd replay $data -o /dev/null -w 1" \
+  -n "flowstatd (flow_purge records)" "$flowstatd replay $data -o /dev/null -w 1 --types flow_purge" \
+  -n "flowstatd (no per-flow records)" "$flowstatd replay $data -o /dev/null -w 1 --types agent_status,interface_stats" \
+  -n "flowstatd, flows kept (all records)" "$flowstatd replay $data -o /dev/null -w 1 -c benches/keep-flows.toml" \
+  -n "flowstatd, flows kept (no per-flow)" "$flowstatd replay $data -o /dev/null -w 1 -c benches/keep-flows.toml --types agent_status,interface_stats" \
   -n "ndpiReader" "ndpiReader -i $data -q" \
   -n "softflowd" "softflowd -r $data -n 127.0.0.1:9995 -d -6 -m 1000000" \
   -n "capture read only (the floor)" "target/release/readcapture $data" \
@@ -71,7 +74,7 @@ import json, sys
 results, packets = json.load(open(sys.argv[1]))["results"], int(sys.argv[2])
 mean = {r["command"]: r["mean"] for r in results}
 ndpi = packets / mean["ndpiReader"]
-print(f"{packets} packets, single-threaded replay, output discarded")
+print(f"{packets} packets, single-threaded, output discarded")
 print(f"{'command':38} {'seconds':>8} {'Mpps':>7} {'vs ndpiReader':>14}")
 for name, secs in mean.items():
     pps = packets / secs
@@ -81,26 +84,30 @@ rm -f "$results"
 
 # Every flow new: two sizes, rate from the difference.
 runs=()
-for r in 25 50; do
+for r in 10 20; do
   new=benches/data/vlan-rounds-$r.pcap
   [ -s "$new" ] || target/release/mkcapture "$new" "$r" --vlan-per-round 2>/dev/null
   cache "$new"
-  runs+=(-n "flowstatd (all records) $r" "$flowstatd replay $new -o /dev/null"
-    -n "flowstatd (no per-flow records) $r" "$flowstatd replay $new -o /dev/null --types agent_status,interface_stats"
-    -n "ndpiReader $r" "ndpiReader -i $new -q")
+  runs+=(-n "flowstatd, 1 worker (all records) $r" "$flowstatd replay $new -o /dev/null -w 1"
+    -n "flowstatd, default workers (all records) $r" "$flowstatd replay $new -o /dev/null"
+    -n "flowstatd, default workers (no per-flow) $r" "$flowstatd replay $new -o /dev/null --types agent_status,interface_stats"
+    -n "ndpiReader $r" "ndpiReader -i $new -q"
+    -n "softflowd $r" "softflowd -r $new -n 127.0.0.1:9995 -d -6 -m 1000000"
+    -n "capture read only (the floor) $r" "target/release/readcapture $new")
 done
-hyperfine --warmup 1 --runs 5 --style basic --export-json "$results" "${runs[@]}" >&2
+# The runs are short (tens of milliseconds): many of them.
+hyperfine -N --warmup 3 --runs 40 --style basic --export-json "$results" "${runs[@]}" >&2
 
 python3 - "$results" "$packets" "$rounds" <<'PY'
 import json, sys
 results = json.load(open(sys.argv[1]))["results"]
-extra = int(sys.argv[2]) // int(sys.argv[3]) * 25  # packets in 25 rounds
-mean = {r["command"]: r["mean"] for r in results}
-rate = {n[:-3]: extra / (mean[n[:-3] + " 50"] - mean[n[:-3] + " 25"]) for n in mean if n.endswith(" 50")}
+extra = int(sys.argv[2]) // int(sys.argv[3]) * 10  # packets in 10 rounds
+median = {r["command"]: r["median"] for r in results}
+rate = {n[:-3]: extra / (median[n[:-3] + " 20"] - median[n[:-3] + " 10"]) for n in median if n.endswith(" 20")}
 print()
-print(f"every flow new (a VLAN per round): 25 more rounds, {extra} packets")
-print(f"{'command':38} {'Mpps':>7} {'vs ndpiReader':>14}")
+print(f"every flow new (a VLAN per round): 10 more rounds, {extra} packets, {__import__('os').cpu_count()} cores")
+print(f"{'command':45} {'Mpps':>7} {'vs ndpiReader':>14} {'vs softflowd':>13}")
 for name, pps in rate.items():
-    print(f"{name:38} {pps / 1e6:7.2f} {pps / rate['ndpiReader']:13.2f}x")
+    print(f"{name:45} {pps / 1e6:7.2f} {pps / rate['ndpiReader']:13.2f}x {pps / rate['softflowd']:12.2f}x")
 PY
 rm -f "$results"
