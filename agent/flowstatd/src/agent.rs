@@ -416,7 +416,7 @@ impl Agent {
         for (n, (source, src)) in captures.into_iter().enumerate() {
             let (queues, stop) = (packet_queues.clone(), Arc::clone(&stop));
             let shared = Arc::clone(&shared[source]);
-            let dispatcher = Dispatcher::new(pipeline.decode, n_workers);
+            let dispatcher = Dispatcher::new(pipeline.decode, &vec![1; n_workers]);
             let handle = spawn(&format!("flowstat-cap{n}"), move || {
                 capture_loop(src, source, dispatcher, queues, shared, stop)
             })?;

@@ -20,19 +20,29 @@ use crate::worker::{Deliver, FlowWorker, Position};
 pub struct Dispatcher {
     decode: DecodeConfig,
     hasher: FixedState,
-    workers: usize,
+    /// Each worker's share of the flows, as the end of its range of the
+    /// hash (modulo the total), in worker order.
+    shares: Vec<u64>,
     /// What the frames dispatched since the last
     /// [`take_counters`](Self::take_counters) were.
     counters: InterfaceCounters,
 }
 
 impl Dispatcher {
-    /// A dispatcher to `workers` flow workers.
-    pub fn new(decode: DecodeConfig, workers: usize) -> Self {
+    /// A dispatcher to flow workers that take `shares` of the flows
+    /// (`[1, 1]`: two workers, half each).
+    pub fn new(decode: DecodeConfig, shares: &[u32]) -> Self {
+        let shares = shares
+            .iter()
+            .scan(0u64, |end, &share| {
+                *end += u64::from(share.max(1));
+                Some(*end)
+            })
+            .collect::<Vec<_>>();
         Dispatcher {
             decode,
             hasher: FixedState::with_seed(0x7066_6c6f_7773),
-            workers: workers.max(1),
+            shares: if shares.is_empty() { vec![1] } else { shares },
             counters: InterfaceCounters::default(),
         }
     }
@@ -62,7 +72,8 @@ impl Dispatcher {
     /// left out so that every fragment of a datagram goes where its first
     /// one went.
     fn worker_of(&self, pkt: &PacketMeta<'_>) -> usize {
-        if self.workers == 1 {
+        let (&total, more) = (self.shares.last().unwrap_or(&1), self.shares.len() > 1);
+        if !more {
             return 0;
         }
         let (a, b) = if pkt.src_ip <= pkt.dst_ip {
@@ -72,8 +83,9 @@ impl Dispatcher {
         };
         let hash = self
             .hasher
-            .hash_one((pkt.ip_version, pkt.protocol, pkt.vlan_id, a, b));
-        (hash % self.workers as u64) as usize
+            .hash_one((pkt.ip_version, pkt.protocol, pkt.vlan_id, a, b))
+            % total;
+        self.shares.iter().position(|&end| hash < end).unwrap_or(0)
     }
 }
 
@@ -95,7 +107,7 @@ impl Dispatched<'_> {
     pub fn push(self, seq: u64, batches: &mut [PacketBatch]) {
         if let Some(answer) = self.answer {
             for b in batches.iter_mut() {
-                b.items.push(Item::Answer(answer.clone()));
+                b.push_answer(answer.clone());
             }
         }
         if let Some(b) = batches.get_mut(self.worker) {
@@ -219,8 +231,13 @@ impl PacketBatch {
         self.items.push(Item::End(now, close));
     }
 
+    /// Adds a DNS response's answers.
+    pub fn push_answer(&mut self, answer: DnsAnswer) {
+        self.items.push(Item::Answer(answer));
+    }
+
     /// Adds `pkt`, the capture's `seq`th packet.
-    fn push(&mut self, seq: u64, pkt: &PacketMeta<'_>) {
+    pub fn push(&mut self, seq: u64, pkt: &PacketMeta<'_>) {
         let at = self.payloads.len() as u32;
         self.payloads.extend_from_slice(pkt.payload);
         let payload = (at, pkt.payload.len() as u32);
@@ -275,11 +292,27 @@ mod tests {
         let mut frag = a;
         (frag.src_port, frag.dst_port) = (0, 0);
         for n in 1..9 {
-            let d = Dispatcher::new(DecodeConfig::default(), n);
+            let d = Dispatcher::new(DecodeConfig::default(), &vec![1; n]);
             let w = d.worker_of(&a);
             assert!(w < n);
             assert_eq!(w, d.worker_of(&b));
             assert_eq!(w, d.worker_of(&frag));
         }
+    }
+
+    #[test]
+    fn workers_get_flows_in_proportion_to_their_shares() {
+        let d = Dispatcher::new(DecodeConfig::default(), &[1, 2]);
+        let mut counts = [0u32; 2];
+        for i in 0..30_000u32 {
+            let mut p = PacketMeta::new(Timestamp::ZERO, 60);
+            p.ip_version = 4;
+            p.protocol = 17;
+            p.src_ip[..4].copy_from_slice(&i.to_be_bytes());
+            p.dst_ip[..4].copy_from_slice(&[192, 0, 2, 1]);
+            counts[d.worker_of(&p)] += 1;
+        }
+        // A third and two thirds, give or take.
+        assert!((9_000..11_000).contains(&counts[0]), "{counts:?}");
     }
 }

@@ -27,7 +27,7 @@ use crate::interval::{CapturePart, Reducer, SourceReport, merge_reports};
 use crate::worker::{Deliver, Position};
 
 /// Records merged before they are published.
-const PUBLISH_BATCH: usize = 256;
+pub const PUBLISH_BATCH: usize = 256;
 
 /// The longest an interval end waits for the sinks to write what came
 /// before it, so that the counters in its `agent_status` do not depend on
@@ -102,7 +102,9 @@ impl Deliver for Lane {
 
 /// One worker as the merger sees it.
 struct Input {
-    rx: Receiver<Vec<Out>>,
+    /// Its channel; none for a worker on the merger's own thread, which
+    /// hands its records over as it makes them.
+    rx: Option<Receiver<Vec<Out>>>,
     /// Records of the interval being merged, in the worker's order.
     queue: VecDeque<(Position, Record)>,
     bound: Position,
@@ -186,8 +188,16 @@ pub struct Merger {
 }
 
 impl Merger {
-    /// A merger of the workers that send on `workers`, one channel each.
-    pub fn new(workers: Vec<Receiver<Vec<Out>>>, reducer: Reducer, sinks: SinkRuntime) -> Self {
+    /// A merger of the workers that send on `workers`, one channel each
+    /// (none for a worker on the merger's thread, which [`take`]s its
+    /// records itself).
+    ///
+    /// [`take`]: Merger::take
+    pub fn new(
+        workers: Vec<Option<Receiver<Vec<Out>>>>,
+        reducer: Reducer,
+        sinks: SinkRuntime,
+    ) -> Self {
         Merger {
             inputs: workers
                 .into_iter()
@@ -218,8 +228,12 @@ impl Merger {
     /// what can be written.
     pub fn poll(&mut self) {
         for input in &mut self.inputs {
-            while !input.done {
-                match input.rx.try_recv() {
+            loop {
+                let msg = match &input.rx {
+                    Some(rx) if !input.done => rx.try_recv(),
+                    _ => break,
+                };
+                match msg {
                     Ok(msg) => input.take(Ok(msg)),
                     Err(TryRecvError::Empty) => break,
                     Err(TryRecvError::Disconnected) => input.take(Err(RecvError)),
@@ -270,31 +284,56 @@ impl Merger {
     pub fn wait(&mut self) {
         loop {
             let step = self.write_ready();
-            if self.ends.is_empty() {
+            if self.ends.is_empty() || !self.wait_for(step) {
                 return;
             }
-            match step {
-                Step::Write(_) | Step::EndInterval => {}
-                Step::Wait(i) => {
-                    let msg = self.inputs[i].rx.recv();
-                    self.inputs[i].take(msg);
-                }
-                Step::WaitAny => {
-                    let waiting: Vec<usize> = (0..self.inputs.len())
-                        .filter(|&i| self.inputs[i].report.is_none() && !self.inputs[i].done)
-                        .collect();
-                    let mut select = crossbeam_channel::Select::new();
-                    for &i in &waiting {
-                        select.recv(&self.inputs[i].rx);
-                    }
-                    let oper = select.select();
-                    let i = waiting[oper.index()];
-                    let msg = oper.recv(&self.inputs[i].rx);
-                    self.inputs[i].take(msg);
-                }
-                Step::Done => return,
+        }
+    }
+
+    /// Records of worker `lane` waiting to be written.
+    pub fn queued(&self, lane: usize) -> usize {
+        self.inputs[lane].queue.len()
+    }
+
+    /// Waits until at most `most` records of worker `lane` wait to be
+    /// written, writing the workers' records meanwhile.
+    pub fn drain_lane(&mut self, lane: usize, most: usize) {
+        loop {
+            let step = self.write_ready();
+            if self.queued(lane) <= most || !self.wait_for(step) {
+                return;
             }
         }
+    }
+
+    /// Waits for the worker `step` needs to hear from (whichever one, if
+    /// any will do) and takes its message. False when there is no worker
+    /// to wait for: the one needed is on this thread, or every one has
+    /// reported.
+    fn wait_for(&mut self, step: Step) -> bool {
+        let waiting: Vec<usize> = match step {
+            Step::Wait(i) => vec![i],
+            Step::WaitAny => (0..self.inputs.len())
+                .filter(|&i| self.inputs[i].report.is_none() && !self.inputs[i].done)
+                .collect(),
+            Step::Write(_) | Step::EndInterval | Step::Done => return false,
+        };
+        let rxs: Vec<(usize, &Receiver<Vec<Out>>)> = waiting
+            .iter()
+            .filter_map(|&i| self.inputs[i].rx.as_ref().map(|rx| (i, rx)))
+            .collect();
+        if rxs.is_empty() {
+            return false;
+        }
+        let mut select = crossbeam_channel::Select::new();
+        for (_, rx) in &rxs {
+            select.recv(rx);
+        }
+        let oper = select.select();
+        let (i, rx) = rxs[oper.index()];
+        let msg = oper.recv(rx);
+        self.inputs[i].take(msg);
+        true
     }
 
     /// Ends the oldest interval announced, which every worker reported:
@@ -366,7 +405,7 @@ mod tests {
     fn input(items: &[(u64, u64)], bound: Position) -> Input {
         let (_, rx) = crossbeam_channel::unbounded();
         Input {
-            rx,
+            rx: Some(rx),
             queue: items
                 .iter()
                 .map(|&(seq, n)| (Position::Packet(seq), record(n)))
@@ -415,7 +454,9 @@ mod tests {
 
     #[test]
     fn workers_records_come_out_in_position_order_interval_by_interval() {
-        let (tx0, rx0) = crossbeam_channel::unbounded();
+        // Worker 0 is on the merger's thread and hands its records over
+        // itself; worker 1 sends them.
+        let (tx0, rx0) = crossbeam_channel::unbounded::<Vec<Out>>();
         let (tx1, rx1) = crossbeam_channel::unbounded();
         let records = |items: &[(Position, u64)], bound| Out::Records {
             records: items.iter().map(|&(_, n)| record(n)).collect(),
@@ -495,7 +536,10 @@ mod tests {
             )
             .unwrap();
         let reducer = Reducer::new(Duration::from_secs(15), false, Vec::new(), KindSet::ALL);
-        let mut merger = Merger::new(vec![rx0, rx1], reducer, sinks);
+        let mut merger = Merger::new(vec![None, Some(rx1)], reducer, sinks);
+        for outs in rx0.try_iter() {
+            merger.take(0, Ok(outs));
+        }
         let part = |secs| CapturePart {
             now: t(secs),
             uptime: Duration::ZERO,

@@ -28,7 +28,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use crate::dispatch::{Dispatched, Dispatcher, PacketBatch};
 use crate::interval::SourceReport;
 use crate::interval::{CapturePart, IntervalClock, Reducer};
-use crate::merge::{Lane, Merger, Out, SETTLE_TIMEOUT};
+use crate::merge::{Lane, Merger, Out, PUBLISH_BATCH, SETTLE_TIMEOUT};
 use crate::pipeline::PipelineConfig;
 use crate::worker::FlowWorker;
 use crate::worker::{Deliver, Position};
@@ -44,7 +44,9 @@ pub struct ReplayOptions {
     pub realtime: bool,
     /// Show a progress bar on stderr.
     pub progress: bool,
-    /// Flow workers; 1 runs everything on the calling thread.
+    /// Flow workers; 1 runs everything on the calling thread. Otherwise
+    /// one worker runs on the calling thread, which also reads, decodes
+    /// and merges, and takes half the share of flows of each other.
     pub workers: usize,
 }
 
@@ -112,7 +114,9 @@ pub fn replay(
         sinks.wanted(),
     );
     let workers = opts.workers.max(1);
-    let reader = Reader::new(&cfg, opts, workers);
+    // The reading thread's own worker takes one share, each other two.
+    let shares: Vec<u32> = (0..workers).map(|w| if w == 0 { 1 } else { 4 }).collect();
+    let reader = Reader::new(&cfg, opts, shares);
     let (mut summary, sinks, snapshot) = if workers == 1 {
         let worker = cfg.worker(1, 1, core_plugins(), sinks.wanted());
         let inline = Inline {
@@ -162,7 +166,8 @@ struct Reader {
     internal: bool,
     realtime: bool,
     progress: bool,
-    workers: usize,
+    /// Each worker's share of the flows.
+    shares: Vec<u32>,
     /// Frames read so far, all files: each frame's sequence number.
     seq: u64,
     /// Packet time covered by sources already finished.
@@ -186,14 +191,14 @@ struct Run {
 }
 
 impl Reader {
-    fn new(cfg: &PipelineConfig, opts: &ReplayOptions, workers: usize) -> Self {
+    fn new(cfg: &PipelineConfig, opts: &ReplayOptions, shares: Vec<u32>) -> Self {
         Reader {
             interval: cfg.update_interval,
             decode: cfg.decode,
             internal: opts.internal,
             realtime: opts.realtime,
             progress: opts.progress,
-            workers,
+            shares,
             seq: 0,
             uptime_base: Duration::ZERO,
             captures: Vec::new(),
@@ -213,7 +218,7 @@ impl Reader {
                 start: None,
                 clock: Timestamp::ZERO,
                 intervals: IntervalClock::new(self.interval),
-                dispatcher: Dispatcher::new(self.decode, self.workers),
+                dispatcher: Dispatcher::new(self.decode, &self.shares),
             };
             let failure = loop {
                 let batch = source.poll_batch(BATCH, &mut |frame| {
@@ -382,9 +387,12 @@ enum Input {
     Packets(PacketBatch),
 }
 
-/// Workers on threads of their own; the reader merges their records.
+/// Workers: the first on the reader's thread, the others on threads of
+/// their own; the reader merges their records.
 ///
-/// An interval's end travels in the workers' batches like a packet: the
+/// The reader's worker runs each of its packets as it comes, and hands
+/// its records straight to the merger; the other workers get theirs in
+/// batches. An interval's end travels in the batches like a packet: the
 /// reader neither sends a batch for it nor waits for it (the capture
 /// corpus ends an interval every hundred packets or so, and each wait
 /// drained the pipeline). A batch goes when it is full, and a worker's
@@ -392,6 +400,13 @@ enum Input {
 /// worker's records until every other has seen the packets before them,
 /// holds few.
 struct Threads {
+    /// The reader's own worker.
+    local: FlowWorker,
+    others: Others,
+}
+
+/// The workers on threads, and the merger.
+struct Others {
     inputs: Vec<Sender<Input>>,
     batches: Vec<PacketBatch>,
     /// Batches the workers are done with, to be filled again.
@@ -402,11 +417,16 @@ struct Threads {
     seq: u64,
     /// Sources opened.
     sources: usize,
+    /// Lane 0 is the reader's worker; lane `w` is `inputs[w - 1]`'s.
     merger: Merger,
     /// The merger's channels, to wait on beside a worker's queue.
     outputs: Vec<Receiver<Vec<Out>>>,
     workers: Vec<JoinHandle<()>>,
 }
+
+/// Records the reader's worker may leave with the merger before the reader
+/// waits for the other workers to catch up.
+const LOCAL_BACKLOG: usize = 4 * PUBLISH_BATCH;
 
 impl Threads {
     fn start(cfg: &PipelineConfig, n: usize, reducer: Reducer, sinks: SinkRuntime) -> Self {
@@ -415,7 +435,7 @@ impl Threads {
         let mut inputs = Vec::new();
         let mut outputs = Vec::new();
         let mut workers = Vec::new();
-        for i in 0..n {
+        for i in 1..n {
             let (in_tx, in_rx) = bounded(QUEUE);
             let (out_tx, out_rx) = bounded(QUEUE);
             let worker = cfg.worker(n, 1, core_plugins(), wanted);
@@ -426,19 +446,47 @@ impl Threads {
             inputs.push(in_tx);
             outputs.push(out_rx);
         }
+        let lanes = std::iter::once(None)
+            .chain(outputs.iter().cloned().map(Some))
+            .collect();
         Threads {
-            batches: (0..n).map(|_| new_batch()).collect(),
-            spare,
-            told: vec![0; n],
-            seq: 0,
-            sources: 0,
-            inputs,
-            merger: Merger::new(outputs.clone(), reducer, sinks),
-            outputs,
-            workers,
+            local: cfg.worker(n, 1, core_plugins(), wanted),
+            others: Others {
+                batches: (1..n).map(|_| new_batch()).collect(),
+                spare,
+                told: vec![0; n - 1],
+                seq: 0,
+                sources: 0,
+                inputs,
+                merger: Merger::new(lanes, reducer, sinks),
+                outputs,
+                workers,
+            },
         }
     }
 
+    /// The reader's worker's records, up to date: every record it makes
+    /// later is from a later packet.
+    fn flush_local(&mut self) {
+        let bound = Position::Packet(self.others.seq + 1);
+        self.local.flush(bound, &mut LocalOut(&mut self.others));
+    }
+
+    /// Waits for the workers; returns the sinks.
+    fn finish(mut self) -> (SinkRuntime, Option<Arc<Snapshot>>) {
+        self.wait();
+        let others = self.others;
+        drop(others.inputs);
+        for w in others.workers {
+            if w.join().is_err() {
+                tracing::error!("a flow worker panicked");
+            }
+        }
+        others.merger.finish()
+    }
+}
+
+impl Others {
     /// Sends worker `w` its batch, then every worker whose batch is more
     /// than [`LAG`] packets late its own.
     fn send(&mut self, w: usize) {
@@ -490,60 +538,99 @@ impl Threads {
                 }
                 i => {
                     let out = oper.recv(&self.outputs[i - 1]);
-                    self.merger.take(i - 1, out);
+                    self.merger.take(i, out);
                     input = Some(msg);
                 }
             }
         }
     }
+}
 
-    /// Waits for the workers; returns the sinks.
-    fn finish(mut self) -> (SinkRuntime, Option<Arc<Snapshot>>) {
-        self.wait();
-        drop(self.inputs);
-        for w in self.workers {
-            if w.join().is_err() {
-                tracing::error!("a flow worker panicked");
-            }
+/// The reader's worker's [`Deliver`]: straight to the merger, as lane 0.
+/// When the merger holds many of its records (it waits for another worker
+/// to pass them: an interval's end is a burst), the others are sent what
+/// they have and the reader waits for them.
+struct LocalOut<'a>(&'a mut Others);
+
+impl Deliver for LocalOut<'_> {
+    fn deliver(&mut self, records: &mut Records, positions: &mut Vec<Position>, bound: Position) {
+        let out = Out::Records {
+            records: records.take(),
+            positions: std::mem::take(positions),
+            bound,
+        };
+        let others = &mut *self.0;
+        others.merger.take(0, Ok(vec![out]));
+        if others.merger.queued(0) > LOCAL_BACKLOG {
+            others.send_all();
+            others.merger.drain_lane(0, LOCAL_BACKLOG);
         }
-        self.merger.finish()
+    }
+
+    fn report(&mut self, reports: Vec<SourceReport>) {
+        self.0.merger.take(0, Ok(vec![Out::Report(reports)]));
     }
 }
 
 impl Pipeline for Threads {
     fn open(&mut self, name: &str, internal: bool) -> usize {
-        self.send_all();
-        for w in 0..self.inputs.len() {
-            self.send_merging(w, Input::Open(name.to_owned(), internal));
+        self.local.open_source(name, internal);
+        let others = &mut self.others;
+        others.send_all();
+        for w in 0..others.inputs.len() {
+            others.send_merging(w, Input::Open(name.to_owned(), internal));
         }
-        let id = self.sources;
-        self.sources += 1;
-        for b in &mut self.batches {
+        let id = others.sources;
+        others.sources += 1;
+        for b in &mut others.batches {
             b.source = id;
         }
         id
     }
 
-    fn packet(&mut self, _: usize, seq: u64, dispatched: Dispatched<'_>) {
-        self.seq = seq;
-        let worker = dispatched.worker;
-        dispatched.push(seq, &mut self.batches);
-        let batch = &self.batches[worker];
+    fn packet(&mut self, source: usize, seq: u64, dispatched: Dispatched<'_>) {
+        let Dispatched {
+            worker,
+            mut packet,
+            answer,
+        } = dispatched;
+        self.others.seq = seq;
+        if let Some(answer) = answer {
+            self.local.learn(&answer);
+            for b in &mut self.others.batches {
+                b.push_answer(answer.clone());
+            }
+        }
+        let Some(w) = worker.checked_sub(1) else {
+            let mut out = LocalOut(&mut self.others);
+            self.local.packet(source, seq, &mut packet, &mut out);
+            return;
+        };
+        let batch = &mut self.others.batches[w];
+        batch.push(seq, &packet);
         if batch.len() >= WORKER_BATCH || batch.payload_bytes() >= WORKER_BATCH_BYTES {
-            self.send(worker);
+            self.flush_local();
+            self.others.send(w);
         }
     }
 
     fn end_interval(&mut self, source: usize, part: CapturePart, close: bool) {
-        for b in &mut self.batches {
+        for b in &mut self.others.batches {
             b.push_end(part.now, close.then_some(source));
         }
-        self.merger.end_interval(source, part);
+        let mut out = LocalOut(&mut self.others);
+        if close {
+            self.local.close(Some(source), &mut out);
+        } else {
+            self.local.end_interval(part.now, &mut out);
+        }
+        self.others.merger.end_interval(source, part);
     }
 
     fn wait(&mut self) {
-        self.send_all();
-        self.merger.wait();
+        self.flush_local();
+        self.others.send_all();
+        self.others.merger.wait();
     }
 }
 
