@@ -387,13 +387,15 @@ impl Agent {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
             n => n as usize,
         };
+        // Live, every worker has a thread of its own: equal shares.
+        let shares = vec![1; n_workers];
         // Each worker's queue holds its share of queue_packets, in batches.
         let batches = (cfg.agent.queue_packets as usize / POLL_BUDGET / n_workers).max(4);
         let (report_tx, reports) = unbounded();
         let mut workers = Vec::new();
         let mut packet_queues = Vec::new();
         for i in 0..n_workers {
-            let mut worker = pipeline.worker(n_workers, interfaces.len(), plugins(), wanted);
+            let mut worker = pipeline.worker(i, &shares, interfaces.len(), plugins(), wanted);
             for (name, internal) in &interfaces {
                 worker.open_source(name, *internal);
             }
@@ -416,7 +418,7 @@ impl Agent {
         for (n, (source, src)) in captures.into_iter().enumerate() {
             let (queues, stop) = (packet_queues.clone(), Arc::clone(&stop));
             let shared = Arc::clone(&shared[source]);
-            let dispatcher = Dispatcher::new(pipeline.decode, &vec![1; n_workers]);
+            let dispatcher = Dispatcher::new(pipeline.decode, &shares);
             let handle = spawn(&format!("flowstat-cap{n}"), move || {
                 capture_loop(src, source, dispatcher, queues, shared, stop)
             })?;

@@ -76,21 +76,24 @@ impl PipelineConfig {
         }
     }
 
-    /// One of `workers` flow workers, each holding `sources` flow tables at
-    /// once. `max_flows` is the agent's limit: each table holds at most
-    /// its share, `max_flows / (workers × sources)` (and at least one
-    /// flow). `plugins` make the worker's records, of the kinds in
-    /// `wanted`.
+    /// Flow worker `i` of workers that take `shares` of the flows, each
+    /// holding `sources` flow tables at once. `max_flows` is the agent's
+    /// limit: each table holds at most its worker's share of it, split
+    /// between the sources (and at least one flow). `plugins` make the
+    /// worker's records, of the kinds in `wanted`.
     pub fn worker(
         &self,
-        workers: usize,
+        i: usize,
+        shares: &[u32],
         sources: usize,
         plugins: Vec<Box<dyn Plugin>>,
         wanted: KindSet,
     ) -> FlowWorker {
-        let tables = workers.max(1) * sources.max(1);
+        let total: u64 = shares.iter().map(|&s| u64::from(s)).sum();
+        let share = shares.get(i).map_or(0, |&s| u64::from(s));
+        let limit = (self.flows.max_flows as u64).saturating_mul(share) / total.max(1);
         let flows = FlowConfig {
-            max_flows: (self.flows.max_flows / tables).max(1),
+            max_flows: (limit as usize / sources.max(1)).max(1),
             ..self.flows.clone()
         };
         let dpi = Dpi::new(

@@ -116,9 +116,9 @@ pub fn replay(
     let workers = opts.workers.max(1);
     // The reading thread's own worker takes one share, each other two.
     let shares: Vec<u32> = (0..workers).map(|w| if w == 0 { 1 } else { 4 }).collect();
-    let reader = Reader::new(&cfg, opts, shares);
+    let reader = Reader::new(&cfg, opts, shares.clone());
     let (mut summary, sinks, snapshot) = if workers == 1 {
-        let worker = cfg.worker(1, 1, core_plugins(), sinks.wanted());
+        let worker = cfg.worker(0, &shares, 1, core_plugins(), sinks.wanted());
         let inline = Inline {
             worker,
             reducer,
@@ -131,7 +131,7 @@ pub fn replay(
         let (summary, inline) = reader.run(sources, inline);
         (summary, inline.out.sinks, inline.snapshot)
     } else {
-        let threads = Threads::start(&cfg, workers, reducer, sinks);
+        let threads = Threads::start(&cfg, &shares, reducer, sinks);
         let (summary, threads) = reader.run(sources, threads);
         let (sinks, snapshot) = threads.finish();
         (summary, sinks, snapshot)
@@ -429,8 +429,8 @@ struct Others {
 const LOCAL_BACKLOG: usize = 4 * PUBLISH_BATCH;
 
 impl Threads {
-    fn start(cfg: &PipelineConfig, n: usize, reducer: Reducer, sinks: SinkRuntime) -> Self {
-        let wanted = sinks.wanted();
+    fn start(cfg: &PipelineConfig, shares: &[u32], reducer: Reducer, sinks: SinkRuntime) -> Self {
+        let (n, wanted) = (shares.len(), sinks.wanted());
         let (spare_tx, spare) = bounded(n * QUEUE);
         let mut inputs = Vec::new();
         let mut outputs = Vec::new();
@@ -438,7 +438,7 @@ impl Threads {
         for i in 1..n {
             let (in_tx, in_rx) = bounded(QUEUE);
             let (out_tx, out_rx) = bounded(QUEUE);
-            let worker = cfg.worker(n, 1, core_plugins(), wanted);
+            let worker = cfg.worker(i, shares, 1, core_plugins(), wanted);
             let spare = spare_tx.clone();
             workers.push(spawn(&format!("flowstat-work{i}"), move || {
                 work(worker, &in_rx, Lane::new(out_tx), &spare)
@@ -450,7 +450,7 @@ impl Threads {
             .chain(outputs.iter().cloned().map(Some))
             .collect();
         Threads {
-            local: cfg.worker(n, 1, core_plugins(), wanted),
+            local: cfg.worker(0, shares, 1, core_plugins(), wanted),
             others: Others {
                 batches: (1..n).map(|_| new_batch()).collect(),
                 spare,
