@@ -161,7 +161,7 @@ fn flow_body(j: &mut Json<'_>, kind: RecordKind, f: &FlowView<'_>) {
         }
     }
     j.ascii(key!("digest"), &hex(&f.digest));
-    j.ascii_array(key!("digest_prev"), f.digest_prev.iter().map(hex));
+    j.ascii_array(key!("digest_prev"), f.digest_prev.map(|d| hex(&d.get())));
     if meta {
         // SPEC 4: a DNS flow's query name goes in `dns_host_name`.
         let dns = if d.protocol.0 == 5 {

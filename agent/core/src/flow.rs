@@ -142,8 +142,10 @@ pub struct FlowView<'a> {
     pub last_seen: Timestamp,
     /// Current digest (SHA-1).
     pub digest: [u8; 20],
-    /// Earlier digests, oldest first.
-    pub digest_prev: &'a [[u8; 20]],
+    /// The flow's first digest, when detection has changed it since (the
+    /// one entry of `digest_prev`), computed when a record needs it: a
+    /// SHA-1 of the flow's identity, paid only for records encoded.
+    pub digest_prev: Option<FirstDigest<'a>>,
     /// Detection result.
     pub detection: Detection<'a>,
     /// Counters of the local side.
@@ -152,6 +154,24 @@ pub struct FlowView<'a> {
     pub other_stats: SideStats,
     /// TCP counters of the interval, for TCP flows.
     pub tcp: Option<TcpCounters>,
+}
+
+/// A flow's first digest, computed on demand (see
+/// [`FlowView::digest_prev`]).
+#[derive(Clone, Copy)]
+pub struct FirstDigest<'a>(pub &'a dyn Fn() -> [u8; 20]);
+
+impl FirstDigest<'_> {
+    /// Computes the digest.
+    pub fn get(&self) -> [u8; 20] {
+        (self.0)()
+    }
+}
+
+impl std::fmt::Debug for FirstDigest<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("FirstDigest").field(&self.get()).finish()
+    }
 }
 
 /// Why a flow left the table.

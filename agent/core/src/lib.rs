@@ -31,8 +31,8 @@ pub use detection::{
     Classifier, Dhcp, FlowInfo, Http, Metadata, Outcome, PortGuess, Ssh, Ssl, Stun, wire_text,
 };
 pub use flow::{
-    AddrClass, Detection, Endpoint, FlowEvent, FlowView, OtherType, PurgeReason, SideStats,
-    TcpCounters,
+    AddrClass, Detection, Endpoint, FirstDigest, FlowEvent, FlowView, OtherType, PurgeReason,
+    SideStats, TcpCounters,
 };
 pub use frame::{Frame, LinkType};
 pub use key::{FlowKey, Side};

@@ -9,9 +9,9 @@ pub struct SourceInfo<'a> {
     pub internal: bool,
 }
 
-/// One update interval, complete: what every worker and capture counted,
-/// merged. Built once at the interval's end, then only read: plugins turn
-/// it into records, and it stays the agent's latest state until the next.
+/// One update interval, complete: what every flow worker and capture
+/// counted, merged. Built once at the interval's end, then only read: the
+/// interval plugins turn it into records.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Snapshot {
     /// Agent-wide status.

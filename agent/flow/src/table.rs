@@ -1,9 +1,9 @@
 use std::time::Duration;
 
 use flowstat_core::{
-    AddrClass, Classifier, Detection, Endpoint, FlowEvent, FlowInfo, FlowView, Metadata, OtherType,
-    PacketMeta, PortGuess, Protocol, PurgeReason, SideStats, TcpCounters, TcpInfo, Timestamp,
-    ip_addr,
+    AddrClass, Classifier, Detection, Endpoint, FirstDigest, FlowEvent, FlowInfo, FlowView,
+    Metadata, OtherType, PacketMeta, PortGuess, Protocol, PurgeReason, SideStats, TcpCounters,
+    TcpInfo, Timestamp, ip_addr,
 };
 use foldhash::fast::FixedState;
 use hashbrown::HashTable;
@@ -938,14 +938,9 @@ impl<C: Classifier> FlowTable<C> {
     {
         let f = self.flows.get(idx);
         // Recomputed rather than kept: 20 bytes less in every slot, for a
-        // SHA-1 block per record of a flow detection named.
-        let first_digest;
-        let digest_prev: &[[u8; 20]] = if f.has(DIGEST_CHANGED) {
-            first_digest = digest::base(&self.interface, &f.key);
-            std::slice::from_ref(&first_digest)
-        } else {
-            &[]
-        };
+        // SHA-1 block per record encoded of a flow detection named.
+        let first_digest = || digest::base(&self.interface, &f.key);
+        let digest_prev = f.has(DIGEST_CHANGED).then_some(FirstDigest(&first_digest));
         let endpoint = |side: Side| {
             let (addr, port) = f.key.endpoint(side);
             Endpoint {

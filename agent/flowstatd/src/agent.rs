@@ -532,7 +532,7 @@ impl Agent {
             reports,
             captures,
         };
-        let (_, records) = self.reducer.end_interval(part, self.outputs.status());
+        let records = self.reducer.end_interval(part, self.outputs.status());
         self.write_status_file(&records);
         self.outputs.publish(records);
         if !last {

@@ -10,7 +10,6 @@
 //! that ended the gap, not each empty one between.
 
 use std::ops::AddAssign;
-use std::sync::Arc;
 use std::time::Duration;
 
 use flowstat_core::{
@@ -176,14 +175,10 @@ impl Reducer {
     }
 
     /// Ends an interval: builds its snapshot from the capture side's part
-    /// and the sinks' counters, and returns it with the interval plugins'
-    /// records, for the caller to publish after the interval's flow
-    /// records.
-    pub fn end_interval(
-        &mut self,
-        part: CapturePart,
-        sinks: Vec<SinkStatus>,
-    ) -> (Arc<Snapshot>, Vec<Record>) {
+    /// and the sinks' counters, runs the interval plugins on it, and
+    /// returns their records, for the caller to publish after the
+    /// interval's flow records.
+    pub fn end_interval(&mut self, part: CapturePart, sinks: Vec<SinkStatus>) -> Vec<Record> {
         let CapturePart {
             now,
             uptime,
@@ -195,11 +190,11 @@ impl Reducer {
             report.count_into(&mut iface.counters);
         }
         let status = self.status.build(now, uptime, &reports, captures, sinks);
-        let snapshot = Arc::new(Snapshot { status, interfaces });
+        let snapshot = Snapshot { status, interfaces };
         for p in &mut self.plugins {
             p.on_interval(&snapshot, &mut self.records);
         }
-        (snapshot, self.records.take())
+        self.records.take()
     }
 }
 

@@ -16,11 +16,10 @@
 //! records go to the sinks as they are merged.
 
 use std::collections::VecDeque;
-use std::sync::Arc;
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, RecvError, Sender, TryRecvError};
-use flowstat_core::{Record, Records, Snapshot};
+use flowstat_core::{Record, Records};
 use flowstat_sinks::SinkRuntime;
 
 use crate::interval::{CapturePart, Reducer, SourceReport, merge_reports};
@@ -184,7 +183,6 @@ pub struct Merger {
     reducer: Reducer,
     sinks: SinkRuntime,
     merged: Vec<Record>,
-    snapshot: Option<Arc<Snapshot>>,
 }
 
 impl Merger {
@@ -214,7 +212,6 @@ impl Merger {
             reducer,
             sinks,
             merged: Vec::with_capacity(PUBLISH_BATCH),
-            snapshot: None,
         }
     }
 
@@ -354,14 +351,13 @@ impl Merger {
         }
         part.reports = vec![reports.get(source).copied().unwrap_or_default()];
         self.sinks.settle(SETTLE_TIMEOUT);
-        let (snapshot, records) = self.reducer.end_interval(part, self.sinks.status());
+        let records = self.reducer.end_interval(part, self.sinks.status());
         self.sinks.publish(records);
-        self.snapshot = Some(snapshot);
     }
 
-    /// The sinks, and the last interval's snapshot.
-    pub fn finish(self) -> (SinkRuntime, Option<Arc<Snapshot>>) {
-        (self.sinks, self.snapshot)
+    /// The sinks.
+    pub fn finish(self) -> SinkRuntime {
+        self.sinks
     }
 }
 
@@ -550,9 +546,7 @@ mod tests {
         merger.end_interval(0, part(15));
         merger.end_interval(0, part(30));
         merger.wait();
-        let (sinks, snapshot) = merger.finish();
-        drop(sinks);
-        assert!(snapshot.is_some(), "the interval ended");
+        drop(merger.finish());
         assert_eq!(
             collect.lines(),
             ["1", "2", "4", "6", "10", "11", "12", "13", "14", "8", "9"]

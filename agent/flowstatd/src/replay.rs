@@ -11,7 +11,6 @@
 //! Nothing is dropped: the pipeline waits for its slowest part.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -19,7 +18,7 @@ use crossbeam_channel::{Receiver, Sender, TrySendError, bounded};
 use flowstat_capture::FileSource;
 use flowstat_core::{
     Batch, CaptureError, CaptureSource, CaptureStatus, Frame, InterfaceReport, Plugin, Records,
-    Snapshot, Timestamp,
+    Timestamp,
 };
 use flowstat_plugins::CorePlugin;
 use flowstat_sinks::SinkRuntime;
@@ -72,8 +71,6 @@ pub struct ReplaySummary {
     /// The damage that ended the replay early: the flows seen up to it
     /// were purged and published.
     pub error: Option<CaptureError>,
-    /// The last interval's snapshot (none if no file had a packet).
-    pub snapshot: Option<Arc<Snapshot>>,
 }
 
 /// Frames lent per call to the source.
@@ -120,7 +117,7 @@ pub fn replay(
     // slower).
     let shares: Vec<u32> = (0..workers).map(|w| if w == 0 { 1 } else { 3 }).collect();
     let reader = Reader::new(&cfg, opts, shares.clone());
-    let (mut summary, sinks, snapshot) = if workers == 1 {
+    let (summary, sinks) = if workers == 1 {
         let worker = cfg.worker(0, &shares, 1, core_plugins(), sinks.wanted());
         let inline = Inline {
             worker,
@@ -129,17 +126,14 @@ pub fn replay(
                 sinks,
                 reports: Vec::new(),
             },
-            snapshot: None,
         };
         let (summary, inline) = reader.run(sources, inline);
-        (summary, inline.out.sinks, inline.snapshot)
+        (summary, inline.out.sinks)
     } else {
         let threads = Threads::start(&cfg, &shares, reducer, sinks);
         let (summary, threads) = reader.run(sources, threads);
-        let (sinks, snapshot) = threads.finish();
-        (summary, sinks, snapshot)
+        (summary, threads.finish())
     };
-    summary.snapshot = snapshot;
     Ok((summary, sinks))
 }
 
@@ -153,7 +147,7 @@ trait Pipeline {
     /// A new source; returns its id.
     fn open(&mut self, name: &str, internal: bool) -> usize;
     /// Flow work for a dispatched packet, the `seq`th.
-    fn packet(&mut self, source: usize, seq: u64, dispatched: Dispatched<'_>);
+    fn packet(&mut self, source: usize, seq: u64, dispatched: &mut Dispatched<'_>);
     /// The end of an interval (`close`: the end of the source: every flow
     /// is purged and the source closed).
     fn end_interval(&mut self, source: usize, part: CapturePart, close: bool);
@@ -293,7 +287,8 @@ impl Reader {
         run.received += 1;
         self.seq += 1;
         let frame = Frame { ts, ..*frame };
-        if let Some(dispatched) = run.dispatcher.dispatch(&frame) {
+        // Matched in place: a Dispatched is 160 bytes.
+        if let Some(dispatched) = &mut run.dispatcher.dispatch(&frame) {
             pipeline.packet(run.id, self.seq, dispatched);
         }
     }
@@ -330,7 +325,6 @@ struct Inline {
     worker: FlowWorker,
     reducer: Reducer,
     out: InlineOut,
-    snapshot: Option<Arc<Snapshot>>,
 }
 
 /// The inline worker's records go straight to the sinks; its reports wait
@@ -358,7 +352,7 @@ impl Pipeline for Inline {
         self.worker.open_source(name, internal)
     }
 
-    fn packet(&mut self, source: usize, seq: u64, mut dispatched: Dispatched<'_>) {
+    fn packet(&mut self, source: usize, seq: u64, dispatched: &mut Dispatched<'_>) {
         if let Some(answer) = &dispatched.answer {
             self.worker.learn(answer);
         }
@@ -376,9 +370,7 @@ impl Pipeline for Inline {
         part.reports = vec![reports.get(source).copied().unwrap_or_default()];
         let sinks = &self.out.sinks;
         sinks.settle(SETTLE_TIMEOUT);
-        let (snapshot, records) = self.reducer.end_interval(part, sinks.status());
-        sinks.publish(records);
-        self.snapshot = Some(snapshot);
+        sinks.publish(self.reducer.end_interval(part, sinks.status()));
     }
 }
 
@@ -476,7 +468,7 @@ impl Threads {
     }
 
     /// Waits for the workers; returns the sinks.
-    fn finish(mut self) -> (SinkRuntime, Option<Arc<Snapshot>>) {
+    fn finish(mut self) -> SinkRuntime {
         self.wait();
         let others = self.others;
         drop(others.inputs);
@@ -591,26 +583,22 @@ impl Pipeline for Threads {
         id
     }
 
-    fn packet(&mut self, source: usize, seq: u64, dispatched: Dispatched<'_>) {
-        let Dispatched {
-            worker,
-            mut packet,
-            answer,
-        } = dispatched;
+    fn packet(&mut self, source: usize, seq: u64, dispatched: &mut Dispatched<'_>) {
         self.others.seq = seq;
-        if let Some(answer) = answer {
-            self.local.learn(&answer);
+        if let Some(answer) = &dispatched.answer {
+            self.local.learn(answer);
             for b in &mut self.others.batches {
                 b.push_answer(answer.clone());
             }
         }
-        let Some(w) = worker.checked_sub(1) else {
+        let Some(w) = dispatched.worker.checked_sub(1) else {
             let mut out = LocalOut(&mut self.others);
-            self.local.packet(source, seq, &mut packet, &mut out);
+            self.local
+                .packet(source, seq, &mut dispatched.packet, &mut out);
             return;
         };
         let batch = &mut self.others.batches[w];
-        batch.push(seq, &packet);
+        batch.push(seq, &dispatched.packet);
         if batch.len() >= WORKER_BATCH || batch.payload_bytes() >= WORKER_BATCH_BYTES {
             self.flush_local();
             self.others.send(w);

@@ -1,13 +1,13 @@
 use super::*;
 use flowstat_core::{
-    AddrClass, Detection, Endpoint, FlowKey, InterfaceReport, OtherType, Protocol, PurgeReason,
-    SideStats, TcpCounters, Timestamp,
+    AddrClass, Detection, Endpoint, FirstDigest, FlowKey, InterfaceReport, OtherType, Protocol,
+    PurgeReason, SideStats, TcpCounters, Timestamp,
 };
 use flowstat_core::{Dhcp, Http, InterfaceCounters, KernelCounters, Record, Ssh, Ssl, Stun};
 use serde_json::Value;
 
 const DIGEST: [u8; 20] = [0xab; 20];
-const PREV: [[u8; 20]; 1] = [[0x01; 20]];
+const PREV: [u8; 20] = [0x01; 20];
 
 fn view() -> FlowView<'static> {
     let v4 = |a: [u8; 4]| {
@@ -46,7 +46,7 @@ fn view() -> FlowView<'static> {
         first_seen: Timestamp::from_millis(1_000),
         last_seen: Timestamp::from_nanos(2_500_999_999),
         digest: DIGEST,
-        digest_prev: &PREV,
+        digest_prev: Some(FirstDigest(&|| PREV)),
         detection: Detection {
             protocol: Protocol(91),
             application: 0,

@@ -88,7 +88,7 @@ fn run(
             tcp: v.tcp,
             protocol: v.detection.protocol.name(),
             guessed: v.detection.guessed,
-            digest_prev: v.digest_prev.len(),
+            digest_prev: usize::from(v.digest_prev.is_some()),
             detection_packets: v.detection.packets,
         })
     };
