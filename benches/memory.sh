@@ -15,8 +15,7 @@
 #   corpus  the corpus's flows, each round of it on a VLAN of its own
 #           (mkcapture --vlan-per-round): 2,630 rounds make 1M flows
 # benches/memory.toml keeps every flow to the end (no flow expires, and
-# max_flows leaves room: with several workers each table holds at most
-# its share, and the hash does not split 1M flows exactly evenly).
+# max_flows leaves room).
 # Captures are built once in benches/data/ (the corpus one is 4 GB).
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -22,4 +22,4 @@ mod table;
 mod tcp;
 
 pub use locals::LocalNetworks;
-pub use table::{FlowConfig, FlowTable, Observed, TableCounters};
+pub use table::{FlowConfig, FlowLimit, FlowTable, Observed, TableCounters};

@@ -1,3 +1,5 @@
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use flowstat_core::{
@@ -58,6 +60,43 @@ pub enum Observed {
     /// A fragment that could not be attributed or held (counted in
     /// [`TableCounters::discarded`]).
     Discarded,
+}
+
+/// The most flows a set of flow tables may hold together (`max_flows`):
+/// the agent's limit, shared by the tables of every flow worker and
+/// capture source. A table that needs room evicts its own least recently
+/// seen flow; one that holds none may take room beyond the limit for one,
+/// so no flow is ever refused and the tables hold at most `max_flows`
+/// plus one per table.
+#[derive(Clone, Debug)]
+pub struct FlowLimit {
+    max: usize,
+    held: Arc<AtomicUsize>,
+}
+
+impl FlowLimit {
+    /// A limit of `max` flows (at least one).
+    pub fn new(max: usize) -> Self {
+        FlowLimit {
+            max: max.max(1),
+            held: Arc::default(),
+        }
+    }
+
+    /// Takes room for one flow of a table holding `own` flows, if there
+    /// is any or the table holds none.
+    fn take(&self, own: usize) -> bool {
+        self.held
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |held| {
+                (held < self.max || own == 0).then_some(held + 1)
+            })
+            .is_ok()
+    }
+
+    /// Gives back the room of `flows` that left.
+    fn give_back(&self, flows: usize) {
+        self.held.fetch_sub(flows, Ordering::Relaxed);
+    }
 }
 
 /// Table activity since the previous [`FlowTable::take_counters`].
@@ -333,6 +372,15 @@ pub struct FlowTable<C: Classifier = PortGuess> {
     /// When the previous interval began and when the current one did (the
     /// two latest reports).
     intervals_began: (Timestamp, Timestamp),
+    /// `max_flows`: this table's own, or shared with others.
+    limit: FlowLimit,
+}
+
+impl<C: Classifier> Drop for FlowTable<C> {
+    /// Gives back the room of the flows still held to the shared limit.
+    fn drop(&mut self) {
+        self.limit.give_back(self.live);
+    }
 }
 
 fn hash_key(hasher: &FixedState, key: &FlowKey) -> u64 {
@@ -344,6 +392,7 @@ impl<C: Classifier> FlowTable<C> {
     /// name is part of every digest).
     pub fn new(interface: &str, cfg: FlowConfig, locals: LocalNetworks, classifier: C) -> Self {
         FlowTable {
+            limit: FlowLimit::new(cfg.max_flows),
             classifier,
             interface: interface.to_owned(),
             cfg,
@@ -360,6 +409,13 @@ impl<C: Classifier> FlowTable<C> {
             run: Vec::new(),
             intervals_began: (Timestamp::ZERO, Timestamp::ZERO),
         }
+    }
+
+    /// The table shares `limit` with others instead of holding
+    /// `max_flows` flows of its own. Call before the first packet.
+    pub fn with_limit(mut self, limit: FlowLimit) -> Self {
+        self.limit = limit;
+        self
     }
 
     /// Flows in the table.
@@ -608,13 +664,16 @@ impl<C: Classifier> FlowTable<C> {
             .copied()
     }
 
+    /// Adds a flow; when the limit is reached, this table's least recently
+    /// seen flows are evicted to make room.
     fn insert<F>(&mut self, key: FlowKey, side: Side, pkt: &PacketMeta<'_>, emit: &mut F) -> u32
     where
         F: FnMut(FlowEvent, &FlowView<'_>),
     {
-        if self.live >= self.cfg.max_flows.max(1)
-            && let Some(oldest) = self.least_recently_seen()
-        {
+        while !self.limit.take(self.live) {
+            let oldest = self
+                .least_recently_seen()
+                .expect("a table holding flows has a least recently seen one");
             self.counters.evicted += 1;
             self.purge(oldest, PurgeReason::Expired, true, emit);
         }
@@ -930,6 +989,7 @@ impl<C: Classifier> FlowTable<C> {
         f.next = self.free;
         self.free = idx;
         self.live -= 1;
+        self.limit.give_back(1);
     }
 
     fn emit<F>(&self, idx: u32, event: FlowEvent, emit: &mut F)

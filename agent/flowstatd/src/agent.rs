@@ -34,7 +34,7 @@ use flowstat_core::{
     Timestamp,
 };
 use flowstat_dpi::Applications;
-use flowstat_flow::LocalNetworks;
+use flowstat_flow::{FlowLimit, LocalNetworks};
 use flowstat_sinks::SinkRuntime;
 use ipnet::IpNet;
 
@@ -392,10 +392,11 @@ impl Agent {
         // Each worker's queue holds its share of queue_packets, in batches.
         let batches = (cfg.agent.queue_packets as usize / POLL_BUDGET / n_workers).max(4);
         let (report_tx, reports) = unbounded();
+        let limit = FlowLimit::new(pipeline.flows.max_flows);
         let mut workers = Vec::new();
         let mut packet_queues = Vec::new();
         for i in 0..n_workers {
-            let mut worker = pipeline.worker(i, &shares, interfaces.len(), plugins(), wanted);
+            let mut worker = pipeline.worker(&limit, plugins(), wanted);
             for (name, internal) in &interfaces {
                 worker.open_source(name, *internal);
             }

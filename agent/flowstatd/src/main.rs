@@ -147,8 +147,8 @@ enum Command {
 
         /// Flow worker threads (default: one per core; 1 runs the whole
         /// replay on one thread). The output is the same for any number:
-        /// records come in one order (see README, "Record order"). With
-        /// more than one, max_flows is shared out between the workers.
+        /// records come in one order (see README, "Record order"); only
+        /// evictions for max_flows depend on how the workers run.
         #[arg(short = 'w', long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
         workers: Option<u16>,
     },

@@ -15,7 +15,7 @@ use std::time::Duration;
 use flowstat_core::{KindSet, Plugin, Records};
 use flowstat_decode::DecodeConfig;
 use flowstat_dpi::{Applications, Engine as Dpi, SharedDnsCache};
-use flowstat_flow::{FlowConfig, LocalNetworks};
+use flowstat_flow::{FlowConfig, FlowLimit, LocalNetworks};
 
 use crate::ConfigError;
 use crate::config::Config;
@@ -76,32 +76,22 @@ impl PipelineConfig {
         }
     }
 
-    /// Flow worker `i` of workers that take `shares` of the flows, each
-    /// holding `sources` flow tables at once. `max_flows` is the agent's
-    /// limit: each table holds at most its worker's share of it, split
-    /// between the sources (and at least one flow). `plugins` make the
-    /// worker's records, of the kinds in `wanted`.
+    /// A flow worker whose tables hold flows within `limit` (the agent's
+    /// `max_flows`, shared by every table). `plugins` make the worker's
+    /// records, of the kinds in `wanted`.
     pub fn worker(
         &self,
-        i: usize,
-        shares: &[u32],
-        sources: usize,
+        limit: &FlowLimit,
         plugins: Vec<Box<dyn Plugin>>,
         wanted: KindSet,
     ) -> FlowWorker {
-        let total: u64 = shares.iter().map(|&s| u64::from(s)).sum();
-        let share = shares.get(i).map_or(0, |&s| u64::from(s));
-        let limit = (self.flows.max_flows as u64).saturating_mul(share) / total.max(1);
-        let flows = FlowConfig {
-            max_flows: (limit as usize / sources.max(1)).max(1),
-            ..self.flows.clone()
-        };
         let dpi = Dpi::new(
             Arc::clone(&self.apps),
             SharedDnsCache::new(self.dns_cache_entries),
         );
         FlowWorker::new(
-            flows,
+            self.flows.clone(),
+            limit.clone(),
             self.locals.clone(),
             dpi,
             plugins,

@@ -20,6 +20,7 @@ use flowstat_core::{
     Batch, CaptureError, CaptureSource, CaptureStatus, Frame, InterfaceReport, Plugin, Records,
     Timestamp,
 };
+use flowstat_flow::FlowLimit;
 use flowstat_plugins::CorePlugin;
 use flowstat_sinks::SinkRuntime;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -117,8 +118,9 @@ pub fn replay(
     // slower).
     let shares: Vec<u32> = (0..workers).map(|w| if w == 0 { 1 } else { 3 }).collect();
     let reader = Reader::new(&cfg, opts, shares.clone());
+    let limit = FlowLimit::new(cfg.flows.max_flows);
     let (summary, sinks) = if workers == 1 {
-        let worker = cfg.worker(0, &shares, 1, core_plugins(), sinks.wanted());
+        let worker = cfg.worker(&limit, core_plugins(), sinks.wanted());
         let inline = Inline {
             worker,
             reducer,
@@ -130,7 +132,7 @@ pub fn replay(
         let (summary, inline) = reader.run(sources, inline);
         (summary, inline.out.sinks)
     } else {
-        let threads = Threads::start(&cfg, &shares, reducer, sinks);
+        let threads = Threads::start(&cfg, workers, &limit, reducer, sinks);
         let (summary, threads) = reader.run(sources, threads);
         (summary, threads.finish())
     };
@@ -424,8 +426,14 @@ struct Others {
 const LOCAL_BACKLOG: usize = 4 * PUBLISH_BATCH;
 
 impl Threads {
-    fn start(cfg: &PipelineConfig, shares: &[u32], reducer: Reducer, sinks: SinkRuntime) -> Self {
-        let (n, wanted) = (shares.len(), sinks.wanted());
+    fn start(
+        cfg: &PipelineConfig,
+        n: usize,
+        limit: &FlowLimit,
+        reducer: Reducer,
+        sinks: SinkRuntime,
+    ) -> Self {
+        let wanted = sinks.wanted();
         let (spare_tx, spare) = bounded(n * QUEUE);
         let mut inputs = Vec::new();
         let mut outputs = Vec::new();
@@ -433,7 +441,7 @@ impl Threads {
         for i in 1..n {
             let (in_tx, in_rx) = bounded(QUEUE);
             let (out_tx, out_rx) = bounded(QUEUE);
-            let worker = cfg.worker(i, shares, 1, core_plugins(), wanted);
+            let worker = cfg.worker(limit, core_plugins(), wanted);
             let spare = spare_tx.clone();
             workers.push(spawn(&format!("flowstat-work{i}"), move || {
                 work(worker, &in_rx, Lane::new(out_tx), &spare)
@@ -445,7 +453,7 @@ impl Threads {
             .chain(outputs.iter().cloned().map(Some))
             .collect();
         Threads {
-            local: cfg.worker(0, shares, 1, core_plugins(), wanted),
+            local: cfg.worker(limit, core_plugins(), wanted),
             others: Others {
                 batches: (1..n).map(|_| new_batch()).collect(),
                 spare,

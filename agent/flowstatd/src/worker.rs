@@ -15,7 +15,7 @@ use flowstat_core::{
     FlowEvent, FlowKey, FlowView, PacketMeta, Plugin, Records, SourceInfo, Timestamp,
 };
 use flowstat_dpi::{Applications, DnsAnswer, Engine as Dpi};
-use flowstat_flow::{FlowConfig, FlowTable, LocalNetworks};
+use flowstat_flow::{FlowConfig, FlowLimit, FlowTable, LocalNetworks};
 
 use crate::interval::SourceReport;
 
@@ -65,8 +65,10 @@ struct Source {
 
 /// Flow tables and plugins of one thread.
 pub struct FlowWorker {
-    /// Flow table settings, with this worker's share of `max_flows`.
+    /// Flow table settings.
     flows: FlowConfig,
+    /// `max_flows`, shared with the other workers' tables.
+    limit: FlowLimit,
     locals: LocalNetworks,
     /// The DPI engine each new source's table gets a clone of (clones
     /// share this worker's DNS cache).
@@ -83,6 +85,7 @@ impl FlowWorker {
     /// kinds in their `Records`' wanted set.
     pub fn new(
         flows: FlowConfig,
+        limit: FlowLimit,
         locals: LocalNetworks,
         dpi: Dpi,
         plugins: Vec<Box<dyn Plugin>>,
@@ -90,6 +93,7 @@ impl FlowWorker {
     ) -> Self {
         FlowWorker {
             flows,
+            limit,
             locals,
             dpi,
             sources: Vec::new(),
@@ -106,7 +110,8 @@ impl FlowWorker {
             self.flows.clone(),
             self.locals.clone(),
             self.dpi.clone(),
-        );
+        )
+        .with_limit(self.limit.clone());
         self.sources.push(Some(Source {
             name: name.to_owned(),
             internal,

@@ -386,6 +386,42 @@ fn the_least_recently_seen_flow_is_evicted() {
 }
 
 #[test]
+fn tables_sharing_a_limit_evict_their_own_flows() {
+    let limit = FlowLimit::new(2);
+    let shared = || table().with_limit(limit.clone());
+    let (mut a, mut b) = (shared(), shared());
+    let udp = |ms, host| pkt(ms, 17, host, 2000, "10.0.0.9", 9000, 100);
+    let evicted = |ev: Vec<Ev>| -> Vec<String> {
+        ev.into_iter()
+            .filter(|e| matches!(e.event, FlowEvent::Purged { evicted: true, .. }))
+            .map(|e| e.local)
+            .collect()
+    };
+    let ev = observe_all(&mut a, &[udp(0, "10.0.0.1"), udp(1, "10.0.0.2")]);
+    assert!(evicted(ev).is_empty());
+    // The limit is reached, but b holds no flow to evict: it takes one
+    // beyond the limit rather than refuse it, and a keeps its flows.
+    assert!(evicted(observe_all(&mut b, &[udp(2, "10.0.0.3")])).is_empty());
+    assert_eq!(a.len(), 2);
+    // Now b has one, and evicts it for its next.
+    let ev = observe_all(&mut b, &[udp(3, "10.0.0.4")]);
+    assert_eq!(evicted(ev), ["10.0.0.3:2000"]);
+    // a, for a new flow, evicts its own least recently seen ones until
+    // the tables are back within the limit.
+    let ev = observe_all(&mut a, &[udp(4, "10.0.0.5")]);
+    assert_eq!(evicted(ev), ["10.0.0.1:2000", "10.0.0.2:2000"]);
+    assert_eq!((a.len(), b.len()), (1, 1));
+    // Flows that leave give their room back: purged ones, and those of a
+    // table dropped with flows in it.
+    drain(&mut a);
+    drop(b);
+    let mut c = shared();
+    let ev = observe_all(&mut c, &[udp(5, "10.0.0.6"), udp(6, "10.0.0.7")]);
+    assert!(evicted(ev).is_empty());
+    assert_eq!(c.len(), 2);
+}
+
+#[test]
 fn detection_gives_up_after_max_packets_and_changes_the_digest() {
     let cfg = FlowConfig {
         max_detection_packets: 3,
