@@ -1,6 +1,7 @@
 //! The pipeline: the same records for any number of flow workers, DNS
 //! answers that name later flows whichever worker has them, and interval
-//! ends and purges larger than a sink's queue delivered whole.
+//! ends and purges larger than a sink's queue delivered whole, and a
+//! replay that ends after its largest purge.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -172,5 +173,33 @@ fn a_purge_larger_than_the_queue_reaches_the_sink_whole() {
             .rfind(|r| r["type"] == "agent_status")
             .unwrap();
         assert_eq!(status["flows_purged"], 5_000, "{what}");
+    }
+}
+
+#[test]
+fn a_replay_on_several_workers_ends_after_a_large_purge() {
+    // At the end of the capture the reader's worker purges its flows while
+    // the others still purge theirs, sending each an (empty) batch every
+    // time it waits for them: messages that reach the merger after the
+    // last interval. The replay used to join the workers without taking
+    // them, and hung whenever more were left than a channel holds.
+    let dir = TempDir::new("pipeline-end");
+    let path = dir.path("flows.pcap");
+    udp_flows(&path, 100_000);
+    for round in 0..3 {
+        let (done_tx, done) = std::sync::mpsc::channel();
+        let files = vec![path.clone()];
+        std::thread::spawn(move || {
+            let lines = replay_workers(&files, &Config::default(), 2);
+            let purges = lines
+                .iter()
+                .filter(|l| l.contains("\"flow_purge\""))
+                .count();
+            let _ = done_tx.send(purges);
+        });
+        let purges = done
+            .recv_timeout(Duration::from_secs(300))
+            .unwrap_or_else(|_| panic!("round {round}: the replay did not end in 5 minutes"));
+        assert_eq!(purges, 100_000, "round {round}");
     }
 }

@@ -478,8 +478,15 @@ impl Threads {
     /// Waits for the workers; returns the sinks.
     fn finish(mut self) -> SinkRuntime {
         self.wait();
-        let others = self.others;
+        let mut others = self.others;
+        // The workers stop once they have run the batches queued, each of
+        // which ends in a message to the merger: it takes them all.
         drop(others.inputs);
+        for (i, rx) in others.outputs.iter().enumerate() {
+            for msg in rx {
+                others.merger.take(i + 1, Ok(msg));
+            }
+        }
         for w in others.workers {
             if w.join().is_err() {
                 tracing::error!("a flow worker panicked");
