@@ -13,7 +13,8 @@ use flowstatd::{Config, ReplayOptions};
 use serde_json::Value;
 
 use crate::common::{
-    Collect, PcapWriter, TempDir, corpus, pipeline_config, rel, replay_workers, udp_flows,
+    Collect, PcapWriter, TempDir, corpus, pipeline_config, rel, replay_workers, run_flowstatd,
+    udp_flows,
 };
 
 /// The first line where `b` differs from `a`, for messages.
@@ -202,4 +203,45 @@ fn a_replay_on_several_workers_ends_after_a_large_purge() {
             .unwrap_or_else(|_| panic!("round {round}: the replay did not end in 5 minutes"));
         assert_eq!(purges, 100_000, "round {round}");
     }
+}
+
+#[test]
+fn a_replay_on_several_workers_holds_few_records_of_a_large_purge() {
+    // 200k flows purged at the end of the capture: about 200 MB of
+    // records. Merged from two workers as they are made, they must not
+    // pile up (the merger once held the other worker's whole purge,
+    // waiting on the reader's own worker, which waited to hand it a batch:
+    // 470 MB more here). The replay's peak RSS writing them stays within
+    // 64 MiB of the same replay writing agent_status alone.
+    let dir = TempDir::new("pipeline-peak");
+    let pcap = dir.path("flows.pcap");
+    udp_flows(&pcap, 200_000);
+    let peak_kb = |types: &str| {
+        let out = dir.path(&format!("{types}.json"));
+        let run = run_flowstatd(&[
+            "replay",
+            "--resource-usage",
+            "--workers",
+            "2",
+            "--types",
+            types,
+            "-o",
+            &out.to_string_lossy(),
+            &pcap.to_string_lossy(),
+        ]);
+        assert!(run.status.success(), "{run:?}");
+        let text = std::fs::read_to_string(&out).unwrap();
+        let status: Value = text
+            .lines()
+            .rfind(|l| l.contains("\"agent_status\""))
+            .map(|l| serde_json::from_str(l).unwrap())
+            .expect("an agent_status record");
+        status["maxrss_kb"].as_u64().unwrap()
+    };
+    let bare = peak_kb("agent_status");
+    let all = peak_kb("flow,flow_purge,agent_status");
+    assert!(
+        all < bare + (64 << 10),
+        "peak RSS {all} kB writing every record, {bare} kB writing agent_status alone"
+    );
 }

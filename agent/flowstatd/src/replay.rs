@@ -509,10 +509,13 @@ impl Others {
         self.merger.poll();
     }
 
-    /// Sends every worker its batch, even empty.
+    /// Sends every worker what it has not been told: its batch, or, empty,
+    /// that the packets up to the latest are sent.
     fn send_all(&mut self) {
         for v in 0..self.inputs.len() {
-            self.send_batch(v);
+            if !self.batches[v].is_empty() || self.told[v] < self.seq {
+                self.send_batch(v);
+            }
         }
     }
 
