@@ -6,7 +6,8 @@
 //! Each sink is a [`Sink`](flowstat_core::Sink) in a module of its own,
 //! behind a cargo feature: stdout, a rotating file, a socket server (Unix
 //! or TCP) and a ZeroMQ PUB socket; `lines` is the newline framing that
-//! stdout and file share. Next to each sink is its `[[sink]]`
+//! stdout and file share. [`MemorySink`] keeps records in memory, for
+//! tests and embedding. Next to each sink is its `[[sink]]`
 //! configuration; [`SinkSection`] reads and checks a `[[sink]]` table and
 //! builds its sink (see the `config` module for adding a sink type).
 //! Reading the configuration file, and choosing where records go when
@@ -23,6 +24,7 @@ mod file;
     allow(dead_code, reason = "parts of the framing serve only one of the two")
 )]
 mod lines;
+mod memory;
 mod runtime;
 #[cfg(feature = "socket")]
 mod socket;
@@ -34,6 +36,7 @@ mod zeromq;
 pub use config::{BuildSink, ConfigProblem, SinkConfig, SinkContext, SinkSection, SinkType};
 #[cfg(feature = "file")]
 pub use file::{FileConfig, FileOptions, FileSink, FsyncPolicy};
+pub use memory::MemorySink;
 pub use runtime::{SinkOptions, SinkRuntime};
 #[cfg(feature = "socket")]
 pub use socket::{

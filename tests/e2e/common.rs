@@ -2,11 +2,10 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::OnceLock;
 use std::time::Duration;
 
-use flowstat_core::{Delivery, Record, Sink, SinkError};
-use flowstat_sinks::{SinkOptions, SinkRuntime};
+use flowstat_sinks::{MemorySink, SinkOptions, SinkRuntime};
 use flowstat_tests::corpus_files;
 pub use flowstat_tests::fixtures;
 use flowstatd::{Config, PipelineConfig, ReplayOptions};
@@ -37,23 +36,6 @@ pub fn rel(path: &Path) -> String {
         .to_string()
 }
 
-/// Collects records in memory.
-#[derive(Clone, Default)]
-pub struct Collect(pub Arc<Mutex<Vec<Record>>>);
-
-impl Sink for Collect {
-    fn name(&self) -> &str {
-        "collect"
-    }
-    fn open(&mut self) -> Result<(), SinkError> {
-        Ok(())
-    }
-    fn write(&mut self, record: &Record) -> Result<Delivery, SinkError> {
-        self.0.lock().expect("collector lock").push(record.clone());
-        Ok(Delivery::Sent)
-    }
-}
-
 /// Engine settings from a config, as `flowstatd replay` builds them.
 pub fn pipeline_config(cfg: &Config) -> PipelineConfig {
     PipelineConfig::from_config(cfg, Path::new("(test)"), false).expect("application table")
@@ -78,11 +60,11 @@ pub fn replay_lines(files: &[PathBuf], cfg: &Config) -> Vec<String> {
 /// Replays `files` in-process on `workers` flow workers and returns the
 /// records as JSON lines.
 pub fn replay_workers(files: &[PathBuf], cfg: &Config, workers: usize) -> Vec<String> {
-    let collect = Collect::default();
+    let memory = MemorySink::default();
     let mut sinks = SinkRuntime::inline(false);
     sinks
         .add(
-            Box::new(collect.clone()),
+            Box::new(memory.clone()),
             SinkOptions::new(flowstat_core::KindSet::ALL),
         )
         .expect("sink thread");
@@ -99,11 +81,7 @@ pub fn replay_workers(files: &[PathBuf], cfg: &Config, workers: usize) -> Vec<St
     }
     let status = sinks.finish(Duration::from_secs(10));
     assert_eq!(status[0].dropped, 0, "records dropped");
-    let records = collect.0.lock().expect("collector lock");
-    records
-        .iter()
-        .map(|r| String::from_utf8(r.json.clone()).expect("records are UTF-8"))
-        .collect()
+    memory.lines()
 }
 
 /// Replays `files` in-process and returns the records parsed.

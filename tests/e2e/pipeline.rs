@@ -8,13 +8,12 @@ use std::time::Duration;
 
 use etherparse::PacketBuilder;
 use flowstat_core::KindSet;
-use flowstat_sinks::{SinkOptions, SinkRuntime};
+use flowstat_sinks::{MemorySink, SinkOptions, SinkRuntime};
 use flowstatd::{Config, ReplayOptions};
 use serde_json::Value;
 
 use crate::common::{
-    Collect, PcapWriter, TempDir, corpus, pipeline_config, rel, replay_workers, run_flowstatd,
-    udp_flows,
+    PcapWriter, TempDir, corpus, pipeline_config, rel, replay_workers, run_flowstatd, udp_flows,
 };
 
 /// The first line where `b` differs from `a`, for messages.
@@ -129,7 +128,7 @@ fn dns_answers_name_the_flows_of_every_worker() {
 /// records, on a thread of its own or inline; returns the records it got
 /// and the records it dropped.
 fn replay_into_small_queue(files: &[PathBuf], workers: usize, threaded: bool) -> (Vec<Value>, u64) {
-    let collect = Collect::default();
+    let memory = MemorySink::default();
     let mut sinks = if threaded {
         SinkRuntime::new().with_patience(SinkRuntime::REPLAY_PATIENCE)
     } else {
@@ -139,7 +138,7 @@ fn replay_into_small_queue(files: &[PathBuf], workers: usize, threaded: bool) ->
         queue_records: 100,
         ..SinkOptions::new(KindSet::ALL)
     };
-    sinks.add(Box::new(collect.clone()), options).unwrap();
+    sinks.add(Box::new(memory.clone()), options).unwrap();
     let opts = ReplayOptions {
         files: files.to_vec(),
         workers,
@@ -147,10 +146,10 @@ fn replay_into_small_queue(files: &[PathBuf], workers: usize, threaded: bool) ->
     };
     let (_, sinks) = flowstatd::replay(pipeline_config(&Config::default()), &opts, sinks).unwrap();
     let dropped = sinks.finish(Duration::from_secs(10))[0].dropped;
-    let records = collect.0.lock().unwrap();
-    let values = records
+    let values = memory
+        .lines()
         .iter()
-        .map(|r| serde_json::from_slice(&r.json).unwrap())
+        .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     (values, dropped)
 }

@@ -523,11 +523,11 @@ mod tests {
             tx.send(outs).unwrap();
         }
         drop((tx0, tx1));
-        let collect = crate::tests::Collect::default();
+        let memory = flowstat_sinks::MemorySink::default();
         let mut sinks = SinkRuntime::inline(false);
         sinks
             .add(
-                Box::new(collect.clone()),
+                Box::new(memory.clone()),
                 flowstat_sinks::SinkOptions::new(KindSet::ALL),
             )
             .unwrap();
@@ -548,7 +548,7 @@ mod tests {
         merger.wait();
         drop(merger.finish());
         assert_eq!(
-            collect.lines(),
+            memory.lines(),
             ["1", "2", "4", "6", "10", "11", "12", "13", "14", "8", "9"]
         );
     }
