@@ -3,10 +3,10 @@
 //! The reader (the calling thread) reads each file, gives every frame a
 //! sequence number, decodes and counts it once, and hands it to the flow
 //! worker that owns its flow. With one worker the worker runs inline and
-//! writes to the sinks directly; with more, each runs on a thread of its
-//! own and a merger thread writes their records in the order one worker
-//! gives (see [`crate::merge`]), so the output is the same for any number
-//! of workers. Time is packet time: intervals end on multiples of the
+//! writes to the sinks directly; with more, one runs inline and each other
+//! on a thread of its own, and the reader merges their records into the
+//! order one worker gives (see [`crate::merge`]), so the output is the
+//! same for any number of workers. Time is packet time: intervals end on multiples of the
 //! interval in the capture's clock, and the wall clock is never read.
 //! Nothing is dropped: the pipeline waits for its slowest part.
 
@@ -26,12 +26,10 @@ use flowstat_sinks::SinkRuntime;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::dispatch::{Dispatched, Dispatcher, PacketBatch};
-use crate::interval::SourceReport;
-use crate::interval::{CapturePart, IntervalClock, Reducer};
+use crate::interval::{CapturePart, IntervalClock, Reducer, SourceReport};
 use crate::merge::{Lane, Merger, Out, PUBLISH_BATCH, SETTLE_TIMEOUT};
 use crate::pipeline::PipelineConfig;
-use crate::worker::FlowWorker;
-use crate::worker::{Deliver, Position};
+use crate::worker::{Deliver, FlowWorker, Position};
 
 /// What to replay and how.
 #[derive(Clone, Debug)]
