@@ -456,30 +456,46 @@ fn wait_received(status: &Path, packets: u64) -> String {
     }
 }
 
-#[test]
-fn sigterm_with_100000_flows_writes_every_purge() {
-    const FLOWS: u32 = 100_000;
-    let dir = TempDir::new("live-term-100k");
+/// Runs the agent (2 workers, libpcap on `vb`, a file sink; `flows_toml`
+/// its `[flows]` settings) in namespace `name` while `flows` UDP flows are
+/// sent at `pps` frames a second; once it has received every frame, waits
+/// `then` and stops it. Returns its records and its log.
+fn agent_on_udp_flows(
+    name: &str,
+    flows: u32,
+    pps: u32,
+    flows_toml: &str,
+    then: Duration,
+) -> (Vec<Value>, String) {
+    let dir = TempDir::new(&format!("live-{name}"));
     let pcap = dir.path("flows.pcap");
-    crate::common::udp_flows(&pcap, FLOWS);
+    crate::common::udp_flows(&pcap, flows);
     let out = dir.path("out.json");
+    // config() runs 2 workers.
     let cfg = config(
         &dir,
         "agent.toml",
         &format!(
-            "[[capture]]\ninterface = \"vb\"\nmethod = \"libpcap\"\n\
+            "[flows]\n{flows_toml}\n[[capture]]\ninterface = \"vb\"\nmethod = \"libpcap\"\n\
              [[sink]]\ntype = \"file\"\npath = {:?}\n",
             out.to_string_lossy()
         ),
     );
-    let ns = Netns::new("term100k");
+    let ns = Netns::new(name);
     let status = dir.path("status.json");
     let mut agent = Agent::start(&ns, &cfg, &status, dir.path("agent.log"));
-    ns.send(&pcap, 50_000);
-    wait_received(&status, u64::from(FLOWS));
+    ns.send(&pcap, pps);
+    wait_received(&status, u64::from(flows));
+    std::thread::sleep(then);
     let (code, _) = agent.stop();
     assert!(code.success(), "{code}\n{}", agent.log());
-    let records = read_records(&out);
+    (read_records(&out), agent.log())
+}
+
+#[test]
+fn sigterm_with_100000_flows_writes_every_purge() {
+    const FLOWS: u32 = 100_000;
+    let (records, log) = agent_on_udp_flows("term100k", FLOWS, 50_000, "", Duration::ZERO);
     let purged: std::collections::BTreeSet<&str> = records
         .iter()
         .filter(|r| r["type"] == "flow_purge")
@@ -489,8 +505,7 @@ fn sigterm_with_100000_flows_writes_every_purge() {
     assert_eq!(
         (purges, purged.len()),
         (FLOWS as usize, FLOWS as usize),
-        "one flow_purge for each flow\n{}",
-        agent.log()
+        "one flow_purge for each flow\n{log}"
     );
     let lost: u64 = records
         .iter()
@@ -501,40 +516,21 @@ fn sigterm_with_100000_flows_writes_every_purge() {
         })
         .sum();
     assert_eq!(lost, 0, "capture_dropped + queue_dropped");
-    assert!(
-        !agent.log().contains("records were lost"),
-        "{}",
-        agent.log()
-    );
+    assert!(!log.contains("records were lost"), "{log}");
 }
 
 #[test]
 fn max_flows_bounds_the_agent_across_workers_and_evictions_are_counted() {
     const FLOWS: u32 = 1_000;
-    let dir = TempDir::new("live-maxflows");
-    let pcap = dir.path("flows.pcap");
-    crate::common::udp_flows(&pcap, FLOWS);
-    let out = dir.path("out.json");
-    // config() runs 2 workers.
-    let cfg = config(
-        &dir,
-        "agent.toml",
-        &format!(
-            "[flows]\nmax_flows = 100\n[[capture]]\ninterface = \"vb\"\nmethod = \"libpcap\"\n\
-             [[sink]]\ntype = \"file\"\npath = {:?}\n",
-            out.to_string_lossy()
-        ),
+    // One more interval after the last frame, so that an agent_status
+    // sees the full table.
+    let (records, _) = agent_on_udp_flows(
+        "maxflows",
+        FLOWS,
+        2_000,
+        "max_flows = 100",
+        Duration::from_millis(1_200),
     );
-    let ns = Netns::new("maxflows");
-    let status = dir.path("status.json");
-    let mut agent = Agent::start(&ns, &cfg, &status, dir.path("agent.log"));
-    ns.send(&pcap, 2_000);
-    wait_received(&status, u64::from(FLOWS));
-    // One more interval, so that an agent_status sees the full table.
-    std::thread::sleep(Duration::from_millis(1_200));
-    let (code, _) = agent.stop();
-    assert!(code.success(), "{code}\n{}", agent.log());
-    let records = read_records(&out);
     let statuses: Vec<&Value> = records
         .iter()
         .filter(|r| r["type"] == "agent_status")
@@ -562,7 +558,7 @@ fn max_flows_bounds_the_agent_across_workers_and_evictions_are_counted() {
     assert_eq!(
         evicted,
         u64::from(FLOWS) - 100,
-        "each table full, then evicting"
+        "the agent's tables full, then evicting"
     );
 }
 
