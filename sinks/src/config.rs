@@ -488,6 +488,20 @@ impl<'de> Deserializer<'de> for FieldNames<'_> {
     }
 }
 
+/// Reads a `[[sink]]` table of type `sink_type` with the keys in
+/// `keys` (TOML lines): its configuration, or its problems as (key,
+/// reason). For the sinks' tests of their own configuration.
+#[cfg(all(test, any(feature = "file", feature = "socket", feature = "zmq")))]
+pub(crate) fn read_for_test(
+    sink_type: &str,
+    keys: &str,
+) -> Result<SinkConfig, Vec<(String, String)>> {
+    let table = toml::from_str(&format!("type = \"{sink_type}\"\n{keys}")).unwrap();
+    SinkSection::read(table)
+        .map(|section| section.config)
+        .map_err(|problems| problems.into_iter().map(|p| (p.key, p.reason)).collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

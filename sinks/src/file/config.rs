@@ -97,21 +97,16 @@ impl BuildSink for FileConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{SinkConfig, SinkSection};
+    use crate::config::{SinkConfig, read_for_test};
 
     fn read(text: &str) -> Result<FileConfig, Vec<(String, String)>> {
-        let table = toml::from_str(&format!("type = \"file\"\n{text}")).unwrap();
-        match SinkSection::read(table) {
-            Ok(SinkSection {
-                config: SinkConfig::File(c),
-                ..
-            }) => Ok(c),
+        match read_for_test("file", text)? {
+            SinkConfig::File(c) => Ok(c),
             #[allow(
                 unreachable_patterns,
                 reason = "unreachable when it is the only type built"
             )]
-            Ok(other) => panic!("not a file sink: {other:?}"),
-            Err(problems) => Err(problems.into_iter().map(|p| (p.key, p.reason)).collect()),
+            other => panic!("not a file sink: {other:?}"),
         }
     }
 

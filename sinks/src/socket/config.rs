@@ -160,21 +160,16 @@ mod tests {
     use std::path::PathBuf;
 
     use super::*;
-    use crate::config::{SinkConfig, SinkSection};
+    use crate::config::{SinkConfig, read_for_test};
 
     fn read(text: &str) -> Result<SocketConfig, Vec<(String, String)>> {
-        let table = toml::from_str(&format!("type = \"socket\"\n{text}")).unwrap();
-        match SinkSection::read(table) {
-            Ok(SinkSection {
-                config: SinkConfig::Socket(c),
-                ..
-            }) => Ok(c),
+        match read_for_test("socket", text)? {
+            SinkConfig::Socket(c) => Ok(c),
             #[allow(
                 unreachable_patterns,
                 reason = "unreachable when it is the only type built"
             )]
-            Ok(other) => panic!("not a socket sink: {other:?}"),
-            Err(problems) => Err(problems.into_iter().map(|p| (p.key, p.reason)).collect()),
+            other => panic!("not a socket sink: {other:?}"),
         }
     }
 

@@ -178,21 +178,16 @@ fn check_ipc(path: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{SinkConfig, SinkSection};
+    use crate::config::{SinkConfig, read_for_test};
 
     fn read(text: &str) -> Result<ZmqConfig, Vec<(String, String)>> {
-        let table = toml::from_str(&format!("type = \"zmq\"\n{text}")).unwrap();
-        match SinkSection::read(table) {
-            Ok(SinkSection {
-                config: SinkConfig::Zmq(c),
-                ..
-            }) => Ok(c),
+        match read_for_test("zmq", text)? {
+            SinkConfig::Zmq(c) => Ok(c),
             #[allow(
                 unreachable_patterns,
                 reason = "unreachable when it is the only type built"
             )]
-            Ok(other) => panic!("not a zmq sink: {other:?}"),
-            Err(problems) => Err(problems.into_iter().map(|p| (p.key, p.reason)).collect()),
+            other => panic!("not a zmq sink: {other:?}"),
         }
     }
 
