@@ -13,6 +13,7 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod analytics;
 mod capture;
 mod detection;
 mod flow;
@@ -26,6 +27,7 @@ mod sink;
 mod stats;
 mod time;
 
+pub use analytics::Analytics;
 pub use capture::{Batch, CaptureError, CaptureSource, CaptureStats};
 pub use detection::{
     Classifier, Dhcp, FlowInfo, Http, Metadata, Outcome, PortGuess, Ssh, Ssl, Stun, wire_text,

@@ -1,4 +1,6 @@
-use crate::{AgentStatus, FlowEvent, FlowView, InterfaceReport, Records};
+use std::sync::Arc;
+
+use crate::{AgentStatus, Analytics, FlowEvent, FlowView, InterfaceReport, Records};
 
 /// The capture source a flow event comes from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -18,6 +20,8 @@ pub struct Snapshot {
     pub status: AgentStatus,
     /// One entry per capture interface.
     pub interfaces: Vec<InterfaceReport>,
+    /// Flow definitions, top flows and threshold events.
+    pub analytics: Arc<Analytics>,
 }
 
 /// A processor of flow events: turns them into records.

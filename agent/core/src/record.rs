@@ -16,11 +16,13 @@ pub enum RecordKind {
     InterfaceStats,
     /// A threshold was crossed.
     Event,
+    /// A flow definition's top keys for an interval.
+    Aggregate,
 }
 
 impl RecordKind {
     /// Every kind.
-    pub const ALL: [RecordKind; 7] = [
+    pub const ALL: [RecordKind; 8] = [
         RecordKind::AgentHello,
         RecordKind::Flow,
         RecordKind::FlowStats,
@@ -28,6 +30,7 @@ impl RecordKind {
         RecordKind::AgentStatus,
         RecordKind::InterfaceStats,
         RecordKind::Event,
+        RecordKind::Aggregate,
     ];
 
     /// The wire value of `type`.
@@ -40,6 +43,7 @@ impl RecordKind {
             RecordKind::AgentStatus => "agent_status",
             RecordKind::InterfaceStats => "interface_stats",
             RecordKind::Event => "event",
+            RecordKind::Aggregate => "aggregate",
         }
     }
 

@@ -1,0 +1,271 @@
+//! The flow fields a definition groups by and filters on, and the compact
+//! byte form of a key: what workers hash, once per flow and interval, and
+//! what the reducer turns back into JSON for the few keys it shows. Keys
+//! compare as their fields do, field by field (names as strings, numbers
+//! and addresses by value), which is how ties are ordered.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use flowstat_core::{FlowView, SourceInfo};
+use serde_json::{Map, Value};
+
+/// A flow as the analytics see it: the view, its source, and what the
+/// worker remembers of it after detection let go of its metadata.
+#[derive(Clone, Copy)]
+pub(crate) struct FlowCtx<'a> {
+    pub source: &'a SourceInfo<'a>,
+    pub view: &'a FlowView<'a>,
+    /// `host_server_name`, kept from the flow's `flow` record.
+    pub host: &'a str,
+}
+
+/// A flow field usable as a key or in a filter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Field {
+    /// `detected_application_name`.
+    Application,
+    /// `detected_protocol_name`.
+    Protocol,
+    /// The capture interface (or file).
+    Interface,
+    /// `local_ip`.
+    LocalIp,
+    /// `other_ip`.
+    OtherIp,
+    /// `local_port`.
+    LocalPort,
+    /// `other_port`.
+    OtherPort,
+    /// `ip_protocol`.
+    IpProtocol,
+    /// `ip_version`.
+    IpVersion,
+    /// `vlan_id`.
+    VlanId,
+    /// `local_mac`.
+    LocalMac,
+    /// `other_mac`.
+    OtherMac,
+    /// `other_type`.
+    OtherType,
+    /// `host_server_name`.
+    HostServerName,
+}
+
+/// What a field's values are.
+enum Kind {
+    Text,
+    Number,
+    Ip,
+    Mac,
+}
+
+impl Field {
+    /// Every field, for error messages.
+    pub const ALL: [Field; 14] = [
+        Field::Application,
+        Field::Protocol,
+        Field::Interface,
+        Field::LocalIp,
+        Field::OtherIp,
+        Field::LocalPort,
+        Field::OtherPort,
+        Field::IpProtocol,
+        Field::IpVersion,
+        Field::VlanId,
+        Field::LocalMac,
+        Field::OtherMac,
+        Field::OtherType,
+        Field::HostServerName,
+    ];
+
+    /// The field's name in the config and in keys.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Field::Application => "application",
+            Field::Protocol => "protocol",
+            Field::Interface => "interface",
+            Field::LocalIp => "local_ip",
+            Field::OtherIp => "other_ip",
+            Field::LocalPort => "local_port",
+            Field::OtherPort => "other_port",
+            Field::IpProtocol => "ip_protocol",
+            Field::IpVersion => "ip_version",
+            Field::VlanId => "vlan_id",
+            Field::LocalMac => "local_mac",
+            Field::OtherMac => "other_mac",
+            Field::OtherType => "other_type",
+            Field::HostServerName => "host_server_name",
+        }
+    }
+
+    /// The field named `name`.
+    pub fn parse(name: &str) -> Option<Field> {
+        Field::ALL.into_iter().find(|f| f.name() == name)
+    }
+
+    const fn kind(self) -> Kind {
+        match self {
+            Field::Application
+            | Field::Protocol
+            | Field::Interface
+            | Field::OtherType
+            | Field::HostServerName => Kind::Text,
+            Field::LocalPort
+            | Field::OtherPort
+            | Field::IpProtocol
+            | Field::IpVersion
+            | Field::VlanId => Kind::Number,
+            Field::LocalIp | Field::OtherIp => Kind::Ip,
+            Field::LocalMac | Field::OtherMac => Kind::Mac,
+        }
+    }
+
+    /// Appends the flow's value of this field, in key form.
+    pub(crate) fn encode(self, flow: &FlowCtx<'_>, key: &mut Vec<u8>) {
+        let v = flow.view;
+        match self {
+            Field::Application => text(key, v.detection.application_name),
+            Field::Protocol => text(key, v.detection.protocol.name()),
+            Field::Interface => text(key, flow.source.interface),
+            Field::OtherType => text(key, v.other_type.as_str()),
+            Field::HostServerName => text(key, flow.host),
+            Field::LocalIp => ip(key, v.local.ip),
+            Field::OtherIp => ip(key, v.other.ip),
+            Field::LocalPort => number(key, v.local.port.into()),
+            Field::OtherPort => number(key, v.other.port.into()),
+            Field::IpProtocol => number(key, v.ip_protocol.into()),
+            Field::IpVersion => number(key, v.ip_version.into()),
+            Field::VlanId => number(key, v.vlan_id.into()),
+            Field::LocalMac => key.extend_from_slice(&v.local.mac),
+            Field::OtherMac => key.extend_from_slice(&v.other.mac),
+        }
+    }
+
+    /// The key form of a filter's `value` for this field, or what is
+    /// wrong with it.
+    pub(crate) fn encode_value(self, value: &str) -> Result<Vec<u8>, String> {
+        let mut key = Vec::new();
+        match self.kind() {
+            Kind::Text => text(&mut key, value),
+            Kind::Number => number(
+                &mut key,
+                value
+                    .parse()
+                    .map_err(|_| format!("{value:?} is not a number"))?,
+            ),
+            Kind::Ip => ip(
+                &mut key,
+                value
+                    .parse()
+                    .map_err(|_| format!("{value:?} is not an IP address"))?,
+            ),
+            Kind::Mac => key.extend_from_slice(&parse_mac(value)?),
+        }
+        Ok(key)
+    }
+
+    /// Reads this field's value from the front of `key` as JSON.
+    fn decode(self, key: &mut &[u8]) -> Value {
+        match self.kind() {
+            Kind::Text => {
+                let mut s = Vec::new();
+                let mut i = 0;
+                while i < key.len() {
+                    match (key[i], key.get(i + 1)) {
+                        (0, Some(0)) => {
+                            i += 2;
+                            break;
+                        }
+                        (0, _) => {
+                            s.push(0);
+                            i += 2;
+                        }
+                        (b, _) => {
+                            s.push(b);
+                            i += 1;
+                        }
+                    }
+                }
+                *key = &key[i.min(key.len())..];
+                Value::String(String::from_utf8_lossy(&s).into_owned())
+            }
+            Kind::Number => Value::from(u64::from_be_bytes(take(key))),
+            Kind::Ip => {
+                let [version] = take(key);
+                let addr = if version == 4 {
+                    IpAddr::from(Ipv4Addr::from(take::<4>(key)))
+                } else {
+                    IpAddr::from(Ipv6Addr::from(take::<16>(key)))
+                };
+                Value::String(addr.to_string())
+            }
+            Kind::Mac => {
+                let m: [u8; 6] = take(key);
+                Value::String(
+                    m.iter()
+                        .map(|b| format!("{b:02x}"))
+                        .collect::<Vec<_>>()
+                        .join(":"),
+                )
+            }
+        }
+    }
+}
+
+/// The JSON object of a key made by encoding `fields` in order.
+pub(crate) fn decode_key(fields: &[Field], mut key: &[u8]) -> Map<String, Value> {
+    fields
+        .iter()
+        .map(|f| (f.name().to_owned(), f.decode(&mut key)))
+        .collect()
+}
+
+/// A name: its bytes, a zero byte written as 0 1, then 0 0. Shorter names
+/// sort first, as strings do.
+fn text(key: &mut Vec<u8>, s: &str) {
+    for &b in s.as_bytes() {
+        match b {
+            0 => key.extend_from_slice(&[0, 1]),
+            b => key.push(b),
+        }
+    }
+    key.extend_from_slice(&[0, 0]);
+}
+
+/// A number, big-endian: keys sort by value.
+fn number(key: &mut Vec<u8>, n: u64) {
+    key.extend_from_slice(&n.to_be_bytes());
+}
+
+fn ip(key: &mut Vec<u8>, addr: IpAddr) {
+    match addr {
+        IpAddr::V4(a) => {
+            key.push(4);
+            key.extend_from_slice(&a.octets());
+        }
+        IpAddr::V6(a) => {
+            key.push(6);
+            key.extend_from_slice(&a.octets());
+        }
+    }
+}
+
+fn take<const N: usize>(key: &mut &[u8]) -> [u8; N] {
+    let (head, rest) = key.split_at(N);
+    *key = rest;
+    head.try_into().unwrap_or([0; N])
+}
+
+fn parse_mac(s: &str) -> Result<[u8; 6], String> {
+    let bad = || format!("{s:?} is not a MAC address (aa:bb:cc:dd:ee:ff)");
+    let mut mac = [0; 6];
+    let mut parts = s.split([':', '-']);
+    for b in &mut mac {
+        *b = u8::from_str_radix(parts.next().ok_or_else(bad)?, 16).map_err(|_| bad())?;
+    }
+    if parts.next().is_some() {
+        return Err(bad());
+    }
+    Ok(mac)
+}

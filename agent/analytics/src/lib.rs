@@ -1,0 +1,31 @@
+//! flowstat-analytics: what the agent answers itself (SPEC section 7).
+//!
+//! - Flow definitions group flows by some of their fields and count a
+//!   value per group; each interval gives every group's rate and running
+//!   total, and the top groups.
+//! - The largest flows of each interval, by `total_rate`.
+//! - Thresholds on a definition's groups, on per-flow rates or on
+//!   interface metrics, which make `event`s when crossed.
+//!
+//! Each flow worker keeps a [`Tally`] of its own flows, fed by their
+//! `flow_stats` and `flow_purge` events; at an interval's end the
+//! [`Reducer`] merges every worker's [`TallyPart`] into the interval's
+//! [`Analytics`](flowstat_core::Analytics). The settings ([`Spec`]) are
+//! [`Shared`] so that they can change at run time.
+#![forbid(unsafe_code)]
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
+mod field;
+mod reduce;
+mod spec;
+mod tally;
+
+pub use field::Field;
+pub use reduce::Reducer;
+pub use spec::{
+    Definition, DefinitionConfig, FilterValue, Shared, Spec, Threshold, ThresholdConfig,
+};
+pub use tally::{Tally, TallyPart};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,361 @@
+use std::net::IpAddr;
+
+use flowstat_core::analytics::{Analytics, Row, Subject};
+use flowstat_core::{
+    AddrClass, Detection, Endpoint, FlowEvent, FlowKey, FlowView, InterfaceCounters,
+    InterfaceReport, Metadata, OtherType, Protocol, PurgeReason, SideStats, SourceInfo, Timestamp,
+};
+use serde_json::json;
+
+use super::*;
+use crate::field::{FlowCtx, decode_key};
+
+const ETH0: SourceInfo<'static> = SourceInfo {
+    interface: "eth0",
+    internal: true,
+};
+
+/// A flow to `other` of `app` that sent `bytes` (all from the other side)
+/// in its interval, out of `total` since it began; `id` makes its digest.
+fn flow(other: [u8; 4], app: &'static str, bytes: u64, total: u64, id: u8) -> FlowView<'static> {
+    let endpoint = |ip: [u8; 4], port| Endpoint {
+        ip: IpAddr::from(ip),
+        port,
+        mac: [2, 0, 0, 0, 0, id],
+        class: AddrClass::Public,
+    };
+    let mut lower = [0; 16];
+    lower[..4].copy_from_slice(&other);
+    FlowView {
+        key: FlowKey {
+            ip_version: 4,
+            protocol: 17,
+            vlan_id: 0,
+            lower_port: 53,
+            upper_port: 1000 + u16::from(id),
+            lower,
+            upper: [id; 16],
+        },
+        ip_version: 4,
+        ip_protocol: 17,
+        vlan_id: 0,
+        ip_dscp: 0,
+        local: endpoint([10, 0, 0, id], 1000 + u16::from(id)),
+        other: endpoint(other, 53),
+        other_type: OtherType::Remote,
+        local_origin: true,
+        first_seen: Timestamp::from_secs(1),
+        last_seen: Timestamp::from_secs(2),
+        digest: [id; 20],
+        digest_prev: None,
+        detection: Detection {
+            protocol: Protocol(5),
+            application: 0,
+            application_name: app,
+            guessed: false,
+            packets: 1,
+            updated: false,
+            dns_cache_hit: false,
+            meta: Metadata::none(),
+        },
+        local_stats: SideStats::default(),
+        other_stats: SideStats {
+            bytes,
+            packets: 1,
+            rate: bytes / 15,
+            total_bytes: total,
+            total_packets: total.div_ceil(bytes.max(1)),
+        },
+        tcp: None,
+    }
+}
+
+fn definition(name: &str, keys: &[&str], n: usize) -> DefinitionConfig {
+    DefinitionConfig {
+        name: name.into(),
+        keys: keys.iter().map(|k| (*k).into()).collect(),
+        value: "bytes".into(),
+        filter: Default::default(),
+        n,
+        emit: true,
+    }
+}
+
+fn threshold(name: &str, metric: &str, value: u64, by_flow: bool) -> ThresholdConfig {
+    ThresholdConfig {
+        name: name.into(),
+        metric: metric.into(),
+        value,
+        by_flow,
+        lock: false,
+    }
+}
+
+fn reduce(r: &mut Reducer, parts: Vec<TallyPart>, secs: u64) -> Analytics {
+    r.reduce(parts, Timestamp::from_secs(secs), 15, &[])
+}
+
+fn rows(a: &Analytics, i: usize) -> Vec<(serde_json::Value, u64, u64)> {
+    a.definitions[i]
+        .rows
+        .iter()
+        .map(|r| (r.key.clone(), r.value, r.total))
+        .collect()
+}
+
+#[test]
+fn keys_read_back_and_order_as_their_fields() {
+    let fields = [
+        Field::Application,
+        Field::OtherIp,
+        Field::OtherPort,
+        Field::LocalMac,
+    ];
+    let key = |app, port: u16| {
+        let mut view = flow([1, 2, 3, 4], app, 1, 1, 7);
+        view.other.port = port;
+        let ctx = FlowCtx {
+            source: &ETH0,
+            view: &view,
+            host: "",
+        };
+        let mut key = Vec::new();
+        for f in fields {
+            f.encode(&ctx, &mut key);
+        }
+        key
+    };
+    assert_eq!(
+        serde_json::Value::Object(decode_key(&fields, &key("a\0b", 443))),
+        json!({"application": "a\0b", "other_ip": "1.2.3.4", "other_port": 443,
+               "local_mac": "02:00:00:00:00:07"})
+    );
+    // Names as strings, numbers by value.
+    assert!(key("a", 443) < key("ab", 443));
+    assert!(key("ab", 443) < key("b", 1));
+    assert!(key("a", 2) < key("a", 10));
+}
+
+#[test]
+fn workers_shares_merge_into_exact_top_keys_the_rest_and_totals() {
+    let shared =
+        Shared::new(Spec::new(vec![definition("apps", &["application"], 2)], vec![], 2).unwrap());
+    let (mut w1, mut w2) = (Tally::new(shared.clone()), Tally::new(shared.clone()));
+    let mut r = Reducer::new(shared);
+    let stats = FlowEvent::Stats;
+    w1.flow(&ETH0, stats, &flow([1, 1, 1, 1], "dns", 300, 300, 1));
+    w2.flow(&ETH0, stats, &flow([1, 1, 1, 2], "dns", 100, 100, 2));
+    w2.flow(&ETH0, stats, &flow([1, 1, 1, 3], "web", 350, 350, 3));
+    w1.flow(&ETH0, stats, &flow([1, 1, 1, 4], "mail", 50, 50, 4));
+    w2.flow(&ETH0, stats, &flow([1, 1, 1, 5], "chat", 50, 50, 5));
+    // A `flow` record adds nothing: its bytes come in the flow's next
+    // `flow_stats` or `flow_purge`.
+    w1.flow(
+        &ETH0,
+        FlowEvent::Detected,
+        &flow([1, 1, 1, 6], "web", 999, 999, 6),
+    );
+    let a = reduce(&mut r, vec![w1.take(), w2.take()], 15);
+    assert_eq!(
+        rows(&a, 0),
+        [
+            (json!({"application": "dns"}), 400, 400),
+            (json!({"application": "web"}), 350, 350),
+            (Row::other_key(), 100, 100),
+        ]
+    );
+    assert_eq!(a.definitions[0].rows[0].rate, 400 / 15);
+    // Top flows: by total_rate, across workers.
+    let top: Vec<_> = a.top_flows.iter().map(|f| f.other_ip.to_string()).collect();
+    assert_eq!(top, ["1.1.1.3", "1.1.1.1"]);
+
+    // Next interval: totals run on, the purge's bytes count.
+    let purged = FlowEvent::Purged {
+        reason: PurgeReason::Expired,
+        evicted: false,
+    };
+    w2.flow(&ETH0, purged, &flow([1, 1, 1, 4], "mail", 500, 550, 4));
+    let a = reduce(&mut r, vec![w1.take(), w2.take()], 30);
+    assert_eq!(rows(&a, 0), [(json!({"application": "mail"}), 500, 550)]);
+}
+
+#[test]
+fn a_filter_keeps_only_matching_flows() {
+    let mut d = definition("to-dns", &["other_ip"], 10);
+    d.filter
+        .insert("other_port".into(), FilterValue::Number(53));
+    d.filter
+        .insert("application".into(), FilterValue::Text("dns".into()));
+    let shared = Shared::new(Spec::new(vec![d], vec![], 0).unwrap());
+    let mut w = Tally::new(shared.clone());
+    let mut r = Reducer::new(shared);
+    w.flow(
+        &ETH0,
+        FlowEvent::Stats,
+        &flow([9, 9, 9, 9], "dns", 10, 10, 1),
+    );
+    w.flow(
+        &ETH0,
+        FlowEvent::Stats,
+        &flow([8, 8, 8, 8], "web", 10, 10, 2),
+    );
+    let a = reduce(&mut r, vec![w.take()], 15);
+    assert_eq!(rows(&a, 0), [(json!({"other_ip": "9.9.9.9"}), 10, 10)]);
+}
+
+#[test]
+fn a_threshold_fires_once_per_crossing() {
+    let shared = Shared::new(
+        Spec::new(
+            vec![definition("apps", &["application"], 5)],
+            vec![threshold("big", "apps", 10, true)],
+            0,
+        )
+        .unwrap(),
+    );
+    let mut w = Tally::new(shared.clone());
+    let mut r = Reducer::new(shared);
+    // Rates (bytes / 15 s): 20, 20, 5, 20 for dns; web always above.
+    let mut fired = Vec::new();
+    for (i, dns) in [300, 300, 75, 300].into_iter().enumerate() {
+        w.flow(
+            &ETH0,
+            FlowEvent::Stats,
+            &flow([1, 1, 1, 1], "dns", dns, dns, 1),
+        );
+        w.flow(
+            &ETH0,
+            FlowEvent::Stats,
+            &flow([1, 1, 1, 2], "web", 600, 600, 2),
+        );
+        let a = reduce(&mut r, vec![w.take()], 15 * (i as u64 + 1));
+        for e in a.events {
+            let Subject::Key(key) = e.subject else {
+                panic!("a definition's event names its key")
+            };
+            fired.push((e.event_id, i, key["application"].clone(), e.value));
+        }
+    }
+    assert_eq!(
+        fired,
+        [
+            (1, 0, json!("web"), 40),
+            (2, 0, json!("dns"), 20),
+            (3, 3, json!("dns"), 20),
+        ]
+    );
+}
+
+#[test]
+fn without_by_flow_one_event_names_the_largest_and_lock_waits_for_acknowledge() {
+    let mut t = threshold("fat", "total_rate", 10, false);
+    t.lock = true;
+    let shared = Shared::new(Spec::new(vec![], vec![t], 0).unwrap());
+    let mut w = Tally::new(shared.clone());
+    let mut r = Reducer::new(shared.clone());
+    let interval = |r: &mut Reducer, w: &mut Tally, bytes: &[u64], at| {
+        for (i, &b) in bytes.iter().enumerate() {
+            w.flow(
+                &ETH0,
+                FlowEvent::Stats,
+                &flow([1, 1, 1, 1], "x", b, b, i as u8),
+            );
+        }
+        reduce(r, vec![w.take()], at).events
+    };
+    let events = interval(&mut r, &mut w, &[300, 600], 15);
+    assert_eq!(events.len(), 1);
+    let Subject::Flow(f) = &events[0].subject else {
+        panic!("a per-flow threshold names the flow")
+    };
+    assert_eq!((f.total_rate, &*f.digest), (40, &*"01".repeat(20)));
+    // Below, then above again: locked until acknowledged.
+    assert!(interval(&mut r, &mut w, &[15], 30).is_empty());
+    assert!(interval(&mut r, &mut w, &[600], 45).is_empty());
+    assert!(interval(&mut r, &mut w, &[15], 60).is_empty());
+    shared.acknowledge("fat");
+    let events = interval(&mut r, &mut w, &[600], 75);
+    assert_eq!(events.iter().map(|e| e.event_id).collect::<Vec<_>>(), [2]);
+}
+
+#[test]
+fn an_interface_threshold_reads_the_capture_when_the_kernel_has_no_counters() {
+    let shared = Shared::new(
+        Spec::new(
+            vec![],
+            vec![threshold("busy", "rx_bytes_per_sec", 1000, true)],
+            0,
+        )
+        .unwrap(),
+    );
+    let mut r = Reducer::new(shared);
+    let iface = |bytes| InterfaceReport {
+        name: "eth0".into(),
+        counters: InterfaceCounters {
+            wire_bytes: bytes,
+            ..Default::default()
+        },
+        kernel: None,
+    };
+    let a = r.reduce(vec![], Timestamp::from_secs(15), 15, &[iface(15_015)]);
+    assert_eq!(a.events[0].subject, Subject::Interface("eth0".into()));
+    assert_eq!(a.events[0].value, 1001);
+    let a = r.reduce(vec![], Timestamp::from_secs(30), 15, &[iface(15_000)]);
+    assert!(a.events.is_empty());
+}
+
+#[test]
+fn definitions_change_at_run_time_from_the_next_interval() {
+    let shared = Shared::default();
+    let mut w = Tally::new(shared.clone());
+    let mut r = Reducer::new(shared.clone());
+    shared
+        .define(definition("apps", &["application"], 5))
+        .unwrap();
+    // Counted under the old settings: nothing.
+    w.flow(
+        &ETH0,
+        FlowEvent::Stats,
+        &flow([1, 1, 1, 1], "dns", 30, 30, 1),
+    );
+    let a = reduce(&mut r, vec![w.take()], 15);
+    assert_eq!(rows(&a, 0), []);
+    w.flow(
+        &ETH0,
+        FlowEvent::Stats,
+        &flow([1, 1, 1, 1], "dns", 30, 60, 1),
+    );
+    let a = reduce(&mut r, vec![w.take()], 30);
+    assert_eq!(rows(&a, 0), [(json!({"application": "dns"}), 30, 30)]);
+    assert_eq!(shared.remove("apps"), Ok(true));
+    assert_eq!(shared.remove("apps"), Ok(false));
+    let a = reduce(&mut r, vec![w.take()], 45);
+    assert!(a.definitions.is_empty());
+}
+
+#[test]
+fn bad_settings_are_named() {
+    let err = |defs, thresholds| Spec::new(defs, thresholds, 0).unwrap_err();
+    let (key, reason) = err(vec![definition("a", &["application", "colour"], 5)], vec![]);
+    assert_eq!(key, "flow_definition[0]");
+    assert!(reason.contains("unknown field \"colour\""), "{reason}");
+    let mut d = definition("a", &["application"], 5);
+    d.filter
+        .insert("other_ip".into(), FilterValue::Text("10.0.0".into()));
+    assert!(err(vec![d], vec![]).1.contains("not an IP address"));
+    let (key, reason) = err(vec![], vec![threshold("t", "nope", 1, false)]);
+    assert_eq!(key, "threshold[0]");
+    assert!(reason.contains("metric \"nope\""), "{reason}");
+    let a = definition("a", &["application"], 5);
+    assert!(err(vec![a.clone(), a], vec![]).1.contains("defined twice"));
+    // A threshold keeps its definition from going.
+    let shared = Shared::new(
+        Spec::new(
+            vec![definition("a", &["application"], 5)],
+            vec![threshold("t", "a", 1, false)],
+            0,
+        )
+        .unwrap(),
+    );
+    assert!(shared.remove("a").is_err());
+}
