@@ -31,10 +31,13 @@
 //! when `max_flows` pushed the flow out) to the envelope.
 //!
 //! `agent_status` is flat; `interface_stats` has one object per interface,
-//! keyed by its name. Netify's CPU fields (`cpu_user`, `cpu_system` and
+//! keyed by its name. `aggregate` (a flow definition's top keys) and
+//! `event` (a threshold crossed) have the fields of SPEC section 7, in the
+//! order of [`flowstat_core::analytics`]'s types. Netify's CPU fields (`cpu_user`, `cpu_system` and
 //! their `_prev`) are whole seconds; the `_ms` extensions carry
 //! milliseconds.
 
+use flowstat_core::analytics::Row;
 use flowstat_core::{
     AGENT_VERSION, AgentStatus, DecodeError, FlowEvent, FlowView, InterfaceReport, Metadata,
     Plugin, Record, RecordKind, Records, Snapshot, SourceInfo,
@@ -42,8 +45,8 @@ use flowstat_core::{
 
 use crate::json::{Json, escape, hex, hex_digits, key};
 
-/// Produces `flow`, `flow_stats`, `flow_purge`, `agent_status` and
-/// `interface_stats`.
+/// Produces `flow`, `flow_stats`, `flow_purge`, `agent_status`,
+/// `interface_stats`, `aggregate` and `event`.
 #[derive(Debug, Default)]
 pub struct CorePlugin {
     /// The last source's interface name, and its JSON string form: one
@@ -94,7 +97,49 @@ impl Plugin for CorePlugin {
                 j.named_object(&iface.name, |j| interface_counters(j, iface));
             }
         });
+        let a = &snapshot.analytics;
+        let at = snapshot.status.timestamp.as_millis();
+        for table in a.definitions.iter().filter(|t| t.emit) {
+            let body = Aggregate {
+                name: &table.name,
+                at,
+                interval: table.interval,
+                rows: &table.rows,
+            };
+            serialized(out, RecordKind::Aggregate, &body);
+        }
+        for event in &a.events {
+            serialized(out, RecordKind::Event, event);
+        }
     }
+}
+
+/// The `aggregate` record's fields.
+#[derive(serde::Serialize)]
+struct Aggregate<'a> {
+    name: &'a str,
+    at: u64,
+    interval: u64,
+    rows: &'a [Row],
+}
+
+/// Adds a record of `kind` whose fields are `body`'s, through serde: for
+/// the few records an interval makes besides the flows'.
+fn serialized(out: &mut Records, kind: RecordKind, body: &impl serde::Serialize) {
+    #[derive(serde::Serialize)]
+    struct Typed<'a, T> {
+        r#type: &'static str,
+        #[serde(flatten)]
+        body: &'a T,
+    }
+    out.push(kind, |buf| {
+        let typed = Typed {
+            r#type: kind.as_str(),
+            body,
+        };
+        // Into a Vec, of plain structs: this cannot fail.
+        let _ = serde_json::to_writer(buf, &typed);
+    });
 }
 
 /// The `agent_hello` record each new stream client gets first (SPEC 1):

@@ -2,6 +2,7 @@
 //! and by tshark. One module per area; shared helpers in `common`.
 #![allow(clippy::unwrap_used, missing_docs)]
 
+mod analytics;
 mod cli;
 mod common;
 mod dpi;

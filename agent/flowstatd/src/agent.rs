@@ -29,6 +29,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 use crossbeam_channel::{Receiver, Sender, TrySendError, bounded, select, unbounded};
+use flowstat_analytics::Shared;
 use flowstat_core::{
     Batch, CaptureStatus, InterfaceCounters, InterfaceReport, KindSet, Record, RecordKind, Records,
     Timestamp,
@@ -41,7 +42,9 @@ use ipnet::IpNet;
 use crate::config::{CaptureSection, Config, Role};
 use crate::dispatch::{Dispatcher, PacketBatch};
 use crate::ifaces::{self, KernelStats};
-use crate::interval::{CapturePart, IntervalClock, Reducer, SourceReport, merge_reports};
+use crate::interval::{
+    CapturePart, IntervalClock, Reducer, SourceReport, WorkerReport, merge_reports,
+};
 use crate::pipeline::{PipelineConfig, PluginFactory};
 use crate::sources::{self, LiveSource};
 use crate::worker::{Deliver, FlowWorker, Position};
@@ -198,7 +201,7 @@ impl Outputs {
 /// thread.
 struct LiveOut {
     outputs: Arc<Outputs>,
-    reports: Sender<Vec<SourceReport>>,
+    reports: Sender<WorkerReport>,
 }
 
 impl Deliver for LiveOut {
@@ -209,10 +212,10 @@ impl Deliver for LiveOut {
         }
     }
 
-    fn report(&mut self, reports: Vec<SourceReport>) {
+    fn report(&mut self, report: WorkerReport) {
         // The main thread stops the workers before it goes: a failed send
         // means it is going anyway.
-        let _ = self.reports.send(reports);
+        let _ = self.reports.send(report);
     }
 }
 
@@ -356,7 +359,10 @@ struct Agent {
     stop: Arc<AtomicBool>,
     captures: Vec<JoinHandle<()>>,
     workers: Vec<(Sender<Control>, JoinHandle<()>)>,
-    reports: Receiver<Vec<SourceReport>>,
+    reports: Receiver<WorkerReport>,
+    /// The flow definitions and thresholds the workers and the reducer
+    /// share.
+    analytics: Shared,
     outputs: Arc<Outputs>,
     reducer: Reducer,
     clock: IntervalClock,
@@ -431,7 +437,14 @@ impl Agent {
             .collect();
         let clock = IntervalClock::started_at(cfg.update_interval(), wall_now());
         Ok(Agent {
-            reducer: Reducer::new(cfg.update_interval(), true, plugins(), wanted),
+            analytics: pipeline.analytics.clone(),
+            reducer: Reducer::new(
+                cfg.update_interval(),
+                true,
+                pipeline.analytics.clone(),
+                plugins(),
+                wanted,
+            ),
             clock,
             opts,
             started: Instant::now(),
@@ -497,10 +510,14 @@ impl Agent {
             });
         }
         let mut reports = vec![SourceReport::default(); self.interfaces.len()];
+        let mut tallies = Vec::new();
         let deadline = Instant::now() + WORKER_WAIT;
         for _ in 0..self.workers.len() {
             match self.reports.recv_deadline(deadline) {
-                Ok(r) => merge_reports(&mut reports, &r),
+                Ok(r) => {
+                    merge_reports(&mut reports, &r.sources);
+                    tallies.push(r.tally);
+                }
                 Err(_) => {
                     tracing::warn!(
                         "a flow worker did not report in time; its counts join the next interval"
@@ -531,6 +548,7 @@ impl Agent {
             uptime: self.started.elapsed(),
             interfaces,
             reports,
+            tallies,
             captures,
         };
         let records = self.reducer.end_interval(part, self.outputs.status());
@@ -612,6 +630,16 @@ impl Agent {
                     tracing::error!("cannot start the new sinks: {e:#}; the running ones stay")
                 }
             }
+        }
+        if (&new.flow_definition, &new.threshold, &new.analytics)
+            != (
+                &self.cfg.flow_definition,
+                &self.cfg.threshold,
+                &self.cfg.analytics,
+            )
+        {
+            self.analytics.replace(new.analytics());
+            changed.push("flow definitions and thresholds");
         }
         if new.agent.update_interval_secs != self.cfg.agent.update_interval_secs {
             self.reducer.set_update_interval(new.update_interval());

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use flowstat_analytics::{DefinitionConfig, Spec, ThresholdConfig};
 use flowstat_decode::DecodeConfig;
 use flowstat_dpi::Applications;
 use flowstat_flow::{FlowConfig, LocalNetworks};
@@ -35,6 +36,12 @@ pub struct Config {
     pub capture: Vec<CaptureSection>,
     /// `[[sink]]`: where records go (stdout when none is configured).
     pub sink: Vec<SinkSection>,
+    /// `[analytics]`
+    pub analytics: AnalyticsSection,
+    /// `[[flow_definition]]`: named groupings of flows, counted per key.
+    pub flow_definition: Vec<DefinitionConfig>,
+    /// `[[threshold]]`: events when a metric goes above a value.
+    pub threshold: Vec<ThresholdConfig>,
 }
 
 /// `[agent]`: telemetry cadence, what counts as local, how the agent runs.
@@ -163,6 +170,21 @@ impl Default for DpiSection {
             applications: PathBuf::new(),
             dns_cache_entries: flowstat_dpi::DNS_CACHE_ENTRIES as u64,
         }
+    }
+}
+
+/// `[analytics]`: what the agent works out itself besides the records.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AnalyticsSection {
+    /// The largest flows (by `total_rate`) kept each interval, for the
+    /// top-flows view; 0 keeps none.
+    pub top_flows: u64,
+}
+
+impl Default for AnalyticsSection {
+    fn default() -> Self {
+        AnalyticsSection { top_flows: 20 }
     }
 }
 
@@ -487,6 +509,15 @@ impl Config {
             "dpi.dns_cache_entries",
             "must be at most 16777216",
         );
+        require(
+            e,
+            self.analytics.top_flows <= 10_000,
+            "analytics.top_flows",
+            "must be at most 10000",
+        );
+        if let Err((key, reason)) = self.analytics_spec() {
+            e.push(KeyError { key, reason });
+        }
         require(e, d.vxlan_port != 0, "decode.vxlan_port", "must not be 0");
         require(e, d.gtp_u_port != 0, "decode.gtp_u_port", "must not be 0");
         for (i, c) in self.capture.iter().enumerate() {
@@ -567,6 +598,21 @@ impl Config {
                 reason: e.to_string(),
             }],
         })
+    }
+
+    /// The flow definitions, thresholds and top flows, checked.
+    fn analytics_spec(&self) -> Result<Spec, (String, String)> {
+        Spec::new(
+            self.flow_definition.clone(),
+            self.threshold.clone(),
+            usize::try_from(self.analytics.top_flows).unwrap_or(usize::MAX),
+        )
+    }
+
+    /// The flow definitions, thresholds and top flows (of a loaded
+    /// configuration: checked when it was loaded).
+    pub fn analytics(&self) -> Spec {
+        self.analytics_spec().unwrap_or_default()
     }
 
     /// The configured local networks.

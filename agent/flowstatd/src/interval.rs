@@ -10,7 +10,10 @@
 //! that ended the gap, not each empty one between.
 
 use std::ops::AddAssign;
+use std::sync::Arc;
 use std::time::Duration;
+
+use flowstat_analytics::{Shared, TallyPart};
 
 use flowstat_core::{
     AgentStatus, CaptureStatus, InterfaceCounters, InterfaceReport, KindSet, Plugin, Record,
@@ -114,6 +117,16 @@ impl SourceReport {
     }
 }
 
+/// What a flow worker hands over at an interval's end: its tables'
+/// reports, one per source by source id, and its share of the analytics.
+#[derive(Debug)]
+pub struct WorkerReport {
+    /// One per source, by source id.
+    pub sources: Vec<SourceReport>,
+    /// Its share of the flow definitions, thresholds and top flows.
+    pub tally: TallyPart,
+}
+
 /// Adds each worker's reports (one per source, by source id) into `total`.
 pub fn merge_reports(total: &mut Vec<SourceReport>, worker: &[SourceReport]) {
     if total.len() < worker.len() {
@@ -125,7 +138,7 @@ pub fn merge_reports(total: &mut Vec<SourceReport>, worker: &[SourceReport]) {
 }
 
 /// The capture side of an interval, for the reducer.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct CapturePart {
     /// The end of the interval.
     pub now: Timestamp,
@@ -135,6 +148,8 @@ pub struct CapturePart {
     pub interfaces: Vec<InterfaceReport>,
     /// The flow workers' reports, merged, one per entry of `interfaces`.
     pub reports: Vec<SourceReport>,
+    /// The flow workers' shares of the analytics.
+    pub tallies: Vec<TallyPart>,
     /// Per-capture counters since start.
     pub captures: Vec<CaptureStatus>,
 }
@@ -143,22 +158,25 @@ pub struct CapturePart {
 /// interval plugins on it.
 pub struct Reducer {
     status: StatusBuilder,
+    analytics: flowstat_analytics::Reducer,
     plugins: Vec<Box<dyn Plugin>>,
     records: Records,
 }
 
 impl Reducer {
-    /// A reducer running `plugins` at each interval's end; records of kinds
-    /// outside `wanted` are not encoded. `resource_usage`: see
-    /// [`PipelineConfig`](crate::PipelineConfig).
+    /// A reducer of the analytics in `analytics`, running `plugins` at
+    /// each interval's end; records of kinds outside `wanted` are not
+    /// encoded. `resource_usage`: see [`PipelineConfig`](crate::PipelineConfig).
     pub fn new(
         update_interval: Duration,
         resource_usage: bool,
+        analytics: Shared,
         plugins: Vec<Box<dyn Plugin>>,
         wanted: KindSet,
     ) -> Self {
         Reducer {
             status: StatusBuilder::new(update_interval, resource_usage),
+            analytics: flowstat_analytics::Reducer::new(analytics),
             plugins,
             records: Records::new(wanted),
         }
@@ -184,13 +202,21 @@ impl Reducer {
             uptime,
             mut interfaces,
             reports,
+            tallies,
             captures,
         } = part;
         for (iface, report) in interfaces.iter_mut().zip(&reports) {
             report.count_into(&mut iface.counters);
         }
         let status = self.status.build(now, uptime, &reports, captures, sinks);
-        let snapshot = Snapshot { status, interfaces };
+        let analytics = self
+            .analytics
+            .reduce(tallies, now, status.update_interval, &interfaces);
+        let snapshot = Snapshot {
+            status,
+            interfaces,
+            analytics: Arc::new(analytics),
+        };
         for p in &mut self.plugins {
             p.on_interval(&snapshot, &mut self.records);
         }

@@ -22,7 +22,7 @@ use crossbeam_channel::{Receiver, RecvError, Sender, TryRecvError};
 use flowstat_core::{Record, Records};
 use flowstat_sinks::SinkRuntime;
 
-use crate::interval::{CapturePart, Reducer, SourceReport, merge_reports};
+use crate::interval::{CapturePart, Reducer, WorkerReport, merge_reports};
 use crate::worker::{Deliver, Position};
 
 /// Records merged before they are published.
@@ -46,9 +46,9 @@ pub enum Out {
         /// The bound.
         bound: Position,
     },
-    /// The interval (or the source) ended: the worker's reports, by
-    /// source id. Records after it belong to the next interval.
-    Report(Vec<SourceReport>),
+    /// The interval (or the source) ended: the worker's report. Records
+    /// after it belong to the next interval.
+    Report(WorkerReport),
 }
 
 /// A worker's [`Deliver`]: its records and reports go to the merger, in
@@ -94,8 +94,8 @@ impl Deliver for Lane {
         }
     }
 
-    fn report(&mut self, reports: Vec<SourceReport>) {
-        self.pending.push(Out::Report(reports));
+    fn report(&mut self, report: WorkerReport) {
+        self.pending.push(Out::Report(report));
     }
 }
 
@@ -108,7 +108,7 @@ struct Input {
     queue: VecDeque<(Position, Record)>,
     bound: Position,
     /// The worker's report of the interval being merged, once sent.
-    report: Option<Vec<SourceReport>>,
+    report: Option<WorkerReport>,
     /// What it sent after that report, for the intervals after.
     later: VecDeque<Out>,
     /// The worker has stopped (its channel is closed).
@@ -344,8 +344,9 @@ impl Merger {
         self.publish();
         let mut reports = Vec::new();
         for input in &mut self.inputs {
-            if let Some(r) = &input.report {
-                merge_reports(&mut reports, r);
+            if let Some(r) = input.report.take() {
+                merge_reports(&mut reports, &r.sources);
+                part.tallies.push(r.tally);
             }
             input.next_interval();
         }
@@ -389,12 +390,22 @@ fn next_step(inputs: &[Input]) -> Step {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::interval::SourceReport;
+    use flowstat_analytics::{Shared, Tally};
     use flowstat_core::{KindSet, RecordKind, Timestamp};
 
     fn record(n: u64) -> Record {
         Record {
             kind: RecordKind::Flow,
             json: n.to_string().into_bytes(),
+        }
+    }
+
+    /// A worker's report of one source that saw nothing.
+    fn worker_report() -> WorkerReport {
+        WorkerReport {
+            sources: vec![SourceReport::default()],
+            tally: Tally::new(Shared::default()).take(),
         }
     }
 
@@ -439,12 +450,12 @@ mod tests {
     fn an_interval_ends_when_every_worker_reported() {
         let mut a = input(&[], Position::End);
         let mut b = input(&[], Position::End);
-        a.report = Some(vec![]);
+        a.report = Some(worker_report());
         assert!(matches!(next_step(&[a, b]), Step::WaitAny));
         let mut a = input(&[], Position::End);
-        a.report = Some(vec![]);
+        a.report = Some(worker_report());
         b = input(&[], Position::End);
-        b.report = Some(vec![]);
+        b.report = Some(worker_report());
         assert!(matches!(next_step(&[a, b]), Step::EndInterval));
     }
 
@@ -459,7 +470,6 @@ mod tests {
             positions: items.iter().map(|&(at, _)| at).collect(),
             bound,
         };
-        let report = || Out::Report(vec![SourceReport::default()]);
         let key = |n: u8| flowstat_core::FlowKey {
             ip_version: 4,
             protocol: 17,
@@ -491,14 +501,17 @@ mod tests {
                         ],
                         Position::End,
                     ),
-                    report(),
+                    Out::Report(worker_report()),
                 ],
             ),
             // Worker 0 is on to the next interval before worker 1 is done
             // with this one: its records wait for the interval's end.
             (
                 &tx0,
-                vec![records(&[(Packet(9), 9)], Position::End), report()],
+                vec![
+                    records(&[(Packet(9), 9)], Position::End),
+                    Out::Report(worker_report()),
+                ],
             ),
             (
                 &tx1,
@@ -511,12 +524,15 @@ mod tests {
                         ],
                         Position::End,
                     ),
-                    report(),
+                    Out::Report(worker_report()),
                 ],
             ),
             (
                 &tx1,
-                vec![records(&[(Packet(8), 8)], Position::End), report()],
+                vec![
+                    records(&[(Packet(8), 8)], Position::End),
+                    Out::Report(worker_report()),
+                ],
             ),
         ];
         for (tx, outs) in sends {
@@ -531,7 +547,13 @@ mod tests {
                 flowstat_sinks::SinkOptions::new(KindSet::ALL),
             )
             .unwrap();
-        let reducer = Reducer::new(Duration::from_secs(15), false, Vec::new(), KindSet::ALL);
+        let reducer = Reducer::new(
+            Duration::from_secs(15),
+            false,
+            Shared::default(),
+            Vec::new(),
+            KindSet::ALL,
+        );
         let mut merger = Merger::new(vec![None, Some(rx1)], reducer, sinks);
         for outs in rx0.try_iter() {
             merger.take(0, Ok(outs));
@@ -541,6 +563,7 @@ mod tests {
             uptime: Duration::ZERO,
             interfaces: Vec::new(),
             reports: Vec::new(),
+            tallies: Vec::new(),
             captures: Vec::new(),
         };
         merger.end_interval(0, part(15));

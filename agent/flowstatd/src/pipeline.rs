@@ -12,6 +12,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use flowstat_analytics::{Shared, Tally};
 use flowstat_core::{KindSet, Plugin, Records};
 use flowstat_decode::DecodeConfig;
 use flowstat_dpi::{Applications, Engine as Dpi, SharedDnsCache};
@@ -46,6 +47,9 @@ pub struct PipelineConfig {
     /// are 0: they differ between runs and machines, and replay output is
     /// otherwise byte-identical for the same input.
     pub resource_usage: bool,
+    /// The flow definitions, thresholds and top flows, shared by the
+    /// workers, the reducer and whatever changes them at run time.
+    pub analytics: Shared,
 }
 
 impl PipelineConfig {
@@ -73,6 +77,7 @@ impl PipelineConfig {
             apps,
             dns_cache_entries: usize::try_from(cfg.dpi.dns_cache_entries).unwrap_or(usize::MAX),
             resource_usage,
+            analytics: Shared::new(cfg.analytics()),
         }
     }
 
@@ -95,6 +100,7 @@ impl PipelineConfig {
             self.locals.clone(),
             dpi,
             plugins,
+            Tally::new(self.analytics.clone()),
             Records::new(wanted),
         )
     }

@@ -26,7 +26,7 @@ use flowstat_sinks::SinkRuntime;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::dispatch::{Dispatched, Dispatcher, PacketBatch};
-use crate::interval::{CapturePart, IntervalClock, Reducer, SourceReport};
+use crate::interval::{CapturePart, IntervalClock, Reducer, WorkerReport};
 use crate::merge::{Lane, Merger, Out, PUBLISH_BATCH, SETTLE_TIMEOUT};
 use crate::pipeline::PipelineConfig;
 use crate::worker::{Deliver, FlowWorker, Position};
@@ -106,6 +106,7 @@ pub fn replay(
     let reducer = Reducer::new(
         cfg.update_interval,
         cfg.resource_usage,
+        cfg.analytics.clone(),
         core_plugins(),
         sinks.wanted(),
     );
@@ -124,7 +125,7 @@ pub fn replay(
             reducer,
             out: InlineOut {
                 sinks,
-                reports: Vec::new(),
+                report: None,
             },
         };
         let (summary, inline) = reader.run(sources, inline);
@@ -315,6 +316,7 @@ impl Reader {
                 kernel: None,
             }],
             reports: Vec::new(),
+            tallies: Vec::new(),
             captures,
         }
     }
@@ -327,11 +329,11 @@ struct Inline {
     out: InlineOut,
 }
 
-/// The inline worker's records go straight to the sinks; its reports wait
+/// The inline worker's records go straight to the sinks; its report waits
 /// for the interval's end.
 struct InlineOut {
     sinks: SinkRuntime,
-    reports: Vec<SourceReport>,
+    report: Option<WorkerReport>,
 }
 
 impl Deliver for InlineOut {
@@ -342,8 +344,8 @@ impl Deliver for InlineOut {
         }
     }
 
-    fn report(&mut self, reports: Vec<SourceReport>) {
-        self.reports = reports;
+    fn report(&mut self, report: WorkerReport) {
+        self.report = Some(report);
     }
 }
 
@@ -366,8 +368,10 @@ impl Pipeline for Inline {
         } else {
             self.worker.end_interval(part.now, &mut self.out);
         }
-        let reports = std::mem::take(&mut self.out.reports);
-        part.reports = vec![reports.get(source).copied().unwrap_or_default()];
+        if let Some(r) = self.out.report.take() {
+            part.reports = vec![r.sources.get(source).copied().unwrap_or_default()];
+            part.tallies.push(r.tally);
+        }
         let sinks = &self.out.sinks;
         sinks.settle(SETTLE_TIMEOUT);
         sinks.publish(self.reducer.end_interval(part, sinks.status()));
@@ -578,8 +582,8 @@ impl Deliver for LocalOut<'_> {
         }
     }
 
-    fn report(&mut self, reports: Vec<SourceReport>) {
-        self.0.merger.take(0, Ok(vec![Out::Report(reports)]));
+    fn report(&mut self, report: WorkerReport) {
+        self.0.merger.take(0, Ok(vec![Out::Report(report)]));
     }
 }
 

@@ -11,13 +11,14 @@
 use std::cmp::Reverse;
 use std::sync::Arc;
 
+use flowstat_analytics::Tally;
 use flowstat_core::{
     FlowEvent, FlowKey, FlowView, PacketMeta, Plugin, Records, SourceInfo, Timestamp,
 };
 use flowstat_dpi::{Applications, DnsAnswer, Engine as Dpi};
 use flowstat_flow::{FlowConfig, FlowLimit, FlowTable, LocalNetworks};
 
-use crate::interval::SourceReport;
+use crate::interval::{SourceReport, WorkerReport};
 
 /// Records a worker buffers before it hands them on.
 const DELIVER_BATCH: usize = 256;
@@ -49,8 +50,8 @@ pub trait Deliver {
     fn deliver(&mut self, records: &mut Records, positions: &mut Vec<Position>, bound: Position);
 
     /// The end of an interval, after all of its records: the worker's
-    /// report of each source, by source id.
-    fn report(&mut self, reports: Vec<SourceReport>);
+    /// report.
+    fn report(&mut self, report: WorkerReport);
 }
 
 /// One capture source as a worker knows it.
@@ -76,19 +77,22 @@ pub struct FlowWorker {
     /// Indexed by source id; `None` once closed.
     sources: Vec<Option<Source>>,
     plugins: Vec<Box<dyn Plugin>>,
+    tally: Tally,
     records: Records,
     positions: Vec<Position>,
 }
 
 impl FlowWorker {
     /// A worker with no source yet; `plugins` make its records, of the
-    /// kinds in their `Records`' wanted set.
+    /// kinds in their `Records`' wanted set, and `tally` counts its share
+    /// of the analytics.
     pub fn new(
         flows: FlowConfig,
         limit: FlowLimit,
         locals: LocalNetworks,
         dpi: Dpi,
         plugins: Vec<Box<dyn Plugin>>,
+        tally: Tally,
         records: Records,
     ) -> Self {
         FlowWorker {
@@ -98,6 +102,7 @@ impl FlowWorker {
             dpi,
             sources: Vec::new(),
             plugins,
+            tally,
             records,
             positions: Vec::new(),
         }
@@ -138,6 +143,7 @@ impl FlowWorker {
         s.clock = pkt.ts;
         let mut emit = Emit::new(
             &mut self.plugins,
+            &mut self.tally,
             &mut self.records,
             &mut self.positions,
             out,
@@ -179,7 +185,10 @@ impl FlowWorker {
             })
             .collect();
         self.flush(Position::End, out);
-        out.report(reports);
+        out.report(WorkerReport {
+            sources: reports,
+            tally: self.tally.take(),
+        });
     }
 
     /// Purges every flow of `source` (every source: `None`), hands every
@@ -198,7 +207,10 @@ impl FlowWorker {
             })
             .collect();
         self.flush(Position::End, out);
-        out.report(reports);
+        out.report(WorkerReport {
+            sources: reports,
+            tally: self.tally.take(),
+        });
     }
 
     /// Runs `f` on `source`'s table with an emitter to the plugins; returns
@@ -214,6 +226,7 @@ impl FlowWorker {
         };
         let mut emit = Emit::new(
             &mut self.plugins,
+            &mut self.tally,
             &mut self.records,
             &mut self.positions,
             out,
@@ -259,6 +272,7 @@ fn purge_position(view: &FlowView<'_>) -> Position {
 /// batches.
 struct Emit<'a> {
     plugins: &'a mut [Box<dyn Plugin>],
+    tally: &'a mut Tally,
     records: &'a mut Records,
     positions: &'a mut Vec<Position>,
     out: &'a mut dyn Deliver,
@@ -269,6 +283,7 @@ struct Emit<'a> {
 impl<'a> Emit<'a> {
     fn new(
         plugins: &'a mut [Box<dyn Plugin>],
+        tally: &'a mut Tally,
         records: &'a mut Records,
         positions: &'a mut Vec<Position>,
         out: &'a mut dyn Deliver,
@@ -277,6 +292,7 @@ impl<'a> Emit<'a> {
     ) -> Self {
         Emit {
             plugins,
+            tally,
             records,
             positions,
             out,
@@ -291,6 +307,7 @@ impl<'a> Emit<'a> {
             interface: self.name,
             internal: self.internal,
         };
+        self.tally.flow(&source, event, view);
         for p in self.plugins.iter_mut() {
             p.on_flow(&source, event, view, self.records);
         }

@@ -289,6 +289,7 @@ fn interval_records() {
             counters,
             kernel: None,
         }],
+        ..Default::default()
     };
     let mut out = Records::default();
     CorePlugin::default().on_interval(&snapshot, &mut out);
@@ -331,6 +332,7 @@ fn live_interfaces_carry_kernel_counters_in_key_order() {
                 kernel: None,
             },
         ],
+        ..Default::default()
     };
     let mut out = Records::default();
     CorePlugin::default().on_interval(&snapshot, &mut out);
@@ -363,4 +365,65 @@ fn agent_hello_names_the_versions() {
             .starts_with("flowstatd/")
     );
     assert_eq!(v["json_version"], 1.9);
+}
+
+#[test]
+fn aggregate_and_event_records_have_the_spec_shape() {
+    use flowstat_core::analytics::{Analytics, DefinitionTable, Event, Row, Subject};
+    let table = |name: &str, emit| DefinitionTable {
+        name: name.into(),
+        emit,
+        interval: 15,
+        rows: vec![
+            Row {
+                key: serde_json::json!({"application": "netflix"}),
+                value: 1500,
+                rate: 100,
+                total: 3000,
+            },
+            Row {
+                key: Row::other_key(),
+                value: 15,
+                rate: 1,
+                total: 15,
+            },
+        ],
+    };
+    let snapshot = Snapshot {
+        status: AgentStatus {
+            timestamp: Timestamp::from_secs(1_700_000_015),
+            ..Default::default()
+        },
+        analytics: std::sync::Arc::new(Analytics {
+            definitions: vec![table("apps", true), table("quiet", false)],
+            top_flows: Vec::new(),
+            events: vec![Event {
+                event_id: 7,
+                at: 1_700_000_015_000,
+                threshold: "big-app".into(),
+                metric: "apps".into(),
+                value: 100,
+                threshold_value: 50,
+                subject: Subject::Interface("eth0".into()),
+            }],
+        }),
+        ..Default::default()
+    };
+    let mut out = Records::default();
+    CorePlugin::default().on_interval(&snapshot, &mut out);
+    let texts: Vec<&str> = out.as_slice()[2..].iter().map(text).collect();
+    assert_eq!(
+        texts,
+        [
+            concat!(
+                r#"{"type":"aggregate","name":"apps","at":1700000015000,"interval":15,"rows":["#,
+                r#"{"key":{"application":"netflix"},"value":1500,"rate":100,"total":3000},"#,
+                r#"{"key":"other","value":15,"rate":1,"total":15}]}"#
+            ),
+            concat!(
+                r#"{"type":"event","event_id":7,"at":1700000015000,"threshold":"big-app","#,
+                r#""metric":"apps","value":100,"threshold_value":50,"interface":"eth0"}"#
+            ),
+        ]
+    );
 }
