@@ -14,6 +14,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 mod capture;
+mod category;
 mod detection;
 mod flow;
 mod frame;
@@ -27,6 +28,7 @@ mod stats;
 mod time;
 
 pub use capture::{Batch, CaptureError, CaptureSource, CaptureStats};
+pub use category::Category;
 pub use detection::{
     Classifier, Dhcp, FlowInfo, Http, Metadata, Outcome, PortGuess, Ssh, Ssl, Stun, wire_text,
 };
