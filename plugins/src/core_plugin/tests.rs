@@ -1,7 +1,7 @@
 use super::*;
 use flowstat_core::{
-    AddrClass, Detection, Endpoint, FirstDigest, FlowKey, InterfaceReport, OtherType, Protocol,
-    PurgeReason, SideStats, TcpCounters, Timestamp,
+    AddrClass, Category, Detection, Endpoint, FirstDigest, FlowKey, InterfaceReport, OtherType,
+    Protocol, PurgeReason, SideStats, TcpCounters, Timestamp,
 };
 use flowstat_core::{Dhcp, Http, InterfaceCounters, KernelCounters, Record, Ssh, Ssl, Stun};
 use serde_json::Value;
@@ -51,6 +51,7 @@ fn view() -> FlowView<'static> {
             protocol: Protocol(91),
             application: 0,
             application_name: "Unknown",
+            category: Category::UNSPECIFIED,
             guessed: true,
             packets: 3,
             updated: false,
