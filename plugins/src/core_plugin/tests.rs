@@ -135,6 +135,41 @@ fn flow_purge_carries_reason_and_identity() {
 }
 
 #[test]
+fn category_carries_the_application_category_id() {
+    let category = |v: &FlowView<'_>| {
+        let r = encode_flow(FlowEvent::Detected, v);
+        let t = text(&r).to_owned();
+        let start = t.find("\"category\":").unwrap();
+        t[start..][..t[start..].find('}').unwrap() + 1].to_owned()
+    };
+    let mut v = view();
+    assert_eq!(
+        category(&v),
+        r#""category":{"application":0,"domain":0,"overlay":0,"protocol":0}"#
+    );
+    v.detection.application = 133;
+    v.detection.application_name = "NetFlix";
+    v.detection.category = Category::from_name("Video").unwrap();
+    assert_eq!(
+        category(&v),
+        r#""category":{"application":26,"domain":0,"overlay":0,"protocol":0}"#
+    );
+    for event in [
+        FlowEvent::Stats,
+        FlowEvent::Purged {
+            reason: PurgeReason::Closed,
+            evicted: false,
+        },
+    ] {
+        let r = encode_flow(event, &v);
+        assert!(
+            !text(&r).contains("category"),
+            "only the flow record has it"
+        );
+    }
+}
+
+#[test]
 fn flow_record_has_every_netify_required_field() {
     let r = encode_flow(FlowEvent::Detected, &view());
     let v: Value = serde_json::from_slice(&r.json).unwrap();
