@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use flowstat_capture::FileSource;
 use flowstat_core::{
-    AddrClass, Batch, CaptureSource, Detection, Endpoint, FirstDigest, FlowKey, FlowView, Frame,
-    LinkType, Metadata, OtherType, Protocol, SideStats, TcpCounters, Timestamp,
+    AddrClass, Batch, CaptureSource, Category, Detection, Endpoint, FirstDigest, FlowKey, FlowView,
+    Frame, LinkType, Metadata, OtherType, Protocol, SideStats, TcpCounters, Timestamp,
 };
 use flowstat_tests::corpus_files;
 
@@ -178,6 +178,7 @@ pub fn sample_flow() -> FlowView<'static> {
             protocol: Protocol(91),
             application: 0,
             application_name: "Unknown",
+            category: Category::UNSPECIFIED,
             guessed: true,
             packets: 32,
             updated: false,

@@ -21,7 +21,8 @@
 //! | `total_bytes`, `total_packets` | all | since the flow began, both sides |
 //! | `total_local_bytes`, `total_local_packets`, `total_other_bytes`, `total_other_packets` | all | since the flow began, per side (extension) |
 //! | `first_seen_at`, `ip_version`, `ip_protocol`, `vlan_id`, `local_ip`, `local_port`, `other_ip`, `other_port`, `local_origin`, `detected_protocol_name`, `detected_application_name` | `flow`, `flow_purge` | the flow's identity |
-//! | `detected_protocol`, `detected_application`, `detection_guessed`, `host_server_name`, `dns_host_name`, `ip_dscp`, `local_mac`, `other_mac`, `other_type`, `category` (all 0) | `flow` | metadata |
+//! | `detected_protocol`, `detected_application`, `detection_guessed`, `host_server_name`, `dns_host_name`, `ip_dscp`, `local_mac`, `other_mac`, `other_type` | `flow` | metadata |
+//! | `category` | `flow` | nDPI category ids (`ndpi_category_t`): `{application, domain, overlay, protocol}`; `application` is the detected application's category from the application table (0, Unspecified, when none), the others are always 0 (flowstat has no protocol, domain or overlay categories) |
 //! | `detection_updated` | `flow` | true on the second `flow` record of a flow whose first went out before detection ended |
 //! | `dhc_hit` | `flow` | true when the application came from the DNS cache |
 //! | `ssl`, `http`, `ssh`, `dhcp`, `stun`, `bt`, `mdns`, `ssdp` | `flow`, when DPI found them | protocol objects (SPEC 4); `ssl.version` and `ssl.cipher_suite` as `0x0303` |
@@ -173,13 +174,18 @@ fn flow_body(j: &mut Json<'_>, kind: RecordKind, f: &FlowView<'_>) {
     let m = d.meta;
     let (l, o) = (&f.local_stats, &f.other_stats);
     if meta {
-        // Netify's overrides flowstat does not do, and its category ids:
-        // flowstat has no category lists yet, so all are 0 (unknown).
+        // Netify's overrides flowstat does not do.
         j.constant_fields(r#""app_ip_override":false,"app_proto_twins":false"#);
         if let Some(hash) = &m.bt_info_hash {
             j.field_object(key!("bt"), |j| j.ascii(key!("info_hash"), &hex(hash)));
         }
-        j.constant_fields(r#""category":{"application":0,"domain":0,"overlay":0,"protocol":0}"#);
+        // nDPI category ids. Only the application has a category: the
+        // protocol table holds none, and flowstat has no domain or overlay
+        // category lists, so those are 0 (unspecified).
+        j.field_object(key!("category"), |j| {
+            j.u64(key!("application"), d.category.id());
+            j.constant_fields(r#""domain":0,"overlay":0,"protocol":0"#);
+        });
         j.u64(key!("detected_application"), d.application);
     }
     if identity {

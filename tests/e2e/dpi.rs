@@ -314,6 +314,64 @@ fn a_reordered_server_handshake_still_yields_the_certificate() {
     assert_eq!(ssl["cipher_suite"], "0x0005");
 }
 
+/// `category.application` is the application's nDPI category id: the
+/// same `cat: NAME/ID` nDPI prints for these flows (`TLS.Facebook
+/// SocialNetwork/6`, `OpenVPN.NordVPN VPN/2`, `TLS.AmazonAWS Cloud/13`),
+/// and 0 for a flow without an application. Flowstat has no protocol,
+/// domain or overlay categories: those stay 0.
+#[test]
+fn flow_records_carry_the_application_category_id() {
+    let captures = [
+        "ndpi/google_ssl.pcap",
+        "ndpi/http_ipv6.pcap",
+        "ndpi/openvpn.pcap",
+        "ndpi/tls_multiple_synack_different_seq.pcapng",
+        "ndpi/dns.pcap",
+    ]
+    .map(fixture);
+    // (application, nDPI category id): Web, SocialNetwork, Network, VPN,
+    // Cloud, Chat.
+    let expected: BTreeMap<&str, u64> = [
+        ("Google", 5),
+        ("Facebook", 6),
+        ("ntop", 14),
+        ("NordVPN", 2),
+        ("AmazonAWS", 13),
+        ("WhatsApp", 9),
+    ]
+    .into();
+    let mut seen = BTreeMap::new();
+    let mut unnamed = 0;
+    let records = replay(&captures, &Config::default());
+    for r in &records {
+        if r["type"] != "flow" {
+            continue;
+        }
+        let f = &r["flow"];
+        let category = &f["category"];
+        for other in ["domain", "overlay", "protocol"] {
+            assert_eq!(category[other], 0, "{f}");
+        }
+        let app = f["detected_application_name"].as_str().unwrap_or_default();
+        if f["detected_application"] == 0 {
+            assert_eq!(category["application"], 0, "{f}");
+            unnamed += 1;
+            continue;
+        }
+        let Some(&id) = expected.get(app) else {
+            panic!("{app}: no expected category for {f}");
+        };
+        assert_eq!(category["application"], id, "{app}: {f}");
+        *seen.entry(app).or_insert(0) += 1;
+    }
+    assert_eq!(
+        seen.keys().collect::<Vec<_>>(),
+        expected.keys().collect::<Vec<_>>(),
+        "every application met: {seen:?}"
+    );
+    assert!(unnamed > 0, "no flow without an application");
+}
+
 #[test]
 fn parses_ndpi_flow_lines() {
     let out = "\t1\tUDP 82.178.113.245:47255 <-> 82.178.158.181:53 [VLAN: 785][proto: 5.142/DNS.WhatsApp][IP: 0/Unknown][Confidence: DPI][Hostname/SNI: e7.whatsapp.net][x]\n\

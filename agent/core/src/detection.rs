@@ -1,7 +1,7 @@
 //! The contract between the flow table and payload inspection (DPI), and
 //! the metadata DPI hands to the `flow` record (SPEC section 4).
 
-use crate::{PacketMeta, Protocol};
+use crate::{Category, PacketMeta, Protocol};
 
 /// What a [`Classifier`] is told about the flow it examines, oriented from
 /// the client (originator) to the server.
@@ -75,6 +75,10 @@ pub trait Classifier {
 
     /// The name of application `id` ("Unknown" when none).
     fn application_name(&self, id: u32) -> &str;
+
+    /// The category of application `id` ([`Category::UNSPECIFIED`] when
+    /// none).
+    fn application_category(&self, id: u32) -> Category;
 }
 
 /// The classifier of a flow table without DPI: the protocol comes from
@@ -124,6 +128,10 @@ impl Classifier for PortGuess {
 
     fn application_name(&self, _: u32) -> &str {
         "Unknown"
+    }
+
+    fn application_category(&self, _: u32) -> Category {
+        Category::UNSPECIFIED
     }
 }
 

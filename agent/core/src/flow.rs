@@ -1,6 +1,6 @@
 use std::net::IpAddr;
 
-use crate::{FlowKey, Metadata, Protocol, Timestamp};
+use crate::{Category, FlowKey, Metadata, Protocol, Timestamp};
 
 /// How an address is classified (SPEC section 2, "Client, local and other").
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -101,6 +101,9 @@ pub struct Detection<'a> {
     pub application: u32,
     /// Detected application name (`"Unknown"` when none).
     pub application_name: &'a str,
+    /// The detected application's category ([`Category::UNSPECIFIED`]
+    /// when none, or when the application table gives it none).
+    pub category: Category,
     /// True when decided from ports or a fallback, not from payload.
     pub guessed: bool,
     /// Packets examined by detection so far.

@@ -15,6 +15,7 @@
 
 pub mod analytics;
 mod capture;
+mod category;
 mod detection;
 mod flow;
 mod frame;
@@ -29,6 +30,7 @@ mod time;
 
 pub use analytics::Analytics;
 pub use capture::{Batch, CaptureError, CaptureSource, CaptureStats};
+pub use category::Category;
 pub use detection::{
     Classifier, Dhcp, FlowInfo, Http, Metadata, Outcome, PortGuess, Ssh, Ssl, Stun, wire_text,
 };

@@ -1,6 +1,9 @@
 //! The application table: ids, names and categories, and the host-name
 //! suffixes and networks that identify each application.
 //!
+//! A category is one of nDPI's, by name ([`Category::from_name`]); the
+//! table keeps its id, which flow records carry as `category.application`.
+//!
 //! The table is a TOML file; `conf/applications.toml` is built in, and its
 //! header describes the format and the id policy. A host name goes to the
 //! application listing its longest suffix (one hash probe per label), an
@@ -10,6 +13,7 @@
 use std::cmp::Reverse;
 use std::path::Path;
 
+use flowstat_core::Category;
 use foldhash::fast::FixedState;
 use hashbrown::HashMap;
 use hashbrown::hash_map::Entry as MapEntry;
@@ -83,7 +87,7 @@ struct Entry {
 #[derive(Debug)]
 struct App {
     name: Box<str>,
-    category: Box<str>,
+    category: Category,
 }
 
 /// The loaded application table.
@@ -173,9 +177,13 @@ impl Applications {
         if e.name.trim().is_empty() {
             return Err("empty name".into());
         }
-        if e.category.trim().is_empty() {
-            return Err("empty category".into());
-        }
+        let category = Category::from_name(&e.category).ok_or_else(|| {
+            format!(
+                "category {:?} is not one of nDPI's: {}",
+                e.category,
+                Category::names().collect::<Vec<_>>().join(", ")
+            )
+        })?;
         if let Some(other) = self.apps.get(&e.id) {
             return Err(format!("id {} is already used by {:?}", e.id, other.name));
         }
@@ -195,7 +203,7 @@ impl Applications {
             e.id,
             App {
                 name: e.name.into(),
-                category: e.category.into(),
+                category,
             },
         );
         for domain in e.domains {
@@ -295,10 +303,12 @@ impl Applications {
         self.apps.get(&id).map_or("Unknown", |a| &a.name)
     }
 
-    /// The category of application `id` (an nDPI category name such as
-    /// "Web"), when the table has it.
-    pub fn category(&self, id: u32) -> Option<&str> {
-        self.apps.get(&id).map(|a| &*a.category)
+    /// The category of application `id`, [`Category::UNSPECIFIED`] when
+    /// the table has no such application.
+    pub fn category(&self, id: u32) -> Category {
+        self.apps
+            .get(&id)
+            .map_or(Category::UNSPECIFIED, |a| a.category)
     }
 }
 
@@ -409,41 +419,6 @@ impl Prefixes {
 mod tests {
     use super::*;
 
-    /// nDPI's category names (`ndpi_category_get_name`) the shipped table
-    /// may use.
-    const CATEGORIES: &[&str] = &[
-        "Unspecified",
-        "Media",
-        "VPN",
-        "Email",
-        "DataTransfer",
-        "Web",
-        "SocialNetwork",
-        "Download",
-        "Game",
-        "Chat",
-        "VoIP",
-        "Database",
-        "RemoteAccess",
-        "Cloud",
-        "Network",
-        "Collaborative",
-        "RPC",
-        "Streaming",
-        "System",
-        "SoftwareUpdate",
-        "Music",
-        "Video",
-        "Shopping",
-        "Productivity",
-        "FileSharing",
-        "ConnCheck",
-        "VirtAssistant",
-        "Cybersecurity",
-        "AdultContent",
-        "Advertisement",
-    ];
-
     fn builtin() -> Applications {
         Applications::builtin().unwrap()
     }
@@ -498,7 +473,7 @@ mod tests {
                 assert_eq!(e.name, ndpi, "id {} is {ndpi:?} in nDPI", e.id);
             }
             assert!(
-                CATEGORIES.contains(&e.category.as_str()),
+                Category::from_name(&e.category).is_some(),
                 "{}: category {}",
                 e.name,
                 e.category
@@ -763,10 +738,13 @@ mod tests {
     fn names_and_categories() {
         let apps = builtin();
         assert_eq!(apps.name(126), "Google");
-        assert_eq!(apps.category(126), Some("Web"));
+        assert_eq!(apps.category(126).name(), "Web");
+        assert_eq!(apps.category(126).id(), 5);
+        assert_eq!(apps.category(133).name(), "Video");
+        assert_eq!(apps.category(0), Category::UNSPECIFIED);
         assert_eq!(apps.name(0), "Unknown");
         assert_eq!(apps.name(9_999_999), "Unknown");
-        assert_eq!(apps.category(9_999_999), None);
+        assert_eq!(apps.category(9_999_999), Category::UNSPECIFIED);
         let empty = Applications::default();
         assert_eq!(empty.name(126), "Unknown");
         assert_eq!(empty.by_host("www.google.com"), None);
@@ -861,7 +839,15 @@ mod tests {
         let msg = error("id = 2\nname = \" \"\ncategory = \"Web\"");
         assert!(msg.contains("empty name"), "{msg}");
         let msg = error("id = 2\nname = \"Two\"\ncategory = \"\"");
-        assert!(msg.contains("empty category"), "{msg}");
+        assert!(
+            msg.contains("category \"\" is not one of nDPI's: "),
+            "{msg}"
+        );
+        let msg = error("id = 2\nname = \"Two\"\ncategory = \"web\"");
+        assert!(
+            msg.contains("category \"web\" is not one of nDPI's: Unspecified, Media, VPN"),
+            "{msg}"
+        );
         let msg = error("id = 0\nname = \"Two\"\ncategory = \"Web\"");
         assert!(msg.contains("id 0 means Unknown"), "{msg}");
         let msg = error("id = -2\nname = \"Two\"\ncategory = \"Web\"");

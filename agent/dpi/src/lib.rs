@@ -35,7 +35,7 @@ mod stream;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use flowstat_core::{
-    Classifier, FlowInfo, Metadata, Outcome, PacketMeta, PortGuess, Protocol, ip_addr,
+    Category, Classifier, FlowInfo, Metadata, Outcome, PacketMeta, PortGuess, Protocol, ip_addr,
 };
 
 pub use apps::{Applications, AppsError};
@@ -289,6 +289,10 @@ impl Classifier for Engine {
     fn application_name(&self, id: u32) -> &str {
         self.apps.name(id)
     }
+
+    fn application_category(&self, id: u32) -> Category {
+        self.apps.category(id)
+    }
 }
 
 impl Engine {
@@ -441,6 +445,8 @@ mod tests {
         })));
         let named = e.outcome(Some(&tls), &flow_to([192, 0, 2, 7], 443));
         assert_eq!(e.application_name(named.application), "NetFlix");
+        assert_eq!(e.application_category(named.application).name(), "Video");
+        assert_eq!(e.application_category(named.application).id(), 26);
         assert!(!named.dns_cache_hit && !named.guessed);
 
         // Unknown everywhere: no application, the port's protocol guessed.

@@ -1029,6 +1029,7 @@ impl<C: Classifier> FlowTable<C> {
                 protocol: f.protocol,
                 application: f.application,
                 application_name: self.classifier.application_name(f.application),
+                category: self.classifier.application_category(f.application),
                 guessed: f.has(GUESSED),
                 packets: u32::from(f.detection_packets),
                 updated: f.has(UPDATED),

@@ -1,7 +1,7 @@
 use super::*;
 use flowstat_core::{
-    AddrClass, Detection, Endpoint, FirstDigest, FlowKey, InterfaceReport, OtherType, Protocol,
-    PurgeReason, SideStats, TcpCounters, Timestamp,
+    AddrClass, Category, Detection, Endpoint, FirstDigest, FlowKey, InterfaceReport, OtherType,
+    Protocol, PurgeReason, SideStats, TcpCounters, Timestamp,
 };
 use flowstat_core::{Dhcp, Http, InterfaceCounters, KernelCounters, Record, Ssh, Ssl, Stun};
 use serde_json::Value;
@@ -51,6 +51,7 @@ fn view() -> FlowView<'static> {
             protocol: Protocol(91),
             application: 0,
             application_name: "Unknown",
+            category: Category::UNSPECIFIED,
             guessed: true,
             packets: 3,
             updated: false,
@@ -131,6 +132,41 @@ fn flow_purge_carries_reason_and_identity() {
         f.get("local_mac").is_none(),
         "metadata stays in the flow record"
     );
+}
+
+#[test]
+fn category_carries_the_application_category_id() {
+    let category = |v: &FlowView<'_>| {
+        let r = encode_flow(FlowEvent::Detected, v);
+        let t = text(&r).to_owned();
+        let start = t.find("\"category\":").unwrap();
+        t[start..][..t[start..].find('}').unwrap() + 1].to_owned()
+    };
+    let mut v = view();
+    assert_eq!(
+        category(&v),
+        r#""category":{"application":0,"domain":0,"overlay":0,"protocol":0}"#
+    );
+    v.detection.application = 133;
+    v.detection.application_name = "NetFlix";
+    v.detection.category = Category::from_name("Video").unwrap();
+    assert_eq!(
+        category(&v),
+        r#""category":{"application":26,"domain":0,"overlay":0,"protocol":0}"#
+    );
+    for event in [
+        FlowEvent::Stats,
+        FlowEvent::Purged {
+            reason: PurgeReason::Closed,
+            evicted: false,
+        },
+    ] {
+        let r = encode_flow(event, &v);
+        assert!(
+            !text(&r).contains("category"),
+            "only the flow record has it"
+        );
+    }
 }
 
 #[test]
