@@ -26,6 +26,8 @@ pub enum Field {
     Application,
     /// `detected_protocol_name`.
     Protocol,
+    /// The application's category name (nDPI's: `Web`, `Video`, ...).
+    Category,
     /// The capture interface (or file).
     Interface,
     /// `local_ip`.
@@ -62,9 +64,10 @@ enum Kind {
 
 impl Field {
     /// Every field, for error messages.
-    pub const ALL: [Field; 14] = [
+    pub const ALL: [Field; 15] = [
         Field::Application,
         Field::Protocol,
+        Field::Category,
         Field::Interface,
         Field::LocalIp,
         Field::OtherIp,
@@ -84,6 +87,7 @@ impl Field {
         match self {
             Field::Application => "application",
             Field::Protocol => "protocol",
+            Field::Category => "category",
             Field::Interface => "interface",
             Field::LocalIp => "local_ip",
             Field::OtherIp => "other_ip",
@@ -108,6 +112,7 @@ impl Field {
         match self {
             Field::Application
             | Field::Protocol
+            | Field::Category
             | Field::Interface
             | Field::OtherType
             | Field::HostServerName => Kind::Text,
@@ -127,6 +132,7 @@ impl Field {
         match self {
             Field::Application => text(key, v.detection.application_name),
             Field::Protocol => text(key, v.detection.protocol.name()),
+            Field::Category => text(key, v.detection.category.name()),
             Field::Interface => text(key, flow.source.interface),
             Field::OtherType => text(key, v.other_type.as_str()),
             Field::HostServerName => text(key, flow.host),

@@ -2,7 +2,7 @@ use std::net::IpAddr;
 
 use flowstat_core::analytics::{Analytics, Row, Subject};
 use flowstat_core::{
-    AddrClass, Detection, Endpoint, FlowEvent, FlowKey, FlowView, InterfaceCounters,
+    AddrClass, Category, Detection, Endpoint, FlowEvent, FlowKey, FlowView, InterfaceCounters,
     InterfaceReport, Metadata, OtherType, Protocol, PurgeReason, SideStats, SourceInfo, Timestamp,
 };
 use serde_json::json;
@@ -52,6 +52,7 @@ fn flow(other: [u8; 4], app: &'static str, bytes: u64, total: u64, id: u8) -> Fl
             protocol: Protocol(5),
             application: 0,
             application_name: app,
+            category: Category::from_name("Web").unwrap(),
             guessed: false,
             packets: 1,
             updated: false,
@@ -107,6 +108,7 @@ fn rows(a: &Analytics, i: usize) -> Vec<(serde_json::Value, u64, u64)> {
 fn keys_read_back_and_order_as_their_fields() {
     let fields = [
         Field::Application,
+        Field::Category,
         Field::OtherIp,
         Field::OtherPort,
         Field::LocalMac,
@@ -127,8 +129,8 @@ fn keys_read_back_and_order_as_their_fields() {
     };
     assert_eq!(
         serde_json::Value::Object(decode_key(&fields, &key("a\0b", 443))),
-        json!({"application": "a\0b", "other_ip": "1.2.3.4", "other_port": 443,
-               "local_mac": "02:00:00:00:00:07"})
+        json!({"application": "a\0b", "category": "Web", "other_ip": "1.2.3.4",
+               "other_port": 443, "local_mac": "02:00:00:00:00:07"})
     );
     // Names as strings, numbers by value.
     assert!(key("a", 443) < key("ab", 443));
