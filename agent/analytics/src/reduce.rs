@@ -17,11 +17,66 @@ use crate::tally::{Table, TallyPart};
 /// Merges the workers' shares of each interval into its [`Analytics`].
 pub struct Reducer {
     shared: Shared,
-    /// Each definition's totals since it began, and their sum.
-    totals: Vec<(Arc<Definition>, Table, u64)>,
+    /// Each definition's keys, by the definition they count.
+    counted: Vec<Counted>,
     /// Each threshold's state, by name.
     states: HashMap<String, Crossing>,
     next_event_id: u64,
+}
+
+/// A definition's keys as the reducer keeps them: those of the interval
+/// and of the one before (a key idle for a whole interval is forgotten,
+/// its total staying in the definition's sum), and the sum of every value
+/// since the definition began.
+struct Counted {
+    definition: Arc<Definition>,
+    keys: hashbrown::HashMap<Box<[u8]>, Acc, foldhash::fast::RandomState>,
+    sum: u64,
+}
+
+/// One key's value in the interval, and since it became active.
+#[derive(Clone, Copy, Debug, Default)]
+struct Acc {
+    value: u64,
+    total: u64,
+}
+
+impl Counted {
+    fn new(definition: &Arc<Definition>) -> Counted {
+        Counted {
+            definition: Arc::clone(definition),
+            keys: Default::default(),
+            sum: 0,
+        }
+    }
+
+    /// Adds a worker's share of the interval.
+    fn add(&mut self, part: Table) {
+        self.keys.reserve(part.len());
+        for (k, v) in part {
+            let acc = self.keys.entry(k).or_default();
+            acc.value += v;
+            acc.total += v;
+            self.sum += v;
+        }
+    }
+
+    /// The keys active in the interval.
+    fn active(&self) -> impl Iterator<Item = (&[u8], &Acc)> {
+        self.keys
+            .iter()
+            .filter(|(_, a)| a.value > 0)
+            .map(|(k, a)| (&**k, a))
+    }
+
+    /// Starts the next interval: forgets the keys idle in this one.
+    fn next_interval(&mut self) {
+        self.keys.retain(|_, a| {
+            let active = a.value > 0;
+            a.value = 0;
+            active
+        });
+    }
 }
 
 /// What a threshold remembers between intervals.
@@ -47,7 +102,7 @@ impl Reducer {
     pub fn new(shared: Shared) -> Reducer {
         Reducer {
             shared,
-            totals: Vec::new(),
+            counted: Vec::new(),
             states: HashMap::new(),
             next_event_id: 1,
         }
@@ -65,14 +120,27 @@ impl Reducer {
     ) -> Analytics {
         let spec = self.shared.spec();
         let secs = interval.max(1);
-        let mut merged: Vec<Table> = spec.definitions.iter().map(|_| Table::default()).collect();
+        let mut counted: Vec<Counted> = spec
+            .definitions
+            .iter()
+            .map(|d| {
+                match self
+                    .counted
+                    .iter()
+                    .position(|c| Arc::ptr_eq(&c.definition, d))
+                {
+                    Some(i) => self.counted.swap_remove(i),
+                    None => Counted::new(d),
+                }
+            })
+            .collect();
         let mut above: Vec<Vec<(u64, FlowSummary)>> =
             spec.thresholds.iter().map(|_| Vec::new()).collect();
         let mut top = Vec::new();
         for part in parts {
             for (d, table) in part.spec.definitions.iter().zip(part.tables) {
-                if let Some(i) = spec.definitions.iter().position(|x| Arc::ptr_eq(x, d)) {
-                    add(&mut merged[i], table);
+                if let Some(c) = counted.iter_mut().find(|c| Arc::ptr_eq(&c.definition, d)) {
+                    c.add(table);
                 }
             }
             for (t, flows) in part.spec.thresholds.iter().zip(part.above) {
@@ -89,34 +157,15 @@ impl Reducer {
         top.sort_by_key(|(rank, _)| std::cmp::Reverse(*rank));
         top.truncate(spec.top_flows);
 
-        self.totals
-            .retain(|(d, _, _)| spec.definitions.iter().any(|x| Arc::ptr_eq(x, d)));
-        let mut definitions = Vec::new();
-        for (d, table) in spec.definitions.iter().zip(&merged) {
-            let i = match self.totals.iter().position(|(x, _, _)| Arc::ptr_eq(x, d)) {
-                Some(i) => i,
-                None => {
-                    self.totals.push((Arc::clone(d), Table::default(), 0));
-                    self.totals.len() - 1
-                }
-            };
-            let (_, totals, sum) = &mut self.totals[i];
-            for (k, v) in table {
-                *sum += v;
-                match totals.get_mut(k) {
-                    Some(t) => *t += v,
-                    None => {
-                        totals.insert(k.clone(), *v);
-                    }
-                }
-            }
-            definitions.push(DefinitionTable {
-                name: d.config.name.clone(),
-                emit: d.config.emit,
+        let definitions = counted
+            .iter()
+            .map(|c| DefinitionTable {
+                name: c.definition.config.name.clone(),
+                emit: c.definition.config.emit,
                 interval,
-                rows: rows(d, table, totals, *sum, secs),
-            });
-        }
+                rows: rows(c, secs),
+            })
+            .collect();
 
         for name in self.shared.take_acknowledged() {
             if let Some(s) = self.states.get_mut(&name) {
@@ -126,11 +175,10 @@ impl Reducer {
         let mut events = Vec::new();
         for (t, flows) in spec.thresholds.iter().zip(above) {
             let candidates = match &t.metric {
-                Metric::Definition(name) => spec
-                    .definitions
+                Metric::Definition(name) => counted
                     .iter()
-                    .position(|d| d.config.name == *name)
-                    .map(|i| key_candidates(&spec.definitions[i], &merged[i], t, secs))
+                    .find(|c| c.definition.config.name == *name)
+                    .map(|c| key_candidates(c, t, secs))
                     .unwrap_or_default(),
                 Metric::Flow(_) => flows
                     .into_iter()
@@ -154,6 +202,8 @@ impl Reducer {
         }
         self.states
             .retain(|name, _| spec.thresholds.iter().any(|t| t.config.name == *name));
+        counted.iter_mut().for_each(Counted::next_interval);
+        self.counted = counted;
 
         Analytics {
             definitions,
@@ -210,23 +260,13 @@ impl Reducer {
     }
 }
 
-/// Adds `part` into `total`.
-fn add(total: &mut Table, part: Table) {
-    if total.is_empty() {
-        *total = part;
-        return;
-    }
-    for (k, v) in part {
-        *total.entry(k).or_insert(0) += v;
-    }
-}
-
 /// A definition's rows: its `n` largest keys of the interval, largest
 /// first (ties in key order), then the rest as `"other"`.
-fn rows(d: &Definition, table: &Table, totals: &Table, sum: u64, secs: u64) -> Vec<Row> {
-    let mut keys: Vec<(&[u8], u64)> = table.iter().map(|(k, v)| (&**k, *v)).collect();
-    let by_size = |a: &(&[u8], u64), b: &(&[u8], u64)| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0));
-    let n = d.config.n;
+fn rows(c: &Counted, secs: u64) -> Vec<Row> {
+    let mut keys: Vec<(&[u8], &Acc)> = c.active().collect();
+    let by_size =
+        |a: &(&[u8], &Acc), b: &(&[u8], &Acc)| b.1.value.cmp(&a.1.value).then_with(|| a.0.cmp(b.0));
+    let n = c.definition.config.n;
     if keys.len() > n {
         keys.select_nth_unstable_by(n, by_size);
     }
@@ -235,36 +275,35 @@ fn rows(d: &Definition, table: &Table, totals: &Table, sum: u64, secs: u64) -> V
     top.sort_unstable_by(by_size);
     let mut rows: Vec<Row> = top
         .iter()
-        .map(|&(k, v)| Row {
-            key: Row::key_of(decode_key(&d.keys, k)),
-            value: v,
-            rate: v / secs,
-            total: totals.get(k).copied().unwrap_or(v),
+        .map(|&(k, a)| Row {
+            key: Row::key_of(decode_key(&c.definition.keys, k)),
+            value: a.value,
+            rate: a.value / secs,
+            total: a.total,
         })
         .collect();
     if !rest.is_empty() {
-        let value = rest.iter().map(|(_, v)| v).sum::<u64>();
+        let value = rest.iter().map(|(_, a)| a.value).sum::<u64>();
         let shown = rows.iter().map(|r| r.total).sum::<u64>();
         rows.push(Row {
             key: Row::other_key(),
             value,
             rate: value / secs,
-            total: sum - shown,
+            total: c.sum - shown,
         });
     }
     rows
 }
 
 /// The keys of a definition whose rate is above `t`.
-fn key_candidates(d: &Definition, table: &Table, t: &Threshold, secs: u64) -> Vec<Candidate> {
-    table
-        .iter()
-        .map(|(k, v)| (k, *v / secs))
+fn key_candidates(c: &Counted, t: &Threshold, secs: u64) -> Vec<Candidate> {
+    c.active()
+        .map(|(k, a)| (k, a.value / secs))
         .filter(|(_, rate)| *rate > t.config.value)
         .map(|(k, rate)| Candidate {
             id: k.to_vec(),
             value: rate,
-            subject: Subject::Key(Value::Object(decode_key(&d.keys, k))),
+            subject: Subject::Key(Value::Object(decode_key(&c.definition.keys, k))),
         })
         .collect()
 }

@@ -58,7 +58,7 @@ impl Tally {
         let mut tally = Tally {
             generation: shared.generation(),
             shared,
-            part: TallyPart::empty(Arc::clone(&spec)),
+            part: TallyPart::empty(Arc::clone(&spec), &[]),
             hosts: Default::default(),
             reads_host: false,
             top: BinaryHeap::new(),
@@ -73,7 +73,7 @@ impl Tally {
         if !self.reads_host {
             self.hosts = Vec::new();
         }
-        self.part = TallyPart::empty(spec);
+        self.part = TallyPart::empty(spec, &[]);
     }
 
     /// Counts a flow event.
@@ -161,8 +161,10 @@ impl Tally {
     /// Takes the interval's share, and picks up changed settings for the
     /// next one.
     pub fn take(&mut self) -> TallyPart {
+        // The next interval's tables start as large as this one's.
+        let sizes: Vec<usize> = self.part.tables.iter().map(Table::len).collect();
         let spec = Arc::clone(&self.part.spec);
-        let mut part = std::mem::replace(&mut self.part, TallyPart::empty(spec));
+        let mut part = std::mem::replace(&mut self.part, TallyPart::empty(spec, &sizes));
         part.top = self
             .top
             .drain()
@@ -178,9 +180,15 @@ impl Tally {
 }
 
 impl TallyPart {
-    fn empty(spec: Arc<Spec>) -> TallyPart {
+    /// A share with room for `sizes[i]` keys of definition `i`.
+    fn empty(spec: Arc<Spec>, sizes: &[usize]) -> TallyPart {
         TallyPart {
-            tables: spec.definitions.iter().map(|_| Table::default()).collect(),
+            tables: (0..spec.definitions.len())
+                .map(|i| {
+                    let size = sizes.get(i).copied().unwrap_or(0);
+                    Table::with_capacity_and_hasher(size, Default::default())
+                })
+                .collect(),
             above: spec.thresholds.iter().map(|_| Vec::new()).collect(),
             top: Vec::new(),
             spec,

@@ -1,0 +1,103 @@
+//! Analytics at scale (issue: 1M flows and 10 flow definitions): what the
+//! workers' tallies cost per flow at an interval's end, and what the
+//! reducer's merge, top-N and threshold checks cost for the whole
+//! interval. The per-packet path is measured whole-process by
+//! `benches/replay-harness.sh` (same capture with and without definitions).
+
+use std::hint::black_box;
+use std::net::Ipv4Addr;
+
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use flowstat_analytics::{DefinitionConfig, Reducer, Shared, Spec, Tally, ThresholdConfig};
+use flowstat_benches::sample_flow;
+use flowstat_core::{FlowEvent, SourceInfo, Timestamp};
+
+const FLOWS: u32 = 1_000_000;
+
+/// The agent's allocator.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// Ten definitions, from a handful of keys (protocol) to one per flow
+/// (local and other address and port).
+fn spec() -> Spec {
+    let defs: [&[&str]; 10] = [
+        &["application"],
+        &["protocol"],
+        &["category"],
+        &["application", "protocol"],
+        &["other_ip"],
+        &["local_ip"],
+        &["local_ip", "other_ip"],
+        &["other_port"],
+        &["other_ip", "other_port"],
+        &["local_ip", "local_port", "other_ip", "other_port"],
+    ];
+    let definitions = defs
+        .iter()
+        .enumerate()
+        .map(|(i, keys)| DefinitionConfig {
+            name: format!("d{i}"),
+            keys: keys.iter().map(|k| (*k).to_owned()).collect(),
+            value: "bytes".into(),
+            filter: Default::default(),
+            n: 20,
+            emit: true,
+        })
+        .collect();
+    let threshold = |name: &str, metric: &str| ThresholdConfig {
+        name: name.into(),
+        metric: metric.into(),
+        value: 1_000_000,
+        by_flow: true,
+        lock: false,
+    };
+    let thresholds = vec![threshold("hosts", "d4"), threshold("flows", "total_rate")];
+    Spec::new(definitions, thresholds, 20).expect("bench settings")
+}
+
+/// Each worker's tally of its half of 1M flows' `flow_stats`.
+fn tally(shared: &Shared) -> Vec<Tally> {
+    let source = SourceInfo {
+        interface: "eth0",
+        internal: true,
+    };
+    let mut tallies = vec![Tally::new(shared.clone()), Tally::new(shared.clone())];
+    let mut view = sample_flow();
+    for i in 0..FLOWS {
+        let [_, a, b, c] = i.to_be_bytes();
+        view.local.ip = Ipv4Addr::new(10, a, b, c).into();
+        view.other.ip = Ipv4Addr::new(203, 0, (i % 200) as u8, (i % 250) as u8).into();
+        view.local.port = 1024 + (i % 60_000) as u16;
+        view.digest[..4].copy_from_slice(&i.to_be_bytes());
+        view.local_stats.bytes = u64::from(i % 1500);
+        tallies[(i % 2) as usize].flow(&source, FlowEvent::Stats, &view);
+    }
+    tallies
+}
+
+fn analytics(c: &mut Criterion) {
+    let shared = Shared::new(spec());
+    let mut g = c.benchmark_group("analytics");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(u64::from(FLOWS)));
+    g.bench_function("tally 1M flows, 10 definitions, 2 workers", |b| {
+        b.iter(|| black_box(tally(&shared)))
+    });
+    let mut reducer = Reducer::new(shared.clone());
+    let mut at = 0;
+    g.bench_function("reduce the interval end of 1M flows, 10 definitions", |b| {
+        b.iter_batched(
+            || tally(&shared).iter_mut().map(Tally::take).collect(),
+            |parts| {
+                at += 15;
+                black_box(reducer.reduce(parts, Timestamp::from_secs(at), 15, &[]))
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    g.finish();
+}
+
+criterion_group!(benches, analytics);
+criterion_main!(benches);
