@@ -3,6 +3,7 @@
 use std::io::{ErrorKind, IsTerminal};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -274,6 +275,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             let cfg = Config::load(&file)?;
             cfg.check_interfaces(&file)?;
             cfg.applications(&file)?;
+            cfg.geo(&file)?;
             println!("{}: ok", file.display());
             Ok(ExitCode::SUCCESS)
         }
@@ -284,8 +286,8 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                 internal: args.internal,
                 external: args.external,
             };
-            agent::run(&opts, &|| {
-                vec![Box::new(CorePlugin::default()) as Box<dyn Plugin>]
+            agent::run(&opts, &|pipeline| {
+                vec![Box::new(CorePlugin::new(Arc::clone(&pipeline.geo))) as Box<dyn Plugin>]
             })?;
             Ok(ExitCode::SUCCESS)
         }
