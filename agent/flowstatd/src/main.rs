@@ -73,7 +73,8 @@ enum Command {
     /// configured interfaces and stream telemetry to the configured sinks.
     ///
     /// Logs go to stderr (journald under systemd). SIGHUP reloads the
-    /// configuration (sinks, local networks, interval) keeping every flow;
+    /// configuration (sinks, local networks, interval, application table,
+    /// address databases) keeping every flow;
     /// SIGTERM or SIGINT purges every flow, flushes the sinks and exits; a
     /// second one exits at once.
     Run(RunArgs),
