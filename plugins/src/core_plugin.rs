@@ -25,6 +25,8 @@
 //! | `category` | `flow` | nDPI category ids (`ndpi_category_t`): `{application, domain, overlay, protocol}`; `application` is the detected application's category from the application table (0, Unspecified, when none), the others are always 0 (flowstat has no protocol, domain or overlay categories) |
 //! | `detection_updated` | `flow` | true on the second `flow` record of a flow whose first went out before detection ended |
 //! | `dhc_hit` | `flow` | true when the application came from the DNS cache |
+//! | `other_asn`, `other_as_name`, `other_country` | `flow`, when the `[geo]` databases know the other address | its autonomous system's number and name, its country (ISO 3166 alpha-2) |
+//! | `local_asn`, `local_as_name`, `local_country` | `flow`, when the local address is public and known | the same, for the local address |
 //! | `ssl`, `http`, `ssh`, `dhcp`, `stun`, `bt`, `mdns`, `ssdp` | `flow`, when DPI found them | protocol objects (SPEC 4); `ssl.version` and `ssl.cipher_suite` as `0x0303` |
 //! | Netify's flags `app_ip_override`, `app_proto_twins`, `fhc_hit`, `ip_nat`, `soft_dissector` | `flow` | always false |
 //!
@@ -38,21 +40,48 @@
 //! their `_prev`) are whole seconds; the `_ms` extensions carry
 //! milliseconds.
 
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
 use flowstat_core::analytics::Row;
 use flowstat_core::{
-    AGENT_VERSION, AgentStatus, DecodeError, FlowEvent, FlowView, InterfaceReport, Metadata,
-    Plugin, Record, RecordKind, Records, Snapshot, SourceInfo,
+    AGENT_VERSION, AddrClass, AgentStatus, DecodeError, FlowEvent, FlowView, InterfaceReport,
+    Metadata, Plugin, Record, RecordKind, Records, Snapshot, SourceInfo,
 };
+use flowstat_geo::{GeoDb, GeoInfo};
 
 use crate::json::{Json, escape, hex, hex_digits, key};
 
+/// The address databases, shared by every plugin that reads them and
+/// swapped whole when they are reloaded (SIGHUP): a reader never waits.
+pub type SharedGeo = Arc<ArcSwap<GeoDb>>;
+
 /// Produces `flow`, `flow_stats`, `flow_purge`, `agent_status`,
 /// `interface_stats`, `aggregate` and `event`.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct CorePlugin {
     /// The last source's interface name, and its JSON string form: one
     /// escape per source instead of one per record.
     interface: (String, Vec<u8>),
+    /// Where `flow` records' ASNs and countries come from.
+    geo: SharedGeo,
+}
+
+impl CorePlugin {
+    /// A plugin enriching `flow` records from `geo`.
+    pub fn new(geo: SharedGeo) -> Self {
+        CorePlugin {
+            interface: (String::new(), Vec::new()),
+            geo,
+        }
+    }
+}
+
+impl Default for CorePlugin {
+    /// Without address databases.
+    fn default() -> Self {
+        CorePlugin::new(Arc::new(ArcSwap::from_pointee(GeoDb::empty())))
+    }
 }
 
 impl Plugin for CorePlugin {
@@ -78,6 +107,7 @@ impl Plugin for CorePlugin {
             self.interface = (source.interface.to_owned(), escape(source.interface));
         }
         let interface = &self.interface.1;
+        let geo = &self.geo;
         record(out, kind, |j| {
             j.escaped(key!("interface"), interface);
             j.bool(key!("internal"), source.internal);
@@ -85,7 +115,7 @@ impl Plugin for CorePlugin {
                 j.ascii(key!("reason"), reason.as_str().as_bytes());
                 j.bool(key!("evicted"), evicted);
             }
-            j.field_object(key!("flow"), |j| flow_body(j, kind, flow));
+            j.field_object(key!("flow"), |j| flow_body(j, kind, flow, geo));
         });
     }
 
@@ -166,13 +196,26 @@ fn record(out: &mut Records, kind: RecordKind, fields: impl FnOnce(&mut Json<'_>
 }
 
 /// The `flow` object of a flow record: which fields it has depends on the
-/// record kind (see the module docs); keys come out sorted.
-fn flow_body(j: &mut Json<'_>, kind: RecordKind, f: &FlowView<'_>) {
+/// record kind (see the module docs); keys come out sorted. `geo` is read
+/// for `flow` records only (once or twice in a flow's life, never per
+/// packet).
+fn flow_body(j: &mut Json<'_>, kind: RecordKind, f: &FlowView<'_>, geo: &ArcSwap<GeoDb>) {
     let meta = kind == RecordKind::Flow;
     let identity = meta || kind == RecordKind::FlowPurge;
     let d = &f.detection;
     let m = d.meta;
     let (l, o) = (&f.local_stats, &f.other_stats);
+    let geo = meta.then(|| geo.load());
+    let lookup = |ip| {
+        geo.as_ref()
+            .map_or_else(GeoInfo::default, |db| db.lookup(ip))
+    };
+    let local_geo = if f.local.class == AddrClass::Public {
+        lookup(f.local.ip)
+    } else {
+        GeoInfo::default()
+    };
+    let other_geo = lookup(f.other.ip);
     if meta {
         // Netify's overrides flowstat does not do.
         j.constant_fields(r#""app_ip_override":false,"app_proto_twins":false"#);
@@ -242,7 +285,16 @@ fn flow_body(j: &mut Json<'_>, kind: RecordKind, f: &FlowView<'_>) {
         j.u64(key!("ip_version"), f.ip_version);
     }
     j.u64(key!("last_seen_at"), f.last_seen.as_millis());
+    if let Some(name) = local_geo.as_name {
+        j.str(key!("local_as_name"), name);
+    }
+    if let Some(asn) = local_geo.asn {
+        j.u64(key!("local_asn"), asn);
+    }
     j.u64(key!("local_bytes"), l.bytes);
+    if let Some(country) = local_geo.country {
+        j.str(key!("local_country"), country);
+    }
     if identity {
         j.ip(key!("local_ip"), f.local.ip);
     }
@@ -260,7 +312,16 @@ fn flow_body(j: &mut Json<'_>, kind: RecordKind, f: &FlowView<'_>) {
     if meta && let Some(answer) = &m.mdns_answer {
         j.field_object(key!("mdns"), |j| j.str(key!("answer"), answer));
     }
+    if let Some(name) = other_geo.as_name {
+        j.str(key!("other_as_name"), name);
+    }
+    if let Some(asn) = other_geo.asn {
+        j.u64(key!("other_asn"), asn);
+    }
     j.u64(key!("other_bytes"), o.bytes);
+    if let Some(country) = other_geo.country {
+        j.str(key!("other_country"), country);
+    }
     if identity {
         j.ip(key!("other_ip"), f.other.ip);
     }

@@ -6,6 +6,7 @@ mod analytics;
 mod cli;
 mod common;
 mod dpi;
+mod geo;
 mod golden;
 mod live;
 mod oracle;

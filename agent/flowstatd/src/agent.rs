@@ -36,6 +36,8 @@ use flowstat_core::{
 };
 use flowstat_dpi::Applications;
 use flowstat_flow::{FlowLimit, LocalNetworks};
+use flowstat_geo::GeoDb;
+use flowstat_plugins::SharedGeo;
 use flowstat_sinks::SinkRuntime;
 use ipnet::IpNet;
 
@@ -80,7 +82,7 @@ const SINK_DRAIN: Duration = Duration::from_secs(1);
 
 /// Runs the agent until SIGTERM or SIGINT.
 pub fn run(opts: &RunOptions, plugins: &PluginFactory) -> anyhow::Result<()> {
-    let (cfg, apps) = load(opts)?;
+    let (cfg, apps, geo) = load(opts)?;
     anyhow::ensure!(
         !cfg.capture.is_empty(),
         "no capture interface: add a [[capture]] table to {} or pass -I/-E IFACE",
@@ -101,7 +103,10 @@ pub fn run(opts: &RunOptions, plugins: &PluginFactory) -> anyhow::Result<()> {
     privileges::drop_to(&cfg.agent.user, &cfg.agent.group)?;
     let signals = crate::signals::listen()?;
 
-    let mut agent = Agent::start(cfg, apps, opts.clone(), captures, sinks, plugins)?;
+    if !geo.is_empty() {
+        tracing::info!(databases = ?geo, "address databases loaded");
+    }
+    let mut agent = Agent::start(cfg, apps, geo, opts.clone(), captures, sinks, plugins)?;
     tracing::info!(workers = agent.workers.len(), "flowstatd running");
     agent.main_loop(&signals);
     agent.shutdown();
@@ -122,8 +127,8 @@ fn raise_memlock_limit() {
 
 /// The config file (or the defaults, when the default path does not
 /// exist), with `-I`/`-E` interfaces added, checked against this host,
-/// and the application table it names.
-fn load(opts: &RunOptions) -> Result<(Config, Arc<Applications>), ConfigError> {
+/// and the application table and address databases it names.
+fn load(opts: &RunOptions) -> Result<(Config, Arc<Applications>, GeoDb), ConfigError> {
     let path = &opts.config;
     let mut cfg = if opts.config_given || path.exists() {
         Config::load(path)?
@@ -147,7 +152,8 @@ fn load(opts: &RunOptions) -> Result<(Config, Arc<Applications>), ConfigError> {
         }
     }
     let apps = cfg.applications(path)?;
-    Ok((cfg, apps))
+    let geo = cfg.geo(path)?;
+    Ok((cfg, apps, geo))
 }
 
 /// The local networks: the config's, and the capture interfaces'.
@@ -364,6 +370,8 @@ struct Agent {
     /// share.
     analytics: Shared,
     outputs: Arc<Outputs>,
+    /// The address databases the workers' plugins read, swapped at SIGHUP.
+    geo: SharedGeo,
     reducer: Reducer,
     clock: IntervalClock,
     /// The status file could not be written last time (logged once).
@@ -374,6 +382,7 @@ impl Agent {
     fn start(
         cfg: Config,
         apps: Arc<Applications>,
+        geo: GeoDb,
         opts: RunOptions,
         captures: Vec<(usize, LiveSource)>,
         sinks: SinkRuntime,
@@ -382,7 +391,7 @@ impl Agent {
         let wanted = sinks.wanted();
         let outputs = Arc::new(Outputs(RwLock::new(sinks)));
         let (locals, local_list) = local_networks(&cfg);
-        let mut pipeline = PipelineConfig::new(&cfg, apps, true);
+        let mut pipeline = PipelineConfig::new(&cfg, apps, geo, true);
         pipeline.locals = locals;
         let interfaces: Vec<(String, bool)> = cfg
             .capture
@@ -402,7 +411,7 @@ impl Agent {
         let mut workers = Vec::new();
         let mut packet_queues = Vec::new();
         for i in 0..n_workers {
-            let mut worker = pipeline.worker(&limit, plugins(), wanted);
+            let mut worker = pipeline.worker(&limit, plugins(&pipeline), wanted);
             for (name, internal) in &interfaces {
                 worker.open_source(name, *internal);
             }
@@ -442,9 +451,10 @@ impl Agent {
                 cfg.update_interval(),
                 true,
                 pipeline.analytics.clone(),
-                plugins(),
+                plugins(&pipeline),
                 wanted,
             ),
+            geo: pipeline.geo,
             clock,
             opts,
             started: Instant::now(),
@@ -603,7 +613,7 @@ impl Agent {
     /// SIGHUP: reads the config again; applies it, or keeps the old one and
     /// says why.
     fn reload(&mut self) {
-        let (new, apps) = match load(&self.opts) {
+        let (new, apps, geo) = match load(&self.opts) {
             Ok(loaded) => loaded,
             Err(e) => {
                 tracing::error!("reload rejected, keeping the running configuration:\n{e}");
@@ -614,6 +624,13 @@ impl Agent {
         for (control, _) in &self.workers {
             let _ = control.send(Control::SetApplications(Arc::clone(&apps)));
         }
+        // Read anew even when the paths are the same: the files may have
+        // been updated in place. Flows' next `flow` records use them.
+        if new.geo != self.cfg.geo || !geo.is_empty() {
+            tracing::info!(databases = ?geo, "address databases loaded");
+            changed.push("geo");
+        }
+        self.geo.store(Arc::new(geo));
         if new.sink != self.cfg.sink {
             match outputs::start(&new.sink) {
                 Ok(sinks) => {

@@ -13,6 +13,7 @@ use flowstat_analytics::{DefinitionConfig, Spec, ThresholdConfig};
 use flowstat_decode::DecodeConfig;
 use flowstat_dpi::Applications;
 use flowstat_flow::{FlowConfig, LocalNetworks};
+use flowstat_geo::{GeoConfig, GeoDb};
 use ipnet::IpNet;
 use serde::Deserialize;
 
@@ -32,6 +33,8 @@ pub struct Config {
     pub decode: DecodeSection,
     /// `[dpi]`
     pub dpi: DpiSection,
+    /// `[geo]`: ASN and country databases (none by default).
+    pub geo: GeoConfig,
     /// `[[capture]]`: the interfaces the agent captures on.
     pub capture: Vec<CaptureSection>,
     /// `[[sink]]`: where records go (stdout when none is configured).
@@ -615,6 +618,32 @@ impl Config {
         self.analytics_spec().unwrap_or_default()
     }
 
+    /// The address databases `[geo]` names (none when it names none);
+    /// `path` is the config file, which relative names are relative to.
+    pub fn geo(&self, path: &Path) -> Result<GeoDb, ConfigError> {
+        let dir = path.parent().unwrap_or(Path::new(""));
+        let config = GeoConfig {
+            asn: self.geo.asn.as_ref().map(|p| dir.join(p)),
+            country: self.geo.country.as_ref().map(|p| dir.join(p)),
+        };
+        GeoDb::open(&config).map_err(|e| {
+            let key = if config.asn.as_deref() == Some(e.path()) {
+                "geo.asn"
+            } else {
+                "geo.country"
+            };
+            ConfigError::Invalid {
+                path: path.to_owned(),
+                errors: vec![KeyError {
+                    key: key.into(),
+                    reason: format!(
+                        "{e} (fix or replace the file, or remove {key} to run without it)"
+                    ),
+                }],
+            }
+        })
+    }
+
     /// The configured local networks.
     pub fn local_networks(&self) -> LocalNetworks {
         LocalNetworks::new(self.agent.local_networks.iter().copied())
@@ -797,6 +826,37 @@ mod tests {
         let e = c.applications(path).unwrap_err().to_string();
         assert!(e.contains("dpi.applications"), "{e}");
         assert!(e.contains("/etc/flowstatd/nowhere.toml"), "{e}");
+    }
+
+    #[test]
+    fn geo_databases_are_found_next_to_the_config_and_named_when_bad() {
+        let dir = std::env::temp_dir().join(format!("flowstat-config-geo-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("asn.tsv"), "192.0.2.0/24\t64500\tExample\n").unwrap();
+        let path = dir.join("flowstatd.toml");
+        let c = Config::parse("[geo]\nasn = \"asn.tsv\"\n", &path).unwrap();
+        let db = c.geo(&path);
+        let country = Config::parse("[geo]\nasn = \"asn.tsv\"\ncountry = \"no.mmdb\"\n", &path)
+            .unwrap()
+            .geo(&path);
+        std::fs::remove_dir_all(&dir).unwrap();
+        let ip = "192.0.2.1".parse().unwrap();
+        assert_eq!(db.unwrap().lookup(ip).asn, Some(64500));
+        assert!(Config::default().geo(&path).unwrap().is_empty());
+        let e = country.unwrap_err().to_string();
+        let want = format!(
+            "{}: geo.country: {}: ",
+            path.display(),
+            dir.join("no.mmdb").display()
+        );
+        assert!(e.starts_with(&want), "{e}");
+        assert!(
+            e.ends_with("or remove geo.country to run without it)"),
+            "{e}"
+        );
+        let errors = key_errors("[geo]\ncity = \"GeoLite2-City.mmdb\"\n");
+        assert_eq!(errors[0].key, "geo.city");
+        assert!(errors[0].reason.contains("unknown field"), "{errors:?}");
     }
 
     #[test]

@@ -3,6 +3,7 @@
 use std::io::{ErrorKind, IsTerminal};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -72,7 +73,8 @@ enum Command {
     /// configured interfaces and stream telemetry to the configured sinks.
     ///
     /// Logs go to stderr (journald under systemd). SIGHUP reloads the
-    /// configuration (sinks, local networks, interval) keeping every flow;
+    /// configuration (sinks, local networks, interval, application table,
+    /// address databases) keeping every flow;
     /// SIGTERM or SIGINT purges every flow, flushes the sinks and exits; a
     /// second one exits at once.
     Run(RunArgs),
@@ -274,6 +276,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             let cfg = Config::load(&file)?;
             cfg.check_interfaces(&file)?;
             cfg.applications(&file)?;
+            cfg.geo(&file)?;
             println!("{}: ok", file.display());
             Ok(ExitCode::SUCCESS)
         }
@@ -284,8 +287,8 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                 internal: args.internal,
                 external: args.external,
             };
-            agent::run(&opts, &|| {
-                vec![Box::new(CorePlugin::default()) as Box<dyn Plugin>]
+            agent::run(&opts, &|pipeline| {
+                vec![Box::new(CorePlugin::new(Arc::clone(&pipeline.geo))) as Box<dyn Plugin>]
             })?;
             Ok(ExitCode::SUCCESS)
         }

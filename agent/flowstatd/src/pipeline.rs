@@ -12,19 +12,22 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use flowstat_analytics::{Shared, Tally};
 use flowstat_core::{KindSet, Plugin, Records};
 use flowstat_decode::DecodeConfig;
 use flowstat_dpi::{Applications, Engine as Dpi, SharedDnsCache};
 use flowstat_flow::{FlowConfig, FlowLimit, LocalNetworks};
+use flowstat_geo::GeoDb;
+use flowstat_plugins::SharedGeo;
 
 use crate::ConfigError;
 use crate::config::Config;
 use crate::worker::FlowWorker;
 
-/// Makes a fresh set of plugins: one for each flow worker, one for the
-/// interval's end.
-pub type PluginFactory = dyn Fn() -> Vec<Box<dyn Plugin>> + Send + Sync;
+/// Makes a fresh set of plugins from the pipeline's settings: one for each
+/// flow worker, one for the interval's end.
+pub type PluginFactory = dyn Fn(&PipelineConfig) -> Vec<Box<dyn Plugin>> + Send + Sync;
 
 /// What the pipeline needs from the configuration.
 #[derive(Clone, Debug)]
@@ -40,6 +43,9 @@ pub struct PipelineConfig {
     pub locals: LocalNetworks,
     /// The application table DPI names applications from.
     pub apps: Arc<Applications>,
+    /// The address databases `flow` records' ASNs and countries come from;
+    /// the live agent swaps in new ones at SIGHUP.
+    pub geo: SharedGeo,
     /// Addresses each worker's DNS cache remembers.
     pub dns_cache_entries: usize,
     /// Fill `agent_status`'s host and process fields (`cpu_cores`, CPU
@@ -54,7 +60,7 @@ pub struct PipelineConfig {
 
 impl PipelineConfig {
     /// The pipeline settings of `cfg` (read from `path`, named in errors);
-    /// loads the application table it names.
+    /// loads the application table and the address databases it names.
     pub fn from_config(
         cfg: &Config,
         path: &Path,
@@ -63,18 +69,21 @@ impl PipelineConfig {
         Ok(PipelineConfig::new(
             cfg,
             cfg.applications(path)?,
+            cfg.geo(path)?,
             resource_usage,
         ))
     }
 
-    /// The pipeline settings of `cfg`, naming applications from `apps`.
-    pub fn new(cfg: &Config, apps: Arc<Applications>, resource_usage: bool) -> Self {
+    /// The pipeline settings of `cfg`, naming applications from `apps` and
+    /// looking addresses up in `geo`.
+    pub fn new(cfg: &Config, apps: Arc<Applications>, geo: GeoDb, resource_usage: bool) -> Self {
         PipelineConfig {
             update_interval: cfg.update_interval(),
             flows: cfg.flow_config(),
             decode: cfg.decode_config(),
             locals: cfg.local_networks(),
             apps,
+            geo: Arc::new(ArcSwap::from_pointee(geo)),
             dns_cache_entries: usize::try_from(cfg.dpi.dns_cache_entries).unwrap_or(usize::MAX),
             resource_usage,
             analytics: Shared::new(cfg.analytics()),

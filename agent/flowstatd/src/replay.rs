@@ -11,6 +11,7 @@
 //! Nothing is dropped: the pipeline waits for its slowest part.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -107,7 +108,7 @@ pub fn replay(
         cfg.update_interval,
         cfg.resource_usage,
         cfg.analytics.clone(),
-        core_plugins(),
+        core_plugins(&cfg),
         sinks.wanted(),
     );
     let workers = opts.workers.max(1);
@@ -119,7 +120,7 @@ pub fn replay(
     let reader = Reader::new(&cfg, opts, shares.clone());
     let limit = FlowLimit::new(cfg.flows.max_flows);
     let (summary, sinks) = if workers == 1 {
-        let worker = cfg.worker(&limit, core_plugins(), sinks.wanted());
+        let worker = cfg.worker(&limit, core_plugins(&cfg), sinks.wanted());
         let inline = Inline {
             worker,
             reducer,
@@ -138,9 +139,10 @@ pub fn replay(
     Ok((summary, sinks))
 }
 
-/// The plugins of replay: the core telemetry.
-fn core_plugins() -> Vec<Box<dyn Plugin>> {
-    vec![Box::new(CorePlugin::default())]
+/// The plugins of replay: the core telemetry, with the address databases
+/// loaded once.
+fn core_plugins(cfg: &PipelineConfig) -> Vec<Box<dyn Plugin>> {
+    vec![Box::new(CorePlugin::new(Arc::clone(&cfg.geo)))]
 }
 
 /// What the reader drives: one worker inline, or workers on threads.
@@ -443,7 +445,7 @@ impl Threads {
         for i in 1..n {
             let (in_tx, in_rx) = bounded(QUEUE);
             let (out_tx, out_rx) = bounded(QUEUE);
-            let worker = cfg.worker(limit, core_plugins(), wanted);
+            let worker = cfg.worker(limit, core_plugins(cfg), wanted);
             let spare = spare_tx.clone();
             workers.push(spawn(&format!("flowstat-work{i}"), move || {
                 work(worker, &in_rx, Lane::new(out_tx), &spare)
@@ -455,7 +457,7 @@ impl Threads {
             .chain(outputs.iter().cloned().map(Some))
             .collect();
         Threads {
-            local: cfg.worker(limit, core_plugins(), wanted),
+            local: cfg.worker(limit, core_plugins(cfg), wanted),
             others: Others {
                 batches: (1..n).map(|_| new_batch()).collect(),
                 spare,

@@ -81,12 +81,16 @@ fn view() -> FlowView<'static> {
 }
 
 fn encode_flow(event: FlowEvent, flow: &FlowView<'_>) -> Record {
+    encode_flow_with(&mut CorePlugin::default(), event, flow)
+}
+
+fn encode_flow_with(plugin: &mut CorePlugin, event: FlowEvent, flow: &FlowView<'_>) -> Record {
     let mut out = Records::default();
     let source = SourceInfo {
         interface: "eth0",
         internal: true,
     };
-    CorePlugin::default().on_flow(&source, event, flow, &mut out);
+    plugin.on_flow(&source, event, flow, &mut out);
     assert_eq!(out.as_slice().len(), 1);
     out.as_slice()[0].clone()
 }
@@ -285,6 +289,104 @@ fn flow_record_carries_protocol_objects_in_key_order() {
     let stats = encode_flow(FlowEvent::Stats, &v);
     let stats = text(&stats);
     assert!(!stats.contains("\"ssl\"") && !stats.contains("host_server_name"));
+}
+
+/// Address databases from prefix tables: `asn` lines, and a country table
+/// of `country` lines.
+fn geo_db(asn: &str, country: &str) -> flowstat_geo::GeoDb {
+    let dir = std::env::temp_dir();
+    let file = |name: &str, text: &str| {
+        let path = dir.join(format!("flowstat-plugins-{}-{name}", std::process::id()));
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    let config = flowstat_geo::GeoConfig {
+        asn: Some(file("asn.tsv", asn)),
+        country: Some(file("country.tsv", country)),
+    };
+    let db = flowstat_geo::GeoDb::open(&config).unwrap();
+    for path in [config.asn, config.country].into_iter().flatten() {
+        std::fs::remove_file(path).unwrap();
+    }
+    db
+}
+
+#[test]
+fn flow_records_carry_the_asn_and_country_of_public_addresses_in_key_order() {
+    let geo: SharedGeo = Arc::new(ArcSwap::from_pointee(geo_db(
+        "2.0.0.0/8\t3215\tOrange\n2.2.0.0/16\t64500\tExample \"Two\"\n\
+         192.168.0.0/16\t64512\tPrivate\n198.51.100.0/24\t64501\tLocal Net\n",
+        "2.0.0.0/8\tFR\n198.51.100.0/24\tDE\n",
+    )));
+    let mut plugin = CorePlugin::new(Arc::clone(&geo));
+    // The local side is private: only the other side is looked up.
+    let r = encode_flow_with(&mut plugin, FlowEvent::Detected, &view());
+    let v: Value = serde_json::from_slice(&r.json).unwrap();
+    let f = v["flow"].as_object().unwrap();
+    assert_eq!(f["other_asn"], 64500);
+    assert_eq!(f["other_as_name"], "Example \"Two\"");
+    assert_eq!(f["other_country"], "FR");
+    for key in ["local_asn", "local_as_name", "local_country"] {
+        assert!(!f.contains_key(key), "{key} of a private address");
+    }
+    // A public local side is looked up too, and every key is in order.
+    let mut public = view();
+    public.local.ip = "198.51.100.9".parse().unwrap();
+    public.local.class = AddrClass::Public;
+    let r = encode_flow_with(&mut plugin, FlowEvent::Detected, &public);
+    let t = text(&r);
+    let order = [
+        "\"last_seen_at\"",
+        "\"local_as_name\":\"Local Net\"",
+        "\"local_asn\":64501",
+        "\"local_bytes\"",
+        "\"local_country\":\"DE\"",
+        "\"local_ip\"",
+        "\"other_as_name\":\"Example \\\"Two\\\"\"",
+        "\"other_asn\":64500",
+        "\"other_bytes\"",
+        "\"other_country\":\"FR\"",
+        "\"other_ip\"",
+    ];
+    let at: Vec<usize> = order
+        .iter()
+        .map(|k| t.find(k).unwrap_or_else(|| panic!("{k} missing in {t}")))
+        .collect();
+    assert!(at.windows(2).all(|w| w[0] < w[1]), "{t}");
+    let v: Value = serde_json::from_slice(&r.json).unwrap();
+    let keys: Vec<&String> = v["flow"].as_object().unwrap().keys().collect();
+    assert!(keys.windows(2).all(|w| w[0] < w[1]), "{keys:?}");
+    // flow_stats and flow_purge carry none of it.
+    for event in [
+        FlowEvent::Stats,
+        FlowEvent::Purged {
+            reason: PurgeReason::Closed,
+            evicted: false,
+        },
+    ] {
+        let r = encode_flow_with(&mut plugin, event, &public);
+        let t = text(&r);
+        assert!(!t.contains("_asn") && !t.contains("_country"), "{t}");
+    }
+    // A reload swaps the databases under the plugin.
+    geo.store(Arc::new(geo_db(
+        "2.2.2.0/24\t64499\tReloaded\n",
+        "2.2.2.0/24\tBE\n",
+    )));
+    let r = encode_flow_with(&mut plugin, FlowEvent::Detected, &view());
+    let v: Value = serde_json::from_slice(&r.json).unwrap();
+    assert_eq!(v["flow"]["other_asn"], 64499);
+    assert_eq!(v["flow"]["other_as_name"], "Reloaded");
+    assert_eq!(v["flow"]["other_country"], "BE");
+}
+
+#[test]
+fn without_databases_flow_records_have_no_asn_fields() {
+    let r = encode_flow(FlowEvent::Detected, &view());
+    let t = text(&r);
+    for key in ["_asn", "_as_name", "_country"] {
+        assert!(!t.contains(key), "{key} in {t}");
+    }
 }
 
 #[test]
