@@ -6,6 +6,10 @@
 
 use std::hint::black_box;
 use std::net::Ipv4Addr;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use flowstat_geo::GeoDb;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use flowstat_analytics::{DefinitionConfig, Reducer, Shared, Spec, Tally, ThresholdConfig};
@@ -62,7 +66,11 @@ fn tally(shared: &Shared) -> Vec<Tally> {
         interface: "eth0",
         internal: true,
     };
-    let mut tallies = vec![Tally::new(shared.clone()), Tally::new(shared.clone())];
+    let geo = Arc::new(ArcSwap::from_pointee(GeoDb::empty()));
+    let mut tallies = vec![
+        Tally::new(shared.clone(), geo.clone()),
+        Tally::new(shared.clone(), geo),
+    ];
     let mut view = sample_flow();
     for i in 0..FLOWS {
         let [_, a, b, c] = i.to_be_bytes();

@@ -48,13 +48,9 @@ use flowstat_core::{
     AGENT_VERSION, AddrClass, AgentStatus, DecodeError, FlowEvent, FlowView, InterfaceReport,
     Metadata, Plugin, Record, RecordKind, Records, Snapshot, SourceInfo,
 };
-use flowstat_geo::{GeoDb, GeoInfo};
+use flowstat_geo::{GeoDb, GeoInfo, SharedGeo};
 
 use crate::json::{Json, escape, hex, hex_digits, key};
-
-/// The address databases, shared by every plugin that reads them and
-/// swapped whole when they are reloaded (SIGHUP): a reader never waits.
-pub type SharedGeo = Arc<ArcSwap<GeoDb>>;
 
 /// Produces `flow`, `flow_stats`, `flow_purge`, `agent_status`,
 /// `interface_stats`, `aggregate` and `event`.
@@ -206,16 +202,9 @@ fn flow_body(j: &mut Json<'_>, kind: RecordKind, f: &FlowView<'_>, geo: &ArcSwap
     let m = d.meta;
     let (l, o) = (&f.local_stats, &f.other_stats);
     let geo = meta.then(|| geo.load());
-    let lookup = |ip| {
-        geo.as_ref()
-            .map_or_else(GeoInfo::default, |db| db.lookup(ip))
-    };
-    let local_geo = if f.local.class == AddrClass::Public {
-        lookup(f.local.ip)
-    } else {
-        GeoInfo::default()
-    };
-    let other_geo = lookup(f.other.ip);
+    let [local_geo, other_geo] = geo.as_ref().map_or([GeoInfo::default(); 2], |db| {
+        db.flow_sides(f.local.ip, f.local.class == AddrClass::Public, f.other.ip)
+    });
     if meta {
         // Netify's overrides flowstat does not do.
         j.constant_fields(r#""app_ip_override":false,"app_proto_twins":false"#);

@@ -10,4 +10,4 @@
 mod core_plugin;
 mod json;
 
-pub use core_plugin::{CorePlugin, SharedGeo, agent_hello};
+pub use core_plugin::{CorePlugin, agent_hello};

@@ -153,3 +153,67 @@ fn check_config_names_a_missing_or_corrupt_database() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// flow-exporter's series without per-flow records: bytes by local and
+/// other AS, per direction, from `aggregate` records, equal to the sums of
+/// the flow records by the ASNs the `flow` records carry.
+#[test]
+fn bytes_by_as_pair_per_direction_come_out_of_aggregates() {
+    let mut cfg = geo_config();
+    for (name, value) in [("as_out", "local_bytes"), ("as_in", "other_bytes")] {
+        cfg.flow_definition.push(
+            serde_json::from_value(serde_json::json!({
+                "name": name, "keys": ["local_asn", "other_asn"], "value": value,
+                "n": 100, "emit": true,
+            }))
+            .unwrap(),
+        );
+    }
+    let records = replay(&captures(), &cfg);
+    let mut pair_of = std::collections::HashMap::new();
+    let mut expected: std::collections::BTreeMap<(&str, u64, u64), u64> = Default::default();
+    for r in &records {
+        let f = &r["flow"];
+        let asn = |k: &str| f[k].as_u64().unwrap_or(0);
+        match r["type"].as_str().unwrap() {
+            "flow" => {
+                pair_of.insert(f["digest"].clone(), (asn("local_asn"), asn("other_asn")));
+            }
+            "flow_stats" | "flow_purge" => {
+                let (l, o) = [&f["digest"], &f["digest_prev"][0]]
+                    .iter()
+                    .find_map(|d| pair_of.get(*d))
+                    .copied()
+                    .unwrap();
+                for (name, bytes) in [("as_out", "local_bytes"), ("as_in", "other_bytes")] {
+                    let b = f[bytes].as_u64().unwrap();
+                    if b > 0 {
+                        *expected.entry((name, l, o)).or_default() += b;
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut got: std::collections::BTreeMap<(&str, u64, u64), u64> = Default::default();
+    for r in records.iter().filter(|r| r["type"] == "aggregate") {
+        let name = if r["name"] == "as_out" {
+            "as_out"
+        } else {
+            "as_in"
+        };
+        for row in r["rows"].as_array().unwrap() {
+            let k = &row["key"];
+            let key = (
+                name,
+                k["local_asn"].as_u64().unwrap(),
+                k["other_asn"].as_u64().unwrap(),
+            );
+            *got.entry(key).or_default() += row["value"].as_u64().unwrap();
+        }
+    }
+    assert_eq!(got, expected);
+    // Both directions, and pairs with a known AS on each side.
+    assert!(got.contains_key(&("as_out", 64500, 15169)), "{got:?}");
+    assert!(got.contains_key(&("as_in", 0, 14061)), "{got:?}");
+}

@@ -7,6 +7,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use flowstat_core::{FlowView, SourceInfo};
+use flowstat_geo::GeoInfo;
 use serde_json::{Map, Value};
 
 /// A flow as the analytics see it: the view, its source, and what the
@@ -17,6 +18,9 @@ pub(crate) struct FlowCtx<'a> {
     pub view: &'a FlowView<'a>,
     /// `host_server_name`, kept from the flow's `flow` record.
     pub host: &'a str,
+    /// What the address databases know of the local and the other
+    /// address (looked up only when a definition reads it).
+    pub geo: [GeoInfo<'a>; 2],
 }
 
 /// A flow field usable as a key or in a filter.
@@ -52,6 +56,18 @@ pub enum Field {
     OtherType,
     /// `host_server_name`.
     HostServerName,
+    /// `local_asn` (0 when unknown).
+    LocalAsn,
+    /// `other_asn` (0 when unknown).
+    OtherAsn,
+    /// `local_as_name`.
+    LocalAsName,
+    /// `other_as_name`.
+    OtherAsName,
+    /// `local_country` (ISO 3166 alpha-2).
+    LocalCountry,
+    /// `other_country`.
+    OtherCountry,
 }
 
 /// What a field's values are.
@@ -64,7 +80,7 @@ enum Kind {
 
 impl Field {
     /// Every field, for error messages.
-    pub const ALL: [Field; 15] = [
+    pub const ALL: [Field; 21] = [
         Field::Application,
         Field::Protocol,
         Field::Category,
@@ -80,6 +96,12 @@ impl Field {
         Field::OtherMac,
         Field::OtherType,
         Field::HostServerName,
+        Field::LocalAsn,
+        Field::OtherAsn,
+        Field::LocalAsName,
+        Field::OtherAsName,
+        Field::LocalCountry,
+        Field::OtherCountry,
     ];
 
     /// The field's name in the config and in keys.
@@ -100,7 +122,26 @@ impl Field {
             Field::OtherMac => "other_mac",
             Field::OtherType => "other_type",
             Field::HostServerName => "host_server_name",
+            Field::LocalAsn => "local_asn",
+            Field::OtherAsn => "other_asn",
+            Field::LocalAsName => "local_as_name",
+            Field::OtherAsName => "other_as_name",
+            Field::LocalCountry => "local_country",
+            Field::OtherCountry => "other_country",
         }
+    }
+
+    /// Whether the field comes from the address databases.
+    pub(crate) const fn is_geo(self) -> bool {
+        matches!(
+            self,
+            Field::LocalAsn
+                | Field::OtherAsn
+                | Field::LocalAsName
+                | Field::OtherAsName
+                | Field::LocalCountry
+                | Field::OtherCountry
+        )
     }
 
     /// The field named `name`.
@@ -115,12 +156,18 @@ impl Field {
             | Field::Category
             | Field::Interface
             | Field::OtherType
-            | Field::HostServerName => Kind::Text,
+            | Field::HostServerName
+            | Field::LocalAsName
+            | Field::OtherAsName
+            | Field::LocalCountry
+            | Field::OtherCountry => Kind::Text,
             Field::LocalPort
             | Field::OtherPort
             | Field::IpProtocol
             | Field::IpVersion
-            | Field::VlanId => Kind::Number,
+            | Field::VlanId
+            | Field::LocalAsn
+            | Field::OtherAsn => Kind::Number,
             Field::LocalIp | Field::OtherIp => Kind::Ip,
             Field::LocalMac | Field::OtherMac => Kind::Mac,
         }
@@ -145,6 +192,12 @@ impl Field {
             Field::VlanId => number(key, v.vlan_id.into()),
             Field::LocalMac => key.extend_from_slice(&v.local.mac),
             Field::OtherMac => key.extend_from_slice(&v.other.mac),
+            Field::LocalAsn => number(key, flow.geo[0].asn.unwrap_or(0).into()),
+            Field::OtherAsn => number(key, flow.geo[1].asn.unwrap_or(0).into()),
+            Field::LocalAsName => text(key, flow.geo[0].as_name.unwrap_or("")),
+            Field::OtherAsName => text(key, flow.geo[1].as_name.unwrap_or("")),
+            Field::LocalCountry => text(key, flow.geo[0].country.unwrap_or("")),
+            Field::OtherCountry => text(key, flow.geo[1].country.unwrap_or("")),
         }
     }
 

@@ -199,9 +199,9 @@ impl Definition {
         &self.config
     }
 
-    /// Whether any key or filter reads `field`.
-    pub(crate) fn reads(&self, field: Field) -> bool {
-        self.keys.contains(&field) || self.filter.iter().any(|(f, _)| *f == field)
+    /// Whether any key or filter reads a field that `which` picks.
+    pub(crate) fn reads(&self, which: impl Fn(Field) -> bool) -> bool {
+        self.keys.iter().copied().any(&which) || self.filter.iter().any(|(f, _)| which(*f))
     }
 
     /// The flow's key and amount in its `flow_stats` or `flow_purge`

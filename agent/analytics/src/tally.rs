@@ -9,7 +9,8 @@ use std::collections::BinaryHeap;
 use std::sync::Arc;
 
 use flowstat_core::analytics::FlowSummary;
-use flowstat_core::{FlowEvent, FlowKey, FlowView, SourceInfo};
+use flowstat_core::{AddrClass, FlowEvent, FlowKey, FlowView, SourceInfo};
+use flowstat_geo::{GeoInfo, SharedGeo};
 
 use crate::field::{Field, FlowCtx};
 use crate::spec::{Metric, Shared, Spec};
@@ -25,7 +26,7 @@ pub(crate) type Table = hashbrown::HashMap<Box<[u8]>, u64, foldhash::fast::Rando
 type Rank = (u64, Reverse<[u8; 20]>);
 
 /// One worker's share of one interval, for the reducer.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct TallyPart {
     /// The settings it was counted under.
     pub(crate) spec: Arc<Spec>,
@@ -47,13 +48,17 @@ pub struct Tally {
     /// key, while some definition reads `host_server_name`.
     hosts: Vec<(Box<str>, Hosts)>,
     reads_host: bool,
+    /// The address databases, and whether a definition reads them.
+    geo: SharedGeo,
+    reads_geo: bool,
     top: BinaryHeap<Reverse<(Rank, Box<FlowSummary>)>>,
     key: Vec<u8>,
 }
 
 impl Tally {
-    /// A worker's tally of the settings in `shared`.
-    pub fn new(shared: Shared) -> Tally {
+    /// A worker's tally of the settings in `shared`, naming addresses'
+    /// ASNs and countries from `geo`.
+    pub fn new(shared: Shared, geo: SharedGeo) -> Tally {
         let spec = shared.spec();
         let mut tally = Tally {
             generation: shared.generation(),
@@ -61,6 +66,8 @@ impl Tally {
             part: TallyPart::empty(Arc::clone(&spec), &[]),
             hosts: Default::default(),
             reads_host: false,
+            geo,
+            reads_geo: false,
             top: BinaryHeap::new(),
             key: Vec::new(),
         };
@@ -69,7 +76,10 @@ impl Tally {
     }
 
     fn adopt(&mut self, spec: Arc<Spec>) {
-        self.reads_host = spec.definitions().any(|d| d.reads(Field::HostServerName));
+        self.reads_host = spec
+            .definitions()
+            .any(|d| d.reads(|f| f == Field::HostServerName));
+        self.reads_geo = spec.definitions().any(|d| d.reads(Field::is_geo));
         if !self.reads_host {
             self.hosts = Vec::new();
         }
@@ -120,7 +130,18 @@ impl Tally {
 
     /// Counts a flow's `flow_stats` or `flow_purge`.
     fn count(&mut self, spec: &Spec, source: &SourceInfo<'_>, view: &FlowView<'_>, host: &str) {
-        let flow = FlowCtx { source, view, host };
+        // Looked up once per flow and interval, and only when read.
+        let db = self.reads_geo.then(|| self.geo.load());
+        let geo = db.as_ref().map_or([GeoInfo::default(); 2], |db| {
+            let public = view.local.class == AddrClass::Public;
+            db.flow_sides(view.local.ip, public, view.other.ip)
+        });
+        let flow = FlowCtx {
+            source,
+            view,
+            host,
+            geo,
+        };
         for (d, table) in spec.definitions.iter().zip(&mut self.part.tables) {
             if let Some(amount) = d.count(&flow, &mut self.key) {
                 match table.get_mut(&self.key[..]) {

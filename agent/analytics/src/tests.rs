@@ -1,4 +1,8 @@
 use std::net::IpAddr;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use flowstat_geo::{GeoConfig, GeoDb};
 
 use flowstat_core::analytics::{Analytics, Row, Subject};
 use flowstat_core::{
@@ -92,6 +96,14 @@ fn threshold(name: &str, metric: &str, value: u64, by_flow: bool) -> ThresholdCo
     }
 }
 
+/// A worker's tally, with no address databases.
+fn tally(shared: &Shared) -> Tally {
+    Tally::new(
+        shared.clone(),
+        Arc::new(ArcSwap::from_pointee(GeoDb::empty())),
+    )
+}
+
 fn reduce(r: &mut Reducer, parts: Vec<TallyPart>, secs: u64) -> Analytics {
     r.reduce(parts, Timestamp::from_secs(secs), 15, &[])
 }
@@ -120,6 +132,7 @@ fn keys_read_back_and_order_as_their_fields() {
             source: &ETH0,
             view: &view,
             host: "",
+            geo: Default::default(),
         };
         let mut key = Vec::new();
         for f in fields {
@@ -142,7 +155,7 @@ fn keys_read_back_and_order_as_their_fields() {
 fn workers_shares_merge_into_exact_top_keys_the_rest_and_totals() {
     let shared =
         Shared::new(Spec::new(vec![definition("apps", &["application"], 2)], vec![], 2).unwrap());
-    let (mut w1, mut w2) = (Tally::new(shared.clone()), Tally::new(shared.clone()));
+    let (mut w1, mut w2) = (tally(&shared), tally(&shared));
     let mut r = Reducer::new(shared);
     let stats = FlowEvent::Stats;
     w1.flow(&ETH0, stats, &flow([1, 1, 1, 1], "dns", 300, 300, 1));
@@ -189,7 +202,7 @@ fn a_filter_keeps_only_matching_flows() {
     d.filter
         .insert("application".into(), FilterValue::Text("dns".into()));
     let shared = Shared::new(Spec::new(vec![d], vec![], 0).unwrap());
-    let mut w = Tally::new(shared.clone());
+    let mut w = tally(&shared);
     let mut r = Reducer::new(shared);
     w.flow(
         &ETH0,
@@ -215,7 +228,7 @@ fn a_threshold_fires_once_per_crossing() {
         )
         .unwrap(),
     );
-    let mut w = Tally::new(shared.clone());
+    let mut w = tally(&shared);
     let mut r = Reducer::new(shared);
     // Rates (bytes / 15 s): 20, 20, 5, 20 for dns; web always above.
     let mut fired = Vec::new();
@@ -253,7 +266,7 @@ fn without_by_flow_one_event_names_the_largest_and_lock_waits_for_acknowledge() 
     let mut t = threshold("fat", "total_rate", 10, false);
     t.lock = true;
     let shared = Shared::new(Spec::new(vec![], vec![t], 0).unwrap());
-    let mut w = Tally::new(shared.clone());
+    let mut w = tally(&shared);
     let mut r = Reducer::new(shared.clone());
     let interval = |r: &mut Reducer, w: &mut Tally, bytes: &[u64], at| {
         for (i, &b) in bytes.iter().enumerate() {
@@ -309,7 +322,7 @@ fn an_interface_threshold_reads_the_capture_when_the_kernel_has_no_counters() {
 #[test]
 fn definitions_change_at_run_time_from_the_next_interval() {
     let shared = Shared::default();
-    let mut w = Tally::new(shared.clone());
+    let mut w = tally(&shared);
     let mut r = Reducer::new(shared.clone());
     shared
         .define(definition("apps", &["application"], 5))
@@ -360,4 +373,51 @@ fn bad_settings_are_named() {
         .unwrap(),
     );
     assert!(shared.remove("a").is_err());
+}
+
+#[test]
+fn geo_keys_come_from_the_address_databases() {
+    let dir = std::env::temp_dir().join(format!("flowstat-analytics-geo-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let asn = dir.join("asn.tsv");
+    std::fs::write(
+        &asn,
+        "1.1.1.0/24\t13335\tCLOUDFLARENET\n1.1.0.0/16\t64500\tWIDER\n",
+    )
+    .unwrap();
+    let db = GeoDb::open(&GeoConfig {
+        asn: Some(asn),
+        country: None,
+    })
+    .unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    let shared = Shared::new(
+        Spec::new(
+            vec![definition("as", &["other_asn", "other_as_name"], 5)],
+            vec![],
+            0,
+        )
+        .unwrap(),
+    );
+    let mut w = Tally::new(shared.clone(), Arc::new(ArcSwap::from_pointee(db)));
+    let mut r = Reducer::new(shared);
+    for (i, other) in [[1, 1, 1, 1], [1, 1, 2, 2], [1, 1, 1, 9], [9, 9, 9, 9]]
+        .into_iter()
+        .enumerate()
+    {
+        w.flow(
+            &ETH0,
+            FlowEvent::Stats,
+            &flow(other, "x", 10 * (i as u64 + 1), 100, i as u8),
+        );
+    }
+    let a = reduce(&mut r, vec![w.take()], 15);
+    let cloudflare = json!({"other_asn": 13335, "other_as_name": "CLOUDFLARENET"});
+    let wider = json!({"other_asn": 64500, "other_as_name": "WIDER"});
+    // A tie (40): in key order, unknown (0) first.
+    let unknown = json!({"other_asn": 0, "other_as_name": ""});
+    assert_eq!(
+        rows(&a, 0),
+        [(unknown, 40, 40), (cloudflare, 40, 40), (wider, 20, 20)]
+    );
 }

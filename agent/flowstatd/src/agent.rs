@@ -37,7 +37,7 @@ use flowstat_core::{
 use flowstat_dpi::Applications;
 use flowstat_flow::{FlowLimit, LocalNetworks};
 use flowstat_geo::GeoDb;
-use flowstat_plugins::SharedGeo;
+use flowstat_geo::SharedGeo;
 use flowstat_sinks::SinkRuntime;
 use ipnet::IpNet;
 

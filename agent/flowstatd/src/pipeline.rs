@@ -19,7 +19,7 @@ use flowstat_decode::DecodeConfig;
 use flowstat_dpi::{Applications, Engine as Dpi, SharedDnsCache};
 use flowstat_flow::{FlowConfig, FlowLimit, LocalNetworks};
 use flowstat_geo::GeoDb;
-use flowstat_plugins::SharedGeo;
+use flowstat_geo::SharedGeo;
 
 use crate::ConfigError;
 use crate::config::Config;
@@ -109,7 +109,7 @@ impl PipelineConfig {
             self.locals.clone(),
             dpi,
             plugins,
-            Tally::new(self.analytics.clone()),
+            Tally::new(self.analytics.clone(), self.geo.clone()),
             Records::new(wanted),
         )
     }

@@ -24,11 +24,18 @@ mod table;
 use std::fmt;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
 
 use serde::Deserialize;
 
 use crate::mmdb::Mmdb;
 use crate::table::{AsnTable, CountryTable, TableError};
+
+/// The address databases, shared by every reader and swapped whole when
+/// they are reloaded (SIGHUP): a reader never waits.
+pub type SharedGeo = Arc<ArcSwap<GeoDb>>;
 
 /// What the databases know about one address.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -141,6 +148,18 @@ impl GeoDb {
                 .map(|p| load(p, CountryTable::FORMAT, CountryTable::parse))
                 .transpose()?,
         })
+    }
+
+    /// What the databases know about a flow's local and other address
+    /// (SPEC 4): the local one is looked up only when it is public (a
+    /// private address is the operator's own, and no database knows it).
+    pub fn flow_sides(&self, local: IpAddr, local_public: bool, other: IpAddr) -> [GeoInfo<'_>; 2] {
+        let local = if local_public {
+            self.lookup(local)
+        } else {
+            GeoInfo::default()
+        };
+        [local, self.lookup(other)]
     }
 
     /// What the databases know about `ip`. An IPv4-mapped IPv6 address
