@@ -297,3 +297,57 @@ value = 15000
     assert_eq!(first["threshold_value"], 10_000);
     assert_eq!(first["value"], 20_000);
 }
+
+/// Live, the interface metrics are the kernel's: a threshold on the
+/// receive rate of a veth fires once per burst that tcpreplay pushes
+/// above it, and stays quiet while the link is idle.
+#[test]
+fn an_interface_rate_threshold_fires_live_once_per_burst() {
+    let dir = TempDir::new("analytics-live");
+    let pcap = dir.path("burst.pcap");
+    crate::common::udp_flows(&pcap, 6_000);
+    let out = dir.path("out.json");
+    let status = dir.path("status.json");
+    let cfg = dir.path("agent.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[agent]\nupdate_interval_secs = 1\nstatus_file = {status:?}\n\
+             [[capture]]\ninterface = \"vb\"\nmethod = \"libpcap\"\n\
+             [[sink]]\ntype = \"file\"\npath = {out:?}\n\
+             [[threshold]]\nname = \"busy-link\"\nmetric = \"rx_packets_per_sec\"\nvalue = 1000\n",
+        ),
+    )
+    .unwrap();
+    let ns = crate::live::Netns::new("threshold");
+    let mut agent = crate::live::Agent::start(&ns, &cfg, &status, dir.path("agent.log"));
+    // Idle, then two bursts of 2 s at 3000 packets a second, 3 s apart.
+    std::thread::sleep(Duration::from_secs(2));
+    ns.send(&pcap, 3_000);
+    std::thread::sleep(Duration::from_secs(3));
+    ns.send(&pcap, 3_000);
+    std::thread::sleep(Duration::from_millis(1500));
+    let (code, _) = agent.stop();
+    assert!(code.success(), "{code}\n{}", agent.log());
+    let records = crate::live::read_records(&out);
+    let events: Vec<&Value> = records.iter().filter(|r| r["type"] == "event").collect();
+    assert_eq!(events.len(), 2, "{events:?}");
+    for (i, e) in events.iter().enumerate() {
+        assert_eq!(e["event_id"], i as u64 + 1);
+        assert_eq!(e["interface"], "vb");
+        assert_eq!(e["metric"], "rx_packets_per_sec");
+        let rate = e["value"].as_u64().unwrap();
+        assert!((1_001..=4_000).contains(&rate), "{e}");
+    }
+    // The first came with the first burst, not while the link was idle
+    // (`timestamp` is in seconds, `at` in milliseconds).
+    let first = records
+        .iter()
+        .find(|r| r["type"] == "agent_status")
+        .unwrap();
+    let first = first["timestamp"].as_u64().unwrap();
+    assert!(
+        events[0]["at"].as_u64().unwrap() / 1000 > first + 1,
+        "{first}"
+    );
+}

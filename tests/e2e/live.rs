@@ -16,7 +16,7 @@ use flowstat_core::{Batch, CaptureSource, LinkType};
 use crate::common::{PcapWriter, TempDir, flowstatd, replay};
 
 /// A network namespace holding a veth pair `va` <-> `vb`, deleted on drop.
-struct Netns {
+pub(crate) struct Netns {
     name: String,
 }
 
@@ -31,7 +31,7 @@ fn run(cmd: &mut Command) -> String {
 }
 
 impl Netns {
-    fn new(tag: &str) -> Netns {
+    pub(crate) fn new(tag: &str) -> Netns {
         let name = format!("fslive-{tag}-{}", std::process::id());
         let _ = Command::new("ip").args(["netns", "del", &name]).output();
         run(Command::new("ip").args(["netns", "add", &name]));
@@ -67,7 +67,7 @@ impl Netns {
     }
 
     /// Sends `pcap` into `va` at `pps` packets per second; checks none failed.
-    fn send(&self, pcap: &Path, pps: u32) {
+    pub(crate) fn send(&self, pcap: &Path, pps: u32) {
         let out = run(self.exec("tcpreplay").args([
             "-i",
             "va",
@@ -92,14 +92,14 @@ impl Drop for Netns {
 }
 
 /// A running `flowstatd run` inside a namespace; killed on drop.
-struct Agent {
+pub(crate) struct Agent {
     child: Child,
     stderr: PathBuf,
 }
 
 impl Agent {
     /// Starts the agent with `config` and waits for its first status file.
-    fn start(ns: &Netns, config: &Path, status: &Path, stderr: PathBuf) -> Agent {
+    pub(crate) fn start(ns: &Netns, config: &Path, status: &Path, stderr: PathBuf) -> Agent {
         let _ = std::fs::remove_file(status);
         let log = std::fs::File::create(&stderr).unwrap();
         let child = ns
@@ -125,7 +125,7 @@ impl Agent {
         agent
     }
 
-    fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         std::fs::read_to_string(&self.stderr).unwrap_or_default()
     }
 
@@ -134,7 +134,7 @@ impl Agent {
     }
 
     /// Sends SIGTERM; returns the exit status and how long the exit took.
-    fn stop(&mut self) -> (ExitStatus, Duration) {
+    pub(crate) fn stop(&mut self) -> (ExitStatus, Duration) {
         let t = Instant::now();
         self.signal("TERM");
         let status = self.child.wait().unwrap();
@@ -225,7 +225,7 @@ fn totals(records: &[Value]) -> BTreeMap<String, (u64, u64, u64, u64)> {
     out
 }
 
-fn read_records(path: &Path) -> Vec<Value> {
+pub(crate) fn read_records(path: &Path) -> Vec<Value> {
     std::fs::read_to_string(path)
         .unwrap_or_default()
         .lines()
