@@ -781,8 +781,10 @@ mod tests {
             queue_records: 10,
             ..SinkOptions::new(KindSet::ALL)
         };
-        rt.add(Box::new(probe.clone()), options).unwrap();
+        // Patience counts from the sink's last progress, its start: the
+        // clock starts before it.
         let start = Instant::now();
+        rt.add(Box::new(probe.clone()), options).unwrap();
         rt.publish((0..25).map(|i| record(RecordKind::Flow, i)));
         assert!(start.elapsed() >= patience, "waited for the sink first");
         let s = &rt.status()[0];
@@ -828,8 +830,10 @@ mod tests {
             queue_records: 10,
             ..SinkOptions::new(KindSet::ALL)
         };
-        rt.add(Box::new(probe.clone()), options).unwrap();
+        // Patience counts from the sink's last progress, its start: the
+        // clock starts before it.
         let start = Instant::now();
+        rt.add(Box::new(probe.clone()), options).unwrap();
         rt.publish((0..25).map(|i| record(RecordKind::Flow, i)));
         assert!(start.elapsed() >= patience, "waited for the sink first");
         wait_until(|| probe.0.lock().unwrap().opens == 1);
