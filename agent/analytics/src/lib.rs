@@ -18,6 +18,7 @@
 mod field;
 mod reduce;
 mod spec;
+mod table;
 mod tally;
 
 pub use field::Field;

@@ -12,7 +12,8 @@ use serde_json::Value;
 
 use crate::field::decode_key;
 use crate::spec::{Definition, InterfaceMetric, Metric, Shared, Threshold};
-use crate::tally::{Table, TallyPart};
+use crate::table::Table;
+use crate::tally::TallyPart;
 
 /// Merges the workers' shares of each interval into its [`Analytics`].
 pub struct Reducer {
@@ -30,7 +31,7 @@ pub struct Reducer {
 /// since the definition began.
 struct Counted {
     definition: Arc<Definition>,
-    keys: hashbrown::HashMap<Box<[u8]>, Acc, foldhash::fast::RandomState>,
+    keys: Table<Acc>,
     sum: u64,
 }
 
@@ -51,10 +52,9 @@ impl Counted {
     }
 
     /// Adds a worker's share of the interval.
-    fn add(&mut self, part: Table) {
-        self.keys.reserve(part.len());
-        for (k, v) in part {
-            let acc = self.keys.entry(k).or_default();
+    fn add(&mut self, part: &Table<u64>) {
+        for (k, v) in part.iter() {
+            let acc = self.keys.get(k);
             acc.value += v;
             acc.total += v;
             self.sum += v;
@@ -63,15 +63,12 @@ impl Counted {
 
     /// The keys active in the interval.
     fn active(&self) -> impl Iterator<Item = (&[u8], &Acc)> {
-        self.keys
-            .iter()
-            .filter(|(_, a)| a.value > 0)
-            .map(|(k, a)| (&**k, a))
+        self.keys.iter().filter(|(_, a)| a.value > 0)
     }
 
     /// Starts the next interval: forgets the keys idle in this one.
     fn next_interval(&mut self) {
-        self.keys.retain(|_, a| {
+        self.keys.retain(|a| {
             let active = a.value > 0;
             a.value = 0;
             active
@@ -140,7 +137,7 @@ impl Reducer {
         for part in parts {
             for (d, table) in part.spec.definitions.iter().zip(part.tables) {
                 if let Some(c) = counted.iter_mut().find(|c| Arc::ptr_eq(&c.definition, d)) {
-                    c.add(table);
+                    c.add(&table);
                 }
             }
             for (t, flows) in part.spec.thresholds.iter().zip(part.above) {

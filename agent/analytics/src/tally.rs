@@ -14,12 +14,10 @@ use flowstat_geo::{GeoInfo, SharedGeo};
 
 use crate::field::{Field, FlowCtx};
 use crate::spec::{Metric, Shared, Spec};
+use crate::table::Table;
 
 /// Host names by flow key.
 type Hosts = hashbrown::HashMap<FlowKey, Box<str>, foldhash::fast::RandomState>;
-
-/// Keys and their amounts.
-pub(crate) type Table = hashbrown::HashMap<Box<[u8]>, u64, foldhash::fast::RandomState>;
 
 /// A flow's place among the largest: by rate, then digest (smaller
 /// first), so that the order never depends on the worker.
@@ -30,8 +28,8 @@ type Rank = (u64, Reverse<[u8; 20]>);
 pub struct TallyPart {
     /// The settings it was counted under.
     pub(crate) spec: Arc<Spec>,
-    /// One table per definition of `spec`.
-    pub(crate) tables: Vec<Table>,
+    /// One table per definition of `spec`: keys and their amounts.
+    pub(crate) tables: Vec<Table<u64>>,
     /// Per threshold of `spec` on a per-flow rate (others: empty), the
     /// flows above it and their rates.
     pub(crate) above: Vec<Vec<(u64, FlowSummary)>>,
@@ -144,12 +142,7 @@ impl Tally {
         };
         for (d, table) in spec.definitions.iter().zip(&mut self.part.tables) {
             if let Some(amount) = d.count(&flow, &mut self.key) {
-                match table.get_mut(&self.key[..]) {
-                    Some(v) => *v += amount,
-                    None => {
-                        table.insert(self.key.as_slice().into(), amount);
-                    }
-                }
+                *table.get(&self.key) += amount;
             }
         }
         for (t, above) in spec.thresholds.iter().zip(&mut self.part.above) {
@@ -205,10 +198,7 @@ impl TallyPart {
     fn empty(spec: Arc<Spec>, sizes: &[usize]) -> TallyPart {
         TallyPart {
             tables: (0..spec.definitions.len())
-                .map(|i| {
-                    let size = sizes.get(i).copied().unwrap_or(0);
-                    Table::with_capacity_and_hasher(size, Default::default())
-                })
+                .map(|i| Table::with_capacity(sizes.get(i).copied().unwrap_or(0)))
                 .collect(),
             above: spec.thresholds.iter().map(|_| Vec::new()).collect(),
             top: Vec::new(),
