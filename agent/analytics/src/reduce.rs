@@ -6,9 +6,10 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use flowstat_core::analytics::{Analytics, DefinitionTable, Event, FlowSummary, Row, Subject};
+use flowstat_core::analytics::{
+    Analytics, DefinitionTable, Event, FlowSummary, KeyJson, Row, Subject,
+};
 use flowstat_core::{InterfaceReport, Timestamp};
-use serde_json::Value;
 
 use crate::field::decode_key;
 use crate::spec::{Definition, InterfaceMetric, Metric, Shared, Threshold};
@@ -273,7 +274,7 @@ fn rows(c: &Counted, secs: u64) -> Vec<Row> {
     let mut rows: Vec<Row> = top
         .iter()
         .map(|&(k, a)| Row {
-            key: Row::key_of(decode_key(&c.definition.keys, k)),
+            key: decode_key(&c.definition.keys, k),
             value: a.value,
             rate: a.value / secs,
             total: a.total,
@@ -283,7 +284,7 @@ fn rows(c: &Counted, secs: u64) -> Vec<Row> {
         let value = rest.iter().map(|(_, a)| a.value).sum::<u64>();
         let shown = rows.iter().map(|r| r.total).sum::<u64>();
         rows.push(Row {
-            key: Row::other_key(),
+            key: KeyJson::other(),
             value,
             rate: value / secs,
             total: c.sum - shown,
@@ -300,7 +301,7 @@ fn key_candidates(c: &Counted, t: &Threshold, secs: u64) -> Vec<Candidate> {
         .map(|(k, rate)| Candidate {
             id: k.to_vec(),
             value: rate,
-            subject: Subject::Key(Value::Object(decode_key(&c.definition.keys, k))),
+            subject: Subject::Key(decode_key(&c.definition.keys, k)),
         })
         .collect()
 }

@@ -12,7 +12,7 @@ use flowstat_core::analytics::FlowSummary;
 use flowstat_core::{AddrClass, FlowEvent, FlowKey, FlowView, SourceInfo};
 use flowstat_geo::{GeoInfo, SharedGeo};
 
-use crate::field::{Field, FlowCtx};
+use crate::field::{Field, FlowCtx, hex};
 use crate::spec::{Metric, Shared, Spec};
 use crate::table::Table;
 
@@ -210,7 +210,7 @@ impl TallyPart {
 /// A flow as top lists and events name it.
 pub(crate) fn summary(source: &SourceInfo<'_>, f: &FlowView<'_>) -> FlowSummary {
     FlowSummary {
-        digest: f.digest.iter().map(|b| format!("{b:02x}")).collect(),
+        digest: hex(&f.digest),
         interface: source.interface.to_owned(),
         ip_protocol: f.ip_protocol,
         local_ip: f.local.ip,

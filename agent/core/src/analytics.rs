@@ -6,7 +6,7 @@
 use std::net::IpAddr;
 
 use serde::Serialize;
-use serde_json::{Map, Value};
+use serde_json::value::RawValue;
 
 /// The analytics part of an interval's [`Snapshot`](crate::Snapshot).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -40,7 +40,7 @@ pub struct DefinitionTable {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Row {
     /// The key's fields, by name; the string `"other"` for the folded rest.
-    pub key: Value,
+    pub key: KeyJson,
     /// The value counted during the interval.
     pub value: u64,
     /// `value` per second of the interval (rounded down).
@@ -49,17 +49,36 @@ pub struct Row {
     pub total: u64,
 }
 
-impl Row {
-    /// The key of the folded rest.
-    pub fn other_key() -> Value {
-        Value::String("other".into())
+/// A flow definition's key as JSON text, written once by the reducer and
+/// copied as is into records (and, later, API answers).
+#[derive(Clone, Debug, Serialize)]
+#[serde(transparent)]
+pub struct KeyJson(Box<RawValue>);
+
+impl KeyJson {
+    /// The key of the folded rest: `"other"`.
+    pub fn other() -> KeyJson {
+        KeyJson::new(r#""other""#.into()).unwrap_or_else(|_| unreachable!("valid JSON"))
     }
 
-    /// A key of `fields`.
-    pub fn key_of(fields: Map<String, Value>) -> Value {
-        Value::Object(fields)
+    /// The key written as `json`; an error if it is not JSON.
+    pub fn new(json: String) -> Result<KeyJson, serde_json::Error> {
+        RawValue::from_string(json).map(KeyJson)
+    }
+
+    /// The JSON text.
+    pub fn get(&self) -> &str {
+        self.0.get()
     }
 }
+
+impl PartialEq for KeyJson {
+    fn eq(&self, other: &KeyJson) -> bool {
+        self.get() == other.get()
+    }
+}
+
+impl Eq for KeyJson {}
 
 /// A flow, as top-N lists and events name it.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -118,7 +137,7 @@ pub struct Event {
 #[serde(rename_all = "snake_case")]
 pub enum Subject {
     /// A flow definition's key.
-    Key(Value),
+    Key(KeyJson),
     /// One flow.
     Flow(FlowSummary),
     /// A capture interface.

@@ -507,20 +507,20 @@ fn agent_hello_names_the_versions() {
 
 #[test]
 fn aggregate_and_event_records_have_the_spec_shape() {
-    use flowstat_core::analytics::{Analytics, DefinitionTable, Event, Row, Subject};
+    use flowstat_core::analytics::{Analytics, DefinitionTable, Event, KeyJson, Row, Subject};
     let table = |name: &str, emit| DefinitionTable {
         name: name.into(),
         emit,
         interval: 15,
         rows: vec![
             Row {
-                key: serde_json::json!({"application": "netflix"}),
+                key: KeyJson::new(r#"{"application":"netflix"}"#.into()).unwrap(),
                 value: 1500,
                 rate: 100,
                 total: 3000,
             },
             Row {
-                key: Row::other_key(),
+                key: KeyJson::other(),
                 value: 15,
                 rate: 1,
                 total: 15,
