@@ -23,7 +23,9 @@
 # meets every round's flows anew, as on a live link. Its rate is the 10
 # extra rounds' packets over the extra time, so that start-up cost
 # cancels. flowstatd runs there with one worker and with its default (a
-# worker per core), all records and DPI on, beside the floor. Only 20
+# worker per core), all records and DPI on, beside the floor, and with one
+# worker and the 10 flow definitions and 2 thresholds of
+# benches/analytics.toml (their cost on the per-packet path). Only 20
 # rounds: ndpiReader ages flows out of live captures only, so it keeps
 # every flow of a file in its per-bucket search trees, and its time per
 # round grows with the rounds (from 50 to 100 rounds its time grew 2.5-fold
@@ -89,6 +91,7 @@ for r in 10 20; do
   [ -s "$new" ] || target/release/mkcapture "$new" "$r" --vlan-per-round 2>/dev/null
   cache "$new"
   runs+=(-n "flowstatd, 1 worker (all records) $r" "$flowstatd replay $new -o /dev/null -w 1"
+    -n "flowstatd, 1 worker, 10 flow definitions $r" "$flowstatd replay $new -o /dev/null -w 1 -c benches/analytics.toml"
     -n "flowstatd, default workers (all records) $r" "$flowstatd replay $new -o /dev/null"
     -n "flowstatd, default workers (no per-flow) $r" "$flowstatd replay $new -o /dev/null --types agent_status,interface_stats"
     -n "ndpiReader $r" "ndpiReader -i $new -q"
