@@ -21,11 +21,8 @@ mod spec;
 mod table;
 mod tally;
 
-pub use field::Field;
 pub use reduce::Reducer;
-pub use spec::{
-    Definition, DefinitionConfig, FilterValue, Shared, Spec, Threshold, ThresholdConfig,
-};
+pub use spec::{Definition, DefinitionConfig, FilterValue, Shared, Spec, ThresholdConfig};
 pub use tally::{Tally, TallyPart};
 
 #[cfg(test)]

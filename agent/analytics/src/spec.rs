@@ -286,16 +286,9 @@ impl InterfaceMetric {
 
 /// A checked threshold.
 #[derive(Debug)]
-pub struct Threshold {
+pub(crate) struct Threshold {
     pub(crate) config: ThresholdConfig,
     pub(crate) metric: Metric,
-}
-
-impl Threshold {
-    /// The threshold as configured.
-    pub fn config(&self) -> &ThresholdConfig {
-        &self.config
-    }
 }
 
 /// Everything the analytics count and watch: the definitions, the
@@ -382,11 +375,6 @@ impl Spec {
         self.definitions.iter().map(|d| &**d)
     }
 
-    /// The thresholds, in order.
-    pub fn thresholds(&self) -> &[Threshold] {
-        &self.thresholds
-    }
-
     /// Nothing to count per flow.
     pub(crate) fn counts_nothing(&self) -> bool {
         self.definitions.is_empty()
@@ -431,7 +419,7 @@ impl Shared {
     }
 
     /// Changes at every change of settings.
-    pub fn generation(&self) -> u64 {
+    pub(crate) fn generation(&self) -> u64 {
         self.0.generation.load(Ordering::Acquire)
     }
 

@@ -208,7 +208,7 @@ impl TallyPart {
 }
 
 /// A flow as top lists and events name it.
-pub(crate) fn summary(source: &SourceInfo<'_>, f: &FlowView<'_>) -> FlowSummary {
+fn summary(source: &SourceInfo<'_>, f: &FlowView<'_>) -> FlowSummary {
     FlowSummary {
         digest: hex(&f.digest),
         interface: source.interface.to_owned(),

@@ -12,7 +12,7 @@ use flowstat_core::{
 use serde_json::json;
 
 use super::*;
-use crate::field::{FlowCtx, decode_key};
+use crate::field::{Field, FlowCtx, decode_key};
 
 const ETH0: SourceInfo<'static> = SourceInfo {
     interface: "eth0",
