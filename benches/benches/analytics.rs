@@ -24,19 +24,34 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Ten definitions, from a handful of keys (protocol) to one per flow
 /// (local and other address and port).
-fn spec() -> Spec {
-    let defs: [&[&str]; 10] = [
-        &["application"],
-        &["protocol"],
-        &["category"],
-        &["application", "protocol"],
-        &["other_ip"],
-        &["local_ip"],
-        &["local_ip", "other_ip"],
-        &["other_port"],
-        &["other_ip", "other_port"],
-        &["local_ip", "local_port", "other_ip", "other_port"],
-    ];
+const MIXED: [&[&str]; 10] = [
+    &["application"],
+    &["protocol"],
+    &["category"],
+    &["application", "protocol"],
+    &["other_ip"],
+    &["local_ip"],
+    &["local_ip", "other_ip"],
+    &["other_port"],
+    &["other_ip", "other_port"],
+    &["local_ip", "local_port", "other_ip", "other_port"],
+];
+
+/// Ten definitions of a few keys each (what a dashboard shows).
+const FEW_KEYS: [&[&str]; 10] = [
+    &["application"],
+    &["protocol"],
+    &["category"],
+    &["application", "protocol"],
+    &["other_port"],
+    &["vlan_id"],
+    &["interface"],
+    &["ip_protocol"],
+    &["other_type"],
+    &["protocol", "other_port"],
+];
+
+fn spec(defs: &[&[&str]]) -> Spec {
     let definitions = defs
         .iter()
         .enumerate()
@@ -56,7 +71,7 @@ fn spec() -> Spec {
         by_flow: true,
         lock: false,
     };
-    let thresholds = vec![threshold("hosts", "d4"), threshold("flows", "total_rate")];
+    let thresholds = vec![threshold("d4", "d4"), threshold("flows", "total_rate")];
     Spec::new(definitions, thresholds, 20).expect("bench settings")
 }
 
@@ -85,25 +100,34 @@ fn tally(shared: &Shared) -> Vec<Tally> {
 }
 
 fn analytics(c: &mut Criterion) {
-    let shared = Shared::new(spec());
     let mut g = c.benchmark_group("analytics");
     g.sample_size(10);
     g.throughput(Throughput::Elements(u64::from(FLOWS)));
-    g.bench_function("tally 1M flows, 10 definitions, 2 workers", |b| {
-        b.iter(|| black_box(tally(&shared)))
-    });
-    let mut reducer = Reducer::new(shared.clone());
-    let mut at = 0;
-    g.bench_function("reduce the interval end of 1M flows, 10 definitions", |b| {
-        b.iter_batched(
-            || tally(&shared).iter_mut().map(Tally::take).collect(),
-            |parts| {
-                at += 15;
-                black_box(reducer.reduce(parts, Timestamp::from_secs(at), 15, &[]))
+    for (name, defs) in [
+        ("3 with a key per flow", MIXED),
+        ("few keys each", FEW_KEYS),
+    ] {
+        let shared = Shared::new(spec(&defs));
+        g.bench_function(
+            format!("tally 1M flows, 10 definitions ({name}), 2 workers"),
+            |b| b.iter(|| black_box(tally(&shared))),
+        );
+        let mut reducer = Reducer::new(shared.clone());
+        let mut at = 0;
+        g.bench_function(
+            format!("reduce the interval end of 1M flows, 10 definitions ({name})"),
+            |b| {
+                b.iter_batched(
+                    || tally(&shared).iter_mut().map(Tally::take).collect(),
+                    |parts| {
+                        at += 15;
+                        black_box(reducer.reduce(parts, Timestamp::from_secs(at), 15, &[]))
+                    },
+                    BatchSize::PerIteration,
+                )
             },
-            BatchSize::PerIteration,
-        )
-    });
+        );
+    }
     g.finish();
 }
 
