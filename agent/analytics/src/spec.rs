@@ -375,6 +375,23 @@ impl Spec {
         self.definitions.iter().map(|d| &**d)
     }
 
+    /// The definition named `name`, as configured.
+    pub fn definition(&self, name: &str) -> Option<&DefinitionConfig> {
+        self.definitions()
+            .map(Definition::config)
+            .find(|d| d.name == name)
+    }
+
+    /// The thresholds as configured, in order.
+    pub fn thresholds(&self) -> impl Iterator<Item = &ThresholdConfig> {
+        self.thresholds.iter().map(|t| &t.config)
+    }
+
+    /// The threshold named `name`, as configured.
+    pub fn threshold(&self, name: &str) -> Option<&ThresholdConfig> {
+        self.thresholds().find(|t| t.name == name)
+    }
+
     /// Nothing to count per flow.
     pub(crate) fn counts_nothing(&self) -> bool {
         self.definitions.is_empty()
@@ -423,18 +440,24 @@ impl Shared {
         self.0.generation.load(Ordering::Acquire)
     }
 
-    /// Changes the settings with `change`; nothing changes if it fails.
-    fn change(&self, change: impl FnOnce(&mut Spec) -> Result<(), String>) -> Result<(), String> {
+    /// Changes the settings with `change`, given the definitions and the
+    /// thresholds' configs; nothing changes if it fails.
+    fn change(
+        &self,
+        change: impl FnOnce(&mut Spec, &mut Vec<ThresholdConfig>) -> Result<(), String>,
+    ) -> Result<(), String> {
         let mut spec = self.lock();
         let mut next = Spec {
             definitions: spec.definitions.clone(),
             thresholds: Vec::new(),
             top_flows: spec.top_flows,
         };
-        change(&mut next)?;
+        let mut thresholds: Vec<ThresholdConfig> =
+            spec.thresholds.iter().map(|t| t.config.clone()).collect();
+        change(&mut next, &mut thresholds)?;
         // Thresholds are checked again: their definition may be gone.
-        for t in &spec.thresholds {
-            next.add_threshold(t.config.clone())?;
+        for t in thresholds {
+            next.add_threshold(t)?;
         }
         *spec = Arc::new(next);
         self.0.generation.fetch_add(1, Ordering::AcqRel);
@@ -449,14 +472,14 @@ impl Shared {
 
     /// Adds a definition, or replaces the one of the same name.
     pub fn define(&self, config: DefinitionConfig) -> Result<(), String> {
-        self.change(|s| s.define(config))
+        self.change(|s, _| s.define(config))
     }
 
     /// Removes a definition; false if there was none of that name. A
     /// threshold on it must go first.
     pub fn remove(&self, name: &str) -> Result<bool, String> {
         let mut found = false;
-        self.change(|s| {
+        self.change(|s, _| {
             let before = s.definitions.len();
             s.definitions.retain(|d| d.config.name != name);
             found = s.definitions.len() < before;
@@ -464,6 +487,31 @@ impl Shared {
         })
         .map_err(|e| format!("cannot remove flow definition {name:?}: {e}"))?;
         Ok(found)
+    }
+
+    /// Adds a threshold, or replaces the one of the same name (which
+    /// keeps its place).
+    pub fn set_threshold(&self, config: ThresholdConfig) -> Result<(), String> {
+        self.change(|_, thresholds| {
+            match thresholds.iter_mut().find(|t| t.name == config.name) {
+                Some(old) => *old = config,
+                None => thresholds.push(config),
+            }
+            Ok(())
+        })
+    }
+
+    /// Removes a threshold; false if there was none of that name.
+    pub fn remove_threshold(&self, name: &str) -> bool {
+        let mut found = false;
+        // Removing a threshold leaves the others as valid as they were.
+        let _ = self.change(|_, thresholds| {
+            let before = thresholds.len();
+            thresholds.retain(|t| t.name != name);
+            found = thresholds.len() < before;
+            Ok(())
+        });
+        found
     }
 
     /// Releases a locked threshold: it may fire again.

@@ -30,6 +30,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::Context;
 use crossbeam_channel::{Receiver, Sender, TrySendError, bounded, select, unbounded};
 use flowstat_analytics::Shared;
+use flowstat_api::ApiServer;
 use flowstat_core::{
     Batch, CaptureStatus, InterfaceCounters, InterfaceReport, KindSet, Record, RecordKind, Records,
     Timestamp,
@@ -369,6 +370,8 @@ struct Agent {
     /// The flow definitions and thresholds the workers and the reducer
     /// share.
     analytics: Shared,
+    /// The HTTP face, stopped with the agent.
+    _api: Option<ApiServer>,
     outputs: Arc<Outputs>,
     /// The address databases the workers' plugins read, swapped at SIGHUP.
     geo: SharedGeo,
@@ -392,6 +395,13 @@ impl Agent {
         let outputs = Arc::new(Outputs(RwLock::new(sinks)));
         let (locals, local_list) = local_networks(&cfg);
         let mut pipeline = PipelineConfig::new(&cfg, apps, geo, true);
+        let api = if cfg.api.enabled {
+            let server = ApiServer::start(&cfg.api, pipeline.serve_api())?;
+            tracing::info!(address = %server.addr(), "API listening");
+            Some(server)
+        } else {
+            None
+        };
         pipeline.locals = locals;
         let interfaces: Vec<(String, bool)> = cfg
             .capture
@@ -446,6 +456,7 @@ impl Agent {
             .collect();
         let clock = IntervalClock::started_at(cfg.update_interval(), wall_now());
         Ok(Agent {
+            _api: api,
             analytics: pipeline.analytics.clone(),
             reducer: Reducer::new(
                 cfg.update_interval(),
@@ -453,7 +464,8 @@ impl Agent {
                 pipeline.analytics.clone(),
                 plugins(&pipeline),
                 wanted,
-            ),
+            )
+            .with_api(pipeline.api.clone()),
             geo: pipeline.geo,
             clock,
             opts,

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use flowstat_analytics::{DefinitionConfig, Spec, ThresholdConfig};
+use flowstat_api::ApiConfig;
 use flowstat_decode::DecodeConfig;
 use flowstat_dpi::Applications;
 use flowstat_flow::{FlowConfig, LocalNetworks};
@@ -35,6 +36,8 @@ pub struct Config {
     pub dpi: DpiSection,
     /// `[geo]`: ASN and country databases (none by default).
     pub geo: GeoConfig,
+    /// `[api]`: the HTTP face.
+    pub api: ApiConfig,
     /// `[[capture]]`: the interfaces the agent captures on.
     pub capture: Vec<CaptureSection>,
     /// `[[sink]]`: where records go (stdout when none is configured).
@@ -520,6 +523,12 @@ impl Config {
         );
         if let Err((key, reason)) = self.analytics_spec() {
             e.push(KeyError { key, reason });
+        }
+        if let Err((key, reason)) = self.api.check() {
+            e.push(KeyError {
+                key: key.into(),
+                reason,
+            });
         }
         require(e, d.vxlan_port != 0, "decode.vxlan_port", "must not be 0");
         require(e, d.gtp_u_port != 0, "decode.gtp_u_port", "must not be 0");

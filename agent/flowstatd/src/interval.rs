@@ -14,10 +14,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use flowstat_analytics::{Shared, TallyPart};
+use flowstat_api::ApiState;
 
 use flowstat_core::{
     AgentStatus, CaptureStatus, InterfaceCounters, InterfaceReport, KindSet, Plugin, Record,
-    Records, SinkStatus, Snapshot, Timestamp,
+    RecordKind, Records, SinkStatus, Snapshot, Timestamp,
 };
 use flowstat_flow::TableCounters;
 
@@ -159,6 +160,10 @@ pub struct CapturePart {
 pub struct Reducer {
     status: StatusBuilder,
     analytics: flowstat_analytics::Reducer,
+    /// The HTTP face, told of every interval.
+    api: Option<ApiState>,
+    /// The kinds the sinks want.
+    wanted: KindSet,
     plugins: Vec<Box<dyn Plugin>>,
     records: Records,
 }
@@ -177,14 +182,29 @@ impl Reducer {
         Reducer {
             status: StatusBuilder::new(update_interval, resource_usage),
             analytics: flowstat_analytics::Reducer::new(analytics),
+            api: None,
+            wanted,
             plugins,
             records: Records::new(wanted),
         }
     }
 
+    /// Tells `api` of every interval from now on: its snapshot, and its
+    /// status records (made whether a sink wants them or not).
+    pub fn with_api(mut self, api: Option<ApiState>) -> Self {
+        self.api = api;
+        self.set_wanted(self.wanted);
+        self
+    }
+
     /// Changes the kinds encoded from now on (the sinks changed).
     pub fn set_wanted(&mut self, wanted: KindSet) {
-        self.records.set_wanted(wanted);
+        self.wanted = wanted;
+        let served = KindSet::of(&[RecordKind::AgentStatus, RecordKind::InterfaceStats]);
+        self.records.set_wanted(match self.api {
+            Some(_) => wanted.union(served),
+            None => wanted,
+        });
     }
 
     /// A new update interval length (a reload).
@@ -220,7 +240,11 @@ impl Reducer {
         for p in &mut self.plugins {
             p.on_interval(&snapshot, &mut self.records);
         }
-        self.records.take()
+        let records = self.records.take();
+        if let Some(api) = &self.api {
+            api.publish(&snapshot, &records);
+        }
+        records
     }
 }
 

@@ -16,7 +16,7 @@ pub mod pipeline;
 mod privileges;
 pub mod replay;
 mod resources;
-mod signals;
+pub mod signals;
 mod sources;
 pub mod status;
 pub mod tail;

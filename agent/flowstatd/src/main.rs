@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
+use flowstat_api::{ApiConfig, ApiServer};
 use flowstat_core::Plugin;
 use flowstat_core::{KindSet, RecordKind};
 use flowstat_plugins::CorePlugin;
@@ -153,6 +154,17 @@ enum Command {
         /// evictions for max_flows depend on how the workers run.
         #[arg(short = 'w', long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
         workers: Option<u16>,
+
+        /// Serve the HTTP API on ADDR (e.g. 127.0.0.1:8008) while the
+        /// replay runs: the latest interval, flow definitions, top flows,
+        /// events, /metrics. The config's [api] token applies.
+        #[arg(long, value_name = "ADDR")]
+        api: Option<std::net::SocketAddr>,
+
+        /// With --api: after the last packet, keep serving the final state
+        /// until SIGTERM or SIGINT, to explore the capture.
+        #[arg(long, requires = "api")]
+        linger: bool,
     },
 
     /// Watch a running agent's records: connect to its socket or ZeroMQ
@@ -349,6 +361,8 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             decapsulate,
             resource_usage,
             workers,
+            api,
+            linger,
         } => {
             let mut cfg = match &config {
                 Some(path) => Config::load(path)?,
@@ -360,7 +374,27 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             cfg.agent.local_networks.extend(local_networks);
             cfg.decode.decapsulate.extend(decapsulate);
             let path = config.as_deref().unwrap_or(Path::new("(defaults)"));
-            let pipeline = PipelineConfig::from_config(&cfg, path, resource_usage)?;
+            let mut pipeline = PipelineConfig::from_config(&cfg, path, resource_usage)?;
+            let server = match api {
+                Some(listen) => {
+                    let config = ApiConfig {
+                        listen,
+                        ..cfg.api.clone()
+                    };
+                    if let Err((key, reason)) = config.check() {
+                        anyhow::bail!("--api: {reason} ({key})");
+                    }
+                    let server = ApiServer::start(&config, pipeline.serve_api())?;
+                    tracing::info!(address = %server.addr(), "API listening");
+                    Some(server)
+                }
+                None => None,
+            };
+            let mut stop = if linger {
+                Some(flowstatd::signals::catch_stop()?)
+            } else {
+                None
+            };
             let workers = match workers {
                 Some(n) => usize::from(n),
                 None => std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -404,6 +438,10 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                 dropped == 0,
                 "the sinks dropped {dropped} records (see above)"
             );
+            if let (Some(server), Some(stop)) = (&server, &mut stop) {
+                tracing::info!(address = %server.addr(), "replay done; serving until SIGTERM");
+                stop.forever().next();
+            }
             Ok(ExitCode::SUCCESS)
         }
     }

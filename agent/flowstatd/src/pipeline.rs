@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use flowstat_analytics::{Shared, Tally};
+use flowstat_api::ApiState;
 use flowstat_core::{KindSet, Plugin, Records};
 use flowstat_decode::DecodeConfig;
 use flowstat_dpi::{Applications, Engine as Dpi, SharedDnsCache};
@@ -56,6 +57,9 @@ pub struct PipelineConfig {
     /// The flow definitions, thresholds and top flows, shared by the
     /// workers, the reducer and whatever changes them at run time.
     pub analytics: Shared,
+    /// The HTTP face, when it is served: the reducer tells it of every
+    /// interval.
+    pub api: Option<ApiState>,
 }
 
 impl PipelineConfig {
@@ -87,7 +91,15 @@ impl PipelineConfig {
             dns_cache_entries: usize::try_from(cfg.dpi.dns_cache_entries).unwrap_or(usize::MAX),
             resource_usage,
             analytics: Shared::new(cfg.analytics()),
+            api: None,
         }
+    }
+
+    /// The state an HTTP face serves, told of every interval from now on.
+    pub fn serve_api(&mut self) -> ApiState {
+        let state = ApiState::new(self.analytics.clone());
+        self.api = Some(state.clone());
+        state
     }
 
     /// A flow worker whose tables hold flows within `limit` (the agent's

@@ -110,7 +110,8 @@ pub fn replay(
         cfg.analytics.clone(),
         core_plugins(&cfg),
         sinks.wanted(),
-    );
+    )
+    .with_api(cfg.api.clone());
     let workers = opts.workers.max(1);
     // The reading thread's own worker takes one share of the flows, each
     // other three: the reading thread also reads, decodes and merges (1:3

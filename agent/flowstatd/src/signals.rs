@@ -39,3 +39,9 @@ pub fn listen() -> anyhow::Result<Receiver<Signal>> {
         .context("starting the signal thread")?;
     Ok(rx)
 }
+
+/// Catches SIGTERM and SIGINT from now on (replay's `--linger`): waiting
+/// on the result (`forever().next()`) returns once one came.
+pub fn catch_stop() -> anyhow::Result<Signals> {
+    Signals::new([SIGTERM, SIGINT]).context("installing signal handlers")
+}

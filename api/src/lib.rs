@@ -1,0 +1,153 @@
+//! flowstat-api: the agent's HTTP face, on a thread of its own (a small
+//! tokio runtime that never touches the capture or worker path).
+//!
+//! REST after sFlow-RT's paths, so that its scripts port easily:
+//!
+//! | path | what |
+//! | --- | --- |
+//! | `GET /version` | the agent's version (text) |
+//! | `GET /agent/json`, `GET /interfaces/json` | the latest `agent_status`, `interface_stats` |
+//! | `GET /flow/json`, `GET\|PUT\|DELETE /flow/{name}/json` | flow definitions |
+//! | `GET /activeflows/{interface\|ALL}/{name}/json?maxFlows=N&minValue=V` | a definition's top keys now, by rate |
+//! | `GET /flows/top/json?maxFlows=N` | the largest flows of the latest interval |
+//! | `GET /threshold/json`, `GET\|PUT\|DELETE /threshold/{name}/json` | thresholds |
+//! | `GET /events/json?maxEvents=N&timeout=S&eventID=ID` | events newer than ID; waits up to S seconds for one |
+//! | `POST /events/{id}/unlock` | lets a `lock = true` threshold fire again |
+//! | `GET /metrics` | Prometheus text format |
+//!
+//! Errors are `{"error": "...", "field": "..."}` with a 4xx or 5xx status.
+#![forbid(unsafe_code)]
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
+mod metrics;
+mod routes;
+mod state;
+
+use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::thread::JoinHandle;
+
+use serde::Deserialize;
+use tokio::sync::oneshot;
+
+pub use state::{ApiState, Latest, Totals};
+
+/// `[api]`: where the HTTP face listens and who may use it.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiConfig {
+    /// Serve the API (`run`; replay serves it only with `--api`).
+    pub enabled: bool,
+    /// Address and port (sFlow-RT's 8008 by default).
+    pub listen: SocketAddr,
+    /// A bearer token every request must carry (`Authorization: Bearer
+    /// TOKEN`); empty for none.
+    pub token: String,
+    /// Listen beyond loopback without a token.
+    pub allow_unauthenticated: bool,
+    /// Requests served at once (long-polls included); more get 503.
+    pub max_clients: usize,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig {
+            enabled: true,
+            listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 8008)),
+            token: String::new(),
+            allow_unauthenticated: false,
+            max_clients: 64,
+        }
+    }
+}
+
+impl ApiConfig {
+    /// What is wrong with the settings, by key.
+    pub fn check(&self) -> Result<(), (&'static str, String)> {
+        if !self.listen.ip().is_loopback() && self.token.is_empty() && !self.allow_unauthenticated {
+            return Err((
+                "api.listen",
+                format!(
+                    "{} is reachable from other hosts: set api.token, or api.allow_unauthenticated = true",
+                    self.listen
+                ),
+            ));
+        }
+        if !(1..=4096).contains(&self.max_clients) {
+            return Err(("api.max_clients", "must be between 1 and 4096".into()));
+        }
+        Ok(())
+    }
+}
+
+/// The running server; stopped when dropped.
+pub struct ApiServer {
+    addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl ApiServer {
+    /// Binds `config.listen` (an error names the address) and serves
+    /// `state` on a thread of its own.
+    pub fn start(config: &ApiConfig, state: ApiState) -> std::io::Result<ApiServer> {
+        let listener = TcpListener::bind(config.listen)
+            .map_err(|e| std::io::Error::new(e.kind(), format!("API on {}: {e}", config.listen)))?;
+        listener.set_nonblocking(true)?;
+        let addr = listener.local_addr()?;
+        if !addr.ip().is_loopback() {
+            tracing::warn!(
+                "the API listens on {addr}, beyond loopback ({})",
+                if config.token.is_empty() {
+                    "without authentication"
+                } else {
+                    "with a bearer token"
+                }
+            );
+        }
+        let app = routes::app(state, config);
+        let (stop, stopped) = oneshot::channel::<()>();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let thread = std::thread::Builder::new()
+            .name("flowstat-api".into())
+            .spawn(move || {
+                runtime.block_on(async move {
+                    let listener = match tokio::net::TcpListener::from_std(listener) {
+                        Ok(l) => l,
+                        Err(e) => return tracing::error!("API on {addr}: {e}"),
+                    };
+                    // Stopping cuts open requests (long-polls) at once.
+                    tokio::select! {
+                        r = axum::serve(listener, app) => {
+                            if let Err(e) = r {
+                                tracing::error!("API on {addr}: {e}");
+                            }
+                        }
+                        _ = stopped => {}
+                    }
+                });
+            })?;
+        Ok(ApiServer {
+            addr,
+            stop: Some(stop),
+            thread: Some(thread),
+        })
+    }
+
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+}
+
+impl Drop for ApiServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}

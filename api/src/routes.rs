@@ -1,0 +1,307 @@
+//! The API's routes and handlers.
+
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::error_handling::HandleErrorLayer;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{BoxError, Json, Router};
+use flowstat_analytics::{DefinitionConfig, ThresholdConfig};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+use tower::ServiceBuilder;
+
+use crate::{ApiConfig, ApiState, metrics};
+
+/// Request bodies larger than this are refused.
+const MAX_BODY: usize = 64 * 1024;
+/// The longest a long-poll waits.
+const MAX_WAIT: Duration = Duration::from_secs(60);
+
+/// An error answer: `{"error": ..., "field": ...}`.
+struct ApiError {
+    status: StatusCode,
+    error: String,
+    field: Option<String>,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, error: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            error: error.into(),
+            field: None,
+        }
+    }
+
+    fn field(mut self, field: impl Into<String>) -> Self {
+        self.field = Some(field.into());
+        self
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut body = json!({ "error": self.error });
+        if let Some(f) = self.field {
+            body["field"] = Value::String(f);
+        }
+        (self.status, Json(body)).into_response()
+    }
+}
+
+type Answer = Result<Response, ApiError>;
+
+/// The API's router over `state`.
+pub fn app(state: ApiState, config: &ApiConfig) -> Router {
+    let token = (!config.token.is_empty()).then(|| format!("Bearer {}", config.token));
+    Router::new()
+        .route("/version", get(version))
+        .route("/agent/json", get(agent))
+        .route("/interfaces/json", get(interfaces))
+        .route("/flow/json", get(definitions))
+        .route(
+            "/flow/{name}/json",
+            get(definition).put(define).delete(undefine),
+        )
+        .route("/activeflows/{interface}/{name}/json", get(active_flows))
+        .route("/flows/top/json", get(top_flows))
+        .route("/threshold/json", get(thresholds))
+        .route(
+            "/threshold/{name}/json",
+            get(threshold).put(set_threshold).delete(remove_threshold),
+        )
+        .route("/events/json", get(events))
+        .route("/events/{id}/unlock", post(unlock))
+        .route("/metrics", get(prometheus))
+        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such path") })
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
+        .layer(middleware::from_fn(move |req: Request, next: Next| {
+            let token = token.clone();
+            async move {
+                let given = req.headers().get(header::AUTHORIZATION);
+                match token {
+                    Some(t) if given.and_then(|g| g.to_str().ok()) != Some(t.as_str()) => {
+                        ApiError::new(StatusCode::UNAUTHORIZED, "a bearer token is needed")
+                            .into_response()
+                    }
+                    _ => next.run(req).await,
+                }
+            }
+        }))
+        .layer(
+            ServiceBuilder::new()
+                .layer(HandleErrorLayer::new(|_: BoxError| async {
+                    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "too many clients")
+                }))
+                .load_shed()
+                .concurrency_limit(config.max_clients),
+        )
+        .with_state(state)
+}
+
+async fn version() -> &'static str {
+    flowstat_core::AGENT_VERSION
+}
+
+/// A record's JSON text as the answer.
+fn raw_json(text: Option<String>) -> Answer {
+    let text = text.ok_or_else(|| {
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "no interval has ended yet")
+    })?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], text).into_response())
+}
+
+async fn agent(State(s): State<ApiState>) -> Answer {
+    raw_json(s.latest().agent_status.clone())
+}
+
+async fn interfaces(State(s): State<ApiState>) -> Answer {
+    raw_json(s.latest().interface_stats.clone())
+}
+
+async fn definitions(State(s): State<ApiState>) -> Json<Vec<DefinitionConfig>> {
+    let spec = s.analytics().spec();
+    Json(spec.definitions().map(|d| d.config().clone()).collect())
+}
+
+async fn definition(State(s): State<ApiState>, Path(name): Path<String>) -> Answer {
+    let spec = s.analytics().spec();
+    let d = spec.definition(&name).ok_or_else(|| no_definition(&name))?;
+    Ok(Json(d).into_response())
+}
+
+fn no_definition(name: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        format!("no flow definition {name:?}"),
+    )
+    .field("name")
+}
+
+/// Reads a JSON body into `T`, its `name` taken from the path.
+fn body<T: DeserializeOwned>(name: &str, bytes: &Bytes) -> Result<T, ApiError> {
+    let bad = |e: String| ApiError::new(StatusCode::BAD_REQUEST, e);
+    let mut v: Value = serde_json::from_slice(bytes).map_err(|e| bad(format!("not JSON: {e}")))?;
+    let Some(obj) = v.as_object_mut() else {
+        return Err(bad("the body must be a JSON object".into()));
+    };
+    if obj.get("name").is_some_and(|n| n != name) {
+        return Err(bad("the name differs from the path's".into()).field("name"));
+    }
+    obj.insert("name".into(), Value::String(name.into()));
+    serde_path_to_error::deserialize(v).map_err(|e| {
+        let field = e.path().to_string();
+        bad(e.into_inner().to_string()).field(field)
+    })
+}
+
+async fn define(State(s): State<ApiState>, Path(name): Path<String>, bytes: Bytes) -> Answer {
+    let config: DefinitionConfig = body(&name, &bytes)?;
+    s.analytics()
+        .define(config)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e))?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn undefine(State(s): State<ApiState>, Path(name): Path<String>) -> Answer {
+    match s.analytics().remove(&name) {
+        Ok(true) => Ok(StatusCode::NO_CONTENT.into_response()),
+        Ok(false) => Err(no_definition(&name)),
+        Err(e) => Err(ApiError::new(StatusCode::CONFLICT, e)),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Limits {
+    max_flows: Option<usize>,
+    min_value: Option<u64>,
+}
+
+async fn active_flows(
+    State(s): State<ApiState>,
+    Path((interface, name)): Path<(String, String)>,
+    Query(q): Query<Limits>,
+) -> Answer {
+    let latest = s.latest();
+    let table = latest
+        .snapshot
+        .analytics
+        .definitions
+        .iter()
+        .find(|t| t.name == name)
+        .ok_or_else(|| no_definition(&name))?;
+    let mut rows = Vec::new();
+    for row in &table.rows {
+        let key: Value = serde_json::from_str(row.key.get()).unwrap_or(Value::Null);
+        if interface != "ALL" {
+            match key.get("interface") {
+                Some(i) if *i == interface => {}
+                Some(_) => continue,
+                None => {
+                    return Err(ApiError::new(
+                        StatusCode::BAD_REQUEST,
+                        format!("flow definition {name:?} has no interface key: ask for ALL"),
+                    )
+                    .field("interface"));
+                }
+            }
+        }
+        if row.rate < q.min_value.unwrap_or(0) {
+            continue;
+        }
+        rows.push(json!({"key": key, "value": row.rate, "total": row.total}));
+    }
+    rows.truncate(q.max_flows.unwrap_or(usize::MAX));
+    Ok(Json(rows).into_response())
+}
+
+async fn top_flows(State(s): State<ApiState>, Query(q): Query<Limits>) -> Answer {
+    let latest = s.latest();
+    let top = &latest.snapshot.analytics.top_flows;
+    let n = q.max_flows.unwrap_or(top.len()).min(top.len());
+    Ok(Json(&top[..n]).into_response())
+}
+
+async fn thresholds(State(s): State<ApiState>) -> Json<Vec<ThresholdConfig>> {
+    let spec = s.analytics().spec();
+    Json(spec.thresholds().cloned().collect())
+}
+
+async fn threshold(State(s): State<ApiState>, Path(name): Path<String>) -> Answer {
+    let spec = s.analytics().spec();
+    let t = spec.threshold(&name).ok_or_else(|| no_threshold(&name))?;
+    Ok(Json(t).into_response())
+}
+
+fn no_threshold(name: &str) -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, format!("no threshold {name:?}")).field("name")
+}
+
+async fn set_threshold(
+    State(s): State<ApiState>,
+    Path(name): Path<String>,
+    bytes: Bytes,
+) -> Answer {
+    let config: ThresholdConfig = body(&name, &bytes)?;
+    s.analytics()
+        .set_threshold(config)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e).field("metric"))?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn remove_threshold(State(s): State<ApiState>, Path(name): Path<String>) -> Answer {
+    if s.analytics().remove_threshold(&name) {
+        Ok(StatusCode::NO_CONTENT.into_response())
+    } else {
+        Err(no_threshold(&name))
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct EventQuery {
+    #[serde(rename = "eventID")]
+    event_id: Option<u64>,
+    max_events: Option<usize>,
+    timeout: Option<u64>,
+}
+
+/// Events newer than `eventID`; with none yet, waits up to `timeout`
+/// seconds for one (a long-poll), then answers (maybe `[]`).
+async fn events(State(s): State<ApiState>, Query(q): Query<EventQuery>) -> Answer {
+    let after = q.event_id.unwrap_or(0);
+    let most = q.max_events.unwrap_or(100);
+    let mut newest = s.watch_events();
+    let wait = Duration::from_secs(q.timeout.unwrap_or(0)).min(MAX_WAIT);
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        if *newest.borrow_and_update() > after {
+            break;
+        }
+        match tokio::time::timeout_at(deadline, newest.changed()).await {
+            Ok(Ok(())) => continue,
+            _ => break,
+        }
+    }
+    Ok(Json(s.events_after(after, most)).into_response())
+}
+
+async fn unlock(State(s): State<ApiState>, Path(id): Path<u64>) -> Answer {
+    let threshold = s.threshold_of(id).ok_or_else(|| {
+        ApiError::new(StatusCode::NOT_FOUND, format!("no event {id} is kept")).field("id")
+    })?;
+    s.analytics().acknowledge(&threshold);
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn prometheus(State(s): State<ApiState>) -> Response {
+    let text = metrics::render(&s.latest(), &s.analytics().spec());
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+}
