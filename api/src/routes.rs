@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::error_handling::HandleErrorLayer;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
@@ -144,10 +145,14 @@ fn no_definition(name: &str) -> ApiError {
     .field("name")
 }
 
+/// A request body, or why it could not be read (too large, cut off).
+type Body = Result<Bytes, BytesRejection>;
+
 /// Reads a JSON body into `T`, its `name` taken from the path.
-fn body<T: DeserializeOwned>(name: &str, bytes: &Bytes) -> Result<T, ApiError> {
+fn body<T: DeserializeOwned>(name: &str, bytes: Body) -> Result<T, ApiError> {
+    let bytes = bytes.map_err(|r| ApiError::new(r.status(), r.body_text()))?;
     let bad = |e: String| ApiError::new(StatusCode::BAD_REQUEST, e);
-    let mut v: Value = serde_json::from_slice(bytes).map_err(|e| bad(format!("not JSON: {e}")))?;
+    let mut v: Value = serde_json::from_slice(&bytes).map_err(|e| bad(format!("not JSON: {e}")))?;
     let Some(obj) = v.as_object_mut() else {
         return Err(bad("the body must be a JSON object".into()));
     };
@@ -161,8 +166,8 @@ fn body<T: DeserializeOwned>(name: &str, bytes: &Bytes) -> Result<T, ApiError> {
     })
 }
 
-async fn define(State(s): State<ApiState>, Path(name): Path<String>, bytes: Bytes) -> Answer {
-    let config: DefinitionConfig = body(&name, &bytes)?;
+async fn define(State(s): State<ApiState>, Path(name): Path<String>, bytes: Body) -> Answer {
+    let config: DefinitionConfig = body(&name, bytes)?;
     s.analytics()
         .define(config)
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e))?;
@@ -244,12 +249,8 @@ fn no_threshold(name: &str) -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, format!("no threshold {name:?}")).field("name")
 }
 
-async fn set_threshold(
-    State(s): State<ApiState>,
-    Path(name): Path<String>,
-    bytes: Bytes,
-) -> Answer {
-    let config: ThresholdConfig = body(&name, &bytes)?;
+async fn set_threshold(State(s): State<ApiState>, Path(name): Path<String>, bytes: Body) -> Answer {
+    let config: ThresholdConfig = body(&name, bytes)?;
     s.analytics()
         .set_threshold(config)
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e).field("metric"))?;

@@ -184,14 +184,15 @@ by_flow = true
     }
 }
 
-/// One UDP flow that sends `rates[i]` bytes a second through the i-th 15 s
-/// interval, and a second flow that stays quiet (100 bytes a second).
-fn write_crossing(path: &Path, rates: &[u64]) {
+/// One UDP flow that sends `rates[i]` bytes a second through the i-th
+/// `secs` seconds, and a second flow that stays quiet (100 bytes a second).
+/// It starts on a multiple of 15 s.
+pub(crate) fn write_crossing(path: &Path, rates: &[u64], secs: u64) {
     let mut w = PcapWriter::new(1);
     let start = 1_700_000_010; // a multiple of 15
     for (i, &rate) in rates.iter().enumerate() {
-        for s in 0..15u64 {
-            let at = Duration::from_secs(start + i as u64 * 15 + s);
+        for s in 0..secs {
+            let at = Duration::from_secs(start + i as u64 * secs + s);
             for (port, bytes) in [(5000, rate), (5001, 100)] {
                 // One 1000-byte frame per 1000 bytes (the rest in one).
                 let mut left = bytes;
@@ -226,7 +227,7 @@ fn a_threshold_fires_once_per_crossing_and_names_what_crossed() {
     let dir = TempDir::new("analytics-crossing");
     let pcap = dir.path("crossing.pcap");
     // Above 10 kB/s, above, below, above, above: two crossings.
-    write_crossing(&pcap, &[20_000, 30_000, 2_000, 20_000, 20_000]);
+    write_crossing(&pcap, &[20_000, 30_000, 2_000, 20_000, 20_000], 15);
     let cfg = config(
         r#"
 [[flow_definition]]

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, missing_docs)]
 
 mod analytics;
+mod api;
 mod cli;
 mod common;
 mod dpi;

@@ -1,0 +1,457 @@
+//! The HTTP API (`flowstat-api`), through a real client against a real
+//! agent: `flowstatd replay --api ADDR --linger`, answers checked against
+//! the records of the same replay; `/metrics` checked by promtool and
+//! scraped by a real Prometheus server.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::common::{TempDir, fixture, flowstatd};
+
+/// A free port on loopback.
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `flowstatd replay ... --api --linger` running; stopped on drop.
+struct Agent {
+    child: Child,
+    base: String,
+    /// A client that keeps error answers' bodies.
+    http: ureq::Agent,
+}
+
+impl Agent {
+    /// Replays `files` with `config` and serves the API until dropped;
+    /// returns once the API listens. `extra` goes on the command line.
+    fn start(files: &[PathBuf], config: &Path, out: &Path, extra: &[&str]) -> Agent {
+        let port = free_port();
+        let child = Command::new(flowstatd())
+            .arg("replay")
+            .args(files)
+            .args([
+                "-c",
+                &config.to_string_lossy(),
+                "-o",
+                &out.to_string_lossy(),
+            ])
+            .args(["--api", &format!("127.0.0.1:{port}"), "--linger"])
+            .args(extra)
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let agent = Agent {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            http: ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .build()
+                .into(),
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "the API never listened");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        agent
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Waits until the replay is over (its last interval is served).
+    fn wait_done(&self, out: &Path, intervals: usize) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let text = std::fs::read_to_string(out).unwrap_or_default();
+            if text.matches(r#""type":"agent_status""#).count() >= intervals {
+                break;
+            }
+            assert!(Instant::now() < deadline, "the replay never ended");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// GET `path`: the status and the body as JSON (or as a string).
+    fn get(&self, path: &str) -> (u16, Value) {
+        answer(self.http.get(self.url(path)).call())
+    }
+
+    fn put(&self, path: &str, body: &str) -> (u16, Value) {
+        answer(
+            self.http
+                .put(self.url(path))
+                .header("content-type", "application/json")
+                .send(body),
+        )
+    }
+
+    fn delete(&self, path: &str) -> (u16, Value) {
+        answer(self.http.delete(self.url(path)).call())
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+/// An answer's status and body, parsed when it is JSON.
+fn answer(r: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> (u16, Value) {
+    match r {
+        Ok(mut resp) => {
+            let status = resp.status().as_u16();
+            let text = resp.body_mut().read_to_string().unwrap_or_default();
+            (
+                status,
+                serde_json::from_str(&text).unwrap_or(Value::String(text)),
+            )
+        }
+        Err(ureq::Error::StatusCode(code)) => (code, Value::Null),
+        Err(e) => panic!("{e}"),
+    }
+}
+
+const CONFIG: &str = r#"
+[[flow_definition]]
+name = "apps"
+keys = ["application"]
+emit = true
+
+[[threshold]]
+name = "busy-app"
+metric = "apps"
+value = 10
+by_flow = true
+"#;
+
+fn captures() -> Vec<PathBuf> {
+    [
+        "ndpi/google_ssl.pcap",
+        "ndpi/443-curl.pcap",
+        "ndpi/http_ipv6.pcap",
+    ]
+    .iter()
+    .map(|f| fixture(f))
+    .collect()
+}
+
+fn records(out: &Path) -> Vec<Value> {
+    std::fs::read_to_string(out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn rest_answers_what_the_records_say() {
+    let dir = TempDir::new("api-rest");
+    let (cfg, out) = (dir.path("agent.toml"), dir.path("out.json"));
+    std::fs::write(&cfg, CONFIG).unwrap();
+    let agent = Agent::start(&captures(), &cfg, &out, &["-w", "1"]);
+    let recs = {
+        let files = captures().len();
+        // Each file ends with an interval of its own.
+        agent.wait_done(&out, files);
+        std::thread::sleep(Duration::from_millis(200));
+        records(&out)
+    };
+    let last = |kind: &str| {
+        recs.iter()
+            .rev()
+            .find(|r| r["type"] == kind)
+            .unwrap()
+            .clone()
+    };
+
+    assert_eq!(agent.get("/agent/json"), (200, last("agent_status")));
+    assert_eq!(
+        agent.get("/interfaces/json"),
+        (200, last("interface_stats"))
+    );
+    // A definition's top keys now: the last aggregate record's rows.
+    let rows: Vec<Value> = last("aggregate")["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| json!({"key": r["key"], "value": r["rate"], "total": r["total"]}))
+        .collect();
+    assert!(!rows.is_empty());
+    assert_eq!(agent.get("/activeflows/ALL/apps/json"), (200, json!(rows)));
+    assert_eq!(
+        agent.get("/activeflows/ALL/apps/json?maxFlows=0"),
+        (200, json!([]))
+    );
+    let (status, err) = agent.get("/activeflows/eth0/apps/json");
+    assert_eq!((status, &err["field"]), (400, &json!("interface")));
+    // Events: what the event records say, after an id.
+    let events: Vec<Value> = recs
+        .iter()
+        .filter(|r| r["type"] == "event")
+        .cloned()
+        .collect();
+    assert!(events.len() >= 2, "{events:?}");
+    let served = agent.get("/events/json?eventID=1").1;
+    let strip = |e: &Value| {
+        let mut e = e.clone();
+        e.as_object_mut().unwrap().remove("type");
+        e
+    };
+    let expected: Vec<Value> = events[1..].iter().map(strip).collect();
+    assert_eq!(served, json!(expected));
+    // The largest flows of the last interval, largest first.
+    let (_, top) = agent.get("/flows/top/json?maxFlows=5");
+    let rates: Vec<u64> = top
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["total_rate"].as_u64().unwrap())
+        .collect();
+    assert!(
+        !rates.is_empty() && rates.windows(2).all(|w| w[0] >= w[1]),
+        "{rates:?}"
+    );
+}
+
+#[test]
+fn definitions_and_thresholds_change_through_the_api_and_bad_requests_are_refused() {
+    let dir = TempDir::new("api-change");
+    let (cfg, out) = (dir.path("agent.toml"), dir.path("out.json"));
+    std::fs::write(&cfg, CONFIG).unwrap();
+    let agent = Agent::start(&[fixture("ndpi/google_ssl.pcap")], &cfg, &out, &[]);
+    let hosts = r#"{"keys":["other_ip","other_port"],"value":"packets","n":5}"#;
+    assert_eq!(agent.put("/flow/hosts/json", hosts).0, 204);
+    let (status, d) = agent.get("/flow/hosts/json");
+    assert_eq!(
+        (status, &d["keys"], &d["value"]),
+        (200, &json!(["other_ip", "other_port"]), &json!("packets"))
+    );
+    let names: Vec<Value> = agent
+        .get("/flow/json")
+        .1
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["name"].clone())
+        .collect();
+    assert_eq!(names, [json!("apps"), json!("hosts")]);
+
+    // Bad requests: each an error naming what is wrong; nothing changes.
+    let put = |path: &str, body: &str| agent.put(path, body);
+    let (status, e) = put("/flow/x/json", "{not json");
+    assert_eq!(status, 400);
+    assert!(e["error"].as_str().unwrap().contains("not JSON"), "{e}");
+    let (status, e) = put("/flow/x/json", r#"{"keys":["application"],"colour":"red"}"#);
+    assert_eq!(status, 400);
+    assert!(e["error"].as_str().unwrap().contains("colour"), "{e}");
+    let (status, e) = put("/flow/x/json", r#"{"keys":["colour"]}"#);
+    assert_eq!(status, 400);
+    assert!(
+        e["error"]
+            .as_str()
+            .unwrap()
+            .contains("unknown field \"colour\""),
+        "{e}"
+    );
+    let (status, e) = put("/flow/x/json", r#"{"keys":"application"}"#);
+    assert_eq!((status, &e["field"]), (400, &json!("keys")));
+    let big = format!(
+        r#"{{"keys":["application"],"pad":"{}"}}"#,
+        "x".repeat(100_000)
+    );
+    assert_eq!(put("/flow/x/json", &big).0, 413);
+    let (status, e) = put("/threshold/t/json", r#"{"metric":"nope","value":1}"#);
+    assert_eq!(status, 400);
+    assert!(
+        e["error"].as_str().unwrap().contains("metric \"nope\""),
+        "{e}"
+    );
+    assert_eq!(agent.get("/flow/x/json").0, 404);
+
+    // Thresholds, and definitions in use.
+    let t = r#"{"metric":"hosts","value":5,"by_flow":true}"#;
+    assert_eq!(agent.put("/threshold/busy-host/json", t).0, 204);
+    assert_eq!(agent.get("/threshold/busy-host/json").1["metric"], "hosts");
+    assert_eq!(
+        agent.delete("/flow/hosts/json").0,
+        409,
+        "a threshold uses it"
+    );
+    assert_eq!(agent.delete("/threshold/busy-host/json").0, 204);
+    assert_eq!(agent.delete("/flow/hosts/json").0, 204);
+    assert_eq!(agent.delete("/flow/hosts/json").0, 404);
+    assert_eq!(agent.get("/no/such/path").0, 404);
+}
+
+#[test]
+fn a_token_guards_every_path() {
+    let dir = TempDir::new("api-token");
+    let (cfg, out) = (dir.path("agent.toml"), dir.path("out.json"));
+    std::fs::write(&cfg, "[api]\ntoken = \"s3cret\"\n").unwrap();
+    let agent = Agent::start(&[fixture("ndpi/google_ssl.pcap")], &cfg, &out, &[]);
+    let with = |path: &str, token: &str| {
+        let r = agent
+            .http
+            .get(agent.url(path))
+            .header("authorization", token)
+            .call();
+        r.unwrap().status().as_u16()
+    };
+    for path in ["/version", "/flow/json", "/metrics", "/no/such/path"] {
+        let (status, e) = agent.get(path);
+        assert_eq!(status, 401, "{path}");
+        assert!(e["error"].is_string(), "{e}");
+        assert_ne!(with(path, "Bearer s3cret"), 401, "{path}");
+        assert_eq!(with(path, "Bearer guess"), 401, "{path}");
+    }
+}
+
+/// An event produced while `GET /events/json` waits comes back at once.
+#[test]
+fn a_waiting_events_request_returns_when_an_event_comes() {
+    let dir = TempDir::new("api-longpoll");
+    let (cfg, out, pcap) = (
+        dir.path("agent.toml"),
+        dir.path("out.json"),
+        dir.path("c.pcap"),
+    );
+    // 3 s quiet, then 3 s above 10 kB/s; 1 s intervals, paced as recorded.
+    crate::analytics::write_crossing(&pcap, &[2_000, 20_000], 3);
+    std::fs::write(
+        &cfg,
+        "[[threshold]]\nname = \"fat\"\nmetric = \"total_rate\"\nvalue = 10000\n",
+    )
+    .unwrap();
+    let agent = Agent::start(&[pcap], &cfg, &out, &["--realtime", "--interval", "1"]);
+    let t = Instant::now();
+    let (status, events) = agent.get("/events/json?eventID=0&timeout=30");
+    let took = t.elapsed();
+    assert_eq!(status, 200);
+    assert_eq!(events.as_array().map(Vec::len), Some(1), "{events}");
+    assert_eq!(events[0]["threshold"], "fat");
+    // It waited for the crossing (about 3 s in), and no longer.
+    assert!(
+        took >= Duration::from_secs(2) && took < Duration::from_secs(15),
+        "{took:?}"
+    );
+    // Nothing newer: an empty answer after the timeout.
+    let t = Instant::now();
+    let (_, none) = agent.get("/events/json?eventID=1&timeout=1");
+    assert_eq!(none, json!([]));
+    assert!(t.elapsed() >= Duration::from_secs(1));
+}
+
+/// `/metrics` passes promtool, and a Prometheus server scraping the agent
+/// answers a query for a flow definition's series with the value the
+/// records give.
+#[test]
+fn prometheus_scrapes_the_flow_definition_series() {
+    let dir = TempDir::new("api-prometheus");
+    let (cfg, out) = (dir.path("agent.toml"), dir.path("out.json"));
+    std::fs::write(&cfg, CONFIG).unwrap();
+    let agent = Agent::start(&[fixture("ndpi/google_ssl.pcap")], &cfg, &out, &["-w", "1"]);
+    agent.wait_done(&out, 1);
+    std::thread::sleep(Duration::from_millis(200));
+    let metrics = ureq::get(&agent.url("/metrics"))
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .unwrap();
+    let mut check = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool (Debian prometheus; .ci/deps test installs it)");
+    use std::io::Write as _;
+    check
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(metrics.as_bytes())
+        .unwrap();
+    let checked = check.wait_with_output().unwrap();
+    assert!(
+        checked.status.success(),
+        "promtool: {}{}",
+        String::from_utf8_lossy(&checked.stdout),
+        String::from_utf8_lossy(&checked.stderr)
+    );
+    // The value the records give: the last aggregate's Google total.
+    let recs = records(&out);
+    let agg = recs
+        .iter()
+        .rev()
+        .find(|r| r["type"] == "aggregate")
+        .unwrap();
+    let google = agg["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["key"]["application"] == "Google")
+        .unwrap()["total"]
+        .as_u64()
+        .unwrap();
+
+    let prom_port = free_port();
+    let target = agent.base.trim_start_matches("http://").to_owned();
+    let prom_cfg = dir.path("prometheus.yml");
+    std::fs::write(
+        &prom_cfg,
+        format!(
+            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: flowstat\n    static_configs:\n      - targets: ['{target}']\n"
+        ),
+    )
+    .unwrap();
+    let mut prom = Command::new("prometheus")
+        .args([
+            &format!("--config.file={}", prom_cfg.display()),
+            &format!("--storage.tsdb.path={}", dir.path("tsdb").display()),
+            &format!("--web.listen-address=127.0.0.1:{prom_port}"),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("prometheus (Debian prometheus; .ci/deps test installs it)");
+    let query = format!(
+        "http://127.0.0.1:{prom_port}/api/v1/query?query=flowstat_flow_bytes_total%7Bdefinition%3D%22apps%22%2Capplication%3D%22Google%22%7D"
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let value = loop {
+        let answer = ureq::get(&query)
+            .call()
+            .ok()
+            .and_then(|mut r| r.body_mut().read_json::<Value>().ok());
+        let v = answer
+            .as_ref()
+            .and_then(|a| a["data"]["result"][0]["value"][1].as_str())
+            .map(str::to_owned);
+        if let Some(v) = v {
+            break v;
+        }
+        if Instant::now() > deadline {
+            let _ = prom.kill();
+            panic!("Prometheus never had the series: {answer:?}");
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    };
+    let _ = prom.kill();
+    let _ = prom.wait();
+    assert_eq!(value, google.to_string());
+}
