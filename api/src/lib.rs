@@ -14,6 +14,8 @@
 //! | `GET /events/json?maxEvents=N&timeout=S&eventID=ID` | events newer than ID; waits up to S seconds for one |
 //! | `POST /events/{id}/unlock` | lets a `lock = true` threshold fire again |
 //! | `GET /metrics` | Prometheus text format |
+//! | `GET /stream?types=T,...` | records as they come, as Server-Sent Events; `Last-Event-ID` resumes |
+//! | `GET /flows/json?flowID=ID&maxFlows=N&timeout=S` | `flow_purge` records after ID; waits up to S seconds for one |
 //!
 //! Errors are `{"error": "...", "field": "..."}` with a 4xx or 5xx status.
 #![forbid(unsafe_code)]
@@ -22,6 +24,7 @@
 mod metrics;
 mod routes;
 mod state;
+mod stream;
 
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::thread::JoinHandle;
@@ -30,6 +33,7 @@ use serde::Deserialize;
 use tokio::sync::oneshot;
 
 pub use state::{ApiState, Latest, Totals};
+pub use stream::ApiSink;
 
 /// `[api]`: where the HTTP face listens and who may use it.
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]

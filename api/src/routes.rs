@@ -17,7 +17,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use tower::ServiceBuilder;
 
-use crate::{ApiConfig, ApiState, metrics};
+use crate::{ApiConfig, ApiState, metrics, stream};
 
 /// Request bodies larger than this are refused.
 const MAX_BODY: usize = 64 * 1024;
@@ -58,6 +58,13 @@ impl IntoResponse for ApiError {
 
 type Answer = Result<Response, ApiError>;
 
+/// A 400 answer naming the query field at fault.
+pub(crate) fn bad_request(error: String, field: &str) -> Response {
+    ApiError::new(StatusCode::BAD_REQUEST, error)
+        .field(field)
+        .into_response()
+}
+
 /// The API's router over `state`.
 pub fn app(state: ApiState, config: &ApiConfig) -> Router {
     let token = (!config.token.is_empty()).then(|| format!("Bearer {}", config.token));
@@ -80,6 +87,8 @@ pub fn app(state: ApiState, config: &ApiConfig) -> Router {
         .route("/events/json", get(events))
         .route("/events/{id}/unlock", post(unlock))
         .route("/metrics", get(prometheus))
+        .route("/stream", get(stream::stream))
+        .route("/flows/json", get(stream::flows))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such path") })
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
         .layer(middleware::from_fn(move |req: Request, next: Next| {

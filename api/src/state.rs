@@ -12,6 +12,8 @@ use flowstat_core::analytics::Event;
 use flowstat_core::{Record, RecordKind, Snapshot};
 use tokio::sync::watch;
 
+use crate::stream::Window;
+
 /// Events kept for `/events/json`.
 pub const EVENTS_KEPT: usize = 1_000;
 
@@ -35,6 +37,8 @@ struct Inner {
     events: Mutex<VecDeque<Event>>,
     /// The newest event's id: long-polls wait for it to change.
     newest: watch::Sender<u64>,
+    /// The newest records, for the stream.
+    window: Window,
 }
 
 /// The latest interval, as the API serves it.
@@ -72,6 +76,7 @@ impl ApiState {
             latest: RwLock::default(),
             events: Mutex::default(),
             newest: watch::Sender::new(0),
+            window: Window::new(),
         }))
     }
 
@@ -150,6 +155,11 @@ impl ApiState {
         kept.iter()
             .find(|e| e.event_id == id)
             .map(|e| e.threshold.clone())
+    }
+
+    /// The newest records.
+    pub(crate) fn window(&self) -> &Window {
+        &self.0.window
     }
 
     /// A receiver that changes when an event comes.

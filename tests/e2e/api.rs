@@ -213,6 +213,19 @@ fn rest_answers_what_the_records_say() {
     };
     let expected: Vec<Value> = events[1..].iter().map(strip).collect();
     assert_eq!(served, json!(expected));
+    // Logged flows: the flow_purge records, numbered, after a number.
+    let purges: Vec<Value> = recs
+        .iter()
+        .filter(|r| r["type"] == "flow_purge")
+        .cloned()
+        .collect();
+    let (_, logged) = agent.get("/flows/json?flowID=0&maxFlows=1000");
+    let logged = logged.as_array().unwrap();
+    let got: Vec<Value> = logged.iter().map(|f| f["record"].clone()).collect();
+    assert_eq!(got, purges);
+    let second = logged[1]["flowID"].as_u64().unwrap();
+    let (_, rest) = agent.get(&format!("/flows/json?flowID={second}&maxFlows=2"));
+    assert_eq!(rest.as_array().unwrap()[0]["record"], purges[2]);
     // The largest flows of the last interval, largest first.
     let (_, top) = agent.get("/flows/top/json?maxFlows=5");
     let rates: Vec<u64> = top
@@ -454,4 +467,87 @@ fn prometheus_scrapes_the_flow_definition_series() {
     let _ = prom.kill();
     let _ = prom.wait();
     assert_eq!(value, google.to_string());
+}
+
+/// Reads Server-Sent Events from `/stream` until `n` have come: each one's
+/// id, event name and data.
+fn read_events(
+    agent: &Agent,
+    query: &str,
+    last_id: Option<u64>,
+    n: usize,
+) -> Vec<(u64, String, Value)> {
+    use std::io::BufRead as _;
+    let mut req = agent.http.get(agent.url(&format!("/stream?{query}")));
+    if let Some(id) = last_id {
+        req = req.header("last-event-id", id.to_string());
+    }
+    let mut resp = req.call().unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    let reader = std::io::BufReader::new(resp.body_mut().as_reader());
+    let mut events = Vec::new();
+    let (mut id, mut name) = (0, String::new());
+    for line in reader.lines() {
+        let line = line.unwrap();
+        if let Some(v) = line
+            .strip_prefix("id: ")
+            .or_else(|| line.strip_prefix("id:"))
+        {
+            id = v.trim().parse().unwrap();
+        } else if let Some(v) = line
+            .strip_prefix("event: ")
+            .or_else(|| line.strip_prefix("event:"))
+        {
+            name = v.trim().to_owned();
+        } else if let Some(v) = line
+            .strip_prefix("data: ")
+            .or_else(|| line.strip_prefix("data:"))
+        {
+            events.push((id, name.clone(), serde_json::from_str(v.trim()).unwrap()));
+            if events.len() == n {
+                break;
+            }
+        }
+    }
+    events
+}
+
+/// `/stream` sends records as they come, of the types asked for, and
+/// resumes after `Last-Event-ID` from its window.
+#[test]
+fn the_stream_sends_records_as_they_come_and_resumes_after_an_id() {
+    let dir = TempDir::new("api-stream");
+    let (cfg, out, pcap) = (
+        dir.path("agent.toml"),
+        dir.path("out.json"),
+        dir.path("c.pcap"),
+    );
+    crate::analytics::write_crossing(&pcap, &[2_000, 20_000, 2_000], 2);
+    std::fs::write(
+        &cfg,
+        "[[threshold]]\nname = \"fat\"\nmetric = \"total_rate\"\nvalue = 10000\n",
+    )
+    .unwrap();
+    let agent = Agent::start(&[pcap], &cfg, &out, &["--realtime", "--interval", "1"]);
+    let live = read_events(&agent, "types=agent_status,event", None, 4);
+    let names: Vec<&str> = live.iter().map(|(_, n, _)| n.as_str()).collect();
+    assert!(
+        names.iter().all(|n| ["agent_status", "event"].contains(n)),
+        "{names:?}"
+    );
+    for (_, name, data) in &live {
+        assert_eq!(&data["type"], name);
+    }
+    let ids: Vec<u64> = live.iter().map(|e| e.0).collect();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
+    // Resumed after the second: the third and fourth again, the same.
+    let again = read_events(&agent, "types=agent_status,event", Some(ids[1]), 2);
+    assert_eq!(again, live[2..]);
+    // Every record of the replay, from the start of the window: the file's.
+    agent.wait_done(&out, 6);
+    let all = read_events(&agent, "", Some(0), records(&out).len());
+    let streamed: Vec<Value> = all.into_iter().map(|(_, _, d)| d).collect();
+    assert_eq!(streamed, records(&out));
+    let (status, e) = agent.get("/stream?types=bogus");
+    assert_eq!((status, &e["field"]), (400, &json!("types")));
 }

@@ -30,7 +30,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::Context;
 use crossbeam_channel::{Receiver, Sender, TrySendError, bounded, select, unbounded};
 use flowstat_analytics::Shared;
-use flowstat_api::ApiServer;
+use flowstat_api::{ApiServer, ApiState};
 use flowstat_core::{
     Batch, CaptureStatus, InterfaceCounters, InterfaceReport, KindSet, Record, RecordKind, Records,
     Timestamp,
@@ -370,8 +370,9 @@ struct Agent {
     /// The flow definitions and thresholds the workers and the reducer
     /// share.
     analytics: Shared,
-    /// The HTTP face, stopped with the agent.
+    /// The HTTP face, stopped with the agent, and what it serves.
     _api: Option<ApiServer>,
+    api_state: Option<ApiState>,
     outputs: Arc<Outputs>,
     /// The address databases the workers' plugins read, swapped at SIGHUP.
     geo: SharedGeo,
@@ -388,12 +389,9 @@ impl Agent {
         geo: GeoDb,
         opts: RunOptions,
         captures: Vec<(usize, LiveSource)>,
-        sinks: SinkRuntime,
+        mut sinks: SinkRuntime,
         plugins: &PluginFactory,
     ) -> anyhow::Result<Agent> {
-        let wanted = sinks.wanted();
-        let outputs = Arc::new(Outputs(RwLock::new(sinks)));
-        let (locals, local_list) = local_networks(&cfg);
         let mut pipeline = PipelineConfig::new(&cfg, apps, geo, true);
         let api = if cfg.api.enabled {
             let server = ApiServer::start(&cfg.api, pipeline.serve_api())?;
@@ -402,6 +400,10 @@ impl Agent {
         } else {
             None
         };
+        outputs::add_api_sink(&mut sinks, pipeline.api.as_ref())?;
+        let wanted = sinks.wanted();
+        let outputs = Arc::new(Outputs(RwLock::new(sinks)));
+        let (locals, local_list) = local_networks(&cfg);
         pipeline.locals = locals;
         let interfaces: Vec<(String, bool)> = cfg
             .capture
@@ -457,6 +459,7 @@ impl Agent {
         let clock = IntervalClock::started_at(cfg.update_interval(), wall_now());
         Ok(Agent {
             _api: api,
+            api_state: pipeline.api.clone(),
             analytics: pipeline.analytics.clone(),
             reducer: Reducer::new(
                 cfg.update_interval(),
@@ -644,7 +647,11 @@ impl Agent {
         }
         self.geo.store(Arc::new(geo));
         if new.sink != self.cfg.sink {
-            match outputs::start(&new.sink) {
+            let started = outputs::start(&new.sink).and_then(|mut sinks| {
+                outputs::add_api_sink(&mut sinks, self.api_state.as_ref())?;
+                Ok(sinks)
+            });
+            match started {
                 Ok(sinks) => {
                     let wanted = sinks.wanted();
                     self.reducer.set_wanted(wanted);

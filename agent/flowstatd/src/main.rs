@@ -423,6 +423,8 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                         .with_patience(flowstat_sinks::SinkRuntime::REPLAY_PATIENCE)
                 }
             };
+            let mut sinks = sinks;
+            outputs::add_api_sink(&mut sinks, pipeline.api.as_ref())?;
             let (summary, sinks) = replay(pipeline, &opts, sinks)?;
             let dropped = outputs::log_final(&sinks.finish(REPLAY_DRAIN));
             if let Some(e) = summary.error {

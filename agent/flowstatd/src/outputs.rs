@@ -3,6 +3,7 @@
 use std::path::Path;
 
 use anyhow::Context;
+use flowstat_api::{ApiSink, ApiState};
 use flowstat_core::{KindSet, Sink, SinkStatus};
 use flowstat_sinks::{SinkContext, SinkOptions, SinkRuntime};
 
@@ -26,6 +27,20 @@ pub fn start(sections: &[SinkSection]) -> anyhow::Result<SinkRuntime> {
         runtime.add(sink, s.options())?;
     }
     Ok(runtime)
+}
+
+/// Adds the API's stream sink (`api`), which takes every record into the
+/// window `/stream` and `/flows/json` serve, when the API is served.
+pub fn add_api_sink(sinks: &mut SinkRuntime, api: Option<&ApiState>) -> anyhow::Result<()> {
+    if let Some(api) = api {
+        sinks
+            .add(
+                Box::new(ApiSink::new(api.clone())),
+                SinkOptions::new(KindSet::ALL),
+            )
+            .context("starting the API's stream sink")?;
+    }
+    Ok(())
 }
 
 /// Logs what each sink delivered and lost when it stopped; returns the

@@ -1,0 +1,257 @@
+//! The record stream as the API serves it: a sink that keeps the newest
+//! records in a bounded window, numbered, for `GET /stream` (Server-Sent
+//! Events, resumed with `Last-Event-ID` from within the window) and
+//! `GET /flows/json` (a long-poll of `flow_purge` records, sFlow-RT's
+//! logged flows). The sink never waits: the window drops its oldest
+//! records, and a client that falls out of it is cut and counted.
+
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use flowstat_core::{Delivery, KindSet, Record, RecordKind, Sink, SinkError};
+use futures_util::Stream;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use tokio::sync::watch;
+
+use crate::ApiState;
+
+/// Records the window holds at most.
+pub const WINDOW_RECORDS: usize = 65_536;
+/// Bytes of records the window holds at most.
+pub const WINDOW_BYTES: usize = 32 << 20;
+/// The longest a `/flows/json` long-poll waits.
+const MAX_WAIT: Duration = Duration::from_secs(60);
+
+/// The newest records, numbered from 1.
+pub(crate) struct Window {
+    records: Mutex<Kept>,
+    /// The newest record's number: streams wait for it to change.
+    newest: watch::Sender<u64>,
+    /// Stream clients cut for falling out of the window.
+    cut: AtomicU64,
+}
+
+/// What [`Window::after`] found.
+struct Found {
+    /// Some records after the one asked for have left the window.
+    gone: bool,
+    /// The number of the last record looked at.
+    upto: u64,
+    /// The records of the kinds asked for.
+    records: Vec<(u64, RecordKind, Arc<str>)>,
+}
+
+#[derive(Default)]
+struct Kept {
+    records: VecDeque<(u64, RecordKind, Arc<str>)>,
+    bytes: usize,
+}
+
+impl Window {
+    pub(crate) fn new() -> Window {
+        Window {
+            records: Mutex::default(),
+            newest: watch::Sender::new(0),
+            cut: AtomicU64::new(0),
+        }
+    }
+
+    fn push(&self, record: &Record) {
+        let text: Arc<str> = String::from_utf8_lossy(&record.json).into();
+        let mut kept = self.records.lock().unwrap_or_else(PoisonError::into_inner);
+        let seq = *self.newest.borrow() + 1;
+        kept.bytes += text.len();
+        kept.records.push_back((seq, record.kind, text));
+        while kept.records.len() > WINDOW_RECORDS || kept.bytes > WINDOW_BYTES {
+            if let Some((_, _, old)) = kept.records.pop_front() {
+                kept.bytes -= old.len();
+            }
+        }
+        drop(kept);
+        self.newest.send_replace(seq);
+    }
+
+    /// Records after number `after` of the kinds in `kinds`, at most
+    /// `most`.
+    fn after(&self, after: u64, kinds: KindSet, most: usize) -> Found {
+        let kept = self.records.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut found = Found {
+            gone: kept
+                .records
+                .front()
+                .is_some_and(|(first, _, _)| *first > after + 1),
+            upto: after,
+            records: Vec::new(),
+        };
+        let start = kept.records.partition_point(|(seq, _, _)| *seq <= after);
+        for (seq, kind, text) in kept.records.range(start..) {
+            if found.records.len() == most {
+                break;
+            }
+            found.upto = *seq;
+            if kinds.contains(*kind) {
+                found.records.push((*seq, *kind, Arc::clone(text)));
+            }
+        }
+        found
+    }
+
+    fn newest(&self) -> u64 {
+        *self.newest.borrow()
+    }
+}
+
+/// The sink that feeds the window (`api` in `agent_status`).
+pub struct ApiSink(ApiState);
+
+impl ApiSink {
+    /// A sink feeding `state`'s stream.
+    pub fn new(state: ApiState) -> ApiSink {
+        ApiSink(state)
+    }
+}
+
+impl Sink for ApiSink {
+    fn name(&self) -> &str {
+        "api"
+    }
+
+    fn open(&mut self) -> Result<(), SinkError> {
+        Ok(())
+    }
+
+    fn write(&mut self, record: &Record) -> Result<Delivery, SinkError> {
+        self.0.window().push(record);
+        Ok(Delivery::Sent)
+    }
+
+    fn disconnected(&self) -> u64 {
+        self.0.window().cut.load(Ordering::Relaxed)
+    }
+}
+
+#[derive(Deserialize)]
+pub(crate) struct StreamQuery {
+    types: Option<String>,
+}
+
+/// The kinds a comma-separated `types` names (all when absent).
+fn kinds(types: Option<&str>) -> Result<KindSet, String> {
+    let Some(types) = types else {
+        return Ok(KindSet::ALL);
+    };
+    let mut kinds = Vec::new();
+    for t in types.split(',').filter(|t| !t.is_empty()) {
+        kinds.push(RecordKind::parse(t).ok_or_else(|| format!("unknown record type {t:?}"))?);
+    }
+    Ok(KindSet::of(&kinds))
+}
+
+/// `GET /stream?types=...`: every record as it comes, as Server-Sent
+/// Events (`id`, `event: <type>`, `data: <record>`); with `Last-Event-ID`,
+/// from after that record, if the window still holds what came after it.
+pub(crate) async fn stream(
+    State(s): State<ApiState>,
+    Query(q): Query<StreamQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let kinds = match kinds(q.types.as_deref()) {
+        Ok(k) => k,
+        Err(e) => return crate::routes::bad_request(e, "types"),
+    };
+    let resume = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    let cursor = resume.unwrap_or_else(|| s.window().newest());
+    let newest = s.window().newest.subscribe();
+    let events = futures_util::stream::unfold(
+        (s, newest, cursor),
+        move |(s, mut newest, mut cursor)| async move {
+            loop {
+                let found = s.window().after(cursor, kinds, 256);
+                if found.gone {
+                    // Fell out of the window: cut, as a slow socket client is.
+                    s.window().cut.fetch_add(1, Ordering::Relaxed);
+                    return None;
+                }
+                cursor = found.upto;
+                if !found.records.is_empty() {
+                    let events: Vec<Result<Event, Infallible>> = found
+                        .records
+                        .into_iter()
+                        .map(|(seq, kind, text)| {
+                            Ok(Event::default()
+                                .id(seq.to_string())
+                                .event(kind.as_str())
+                                .data(&*text))
+                        })
+                        .collect();
+                    return Some((futures_util::stream::iter(events), (s, newest, cursor)));
+                }
+                newest.borrow_and_update();
+                if cursor >= s.window().newest() && newest.changed().await.is_err() {
+                    return None;
+                }
+            }
+        },
+    );
+    let flat: std::pin::Pin<Box<dyn Stream<Item = Result<Event, Infallible>> + Send>> =
+        Box::pin(futures_util::StreamExt::flatten(events));
+    Sse::new(flat)
+        .keep_alive(KeepAlive::default())
+        .into_response()
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct FlowsQuery {
+    #[serde(rename = "flowID")]
+    flow_id: Option<u64>,
+    max_flows: Option<usize>,
+    timeout: Option<u64>,
+}
+
+/// `GET /flows/json?flowID=ID&maxFlows=N&timeout=S`: the `flow_purge`
+/// records after number ID, `[{"flowID": n, "record": {...}}]`; with none
+/// yet, waits up to S seconds for one.
+pub(crate) async fn flows(State(s): State<ApiState>, Query(q): Query<FlowsQuery>) -> Response {
+    let after = q.flow_id.unwrap_or(0);
+    let most = q.max_flows.unwrap_or(100);
+    let purges = KindSet::of(&[RecordKind::FlowPurge]);
+    let mut newest = s.window().newest.subscribe();
+    let wait = Duration::from_secs(q.timeout.unwrap_or(0)).min(MAX_WAIT);
+    let deadline = tokio::time::Instant::now() + wait;
+    let mut cursor = after;
+    let found = loop {
+        newest.borrow_and_update();
+        let found = s.window().after(cursor, purges, most);
+        cursor = found.upto;
+        if !found.records.is_empty() {
+            break found.records;
+        }
+        if cursor < s.window().newest() {
+            continue;
+        }
+        match tokio::time::timeout_at(deadline, newest.changed()).await {
+            Ok(Ok(())) => continue,
+            _ => break Vec::new(),
+        }
+    };
+    let answer: Vec<serde_json::Value> = found
+        .into_iter()
+        .map(|(seq, _, text)| {
+            let record = RawValue::from_string(text.to_string()).ok();
+            serde_json::json!({ "flowID": seq, "record": record })
+        })
+        .collect();
+    Json(answer).into_response()
+}
