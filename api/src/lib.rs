@@ -32,6 +32,7 @@ use std::thread::JoinHandle;
 use serde::Deserialize;
 use tokio::sync::oneshot;
 
+pub use metrics::flow_exporter_definitions;
 pub use state::{ApiState, Latest, Totals};
 pub use stream::ApiSink;
 

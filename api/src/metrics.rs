@@ -6,10 +6,44 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use flowstat_analytics::Spec;
+use flowstat_analytics::{DefinitionConfig, Spec};
 use serde_json::Value;
 
 use crate::state::Latest;
+
+/// flow-exporter's series (bytes by source and destination AS, each way),
+/// as flow definitions: its metric name, the side the bytes come from,
+/// and the keys (source AS and name, then destination AS and name).
+const FLOW_EXPORTER: [(&str, &str, [&str; 4]); 2] = [
+    (
+        "flow_receive_bytes",
+        "other_bytes",
+        ["other_asn", "other_as_name", "local_asn", "local_as_name"],
+    ),
+    (
+        "flow_transmit_bytes",
+        "local_bytes",
+        ["local_asn", "local_as_name", "other_asn", "other_as_name"],
+    ),
+];
+
+/// The flow definitions behind flow-exporter's series, for an agent with
+/// an ASN database: `flow_receive_bytes_total` and
+/// `flow_transmit_bytes_total{source_as, source_as_name, destination_as,
+/// destination_as_name, hostname}`, so that its Grafana dashboards work.
+pub fn flow_exporter_definitions() -> Vec<DefinitionConfig> {
+    FLOW_EXPORTER
+        .iter()
+        .map(|(name, value, keys)| DefinitionConfig {
+            name: (*name).to_owned(),
+            keys: keys.iter().map(|k| (*k).to_owned()).collect(),
+            value: (*value).to_owned(),
+            filter: Default::default(),
+            n: 100,
+            emit: false,
+        })
+        .collect()
+}
 
 /// One family: its help, type and samples.
 #[derive(Default)]
@@ -233,10 +267,39 @@ pub fn render(latest: &Latest, spec: &Spec) -> String {
             );
         }
     }
+    let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
     for table in &latest.snapshot.analytics.definitions {
         let Some(d) = spec.definition(&table.name) else {
             continue;
         };
+        if let Some((name, _, keys)) = FLOW_EXPORTER.iter().find(|(name, _, _)| *name == d.name) {
+            let family = format!("{name}_total");
+            let names = [
+                "source_as",
+                "source_as_name",
+                "destination_as",
+                "destination_as_name",
+            ];
+            for row in &table.rows {
+                let key = serde_json::from_str::<Value>(row.key.get()).unwrap_or_default();
+                let mut labels: Vec<(String, String)> = names
+                    .iter()
+                    .zip(keys)
+                    .map(|(label_name, field)| {
+                        let v = match key.get(field) {
+                            Some(Value::String(s)) => s.clone(),
+                            Some(v) => v.to_string(),
+                            None => "other".into(),
+                        };
+                        label(label_name, v)
+                    })
+                    .collect();
+                labels.push(label("hostname", hostname.trim()));
+                let help = "Bytes by source and destination AS (flow-exporter's series).";
+                m.add(&family, "counter", help, labels, row.total as f64);
+            }
+            continue;
+        }
         let family = format!("flowstat_flow_{}_total", d.value);
         for row in &table.rows {
             let mut labels = vec![label("definition", &d.name)];

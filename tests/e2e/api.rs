@@ -385,27 +385,7 @@ fn prometheus_scrapes_the_flow_definition_series() {
         .body_mut()
         .read_to_string()
         .unwrap();
-    let mut check = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("promtool (Debian prometheus; .ci/deps test installs it)");
-    use std::io::Write as _;
-    check
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(metrics.as_bytes())
-        .unwrap();
-    let checked = check.wait_with_output().unwrap();
-    assert!(
-        checked.status.success(),
-        "promtool: {}{}",
-        String::from_utf8_lossy(&checked.stdout),
-        String::from_utf8_lossy(&checked.stderr)
-    );
+    promtool_check(&metrics);
     // The value the records give: the last aggregate's Google total.
     let recs = records(&out);
     let agg = recs
@@ -550,4 +530,79 @@ fn the_stream_sends_records_as_they_come_and_resumes_after_an_id() {
     assert_eq!(streamed, records(&out));
     let (status, e) = agent.get("/stream?types=bogus");
     assert_eq!((status, &e["field"]), (400, &json!("types")));
+}
+
+/// With an ASN database, /metrics carries flow-exporter's pair of series,
+/// with its labels, and still passes promtool.
+#[test]
+fn metrics_carry_the_flow_exporter_series_with_an_asn_database() {
+    let dir = TempDir::new("api-flow-exporter");
+    let (cfg, out) = (dir.path("agent.toml"), dir.path("out.json"));
+    std::fs::write(
+        &cfg,
+        format!(
+            "[geo]\nasn = {:?}\n",
+            fixture("geo/asn.tsv").to_string_lossy()
+        ),
+    )
+    .unwrap();
+    let agent = Agent::start(&[fixture("ndpi/http_ipv6.pcap")], &cfg, &out, &["-w", "1"]);
+    agent.wait_done(&out, 1);
+    std::thread::sleep(Duration::from_millis(200));
+    let (_, metrics) = agent.get("/metrics");
+    let metrics = metrics.as_str().unwrap().to_owned();
+    promtool_check(&metrics);
+    // The capture's client network (64500) talks to Google (15169), both
+    // ways.
+    for (family, source, destination) in [
+        (
+            "flow_receive_bytes_total",
+            ("15169", "GOOGLE"),
+            ("64500", "TEST-CLIENT-NET"),
+        ),
+        (
+            "flow_transmit_bytes_total",
+            ("64500", "TEST-CLIENT-NET"),
+            ("15169", "GOOGLE"),
+        ),
+    ] {
+        let prefix = format!(
+            "{family}{{source_as=\"{}\",source_as_name=\"{}\",destination_as=\"{}\",destination_as_name=\"{}\",hostname=",
+            source.0, source.1, destination.0, destination.1
+        );
+        let line = metrics.lines().find(|l| l.starts_with(&prefix));
+        let value: f64 = line
+            .unwrap_or_else(|| panic!("no {prefix}... in\n{metrics}"))
+            .rsplit(' ')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(value > 0.0, "{line:?}");
+    }
+}
+
+/// `promtool check metrics` on `text`.
+fn promtool_check(text: &str) {
+    use std::io::Write as _;
+    let mut check = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool (Debian prometheus; .ci/deps test installs it)");
+    check
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let checked = check.wait_with_output().unwrap();
+    assert!(
+        checked.status.success(),
+        "promtool: {}{}",
+        String::from_utf8_lossy(&checked.stdout),
+        String::from_utf8_lossy(&checked.stderr)
+    );
 }

@@ -614,8 +614,13 @@ impl Config {
 
     /// The flow definitions, thresholds and top flows, checked.
     fn analytics_spec(&self) -> Result<Spec, (String, String)> {
+        let mut definitions = self.flow_definition.clone();
+        // With an ASN database, flow-exporter's series for /metrics.
+        if self.geo.asn.is_some() {
+            definitions.extend(flowstat_api::flow_exporter_definitions());
+        }
         Spec::new(
-            self.flow_definition.clone(),
+            definitions,
             self.threshold.clone(),
             usize::try_from(self.analytics.top_flows).unwrap_or(usize::MAX),
         )
