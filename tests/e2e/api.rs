@@ -404,12 +404,15 @@ fn prometheus_scrapes_the_flow_definition_series() {
 
     let prom_port = free_port();
     let target = agent.base.trim_start_matches("http://").to_owned();
+    // The shipped scrape config, pointed at this agent, every second.
+    let shipped =
+        std::fs::read_to_string(crate::common::repo_file("conf/prometheus/flowstat.yml")).unwrap();
     let prom_cfg = dir.path("prometheus.yml");
     std::fs::write(
         &prom_cfg,
-        format!(
-            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: flowstat\n    static_configs:\n      - targets: ['{target}']\n"
-        ),
+        shipped
+            .replace("127.0.0.1:8008", &target)
+            .replace("scrape_interval: 15s", "scrape_interval: 1s"),
     )
     .unwrap();
     let mut prom = Command::new("prometheus")
@@ -444,9 +447,108 @@ fn prometheus_scrapes_the_flow_definition_series() {
         }
         std::thread::sleep(Duration::from_millis(250));
     };
+    // Every query of the shipped Grafana dashboard is PromQL Prometheus
+    // accepts.
+    let dashboard: Value = serde_json::from_str(
+        &std::fs::read_to_string(crate::common::repo_file("conf/grafana/flowstat.json")).unwrap(),
+    )
+    .unwrap();
+    for panel in dashboard["panels"].as_array().unwrap() {
+        for target in panel["targets"].as_array().unwrap() {
+            let expr = target["expr"]
+                .as_str()
+                .unwrap()
+                .replace("$instance", ".*")
+                .replace("$apps", "apps")
+                .replace("$hosts", "hosts");
+            let answer: Value = ureq::get(&format!("http://127.0.0.1:{prom_port}/api/v1/query"))
+                .query("query", &expr)
+                .call()
+                .unwrap()
+                .body_mut()
+                .read_json()
+                .unwrap();
+            assert_eq!(answer["status"], "success", "{expr}: {answer}");
+        }
+    }
     let _ = prom.kill();
     let _ = prom.wait();
     assert_eq!(value, google.to_string());
+}
+
+/// With an ASN database, /metrics carries flow-exporter's pair of series,
+/// with its labels, and still passes promtool.
+#[test]
+fn metrics_carry_the_flow_exporter_series_with_an_asn_database() {
+    let dir = TempDir::new("api-flow-exporter");
+    let (cfg, out) = (dir.path("agent.toml"), dir.path("out.json"));
+    std::fs::write(
+        &cfg,
+        format!(
+            "[geo]\nasn = {:?}\n",
+            fixture("geo/asn.tsv").to_string_lossy()
+        ),
+    )
+    .unwrap();
+    let agent = Agent::start(&[fixture("ndpi/http_ipv6.pcap")], &cfg, &out, &["-w", "1"]);
+    agent.wait_done(&out, 1);
+    std::thread::sleep(Duration::from_millis(200));
+    let (_, metrics) = agent.get("/metrics");
+    let metrics = metrics.as_str().unwrap().to_owned();
+    promtool_check(&metrics);
+    // The capture's client network (64500) talks to Google (15169), both
+    // ways.
+    for (family, source, destination) in [
+        (
+            "flow_receive_bytes_total",
+            ("15169", "GOOGLE"),
+            ("64500", "TEST-CLIENT-NET"),
+        ),
+        (
+            "flow_transmit_bytes_total",
+            ("64500", "TEST-CLIENT-NET"),
+            ("15169", "GOOGLE"),
+        ),
+    ] {
+        let prefix = format!(
+            "{family}{{source_as=\"{}\",source_as_name=\"{}\",destination_as=\"{}\",destination_as_name=\"{}\",hostname=",
+            source.0, source.1, destination.0, destination.1
+        );
+        let line = metrics.lines().find(|l| l.starts_with(&prefix));
+        let value: f64 = line
+            .unwrap_or_else(|| panic!("no {prefix}... in\n{metrics}"))
+            .rsplit(' ')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(value > 0.0, "{line:?}");
+    }
+}
+
+/// `promtool check metrics` on `text`.
+fn promtool_check(text: &str) {
+    use std::io::Write as _;
+    let mut check = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool (Debian prometheus; .ci/deps test installs it)");
+    check
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let checked = check.wait_with_output().unwrap();
+    assert!(
+        checked.status.success(),
+        "promtool: {}{}",
+        String::from_utf8_lossy(&checked.stdout),
+        String::from_utf8_lossy(&checked.stderr)
+    );
 }
 
 /// Reads Server-Sent Events from `/stream` until `n` have come: each one's
@@ -530,79 +632,4 @@ fn the_stream_sends_records_as_they_come_and_resumes_after_an_id() {
     assert_eq!(streamed, records(&out));
     let (status, e) = agent.get("/stream?types=bogus");
     assert_eq!((status, &e["field"]), (400, &json!("types")));
-}
-
-/// With an ASN database, /metrics carries flow-exporter's pair of series,
-/// with its labels, and still passes promtool.
-#[test]
-fn metrics_carry_the_flow_exporter_series_with_an_asn_database() {
-    let dir = TempDir::new("api-flow-exporter");
-    let (cfg, out) = (dir.path("agent.toml"), dir.path("out.json"));
-    std::fs::write(
-        &cfg,
-        format!(
-            "[geo]\nasn = {:?}\n",
-            fixture("geo/asn.tsv").to_string_lossy()
-        ),
-    )
-    .unwrap();
-    let agent = Agent::start(&[fixture("ndpi/http_ipv6.pcap")], &cfg, &out, &["-w", "1"]);
-    agent.wait_done(&out, 1);
-    std::thread::sleep(Duration::from_millis(200));
-    let (_, metrics) = agent.get("/metrics");
-    let metrics = metrics.as_str().unwrap().to_owned();
-    promtool_check(&metrics);
-    // The capture's client network (64500) talks to Google (15169), both
-    // ways.
-    for (family, source, destination) in [
-        (
-            "flow_receive_bytes_total",
-            ("15169", "GOOGLE"),
-            ("64500", "TEST-CLIENT-NET"),
-        ),
-        (
-            "flow_transmit_bytes_total",
-            ("64500", "TEST-CLIENT-NET"),
-            ("15169", "GOOGLE"),
-        ),
-    ] {
-        let prefix = format!(
-            "{family}{{source_as=\"{}\",source_as_name=\"{}\",destination_as=\"{}\",destination_as_name=\"{}\",hostname=",
-            source.0, source.1, destination.0, destination.1
-        );
-        let line = metrics.lines().find(|l| l.starts_with(&prefix));
-        let value: f64 = line
-            .unwrap_or_else(|| panic!("no {prefix}... in\n{metrics}"))
-            .rsplit(' ')
-            .next()
-            .unwrap()
-            .parse()
-            .unwrap();
-        assert!(value > 0.0, "{line:?}");
-    }
-}
-
-/// `promtool check metrics` on `text`.
-fn promtool_check(text: &str) {
-    use std::io::Write as _;
-    let mut check = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("promtool (Debian prometheus; .ci/deps test installs it)");
-    check
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let checked = check.wait_with_output().unwrap();
-    assert!(
-        checked.status.success(),
-        "promtool: {}{}",
-        String::from_utf8_lossy(&checked.stdout),
-        String::from_utf8_lossy(&checked.stderr)
-    );
 }

@@ -16,6 +16,11 @@ pub fn golden_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("golden")
 }
 
+/// A file of the repository by its path from the top.
+pub fn repo_file(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(rel)
+}
+
 /// A fixture by its path under `tests/fixtures`.
 pub fn fixture(rel: &str) -> PathBuf {
     fixtures().join(rel)
