@@ -633,3 +633,110 @@ fn the_stream_sends_records_as_they_come_and_resumes_after_an_id() {
     let (status, e) = agent.get("/stream?types=bogus");
     assert_eq!((status, &e["field"]), (400, &json!("types")));
 }
+
+/// Load: 50 clients long-polling, 10 streaming and 1,000 idle connections
+/// while a replay runs at full speed: the file sink gets every record a
+/// replay without the API gives, and every client is served; then requests
+/// beyond `max_clients` get 503 at once instead of queueing.
+#[test]
+fn clients_under_load_cost_the_pipeline_nothing() {
+    let dir = TempDir::new("api-load");
+    let (cfg, out, plain) = (
+        dir.path("agent.toml"),
+        dir.path("out.json"),
+        dir.path("plain.json"),
+    );
+    std::fs::write(&cfg, format!("{CONFIG}\n[api]\nmax_clients = 64\n")).unwrap();
+    let files: Vec<PathBuf> = crate::common::corpus().into_iter().take(40).collect();
+    let status = Command::new(flowstatd())
+        .arg("replay")
+        .args(&files)
+        .args(["-c", &cfg.to_string_lossy(), "-o", &plain.to_string_lossy()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+
+    let agent = Agent::start(&files, &cfg, &out, &[]);
+    let port = agent
+        .base
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .parse::<u16>()
+        .unwrap();
+    let idle: Vec<std::net::TcpStream> = (0..1_000)
+        .map(|_| std::net::TcpStream::connect(("127.0.0.1", port)).unwrap())
+        .collect();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut clients = Vec::new();
+    for i in 0..60 {
+        let (url, stop) = (agent.base.clone(), stop.clone());
+        clients.push(std::thread::spawn(move || {
+            let http: ureq::Agent = ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .timeout_global(Some(Duration::from_secs(5)))
+                .build()
+                .into();
+            let (mut answered, mut refused) = (0, 0);
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let path = if i < 50 {
+                    "/events/json?eventID=1000000&timeout=1"
+                } else {
+                    "/stream"
+                };
+                match http.get(format!("{url}{path}")).call() {
+                    Ok(r) if r.status() == 503 => refused += 1,
+                    Ok(mut r) => {
+                        // A stream reads until its timeout cuts it.
+                        let _ = r.body_mut().read_to_vec();
+                        answered += 1;
+                    }
+                    Err(_) => answered += 1,
+                }
+            }
+            (answered, refused)
+        }));
+    }
+    // While they hammer it, a plain request is answered too.
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(agent.get("/version").0, 200);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (answered, refused) = clients
+        .into_iter()
+        .map(|c| c.join().unwrap())
+        .fold((0, 0), |(a, r), (a2, r2)| (a + a2, r + r2));
+    drop(idle);
+    assert!(answered >= 60, "only {answered} answers");
+    assert_eq!(refused, 0, "60 clients are within max_clients (64)");
+    assert_eq!(agent.get("/version").0, 200);
+    // 100 long-polls at once: 64 wait, the rest are refused at once.
+    let polls: Vec<_> = (0..100)
+        .map(|_| {
+            let url = agent.url("/events/json?eventID=1000000&timeout=3");
+            std::thread::spawn(move || {
+                let http: ureq::Agent = ureq::Agent::config_builder()
+                    .http_status_as_error(false)
+                    .build()
+                    .into();
+                http.get(url).call().unwrap().status().as_u16()
+            })
+        })
+        .collect();
+    let statuses: Vec<u16> = polls.into_iter().map(|p| p.join().unwrap()).collect();
+    let refused = statuses.iter().filter(|s| **s == 503).count();
+    let served = statuses.iter().filter(|s| **s == 200).count();
+    assert_eq!(served + refused, 100, "{statuses:?}");
+    assert!((30..=36).contains(&refused), "{refused} refused of 100");
+    // Every record of the plain replay, in order (agent_status aside: it
+    // lists the api sink too).
+    agent.wait_done(&out, files.len());
+    let without_status = |p: &Path| -> Vec<String> {
+        std::fs::read_to_string(p)
+            .unwrap()
+            .lines()
+            .filter(|l| !l.starts_with(r#"{"type":"agent_status""#))
+            .map(str::to_owned)
+            .collect()
+    };
+    assert_eq!(without_status(&out), without_status(&plain));
+}
