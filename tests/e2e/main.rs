@@ -14,3 +14,4 @@ mod pipeline;
 mod robustness;
 mod schema;
 mod sinks;
+mod top;
