@@ -56,6 +56,15 @@ impl View {
         }
     }
 
+    fn columns(self) -> &'static [Column] {
+        match self {
+            View::Flows => FLOW_COLUMNS,
+            View::Apps => APP_COLUMNS,
+            View::Interfaces => INTERFACE_COLUMNS,
+            View::Events => EVENT_COLUMNS,
+        }
+    }
+
     fn next(self) -> View {
         View::ALL[(self as usize + 1) % View::ALL.len()]
     }
@@ -468,13 +477,10 @@ impl Data {
                 })
                 .collect(),
         };
-        let columns = match view {
-            View::Flows => FLOW_COLUMNS,
-            View::Apps => APP_COLUMNS,
-            View::Interfaces => INTERFACE_COLUMNS,
-            View::Events => EVENT_COLUMNS,
-        };
-        Table { columns, rows }
+        Table {
+            columns: view.columns(),
+            rows,
+        }
     }
 }
 
@@ -639,7 +645,10 @@ impl Screen {
             (title, Sort::Num(0))
         });
         let header_row = cells(titles.collect()).style(bold);
-        let rows: Vec<Row<'_>> = table.rows.clone().into_iter().map(cells).collect();
+        let rows: Vec<Row<'_>> = std::mem::take(&mut table.rows)
+            .into_iter()
+            .map(cells)
+            .collect();
         let shown = rows.len();
         let widget =
             ratatui::widgets::Table::new(rows, widths.iter().map(|&w| Constraint::Length(w)))
@@ -693,9 +702,8 @@ impl Screen {
             KeyCode::Char('e') => self.view = View::Events,
             KeyCode::Tab => self.view = self.view.next(),
             KeyCode::Char('s') => {
-                let columns = self.data.table(self.view).columns.len();
                 let by = &mut self.sort[self.view as usize];
-                *by = (*by + 1) % columns;
+                *by = (*by + 1) % self.view.columns().len();
             }
             _ => {}
         }
