@@ -134,6 +134,23 @@ pub fn run_flowstatd(args: &[&str]) -> Output {
         .expect("run flowstatd")
 }
 
+/// Runs `cmd`; fails the test unless it succeeds. Its stdout.
+pub fn run(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A TCP port on 127.0.0.1 that was free a moment ago.
+pub fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    l.local_addr().expect("local address").port()
+}
+
 /// Runs an oracle tool (tshark, ...) that CI installs; a missing tool fails
 /// the test with a message saying how to install it.
 pub fn oracle(program: &str, args: &[&str]) -> String {

@@ -13,21 +13,11 @@ use serde_json::Value;
 use flowstat_capture::FileSource;
 use flowstat_core::{Batch, CaptureSource, LinkType};
 
-use crate::common::{PcapWriter, TempDir, flowstatd, replay};
+use crate::common::{PcapWriter, TempDir, flowstatd, replay, run};
 
 /// A network namespace holding a veth pair `va` <-> `vb`, deleted on drop.
 pub(crate) struct Netns {
     name: String,
-}
-
-fn run(cmd: &mut Command) -> String {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 impl Netns {

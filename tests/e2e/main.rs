@@ -15,3 +15,4 @@ mod pipeline;
 mod robustness;
 mod schema;
 mod sinks;
+mod top;

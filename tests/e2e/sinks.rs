@@ -4,7 +4,7 @@
 //! on loopback or in a temp directory.
 
 use std::io::Read;
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -14,13 +14,7 @@ use std::time::{Duration, Instant};
 use etherparse::PacketBuilder;
 use flowstatd::Config;
 
-use crate::common::{PcapWriter, TempDir, flowstatd, replay_lines};
-
-/// A TCP port on 127.0.0.1 that was free a moment ago.
-fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
-}
+use crate::common::{PcapWriter, TempDir, flowstatd, free_port, replay_lines};
 
 /// Some corpus captures: a few thousand records.
 fn captures() -> Vec<PathBuf> {

@@ -20,6 +20,7 @@ pub mod signals;
 mod sources;
 pub mod status;
 pub mod tail;
+pub mod top;
 pub mod worker;
 
 pub use config::{Config, ConfigError};

@@ -15,7 +15,7 @@ use flowstat_plugins::CorePlugin;
 use flowstatd::agent::{self, RunOptions};
 use flowstatd::config::Tunnel;
 use flowstatd::{
-    Config, ConfigError, PipelineConfig, ReplayOptions, outputs, replay, status, tail,
+    Config, ConfigError, PipelineConfig, ReplayOptions, outputs, replay, status, tail, top,
 };
 use ipnet::IpNet;
 
@@ -31,6 +31,7 @@ use ipnet::IpNet;
     flowstatd -I eth0 -E eth1                          # run the agent on two interfaces\n  \
     flowstatd status                                   # the running agent's status\n  \
     flowstatd tail --type flow unix:///run/flowstatd/flows.sock  # watch its records\n  \
+    flowstatd top                                      # its top flows, live\n  \
     flowstatd replay capture.pcap                      # records to stdout\n  \
     flowstatd replay -o flows.json a.pcap b.pcapng     # two sources, to a file\n  \
     flowstatd replay --local-network 10.0.0.0/8 --interval 60 capture.pcap\n  \
@@ -193,6 +194,47 @@ enum Command {
         count: Option<u64>,
     },
 
+    /// A live terminal view of an agent through its HTTP API: the largest
+    /// flows or applications by rate, the interfaces' rates, the latest
+    /// threshold events.
+    ///
+    /// Keys: f flows, a applications, i interfaces, e events (Tab cycles
+    /// through them); s sorts by the next column (numbers largest first,
+    /// text A to Z); q, Esc or Ctrl-C quits. Errors (the agent not
+    /// answering, a token missing) show in the status line and the view
+    /// keeps the last data it had. Fits 80x24, so it works over SSH.
+    ///
+    /// The applications view reads the flow definition `top-apps` (keys
+    /// ["application"]); when the agent has none, top defines it, and it
+    /// counts from the agent's next interval on.
+    #[command(after_help = "Examples:\n  \
+        flowstatd top                                   # the local agent\n  \
+        flowstatd top http://10.0.0.1:8008 --token T    # another one, with its token\n  \
+        flowstatd replay --api 127.0.0.1:8008 --linger x.pcap & flowstatd top\n  \
+        flowstatd top --once --view apps                # one snapshot, as text")]
+    Top {
+        /// The agent's API (its [api] listen address).
+        #[arg(value_name = "URL", default_value = "http://127.0.0.1:8008")]
+        url: String,
+
+        /// The bearer token when the agent has an api.token (default: the
+        /// FLOWSTAT_API_TOKEN environment variable).
+        #[arg(long, value_name = "TOKEN")]
+        token: Option<String>,
+
+        /// Seconds between refreshes.
+        #[arg(long, value_name = "SECS", default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=3_600))]
+        interval: u64,
+
+        /// The view shown first.
+        #[arg(long, value_enum, default_value_t = top::View::Flows)]
+        view: top::View,
+
+        /// Print one snapshot of the view as text and exit, for scripts.
+        #[arg(long)]
+        once: bool,
+    },
+
     /// Check a configuration file; print every error with its key and
     /// reason. Also checks that the capture interfaces exist on this host.
     CheckConfig {
@@ -347,6 +389,26 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                 count,
             };
             tail::tail(&opts, &mut std::io::stdout().lock())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Top {
+            url,
+            token,
+            interval,
+            view,
+            once,
+        } => {
+            let opts = top::TopOptions {
+                url,
+                token: token.or_else(|| std::env::var("FLOWSTAT_API_TOKEN").ok()),
+                interval: Duration::from_secs(interval),
+                view,
+            };
+            if once {
+                top::once(&opts, &mut std::io::stdout().lock())?;
+            } else {
+                top::run(&opts)?;
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Replay {

@@ -1,0 +1,204 @@
+//! `flowstatd top` in a real terminal: tmux runs it at 80x24 against the
+//! API of a lingering replay, keys are typed with `send-keys`, and
+//! `capture-pane` must show the rows the API itself answers.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::common::{TempDir, fixture, flowstatd, free_port, run, run_flowstatd};
+
+const TOKEN: &str = "top-secret";
+
+/// `flowstatd replay --api ... --linger`, stopped with SIGTERM on drop.
+struct Replay(Child);
+
+impl Drop for Replay {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status();
+        let _ = self.0.wait();
+    }
+}
+
+/// GETs `path` of the API with the token: the status and the JSON.
+fn get(url: &str, path: &str) -> Option<(u16, Value)> {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(5)))
+        .build()
+        .into();
+    let mut answer = agent
+        .get(format!("{url}{path}"))
+        .header("Authorization", format!("Bearer {TOKEN}"))
+        .call()
+        .ok()?;
+    let status = answer.status().as_u16();
+    Some((status, answer.body_mut().read_json().unwrap_or(Value::Null)))
+}
+
+/// A tmux server of its own, killed on drop.
+struct Tmux(String);
+
+impl Tmux {
+    fn new() -> Tmux {
+        Tmux(format!("flowstat-test-{}", std::process::id()))
+    }
+
+    fn cmd(&self) -> Command {
+        let mut c = Command::new("tmux");
+        c.args(["-L", &self.0]);
+        c
+    }
+
+    fn screen(&self) -> String {
+        run(self.cmd().args(["capture-pane", "-p", "-t", "top"]))
+    }
+
+    /// Waits until the screen shows what `ok` wants; the screen.
+    fn wait_for(&self, what: &str, ok: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let screen = self.screen();
+            if ok(&screen) {
+                return screen;
+            }
+            assert!(Instant::now() < deadline, "never showed {what}:\n{screen}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    fn running(&self) -> bool {
+        self.cmd()
+            .args(["has-session", "-t", "top"])
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.cmd().arg("kill-server").stderr(Stdio::null()).status();
+    }
+}
+
+/// The screen's line that holds every one of `parts`.
+fn row<'a>(screen: &'a str, parts: &[&str]) -> Option<&'a str> {
+    screen.lines().find(|l| parts.iter().all(|p| l.contains(p)))
+}
+
+#[test]
+fn top_shows_flows_and_applications_in_80x24() {
+    let dir = TempDir::new("top");
+    let config = dir.path("flowstatd.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[api]\ntoken = \"{TOKEN}\"\n\n\
+             [[flow_definition]]\nname = \"top-apps\"\nkeys = [\"application\"]\n"
+        ),
+    )
+    .unwrap();
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}");
+    let child = Command::new(flowstatd())
+        .arg("replay")
+        .arg(fixture("ndpi/google_ssl.pcap"))
+        .arg("-c")
+        .arg(&config)
+        .args(["--api", &format!("127.0.0.1:{port}"), "--linger"])
+        .args(["-o", "/dev/null"])
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _replay = Replay(child);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while get(&url, "/agent/json").map(|(s, _)| s) != Some(200) {
+        assert!(Instant::now() < deadline, "the API never answered 200");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    // What the screen must show, from the API itself.
+    let (_, flows) = get(&url, "/flows/top/json?maxFlows=20").unwrap();
+    let flows = flows.as_array().unwrap().clone();
+    assert!(
+        flows.iter().any(|f| f["other_ip"] == "216.58.212.100"),
+        "{flows:?}"
+    );
+    let (_, apps) = get(&url, "/activeflows/ALL/top-apps/json").unwrap();
+    let apps = apps.as_array().unwrap().clone();
+    assert!(
+        apps.iter().any(|a| a["key"]["application"] == "Google"),
+        "{apps:?}"
+    );
+
+    // Without the token, an error that says what to do.
+    let out = run_flowstatd(&["top", "--once", &url]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("401") && stderr.contains("--token"),
+        "{stderr}"
+    );
+
+    let tmux = Tmux::new();
+    let top = format!(
+        "FLOWSTAT_API_TOKEN={TOKEN} {} top {url}",
+        flowstatd().display()
+    );
+    run(tmux.cmd().args([
+        "new-session",
+        "-d",
+        "-s",
+        "top",
+        "-x",
+        "80",
+        "-y",
+        "24",
+        &top,
+    ]));
+
+    let screen = tmux.wait_for("the flows", |s| {
+        s.contains("flows by rate") && s.contains(":443")
+    });
+    assert!(screen.lines().all(|l| l.chars().count() <= 80), "{screen}");
+    assert_eq!(screen.lines().count(), 24, "{screen}");
+    for f in &flows {
+        let other = format!("{}:{}", f["other_ip"].as_str().unwrap(), f["other_port"]);
+        let app = f["detected_application_name"].as_str().unwrap();
+        assert!(
+            row(&screen, &[app, &other]).is_some(),
+            "no row of {other} {app}:\n{screen}"
+        );
+    }
+    assert!(
+        row(&screen, &["Google", "TLS", "216.58.212.100:443"]).is_some(),
+        "{screen}"
+    );
+    assert!(!screen.contains("401"), "{screen}");
+
+    run(tmux.cmd().args(["send-keys", "-t", "top", "a"]));
+    let screen = tmux.wait_for("the applications", |s| s.contains("applications by rate"));
+    for a in &apps {
+        let name = a["key"]["application"].as_str().unwrap();
+        assert!(
+            row(&screen, &[name, "/s"]).is_some(),
+            "no row of {name}:\n{screen}"
+        );
+    }
+    assert!(!screen.contains("216.58.212.100"), "{screen}");
+
+    run(tmux.cmd().args(["send-keys", "-t", "top", "q"]));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while tmux.running() {
+        assert!(
+            Instant::now() < deadline,
+            "q did not quit:\n{}",
+            tmux.screen()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
