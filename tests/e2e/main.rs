@@ -5,6 +5,7 @@
 mod analytics;
 mod cli;
 mod common;
+mod dashboard;
 mod dpi;
 mod geo;
 mod golden;
