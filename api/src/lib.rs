@@ -5,6 +5,7 @@
 //!
 //! | path | what |
 //! | --- | --- |
+//! | `GET /` | the dashboard (an HTML page; no token needed to load it) |
 //! | `GET /version` | the agent's version (text) |
 //! | `GET /agent/json`, `GET /interfaces/json` | the latest `agent_status`, `interface_stats` |
 //! | `GET /flow/json`, `GET\|PUT\|DELETE /flow/{name}/json` | flow definitions |

@@ -8,7 +8,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
+use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{BoxError, Json, Router};
 use flowstat_analytics::{DefinitionConfig, ThresholdConfig};
@@ -68,7 +68,7 @@ pub(crate) fn bad_request(error: String, field: &str) -> Response {
 /// The API's router over `state`.
 pub fn app(state: ApiState, config: &ApiConfig) -> Router {
     let token = (!config.token.is_empty()).then(|| format!("Bearer {}", config.token));
-    Router::new()
+    let api = Router::new()
         .route("/version", get(version))
         .route("/agent/json", get(agent))
         .route("/interfaces/json", get(interfaces))
@@ -103,7 +103,12 @@ pub fn app(state: ApiState, config: &ApiConfig) -> Router {
                     _ => next.run(req).await,
                 }
             }
-        }))
+        }));
+    Router::new()
+        // The page holds no data, so it loads without the token; its
+        // requests carry one.
+        .route("/", get(dashboard))
+        .merge(api)
         .layer(
             ServiceBuilder::new()
                 .layer(HandleErrorLayer::new(|_: BoxError| async {
@@ -114,6 +119,14 @@ pub fn app(state: ApiState, config: &ApiConfig) -> Router {
         )
         .with_state(state)
 }
+
+/// The dashboard: one page (HTML, CSS and script inline, nothing fetched
+/// from elsewhere) fed by the endpoints above.
+async fn dashboard() -> Html<&'static str> {
+    Html(DASHBOARD)
+}
+
+const DASHBOARD: &str = include_str!("dashboard.html");
 
 async fn version() -> &'static str {
     flowstat_core::AGENT_VERSION
@@ -314,4 +327,45 @@ async fn unlock(State(s): State<ApiState>, Path(id): Path<u64>) -> Answer {
 async fn prometheus(State(s): State<ApiState>) -> Response {
     let text = metrics::render(&s.latest(), &s.analytics().spec());
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use axum::http::Request;
+    use tower::ServiceExt;
+
+    use super::*;
+
+    async fn status(app: &Router, path: &str) -> (StatusCode, String) {
+        let req = Request::get(path).body(Body::empty()).unwrap();
+        let res = app.clone().oneshot(req).await.unwrap();
+        let kind = res.headers().get(header::CONTENT_TYPE).unwrap();
+        (res.status(), kind.to_str().unwrap().to_owned())
+    }
+
+    #[tokio::test]
+    async fn dashboard_loads_without_the_token_the_data_needs() {
+        let config = ApiConfig {
+            token: "secret".into(),
+            ..ApiConfig::default()
+        };
+        let app = app(ApiState::new(Default::default()), &config);
+        let (code, kind) = status(&app, "/").await;
+        assert_eq!(code, StatusCode::OK);
+        assert_eq!(kind, "text/html; charset=utf-8");
+        for path in ["/agent/json", "/flow/json", "/no/such/path"] {
+            assert_eq!(
+                status(&app, path).await.0,
+                StatusCode::UNAUTHORIZED,
+                "{path}"
+            );
+        }
+    }
+
+    #[test]
+    fn dashboard_fetches_nothing_from_elsewhere() {
+        assert!(!DASHBOARD.contains("://"));
+        assert!(!DASHBOARD.contains("innerHTML"));
+    }
 }

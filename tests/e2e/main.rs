@@ -6,6 +6,7 @@ mod analytics;
 mod api;
 mod cli;
 mod common;
+mod dashboard;
 mod dpi;
 mod geo;
 mod golden;
