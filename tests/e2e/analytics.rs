@@ -301,7 +301,8 @@ value = 15000
 
 /// Live, the interface metrics are the kernel's: a threshold on the
 /// receive rate of a veth fires once per burst that tcpreplay pushes
-/// above it, and stays quiet while the link is idle.
+/// above it, and stays quiet while the link is idle; the agent's API
+/// serves the event and the rate.
 #[test]
 fn an_interface_rate_threshold_fires_live_once_per_burst() {
     let dir = TempDir::new("analytics-live");
@@ -321,10 +322,35 @@ fn an_interface_rate_threshold_fires_live_once_per_burst() {
     )
     .unwrap();
     let ns = crate::live::Netns::new("threshold");
+    // The API listens on the namespace's loopback.
+    let up = ns
+        .exec("ip")
+        .args(["link", "set", "lo", "up"])
+        .status()
+        .unwrap();
+    assert!(up.success());
     let mut agent = crate::live::Agent::start(&ns, &cfg, &status, dir.path("agent.log"));
     // Idle, then two bursts of 2 s at 3000 packets a second, 3 s apart.
     std::thread::sleep(Duration::from_secs(2));
     ns.send(&pcap, 3_000);
+    // The live agent's API (on by default, inside the namespace) has the
+    // first event, and the kernel's rate in /metrics.
+    let curl = |path: &str| {
+        let out = ns
+            .exec("curl")
+            .args(["-sf", &format!("http://127.0.0.1:8008{path}")])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "curl {path}: {out:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let served: Value = serde_json::from_str(&curl("/events/json?eventID=0&timeout=5")).unwrap();
+    assert_eq!(served[0]["interface"], "vb", "{served}");
+    let metrics = curl("/metrics");
+    assert!(
+        metrics.contains("flowstat_interface_rx_packets_per_second{interface=\"vb\"}"),
+        "{metrics}"
+    );
     std::thread::sleep(Duration::from_secs(3));
     ns.send(&pcap, 3_000);
     std::thread::sleep(Duration::from_millis(1500));

@@ -3,23 +3,13 @@
 //! the records of the same replay; `/metrics` checked by promtool and
 //! scraped by a real Prometheus server.
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::common::{TempDir, fixture, flowstatd};
-
-/// A free port on loopback.
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use crate::common::{TempDir, fixture, flowstatd, free_port};
 
 /// `flowstatd replay ... --api --linger` running; stopped on drop.
 struct Agent {

@@ -50,7 +50,7 @@ impl Netns {
     }
 
     /// `program` run inside the namespace.
-    fn exec(&self, program: &str) -> Command {
+    pub(crate) fn exec(&self, program: &str) -> Command {
         let mut c = Command::new("ip");
         c.args(["netns", "exec", &self.name, program]);
         c
