@@ -730,3 +730,40 @@ fn clients_under_load_cost_the_pipeline_nothing() {
     };
     assert_eq!(without_status(&out), without_status(&plain));
 }
+
+/// A stream client that stops reading while more records than the window
+/// holds go by is cut: its stream ends instead of waiting forever, short of
+/// the records it missed.
+#[test]
+fn a_stream_client_that_falls_behind_the_window_is_cut() {
+    let dir = TempDir::new("api-slow");
+    let (cfg, out, pcap) = (
+        dir.path("agent.toml"),
+        dir.path("out.json"),
+        dir.path("f.pcap"),
+    );
+    // 100,000 flows: 200,000 flow records, three times the window.
+    crate::common::udp_flows(&pcap, 100_000);
+    std::fs::write(&cfg, "").unwrap();
+    let agent = Agent::start(&[pcap], &cfg, &out, &["-w", "1"]);
+    let mut resp = agent
+        .http
+        .get(agent.url("/stream?types=flow,flow_purge"))
+        .call()
+        .unwrap();
+    // Read nothing until the replay is over.
+    agent.wait_done(&out, 1);
+    let t = Instant::now();
+    let body = resp
+        .body_mut()
+        .with_config()
+        .limit(u64::MAX)
+        .read_to_string()
+        .unwrap();
+    let events = body.matches("\ndata:").count() + usize::from(body.starts_with("data:"));
+    assert!(
+        t.elapsed() < Duration::from_secs(30),
+        "the stream was never cut"
+    );
+    assert!(events < 200_000, "{events} events: nothing was missed?");
+}
