@@ -47,12 +47,12 @@ struct Found {
     /// The number of the last record looked at.
     upto: u64,
     /// The records of the kinds asked for.
-    records: Vec<(u64, RecordKind, Arc<str>)>,
+    records: Vec<(u64, RecordKind, Arc<[u8]>)>,
 }
 
 #[derive(Default)]
 struct Kept {
-    records: VecDeque<(u64, RecordKind, Arc<str>)>,
+    records: VecDeque<(u64, RecordKind, Arc<[u8]>)>,
     bytes: usize,
 }
 
@@ -65,12 +65,15 @@ impl Window {
         }
     }
 
-    fn push(&self, record: &Record) {
-        let text: Arc<str> = String::from_utf8_lossy(&record.json).into();
+    /// Adds records (taking them from `records`), numbering them on.
+    fn push(&self, records: &mut Vec<(RecordKind, Arc<[u8]>)>) {
         let mut kept = self.records.lock().unwrap_or_else(PoisonError::into_inner);
-        let seq = *self.newest.borrow() + 1;
-        kept.bytes += text.len();
-        kept.records.push_back((seq, record.kind, text));
+        let mut seq = kept.records.back().map_or(0, |(seq, _, _)| *seq);
+        for (kind, json) in records.drain(..) {
+            seq += 1;
+            kept.bytes += json.len();
+            kept.records.push_back((seq, kind, json));
+        }
         while kept.records.len() > WINDOW_RECORDS || kept.bytes > WINDOW_BYTES {
             if let Some((_, _, old)) = kept.records.pop_front() {
                 kept.bytes -= old.len();
@@ -93,13 +96,13 @@ impl Window {
             records: Vec::new(),
         };
         let start = kept.records.partition_point(|(seq, _, _)| *seq <= after);
-        for (seq, kind, text) in kept.records.range(start..) {
+        for (seq, kind, json) in kept.records.range(start..) {
             if found.records.len() == most {
                 break;
             }
             found.upto = *seq;
             if kinds.contains(*kind) {
-                found.records.push((*seq, *kind, Arc::clone(text)));
+                found.records.push((*seq, *kind, Arc::clone(json)));
             }
         }
         found
@@ -110,13 +113,23 @@ impl Window {
     }
 }
 
-/// The sink that feeds the window (`api` in `agent_status`).
-pub struct ApiSink(ApiState);
+/// Records the sink gathers before it adds them to the window.
+const SINK_BATCH: usize = 1024;
+
+/// The sink that feeds the window (`api` in `agent_status`); it adds
+/// records in batches, whenever its queue runs empty.
+pub struct ApiSink {
+    state: ApiState,
+    pending: Vec<(RecordKind, Arc<[u8]>)>,
+}
 
 impl ApiSink {
     /// A sink feeding `state`'s stream.
     pub fn new(state: ApiState) -> ApiSink {
-        ApiSink(state)
+        ApiSink {
+            state,
+            pending: Vec::with_capacity(SINK_BATCH),
+        }
     }
 }
 
@@ -130,12 +143,23 @@ impl Sink for ApiSink {
     }
 
     fn write(&mut self, record: &Record) -> Result<Delivery, SinkError> {
-        self.0.window().push(record);
+        self.pending
+            .push((record.kind, record.json.as_slice().into()));
+        if self.pending.len() >= SINK_BATCH {
+            self.flush()?;
+        }
         Ok(Delivery::Sent)
     }
 
+    fn flush(&mut self) -> Result<(), SinkError> {
+        if !self.pending.is_empty() {
+            self.state.window().push(&mut self.pending);
+        }
+        Ok(())
+    }
+
     fn disconnected(&self) -> u64 {
-        self.0.window().cut.load(Ordering::Relaxed)
+        self.state.window().cut.load(Ordering::Relaxed)
     }
 }
 
@@ -188,11 +212,11 @@ pub(crate) async fn stream(
                     let events: Vec<Result<Event, Infallible>> = found
                         .records
                         .into_iter()
-                        .map(|(seq, kind, text)| {
+                        .map(|(seq, kind, json)| {
                             Ok(Event::default()
                                 .id(seq.to_string())
                                 .event(kind.as_str())
-                                .data(&*text))
+                                .data(String::from_utf8_lossy(&json)))
                         })
                         .collect();
                     return Some((futures_util::stream::iter(events), (s, newest, cursor)));
@@ -248,8 +272,8 @@ pub(crate) async fn flows(State(s): State<ApiState>, Query(q): Query<FlowsQuery>
     };
     let answer: Vec<serde_json::Value> = found
         .into_iter()
-        .map(|(seq, _, text)| {
-            let record = RawValue::from_string(text.to_string()).ok();
+        .map(|(seq, _, json)| {
+            let record = RawValue::from_string(String::from_utf8_lossy(&json).into_owned()).ok();
             serde_json::json!({ "flowID": seq, "record": record })
         })
         .collect();
