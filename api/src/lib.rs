@@ -9,7 +9,7 @@
 //! | `GET /version` | the agent's version (text) |
 //! | `GET /agent/json`, `GET /interfaces/json` | the latest `agent_status`, `interface_stats` |
 //! | `GET /flow/json`, `GET\|PUT\|DELETE /flow/{name}/json` | flow definitions |
-//! | `GET /activeflows/{interface\|ALL}/{name}/json?maxFlows=N&minValue=V` | a definition's top keys now, by rate |
+//! | `GET /activeflows/{interface\|ALL}/{name}/json?maxFlows=N&minValue=V&filter=F=V,...` | a definition's top keys now, by rate |
 //! | `GET /flows/top/json?maxFlows=N` | the largest flows of the latest interval |
 //! | `GET /threshold/json`, `GET\|PUT\|DELETE /threshold/{name}/json` | thresholds |
 //! | `GET /events/json?maxEvents=N&timeout=S&eventID=ID` | events newer than ID; waits up to S seconds for one |

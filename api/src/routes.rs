@@ -209,6 +209,33 @@ async fn undefine(State(s): State<ApiState>, Path(name): Path<String>) -> Answer
 struct Limits {
     max_flows: Option<usize>,
     min_value: Option<u64>,
+    /// `field=value` pairs, comma-separated, all of which a key must have.
+    filter: Option<String>,
+}
+
+/// The `field=value` pairs of a `filter`.
+fn filter_pairs(filter: Option<&str>) -> Result<Vec<(&str, &str)>, ApiError> {
+    filter
+        .into_iter()
+        .flat_map(|f| f.split(','))
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            p.split_once('=').ok_or_else(|| {
+                ApiError::new(StatusCode::BAD_REQUEST, format!("{p:?} is not field=value"))
+                    .field("filter")
+            })
+        })
+        .collect()
+}
+
+/// Whether `key` has every field of `filter` with its value (numbers
+/// compared as written).
+fn matches(key: &Value, filter: &[(&str, &str)]) -> bool {
+    filter.iter().all(|(field, want)| match key.get(*field) {
+        Some(Value::String(s)) => s == want,
+        Some(v) => v.to_string() == *want,
+        None => false,
+    })
 }
 
 async fn active_flows(
@@ -216,6 +243,7 @@ async fn active_flows(
     Path((interface, name)): Path<(String, String)>,
     Query(q): Query<Limits>,
 ) -> Answer {
+    let filter = filter_pairs(q.filter.as_deref())?;
     let latest = s.latest();
     let table = latest
         .snapshot
@@ -240,7 +268,7 @@ async fn active_flows(
                 }
             }
         }
-        if row.rate < q.min_value.unwrap_or(0) {
+        if row.rate < q.min_value.unwrap_or(0) || !matches(&key, &filter) {
             continue;
         }
         rows.push(json!({"key": key, "value": row.rate, "total": row.total}));
