@@ -233,7 +233,7 @@ fn filter_pairs(filter: Option<&str>) -> Result<Vec<(&str, &str)>, ApiError> {
 fn matches(key: &Value, filter: &[(&str, &str)]) -> bool {
     filter.iter().all(|(field, want)| match key.get(*field) {
         Some(Value::String(s)) => s == want,
-        Some(v) => v.to_string() == *want,
+        Some(v) => serde_json::from_str::<Value>(want).is_ok_and(|w| w == *v),
         None => false,
     })
 }
