@@ -34,7 +34,7 @@ use serde::Deserialize;
 use tokio::sync::oneshot;
 
 pub use metrics::flow_exporter_definitions;
-pub use state::{ApiState, Latest, Totals};
+pub use state::ApiState;
 pub use stream::ApiSink;
 
 /// `[api]`: where the HTTP face listens and who may use it.

@@ -108,7 +108,7 @@ fn label(k: &str, v: impl ToString) -> (String, String) {
 }
 
 /// The metrics of `latest`, with the definitions of `spec`.
-pub fn render(latest: &Latest, spec: &Spec) -> String {
+pub(crate) fn render(latest: &Latest, spec: &Spec) -> String {
     let mut m = Families::default();
     let s = &latest.snapshot.status;
     let t = &latest.totals;

@@ -66,7 +66,7 @@ pub(crate) fn bad_request(error: String, field: &str) -> Response {
 }
 
 /// The API's router over `state`.
-pub fn app(state: ApiState, config: &ApiConfig) -> Router {
+pub(crate) fn app(state: ApiState, config: &ApiConfig) -> Router {
     let token = (!config.token.is_empty()).then(|| format!("Bearer {}", config.token));
     let api = Router::new()
         .route("/version", get(version))

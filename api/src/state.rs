@@ -15,7 +15,7 @@ use tokio::sync::watch;
 use crate::stream::Window;
 
 /// Events kept for `/events/json`.
-pub const EVENTS_KEPT: usize = 1_000;
+const EVENTS_KEPT: usize = 1_000;
 
 /// The API's view of the agent, shared by the pipeline (which writes it)
 /// and the server (which reads it).
@@ -43,7 +43,7 @@ struct Inner {
 
 /// The latest interval, as the API serves it.
 #[derive(Debug, Default)]
-pub struct Latest {
+pub(crate) struct Latest {
     /// The interval's snapshot.
     pub snapshot: Arc<Snapshot>,
     /// Its `agent_status` record.
@@ -56,7 +56,7 @@ pub struct Latest {
 
 /// Counters summed over every interval since start.
 #[derive(Clone, Debug, Default)]
-pub struct Totals {
+pub(crate) struct Totals {
     /// Intervals ended.
     pub intervals: u64,
     /// Flows purged.
@@ -81,12 +81,12 @@ impl ApiState {
     }
 
     /// The flow definitions and thresholds.
-    pub fn analytics(&self) -> &Shared {
+    pub(crate) fn analytics(&self) -> &Shared {
         &self.0.analytics
     }
 
     /// The latest interval.
-    pub fn latest(&self) -> Arc<Latest> {
+    pub(crate) fn latest(&self) -> Arc<Latest> {
         Arc::clone(&self.0.latest.read().unwrap_or_else(PoisonError::into_inner))
     }
 
@@ -142,7 +142,7 @@ impl ApiState {
 
     /// Events newer than `after`, oldest first, at most `most` (the newest
     /// of them).
-    pub fn events_after(&self, after: u64, most: usize) -> Vec<Event> {
+    pub(crate) fn events_after(&self, after: u64, most: usize) -> Vec<Event> {
         let kept = self.0.events.lock().unwrap_or_else(PoisonError::into_inner);
         let newer: Vec<&Event> = kept.iter().filter(|e| e.event_id > after).collect();
         let skip = newer.len().saturating_sub(most);
@@ -150,7 +150,7 @@ impl ApiState {
     }
 
     /// The threshold of event `id`, if it is still kept.
-    pub fn threshold_of(&self, id: u64) -> Option<String> {
+    pub(crate) fn threshold_of(&self, id: u64) -> Option<String> {
         let kept = self.0.events.lock().unwrap_or_else(PoisonError::into_inner);
         kept.iter()
             .find(|e| e.event_id == id)
@@ -163,7 +163,7 @@ impl ApiState {
     }
 
     /// A receiver that changes when an event comes.
-    pub fn watch_events(&self) -> watch::Receiver<u64> {
+    pub(crate) fn watch_events(&self) -> watch::Receiver<u64> {
         self.0.newest.subscribe()
     }
 }

@@ -25,9 +25,9 @@ use tokio::sync::watch;
 use crate::ApiState;
 
 /// Records the window holds at most.
-pub const WINDOW_RECORDS: usize = 65_536;
+const WINDOW_RECORDS: usize = 65_536;
 /// Bytes of records the window holds at most.
-pub const WINDOW_BYTES: usize = 32 << 20;
+const WINDOW_BYTES: usize = 32 << 20;
 /// The longest a `/flows/json` long-poll waits.
 const MAX_WAIT: Duration = Duration::from_secs(60);
 
