@@ -26,8 +26,8 @@ use crate::ApiState;
 
 /// Records the window holds at most.
 const WINDOW_RECORDS: usize = 65_536;
-/// Bytes of records the window holds at most.
-const WINDOW_BYTES: usize = 32 << 20;
+/// Bytes the window's records hold at most (their buffers' sizes).
+const WINDOW_BYTES: usize = 16 << 20;
 /// The longest a `/flows/json` long-poll waits.
 const MAX_WAIT: Duration = Duration::from_secs(60);
 
@@ -47,12 +47,12 @@ struct Found {
     /// The number of the last record looked at.
     upto: u64,
     /// The records of the kinds asked for.
-    records: Vec<(u64, RecordKind, Arc<[u8]>)>,
+    records: Vec<(u64, Arc<Record>)>,
 }
 
 #[derive(Default)]
 struct Kept {
-    records: VecDeque<(u64, RecordKind, Arc<[u8]>)>,
+    records: VecDeque<(u64, Arc<Record>)>,
     bytes: usize,
 }
 
@@ -66,17 +66,18 @@ impl Window {
     }
 
     /// Adds records (taking them from `records`), numbering them on.
-    fn push(&self, records: &mut Vec<(RecordKind, Arc<[u8]>)>) {
+    fn push(&self, records: &mut Vec<Arc<Record>>) {
         let mut kept = self.records.lock().unwrap_or_else(PoisonError::into_inner);
-        let mut seq = kept.records.back().map_or(0, |(seq, _, _)| *seq);
-        for (kind, json) in records.drain(..) {
+        let mut seq = kept.records.back().map_or(0, |(seq, _)| *seq);
+        for record in records.drain(..) {
             seq += 1;
-            kept.bytes += json.len();
-            kept.records.push_back((seq, kind, json));
+            // What the record holds on to, not just its text.
+            kept.bytes += record.json.capacity();
+            kept.records.push_back((seq, record));
         }
         while kept.records.len() > WINDOW_RECORDS || kept.bytes > WINDOW_BYTES {
-            if let Some((_, _, old)) = kept.records.pop_front() {
-                kept.bytes -= old.len();
+            if let Some((_, old)) = kept.records.pop_front() {
+                kept.bytes -= old.json.capacity();
             }
         }
         drop(kept);
@@ -91,18 +92,18 @@ impl Window {
             gone: kept
                 .records
                 .front()
-                .is_some_and(|(first, _, _)| *first > after + 1),
+                .is_some_and(|(first, _)| *first > after + 1),
             upto: after,
             records: Vec::new(),
         };
-        let start = kept.records.partition_point(|(seq, _, _)| *seq <= after);
-        for (seq, kind, json) in kept.records.range(start..) {
+        let start = kept.records.partition_point(|(seq, _)| *seq <= after);
+        for (seq, record) in kept.records.range(start..) {
             if found.records.len() == most {
                 break;
             }
             found.upto = *seq;
-            if kinds.contains(*kind) {
-                found.records.push((*seq, *kind, Arc::clone(json)));
+            if kinds.contains(record.kind) {
+                found.records.push((*seq, Arc::clone(record)));
             }
         }
         found
@@ -120,7 +121,7 @@ const SINK_BATCH: usize = 1024;
 /// records in batches, whenever its queue runs empty.
 pub struct ApiSink {
     state: ApiState,
-    pending: Vec<(RecordKind, Arc<[u8]>)>,
+    pending: Vec<Arc<Record>>,
 }
 
 impl ApiSink {
@@ -143,8 +144,12 @@ impl Sink for ApiSink {
     }
 
     fn write(&mut self, record: &Record) -> Result<Delivery, SinkError> {
-        self.pending
-            .push((record.kind, record.json.as_slice().into()));
+        self.write_shared(&Arc::new(record.clone()))
+    }
+
+    /// Keeps the runtime's shared record: no copy.
+    fn write_shared(&mut self, record: &Arc<Record>) -> Result<Delivery, SinkError> {
+        self.pending.push(Arc::clone(record));
         if self.pending.len() >= SINK_BATCH {
             self.flush()?;
         }
@@ -212,11 +217,11 @@ pub(crate) async fn stream(
                     let events: Vec<Result<Event, Infallible>> = found
                         .records
                         .into_iter()
-                        .map(|(seq, kind, json)| {
+                        .map(|(seq, record)| {
                             Ok(Event::default()
                                 .id(seq.to_string())
-                                .event(kind.as_str())
-                                .data(String::from_utf8_lossy(&json)))
+                                .event(record.kind.as_str())
+                                .data(String::from_utf8_lossy(&record.json)))
                         })
                         .collect();
                     return Some((futures_util::stream::iter(events), (s, newest, cursor)));
@@ -272,8 +277,9 @@ pub(crate) async fn flows(State(s): State<ApiState>, Query(q): Query<FlowsQuery>
     };
     let answer: Vec<serde_json::Value> = found
         .into_iter()
-        .map(|(seq, _, json)| {
-            let record = RawValue::from_string(String::from_utf8_lossy(&json).into_owned()).ok();
+        .map(|(seq, record)| {
+            let record =
+                RawValue::from_string(String::from_utf8_lossy(&record.json).into_owned()).ok();
             serde_json::json!({ "flowID": seq, "record": record })
         })
         .collect();

@@ -582,7 +582,7 @@ impl SinkWorker {
             }
             let (mut sent, mut dropped, mut wait) = (0, 0, None);
             while let Some(r) = batch.front() {
-                match self.sink.write(r) {
+                match self.sink.write_shared(r) {
                     Ok(Delivery::Sent) => sent += 1,
                     Ok(Delivery::Retry) => {
                         wait = Some(RETRY_AFTER);

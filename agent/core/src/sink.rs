@@ -1,4 +1,5 @@
 use std::io;
+use std::sync::Arc;
 
 use crate::Record;
 
@@ -34,6 +35,13 @@ pub trait Sink: Send {
     /// Writes one record, or says to hold it and try again later
     /// ([`Delivery::Retry`]: no consumer, or the destination is full).
     fn write(&mut self, record: &Record) -> Result<Delivery, SinkError>;
+
+    /// Writes a record the runtime shares between its sinks: as
+    /// [`write`](Sink::write), unless the sink keeps records, which then
+    /// keeps this one instead of a copy.
+    fn write_shared(&mut self, record: &Arc<Record>) -> Result<Delivery, SinkError> {
+        self.write(record)
+    }
 
     /// Pushes buffered records towards their destination without waiting
     /// on a slow consumer.
