@@ -687,6 +687,7 @@ impl Agent {
             ("[[capture]]", new.capture != self.cfg.capture),
             ("[flows]", new.flows != self.cfg.flows),
             ("[decode]", new.decode != self.cfg.decode),
+            ("[api]", new.api != self.cfg.api),
             (
                 "workers/queue_packets/user/group",
                 new.agent.workers != self.cfg.agent.workers
@@ -703,6 +704,7 @@ impl Agent {
         kept.capture = self.cfg.capture.clone();
         kept.flows = self.cfg.flows.clone();
         kept.decode = self.cfg.decode.clone();
+        kept.api = self.cfg.api.clone();
         kept.agent.workers = self.cfg.agent.workers;
         kept.agent.queue_packets = self.cfg.agent.queue_packets;
         kept.agent.user = self.cfg.agent.user.clone();
