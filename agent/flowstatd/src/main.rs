@@ -125,7 +125,8 @@ enum Command {
         output: Option<PathBuf>,
 
         /// Record types to write (comma-separated or repeated; default: all):
-        /// flow, flow_stats, flow_purge, agent_status, interface_stats.
+        /// flow, flow_stats, flow_purge, agent_status, interface_stats, event,
+        /// aggregate.
         /// Types not asked for are not even encoded.
         #[arg(long, value_name = "TYPE", value_delimiter = ',', value_parser = parse_kind)]
         types: Vec<RecordKind>,
@@ -468,7 +469,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                 progress: std::io::stderr().is_terminal(),
                 workers,
             };
-            let sinks = match output {
+            let mut sinks = match output {
                 Some(path) => outputs::single(&path, kinds(&types), realtime)?,
                 None if cfg.sink.is_empty() => {
                     outputs::single(Path::new("-"), kinds(&types), realtime)?
@@ -485,7 +486,6 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                         .with_patience(flowstat_sinks::SinkRuntime::REPLAY_PATIENCE)
                 }
             };
-            let mut sinks = sinks;
             outputs::add_api_sink(&mut sinks, pipeline.api.as_ref())?;
             let (summary, sinks) = replay(pipeline, &opts, sinks)?;
             let dropped = outputs::log_final(&sinks.finish(REPLAY_DRAIN));
