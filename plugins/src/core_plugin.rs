@@ -46,11 +46,11 @@ use arc_swap::ArcSwap;
 use flowstat_core::analytics::Row;
 use flowstat_core::{
     AGENT_VERSION, AddrClass, AgentStatus, DecodeError, FlowEvent, FlowView, InterfaceReport,
-    Metadata, Plugin, Record, RecordKind, Records, Snapshot, SourceInfo,
+    Metadata, Plugin, Record, RecordKind, Records, Snapshot, SourceInfo, digest_hex, mac_text,
 };
 use flowstat_geo::{GeoDb, GeoInfo, SharedGeo};
 
-use crate::json::{Json, escape, hex, hex_digits, key};
+use crate::json::{Json, escape, key};
 
 /// Produces `flow`, `flow_stats`, `flow_purge`, `agent_status`,
 /// `interface_stats`, `aggregate` and `event`.
@@ -209,7 +209,9 @@ fn flow_body(j: &mut Json<'_>, kind: RecordKind, f: &FlowView<'_>, geo: &ArcSwap
         // Netify's overrides flowstat does not do.
         j.constant_fields(r#""app_ip_override":false,"app_proto_twins":false"#);
         if let Some(hash) = &m.bt_info_hash {
-            j.field_object(key!("bt"), |j| j.ascii(key!("info_hash"), &hex(hash)));
+            j.field_object(key!("bt"), |j| {
+                j.ascii(key!("info_hash"), &digest_hex(hash))
+            });
         }
         // nDPI category ids. Only the application has a category: the
         // protocol table holds none, and flowstat has no domain or overlay
@@ -243,8 +245,11 @@ fn flow_body(j: &mut Json<'_>, kind: RecordKind, f: &FlowView<'_>, geo: &ArcSwap
             });
         }
     }
-    j.ascii(key!("digest"), &hex(&f.digest));
-    j.ascii_array(key!("digest_prev"), f.digest_prev.map(|d| hex(&d.get())));
+    j.ascii(key!("digest"), &digest_hex(&f.digest));
+    j.ascii_array(
+        key!("digest_prev"),
+        f.digest_prev.map(|d| digest_hex(&d.get())),
+    );
     if meta {
         // SPEC 4: a DNS flow's query name goes in `dns_host_name`.
         let dns = if d.protocol.0 == 5 {
@@ -288,7 +293,7 @@ fn flow_body(j: &mut Json<'_>, kind: RecordKind, f: &FlowView<'_>, geo: &ArcSwap
         j.ip(key!("local_ip"), f.local.ip);
     }
     if meta {
-        j.ascii(key!("local_mac"), &mac(f.local.mac));
+        j.ascii(key!("local_mac"), &mac_text(f.local.mac));
     }
     if identity {
         j.bool(key!("local_origin"), f.local_origin);
@@ -315,7 +320,7 @@ fn flow_body(j: &mut Json<'_>, kind: RecordKind, f: &FlowView<'_>, geo: &ArcSwap
         j.ip(key!("other_ip"), f.other.ip);
     }
     if meta {
-        j.ascii(key!("other_mac"), &mac(f.other.mac));
+        j.ascii(key!("other_mac"), &mac_text(f.other.mac));
     }
     j.u64(key!("other_packets"), o.packets);
     if identity {
@@ -385,15 +390,6 @@ fn protocol_objects(j: &mut Json<'_>, m: &Metadata) {
             j.str(key!("response"), &stun.response);
         });
     }
-}
-
-/// A MAC address as `aa:bb:cc:dd:ee:ff`.
-fn mac(m: [u8; 6]) -> [u8; 17] {
-    let mut out = [b':'; 17];
-    for (i, &b) in m.iter().enumerate() {
-        out[i * 3..i * 3 + 2].copy_from_slice(&hex_digits(b));
-    }
-    out
 }
 
 /// `agent_version` and `build_version`.

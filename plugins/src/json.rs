@@ -243,21 +243,6 @@ impl fmt::Write for Utf8Sink<'_> {
     }
 }
 
-/// `b` as two lowercase hex digits.
-pub(crate) fn hex_digits(b: u8) -> [u8; 2] {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    [DIGITS[usize::from(b >> 4)], DIGITS[usize::from(b & 0xf)]]
-}
-
-/// `digest` as 40 lowercase hex digits.
-pub(crate) fn hex(digest: &[u8; 20]) -> [u8; 40] {
-    let mut out = [0u8; 40];
-    for (pair, &b) in out.chunks_exact_mut(2).zip(digest) {
-        pair.copy_from_slice(&hex_digits(b));
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -292,15 +277,5 @@ mod tests {
         assert_eq!(v["pre"], "x\ty");
         assert_eq!(v["c2"]["x"], 0);
         assert!(text.starts_with(r#"{"n":18446744073709551615,"b":false,"#));
-    }
-
-    #[test]
-    #[inline]
-    fn hex_is_lowercase() {
-        let mut d = [0u8; 20];
-        d[0] = 0xab;
-        d[19] = 0x0f;
-        assert_eq!(&hex(&d)[..2], b"ab");
-        assert_eq!(&hex(&d)[38..], b"0f");
     }
 }

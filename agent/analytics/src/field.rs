@@ -9,7 +9,7 @@ use std::net::{IpAddr, Ipv6Addr};
 use std::fmt::Write as _;
 
 use flowstat_core::analytics::KeyJson;
-use flowstat_core::{FlowView, SourceInfo};
+use flowstat_core::{FlowView, SourceInfo, mac_text};
 use flowstat_geo::GeoInfo;
 
 /// A flow as the analytics see it: the view, its source, and what the
@@ -272,12 +272,7 @@ impl Field {
             }
             Kind::Mac => {
                 out.push('"');
-                for (i, b) in take::<6>(key).into_iter().enumerate() {
-                    if i > 0 {
-                        out.push(':');
-                    }
-                    out.push_str(&hex(&[b]));
-                }
+                out.extend(mac_text(take(key)).map(char::from));
                 out.push('"');
             }
         }
@@ -330,17 +325,6 @@ fn ip(key: &mut Vec<u8>, addr: IpAddr) {
             key.extend_from_slice(&a.octets());
         }
     }
-}
-
-/// Lowercase hexadecimal of `bytes`.
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(2 * bytes.len());
-    for &b in bytes {
-        s.push(char::from(DIGITS[usize::from(b >> 4)]));
-        s.push(char::from(DIGITS[usize::from(b & 15)]));
-    }
-    s
 }
 
 fn take<const N: usize>(key: &mut &[u8]) -> [u8; N] {

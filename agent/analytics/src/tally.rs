@@ -9,10 +9,10 @@ use std::collections::BinaryHeap;
 use std::sync::Arc;
 
 use flowstat_core::analytics::FlowSummary;
-use flowstat_core::{AddrClass, FlowEvent, FlowKey, FlowView, SourceInfo};
+use flowstat_core::{AddrClass, FlowEvent, FlowKey, FlowView, SourceInfo, digest_hex};
 use flowstat_geo::{GeoInfo, SharedGeo};
 
-use crate::field::{Field, FlowCtx, hex};
+use crate::field::{Field, FlowCtx};
 use crate::spec::{Metric, Shared, Spec};
 use crate::table::Table;
 
@@ -210,7 +210,7 @@ impl TallyPart {
 /// A flow as top lists and events name it.
 fn summary(source: &SourceInfo<'_>, f: &FlowView<'_>) -> FlowSummary {
     FlowSummary {
-        digest: hex(&f.digest),
+        digest: digest_hex(&f.digest).map(char::from).iter().collect(),
         interface: source.interface.to_owned(),
         ip_protocol: f.ip_protocol,
         local_ip: f.local.ip,
