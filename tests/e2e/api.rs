@@ -4,116 +4,12 @@
 //! scraped by a real Prometheus server.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::common::{TempDir, fixture, flowstatd, free_port};
-
-/// `flowstatd replay ... --api --linger` running; stopped on drop.
-struct Agent {
-    child: Child,
-    base: String,
-    /// A client that keeps error answers' bodies.
-    http: ureq::Agent,
-}
-
-impl Agent {
-    /// Replays `files` with `config` and serves the API until dropped;
-    /// returns once the API listens. `extra` goes on the command line.
-    fn start(files: &[PathBuf], config: &Path, out: &Path, extra: &[&str]) -> Agent {
-        let port = free_port();
-        let child = Command::new(flowstatd())
-            .arg("replay")
-            .args(files)
-            .args([
-                "-c",
-                &config.to_string_lossy(),
-                "-o",
-                &out.to_string_lossy(),
-            ])
-            .args(["--api", &format!("127.0.0.1:{port}"), "--linger"])
-            .args(extra)
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let agent = Agent {
-            child,
-            base: format!("http://127.0.0.1:{port}"),
-            http: ureq::Agent::config_builder()
-                .http_status_as_error(false)
-                .build()
-                .into(),
-        };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "the API never listened");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        agent
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
-    /// Waits until the replay is over (its last interval is served).
-    fn wait_done(&self, out: &Path, intervals: usize) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let text = std::fs::read_to_string(out).unwrap_or_default();
-            if text.matches(r#""type":"agent_status""#).count() >= intervals {
-                break;
-            }
-            assert!(Instant::now() < deadline, "the replay never ended");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    /// GET `path`: the status and the body as JSON (or as a string).
-    fn get(&self, path: &str) -> (u16, Value) {
-        answer(self.http.get(self.url(path)).call())
-    }
-
-    fn put(&self, path: &str, body: &str) -> (u16, Value) {
-        answer(
-            self.http
-                .put(self.url(path))
-                .header("content-type", "application/json")
-                .send(body),
-        )
-    }
-
-    fn delete(&self, path: &str) -> (u16, Value) {
-        answer(self.http.delete(self.url(path)).call())
-    }
-}
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let _ = self.child.wait();
-    }
-}
-
-/// An answer's status and body, parsed when it is JSON.
-fn answer(r: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> (u16, Value) {
-    match r {
-        Ok(mut resp) => {
-            let status = resp.status().as_u16();
-            let text = resp.body_mut().read_to_string().unwrap_or_default();
-            (
-                status,
-                serde_json::from_str(&text).unwrap_or(Value::String(text)),
-            )
-        }
-        Err(ureq::Error::StatusCode(code)) => (code, Value::Null),
-        Err(e) => panic!("{e}"),
-    }
-}
+use crate::common::{ApiReplay, TempDir, fixture, flowstatd, free_port};
 
 const CONFIG: &str = r#"
 [[flow_definition]]
@@ -152,7 +48,7 @@ fn rest_answers_what_the_records_say() {
     let dir = TempDir::new("api-rest");
     let (cfg, out) = (dir.path("agent.toml"), dir.path("out.json"));
     std::fs::write(&cfg, CONFIG).unwrap();
-    let agent = Agent::start(&captures(), &cfg, &out, &["-w", "1"]);
+    let agent = ApiReplay::start(&captures(), &cfg, &out, &["-w", "1"]);
     let recs = {
         let files = captures().len();
         // Each file ends with an interval of its own.
@@ -235,7 +131,7 @@ fn definitions_and_thresholds_change_through_the_api_and_bad_requests_are_refuse
     let dir = TempDir::new("api-change");
     let (cfg, out) = (dir.path("agent.toml"), dir.path("out.json"));
     std::fs::write(&cfg, CONFIG).unwrap();
-    let agent = Agent::start(&[fixture("ndpi/google_ssl.pcap")], &cfg, &out, &[]);
+    let agent = ApiReplay::start(&[fixture("ndpi/google_ssl.pcap")], &cfg, &out, &[]);
     let hosts = r#"{"keys":["other_ip","other_port"],"value":"packets","n":5}"#;
     assert_eq!(agent.put("/flow/hosts/json", hosts).0, 204);
     let (status, d) = agent.get("/flow/hosts/json");
@@ -305,7 +201,7 @@ fn a_token_guards_every_path() {
     let dir = TempDir::new("api-token");
     let (cfg, out) = (dir.path("agent.toml"), dir.path("out.json"));
     std::fs::write(&cfg, "[api]\ntoken = \"s3cret\"\n").unwrap();
-    let agent = Agent::start(&[fixture("ndpi/google_ssl.pcap")], &cfg, &out, &[]);
+    let agent = ApiReplay::start(&[fixture("ndpi/google_ssl.pcap")], &cfg, &out, &[]);
     let with = |path: &str, token: &str| {
         let r = agent
             .http
@@ -339,7 +235,7 @@ fn a_waiting_events_request_returns_when_an_event_comes() {
         "[[threshold]]\nname = \"fat\"\nmetric = \"total_rate\"\nvalue = 10000\n",
     )
     .unwrap();
-    let agent = Agent::start(&[pcap], &cfg, &out, &["--realtime", "--interval", "1"]);
+    let agent = ApiReplay::start(&[pcap], &cfg, &out, &["--realtime", "--interval", "1"]);
     let t = Instant::now();
     let (status, events) = agent.get("/events/json?eventID=0&timeout=30");
     let took = t.elapsed();
@@ -366,7 +262,7 @@ fn prometheus_scrapes_the_flow_definition_series() {
     let dir = TempDir::new("api-prometheus");
     let (cfg, out) = (dir.path("agent.toml"), dir.path("out.json"));
     std::fs::write(&cfg, CONFIG).unwrap();
-    let agent = Agent::start(&[fixture("ndpi/google_ssl.pcap")], &cfg, &out, &["-w", "1"]);
+    let agent = ApiReplay::start(&[fixture("ndpi/google_ssl.pcap")], &cfg, &out, &["-w", "1"]);
     agent.wait_done(&out, 1);
     std::thread::sleep(Duration::from_millis(200));
     let metrics = ureq::get(&agent.url("/metrics"))
@@ -480,7 +376,7 @@ fn metrics_carry_the_flow_exporter_series_with_an_asn_database() {
         ),
     )
     .unwrap();
-    let agent = Agent::start(&[fixture("ndpi/http_ipv6.pcap")], &cfg, &out, &["-w", "1"]);
+    let agent = ApiReplay::start(&[fixture("ndpi/http_ipv6.pcap")], &cfg, &out, &["-w", "1"]);
     agent.wait_done(&out, 1);
     std::thread::sleep(Duration::from_millis(200));
     let (_, metrics) = agent.get("/metrics");
@@ -544,7 +440,7 @@ fn promtool_check(text: &str) {
 /// Reads Server-Sent Events from `/stream` until `n` have come: each one's
 /// id, event name and data.
 fn read_events(
-    agent: &Agent,
+    agent: &ApiReplay,
     query: &str,
     last_id: Option<u64>,
     n: usize,
@@ -600,7 +496,7 @@ fn the_stream_sends_records_as_they_come_and_resumes_after_an_id() {
         "[[threshold]]\nname = \"fat\"\nmetric = \"total_rate\"\nvalue = 10000\n",
     )
     .unwrap();
-    let agent = Agent::start(&[pcap], &cfg, &out, &["--realtime", "--interval", "1"]);
+    let agent = ApiReplay::start(&[pcap], &cfg, &out, &["--realtime", "--interval", "1"]);
     let live = read_events(&agent, "types=agent_status,event", None, 4);
     let names: Vec<&str> = live.iter().map(|(_, n, _)| n.as_str()).collect();
     assert!(
@@ -646,7 +542,7 @@ fn clients_under_load_cost_the_pipeline_nothing() {
         .unwrap();
     assert!(status.success());
 
-    let agent = Agent::start(&files, &cfg, &out, &[]);
+    let agent = ApiReplay::start(&files, &cfg, &out, &[]);
     let port = agent
         .base
         .rsplit(':')
@@ -745,7 +641,7 @@ fn a_stream_client_that_falls_behind_the_window_is_cut() {
     // 100,000 flows: 200,000 flow records, three times the window.
     crate::common::udp_flows(&pcap, 100_000);
     std::fs::write(&cfg, "").unwrap();
-    let agent = Agent::start(&[pcap], &cfg, &out, &["-w", "1"]);
+    let agent = ApiReplay::start(&[pcap], &cfg, &out, &["-w", "1"]);
     let mut resp = agent
         .http
         .get(agent.url("/stream?types=flow,flow_purge"))

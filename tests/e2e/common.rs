@@ -247,3 +247,140 @@ pub fn udp_flows(path: &Path, n: u32) {
     }
     w.write(path);
 }
+
+/// `flowstatd replay FILES -c CONFIG -o OUT --api 127.0.0.1:PORT --linger`,
+/// serving its API until dropped (SIGTERM), with a client that keeps error
+/// answers' bodies (and sends a bearer token when given one).
+pub struct ApiReplay {
+    child: std::process::Child,
+    /// The API's base URL.
+    pub base: String,
+    /// The client.
+    pub http: ureq::Agent,
+    token: Option<String>,
+}
+
+impl ApiReplay {
+    /// Starts the replay; returns once the API listens. `extra` goes on the
+    /// command line.
+    pub fn start(files: &[PathBuf], config: &Path, out: &Path, extra: &[&str]) -> ApiReplay {
+        let port = free_port();
+        let child = Command::new(flowstatd())
+            .arg("replay")
+            .args(files)
+            .arg("-c")
+            .arg(config)
+            .arg("-o")
+            .arg(out)
+            .args(["--api", &format!("127.0.0.1:{port}"), "--linger"])
+            .args(extra)
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start flowstatd replay");
+        let replay = ApiReplay {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            http: ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .build()
+                .into(),
+            token: None,
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the API never listened"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        replay
+    }
+
+    /// Requests carry `Authorization: Bearer TOKEN` from now on.
+    pub fn with_token(mut self, token: &str) -> ApiReplay {
+        self.token = Some(format!("Bearer {token}"));
+        self
+    }
+
+    /// The URL of `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Waits until `out` holds `intervals` interval ends (the replay of as
+    /// many files is over).
+    pub fn wait_done(&self, out: &Path, intervals: usize) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let text = std::fs::read_to_string(out).unwrap_or_default();
+            if text.matches(r#""type":"agent_status""#).count() >= intervals {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the replay never ended"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn send<B>(
+        &self,
+        req: ureq::RequestBuilder<B>,
+        call: impl FnOnce(
+            ureq::RequestBuilder<B>,
+        ) -> Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+    ) -> (u16, Value) {
+        let req = match &self.token {
+            Some(t) => req.header("authorization", t),
+            None => req,
+        };
+        let mut resp = call(req).unwrap();
+        let status = resp.status().as_u16();
+        let text = resp.body_mut().read_to_string().unwrap_or_default();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    /// GET `path`: the status and the body as JSON (or as a string).
+    pub fn get(&self, path: &str) -> (u16, Value) {
+        self.send(self.http.get(self.url(path)), |r| r.call())
+    }
+
+    /// PUT `body` (JSON) to `path`.
+    pub fn put(&self, path: &str, body: &str) -> (u16, Value) {
+        let req = self
+            .http
+            .put(self.url(path))
+            .header("content-type", "application/json");
+        self.send(req, |r| r.send(body))
+    }
+
+    /// DELETE `path`.
+    pub fn delete(&self, path: &str) -> (u16, Value) {
+        self.send(self.http.delete(self.url(path)), |r| r.call())
+    }
+
+    /// Stops it with SIGTERM, which it must exit on with success.
+    pub fn stop(&mut self) {
+        let term = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(term.success());
+        let status = self.child.wait().expect("wait for flowstatd");
+        assert!(status.success(), "flowstatd after SIGTERM: {status}");
+    }
+}
+
+impl Drop for ApiReplay {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+}

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use serde_json::{Value, json};
 
-use crate::common::{TempDir, fixture, flowstatd};
+use crate::common::{ApiReplay, TempDir, fixture};
 
 /// The definitions the page shows, as a config file gives them (created
 /// from the page they would count only from the next interval, after the
@@ -43,73 +43,6 @@ keys = ["local_ip"]
 value = "bytes"
 n = 10
 "#;
-
-/// `flowstatd replay --api 127.0.0.1:0 --linger`, stopped with SIGTERM
-/// (killed if the test fails first).
-struct Agent {
-    child: Child,
-    log: PathBuf,
-}
-
-impl Agent {
-    /// Replays `files` and waits until the replay is done and the API
-    /// serves its final state; returns the agent and the API's base URL.
-    fn start(config: &Path, files: &[PathBuf], log: PathBuf) -> (Agent, String) {
-        let child = Command::new(flowstatd())
-            .args(["-v", "replay", "-o", "/dev/null", "-c"])
-            .arg(config)
-            .args(["--api", "127.0.0.1:0", "--linger"])
-            .args(files)
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        let mut agent = Agent { child, log };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let log = std::fs::read_to_string(&agent.log).unwrap_or_default();
-            if let Some(line) = log.lines().find(|l| l.contains("serving until SIGTERM")) {
-                let addr = line.rsplit("address=").next().unwrap().trim();
-                return (agent, format!("http://{addr}"));
-            }
-            if let Ok(Some(status)) = agent.child.try_wait() {
-                panic!("flowstatd exited ({status}):\n{log}");
-            }
-            assert!(Instant::now() < deadline, "the replay never ended:\n{log}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn stop(&mut self) {
-        let pid = self.child.id().to_string();
-        assert!(
-            Command::new("kill")
-                .args(["-TERM", &pid])
-                .status()
-                .unwrap()
-                .success()
-        );
-        let status = self.child.wait().unwrap();
-        assert!(status.success(), "flowstatd after SIGTERM: {status}");
-    }
-}
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A GET answered 200 with JSON.
-fn get_json(url: &str) -> Value {
-    ureq::get(url)
-        .call()
-        .unwrap_or_else(|e| panic!("GET {url}: {e}"))
-        .body_mut()
-        .read_json()
-        .unwrap()
-}
 
 /// Headless Chromium driven over the DevTools protocol on a pipe
 /// (`--remote-debugging-pipe`: commands in on fd 3, answers and events out
@@ -284,10 +217,17 @@ fn artifacts() -> PathBuf {
     dir
 }
 
+/// A GET answered 200 with JSON.
+fn get_json(agent: &ApiReplay, path: &str) -> Value {
+    let (status, body) = agent.get(path);
+    assert_eq!(status, 200, "GET {path}: {body}");
+    body
+}
+
 /// The keys of a flow definition's top rows (`field` of each, "other"
 /// left out), sorted.
-fn top_keys(base: &str, definition: &str, field: &str) -> Vec<String> {
-    let rows = get_json(&format!("{base}/activeflows/ALL/{definition}/json"));
+fn top_keys(agent: &ApiReplay, definition: &str, field: &str) -> Vec<String> {
+    let rows = get_json(agent, &format!("/activeflows/ALL/{definition}/json"));
     let mut keys: Vec<String> = rows
         .as_array()
         .unwrap()
@@ -315,15 +255,15 @@ fn dashboard_fills_its_tables_in_a_browser() {
     std::fs::write(&config, CONFIG).unwrap();
     let files = ["google_ssl.pcap", "443-curl.pcap", "http_ipv6.pcap"]
         .map(|f| fixture(&format!("ndpi/{f}")));
-    let (mut agent, base) = Agent::start(&config, &files, tmp.path("agent.log"));
-    assert_eq!(
-        get_json(&format!("{base}/agent/json"))["type"],
-        "agent_status"
-    );
-    let apps = top_keys(&base, "dashboard-apps", "application");
-    let hosts = top_keys(&base, "dashboard-hosts", "local_ip");
+    let out = tmp.path("out.json");
+    let mut agent = ApiReplay::start(&files, &config, &out, &[]);
+    agent.wait_done(&out, files.len());
+    let base = agent.base.clone();
+    assert_eq!(get_json(&agent, "/agent/json")["type"], "agent_status");
+    let apps = top_keys(&agent, "dashboard-apps", "application");
+    let hosts = top_keys(&agent, "dashboard-hosts", "local_ip");
     assert!(apps.len() >= 2, "the capture has applications: {apps:?}");
-    let events = get_json(&format!("{base}/events/json"));
+    let events = get_json(&agent, "/events/json");
     let events = events.as_array().unwrap();
     assert!(!events.is_empty(), "the threshold fired");
 

@@ -215,6 +215,19 @@ fn totals(records: &[Value]) -> BTreeMap<String, (u64, u64, u64, u64)> {
     out
 }
 
+/// Frames lost on `vb`: capture_dropped + queue_dropped over every
+/// `interface_stats`.
+fn vb_drops(records: &[Value]) -> u64 {
+    records
+        .iter()
+        .filter(|r| r["type"] == "interface_stats")
+        .map(|r| {
+            r["vb"]["capture_dropped"].as_u64().unwrap()
+                + r["vb"]["queue_dropped"].as_u64().unwrap()
+        })
+        .sum()
+}
+
 pub(crate) fn read_records(path: &Path) -> Vec<Value> {
     std::fs::read_to_string(path)
         .unwrap_or_default()
@@ -290,15 +303,11 @@ fn live_capture_equals_offline_replay_with_af_xdp_and_libpcap() {
             differ.len(),
             differ.join("\n")
         );
-        let drops: u64 = records
-            .iter()
-            .filter(|r| r["type"] == "interface_stats")
-            .map(|r| {
-                r["vb"]["capture_dropped"].as_u64().unwrap()
-                    + r["vb"]["queue_dropped"].as_u64().unwrap()
-            })
-            .sum();
-        assert_eq!(drops, 0, "{method}: capture_dropped + queue_dropped");
+        assert_eq!(
+            vb_drops(&records),
+            0,
+            "{method}: capture_dropped + queue_dropped"
+        );
         println!(
             "{method}: {} flows equal to the offline replay, no drop",
             want.len()
@@ -497,15 +506,7 @@ fn sigterm_with_100000_flows_writes_every_purge() {
         (FLOWS as usize, FLOWS as usize),
         "one flow_purge for each flow\n{log}"
     );
-    let lost: u64 = records
-        .iter()
-        .filter(|r| r["type"] == "interface_stats")
-        .map(|r| {
-            r["vb"]["capture_dropped"].as_u64().unwrap()
-                + r["vb"]["queue_dropped"].as_u64().unwrap()
-        })
-        .sum();
-    assert_eq!(lost, 0, "capture_dropped + queue_dropped");
+    assert_eq!(vb_drops(&records), 0, "capture_dropped + queue_dropped");
     assert!(!log.contains("records were lost"), "{log}");
 }
 

@@ -2,42 +2,12 @@
 //! API of a lingering replay, keys are typed with `send-keys`, and
 //! `capture-pane` must show the rows the API itself answers.
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
-
-use crate::common::{TempDir, fixture, flowstatd, free_port, run, run_flowstatd};
+use crate::common::{ApiReplay, TempDir, fixture, flowstatd, run, run_flowstatd};
 
 const TOKEN: &str = "top-secret";
-
-/// `flowstatd replay --api ... --linger`, stopped with SIGTERM on drop.
-struct Replay(Child);
-
-impl Drop for Replay {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.0.id().to_string()])
-            .status();
-        let _ = self.0.wait();
-    }
-}
-
-/// GETs `path` of the API with the token: the status and the JSON.
-fn get(url: &str, path: &str) -> Option<(u16, Value)> {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(5)))
-        .build()
-        .into();
-    let mut answer = agent
-        .get(format!("{url}{path}"))
-        .header("Authorization", format!("Bearer {TOKEN}"))
-        .call()
-        .ok()?;
-    let status = answer.status().as_u16();
-    Some((status, answer.body_mut().read_json().unwrap_or(Value::Null)))
-}
 
 /// A tmux server of its own, killed on drop.
 struct Tmux(String);
@@ -102,33 +72,21 @@ fn top_shows_flows_and_applications_in_80x24() {
         ),
     )
     .unwrap();
-    let port = free_port();
-    let url = format!("http://127.0.0.1:{port}");
-    let child = Command::new(flowstatd())
-        .arg("replay")
-        .arg(fixture("ndpi/google_ssl.pcap"))
-        .arg("-c")
-        .arg(&config)
-        .args(["--api", &format!("127.0.0.1:{port}"), "--linger"])
-        .args(["-o", "/dev/null"])
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let _replay = Replay(child);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while get(&url, "/agent/json").map(|(s, _)| s) != Some(200) {
-        assert!(Instant::now() < deadline, "the API never answered 200");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let out = dir.path("out.json");
+    let agent =
+        ApiReplay::start(&[fixture("ndpi/google_ssl.pcap")], &config, &out, &[]).with_token(TOKEN);
+    agent.wait_done(&out, 1);
+    assert_eq!(agent.get("/agent/json").0, 200);
+    let url = &agent.base;
 
     // What the screen must show, from the API itself.
-    let (_, flows) = get(&url, "/flows/top/json?maxFlows=20").unwrap();
+    let (_, flows) = agent.get("/flows/top/json?maxFlows=20");
     let flows = flows.as_array().unwrap().clone();
     assert!(
         flows.iter().any(|f| f["other_ip"] == "216.58.212.100"),
         "{flows:?}"
     );
-    let (_, apps) = get(&url, "/activeflows/ALL/top-apps/json").unwrap();
+    let (_, apps) = agent.get("/activeflows/ALL/top-apps/json");
     let apps = apps.as_array().unwrap().clone();
     assert!(
         apps.iter().any(|a| a["key"]["application"] == "Google"),
@@ -136,7 +94,7 @@ fn top_shows_flows_and_applications_in_80x24() {
     );
 
     // Without the token, an error that says what to do.
-    let out = run_flowstatd(&["top", "--once", &url]);
+    let out = run_flowstatd(&["top", "--once", url]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(
