@@ -91,7 +91,7 @@ impl ApiState {
     }
 
     /// An interval ended: its snapshot and the records made of it.
-    pub fn publish(&self, snapshot: &Snapshot, records: &[Record]) {
+    pub fn publish(&self, snapshot: Arc<Snapshot>, records: &[Record]) {
         let prev = self.latest();
         let mut totals = prev.totals.clone();
         totals.intervals += 1;
@@ -118,7 +118,7 @@ impl ApiState {
                 .map(|r| String::from_utf8_lossy(&r.json).into_owned())
         };
         let latest = Latest {
-            snapshot: Arc::new(snapshot.clone()),
+            snapshot: Arc::clone(&snapshot),
             agent_status: text(RecordKind::AgentStatus).or_else(|| prev.agent_status.clone()),
             interface_stats: text(RecordKind::InterfaceStats)
                 .or_else(|| prev.interface_stats.clone()),

@@ -232,17 +232,18 @@ impl Reducer {
         let analytics = self
             .analytics
             .reduce(tallies, now, status.update_interval, &interfaces);
-        let snapshot = Snapshot {
+        // Shared with the API, which keeps the latest.
+        let snapshot = Arc::new(Snapshot {
             status,
             interfaces,
             analytics: Arc::new(analytics),
-        };
+        });
         for p in &mut self.plugins {
             p.on_interval(&snapshot, &mut self.records);
         }
         let records = self.records.take();
         if let Some(api) = &self.api {
-            api.publish(&snapshot, &records);
+            api.publish(snapshot, &records);
         }
         records
     }
