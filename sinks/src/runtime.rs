@@ -4,7 +4,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use flowstat_core::{Delivery, KindSet, Record, Sink, SinkError, SinkStatus};
+use flowstat_core::{Delivery, KindSet, Record, Settled, Sink, SinkError, SinkStatus};
 
 /// How a sink is fed: what it subscribed to and how much may wait for it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -110,6 +110,8 @@ struct Queue {
     bytes: usize,
     /// Taken by the sink worker and not yet written.
     in_flight: usize,
+    /// Written as [`Delivery::Pending`], not yet settled by the sink.
+    pending: u64,
     sent: u64,
     dropped: u64,
     /// When the sink last delivered, or had delivered everything queued.
@@ -133,6 +135,7 @@ impl Queue {
             records: VecDeque::new(),
             bytes: 0,
             in_flight: 0,
+            pending: 0,
             sent: 0,
             dropped: 0,
             progress_at: Instant::now(),
@@ -308,7 +311,10 @@ impl SinkRuntime {
                 continue;
             }
             let mut q = s.shared.lock();
-            while q.ready && !q.stopped && (!q.records.is_empty() || q.in_flight > 0) {
+            while q.ready
+                && !q.stopped
+                && (!q.records.is_empty() || q.in_flight > 0 || q.pending > 0)
+            {
                 let left = deadline.saturating_duration_since(Instant::now());
                 if left.is_zero() {
                     break;
@@ -326,7 +332,7 @@ impl SinkRuntime {
                 let q = s.shared.lock();
                 SinkStatus {
                     name: s.name.clone(),
-                    queued: (q.records.len() + q.in_flight) as u64,
+                    queued: (q.records.len() + q.in_flight) as u64 + q.pending,
                     sent: q.sent,
                     dropped: q.dropped,
                     disconnected: s.shared.disconnected.load(Ordering::Relaxed),
@@ -509,13 +515,16 @@ impl SinkWorker {
             q.dropped += q.records.len() as u64;
             q.records.clear();
             q.bytes = 0;
-            q.stopped = true;
             drop(q);
             if self.open
                 && let Err(e) = self.sink.close()
             {
                 self.failed(e);
             }
+            self.settle();
+            let mut q = self.shared.lock();
+            q.dropped += std::mem::take(&mut q.pending);
+            q.stopped = true;
             return None;
         }
         let wait = match wait {
@@ -540,10 +549,28 @@ impl SinkWorker {
                 false
             }
         };
+        self.settle();
         self.shared
             .disconnected
             .store(self.sink.disconnected(), Ordering::Relaxed);
         ready
+    }
+
+    /// Counts what the sink settled of its pending records.
+    fn settle(&mut self) {
+        let Settled { sent, dropped } = self.sink.settled();
+        if sent + dropped == 0 {
+            return;
+        }
+        let mut q = self.shared.lock();
+        q.pending = q.pending.saturating_sub(sent + dropped);
+        q.sent += sent;
+        q.dropped += dropped;
+        if sent > 0 {
+            q.progress_at = Instant::now();
+        }
+        drop(q);
+        self.shared.turned.notify_all();
     }
 
     /// Opens the sink; says whether it could.
@@ -580,10 +607,11 @@ impl SinkWorker {
                 }
                 return None;
             }
-            let (mut sent, mut dropped, mut wait) = (0, 0, None);
+            let (mut sent, mut pending, mut dropped, mut wait) = (0, 0, 0, None);
             while let Some(r) = batch.front() {
                 match self.sink.write_shared(r) {
                     Ok(Delivery::Sent) => sent += 1,
+                    Ok(Delivery::Pending) => pending += 1,
                     Ok(Delivery::Retry) => {
                         wait = Some(RETRY_AFTER);
                         break;
@@ -598,15 +626,17 @@ impl SinkWorker {
                 }
                 batch.pop_front();
             }
-            self.unflushed |= sent > 0;
-            if sent > 0 && self.failing {
+            let taken = sent + pending > 0;
+            self.unflushed |= taken;
+            if taken && self.failing {
                 self.recovered();
             }
             let mut q = self.shared.lock();
             q.sent += sent;
+            q.pending += pending;
             q.dropped += dropped;
             q.in_flight = 0;
-            if sent > 0 {
+            if taken {
                 q.progress_at = Instant::now();
                 if q.waiting > 0 {
                     self.shared.turned.notify_all();
@@ -910,5 +940,63 @@ mod tests {
         let s = &rt.finish(Duration::from_millis(300))[0];
         assert!(start.elapsed() >= Duration::from_millis(300));
         assert_eq!((s.queued, s.sent, s.dropped), (0, 0, 7));
+    }
+
+    /// A sink whose peer acknowledges records later: every record is
+    /// pending until `acks` allows it, and is refused past `refuse_from`.
+    #[derive(Clone, Default)]
+    struct Acked(Arc<Mutex<AckedState>>);
+
+    #[derive(Default)]
+    struct AckedState {
+        taken: u64,
+        /// Records the peer may acknowledge now.
+        acks: u64,
+        acked: u64,
+        refuse_from: Option<u64>,
+        refused: u64,
+    }
+
+    impl Sink for Acked {
+        fn name(&self) -> &str {
+            "acked"
+        }
+        fn open(&mut self) -> Result<(), SinkError> {
+            Ok(())
+        }
+        fn write(&mut self, _: &Record) -> Result<Delivery, SinkError> {
+            self.0.lock().unwrap().taken += 1;
+            Ok(Delivery::Pending)
+        }
+        fn settled(&mut self) -> Settled {
+            let mut s = self.0.lock().unwrap();
+            let limit = s.refuse_from.unwrap_or(u64::MAX).min(s.taken);
+            let sent = s.acks.min(limit) - s.acked;
+            s.acked += sent;
+            let dropped = s.taken - s.acked.max(limit) - s.refused;
+            s.refused += dropped;
+            Settled { sent, dropped }
+        }
+    }
+
+    #[test]
+    fn pending_records_are_counted_when_settled_and_dropped_if_unsettled_at_the_end() {
+        let acked = Acked::default();
+        let mut rt = SinkRuntime::new();
+        rt.add(Box::new(acked.clone()), SinkOptions::new(KindSet::ALL))
+            .unwrap();
+        rt.publish((0..10).map(|i| record(RecordKind::Flow, i)));
+        wait_until(|| acked.0.lock().unwrap().taken == 10);
+        let s = &rt.status()[0];
+        assert_eq!((s.queued, s.sent, s.dropped), (10, 0, 0), "all pending");
+        acked.0.lock().unwrap().acks = 6;
+        wait_until(|| rt.status()[0].sent == 6);
+        let s = &rt.status()[0];
+        assert_eq!((s.queued, s.dropped), (4, 0));
+        acked.0.lock().unwrap().refuse_from = Some(8);
+        wait_until(|| rt.status()[0].dropped == 2);
+        // Two are still pending at the end: never acknowledged, dropped.
+        let s = &rt.finish(Duration::from_millis(100))[0];
+        assert_eq!((s.queued, s.sent, s.dropped), (0, 6, 4));
     }
 }

@@ -60,6 +60,24 @@ pub trait Sink: Send {
     fn disconnected(&self) -> u64 {
         0
     }
+
+    /// What became, since the last call, of records [`write`](Sink::write)
+    /// took as [`Delivery::Pending`]: acknowledged by the peer, or given
+    /// up on. Called after every [`poll`](Sink::poll) and after
+    /// [`close`](Sink::close); records still pending after `close` count
+    /// as dropped.
+    fn settled(&mut self) -> Settled {
+        Settled::default()
+    }
+}
+
+/// Outcomes of pending records (see [`Sink::settled`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Settled {
+    /// Acknowledged by the peer (a broker, a collector).
+    pub sent: u64,
+    /// Given up on: refused, or out of retries.
+    pub dropped: u64,
 }
 
 /// What became of a record handed to [`Sink::write`].
@@ -69,6 +87,11 @@ pub enum Delivery {
     Sent,
     /// Not written: keep it, and hand it over again later.
     Retry,
+    /// Taken, and held by the sink until its peer acknowledges it (a
+    /// Kafka delivery report, an MQTT PUBACK, an HTTP 2xx); its outcome
+    /// comes from [`Sink::settled`]. A sink bounds what it holds this
+    /// way and says [`Delivery::Retry`] when full.
+    Pending,
 }
 
 /// Why a sink could not deliver.
