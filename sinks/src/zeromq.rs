@@ -326,6 +326,7 @@ mod tests {
                 false
             }
             Delivery::Retry => true,
+            Delivery::Pending => panic!("a PUB socket does not hold records"),
         });
         assert!(held, "never held back");
         assert!(sent >= 10, "held back after {sent}");
