@@ -5,6 +5,7 @@
 mod analytics;
 mod api;
 mod cli;
+mod clickhouse;
 mod common;
 mod dashboard;
 mod dpi;
