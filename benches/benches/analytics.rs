@@ -1,5 +1,6 @@
 //! Analytics at scale (issue: 1M flows and 10 flow definitions): what the
-//! workers' tallies cost per flow at an interval's end, and what the
+//! workers' tallies cost per flow at an interval's end (counting each
+//! flow's `flow_stats`, then handing the interval over), and what the
 //! reducer's merge, top-N and threshold checks cost for the whole
 //! interval. The per-packet path is measured whole-process by
 //! `benches/replay-harness.sh` (same capture with and without definitions).
@@ -12,7 +13,9 @@ use arc_swap::ArcSwap;
 use flowstat_geo::GeoDb;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use flowstat_analytics::{DefinitionConfig, Reducer, Shared, Spec, Tally, ThresholdConfig};
+use flowstat_analytics::{
+    DefinitionConfig, Reducer, Shared, Spec, Tally, TallyPart, ThresholdConfig,
+};
 use flowstat_benches::sample_flow;
 use flowstat_core::{FlowEvent, SourceInfo, Timestamp};
 
@@ -75,14 +78,14 @@ fn spec(defs: &[&[&str]]) -> Spec {
     Spec::new(definitions, thresholds, 20).expect("bench settings")
 }
 
-/// Each worker's tally of its half of 1M flows' `flow_stats`.
-fn tally(shared: &Shared) -> Vec<Tally> {
+/// Each worker's share of an interval: its half of 1M flows' `flow_stats`.
+fn tally(shared: &Shared) -> Vec<TallyPart> {
     let source = SourceInfo {
         interface: "eth0",
         internal: true,
     };
     let geo = Arc::new(ArcSwap::from_pointee(GeoDb::empty()));
-    let mut tallies = vec![
+    let mut tallies = [
         Tally::new(shared.clone(), geo.clone()),
         Tally::new(shared.clone(), geo),
     ];
@@ -96,7 +99,7 @@ fn tally(shared: &Shared) -> Vec<Tally> {
         view.local_stats.bytes = u64::from(i % 1500);
         tallies[(i % 2) as usize].flow(&source, FlowEvent::Stats, &view);
     }
-    tallies
+    tallies.iter_mut().map(Tally::take).collect()
 }
 
 fn analytics(c: &mut Criterion) {
@@ -118,7 +121,7 @@ fn analytics(c: &mut Criterion) {
             format!("reduce the interval end of 1M flows, 10 definitions ({name})"),
             |b| {
                 b.iter_batched(
-                    || tally(&shared).iter_mut().map(Tally::take).collect(),
+                    || tally(&shared),
                     |parts| {
                         at += 15;
                         black_box(reducer.reduce(parts, Timestamp::from_secs(at), 15, &[]))

@@ -146,6 +146,39 @@ impl Field {
         )
     }
 
+    /// Whether a field has few values on any network: names, protocol
+    /// numbers, VLANs, ASes (not addresses, ports, MACs or host names).
+    /// Flows that agree on such fields are counted as one class.
+    pub(crate) const fn is_few(self) -> bool {
+        !matches!(
+            self,
+            Field::LocalIp
+                | Field::OtherIp
+                | Field::LocalPort
+                | Field::OtherPort
+                | Field::LocalMac
+                | Field::OtherMac
+                | Field::HostServerName
+        )
+    }
+
+    /// The length of this field's value at the front of `key`.
+    pub(crate) fn span(self, key: &[u8]) -> usize {
+        match self.kind() {
+            Kind::Text => {
+                // Up to and with the 0 0 end; a 0 inside is 0 1.
+                let mut i = 0;
+                while i + 1 < key.len() && !(key[i] == 0 && key[i + 1] == 0) {
+                    i += if key[i] == 0 { 2 } else { 1 };
+                }
+                (i + 2).min(key.len())
+            }
+            Kind::Number => 8,
+            Kind::Ip => 1 + if key.first() == Some(&4) { 4 } else { 16 },
+            Kind::Mac => 6,
+        }
+    }
+
     /// The field named `name`.
     pub fn parse(name: &str) -> Option<Field> {
         Field::ALL.into_iter().find(|f| f.name() == name)
@@ -231,25 +264,16 @@ impl Field {
     fn write_json(self, key: &mut &[u8], out: &mut String) {
         match self.kind() {
             Kind::Text => {
-                let mut s = Vec::new();
-                let mut i = 0;
-                while i < key.len() {
-                    match (key[i], key.get(i + 1)) {
-                        (0, Some(0)) => {
-                            i += 2;
-                            break;
-                        }
-                        (0, _) => {
-                            s.push(0);
-                            i += 2;
-                        }
-                        (b, _) => {
-                            s.push(b);
-                            i += 1;
-                        }
+                let len = self.span(key);
+                let mut s = Vec::with_capacity(len);
+                let mut bytes = key[..len.saturating_sub(2)].iter();
+                while let Some(&b) = bytes.next() {
+                    s.push(b);
+                    if b == 0 {
+                        bytes.next();
                     }
                 }
-                *key = &key[i.min(key.len())..];
+                *key = &key[len..];
                 let s = String::from_utf8_lossy(&s);
                 out.push_str(&serde_json::to_string(&s).unwrap_or_default());
             }

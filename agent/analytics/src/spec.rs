@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use flowstat_core::FlowView;
 use serde::{Deserialize, Serialize};
 
+use crate::class::Amounts;
 use crate::field::{Field, FlowCtx};
 
 /// A `[[flow_definition]]`: a named grouping of flows and the value
@@ -108,20 +109,16 @@ impl Measure {
         ("other_packets", Measure::OtherPackets),
     ];
 
-    /// A flow's amount in its `flow_stats` or `flow_purge` record (its
-    /// interval's share).
-    fn of(self, f: &FlowView<'_>) -> u64 {
-        let (l, o) = (&f.local_stats, &f.other_stats);
+    /// The amount `a` holds of this measure.
+    pub(crate) fn of(self, a: &Amounts) -> u64 {
         match self {
-            Measure::Bytes => l.bytes + o.bytes,
-            Measure::Packets => l.packets + o.packets,
-            // A flow counts once, in its first record: the one whose
-            // interval holds all its packets.
-            Measure::Flows => u64::from(l.packets + o.packets == l.total_packets + o.total_packets),
-            Measure::LocalBytes => l.bytes,
-            Measure::OtherBytes => o.bytes,
-            Measure::LocalPackets => l.packets,
-            Measure::OtherPackets => o.packets,
+            Measure::Bytes => a.local_bytes + a.other_bytes,
+            Measure::Packets => a.local_packets + a.other_packets,
+            Measure::Flows => a.flows,
+            Measure::LocalBytes => a.local_bytes,
+            Measure::OtherBytes => a.other_bytes,
+            Measure::LocalPackets => a.local_packets,
+            Measure::OtherPackets => a.other_packets,
         }
     }
 }
@@ -205,10 +202,15 @@ impl Definition {
     }
 
     /// The flow's key and amount in its `flow_stats` or `flow_purge`
-    /// record, when the filter lets it in and the amount is not 0; the key
-    /// goes in `key`.
-    pub(crate) fn count(&self, flow: &FlowCtx<'_>, key: &mut Vec<u8>) -> Option<u64> {
-        let amount = self.measure.of(flow.view);
+    /// record (which adds up `amounts`), when the filter lets it in and
+    /// the amount is not 0; the key goes in `key`.
+    pub(crate) fn count(
+        &self,
+        flow: &FlowCtx<'_>,
+        amounts: &Amounts,
+        key: &mut Vec<u8>,
+    ) -> Option<u64> {
+        let amount = self.measure.of(amounts);
         if amount == 0 {
             return None;
         }

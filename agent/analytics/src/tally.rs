@@ -12,6 +12,7 @@ use flowstat_core::analytics::FlowSummary;
 use flowstat_core::{AddrClass, FlowEvent, FlowKey, FlowView, SourceInfo, digest_hex};
 use flowstat_geo::{GeoInfo, SharedGeo};
 
+use crate::class::{Amounts, ClassPlan};
 use crate::field::{Field, FlowCtx};
 use crate::spec::{Metric, Shared, Spec};
 use crate::table::Table;
@@ -50,6 +51,9 @@ pub struct Tally {
     geo: SharedGeo,
     reads_geo: bool,
     top: BinaryHeap<Reverse<(Rank, Box<FlowSummary>)>>,
+    /// The definitions counted by class, and the interval's classes.
+    pub(crate) plan: ClassPlan,
+    classes: Table<Amounts>,
     key: Vec<u8>,
 }
 
@@ -67,6 +71,8 @@ impl Tally {
             geo,
             reads_geo: false,
             top: BinaryHeap::new(),
+            plan: ClassPlan::default(),
+            classes: Table::default(),
             key: Vec::new(),
         };
         tally.adopt(spec);
@@ -81,6 +87,8 @@ impl Tally {
         if !self.reads_host {
             self.hosts = Vec::new();
         }
+        self.plan = ClassPlan::new(spec.definitions());
+        self.classes = Table::default();
         self.part = TallyPart::empty(spec, &[]);
     }
 
@@ -140,8 +148,21 @@ impl Tally {
             host,
             geo,
         };
-        for (d, table) in spec.definitions.iter().zip(&mut self.part.tables) {
-            if let Some(amount) = d.count(&flow, &mut self.key) {
+        let amounts = Amounts::of(view);
+        if !self.plan.is_empty() {
+            self.plan.encode(&flow, &mut self.key);
+            self.classes.get(&self.key).add(&amounts);
+        }
+        for (i, (d, table)) in spec
+            .definitions
+            .iter()
+            .zip(&mut self.part.tables)
+            .enumerate()
+        {
+            if self.plan.by_class(i) {
+                continue;
+            }
+            if let Some(amount) = d.count(&flow, &amounts, &mut self.key) {
                 *table.get(&self.key) += amount;
             }
         }
@@ -175,6 +196,12 @@ impl Tally {
     /// Takes the interval's share, and picks up changed settings for the
     /// next one.
     pub fn take(&mut self) -> TallyPart {
+        self.plan.fold(
+            &self.part.spec.definitions,
+            &self.classes,
+            &mut self.part.tables,
+        );
+        self.classes = Table::with_capacity(self.classes.len());
         // The next interval's tables start as large as this one's.
         let sizes: Vec<usize> = self.part.tables.iter().map(Table::len).collect();
         let spec = Arc::clone(&self.part.spec);

@@ -224,6 +224,68 @@ fn a_filter_keeps_only_matching_flows() {
 }
 
 #[test]
+fn definitions_counted_by_class_equal_the_same_counted_per_flow() {
+    // A filter on `other_port` (53 for every flow) makes a definition
+    // count per flow; without it, the same definition counts by class.
+    let pair = |name: &str, keys: &[&str], filter: &[(&str, &str)], value: &str| {
+        [false, true].map(|per_flow| {
+            let mut d = definition(&format!("{name}-{per_flow}"), keys, 10);
+            d.value = value.into();
+            for (f, v) in filter {
+                d.filter.insert((*f).into(), FilterValue::Text((*v).into()));
+            }
+            if per_flow {
+                d.filter
+                    .insert("other_port".into(), FilterValue::Number(53));
+            }
+            d
+        })
+    };
+    let defs: Vec<_> = [
+        pair("apps", &["application", "protocol"], &[], "bytes"),
+        pair(
+            "dns-by-category",
+            &["category"],
+            &[("application", "dns")],
+            "flows",
+        ),
+        pair("other-type", &["other_type", "ip_version"], &[], "packets"),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let shared = Shared::new(Spec::new(defs, vec![], 0).unwrap());
+    let mut w = tally(&shared);
+    assert_eq!(
+        (0..6).map(|i| w.plan.by_class(i)).collect::<Vec<_>>(),
+        [true, false, true, false, true, false]
+    );
+    let mut r = Reducer::new(shared);
+    // A name with a zero byte in it, and names that are prefixes of others.
+    for (i, app) in ["dns", "web", "dns", "a\0b", "a", "web", "dns"]
+        .into_iter()
+        .enumerate()
+    {
+        let i = i as u8;
+        let f = flow([9, 9, 9, i], app, 100 + u64::from(i), 100 + u64::from(i), i);
+        w.flow(&ETH0, FlowEvent::Stats, &f);
+    }
+    let a = reduce(&mut r, vec![w.take()], 15);
+    for d in 0..3 {
+        let (by_class, per_flow) = (rows(&a, 2 * d), rows(&a, 2 * d + 1));
+        assert!(!by_class.is_empty());
+        assert_eq!(by_class, per_flow, "definition {d}");
+    }
+    assert_eq!(
+        rows(&a, 0)[..2],
+        [
+            (json!({"application": "dns", "protocol": "DNS"}), 308, 308),
+            (json!({"application": "web", "protocol": "DNS"}), 206, 206),
+        ]
+    );
+}
+
+#[test]
 fn a_threshold_fires_once_per_crossing() {
     let shared = Shared::new(
         Spec::new(
