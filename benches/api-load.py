@@ -1,0 +1,100 @@
+#!/usr/bin/env python3
+"""The HTTP API under load, whole-process: a replay at full speed with no
+API, with the API and no client, and with 50 clients long-polling
+`/events/json` and 10 streaming `/stream` (curl), as issue 15 asks.
+
+    benches/api-load.py [CAPTURE] [RUNS]
+
+For each case: the replay's wall time, flowstatd's own CPU time (user +
+system: what the agent spent, apart from the clients' CPU on the same
+cores), its peak RSS, and the records its file sink wrote (none may be
+lost to the API). Medians over RUNS (default 5). The config is
+benches/analytics.toml (10 flow definitions, thresholds: events to
+long-poll for).
+"""
+
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+
+capture = sys.argv[1] if len(sys.argv) > 1 else "benches/data/vlan-rounds-20.pcap"
+runs = int(sys.argv[2]) if len(sys.argv) > 2 else 5
+flowstatd = "target/release/flowstatd"
+config = "benches/analytics.toml"
+assert shutil.which("curl"), "curl is needed"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def long_poll(base, stop):
+    """Long-polls /events/json, as an sFlow-RT script does, until stopped."""
+    event = 0
+    while not stop.is_set():
+        try:
+            with urllib.request.urlopen(f"{base}/events/json?eventID={event}&timeout=5", timeout=10) as r:
+                body = r.read()
+                if body.startswith(b"[{"):
+                    event = int(body.split(b'"event_id":', 1)[1].split(b",", 1)[0])
+        except OSError:
+            time.sleep(0.002)
+
+
+def run(case):
+    out = tempfile.NamedTemporaryFile(suffix=".jsonl", delete=False).name
+    cmd = [flowstatd, "replay", capture, "-c", config, "-o", out]
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    if case != "no API":
+        cmd += ["--api", f"127.0.0.1:{port}"]
+    stop = threading.Event()
+    clients, streams = [], []
+    start = time.perf_counter()
+    agent = subprocess.Popen(cmd, stderr=subprocess.DEVNULL)
+    if case == "API, 50 long-polls + 10 streams":
+        clients = [threading.Thread(target=long_poll, args=(base, stop)) for _ in range(50)]
+        for c in clients:
+            c.start()
+        # Each stream reconnects until the agent is up, then reads to the end.
+        loop = f"until curl -sfN {base}/stream -o /dev/null; do kill -0 {agent.pid} 2>/dev/null || exit; sleep 0.002; done"
+        streams = [subprocess.Popen(["sh", "-c", loop]) for _ in range(10)]
+    _, status, usage = os.wait4(agent.pid, 0)
+    wall = time.perf_counter() - start
+    stop.set()
+    for s in streams:
+        s.wait()
+    for c in clients:
+        c.join()
+    assert os.waitstatus_to_exitcode(status) == 0, f"{case}: flowstatd failed"
+    with open(out, "rb") as f:
+        records = sum(1 for _ in f)
+    os.unlink(out)
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, records
+
+
+cases = ["no API", "API, no client", "API, 50 long-polls + 10 streams"]
+results = {c: [] for c in cases}
+for _ in range(runs):
+    for c in cases:
+        results[c].append(run(c))
+print(f"{capture}, {runs} runs each (medians), {os.cpu_count()} cores")
+print(f"{'case':34} {'wall s':>7} {'cpu s':>7} {'RSS MiB':>8} {'records':>9}")
+base_wall = base_cpu = None
+for c in cases:
+    wall, cpu, rss, records = (statistics.median(x) for x in zip(*results[c]))
+    base_wall = base_wall or wall
+    base_cpu = base_cpu or cpu
+    counts = {r[3] for r in results[c]}
+    print(f"{c:34} {wall:7.3f} {cpu:7.3f} {rss:8.1f} {records:9.0f}"
+          f"   wall {wall / base_wall - 1:+.1%}, cpu {cpu / base_cpu - 1:+.1%}"
+          + ("" if len(counts) == 1 else f"  (records differ between runs: {sorted(counts)})"))
