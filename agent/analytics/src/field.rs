@@ -324,11 +324,16 @@ pub(crate) fn decode_key(fields: &[Field], mut key: &[u8]) -> KeyJson {
 /// A name: its bytes, a zero byte written as 0 1, then 0 0. Shorter names
 /// sort first, as strings do.
 fn text(key: &mut Vec<u8>, s: &str) {
-    for &b in s.as_bytes() {
-        match b {
-            0 => key.extend_from_slice(&[0, 1]),
-            b => key.push(b),
+    let s = s.as_bytes();
+    if s.contains(&0) {
+        for &b in s {
+            match b {
+                0 => key.extend_from_slice(&[0, 1]),
+                b => key.push(b),
+            }
         }
+    } else {
+        key.extend_from_slice(s);
     }
     key.extend_from_slice(&[0, 0]);
 }
