@@ -12,13 +12,14 @@
 //!
 //! Data records are packed into messages of at most `max_message_bytes`,
 //! sent when full and when the runtime flushes the sink (its queue ran
-//! empty). The templates go first in the first message, and again every
-//! `template_refresh_messages` messages or `template_refresh_secs`
-//! seconds, as UDP export needs (RFC 7011 section 8.4).
+//! empty). The templates are sent alone when the sink opens, and again
+//! first in a message every `template_refresh_messages` messages or
+//! `template_refresh_secs` seconds, as UDP export needs (RFC 7011
+//! section 8.4).
 //!
-//! UDP has no acknowledgements: a record counts as sent once its data
-//! record is in a message (what the collector loses, its sequence
-//! numbers show). A send that fails loses its message, which is logged
+//! UDP has no acknowledgements: a record counts as sent once the sink has
+//! read it, its data record (if it makes one) in a message (what the
+//! collector loses, its sequence numbers show). A send that fails loses its message, which is logged
 //! with its count of data records, and the sink is reopened.
 
 use std::net::{SocketAddr, ToSocketAddrs, UdpSocket};
@@ -136,6 +137,15 @@ impl IpfixSink {
 
     fn error(&self, context: impl Into<String>, e: std::io::Error) -> SinkError {
         SinkError::io(&self.name, context, e)
+    }
+
+    /// The error for a message `lost`.
+    fn lost(&self, lost: Lost) -> SinkError {
+        let context = format!(
+            "cannot send to {}: a message of {} flow records lost",
+            lost.collector, lost.records
+        );
+        self.error(context, lost.error)
     }
 
     /// The collector's first address.
@@ -274,17 +284,6 @@ impl Exporter {
         sent?;
         self.messages += 1;
         Ok(())
-    }
-}
-
-impl IpfixSink {
-    /// The error for a message `lost`.
-    fn lost(&self, lost: Lost) -> SinkError {
-        let context = format!(
-            "cannot send to {}: a message of {} flow records lost",
-            lost.collector, lost.records
-        );
-        self.error(context, lost.error)
     }
 }
 
@@ -638,6 +637,7 @@ mod tests {
         };
         assert_eq!(sink.write(&status).unwrap(), Delivery::Sent, "ignored");
         sink.close().unwrap();
+        assert_eq!(sink.flows(), 0, "every flow purged, forgotten");
         let messages = collector.receive(sink.messages());
         let mut parser = NetflowParser::default();
         // Its guard against huge templates counts a variable-length field
@@ -723,6 +723,28 @@ mod tests {
             [(119, 35632), (122, 35632)],
             255,
         );
+    }
+
+    #[test]
+    fn an_ipv6_collector_gets_the_templates_at_open() {
+        let socket = UdpSocket::bind("[::1]:0").unwrap();
+        socket
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let address = socket.local_addr().unwrap().to_string();
+        let mut options = IpfixOptions::new(&address);
+        options.observation_domain_id = 7;
+        let mut sink = IpfixSink::new(options);
+        assert_eq!(sink.name(), format!("ipfix:{address}"));
+        sink.open().unwrap();
+        let mut buf = [0; 2048];
+        let len = socket.recv(&mut buf).expect("templates within 10 s");
+        let mut parser = NetflowParser::default();
+        parser.ipfix_parser.max_template_total_size = usize::MAX;
+        let d = decode(&mut parser, &buf[..len], IpfixVersion::Ipfix);
+        assert!(d.templates && d.records.is_empty());
+        assert_eq!(parser_template(&mut parser, 257)[..2], [(27, 0), (28, 0)]);
+        sink.close().unwrap();
     }
 
     #[test]

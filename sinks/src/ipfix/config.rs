@@ -35,7 +35,8 @@ pub struct IpfixConfig {
     /// 1400, from 1024 to 65507).
     pub max_message_bytes: usize,
     /// `max_flows`: flows whose metadata the sink keeps between their
-    /// `flow` record and their purge (default 1000000, at least 1).
+    /// `flow` record and their purge, about 250 bytes each with their
+    /// names (default 1000000, the agent's `max_flows`; at least 1).
     pub max_flows: usize,
 }
 
