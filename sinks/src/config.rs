@@ -109,6 +109,8 @@ sink_types! {
     Socket(crate::socket::SocketConfig) = "socket", feature "socket";
     /// `type = "zmq"`: a ZeroMQ PUB socket.
     Zmq(crate::zeromq::ZmqConfig) = "zmq", feature "zmq";
+    /// `type = "ipfix"`: IPFIX or NetFlow v9 flow records to a collector.
+    Ipfix(crate::ipfix::IpfixConfig) = "ipfix", feature "ipfix";
 }
 
 /// One sink type: its `type` name, and the cargo feature that builds it.
@@ -187,6 +189,16 @@ pub trait BuildSink {
     /// what [`problems`](Self::problems) would report, in case it was not
     /// asked or the host changed since.
     fn build(&self, ctx: &SinkContext) -> Result<Box<dyn Sink>, ConfigProblem>;
+
+    /// The record types a sink of this type reads, when it reads only
+    /// some (the IPFIX sink makes flow records of `flow`, `flow_stats`
+    /// and `flow_purge`): it is sent exactly those, whatever `types` or a
+    /// replay's `--types` says, and a `types` that leaves one out is a
+    /// problem. `None` (the default): it takes every type, and `types`
+    /// chooses.
+    fn reads(&self) -> Option<&'static [RecordKind]> {
+        None
+    }
 }
 
 /// One `[[sink]]` table: a sink, the records it gets and how many of them
@@ -305,6 +317,27 @@ impl SinkSection {
         if self.queue_bytes < 65_536 {
             out.push(ConfigProblem::new("queue_bytes", "must be at least 65536"));
         }
+        if let Some(reads) = self.config.settings().reads()
+            && !self.types.is_empty()
+        {
+            let missing: Vec<&str> = reads
+                .iter()
+                .filter(|k| !self.types.contains(k))
+                .map(|k| k.as_str())
+                .collect();
+            if !missing.is_empty() {
+                let all: Vec<&str> = reads.iter().map(|k| k.as_str()).collect();
+                out.push(ConfigProblem::new(
+                    "types",
+                    format!(
+                        "the {} sink reads {}: add {}, or leave types out",
+                        self.config.type_name(),
+                        all.join(", "),
+                        missing.join(", ")
+                    ),
+                ));
+            }
+        }
         out.extend(self.config.settings().problems());
         out
     }
@@ -314,17 +347,19 @@ impl SinkSection {
         self.config.settings().build(ctx)
     }
 
-    /// The record types this sink subscribed to.
+    /// The record types this sink subscribed to: `types` (all when
+    /// empty), or those its type reads (see [`BuildSink::reads`]).
     pub fn kinds(&self) -> KindSet {
-        if self.types.is_empty() {
-            KindSet::ALL
-        } else {
-            KindSet::of(&self.types)
+        match self.config.settings().reads() {
+            Some(reads) => KindSet::of(reads),
+            None if self.types.is_empty() => KindSet::ALL,
+            None => KindSet::of(&self.types),
         }
     }
 
     /// Subscribes the sink to `types` instead (all when empty), as a
-    /// replay's `--types` does.
+    /// replay's `--types` does; a sink type that reads only some types
+    /// keeps them.
     pub fn set_types(&mut self, types: &[RecordKind]) {
         self.types = types.to_vec();
     }
@@ -488,10 +523,73 @@ impl<'de> Deserializer<'de> for FieldNames<'_> {
     }
 }
 
+/// Checks `HOST:PORT`, `form` in messages (`tcp://HOST:PORT`): a port
+/// from 1 to 65535, and a host that is an IPv4 address, an IPv6 address
+/// in brackets, or else one `other_host` takes (a host name, `*`...).
+#[cfg(any(feature = "zmq", feature = "ipfix"))]
+pub(crate) fn check_host_port(
+    address: &str,
+    form: &str,
+    other_host: impl FnOnce(&str) -> Result<(), String>,
+) -> Result<(), String> {
+    let Some((host, port)) = address.rsplit_once(':') else {
+        return Err(format!("no port: expected {form}"));
+    };
+    if !port.parse::<u16>().is_ok_and(|p| p != 0) {
+        return Err(format!(
+            "the port must be a number from 1 to 65535, not {port:?}"
+        ));
+    }
+    if let Some(ip) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        return match ip.parse::<std::net::Ipv6Addr>() {
+            Ok(_) => Ok(()),
+            Err(_) => Err(format!("{ip:?} is not an IPv6 address")),
+        };
+    }
+    if host.contains(':') {
+        return Err(format!(
+            "an IPv6 address goes in brackets: {}",
+            form.replace("HOST", "[::1]")
+        ));
+    }
+    if host.parse::<std::net::Ipv4Addr>().is_ok() {
+        return Ok(());
+    }
+    if !host.is_empty() && host.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        return Err(format!("{host:?} is not an IPv4 address"));
+    }
+    other_host(host)
+}
+
+/// Whether `host` is a DNS name: dot-separated labels of letters, digits
+/// and hyphens, not starting or ending with a hyphen.
+#[cfg(any(feature = "zmq", feature = "ipfix"))]
+pub(crate) fn is_host_name(host: &str) -> bool {
+    let host = host.strip_suffix('.').unwrap_or(host);
+    !host.is_empty()
+        && host.len() <= 253
+        && host.split('.').all(|label| {
+            (1..=63).contains(&label.len())
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        })
+}
+
 /// Reads a `[[sink]]` table of type `sink_type` with the keys in
 /// `keys` (TOML lines): its configuration, or its problems as (key,
 /// reason). For the sinks' tests of their own configuration.
-#[cfg(all(test, any(feature = "file", feature = "socket", feature = "zmq")))]
+#[cfg(all(
+    test,
+    any(
+        feature = "file",
+        feature = "socket",
+        feature = "zmq",
+        feature = "ipfix"
+    )
+))]
 pub(crate) fn read_for_test(
     sink_type: &str,
     keys: &str,
@@ -567,7 +665,7 @@ mod tests {
 
     #[test]
     fn a_bad_type_is_the_one_problem() {
-        let expected = "expected one of \"stdout\", \"file\", \"socket\", \"zmq\"";
+        let expected = "expected one of \"stdout\", \"file\", \"socket\", \"zmq\", \"ipfix\"";
         assert_eq!(
             problems("type = \"kafka\"\nbrokers = [\"x\"]\ntypes = 3\n"),
             vec![(

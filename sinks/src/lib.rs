@@ -5,11 +5,12 @@
 //! fans each encoded record out to the sinks that subscribed to its type.
 //! Each sink is a [`Sink`](flowstat_core::Sink) in a module of its own,
 //! behind a cargo feature: stdout, a rotating file, a socket server (Unix
-//! or TCP) and a ZeroMQ PUB socket; `lines` is the newline framing that
-//! stdout and file share. [`MemorySink`] keeps records in memory, for
-//! tests and embedding. Next to each sink is its `[[sink]]`
-//! configuration; [`SinkSection`] reads and checks a `[[sink]]` table and
-//! builds its sink (see the `config` module for adding a sink type).
+//! or TCP), a ZeroMQ PUB socket and an IPFIX (or NetFlow v9) exporter;
+//! `lines` is the newline framing that stdout and file share.
+//! [`MemorySink`] keeps records in memory, for tests and embedding. Next
+//! to each sink is its `[[sink]]` configuration; [`SinkSection`] reads
+//! and checks a `[[sink]]` table and builds its sink (see the `config`
+//! module for adding a sink type).
 //! Reading the configuration file, and choosing where records go when
 //! none is configured, are flowstatd's.
 #![deny(unsafe_code)]
@@ -18,6 +19,8 @@
 mod config;
 #[cfg(feature = "file")]
 mod file;
+#[cfg(feature = "ipfix")]
+mod ipfix;
 #[cfg(any(feature = "file", feature = "stdout"))]
 #[cfg_attr(
     not(all(feature = "file", feature = "stdout")),
@@ -36,6 +39,8 @@ mod zeromq;
 pub use config::{BuildSink, ConfigProblem, SinkConfig, SinkContext, SinkSection, SinkType};
 #[cfg(feature = "file")]
 pub use file::{FileConfig, FileOptions, FileSink, FsyncPolicy};
+#[cfg(feature = "ipfix")]
+pub use ipfix::{IpfixConfig, IpfixOptions, IpfixSink, IpfixVersion};
 pub use memory::MemorySink;
 pub use runtime::{SinkOptions, SinkRuntime};
 #[cfg(feature = "socket")]

@@ -104,6 +104,57 @@ fn check_config_names_the_key_inside_a_sink() {
 }
 
 #[test]
+fn check_config_names_a_bad_ipfix_collector_and_the_fix() {
+    let tmp = TempDir::new("badipfix");
+    let conf = tmp.path("ipfix.toml");
+    std::fs::write(
+        &conf,
+        "[[sink]]\ntype = \"ipfix\"\ncollector = \"10.0.0.1\"\n\
+         [[sink]]\ntype = \"ipfix\"\ncollector = \"::1:4739\"\nversion = 5\n\
+         [[sink]]\ntype = \"ipfix\"\ncollector = \"udp://c.example:4739\"\n\
+         [[sink]]\ntype = \"ipfix\"\ncollector = \"c.example:4739\"\ntypes = [\"flow_purge\"]\n\
+         [[sink]]\ntype = \"ipfix\"\n",
+    )
+    .unwrap();
+    let out = run_flowstatd(&["check-config", &conf.to_string_lossy()]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let path = conf.to_string_lossy();
+    let fix = "e.g. 127.0.0.1:4739, [2001:db8::1]:4739 or collector.example:4739";
+    let want = [
+        ("sink[0].collector", "no port: expected HOST:PORT", fix),
+        (
+            "sink[1].collector",
+            "an IPv6 address goes in brackets",
+            "[::1]:PORT",
+        ),
+        (
+            "sink[1].version",
+            "must be 10 (IPFIX) or 9 (NetFlow v9)",
+            "not 5",
+        ),
+        ("sink[2].collector", "without udp://", fix),
+        (
+            "sink[3].types",
+            "add flow, flow_stats",
+            "or leave types out",
+        ),
+        ("sink[4].collector", "is required: HOST:PORT", fix),
+    ];
+    for (key, reason, hint) in want {
+        assert!(
+            stderr
+                .lines()
+                .any(|l| l.contains(&format!("{path}: {key}: "))
+                    && l.contains(reason)
+                    && l.contains(hint)),
+            "no line names {key} ({reason}, {hint}):\n{stderr}"
+        );
+    }
+    assert_eq!(stderr.lines().count(), want.len(), "{stderr}");
+}
+
+#[test]
 fn output_goes_to_a_file_and_options_apply() {
     let tmp = TempDir::new("output");
     let out_path = tmp.path("records.json");

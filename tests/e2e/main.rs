@@ -11,6 +11,7 @@ mod dashboard;
 mod dpi;
 mod geo;
 mod golden;
+mod ipfix;
 mod live;
 mod oracle;
 mod pipeline;
