@@ -170,6 +170,9 @@ pub struct SinkContext {
     /// The `agent_hello` record's JSON (no newline), which a socket sink
     /// sends each new client first; empty for none.
     pub hello: Vec<u8>,
+    /// The agent's host name, which a Kafka sink keys the records that
+    /// have no flow digest by; empty for none.
+    pub host_name: String,
 }
 
 /// The keys of one sink type, turned into its sink.
@@ -486,6 +489,61 @@ impl<'de> Deserializer<'de> for FieldNames<'_> {
         bytes byte_buf option unit unit_struct newtype_struct seq tuple
         tuple_struct map enum identifier ignored_any
     }
+}
+
+/// Checks `HOST:PORT`, `form` in messages (`tcp://HOST:PORT`): a port
+/// from 1 to 65535, and a host that is an IPv4 address, an IPv6 address
+/// in brackets, or else one `other_host` takes (a host name, `*`...).
+#[cfg(feature = "zmq")]
+pub(crate) fn check_host_port(
+    address: &str,
+    form: &str,
+    other_host: impl FnOnce(&str) -> Result<(), String>,
+) -> Result<(), String> {
+    let Some((host, port)) = address.rsplit_once(':') else {
+        return Err(format!("no port: expected {form}"));
+    };
+    if !port.parse::<u16>().is_ok_and(|p| p != 0) {
+        return Err(format!(
+            "the port must be a number from 1 to 65535, not {port:?}"
+        ));
+    }
+    if let Some(ip) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        return match ip.parse::<std::net::Ipv6Addr>() {
+            Ok(_) => Ok(()),
+            Err(_) => Err(format!("{ip:?} is not an IPv6 address")),
+        };
+    }
+    if host.contains(':') {
+        return Err(format!(
+            "an IPv6 address goes in brackets: {}",
+            form.replace("HOST", "[::1]")
+        ));
+    }
+    if host.parse::<std::net::Ipv4Addr>().is_ok() {
+        return Ok(());
+    }
+    if !host.is_empty() && host.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        return Err(format!("{host:?} is not an IPv4 address"));
+    }
+    other_host(host)
+}
+
+/// Whether `host` is a DNS name: dot-separated labels of letters, digits
+/// and hyphens, not starting or ending with a hyphen.
+#[cfg(feature = "zmq")]
+pub(crate) fn is_host_name(host: &str) -> bool {
+    let host = host.strip_suffix('.').unwrap_or(host);
+    !host.is_empty()
+        && host.len() <= 253
+        && host.split('.').all(|label| {
+            (1..=63).contains(&label.len())
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        })
 }
 
 /// Reads a `[[sink]]` table of type `sink_type` with the keys in

@@ -1,12 +1,10 @@
 //! The ZeroMQ sink's keys: `[[sink]]` with `type = "zmq"`.
 
-use std::net::{Ipv4Addr, Ipv6Addr};
-
 use flowstat_core::Sink;
 use serde::Deserialize;
 
 use super::{ZmqMode, ZmqOptions, ZmqSink};
-use crate::config::{BuildSink, ConfigProblem, SinkContext};
+use crate::config::{BuildSink, ConfigProblem, SinkContext, check_host_port, is_host_name};
 
 /// `type = "zmq"`: a ZeroMQ PUB socket (see [`ZmqSink`]).
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
@@ -102,30 +100,7 @@ fn check_endpoint(endpoint: &str, mode: ZmqMode) -> Result<(), String> {
 
 /// Checks `HOST:PORT` of a `tcp://` endpoint.
 fn check_tcp(address: &str, mode: ZmqMode) -> Result<(), String> {
-    let Some((host, port)) = address.rsplit_once(':') else {
-        return Err("no port: expected tcp://HOST:PORT".into());
-    };
-    if !port.parse::<u16>().is_ok_and(|p| p != 0) {
-        return Err(format!(
-            "the port must be a number from 1 to 65535, not {port:?}"
-        ));
-    }
-    if let Some(ip) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
-        return match ip.parse::<Ipv6Addr>() {
-            Ok(_) => Ok(()),
-            Err(_) => Err(format!("{ip:?} is not an IPv6 address")),
-        };
-    }
-    if host.contains(':') {
-        return Err("an IPv6 address goes in brackets: tcp://[::1]:PORT".into());
-    }
-    if host.parse::<Ipv4Addr>().is_ok() {
-        return Ok(());
-    }
-    if !host.is_empty() && host.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
-        return Err(format!("{host:?} is not an IPv4 address"));
-    }
-    match mode {
+    check_host_port(address, "tcp://HOST:PORT", |host| match mode {
         ZmqMode::Bind if host == "*" => Ok(()),
         ZmqMode::Bind if !host.is_empty() && nix::net::if_::if_nametoindex(host).is_ok() => Ok(()),
         ZmqMode::Bind => Err(format!(
@@ -139,23 +114,7 @@ fn check_tcp(address: &str, mode: ZmqMode) -> Result<(), String> {
         ZmqMode::Connect => Err(format!(
             "{host:?} is not an IP address or a host name, e.g. tcp://collector.example:5556"
         )),
-    }
-}
-
-/// Whether `host` is a DNS name: dot-separated labels of letters, digits
-/// and hyphens, not starting or ending with a hyphen.
-fn is_host_name(host: &str) -> bool {
-    let host = host.strip_suffix('.').unwrap_or(host);
-    !host.is_empty()
-        && host.len() <= 253
-        && host.split('.').all(|label| {
-            (1..=63).contains(&label.len())
-                && label
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
-                && !label.starts_with('-')
-                && !label.ends_with('-')
-        })
+    })
 }
 
 /// Checks the path of an `ipc://` endpoint: absolute (or `@NAME`, an
