@@ -109,6 +109,8 @@ sink_types! {
     Socket(crate::socket::SocketConfig) = "socket", feature "socket";
     /// `type = "zmq"`: a ZeroMQ PUB socket.
     Zmq(crate::zeromq::ZmqConfig) = "zmq", feature "zmq";
+    /// `type = "kafka"`: a Kafka producer.
+    Kafka(crate::kafka::KafkaConfig) = "kafka", feature "kafka";
 }
 
 /// One sink type: its `type` name, and the cargo feature that builds it.
@@ -494,7 +496,7 @@ impl<'de> Deserializer<'de> for FieldNames<'_> {
 /// Checks `HOST:PORT`, `form` in messages (`tcp://HOST:PORT`): a port
 /// from 1 to 65535, and a host that is an IPv4 address, an IPv6 address
 /// in brackets, or else one `other_host` takes (a host name, `*`...).
-#[cfg(feature = "zmq")]
+#[cfg(any(feature = "zmq", feature = "kafka"))]
 pub(crate) fn check_host_port(
     address: &str,
     form: &str,
@@ -531,7 +533,7 @@ pub(crate) fn check_host_port(
 
 /// Whether `host` is a DNS name: dot-separated labels of letters, digits
 /// and hyphens, not starting or ending with a hyphen.
-#[cfg(feature = "zmq")]
+#[cfg(any(feature = "zmq", feature = "kafka"))]
 pub(crate) fn is_host_name(host: &str) -> bool {
     let host = host.strip_suffix('.').unwrap_or(host);
     !host.is_empty()
@@ -549,7 +551,15 @@ pub(crate) fn is_host_name(host: &str) -> bool {
 /// Reads a `[[sink]]` table of type `sink_type` with the keys in
 /// `keys` (TOML lines): its configuration, or its problems as (key,
 /// reason). For the sinks' tests of their own configuration.
-#[cfg(all(test, any(feature = "file", feature = "socket", feature = "zmq")))]
+#[cfg(all(
+    test,
+    any(
+        feature = "file",
+        feature = "socket",
+        feature = "zmq",
+        feature = "kafka"
+    )
+))]
 pub(crate) fn read_for_test(
     sink_type: &str,
     keys: &str,
@@ -625,12 +635,12 @@ mod tests {
 
     #[test]
     fn a_bad_type_is_the_one_problem() {
-        let expected = "expected one of \"stdout\", \"file\", \"socket\", \"zmq\"";
+        let expected = "expected one of \"stdout\", \"file\", \"socket\", \"zmq\", \"kafka\"";
         assert_eq!(
-            problems("type = \"kafka\"\nbrokers = [\"x\"]\ntypes = 3\n"),
+            problems("type = \"nats\"\nservers = [\"x\"]\ntypes = 3\n"),
             vec![(
                 "type".into(),
-                format!("unknown sink type \"kafka\", {expected}")
+                format!("unknown sink type \"nats\", {expected}")
             )]
         );
         assert_eq!(

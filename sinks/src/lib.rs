@@ -5,7 +5,7 @@
 //! fans each encoded record out to the sinks that subscribed to its type.
 //! Each sink is a [`Sink`](flowstat_core::Sink) in a module of its own,
 //! behind a cargo feature: stdout, a rotating file, a socket server (Unix
-//! or TCP) and a ZeroMQ PUB socket; `lines` is the newline framing that
+//! or TCP), a ZeroMQ PUB socket and a Kafka producer; `lines` is the newline framing that
 //! stdout and file share. [`MemorySink`] keeps records in memory, for
 //! tests and embedding. Next to each sink is its `[[sink]]`
 //! configuration; [`SinkSection`] reads and checks a `[[sink]]` table and
@@ -18,6 +18,8 @@
 mod config;
 #[cfg(feature = "file")]
 mod file;
+#[cfg(feature = "kafka")]
+mod kafka;
 #[cfg(any(feature = "file", feature = "stdout"))]
 #[cfg_attr(
     not(all(feature = "file", feature = "stdout")),
@@ -36,6 +38,8 @@ mod zeromq;
 pub use config::{BuildSink, ConfigProblem, SinkConfig, SinkContext, SinkSection, SinkType};
 #[cfg(feature = "file")]
 pub use file::{FileConfig, FileOptions, FileSink, FsyncPolicy};
+#[cfg(feature = "kafka")]
+pub use kafka::{KafkaAcks, KafkaCompression, KafkaConfig, KafkaOptions, KafkaSink};
 pub use memory::MemorySink;
 pub use runtime::{SinkOptions, SinkRuntime};
 #[cfg(feature = "socket")]
