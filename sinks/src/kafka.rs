@@ -8,6 +8,7 @@ use flowstat_core::{Delivery, Record, RecordKind, Settled, Sink, SinkError};
 use memchr::memmem::Finder;
 use rdkafka::ClientConfig;
 use rdkafka::client::ClientContext;
+use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
 
@@ -368,6 +369,32 @@ impl Outcomes {
 struct Reports(Arc<Outcomes>);
 
 impl ClientContext for Reports {
+    /// Forwards librdkafka's log, less its line for each failed
+    /// connection attempt (kept for debugging): [`error`](Self::error)
+    /// has logged the first of a run already.
+    fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
+        match level {
+            RDKafkaLogLevel::Error if facility == "FAIL" => {
+                tracing::debug!(target: "librdkafka", "librdkafka: {facility} {message}");
+            }
+            RDKafkaLogLevel::Emerg
+            | RDKafkaLogLevel::Alert
+            | RDKafkaLogLevel::Critical
+            | RDKafkaLogLevel::Error => {
+                tracing::error!(target: "librdkafka", "librdkafka: {facility} {message}");
+            }
+            RDKafkaLogLevel::Warning => {
+                tracing::warn!(target: "librdkafka", "librdkafka: {facility} {message}");
+            }
+            RDKafkaLogLevel::Notice | RDKafkaLogLevel::Info => {
+                tracing::info!(target: "librdkafka", "librdkafka: {facility} {message}");
+            }
+            RDKafkaLogLevel::Debug => {
+                tracing::debug!(target: "librdkafka", "librdkafka: {facility} {message}");
+            }
+        }
+    }
+
     /// Logs an error of the client as a whole (brokers down, ...).
     fn error(&self, error: KafkaError, reason: &str) {
         self.0.problem(&format!(
