@@ -10,6 +10,7 @@ mod dashboard;
 mod dpi;
 mod geo;
 mod golden;
+mod kafka;
 mod live;
 mod oracle;
 mod pipeline;
