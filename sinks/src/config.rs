@@ -111,6 +111,8 @@ sink_types! {
     Zmq(crate::zeromq::ZmqConfig) = "zmq", feature "zmq";
     /// `type = "ipfix"`: IPFIX or NetFlow v9 flow records to a collector.
     Ipfix(crate::ipfix::IpfixConfig) = "ipfix", feature "ipfix";
+    /// `type = "kafka"`: a Kafka producer.
+    Kafka(crate::kafka::KafkaConfig) = "kafka", feature "kafka";
 }
 
 /// One sink type: its `type` name, and the cargo feature that builds it.
@@ -172,6 +174,9 @@ pub struct SinkContext {
     /// The `agent_hello` record's JSON (no newline), which a socket sink
     /// sends each new client first; empty for none.
     pub hello: Vec<u8>,
+    /// The agent's host name, which a Kafka sink keys the records that
+    /// have no flow digest by; empty for none.
+    pub host_name: String,
 }
 
 /// The keys of one sink type, turned into its sink.
@@ -526,7 +531,7 @@ impl<'de> Deserializer<'de> for FieldNames<'_> {
 /// Checks `HOST:PORT`, `form` in messages (`tcp://HOST:PORT`): a port
 /// from 1 to 65535, and a host that is an IPv4 address, an IPv6 address
 /// in brackets, or else one `other_host` takes (a host name, `*`...).
-#[cfg(any(feature = "zmq", feature = "ipfix"))]
+#[cfg(any(feature = "zmq", feature = "ipfix", feature = "kafka"))]
 pub(crate) fn check_host_port(
     address: &str,
     form: &str,
@@ -563,7 +568,7 @@ pub(crate) fn check_host_port(
 
 /// Whether `host` is a DNS name: dot-separated labels of letters, digits
 /// and hyphens, not starting or ending with a hyphen.
-#[cfg(any(feature = "zmq", feature = "ipfix"))]
+#[cfg(any(feature = "zmq", feature = "ipfix", feature = "kafka"))]
 pub(crate) fn is_host_name(host: &str) -> bool {
     let host = host.strip_suffix('.').unwrap_or(host);
     !host.is_empty()
@@ -587,7 +592,8 @@ pub(crate) fn is_host_name(host: &str) -> bool {
         feature = "file",
         feature = "socket",
         feature = "zmq",
-        feature = "ipfix"
+        feature = "ipfix",
+        feature = "kafka"
     )
 ))]
 pub(crate) fn read_for_test(
@@ -665,12 +671,13 @@ mod tests {
 
     #[test]
     fn a_bad_type_is_the_one_problem() {
-        let expected = "expected one of \"stdout\", \"file\", \"socket\", \"zmq\", \"ipfix\"";
+        let expected =
+            "expected one of \"stdout\", \"file\", \"socket\", \"zmq\", \"ipfix\", \"kafka\"";
         assert_eq!(
-            problems("type = \"kafka\"\nbrokers = [\"x\"]\ntypes = 3\n"),
+            problems("type = \"nats\"\nservers = [\"x\"]\ntypes = 3\n"),
             vec![(
                 "type".into(),
-                format!("unknown sink type \"kafka\", {expected}")
+                format!("unknown sink type \"nats\", {expected}")
             )]
         );
         assert_eq!(

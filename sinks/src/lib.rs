@@ -5,7 +5,8 @@
 //! fans each encoded record out to the sinks that subscribed to its type.
 //! Each sink is a [`Sink`](flowstat_core::Sink) in a module of its own,
 //! behind a cargo feature: stdout, a rotating file, a socket server (Unix
-//! or TCP), a ZeroMQ PUB socket and an IPFIX (or NetFlow v9) exporter;
+//! or TCP), a ZeroMQ PUB socket, a Kafka producer and an IPFIX (or NetFlow v9)
+//! exporter;
 //! `lines` is the newline framing that stdout and file share.
 //! [`MemorySink`] keeps records in memory, for tests and embedding. Next
 //! to each sink is its `[[sink]]` configuration; [`SinkSection`] reads
@@ -21,6 +22,8 @@ mod config;
 mod file;
 #[cfg(feature = "ipfix")]
 mod ipfix;
+#[cfg(feature = "kafka")]
+mod kafka;
 #[cfg(any(feature = "file", feature = "stdout"))]
 #[cfg_attr(
     not(all(feature = "file", feature = "stdout")),
@@ -41,6 +44,8 @@ pub use config::{BuildSink, ConfigProblem, SinkConfig, SinkContext, SinkSection,
 pub use file::{FileConfig, FileOptions, FileSink, FsyncPolicy};
 #[cfg(feature = "ipfix")]
 pub use ipfix::{IpfixConfig, IpfixOptions, IpfixSink, IpfixVersion};
+#[cfg(feature = "kafka")]
+pub use kafka::{KafkaAcks, KafkaCompression, KafkaConfig, KafkaOptions, KafkaSink};
 pub use memory::MemorySink;
 pub use runtime::{SinkOptions, SinkRuntime};
 #[cfg(feature = "socket")]

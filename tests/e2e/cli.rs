@@ -77,8 +77,10 @@ fn check_config_names_the_key_inside_a_sink() {
         &conf,
         "[[sink]]\ntype = \"zmq\"\nendpoint = \"foo://bar\"\n\
          [[sink]]\ntype = \"zmq\"\nendpoint = \"tcp://127.0.0.1\"\nsend_hwm = \"lots\"\n\
-         [[sink]]\ntype = \"kafka\"\n\
-         [[sink]]\ntype = \"file\"\npath = \"/tmp/f.json\"\nendpoint = \"tcp://x\"\n",
+         [[sink]]\ntype = \"nats\"\n\
+         [[sink]]\ntype = \"file\"\npath = \"/tmp/f.json\"\nendpoint = \"tcp://x\"\n\
+         [[sink]]\ntype = \"kafka\"\nbrokers = [\"k1:9092\", \"k2\"]\ntopic = \"flows {type}\"\n\
+         [[sink]]\ntype = \"kafka\"\n",
     )
     .unwrap();
     let out = run_flowstatd(&["check-config", &conf.to_string_lossy()]);
@@ -89,8 +91,18 @@ fn check_config_names_the_key_inside_a_sink() {
         ("sink[0].endpoint", "unknown transport \"foo\""),
         ("sink[1].endpoint", "no port"),
         ("sink[1].send_hwm", "invalid type"),
-        ("sink[2].type", "unknown sink type \"kafka\""),
+        ("sink[2].type", "unknown sink type \"nats\""),
         ("sink[3].endpoint", "applies to type socket and zmq only"),
+        (
+            "sink[4].brokers[1]",
+            "invalid broker \"k2\": no port: expected HOST:PORT",
+        ),
+        (
+            "sink[4].topic",
+            "' ' cannot be in a Kafka topic name (letters, digits, '.', '_' and '-' only), \
+             e.g. \"flowstat.{type}\"",
+        ),
+        ("sink[5].brokers", "is required: a list of HOST:PORT"),
     ];
     for (key, reason) in want {
         assert!(

@@ -12,6 +12,7 @@ mod dpi;
 mod geo;
 mod golden;
 mod ipfix;
+mod kafka;
 mod live;
 mod oracle;
 mod pipeline;

@@ -1,7 +1,10 @@
 //! flowstat's end-to-end tests live in `e2e/`. This library holds what
-//! they share with the benches: the corpus of real captures in `fixtures/`.
+//! they share with the benches: the corpus of real captures in `fixtures/`,
+//! and a Kafka-protocol broker to run ([`tansu`]).
 
 use std::path::{Path, PathBuf};
+
+pub mod tansu;
 
 /// `tests/fixtures`: the real captures (see its README for their origins).
 pub fn fixtures() -> PathBuf {

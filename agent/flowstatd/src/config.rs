@@ -969,14 +969,14 @@ mod tests {
     #[cfg(feature = "stdout")]
     fn a_sink_of_an_unknown_type_is_one_error() {
         let errors = key_errors(
-            "[[sink]]\ntype = \"stdout\"\n[[sink]]\ntype = \"kafka\"\nbrokers = [\"k:9092\"]\n",
+            "[[sink]]\ntype = \"stdout\"\n[[sink]]\ntype = \"nats\"\nservers = [\"k:4222\"]\n",
         );
         assert_eq!(
             errors,
             vec![KeyError {
                 key: "sink[1].type".into(),
-                reason: "unknown sink type \"kafka\", expected one of \"stdout\", \"file\", \
-                         \"socket\", \"zmq\", \"ipfix\""
+                reason: "unknown sink type \"nats\", expected one of \"stdout\", \"file\", \
+                         \"socket\", \"zmq\", \"ipfix\", \"kafka\""
                     .into()
             }]
         );

@@ -19,6 +19,7 @@ pub fn start(sections: &[SinkSection]) -> anyhow::Result<SinkRuntime> {
     }
     let ctx = SinkContext {
         hello: flowstat_plugins::agent_hello().json,
+        host_name: host_name(),
     };
     for (i, s) in sections.iter().enumerate() {
         let sink = s
@@ -27,6 +28,17 @@ pub fn start(sections: &[SinkSection]) -> anyhow::Result<SinkRuntime> {
         runtime.add(sink, s.options())?;
     }
     Ok(runtime)
+}
+
+/// This host's name, as `hostname` prints it; empty if it has none.
+fn host_name() -> String {
+    match nix::unistd::gethostname() {
+        Ok(name) => name.to_string_lossy().into_owned(),
+        Err(e) => {
+            tracing::warn!("cannot read this host's name: {e}");
+            String::new()
+        }
+    }
 }
 
 /// Adds the API's stream sink (`api`), which takes every record into the
