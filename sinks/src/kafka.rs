@@ -10,6 +10,7 @@ use rdkafka::ClientConfig;
 use rdkafka::client::ClientContext;
 use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
 
 mod config;
@@ -281,7 +282,15 @@ impl Sink for KafkaSink {
         };
         let topic = &self.topics[record.kind as usize];
         let key = self.key(record);
-        let mut message = BaseRecord::to(topic).payload(&record.json[..]);
+        // Every message names its agent: ClickHouse's `agent` column
+        // (conf/clickhouse) reads this header.
+        let headers = OwnedHeaders::new_with_capacity(1).insert(Header {
+            key: "hostname",
+            value: Some(&self.options.host_name),
+        });
+        let mut message = BaseRecord::to(topic)
+            .payload(&record.json[..])
+            .headers(headers);
         if !key.is_empty() {
             message = message.key(key);
         }

@@ -12,6 +12,7 @@ use flowstat_core::RecordKind;
 use flowstat_tests::tansu::{Broker, Storage};
 use flowstatd::Config;
 use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Headers;
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 use serde_json::Value;
 
@@ -34,6 +35,8 @@ struct Received {
     topic: String,
     partition: i32,
     key: Vec<u8>,
+    /// The `hostname` header.
+    host: Option<String>,
     json: String,
 }
 
@@ -68,6 +71,12 @@ fn consume(broker: &str, want: usize, timeout: Duration) -> Vec<Received> {
                 topic: m.topic().to_owned(),
                 partition: m.partition(),
                 key: m.key().unwrap_or_default().to_vec(),
+                host: m.headers().and_then(|h| {
+                    h.iter()
+                        .find(|h| h.key == "hostname")
+                        .and_then(|h| h.value)
+                        .map(|v| String::from_utf8_lossy(v).into_owned())
+                }),
                 json: String::from_utf8(m.payload().unwrap_or_default().to_vec()).unwrap(),
             }),
             Some(Err(e)) => eprintln!("consumer: {e}"),
@@ -164,6 +173,7 @@ fn check_per_key_order(got: &[Received], want: &[String], host: &str) {
     let mut got_streams: Streams<'_> = BTreeMap::new();
     let mut partition_of = BTreeMap::new();
     for r in got {
+        assert_eq!(r.host.as_deref(), Some(host), "the hostname header");
         let stream = (r.topic.clone(), r.key.clone());
         let p = *partition_of.entry(stream.clone()).or_insert(r.partition);
         assert_eq!(p, r.partition, "{stream:?} spans partitions");
