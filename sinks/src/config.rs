@@ -109,6 +109,10 @@ sink_types! {
     Socket(crate::socket::SocketConfig) = "socket", feature "socket";
     /// `type = "zmq"`: a ZeroMQ PUB socket.
     Zmq(crate::zeromq::ZmqConfig) = "zmq", feature "zmq";
+    /// `type = "mqtt"`: an MQTT publisher.
+    Mqtt(crate::mqtt::MqttConfig) = "mqtt", feature "mqtt";
+    /// `type = "http"`: batches of NDJSON by HTTP POST.
+    Http(crate::http::HttpConfig) = "http", feature "http";
 }
 
 /// One sink type: its `type` name, and the cargo feature that builds it.
@@ -170,6 +174,9 @@ pub struct SinkContext {
     /// The `agent_hello` record's JSON (no newline), which a socket sink
     /// sends each new client first; empty for none.
     pub hello: Vec<u8>,
+    /// The agent's host name, for `{hostname}` in MQTT topics and client
+    /// ids; empty when unknown.
+    pub hostname: String,
 }
 
 /// The keys of one sink type, turned into its sink.
@@ -488,10 +495,36 @@ impl<'de> Deserializer<'de> for FieldNames<'_> {
     }
 }
 
+/// Whether `host` is a DNS name: dot-separated labels of letters, digits
+/// and hyphens, not starting or ending with a hyphen.
+#[cfg(any(feature = "zmq", feature = "mqtt", feature = "http"))]
+pub(crate) fn is_host_name(host: &str) -> bool {
+    let host = host.strip_suffix('.').unwrap_or(host);
+    !host.is_empty()
+        && host.len() <= 253
+        && host.split('.').all(|label| {
+            (1..=63).contains(&label.len())
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        })
+}
+
 /// Reads a `[[sink]]` table of type `sink_type` with the keys in
 /// `keys` (TOML lines): its configuration, or its problems as (key,
 /// reason). For the sinks' tests of their own configuration.
-#[cfg(all(test, any(feature = "file", feature = "socket", feature = "zmq")))]
+#[cfg(all(
+    test,
+    any(
+        feature = "file",
+        feature = "socket",
+        feature = "zmq",
+        feature = "mqtt",
+        feature = "http"
+    )
+))]
 pub(crate) fn read_for_test(
     sink_type: &str,
     keys: &str,
@@ -567,7 +600,8 @@ mod tests {
 
     #[test]
     fn a_bad_type_is_the_one_problem() {
-        let expected = "expected one of \"stdout\", \"file\", \"socket\", \"zmq\"";
+        let expected =
+            "expected one of \"stdout\", \"file\", \"socket\", \"zmq\", \"mqtt\", \"http\"";
         assert_eq!(
             problems("type = \"kafka\"\nbrokers = [\"x\"]\ntypes = 3\n"),
             vec![(

@@ -5,8 +5,10 @@
 //! fans each encoded record out to the sinks that subscribed to its type.
 //! Each sink is a [`Sink`](flowstat_core::Sink) in a module of its own,
 //! behind a cargo feature: stdout, a rotating file, a socket server (Unix
-//! or TCP) and a ZeroMQ PUB socket; `lines` is the newline framing that
-//! stdout and file share. [`MemorySink`] keeps records in memory, for
+//! or TCP), a ZeroMQ PUB socket, an MQTT publisher and HTTP POST of
+//! NDJSON batches; `lines` is the newline framing that stdout, file and
+//! HTTP share, `tls` the rustls set-up of MQTT and HTTP, `url` their URL
+//! check. [`MemorySink`] keeps records in memory, for
 //! tests and embedding. Next to each sink is its `[[sink]]`
 //! configuration; [`SinkSection`] reads and checks a `[[sink]]` table and
 //! builds its sink (see the `config` module for adding a sink type).
@@ -18,25 +20,37 @@
 mod config;
 #[cfg(feature = "file")]
 mod file;
-#[cfg(any(feature = "file", feature = "stdout"))]
+#[cfg(feature = "http")]
+mod http;
+#[cfg(any(feature = "file", feature = "stdout", feature = "http"))]
 #[cfg_attr(
     not(all(feature = "file", feature = "stdout")),
-    allow(dead_code, reason = "parts of the framing serve only one of the two")
+    allow(dead_code, reason = "parts of the framing serve only some of them")
 )]
 mod lines;
 mod memory;
+#[cfg(feature = "mqtt")]
+mod mqtt;
 mod runtime;
 #[cfg(feature = "socket")]
 mod socket;
 #[cfg(feature = "stdout")]
 mod stdout;
+#[cfg(any(feature = "mqtt", feature = "http"))]
+mod tls;
+#[cfg(any(feature = "mqtt", feature = "http"))]
+mod url;
 #[cfg(feature = "zmq")]
 mod zeromq;
 
 pub use config::{BuildSink, ConfigProblem, SinkConfig, SinkContext, SinkSection, SinkType};
 #[cfg(feature = "file")]
 pub use file::{FileConfig, FileOptions, FileSink, FsyncPolicy};
+#[cfg(feature = "http")]
+pub use http::{HttpConfig, HttpOptions, HttpSink};
 pub use memory::MemorySink;
+#[cfg(feature = "mqtt")]
+pub use mqtt::{MqttConfig, MqttOptions, MqttSink, Qos};
 pub use runtime::{SinkOptions, SinkRuntime};
 #[cfg(feature = "socket")]
 pub use socket::{

@@ -976,7 +976,7 @@ mod tests {
             vec![KeyError {
                 key: "sink[1].type".into(),
                 reason: "unknown sink type \"kafka\", expected one of \"stdout\", \"file\", \
-                         \"socket\", \"zmq\""
+                         \"socket\", \"zmq\", \"mqtt\", \"http\""
                     .into()
             }]
         );

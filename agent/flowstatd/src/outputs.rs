@@ -19,6 +19,10 @@ pub fn start(sections: &[SinkSection]) -> anyhow::Result<SinkRuntime> {
     }
     let ctx = SinkContext {
         hello: flowstat_plugins::agent_hello().json,
+        hostname: nix::unistd::gethostname()
+            .ok()
+            .and_then(|h| h.into_string().ok())
+            .unwrap_or_default(),
     };
     for (i, s) in sections.iter().enumerate() {
         let sink = s

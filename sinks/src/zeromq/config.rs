@@ -6,7 +6,7 @@ use flowstat_core::Sink;
 use serde::Deserialize;
 
 use super::{ZmqMode, ZmqOptions, ZmqSink};
-use crate::config::{BuildSink, ConfigProblem, SinkContext};
+use crate::config::{BuildSink, ConfigProblem, SinkContext, is_host_name};
 
 /// `type = "zmq"`: a ZeroMQ PUB socket (see [`ZmqSink`]).
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
@@ -140,22 +140,6 @@ fn check_tcp(address: &str, mode: ZmqMode) -> Result<(), String> {
             "{host:?} is not an IP address or a host name, e.g. tcp://collector.example:5556"
         )),
     }
-}
-
-/// Whether `host` is a DNS name: dot-separated labels of letters, digits
-/// and hyphens, not starting or ending with a hyphen.
-fn is_host_name(host: &str) -> bool {
-    let host = host.strip_suffix('.').unwrap_or(host);
-    !host.is_empty()
-        && host.len() <= 253
-        && host.split('.').all(|label| {
-            (1..=63).contains(&label.len())
-                && label
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
-                && !label.starts_with('-')
-                && !label.ends_with('-')
-        })
 }
 
 /// Checks the path of an `ipc://` endpoint: absolute (or `@NAME`, an
