@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use flowstat_benches::sample_flow;
+use flowstat_benches::{sample_flow, sink_thread_cpu_secs};
 use flowstat_core::{FlowEvent, KindSet, Plugin, Records, Sink, SourceInfo};
 use flowstat_plugins::CorePlugin;
 use flowstat_sinks::{
@@ -134,29 +134,6 @@ fn report(runtime: SinkRuntime) {
             s.sent as f64 / cpu / 1e6
         );
     }
-}
-
-/// User + system CPU seconds of this process's `flowstat-sink0` thread.
-fn sink_thread_cpu_secs() -> f64 {
-    let tasks = std::fs::read_dir("/proc/self/task").expect("/proc/self/task");
-    for task in tasks.flatten() {
-        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
-        if comm.trim() != "flowstat-sink0" {
-            continue;
-        }
-        let stat = std::fs::read_to_string(task.path().join("stat")).expect("task stat");
-        // Fields after the parenthesised name: utime and stime are the
-        // 12th and 13th, in clock ticks (100 per second on Linux).
-        let rest = &stat[stat.rfind(')').expect("stat format") + 2..];
-        let f: Vec<u64> = rest
-            .split(' ')
-            .skip(11)
-            .take(2)
-            .map(|v| v.parse().expect("tick count"))
-            .collect();
-        return (f[0] + f[1]) as f64 / 100.0;
-    }
-    panic!("no flowstat-sink0 thread")
 }
 
 criterion_group!(benches, fan_out);

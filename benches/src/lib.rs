@@ -206,3 +206,26 @@ pub fn sample_flow() -> FlowView<'static> {
         }),
     }
 }
+
+/// User + system CPU seconds of this process's `flowstat-sink0` thread.
+pub fn sink_thread_cpu_secs() -> f64 {
+    let tasks = std::fs::read_dir("/proc/self/task").expect("/proc/self/task");
+    for task in tasks.flatten() {
+        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        if comm.trim() != "flowstat-sink0" {
+            continue;
+        }
+        let stat = std::fs::read_to_string(task.path().join("stat")).expect("task stat");
+        // Fields after the parenthesised name: utime and stime are the
+        // 12th and 13th, in clock ticks (100 per second on Linux).
+        let rest = &stat[stat.rfind(')').expect("stat format") + 2..];
+        let f: Vec<u64> = rest
+            .split(' ')
+            .skip(11)
+            .take(2)
+            .map(|v| v.parse().expect("tick count"))
+            .collect();
+        return (f[0] + f[1]) as f64 / 100.0;
+    }
+    panic!("no flowstat-sink0 thread")
+}
