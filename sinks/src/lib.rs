@@ -47,7 +47,7 @@ pub use config::{BuildSink, ConfigProblem, SinkConfig, SinkContext, SinkSection,
 #[cfg(feature = "file")]
 pub use file::{FileConfig, FileOptions, FileSink, FsyncPolicy};
 #[cfg(feature = "http")]
-pub use http::{HttpConfig, HttpOptions, HttpSink};
+pub use http::{HttpAuth, HttpConfig, HttpOptions, HttpSink};
 pub use memory::MemorySink;
 #[cfg(feature = "mqtt")]
 pub use mqtt::{MqttConfig, MqttOptions, MqttSink, Qos};

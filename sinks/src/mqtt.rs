@@ -40,9 +40,11 @@ pub struct MqttOptions {
     pub host: String,
     /// The broker's port.
     pub port: u16,
-    /// TLS (`mqtts://`): `Some`, with the PEM file of the CA certificates
-    /// to trust, or `None` for the Mozilla roots.
-    pub tls: Option<Option<std::path::PathBuf>>,
+    /// TLS (`mqtts://`).
+    pub tls: bool,
+    /// With TLS, a PEM file of the CA certificates to trust instead of
+    /// the Mozilla roots.
+    pub ca_file: Option<std::path::PathBuf>,
     /// The topic of each record: `{hostname}` and `{type}` replaced.
     pub topic: String,
     /// What `{hostname}` stands for.
@@ -70,7 +72,8 @@ impl MqttOptions {
         MqttOptions {
             host: host.to_owned(),
             port,
-            tls: None,
+            tls: false,
+            ca_file: None,
             topic: "flowstat/{hostname}/{type}".into(),
             hostname: String::new(),
             qos: Qos::AtLeastOnce,
@@ -149,11 +152,7 @@ impl AsRef<[u8]> for Payload {
 impl MqttSink {
     /// A publisher to `options.host`, opened by the runtime.
     pub fn new(options: MqttOptions) -> Self {
-        let scheme = if options.tls.is_some() {
-            "mqtts"
-        } else {
-            "mqtt"
-        };
+        let scheme = if options.tls { "mqtts" } else { "mqtt" };
         let host = if options.host.contains(':') {
             format!("[{}]", options.host)
         } else {
@@ -331,9 +330,15 @@ impl MqttSink {
 
     /// The connection failed: what went to the socket at QoS 0 is sent,
     /// the rest is held for the next connection.
-    fn lose(&mut self, e: io::Error) {
+    fn disconnected(&mut self) {
         self.settle_written();
         self.conn = None;
+    }
+
+    /// As [`disconnected`](Self::disconnected), in `write` or `flush`:
+    /// `poll` reports `e`.
+    fn lose(&mut self, e: io::Error) {
+        self.disconnected();
         self.lost = Some(e);
     }
 
@@ -454,8 +459,7 @@ impl Sink for MqttSink {
             return Ok(false);
         }
         if let Err(e) = self.pump() {
-            self.lose(e);
-            let e = self.lost.take().unwrap_or_else(|| io::Error::other("lost"));
+            self.disconnected();
             return Err(self.error("connection lost", e));
         }
         Ok(true)
@@ -520,11 +524,14 @@ impl Sink for MqttSink {
             std::thread::sleep(Duration::from_millis(1));
         }
         if let Some(mut conn) = self.conn.take() {
+            // A last DISCONNECT, if the socket takes it now: the broker
+            // ends the session when the connection goes all the same.
             let mut buf = BytesMut::new();
-            if v4::Disconnect.write(&mut buf).is_ok() {
-                // The broker drops the connection anyway: no news.
-                let _ = conn.sock.set_nonblocking(false);
-                let _ = conn.write_all(&buf);
+            if v4::Disconnect.write(&mut buf).is_ok() && conn.write_some(&buf).is_ok() {
+                if let Some(tls) = &mut conn.tls {
+                    tls.send_close_notify();
+                }
+                let _ = conn.push_tls();
             }
         }
         Ok(())
@@ -563,8 +570,9 @@ impl Conn {
         sock.set_read_timeout(Some(o.connect_timeout))?;
         sock.set_write_timeout(Some(o.connect_timeout))?;
         let mut conn = Conn { sock, tls: None };
-        if let Some(ca_file) = &o.tls {
-            let config = crate::tls::client_config(ca_file.as_deref()).map_err(io::Error::other)?;
+        if o.tls {
+            let config =
+                crate::tls::client_config(o.ca_file.as_deref()).map_err(io::Error::other)?;
             let name = ServerName::try_from(o.host.clone()).map_err(io::Error::other)?;
             let mut tls = rustls::ClientConnection::new(config, name).map_err(io::Error::other)?;
             while tls.is_handshaking() {

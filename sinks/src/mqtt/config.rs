@@ -75,7 +75,8 @@ impl MqttConfig {
         let tls = url.scheme == "mqtts";
         let port = url.port.unwrap_or(if tls { 8883 } else { 1883 });
         Some(MqttOptions {
-            tls: tls.then(|| self.tls_ca_file.clone()),
+            tls,
+            ca_file: self.tls_ca_file.clone(),
             topic: self.topic.clone(),
             hostname: hostname.to_owned(),
             qos: if self.qos == 0 {
@@ -232,7 +233,8 @@ mod tests {
             MqttOptions {
                 host: "broker.example".into(),
                 port: 8883,
-                tls: Some(None),
+                tls: true,
+                ca_file: None,
                 topic: "t/{type}".into(),
                 hostname: "edge1".into(),
                 qos: Qos::AtMostOnce,
@@ -251,7 +253,7 @@ mod tests {
         assert_eq!(c.options("h").unwrap(), want);
         let c = read("url = \"mqtt://[::1]:1884\"\n").unwrap();
         let o = c.options("h").unwrap();
-        assert_eq!((o.host.as_str(), o.port, o.tls), ("::1", 1884, None));
+        assert_eq!((o.host.as_str(), o.port, o.tls), ("::1", 1884, false));
     }
 
     #[test]

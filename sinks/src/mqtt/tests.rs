@@ -205,7 +205,8 @@ fn records_go_over_tls_to_a_broker_whose_ca_is_trusted_and_only_then() {
     let broker = Broker::start_tls("tls");
     let sub = broker.subscribe("tls", "flowstat/+/flow");
     let mut o = MqttOptions::new("127.0.0.1", broker.port);
-    o.tls = Some(Some(broker.ca().unwrap().to_owned()));
+    o.tls = true;
+    o.ca_file = Some(broker.ca().unwrap().to_owned());
     let mut sink = MqttSink::new(o);
     sink.open().unwrap();
     for n in 0..50 {
@@ -224,7 +225,7 @@ fn records_go_over_tls_to_a_broker_whose_ca_is_trusted_and_only_then() {
 
     // The Mozilla roots do not vouch for the test CA.
     let mut o = MqttOptions::new("127.0.0.1", broker.port);
-    o.tls = Some(None);
+    o.tls = true;
     let e = MqttSink::new(o).open().unwrap_err();
     let cause = std::error::Error::source(&e).unwrap().to_string();
     assert!(cause.contains("invalid peer certificate"), "{e}: {cause}");
