@@ -67,7 +67,7 @@ pub struct Collector {
 
 impl Collector {
     /// Answers request `n` (from 0) with `status(n)`, keeping every
-    /// request.
+    /// request. Status 0: no answer; the connection is closed after 3 s.
     pub fn start(status: impl Fn(usize) -> u16 + Send + Sync + 'static) -> Collector {
         Collector::run(status, true)
     }
@@ -235,15 +235,21 @@ fn serve(conn: impl Read + Write, seen: &Mutex<Seen>, status: &dyn Fn(usize) -> 
                     request.body.iter().filter(|b| **b == b'\n').count() as u64
                 };
             }
-            let reply = format!(
-                "HTTP/1.1 {} Collector\r\ncontent-length: 9\r\n\r\nanswered\n",
-                request.status
-            );
+            let reply = match request.status {
+                0 => String::new(),
+                status => {
+                    format!("HTTP/1.1 {status} Collector\r\ncontent-length: 9\r\n\r\nanswered\n")
+                }
+            };
             if keep {
                 seen.requests.push(request);
             }
             reply
         };
+        if reply.is_empty() {
+            std::thread::sleep(Duration::from_secs(3));
+            return;
+        }
         let out = reader.get_mut();
         if out
             .write_all(reply.as_bytes())

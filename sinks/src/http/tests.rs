@@ -190,3 +190,22 @@ fn batches_go_over_https_to_a_collector_whose_ca_is_trusted_and_only_then() {
     assert_eq!(collector.requests().len(), 1);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_post_that_times_out_is_retried() {
+    // The first POST is never answered.
+    let collector = Collector::start(|n| if n == 0 { 0 } else { 200 });
+    let mut options = HttpOptions::new(&collector.url("/"));
+    options.timeout = Duration::from_secs(1);
+    let mut sink = HttpSink::new(options);
+    sink.open().unwrap();
+    for n in 0..10 {
+        assert_eq!(sink.write(&record(n)).unwrap(), Delivery::Pending);
+    }
+    assert_eq!(settle(&mut sink, 10).sent, 10);
+    let requests = collector.requests();
+    let statuses: Vec<u16> = requests.iter().map(|r| r.status).collect();
+    assert_eq!(statuses, [0, 200]);
+    assert_eq!(requests[0].body, requests[1].body, "the same batch again");
+    assert_eq!(accepted(&requests).len(), 10);
+}
