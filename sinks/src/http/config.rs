@@ -22,7 +22,7 @@ pub struct HttpConfig {
     /// (default 1048576).
     pub batch_bytes: usize,
     /// `batch_age_ms`: how long a batch's first record waits for others
-    /// (default 1000; 0 POSTs whenever the sink's queue runs empty).
+    /// (default 1000); a batch also goes when no record came for 100 ms.
     pub batch_age_ms: u64,
     /// `gzip`: gzip each batch, `Content-Encoding: gzip` (default false).
     pub gzip: bool,
