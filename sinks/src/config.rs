@@ -113,6 +113,10 @@ sink_types! {
     Ipfix(crate::ipfix::IpfixConfig) = "ipfix", feature "ipfix";
     /// `type = "kafka"`: a Kafka producer.
     Kafka(crate::kafka::KafkaConfig) = "kafka", feature "kafka";
+    /// `type = "mqtt"`: an MQTT publisher.
+    Mqtt(crate::mqtt::MqttConfig) = "mqtt", feature "mqtt";
+    /// `type = "http"`: batches of NDJSON by HTTP POST.
+    Http(crate::http::HttpConfig) = "http", feature "http";
 }
 
 /// One sink type: its `type` name, and the cargo feature that builds it.
@@ -174,9 +178,10 @@ pub struct SinkContext {
     /// The `agent_hello` record's JSON (no newline), which a socket sink
     /// sends each new client first; empty for none.
     pub hello: Vec<u8>,
-    /// The agent's host name, which a Kafka sink keys the records that
-    /// have no flow digest by; empty for none.
-    pub host_name: String,
+    /// The agent's host name: the key of a Kafka sink's records that have
+    /// no flow digest, `{hostname}` in MQTT topics and client ids; empty
+    /// when unknown.
+    pub hostname: String,
 }
 
 /// The keys of one sink type, turned into its sink.
@@ -593,7 +598,9 @@ pub(crate) fn is_host_name(host: &str) -> bool {
         feature = "socket",
         feature = "zmq",
         feature = "ipfix",
-        feature = "kafka"
+        feature = "kafka",
+        feature = "mqtt",
+        feature = "http"
     )
 ))]
 pub(crate) fn read_for_test(
@@ -672,7 +679,7 @@ mod tests {
     #[test]
     fn a_bad_type_is_the_one_problem() {
         let expected =
-            "expected one of \"stdout\", \"file\", \"socket\", \"zmq\", \"ipfix\", \"kafka\"";
+            "expected one of \"stdout\", \"file\", \"socket\", \"zmq\", \"ipfix\", \"kafka\", \"mqtt\", \"http\"";
         assert_eq!(
             problems("type = \"nats\"\nservers = [\"x\"]\ntypes = 3\n"),
             vec![(

@@ -5,9 +5,10 @@
 //! fans each encoded record out to the sinks that subscribed to its type.
 //! Each sink is a [`Sink`](flowstat_core::Sink) in a module of its own,
 //! behind a cargo feature: stdout, a rotating file, a socket server (Unix
-//! or TCP), a ZeroMQ PUB socket, a Kafka producer and an IPFIX (or NetFlow v9)
-//! exporter;
-//! `lines` is the newline framing that stdout and file share.
+//! or TCP), a ZeroMQ PUB socket, a Kafka producer, an IPFIX (or NetFlow
+//! v9) exporter, an MQTT publisher and HTTP POST of NDJSON batches;
+//! `lines` is the newline framing that stdout, file and HTTP share, `tls`
+//! the rustls set-up of MQTT and HTTP, `url` their URL check.
 //! [`MemorySink`] keeps records in memory, for tests and embedding. Next
 //! to each sink is its `[[sink]]` configuration; [`SinkSection`] reads
 //! and checks a `[[sink]]` table and builds its sink (see the `config`
@@ -24,18 +25,26 @@ mod file;
 mod ipfix;
 #[cfg(feature = "kafka")]
 mod kafka;
-#[cfg(any(feature = "file", feature = "stdout"))]
+#[cfg(feature = "http")]
+mod http;
+#[cfg(any(feature = "file", feature = "stdout", feature = "http"))]
 #[cfg_attr(
     not(all(feature = "file", feature = "stdout")),
-    allow(dead_code, reason = "parts of the framing serve only one of the two")
+    allow(dead_code, reason = "parts of the framing serve only some of them")
 )]
 mod lines;
 mod memory;
+#[cfg(feature = "mqtt")]
+mod mqtt;
 mod runtime;
 #[cfg(feature = "socket")]
 mod socket;
 #[cfg(feature = "stdout")]
 mod stdout;
+#[cfg(any(feature = "mqtt", feature = "http"))]
+mod tls;
+#[cfg(any(feature = "mqtt", feature = "http"))]
+mod url;
 #[cfg(feature = "zmq")]
 mod zeromq;
 
@@ -46,7 +55,11 @@ pub use file::{FileConfig, FileOptions, FileSink, FsyncPolicy};
 pub use ipfix::{IpfixConfig, IpfixOptions, IpfixSink, IpfixVersion};
 #[cfg(feature = "kafka")]
 pub use kafka::{KafkaAcks, KafkaCompression, KafkaConfig, KafkaOptions, KafkaSink};
+#[cfg(feature = "http")]
+pub use http::{HttpAuth, HttpConfig, HttpOptions, HttpSink};
 pub use memory::MemorySink;
+#[cfg(feature = "mqtt")]
+pub use mqtt::{MqttConfig, MqttOptions, MqttSink, Qos};
 pub use runtime::{SinkOptions, SinkRuntime};
 #[cfg(feature = "socket")]
 pub use socket::{

@@ -108,8 +108,11 @@ struct Shared {
 struct Queue {
     records: VecDeque<Arc<Record>>,
     bytes: usize,
-    /// Taken by the sink worker and not yet written.
+    /// Taken by the sink worker and not yet written: they still hold
+    /// their room in the queue.
     in_flight: usize,
+    /// Bytes of them.
+    in_flight_bytes: usize,
     /// Written as [`Delivery::Pending`], not yet settled by the sink.
     pending: u64,
     sent: u64,
@@ -135,6 +138,7 @@ impl Queue {
             records: VecDeque::new(),
             bytes: 0,
             in_flight: 0,
+            in_flight_bytes: 0,
             pending: 0,
             sent: 0,
             dropped: 0,
@@ -148,8 +152,11 @@ impl Queue {
     }
 
     /// Whether a record of `len` bytes would take the queue past a limit.
+    /// Records the worker took and has not written yet count: what it
+    /// cannot write goes back in.
     fn full(&self, len: usize, options: &SinkOptions) -> bool {
-        self.records.len() >= options.queue_records || self.bytes + len > options.queue_bytes
+        self.records.len() + self.in_flight >= options.queue_records
+            || self.bytes + self.in_flight_bytes + len > options.queue_bytes
     }
 
     /// Drops the oldest records beyond the limits.
@@ -509,8 +516,12 @@ impl SinkWorker {
             Some(POLL_EVERY)
         };
         let mut q = self.shared.lock();
+        // Closing: done once the queue is written, unless the sink is
+        // being reopened and holds pending records (a broker restarting):
+        // it gets the rest of the time to reopen and deliver them.
+        let done = q.records.is_empty() && (self.open || q.pending == 0);
         if let Some(deadline) = closing
-            && (q.records.is_empty() || Instant::now() >= deadline)
+            && (done || Instant::now() >= deadline)
         {
             q.dropped += q.records.len() as u64;
             q.records.clear();
@@ -590,8 +601,10 @@ impl SinkWorker {
                 let mut q = self.shared.lock();
                 let n = q.records.len().min(BATCH);
                 let batch: VecDeque<_> = q.records.drain(..n).collect();
-                q.bytes -= batch.iter().map(|r| r.json.len()).sum::<usize>();
+                let bytes = batch.iter().map(|r| r.json.len()).sum::<usize>();
+                q.bytes -= bytes;
                 q.in_flight = batch.len();
+                q.in_flight_bytes = bytes;
                 if batch.is_empty() {
                     // Caught up: as good as delivering.
                     q.progress_at = Instant::now();
@@ -636,6 +649,7 @@ impl SinkWorker {
             q.pending += pending;
             q.dropped += dropped;
             q.in_flight = 0;
+            q.in_flight_bytes = 0;
             if taken {
                 q.progress_at = Instant::now();
                 if q.waiting > 0 {
@@ -910,6 +924,57 @@ mod tests {
         }
     }
 
+    /// A sink that takes `window` records, then says retry until its next
+    /// poll (a peer that acknowledges in rounds).
+    #[derive(Clone, Default)]
+    struct Windowed(Arc<Mutex<(usize, Vec<Vec<u8>>)>>);
+
+    impl Sink for Windowed {
+        fn name(&self) -> &str {
+            "windowed"
+        }
+        fn open(&mut self) -> Result<(), SinkError> {
+            Ok(())
+        }
+        fn poll(&mut self) -> Result<bool, SinkError> {
+            self.0.lock().unwrap().0 = 0;
+            Ok(true)
+        }
+        fn write(&mut self, record: &Record) -> Result<Delivery, SinkError> {
+            let mut s = self.0.lock().unwrap();
+            if s.0 == 3 {
+                return Ok(Delivery::Retry);
+            }
+            s.0 += 1;
+            s.1.push(record.json.clone());
+            Ok(Delivery::Sent)
+        }
+    }
+
+    #[test]
+    fn records_a_sink_took_but_could_not_write_keep_their_room_in_the_queue() {
+        let sink = Windowed::default();
+        let mut rt = SinkRuntime::new().with_patience(SinkRuntime::REPLAY_PATIENCE);
+        let options = SinkOptions {
+            queue_records: 10,
+            ..SinkOptions::new(KindSet::ALL)
+        };
+        rt.add(Box::new(sink.clone()), options).unwrap();
+        for i in 0..100 {
+            rt.publish((0..10).map(|j| record(RecordKind::Flow, i * 10 + j)));
+        }
+        let s = &rt.finish(Duration::from_secs(10))[0];
+        assert_eq!((s.sent, s.dropped), (1000, 0));
+        let written = &sink.0.lock().unwrap().1;
+        assert!(
+            written
+                .iter()
+                .enumerate()
+                .all(|(i, j)| *j == format!("{{\"n\":{i}}}").into_bytes()),
+            "in order"
+        );
+    }
+
     #[test]
     fn a_failing_sink_is_reopened_and_loses_only_what_failed() {
         let probe = Probe::default();
@@ -977,6 +1042,84 @@ mod tests {
             s.refused += dropped;
             Settled { sent, dropped }
         }
+    }
+
+    /// A sink whose peer acknowledges what it holds once it is (re)opened,
+    /// and that fails while `down`.
+    #[derive(Clone, Default)]
+    struct Reconnecting(Arc<Mutex<ReconnectingState>>);
+
+    #[derive(Default)]
+    struct ReconnectingState {
+        down: bool,
+        taken: u64,
+        acked: u64,
+        reported: u64,
+        failed_polls: u64,
+    }
+
+    impl Sink for Reconnecting {
+        fn name(&self) -> &str {
+            "reconnecting"
+        }
+        fn open(&mut self) -> Result<(), SinkError> {
+            let mut s = self.0.lock().unwrap();
+            if s.down {
+                return Err(SinkError::io(
+                    "reconnecting",
+                    "open",
+                    std::io::Error::other("down"),
+                ));
+            }
+            // Held records published again, and acknowledged.
+            s.acked = s.taken;
+            Ok(())
+        }
+        fn poll(&mut self) -> Result<bool, SinkError> {
+            let mut s = self.0.lock().unwrap();
+            if s.down {
+                s.failed_polls += 1;
+                return Err(SinkError::io(
+                    "reconnecting",
+                    "poll",
+                    std::io::Error::other("down"),
+                ));
+            }
+            Ok(true)
+        }
+        fn write(&mut self, _: &Record) -> Result<Delivery, SinkError> {
+            self.0.lock().unwrap().taken += 1;
+            Ok(Delivery::Pending)
+        }
+        fn settled(&mut self) -> Settled {
+            let mut s = self.0.lock().unwrap();
+            let sent = s.acked - s.reported;
+            s.reported = s.acked;
+            Settled { sent, dropped: 0 }
+        }
+    }
+
+    #[test]
+    fn a_sink_reopening_at_the_end_gets_the_time_left_to_deliver_what_it_holds() {
+        let sink = Reconnecting::default();
+        let mut rt = SinkRuntime::new();
+        rt.add(Box::new(sink.clone()), SinkOptions::new(KindSet::ALL))
+            .unwrap();
+        rt.publish((0..10).map(|i| record(RecordKind::Flow, i)));
+        wait_until(|| sink.0.lock().unwrap().taken == 10);
+        // The peer goes away with every record held, none acknowledged.
+        sink.0.lock().unwrap().down = true;
+        wait_until(|| sink.0.lock().unwrap().failed_polls > 0);
+        let back = {
+            let sink = sink.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(300));
+                sink.0.lock().unwrap().down = false;
+            })
+        };
+        let s = &rt.finish(Duration::from_secs(10))[0];
+        back.join().unwrap();
+        assert_eq!((s.queued, s.sent, s.dropped), (0, 10, 0));
     }
 
     #[test]

@@ -17,7 +17,7 @@ use flowstatd::Config;
 use crate::common::{PcapWriter, TempDir, flowstatd, free_port, replay_lines};
 
 /// Some corpus captures: a few thousand records.
-fn captures() -> Vec<PathBuf> {
+pub(crate) fn captures() -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = flowstat_tests::corpus_files()
         .into_iter()
         .filter(|p| p.to_string_lossy().contains("/ndpi/"))
@@ -28,7 +28,7 @@ fn captures() -> Vec<PathBuf> {
 
 /// `flowstatd -v replay -c CONFIG FILE...` with the records going only to
 /// the config's sinks.
-fn spawn_replay(cfg: &Path, files: &[PathBuf], extra: &[&str]) -> Child {
+pub(crate) fn spawn_replay(cfg: &Path, files: &[PathBuf], extra: &[&str]) -> Child {
     Command::new(flowstatd())
         .args(["-v", "replay", "-c"])
         .arg(cfg)
@@ -41,7 +41,7 @@ fn spawn_replay(cfg: &Path, files: &[PathBuf], extra: &[&str]) -> Child {
 }
 
 /// Waits for `child`; its exit success and stderr.
-fn finish(child: Child) -> (bool, String) {
+pub(crate) fn finish(child: Child) -> (bool, String) {
     let out = child.wait_with_output().unwrap();
     (
         out.status.success(),
@@ -51,7 +51,7 @@ fn finish(child: Child) -> (bool, String) {
 
 /// The expected records of replaying `files` with `cfg`, as lines, without
 /// `agent_status` (whose sink names and counters depend on the sinks).
-fn expected(files: &[PathBuf], cfg: &Config) -> Vec<String> {
+pub(crate) fn expected(files: &[PathBuf], cfg: &Config) -> Vec<String> {
     replay_lines(files, cfg)
         .into_iter()
         .filter(|l| !l.starts_with(r#"{"type":"agent_status""#))

@@ -1,9 +1,13 @@
 //! flowstat's end-to-end tests live in `e2e/`. This library holds what
 //! they share with the benches: the corpus of real captures in `fixtures/`,
-//! and a Kafka-protocol broker to run ([`tansu`]).
+//! and the peers that sinks deliver to: a Kafka-protocol broker
+//! ([`tansu`]), a mosquitto broker, an HTTP collector.
 
 use std::path::{Path, PathBuf};
 
+pub mod certs;
+pub mod collector;
+pub mod mosquitto;
 pub mod tansu;
 
 /// `tests/fixtures`: the real captures (see its README for their origins).

@@ -976,7 +976,7 @@ mod tests {
             vec![KeyError {
                 key: "sink[1].type".into(),
                 reason: "unknown sink type \"nats\", expected one of \"stdout\", \"file\", \
-                         \"socket\", \"zmq\", \"ipfix\", \"kafka\""
+                         \"socket\", \"zmq\", \"ipfix\", \"kafka\", \"mqtt\", \"http\""
                     .into()
             }]
         );

@@ -19,7 +19,7 @@ pub fn start(sections: &[SinkSection]) -> anyhow::Result<SinkRuntime> {
     }
     let ctx = SinkContext {
         hello: flowstat_plugins::agent_hello().json,
-        host_name: host_name(),
+        hostname: host_name(),
     };
     for (i, s) in sections.iter().enumerate() {
         let sink = s

@@ -111,7 +111,7 @@ impl BuildSink for KafkaConfig {
         if let Some(problem) = self.problems().into_iter().next() {
             return Err(problem);
         }
-        Ok(Box::new(KafkaSink::new(self.options(&ctx.host_name))))
+        Ok(Box::new(KafkaSink::new(self.options(&ctx.hostname))))
     }
 }
 
