@@ -92,6 +92,7 @@ for r in 10 20; do
   cache "$new"
   runs+=(-n "flowstatd, 1 worker (all records) $r" "$flowstatd replay $new -o /dev/null -w 1"
     -n "flowstatd, 1 worker, 10 flow definitions $r" "$flowstatd replay $new -o /dev/null -w 1 -c benches/analytics.toml"
+    -n "flowstatd, 1 worker, 10 few-key definitions $r" "$flowstatd replay $new -o /dev/null -w 1 -c benches/analytics-few.toml"
     -n "flowstatd, default workers (all records) $r" "$flowstatd replay $new -o /dev/null"
     -n "flowstatd, default workers (no per-flow) $r" "$flowstatd replay $new -o /dev/null --types agent_status,interface_stats"
     -n "ndpiReader $r" "ndpiReader -i $new -q"
