@@ -678,8 +678,7 @@ mod tests {
 
     #[test]
     fn a_bad_type_is_the_one_problem() {
-        let expected =
-            "expected one of \"stdout\", \"file\", \"socket\", \"zmq\", \"ipfix\", \"kafka\", \"mqtt\", \"http\"";
+        let expected = "expected one of \"stdout\", \"file\", \"socket\", \"zmq\", \"ipfix\", \"kafka\", \"mqtt\", \"http\"";
         assert_eq!(
             problems("type = \"nats\"\nservers = [\"x\"]\ntypes = 3\n"),
             vec![(

@@ -21,12 +21,12 @@
 mod config;
 #[cfg(feature = "file")]
 mod file;
+#[cfg(feature = "http")]
+mod http;
 #[cfg(feature = "ipfix")]
 mod ipfix;
 #[cfg(feature = "kafka")]
 mod kafka;
-#[cfg(feature = "http")]
-mod http;
 #[cfg(any(feature = "file", feature = "stdout", feature = "http"))]
 #[cfg_attr(
     not(all(feature = "file", feature = "stdout")),
@@ -51,12 +51,12 @@ mod zeromq;
 pub use config::{BuildSink, ConfigProblem, SinkConfig, SinkContext, SinkSection, SinkType};
 #[cfg(feature = "file")]
 pub use file::{FileConfig, FileOptions, FileSink, FsyncPolicy};
+#[cfg(feature = "http")]
+pub use http::{HttpAuth, HttpConfig, HttpOptions, HttpSink};
 #[cfg(feature = "ipfix")]
 pub use ipfix::{IpfixConfig, IpfixOptions, IpfixSink, IpfixVersion};
 #[cfg(feature = "kafka")]
 pub use kafka::{KafkaAcks, KafkaCompression, KafkaConfig, KafkaOptions, KafkaSink};
-#[cfg(feature = "http")]
-pub use http::{HttpAuth, HttpConfig, HttpOptions, HttpSink};
 pub use memory::MemorySink;
 #[cfg(feature = "mqtt")]
 pub use mqtt::{MqttConfig, MqttOptions, MqttSink, Qos};
