@@ -134,6 +134,29 @@ pub fn run_flowstatd(args: &[&str]) -> Output {
         .expect("run flowstatd")
 }
 
+/// Writes `config` to a file and checks that `flowstatd check-config`
+/// refuses it with one line per key of `want`, `FILE: KEY: ...`, holding
+/// each of that key's texts (the problem and its fix).
+pub fn assert_config_problems(config: &str, want: &[(&str, &[&str])]) {
+    let tmp = TempDir::new("badconf");
+    let conf = tmp.path("flowstatd.toml");
+    std::fs::write(&conf, config).unwrap();
+    let path = conf.to_string_lossy();
+    let out = run_flowstatd(&["check-config", &path]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for (key, texts) in want {
+        assert!(
+            stderr
+                .lines()
+                .any(|l| l.contains(&format!("{path}: {key}: "))
+                    && texts.iter().all(|t| l.contains(t))),
+            "no line names {key} ({texts:?}):\n{stderr}"
+        );
+    }
+    assert_eq!(stderr.lines().count(), want.len(), "{stderr}");
+}
+
 /// Runs `cmd`; fails the test unless it succeeds. Its stdout.
 pub fn run(cmd: &mut Command) -> String {
     let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
