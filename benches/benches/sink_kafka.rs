@@ -8,14 +8,14 @@
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use flowstat_benches::{sample_flow, thread_cpu_secs};
-use flowstat_core::{FlowEvent, KindSet, Plugin, Records, SourceInfo};
+use flowstat_benches::{SINK_BATCH, publish_flow_stats, thread_cpu_secs};
+use flowstat_core::{KindSet, Records};
 use flowstat_plugins::CorePlugin;
 use flowstat_sinks::{KafkaOptions, KafkaSink, SinkOptions, SinkRuntime};
 use flowstat_tests::tansu::{Broker, Storage};
 
 /// Records per iteration.
-const BATCH: u64 = 20_000;
+const BATCH: u64 = SINK_BATCH;
 
 fn kafka(c: &mut Criterion) {
     let broker = Broker::start(
@@ -34,11 +34,6 @@ fn kafka(c: &mut Criterion) {
     runtime.add(Box::new(sink), options).expect("sink thread");
     let mut plugin = CorePlugin::default();
     let mut out = Records::default();
-    let source = SourceInfo {
-        interface: "eth0",
-        internal: true,
-    };
-    let view = sample_flow();
     let mut published = 0;
 
     let mut g = c.benchmark_group("sink_kafka");
@@ -46,12 +41,7 @@ fn kafka(c: &mut Criterion) {
     g.sample_size(20);
     g.bench_function("flow_stats to tansu, acknowledged", |b| {
         b.iter(|| {
-            for _ in 0..BATCH / 100 {
-                for _ in 0..100 {
-                    plugin.on_flow(&source, FlowEvent::Stats, &view, &mut out);
-                }
-                runtime.publish(out.take());
-            }
+            publish_flow_stats(&mut plugin, &mut out, &runtime);
             published += BATCH;
             let start = Instant::now();
             while runtime.status()[0].sent < published {

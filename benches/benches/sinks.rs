@@ -11,15 +11,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use flowstat_benches::{sample_flow, thread_cpu_secs};
-use flowstat_core::{FlowEvent, KindSet, Plugin, Records, Sink, SourceInfo};
+use flowstat_benches::{SINK_BATCH, publish_flow_stats, thread_cpu_secs};
+use flowstat_core::{KindSet, Records, Sink};
 use flowstat_plugins::CorePlugin;
 use flowstat_sinks::{
     SinkOptions, SinkRuntime, SocketEndpoint, SocketOptions, SocketSink, ZmqOptions, ZmqSink,
 };
 
 /// Records per iteration.
-const BATCH: u64 = 20_000;
+const BATCH: u64 = SINK_BATCH;
 
 /// A runtime with `sink` and a consumer thread counting what it receives.
 struct Rig {
@@ -50,17 +50,7 @@ impl Rig {
     /// Encodes and publishes BATCH flow_stats records, then waits for the
     /// consumer to have them all.
     fn round(&mut self, plugin: &mut CorePlugin, out: &mut Records) {
-        let view = sample_flow();
-        let source = SourceInfo {
-            interface: "eth0",
-            internal: true,
-        };
-        for _ in 0..BATCH / 100 {
-            for _ in 0..100 {
-                plugin.on_flow(&source, FlowEvent::Stats, &view, out);
-            }
-            self.runtime.publish(out.take());
-        }
+        publish_flow_stats(plugin, out, &self.runtime);
         self.published += BATCH;
         let start = Instant::now();
         while self.received.load(Ordering::Relaxed) < self.published {

@@ -207,6 +207,31 @@ pub fn sample_flow() -> FlowView<'static> {
     }
 }
 
+/// `flow_stats` records a sink bench publishes per round.
+pub const SINK_BATCH: u64 = 20_000;
+
+/// Encodes [`SINK_BATCH`] `flow_stats` records of [`sample_flow`] with the
+/// core plugin and publishes them to `runtime`, 100 at a time (a sink
+/// bench's round).
+pub fn publish_flow_stats(
+    plugin: &mut flowstat_plugins::CorePlugin,
+    out: &mut flowstat_core::Records,
+    runtime: &flowstat_sinks::SinkRuntime,
+) {
+    use flowstat_core::Plugin;
+    let view = sample_flow();
+    let source = flowstat_core::SourceInfo {
+        interface: "eth0",
+        internal: true,
+    };
+    for _ in 0..SINK_BATCH / 100 {
+        for _ in 0..100 {
+            plugin.on_flow(&source, flowstat_core::FlowEvent::Stats, &view, out);
+        }
+        runtime.publish(out.take());
+    }
+}
+
 /// User + system CPU seconds of this process's thread called `name`
 /// (`flowstat-sink0`, the first sink's): what a bench charges a thread
 /// with, at the kernel's 100 ticks per second.
