@@ -213,6 +213,27 @@ impl Drop for TempDir {
     }
 }
 
+/// A capture paced for `--realtime`: at each whole second `0..=last`,
+/// `flows(second)` new UDP flows (10.0.0.1 to 10.SECOND.x.y, port 53),
+/// so that records come in bursts a second apart.
+pub fn paced_udp_flows(path: &Path, last: u8, flows: impl Fn(u8) -> u16) {
+    let mut pcap = PcapWriter::new(1);
+    let t0 = Duration::from_secs(1_735_689_600);
+    for sec in 0..=last {
+        for i in 0..flows(sec) {
+            let [hi, lo] = i.to_be_bytes();
+            let b = etherparse::PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
+                .ipv4([10, 0, 0, 1], [10, sec, hi, lo], 64)
+                .udp(40_000, 53);
+            let mut frame = Vec::new();
+            b.write(&mut frame, &[0; 20]).unwrap();
+            let at = t0 + Duration::from_secs(sec.into()) + Duration::from_micros(i.into());
+            pcap.frame(at, &frame, frame.len());
+        }
+    }
+    pcap.write(path);
+}
+
 /// Writes a classic pcap file (microsecond, Ethernet unless told otherwise).
 pub struct PcapWriter {
     bytes: Vec<u8>,

@@ -16,7 +16,7 @@ use rdkafka::message::Headers;
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 use serde_json::Value;
 
-use crate::common::{PcapWriter, TempDir, flowstatd, replay_lines};
+use crate::common::{TempDir, flowstatd, paced_udp_flows, replay_lines};
 
 /// Partitions of each topic.
 const PARTITIONS: u32 = 3;
@@ -230,32 +230,12 @@ fn a_consumer_reads_back_every_record_of_a_replay_in_order_per_key() {
     check_per_key_order(&got, &want, &host_name());
 }
 
-/// A capture paced for `--realtime`: at each whole second 0..=7, `per_second`
-/// new one-packet UDP flows, so records come in bursts a second apart.
-fn paced_flows(path: &Path, per_second: u16) {
-    let mut pcap = PcapWriter::new(1);
-    let t0 = Duration::from_secs(1_735_689_600);
-    for sec in 0..=7u8 {
-        for i in 0..per_second {
-            let [hi, lo] = i.to_be_bytes();
-            let b = etherparse::PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
-                .ipv4([10, 0, 0, 1], [10, sec, hi, lo], 64)
-                .udp(40_000, 53);
-            let mut frame = Vec::new();
-            b.write(&mut frame, &[0; 20]).unwrap();
-            let at = t0 + Duration::from_secs(sec.into()) + Duration::from_micros(i.into());
-            pcap.frame(at, &frame, frame.len());
-        }
-    }
-    pcap.write(path);
-}
-
 #[test]
 fn a_broker_killed_mid_replay_and_restarted_loses_nothing() {
     let mut broker = Broker::start("restart", Storage::Sqlite, &topics(), PARTITIONS);
     let dir = TempDir::new("kafka-restart");
     let pcap = dir.path("paced.pcap");
-    paced_flows(&pcap, 50);
+    paced_udp_flows(&pcap, 7, |_| 50);
     let cfg = dir.path("agent.toml");
     std::fs::write(
         &cfg,

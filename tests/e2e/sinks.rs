@@ -11,10 +11,9 @@ use std::process::{Child, Command, Stdio};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use etherparse::PacketBuilder;
 use flowstatd::Config;
 
-use crate::common::{PcapWriter, TempDir, flowstatd, free_port, replay_lines};
+use crate::common::{TempDir, flowstatd, free_port, paced_udp_flows, replay_lines};
 
 /// Some corpus captures: a few thousand records.
 pub(crate) fn captures() -> Vec<PathBuf> {
@@ -203,30 +202,12 @@ fn socket_clients_get_every_record_and_a_stalled_one_is_cut_off() {
     );
 }
 
-/// A capture paced for `--realtime`: at each whole second 0..=6, three new
-/// UDP flows (one at second 0), so records come in bursts a second apart.
-fn bursts(path: &Path) {
-    let mut pcap = PcapWriter::new(1);
-    let t0 = Duration::from_secs(1_735_689_600);
-    for sec in 0..=6u8 {
-        for i in 0..if sec == 0 { 1 } else { 3 } {
-            let b = PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
-                .ipv4([10, 0, 0, 1], [10, 0, sec, i + 1], 64)
-                .udp(40_000, 53);
-            let mut frame = Vec::new();
-            b.write(&mut frame, &[0; 20]).unwrap();
-            let at = t0 + Duration::from_secs(sec.into()) + Duration::from_millis(i.into());
-            pcap.frame(at, &frame, frame.len());
-        }
-    }
-    pcap.write(path);
-}
-
 #[test]
 fn a_paced_replay_writes_each_interval_out_as_it_ends() {
     let dir = TempDir::new("paced-output");
     let pcap = dir.path("bursts.pcap");
-    bursts(&pcap);
+    // Three new flows a second (one at second 0).
+    paced_udp_flows(&pcap, 6, |sec| if sec == 0 { 1 } else { 3 });
     let (cfg, out) = (dir.path("agent.toml"), dir.path("out.json"));
     std::fs::write(&cfg, "[agent]\nupdate_interval_secs = 1\n").unwrap();
     let mut child = spawn_replay(
@@ -270,7 +251,8 @@ fn receive(sub: &zmq::Socket, until: Instant, quiet: Duration) -> Vec<String> {
 fn a_replay_waits_for_a_restarted_subscriber_and_loses_nothing() {
     let dir = TempDir::new("sink-restart");
     let pcap = dir.path("bursts.pcap");
-    bursts(&pcap);
+    // Three new flows a second (one at second 0).
+    paced_udp_flows(&pcap, 6, |sec| if sec == 0 { 1 } else { 3 });
     let endpoint = format!("tcp://127.0.0.1:{}", free_port());
     let cfg = dir.path("agent.toml");
     std::fs::write(
