@@ -4,8 +4,7 @@
 //! refuses counted dropped.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use flowstat_core::RecordKind;
@@ -16,7 +15,8 @@ use rdkafka::message::Headers;
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 use serde_json::Value;
 
-use crate::common::{TempDir, flowstatd, paced_udp_flows, replay_lines};
+use crate::common::{TempDir, paced_udp_flows, replay_lines};
+use crate::sinks::{finish, spawn_replay};
 
 /// Partitions of each topic.
 const PARTITIONS: u32 = 3;
@@ -111,28 +111,6 @@ fn host_name() -> String {
         .unwrap()
         .trim()
         .to_owned()
-}
-
-/// `flowstatd -v replay -c CONFIG [EXTRA] FILE...`.
-fn spawn_replay(cfg: &Path, files: &[PathBuf], extra: &[&str]) -> Child {
-    Command::new(flowstatd())
-        .args(["-v", "replay", "-c"])
-        .arg(cfg)
-        .args(extra)
-        .args(files)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
-}
-
-/// Waits for `child`: whether it succeeded, and its log.
-fn finish(child: Child) -> (bool, String) {
-    let out = child.wait_with_output().unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
 }
 
 /// The records a sink dropped, from flowstatd's final log line
