@@ -209,6 +209,20 @@ impl HttpSink {
                     .is_some_and(|t| t.elapsed() >= self.options.batch_age))
     }
 
+    /// Ends the batch being filled and POSTs it (a first attempt).
+    fn send_batch(&mut self) -> Result<(), SinkError> {
+        let (body, records) = self
+            .seal()
+            .map_err(|e| self.error("cannot build a batch", e))?;
+        self.deliver(Failed {
+            body,
+            records,
+            attempts: 0,
+            at: Instant::now(),
+        });
+        Ok(())
+    }
+
     /// Ends the batch being filled: its body and its records.
     fn seal(&mut self) -> io::Result<(Vec<u8>, u64)> {
         self.batch.buf.write_to(&mut self.batch.out)?;
@@ -228,15 +242,7 @@ impl HttpSink {
             self.deliver(failed);
         }
         if self.retry.is_none() && self.batch_due() {
-            let (body, records) = self
-                .seal()
-                .map_err(|e| self.error("cannot build a batch", e))?;
-            self.deliver(Failed {
-                body,
-                records,
-                attempts: 0,
-                at: Instant::now(),
-            });
+            self.send_batch()?;
         }
         Ok(())
     }
@@ -403,15 +409,7 @@ impl Sink for HttpSink {
                 std::thread::sleep(failed.at.saturating_duration_since(Instant::now()));
                 self.deliver(failed);
             } else if self.batch_records > 0 {
-                let (body, records) = self
-                    .seal()
-                    .map_err(|e| self.error("cannot build a batch", e))?;
-                self.deliver(Failed {
-                    body,
-                    records,
-                    attempts: 0,
-                    at: Instant::now(),
-                });
+                self.send_batch()?;
             } else {
                 return Ok(());
             }
