@@ -256,63 +256,89 @@ fn live_capture_equals_offline_replay_with_af_xdp_and_libpcap() {
         &flowstatd::Config::default(),
     ));
     for (method, extra) in [("af_xdp", "xdp_mode = \"generic\"\n"), ("libpcap", "")] {
-        let ns = Netns::new(method);
-        let out = dir.path(&format!("{method}.json"));
-        let cfg = config(
-            &dir,
-            &format!("{method}.toml"),
-            &format!(
-                "[[capture]]\ninterface = \"vb\"\nmethod = \"{method}\"\n{extra}\
-                 [[sink]]\ntype = \"file\"\npath = {:?}\n",
-                out.to_string_lossy()
-            ),
-        );
-        let mut agent = Agent::start(
-            &ns,
-            &cfg,
-            &dir.path("status.json"),
-            dir.path(&format!("{method}.log")),
-        );
-        agent.wait_log(&format!(
-            "capturing interface=vb method=\"{}\"",
-            if method == "af_xdp" {
-                "AF_XDP"
-            } else {
-                "libpcap"
+        // Under the rest of the suite (other agents and tcpreplays on the
+        // same two cores) a capture may fall behind and drop frames. Every
+        // frame must then be in a flow or counted dropped; the comparison
+        // itself needs a run that dropped nothing.
+        let mut clean = false;
+        for attempt in 1..=3 {
+            let (records, log) = capture_live(&dir, method, extra, &pcap);
+            let got = totals(&records);
+            let drops = vb_drops(&records);
+            if drops > 0 {
+                let packets = |t: &BTreeMap<String, (u64, u64, u64, u64)>| -> u64 {
+                    t.values().map(|v| v.0 + v.2).sum()
+                };
+                let missing = packets(&want).saturating_sub(packets(&got));
+                assert!(
+                    missing <= drops,
+                    "{method}: {missing} frames missing from the flows, {drops} counted dropped\n{log}"
+                );
+                println!("{method}, attempt {attempt}: {drops} frames dropped and counted; again");
+                continue;
             }
-        ));
-        ns.send(&pcap, 10_000);
-        std::thread::sleep(Duration::from_millis(500));
-        let (status, _) = agent.stop();
-        assert!(status.success(), "{method}: {status}\n{}", agent.log());
-        let records = read_records(&out);
-        let got = totals(&records);
-        let differ: Vec<_> = want
-            .iter()
-            .filter(|(k, v)| got.get(*k) != Some(v))
-            .map(|(k, v)| format!("{k}: replay {v:?}, live {:?}", got.get(k)))
-            .chain(
-                got.keys()
-                    .filter(|k| !want.contains_key(*k))
-                    .map(|k| format!("{k}: live only")),
-            )
-            .collect();
-        assert!(
-            differ.is_empty(),
-            "{method}: {} flows differ:\n{}",
-            differ.len(),
-            differ.join("\n")
-        );
-        assert_eq!(
-            vb_drops(&records),
-            0,
-            "{method}: capture_dropped + queue_dropped"
-        );
-        println!(
-            "{method}: {} flows equal to the offline replay, no drop",
-            want.len()
-        );
+            let differ: Vec<_> = want
+                .iter()
+                .filter(|(k, v)| got.get(*k) != Some(v))
+                .map(|(k, v)| format!("{k}: replay {v:?}, live {:?}", got.get(k)))
+                .chain(
+                    got.keys()
+                        .filter(|k| !want.contains_key(*k))
+                        .map(|k| format!("{k}: live only")),
+                )
+                .collect();
+            assert!(
+                differ.is_empty(),
+                "{method}: nothing dropped, yet {} flows differ:\n{}",
+                differ.len(),
+                differ.join("\n")
+            );
+            println!(
+                "{method}: {} flows equal to the offline replay, no drop",
+                want.len()
+            );
+            clean = true;
+            break;
+        }
+        assert!(clean, "{method}: frames dropped in each of 3 runs");
     }
+}
+
+/// Runs the agent capturing `vb` with `method` (`extra`: more `[[capture]]`
+/// settings) while `pcap` is sent at 10,000 frames a second; returns its
+/// records and its log.
+fn capture_live(dir: &TempDir, method: &str, extra: &str, pcap: &Path) -> (Vec<Value>, String) {
+    let ns = Netns::new(method);
+    let out = dir.path(&format!("{method}.json"));
+    let _ = std::fs::remove_file(&out);
+    let cfg = config(
+        dir,
+        &format!("{method}.toml"),
+        &format!(
+            "[[capture]]\ninterface = \"vb\"\nmethod = \"{method}\"\n{extra}\
+             [[sink]]\ntype = \"file\"\npath = {:?}\n",
+            out.to_string_lossy()
+        ),
+    );
+    let mut agent = Agent::start(
+        &ns,
+        &cfg,
+        &dir.path("status.json"),
+        dir.path(&format!("{method}.log")),
+    );
+    agent.wait_log(&format!(
+        "capturing interface=vb method=\"{}\"",
+        if method == "af_xdp" {
+            "AF_XDP"
+        } else {
+            "libpcap"
+        }
+    ));
+    ns.send(pcap, 10_000);
+    std::thread::sleep(Duration::from_millis(500));
+    let (status, _) = agent.stop();
+    assert!(status.success(), "{method}: {status}\n{}", agent.log());
+    (read_records(&out), agent.log())
 }
 
 /// The frames of `src` from `first` to `last` (1-based), by editcap.
