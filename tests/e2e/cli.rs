@@ -194,3 +194,25 @@ fn replay_ends_quietly_when_its_reader_goes_away() {
     assert!(out.status.success(), "{:?}: {log}", out.status);
     assert!(!log.contains("ERROR"), "{log}");
 }
+
+#[test]
+fn list_protocols_names_each_protocol_and_how_it_is_found() {
+    let out = run_flowstatd(&["list-protocols"]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = |name: &str| {
+        text.lines()
+            .find(|l| l.split_whitespace().nth(1) == Some(name))
+            .unwrap_or_else(|| panic!("no {name} line:\n{text}"))
+            .to_owned()
+    };
+    assert!(line("DNS").contains("payload (dns: TCP, UDP; ports 53"));
+    assert!(line("ICMP").contains("IP protocol 1"));
+    let count: usize = text
+        .lines()
+        .last()
+        .and_then(|l| l.strip_suffix(" protocols"))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert_eq!(count, text.lines().count() - 2, "{text}");
+}

@@ -1,8 +1,10 @@
 //! What a protocol dissector sees and answers, and the list of dissectors.
 
+use std::any::Any;
+
 use flowstat_core::{FlowInfo, Metadata, Protocol};
 
-use crate::proto::*;
+use crate::proto::{http, kerberos, ldap, tls};
 
 /// One packet with payload, as a dissector sees it.
 #[derive(Clone, Copy, Debug)]
@@ -80,7 +82,9 @@ pub(crate) struct Scratch {
     pub(crate) http: http::State,
     pub(crate) kerberos: kerberos::State,
     pub(crate) ldap: ldap::State,
-    kept: Option<Box<Kept>>,
+    /// The states other dissectors keep, each boxed by the module that
+    /// defines its type.
+    kept: Vec<Box<dyn Any + Send>>,
 }
 
 /// The scratch state of a flow none of whose dissectors holds more than
@@ -101,25 +105,11 @@ impl From<Small> for Scratch {
     }
 }
 
-/// The states of the dissectors that keep more, each boxed when first
-/// kept.
-#[derive(Debug, Default)]
-pub(crate) struct Kept {
-    pub(crate) quic: Option<Box<quic::State>>,
-    pub(crate) mail: Option<Box<mail::State>>,
-    pub(crate) rtp: Option<Box<rtp::State>>,
-    pub(crate) stun: Option<Box<stun::State>>,
-    pub(crate) wireguard: Option<Box<wireguard::State>>,
-    pub(crate) openvpn: Option<Box<openvpn::State>>,
-    pub(crate) ipsec: Option<Box<ipsec::State>>,
-    pub(crate) bittorrent: Option<Box<bittorrent::State>>,
-}
-
 impl Scratch {
     /// The state as a [`Small`], unless another dissector than Kerberos
     /// and LDAP holds something.
     pub(crate) fn small(&self) -> Option<Small> {
-        let others_hold_nothing = self.kept.is_none()
+        let others_hold_nothing = self.kept.is_empty()
             && self.tls == tls::State::default()
             && self.http == http::State::default();
         others_hold_nothing.then_some(Small {
@@ -128,30 +118,30 @@ impl Scratch {
         })
     }
 
-    /// Runs a dissector (`run`) on its state, which `slot` picks out of
-    /// [`Kept`]: the flow's, or a default one when the flow has none yet.
-    /// A new state is kept only when it holds something (it differs from
-    /// the default) and the dissector may be asked again (`Maybe` or
-    /// `Found`); a kept one is dropped once the dissector is done.
-    pub(crate) fn keep<T: Default + PartialEq>(
+    /// Runs a dissector (`run`) on its state of type `T` (a type of the
+    /// dissector's module): the flow's, or a default one when the flow
+    /// has none yet. A new state is kept only when it holds something (it
+    /// differs from the default) and the dissector may be asked again
+    /// (`Maybe` or `Found`); a kept one is dropped once the dissector is
+    /// done.
+    pub(crate) fn keep<T: Any + Send + Default + PartialEq>(
         &mut self,
-        slot: fn(&mut Kept) -> &mut Option<Box<T>>,
         run: impl FnOnce(&mut T) -> Verdict,
     ) -> Verdict {
-        if let Some(kept) = self.kept.as_deref_mut() {
-            let slot = slot(kept);
-            if let Some(st) = slot.as_deref_mut() {
-                let verdict = run(st);
-                if !verdict.asks_again() {
-                    *slot = None;
-                }
-                return verdict;
+        if let Some(i) = self.kept.iter().position(|st| st.is::<T>()) {
+            let verdict = match self.kept[i].downcast_mut::<T>() {
+                Some(st) => run(st),
+                None => Verdict::No,
+            };
+            if !verdict.asks_again() {
+                self.kept.swap_remove(i);
             }
+            return verdict;
         }
         let mut st = T::default();
         let verdict = run(&mut st);
         if verdict.asks_again() && st != T::default() {
-            *slot(self.kept.get_or_insert_default()) = Some(Box::new(st));
+            self.kept.push(Box::new(st));
         }
         verdict
     }
@@ -161,57 +151,55 @@ impl Scratch {
 /// the flow's metadata.
 pub(crate) type Dissect = fn(&Packet<'_>, &mut Scratch, &mut Metadata) -> Verdict;
 
-/// One entry of [`DISSECTORS`].
+/// What a protocol module tells the registry ([`crate::proto::REGISTRY`])
+/// about its dissector: each module exports one as `DISSECTOR`.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Dissector {
+    /// A short name for `flowstatd list-protocols` (the module's).
+    pub(crate) name: &'static str,
+    /// Every protocol it can name.
+    pub(crate) protocols: &'static [Protocol],
     /// Asked for TCP flows.
     pub(crate) tcp: bool,
     /// Asked for UDP flows.
     pub(crate) udp: bool,
+    /// Ports the protocol usually runs on (either side of the flow): a
+    /// flow on one of them asks this dissector before the others.
+    pub(crate) ports: &'static [u16],
+    /// Asked only for flows on one of `ports`: for protocols whose payload
+    /// alone says too little.
+    pub(crate) ports_only: bool,
+    /// Whether a flow whose first packet with payload came from the
+    /// client (`true`) or the server and starts with `byte` may be this
+    /// protocol: when not, the dissector is never asked for the flow.
+    pub(crate) first: fn(from_client: bool, byte: u8) -> bool,
     /// The function.
     pub(crate) run: Dissect,
+    /// Real payloads the whole engine must name `protocol` (the registry's
+    /// test runs every one).
+    #[cfg_attr(not(test), expect(dead_code, reason = "read by the registry's test"))]
+    pub(crate) samples: &'static [Sample],
 }
 
-const fn d(tcp: bool, udp: bool, run: Dissect) -> Dissector {
-    Dissector { tcp, udp, run }
+/// A [`Dissector::first`] for protocols that may start with any byte.
+pub(crate) fn any_first(_from_client: bool, _byte: u8) -> bool {
+    true
 }
 
-/// Every dissector, in the order they are asked (when two claim a flow on
-/// the same packet, the first wins). At most 64 (a flow's candidates are
-/// a `u64` bit set).
-pub(crate) static DISSECTORS: &[Dissector] = &[
-    d(true, true, dns::dissect),
-    d(true, false, tls::dissect),
-    d(false, true, quic::dissect),
-    d(true, false, http::dissect),
-    d(true, false, ssh::dissect),
-    d(false, true, dhcp::dissect),
-    d(false, true, ntp::dissect),
-    d(true, true, netbios::dissect),
-    d(false, true, ssdp::dissect),
-    d(false, true, snmp::dissect),
-    d(true, true, syslog::dissect),
-    d(true, true, kerberos::dissect),
-    d(true, true, ldap::dissect),
-    d(true, false, mail::dissect),
-    d(true, false, ftp::dissect),
-    d(true, false, telnet::dissect),
-    d(true, true, sip::dissect),
-    d(true, false, rtsp::dissect),
-    d(true, false, mqtt::dissect),
-    d(true, false, amqp::dissect),
-    d(true, false, redis::dissect),
-    d(true, false, mysql::dissect),
-    d(true, false, postgres::dissect),
-    d(true, false, smb::dissect),
-    d(true, false, rdp::dissect),
-    d(true, true, stun::dissect),
-    d(false, true, rtp::dissect),
-    d(false, true, wireguard::dissect),
-    d(true, true, openvpn::dissect),
-    d(false, true, ipsec::dissect),
-    d(true, true, bittorrent::dissect),
-];
+/// One flow's packets that the engine must name [`Sample::protocol`].
+#[derive(Clone, Copy, Debug)]
+#[cfg_attr(not(test), expect(dead_code, reason = "read by the registry's test"))]
+pub(crate) struct Sample {
+    /// Where the payloads come from (capture and frames).
+    pub(crate) origin: &'static str,
+    /// TCP (else UDP).
+    pub(crate) tcp: bool,
+    /// The server's port (the client's is 40000).
+    pub(crate) server_port: u16,
+    /// Payloads in order: `(from client, hex)`.
+    pub(crate) packets: &'static [(bool, &'static str)],
+    pub(crate) protocol: Protocol,
+}
 
 #[cfg(test)]
 pub(crate) mod testing {

@@ -30,6 +30,7 @@ mod apps;
 mod dissect;
 mod dns_cache;
 mod proto;
+mod registry;
 mod stream;
 
 use std::sync::{Arc, Mutex, PoisonError};
@@ -39,10 +40,41 @@ use flowstat_core::{
 };
 
 pub use apps::{Applications, AppsError};
-use dissect::{DISSECTORS, Packet, Scratch, Small, Verdict};
+use dissect::{Packet, Scratch, Small, Verdict};
 use dns_cache::DnsCache;
+use proto::REGISTRY;
 pub use proto::dns::{DnsAnswer, dns_answer};
+use registry::Candidates;
 use stream::Stream;
+
+/// One registered dissector, as `flowstatd list-protocols` shows it.
+#[derive(Clone, Copy, Debug)]
+pub struct DissectorInfo {
+    /// Its short name.
+    pub name: &'static str,
+    /// The protocols it can name.
+    pub protocols: &'static [Protocol],
+    /// Asked for TCP flows.
+    pub tcp: bool,
+    /// Asked for UDP flows.
+    pub udp: bool,
+    /// The ports it is asked first on.
+    pub ports: &'static [u16],
+    /// Asked only on `ports`.
+    pub ports_only: bool,
+}
+
+/// Every registered dissector, in the order they are asked.
+pub fn dissectors() -> impl ExactSizeIterator<Item = DissectorInfo> {
+    REGISTRY.iter().map(|d| DissectorInfo {
+        name: d.name,
+        protocols: d.protocols,
+        tcp: d.tcp,
+        udp: d.udp,
+        ports: d.ports,
+        ports_only: d.ports_only,
+    })
+}
 
 /// Addresses remembered from DNS answers by default.
 pub const DNS_CACHE_ENTRIES: usize = 65_536;
@@ -92,13 +124,14 @@ enum State {
 }
 
 /// What a flow no dissector has claimed keeps while none has anything
-/// else to keep: 13 bytes, 16 aligned. `FlowState` is no bigger: rustc
-/// lays `Full`'s box over `candidates` and tells the variants (and an
-/// `Option`'s `None`) apart by spare values of `server_first`'s byte
-/// (`tests/memory.rs` checks that it still does).
+/// else to keep: the candidates' bit set (a word per 64 dissectors) and 5
+/// bytes, aligned to 8. `FlowState` is no bigger: rustc lays `Full`'s box
+/// over `candidates` and tells the variants (and an `Option`'s `None`)
+/// apart by spare values of `server_first`'s byte (`tests/memory.rs`
+/// checks that it still does).
 #[derive(Clone, Copy, Debug, Default)]
 struct Light {
-    candidates: u64,
+    candidates: Candidates,
     seen: [u8; 2],
     server_first: bool,
     scratch: Small,
@@ -107,8 +140,8 @@ struct Light {
 /// Everything detection may keep for a flow.
 #[derive(Debug, Default)]
 struct Full {
-    /// Dissectors that may still claim the flow (bit i: `DISSECTORS[i]`).
-    candidates: u64,
+    /// Dissectors that may still claim the flow (by index in `REGISTRY`).
+    candidates: Candidates,
     /// The dissector that claimed the flow.
     claimed: Option<u8>,
     protocol: Protocol,
@@ -227,15 +260,8 @@ impl Classifier for Engine {
     type State = FlowState;
 
     fn start(&mut self, flow: &FlowInfo) -> FlowState {
-        let udp = flow.ip_protocol == 17;
-        let tcp = flow.ip_protocol == 6;
-        let candidates = DISSECTORS
-            .iter()
-            .enumerate()
-            .filter(|(_, d)| (tcp && d.tcp) || (udp && d.udp))
-            .fold(0u64, |set, (i, _)| set | 1 << i);
         FlowState(State::Light(Light {
-            candidates,
+            candidates: registry::start(flow),
             ..Light::default()
         }))
     }
@@ -305,7 +331,7 @@ impl Engine {
         pkt: &PacketMeta<'_>,
         from_client: bool,
     ) -> bool {
-        if st.candidates == 0 && st.claimed.is_none() {
+        if st.candidates.is_empty() && st.claimed.is_none() {
             return true; // not TCP or UDP, or nothing left to try
         }
         if pkt.payload.is_empty() {
@@ -324,8 +350,12 @@ impl Engine {
                 return false;
             }
         }
+        let tcp = flow.ip_protocol == 6;
         if st.seen == [0, 0] {
             st.server_first = !from_client;
+            st.candidates = st
+                .candidates
+                .and(registry::first(tcp, from_client, pkt.payload[0]));
         }
         let (client_stream, server_stream) = match st.streams.as_deref() {
             Some([client, server]) => (&client.bytes[..], &server.bytes[..]),
@@ -335,7 +365,7 @@ impl Engine {
             flow,
             payload: pkt.payload,
             from_client,
-            tcp: flow.ip_protocol == 6,
+            tcp,
             client_stream,
             server_stream,
             seen: st.seen.map(u32::from),
@@ -348,7 +378,7 @@ impl Engine {
         };
         let done = match st.claimed {
             Some(i) => {
-                match (DISSECTORS[usize::from(i)].run)(&packet, &mut st.scratch, meta) {
+                match (REGISTRY[usize::from(i)].run)(&packet, &mut st.scratch, meta) {
                     Verdict::Found(p) => {
                         st.protocol = p;
                         false
@@ -364,12 +394,13 @@ impl Engine {
             }
             None => {
                 let mut done = false;
-                let mut set = st.candidates;
-                while set != 0 {
-                    let i = set.trailing_zeros() as usize;
-                    set &= set - 1;
-                    match (DISSECTORS[i].run)(&packet, &mut st.scratch, meta) {
-                        Verdict::No => st.candidates &= !(1 << i),
+                // Those the flow's ports hint at first, then the others.
+                let hinted = registry::hinted(flow);
+                let set = st.candidates;
+                let order = set.and(&hinted).iter().chain(set.and_not(&hinted).iter());
+                for i in order {
+                    match (REGISTRY[i].run)(&packet, &mut st.scratch, meta) {
+                        Verdict::No => st.candidates.remove(i),
                         Verdict::Maybe => {}
                         Verdict::Found(p) => {
                             (st.protocol, st.claimed) = (p, Some(i as u8));
@@ -381,7 +412,7 @@ impl Engine {
                         }
                     }
                 }
-                done || (st.candidates == 0 && st.claimed.is_none())
+                done || (st.candidates.is_empty() && st.claimed.is_none())
             }
         };
         if st.meta.is_none() && self.spare_meta != *Metadata::none() {
@@ -454,6 +485,54 @@ mod tests {
         assert_eq!((nothing.application, nothing.protocol), (0, Protocol(91)));
     }
 
+    /// Every registered dissector's samples, each through a fresh engine
+    /// with every dissector: named as the sample says, so that no
+    /// dissector asked earlier takes them.
+    #[test]
+    fn every_dissector_names_its_samples_through_the_whole_engine() {
+        let mut wrong = Vec::new();
+        for d in REGISTRY {
+            assert!(!d.samples.is_empty(), "{}: no sample", d.name);
+            for sample in d.samples {
+                let mut e = engine();
+                let mut flow = flow_to([192, 0, 2, 1], sample.server_port);
+                flow.ip_protocol = if sample.tcp { 6 } else { 17 };
+                let mut st = e.start(&flow);
+                // Client bytes from 1000, server bytes from 5000.
+                let mut next = [1000u32, 5000];
+                for &(from_client, hex) in sample.packets {
+                    let payload = dissect::testing::hex(hex);
+                    let mut pkt = PacketMeta::new(flowstat_core::Timestamp::ZERO, 100);
+                    pkt.payload = &payload;
+                    let dir = usize::from(!from_client);
+                    if sample.tcp {
+                        pkt.tcp = Some(TcpInfo {
+                            seq: next[dir],
+                            ack: next[1 - dir],
+                            flags: TcpInfo::ACK,
+                        });
+                        next[dir] += payload.len() as u32;
+                    }
+                    if e.inspect(&mut st, &flow, &pkt, from_client) {
+                        break;
+                    }
+                }
+                let got = e.outcome(Some(&st), &flow);
+                if (got.protocol, got.guessed) != (sample.protocol, false) {
+                    wrong.push(format!(
+                        "{}: {}: {}{}, not {}",
+                        d.name,
+                        sample.origin,
+                        got.protocol,
+                        if got.guessed { " (guessed)" } else { "" },
+                        sample.protocol
+                    ));
+                }
+            }
+        }
+        assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    }
+
     #[test]
     fn a_flow_no_dissector_claims_ends_early() {
         let mut e = engine();
@@ -482,9 +561,7 @@ mod tests {
             State::Light(light) => light.candidates,
             State::Full(full) => full.candidates,
         };
-        let left: Vec<usize> = (0..DISSECTORS.len())
-            .filter(|i| candidates & 1 << i != 0)
-            .collect();
+        let left: Vec<&str> = candidates.iter().map(|i| REGISTRY[i].name).collect();
         assert!(
             done,
             "every dissector said no within four packets; left: {left:?}"

@@ -10,6 +10,7 @@ pub mod config;
 pub mod dispatch;
 mod ifaces;
 pub mod interval;
+pub mod listing;
 pub mod merge;
 pub mod outputs;
 pub mod pipeline;

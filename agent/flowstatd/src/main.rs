@@ -15,7 +15,7 @@ use flowstat_plugins::CorePlugin;
 use flowstatd::agent::{self, RunOptions};
 use flowstatd::config::Tunnel;
 use flowstatd::{
-    Config, ConfigError, PipelineConfig, ReplayOptions, outputs, replay, status, tail, top,
+    Config, ConfigError, PipelineConfig, ReplayOptions, listing, outputs, replay, status, tail, top,
 };
 use ipnet::IpNet;
 
@@ -244,6 +244,12 @@ enum Command {
         file: PathBuf,
     },
 
+    /// List the protocols the agent can name: nDPI's id and name, and how
+    /// each is detected (from payload by which dissector, on which
+    /// transports, which ports it is tried first or only on; or from the
+    /// IP protocol number alone).
+    ListProtocols,
+
     /// Print the man page (roff) built from this command line, for packaging.
     #[command(hide = true)]
     Man,
@@ -325,6 +331,10 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Man => {
             let man = clap_mangen::Man::new(Cli::command().name("flowstatd")).section("8");
             man.render(&mut std::io::stdout().lock())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::ListProtocols => {
+            listing::protocols(&mut std::io::stdout().lock())?;
             Ok(ExitCode::SUCCESS)
         }
         Command::CheckConfig { file } => {

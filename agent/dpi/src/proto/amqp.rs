@@ -2,7 +2,7 @@
 
 use flowstat_core::{Metadata, Protocol};
 
-use crate::dissect::{Packet, Scratch, Verdict};
+use crate::dissect::{Dissector, Packet, Sample, Scratch, Verdict, any_first};
 
 /// AMQP.
 const AMQP: Protocol = Protocol(192);
@@ -49,6 +49,28 @@ fn header(stream: &[u8]) -> Option<bool> {
         None => Some(false),
     }
 }
+
+/// The registry's entry.
+pub(crate) const DISSECTOR: Dissector = Dissector {
+    name: "amqp",
+    protocols: &[Protocol(192)],
+    tcp: true,
+    udp: false,
+    ports: &[5672],
+    ports_only: false,
+    first: any_first,
+    run: dissect,
+    samples: &[Sample {
+        origin: "built: an AMQP 0-9-1 protocol header and the server's Connection.Start frame head",
+        tcp: true,
+        server_port: 5672,
+        packets: &[
+            (true, "414d515000000901"),
+            (false, "010000000001c7000a000a0009"),
+        ],
+        protocol: Protocol(192),
+    }],
+};
 
 #[cfg(test)]
 mod tests {

@@ -10,7 +10,7 @@
 
 use flowstat_core::{Metadata, Protocol};
 
-use crate::dissect::{Packet, Scratch, Verdict};
+use crate::dissect::{Dissector, Packet, Sample, Scratch, Verdict, any_first};
 
 /// BitTorrent.
 const BITTORRENT: Protocol = Protocol(37);
@@ -44,7 +44,7 @@ pub(crate) struct State {
 /// or uTP from both sides; done once the info hash is known or after
 /// [`MAX_PACKETS`] packets.
 pub(crate) fn dissect(pkt: &Packet<'_>, scratch: &mut Scratch, meta: &mut Metadata) -> Verdict {
-    scratch.keep(|kept| &mut kept.bittorrent, |st| step(pkt, st, meta))
+    scratch.keep(|st: &mut State| step(pkt, st, meta))
 }
 
 /// [`dissect`] on the flow's state.
@@ -200,6 +200,45 @@ fn announce(b: &[u8]) -> Option<[u8; 20]> {
     }
     b.get(16..36)?.try_into().ok()
 }
+
+/// The registry's entry.
+pub(crate) const DISSECTOR: Dissector = Dissector {
+    name: "bittorrent",
+    protocols: &[Protocol(37)],
+    tcp: true,
+    udp: true,
+    ports: &[6881],
+    ports_only: false,
+    first: any_first,
+    run: dissect,
+    samples: &[Sample {
+        origin: "bittorrent_utp.pcap frames ,,,",
+        tcp: false,
+        server_port: 40959,
+        packets: &[
+            (
+                true,
+                "64313a6164323a696432303af7f6007cea13506e514de7ecbc94f2ae517115f8\
+             393a696e666f5f6861736832303af7f601d8a6276f762c2c3df274af2827f8d1\
+             f1de65313a71393a6765745f7065657273313a74323a0e61313a76343a4c5401\
+             01313a79313a7165",
+            ),
+            (
+                true,
+                "64313a6164323a696432303af7f6007cea13506e514de7ecbc94f2ae517115f8\
+             393a696e666f5f6861736832303af7f601b02e2b545dd1fd54469a41ff11d10f\
+             96ca65313a71393a6765745f7065657273313a74323a19e1313a76343a4c5401\
+             01313a79313a7165",
+            ),
+            (true, "4100530210eeb2f00000000000000000e7f50000"),
+            (
+                false,
+                "2102530206ff3f5f7fffffff0000f00049c7e7f500080000000000000000",
+            ),
+        ],
+        protocol: Protocol(37),
+    }],
+};
 
 #[cfg(test)]
 mod tests {

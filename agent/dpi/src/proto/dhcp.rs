@@ -4,7 +4,7 @@ use std::fmt::Write;
 
 use flowstat_core::{Dhcp, Metadata, Protocol, wire_text};
 
-use crate::dissect::{Packet, Scratch, Verdict};
+use crate::dissect::{Dissector, Packet, Sample, Scratch, Verdict, any_first};
 
 /// Most option codes kept in a fingerprint.
 const MAX_CODES: usize = 64;
@@ -129,6 +129,37 @@ fn fill(meta: &mut Metadata, dhcp: Dhcp) {
         meta.dhcp = Some(Box::new(dhcp));
     }
 }
+
+/// The registry's entry.
+pub(crate) const DISSECTOR: Dissector = Dissector {
+    name: "dhcp",
+    protocols: &[Protocol(18), Protocol(103)],
+    tcp: false,
+    udp: true,
+    ports: &[67, 68, 546, 547],
+    ports_only: false,
+    first: any_first,
+    run: dissect,
+    samples: &[Sample {
+        origin: "dhcp-fuzz.pcapng frames ",
+        tcp: false,
+        server_port: 67,
+        packets: &[(
+            true,
+            "01010600c979b96000000000c0a80168000000000000000000000000001f29da\
+             2d79000000000000000000000000000000000000000000000000000000000000\
+             0000000000000000000000000000000000000000000000000000000000000000\
+             0000000000000000000000000000000000000000000000000000000000000000\
+             00000000000000000000000000000000000000000000000000d7000000000000\
+             5300000000000000000000000000000000000000000000000000000000000000\
+             0000000000000000000000000000000000000000000000000000000000000000\
+             0065000000000000000000006382536335016a3d0701001f29da2d790c074d4b\
+             30333836323c314d53465420352e30370c010f03062c2e2f1f21f92bfc2b03dc\
+             0100ff000000002500000000",
+        )],
+        protocol: Protocol(18),
+    }],
+};
 
 #[cfg(test)]
 mod tests {

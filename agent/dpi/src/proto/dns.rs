@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use flowstat_core::{Metadata, PacketMeta, Protocol, wire_text};
 
-use crate::dissect::{Packet, Scratch, Verdict};
+use crate::dissect::{Dissector, Packet, Sample, Scratch, Verdict, any_first};
 use crate::stream::STREAM_MAX;
 
 /// Most addresses taken from one response.
@@ -305,6 +305,35 @@ fn answer_addr(rdata: &[u8]) -> Option<IpAddr> {
         _ => None,
     }
 }
+
+/// The registry's entry.
+pub(crate) const DISSECTOR: Dissector = Dissector {
+    name: "dns",
+    protocols: &[Protocol(5), Protocol(8), Protocol(154)],
+    tcp: true,
+    udp: true,
+    ports: &[53, 5353, 5355],
+    ports_only: false,
+    first: any_first,
+    run: dissect,
+    samples: &[Sample {
+        origin: "badpackets.pcap frames ",
+        tcp: false,
+        server_port: 52327,
+        packets: &[(
+            true,
+            "0168859300010000000c00010b70686c317370727431303802616403646c6103\
+             6d696c0000010001c01b000600010000021d002d086561676c65696231c0180b\
+             72616e64792e736d697468c01b77b2292b00002a300000043800093a80000003\
+             84c01b002e00010000021d009b0006080200000384592fe8e65922abd6362403\
+             646c61036d696c0043e363acda6d57e6f6fc24ea64a1f66e248fdbbb643964c6\
+             ab628252194e1fd138d4c2d23a4da50982fab260d7e5f9a6d7326ea1ba76772a\
+             d4a3ef489ab77c6d70f150c81bbcc97fb7fa1bd822918f553021a60712e5b0ab\
+             72c473916b",
+        )],
+        protocol: Protocol(5),
+    }],
+};
 
 #[cfg(test)]
 mod tests {

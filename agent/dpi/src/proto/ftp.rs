@@ -2,7 +2,7 @@
 
 use flowstat_core::{Metadata, Protocol};
 
-use crate::dissect::{Packet, Scratch, Verdict};
+use crate::dissect::{Dissector, Packet, Sample, Scratch, Verdict, any_first};
 use crate::proto::mail::{first_line, first_word_in};
 
 /// FTP_CONTROL.
@@ -36,6 +36,34 @@ pub(crate) fn dissect(pkt: &Packet<'_>, _scratch: &mut Scratch, _meta: &mut Meta
         _ => Verdict::Maybe,
     }
 }
+
+/// The registry's entry.
+pub(crate) const DISSECTOR: Dissector = Dissector {
+    name: "ftp",
+    protocols: &[Protocol(1)],
+    tcp: true,
+    udp: false,
+    ports: &[21],
+    ports_only: false,
+    first: any_first,
+    run: dissect,
+    samples: &[Sample {
+        origin: "ftp.pcap frames 4,6,8,10",
+        tcp: true,
+        server_port: 21,
+        packets: &[
+            (false, "323230202876734654506420332e302e33290d0a"),
+            (true, "5553455220616e6f6e796d6f75730d0a"),
+            (
+                false,
+                "33333120506c656173652073706563696679207468652070617373776f72642e\
+             0d0a",
+            ),
+            (true, "50415353204e63465450400d0a"),
+        ],
+        protocol: Protocol(1),
+    }],
+};
 
 #[cfg(test)]
 mod tests {

@@ -10,7 +10,7 @@
 
 use flowstat_core::{Http, Metadata, Protocol, wire_text};
 
-use crate::dissect::{Packet, Scratch, Verdict};
+use crate::dissect::{Dissector, Packet, Sample, Scratch, Verdict, any_first};
 use crate::stream::STREAM_MAX;
 
 /// nDPI's HTTP.
@@ -214,6 +214,73 @@ fn token_ok(target: &[u8]) -> bool {
 fn trim_cr(line: &[u8]) -> &[u8] {
     line.strip_suffix(b"\r").unwrap_or(line)
 }
+
+/// The registry's entry.
+pub(crate) const DISSECTOR: Dissector = Dissector {
+    name: "http",
+    protocols: &[Protocol(7), Protocol(349)],
+    tcp: true,
+    udp: false,
+    ports: &[80, 3128, 8080],
+    ports_only: false,
+    first: any_first,
+    run: dissect,
+    samples: &[
+        Sample {
+            origin: "built: a GET and its reply",
+            tcp: true,
+            server_port: 8081,
+            packets: &[
+                (
+                    true,
+                    "474554202f696e6465782e68746d6c20485454502f312e310d0a486f73743a20\
+             7777772e6578616d706c652e636f6d0d0a557365722d4167656e743a20637572\
+             6c2f382e352e300d0a4163636570743a202a2f2a0d0a0d0a",
+                ),
+                (
+                    false,
+                    "485454502f312e3120323030204f4b0d0a436f6e74656e742d547970653a2074\
+             6578742f68746d6c0d0a436f6e74656e742d4c656e6774683a20350d0a0d0a68\
+             656c6c6f",
+                ),
+            ],
+            protocol: Protocol(7),
+        },
+        Sample {
+            origin: "http2.pcapng frames 1,2,3,4",
+            tcp: true,
+            server_port: 29518,
+            packets: &[
+                (
+                    true,
+                    "505249202a20485454502f322e300d0a0d0a534d0d0a0d0a0000120400000000\
+             00000200000000000400400000000600a0000000000408000000000040000000",
+                ),
+                (
+                    true,
+                    "00005d010400000003418b089d5c0b8170dc13ed85ef83459362a1d32ac43d34\
+             b1dc2c22d8d04b0d5a4c7a91865f8b1d75d0620d263d4c7441ea538b1d75d062\
+             0d263d4c7441ea7a93d5596a875e45b116a2d8349ec602b81703131f5c033133\
+             3550839bd9ab",
+                ),
+                (
+                    true,
+                    "0000870001000000037b22616d66537461747573557269223a22687474703a2f\
+             2f3132372e302e302e313a32393530372f6e7063662d63616c6c6261636b2f76\
+             312f616d66737461747573222c226775616d694c697374223a5b7b22706c6d6e\
+             4964223a7b226d6363223a22323038222c226d6e63223a223933227d2c22616d\
+             664964223a22636166653030227d5d7d",
+                ),
+                (
+                    false,
+                    "0000180400000000000005001000000003000000fa0006001001400004001000\
+             00",
+                ),
+            ],
+            protocol: Protocol(349),
+        },
+    ],
+};
 
 #[cfg(test)]
 #[path = "http/tests.rs"]

@@ -10,7 +10,7 @@
 
 use flowstat_core::{Metadata, Protocol};
 
-use crate::dissect::{Packet, Scratch, Verdict};
+use crate::dissect::{Dissector, Packet, Sample, Scratch, Verdict, any_first};
 
 /// IPSec.
 const IPSEC: Protocol = Protocol(79);
@@ -75,14 +75,11 @@ pub(crate) fn dissect(pkt: &Packet<'_>, scratch: &mut Scratch, _meta: &mut Metad
         return Verdict::No;
     }
     let dir = usize::from(!pkt.from_client);
-    scratch.keep(
-        |kept| &mut kept.ipsec,
-        |st| match st.esp[dir].replace((spi, seq)) {
-            Some((s, q)) if s == spi && seq > q && seq - q <= MAX_STEP => Verdict::Done(IPSEC),
-            _ if pkt.seen_here() + 1 >= MAX_TRIES => Verdict::No,
-            _ => Verdict::Maybe,
-        },
-    )
+    scratch.keep(|st: &mut State| match st.esp[dir].replace((spi, seq)) {
+        Some((s, q)) if s == spi && seq > q && seq - q <= MAX_STEP => Verdict::Done(IPSEC),
+        _ if pkt.seen_here() + 1 >= MAX_TRIES => Verdict::No,
+        _ => Verdict::Maybe,
+    })
 }
 
 /// True for a valid IKE message filling `b` exactly.
@@ -135,6 +132,83 @@ fn payloads(mut next: u8, mut body: &[u8], v2: bool) -> bool {
     }
     false
 }
+
+/// The registry's entry.
+pub(crate) const DISSECTOR: Dissector = Dissector {
+    name: "ipsec",
+    protocols: &[Protocol(79)],
+    tcp: false,
+    udp: true,
+    ports: &[500, 4500],
+    ports_only: false,
+    first: any_first,
+    run: dissect,
+    samples: &[Sample {
+        origin: "esp.pcapng frames ,,,",
+        tcp: false,
+        server_port: 500,
+        packets: &[
+            (
+                true,
+                "05ac0f4d122013f4000000000000000021202208000000000000016622000030\
+             0000002c010100040300000c0100000c800e0100030000080200000603000008\
+             0300000d000000080400001428000068001400000c3b0391afddbafb19610cad\
+             7a55a50ba3730111dfc50f634ff254d949fb342400fa35c9d3c5a517b7bf343b\
+             8f4c1e76e91f026f866e93f42134d8b2cac032059d16edc7cea401663044e48e\
+             0da5be949a3b45bbe37cddc196e1c0be71b440f02b00002418a7bf678d74766c\
+             276f7056f3d39ce539b4c9e7841b63dba94add55291a568f2b00001743495343\
+             4f2d44454c4554452d524541534f4e2b000013434953434f56504e2d5245562d\
+             30322b000017434953434f2d44594e414d49432d524f55544529000015464c45\
+             5856504e2d535550504f525445442900001c000040044fbeaa57ffae70cc0877\
+             6899742185b6c2bbb55d0000001c00004005b16f1538b2b4d28d6f1aa6e8f79d\
+             9e92ca33d409",
+            ),
+            (
+                false,
+                "05ac0f4d122013f45f46ee70bc4c5d0d21202220000000000000016622000030\
+             0000002c010100040300000c0100000c800e0100030000080200000603000008\
+             0300000d0000000804000014280000680014000079729fab068792255c32efac\
+             e213d7e5c9e29155014945a112f8e9f2ea0eb38d13cf97065934af40957acb59\
+             9105bc45890c9bd883209e36f58998b4c4ab40ff3d3e10818a7a43096317e66d\
+             bff8c7001c4ec49d9225d6046a438c53efb70a052b0000245577a23522399f7a\
+             01ba16335346a48c22527167f9c59b2ddc20886d2688bfbc2b00001743495343\
+             4f2d44454c4554452d524541534f4e2b000013434953434f56504e2d5245562d\
+             30322b000017434953434f2d44594e414d49432d524f55544529000015464c45\
+             5856504e2d535550504f525445442900001c00004004cf73f6965980a0fef59c\
+             dd6a6944b18aca9147850000001c00004005b5bf51e2925a867c96f0013bda4c\
+             e526d85f36a6",
+            ),
+            (
+                true,
+                "05ac0f4d122013f45f46ee70bc4c5d0d2e20230800000001000001582b00013c\
+             28f64994f205e3d0479d2a624d2be5561ab364ea6eddfbd1e4922d103e927651\
+             0e4af316294f3473d68648dfae1991a480600a21204894c27a6b3b96e66e66fd\
+             a88334f9f4e2670d43a23165a2ec8d834ddaff4933ea8f23449bf83ea09a6212\
+             13221ff834a3c2381f6d718a214624a0bbfe731efe49bd64375e4b02f0872054\
+             d32213fe5a1449511658e598ca630065d990ae579ef58991a9b1dab85cbdc240\
+             8a3ef4523fe80ff8ffc34a3f73a55b8072eaa11c2970f98cbf1440c26390f68c\
+             f6c5c616ae1210062df15942968e6cfea71367f746dd34bdd20e476c38398820\
+             141aa7b1b9e33a25d6325641ead83e7b702ec851320034ac620161853ed38950\
+             a9ff352000313e50e5323e47c2cafa309db0944c98d9d2a8bb1a71f7e887c141\
+             a0f1f10bb56e6547bed3ff69adec6b545265360ea02ffd04",
+            ),
+            (
+                false,
+                "05ac0f4d122013f45f46ee70bc4c5d0d2e20232000000001000001282b00010c\
+             3a5c7431864a8dcb82342bf7b0824158db777b50c2af96a7a116c1deec90dd46\
+             b1ff5ec34ad98c829092d957dd601805e2316c2e0eacc31c826850bfda5eccb1\
+             99f9e2ec9afac0f60bc650e0442e4c4fe24c36285959fba13ec2ed0d8b17c36d\
+             ec1bc9917902e6884c3ab6cdcec1c1e1455ae0aeb4dce445b063de8912211e50\
+             143270dca03685b92bb31045647065f9b04586690cbd692e1410e88ccfe89a1e\
+             6468d0e31e6981f1906708fa28bcec79ea9f77c4d24df57c6ee91a63dd199b67\
+             6e72bef5e59e507fa01a6a8102015836ed085db8157da0596fdc69c5ffb0aaea\
+             9bcd7b3012c06a2f6b84249f21a477da18af4de1ed8ada48bcd7b86272763ca6\
+             d711ece1bdd5f6f1",
+            ),
+        ],
+        protocol: Protocol(79),
+    }],
+};
 
 #[cfg(test)]
 mod tests {

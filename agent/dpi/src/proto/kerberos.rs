@@ -3,7 +3,7 @@
 use flowstat_core::{Metadata, Protocol};
 
 use super::ber::{header, int, tlv};
-use crate::dissect::{Packet, Scratch, Verdict};
+use crate::dissect::{Dissector, Packet, Sample, Scratch, Verdict, any_first};
 
 /// Per-flow state.
 #[derive(Clone, Copy, Debug, Default)]
@@ -105,6 +105,49 @@ impl Sides {
         }
     }
 }
+
+/// The registry's entry.
+pub(crate) const DISSECTOR: Dissector = Dissector {
+    name: "kerberos",
+    protocols: &[Protocol(111)],
+    tcp: true,
+    udp: true,
+    ports: &[88],
+    ports_only: false,
+    first: any_first,
+    run: dissect,
+    samples: &[Sample {
+        origin: "kerberos.pcap frames 1,2",
+        tcp: true,
+        server_port: 88,
+        packets: &[
+            (
+                true,
+                "000000eb6a81e83081e5a103020105a20302010aa31530133011a10402020080\
+             a20904073005a0030101ffa481c13081bea00703050040810010a1183016a003\
+             020101a10f300d1b0b6a6f686e736f6e2d706324a2101b0e6861707079637261\
+             66742e6f7267a3233021a003020102a11a30181b066b72627467741b0e686170\
+             707963726166742e6f7267a511180f32303337303931333032343830355aa611\
+             180f32303337303931333032343830355aa70602044ec01617a8153013020112\
+             0201110201170201180202ff79020103a91d301b3019a003020114a11204104a\
+             4f484e534f4e2d5043202020202020",
+            ),
+            (
+                false,
+                "000001127e82010e3082010aa003020105a10302011ea411180f323031393032\
+             30353033333834385aa5050203063520a603020119a9101b0e68617070796372\
+             6166742e6f7267aa233021a003020102a11a30181b066b72627467741b0e6861\
+             70707963726166742e6f7267ac81a70481a43081a1307ea103020113a2770475\
+             30733034a003020112a12d1b2b484150505943524146542e4f5247686f73746a\
+             6f686e736f6e2d70632e686170707963726166742e6f72673005a00302011730\
+             34a003020103a12d1b2b484150505943524146542e4f5247686f73746a6f686e\
+             736f6e2d70632e686170707963726166742e6f72673009a103020102a2020400\
+             3009a103020110a20204003009a10302010fa2020400",
+            ),
+        ],
+        protocol: Protocol(111),
+    }],
+};
 
 #[cfg(test)]
 mod tests {

@@ -4,7 +4,7 @@ use flowstat_core::{Metadata, Protocol};
 
 use super::ber::{header, int};
 use super::kerberos::Sides;
-use crate::dissect::{Packet, Scratch, Verdict};
+use crate::dissect::{Dissector, Packet, Sample, Scratch, Verdict, any_first};
 
 /// Per-flow state.
 #[derive(Clone, Copy, Debug, Default)]
@@ -70,6 +70,48 @@ fn check(msg: &[u8], head: usize, len: usize) -> Verdict {
         Verdict::No
     }
 }
+
+/// The registry's entry.
+pub(crate) const DISSECTOR: Dissector = Dissector {
+    name: "ldap",
+    protocols: &[Protocol(112)],
+    tcp: true,
+    udp: true,
+    ports: &[389],
+    ports_only: false,
+    first: any_first,
+    run: dissect,
+    samples: &[Sample {
+        origin: "kerberos.pcap frames 13,14",
+        tcp: true,
+        server_port: 389,
+        packets: &[
+            (
+                true,
+                "f1365cd0b0cca75dcfd9b847530137c02df39e1c8f03abbce0a95e8a480c7e09\
+             9cde36a51d32310f05cc9e3cbf5b817bff6599a14731d9739ec3dac659ac8b78\
+             f979059233eec84de4f15760973ff4f032bf6f530bb3365cb88c29ec61c9e625\
+             444f6ebd4b4af4302747fb6d5840bdcdd0b9e9c40e3751fcabddfab5f47e4a5c\
+             fb44a9b6bb00120c723c7d215c110431b60a9a028e0106c8f7aa5a8b074957a3\
+             143c78639c115cb6ff7f2f3254a3f9cff7b5d03173e4f627e0a1a9528ae938ba\
+             a7d3498607dd6fa9fa164af59c9fc4d0f1e8ec06f7b4192a912a4dcd5f686880\
+             dcfc09c42985c7740b1d9bf20010a78d0d9df18f7767078d680b209972f8bdaf\
+             61eabeb4bd6cc1c5644b",
+            ),
+            (
+                false,
+                "3084000000cc0201036184000000c30a010004000400878200b8a181b53081b2\
+             a0030a0100a10b06092a864882f712010202a2819d04819a60819706092a8648\
+             86f71201020202006f8187308184a003020105a10302010fa2783076a0030201\
+             12a26f046d5f3e51bb6ca59dae1d870fa729cfe3228c199f843703487460c68b\
+             0c9f071b0a2d59467ad588606d302da742fea65540d225aa57fe6660b5ce25f4\
+             02dbfbf8e8931b2448222dd0665f05794187a48ea7b83d9dcff6593e261b97be\
+             7dcb6db4d5b82a2c6c0564cbb24e14d13b03",
+            ),
+        ],
+        protocol: Protocol(112),
+    }],
+};
 
 #[cfg(test)]
 mod tests {

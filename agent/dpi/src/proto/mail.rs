@@ -3,7 +3,7 @@
 
 use flowstat_core::{Metadata, Protocol};
 
-use crate::dissect::{Packet, Scratch, Verdict};
+use crate::dissect::{Dissector, Packet, Sample, Scratch, Verdict, any_first};
 use crate::proto::tls;
 
 /// Longest text line read (bytes, LF included).
@@ -251,14 +251,11 @@ pub(crate) struct State {
 /// command that goes on in clear text ends detection.
 pub(crate) fn dissect(pkt: &Packet<'_>, scratch: &mut Scratch, meta: &mut Metadata) -> Verdict {
     let mut starttls = None;
-    let verdict = scratch.keep(
-        |kept| &mut kept.mail,
-        |st| {
-            let verdict = step(pkt, st, meta);
-            starttls = st.kind.zip(st.tls);
-            verdict
-        },
-    );
+    let verdict = scratch.keep(|st: &mut State| {
+        let verdict = step(pkt, st, meta);
+        starttls = st.kind.zip(st.tls);
+        verdict
+    });
     if let Some((kind, (client, server, base))) = starttls {
         // The packet that accepted STARTTLS carries no TLS: only later ones.
         if pkt.seen[1] < base[1] {
@@ -365,6 +362,94 @@ fn detect(pkt: &Packet<'_>, meta: &mut Metadata) -> Result<Kind, Verdict> {
         Verdict::No
     })
 }
+
+/// The registry's entry.
+pub(crate) const DISSECTOR: Dissector = Dissector {
+    name: "mail",
+    protocols: &[
+        Protocol(2),
+        Protocol(3),
+        Protocol(4),
+        Protocol(23),
+        Protocol(29),
+        Protocol(51),
+    ],
+    tcp: true,
+    udp: false,
+    ports: &[25, 110, 143, 587],
+    ports_only: false,
+    first: any_first,
+    run: dissect,
+    samples: &[
+        Sample {
+            origin: "imap.pcap frames 4,6,7,9",
+            tcp: true,
+            server_port: 143,
+            packets: &[
+                (
+                    false,
+                    "2a204f4b20494d41503452657631205365727665722056657273696f6e20342e\
+             392e30342e3031320d0a",
+                ),
+                (true, "433030303030204341504142494c4954590d0a"),
+                (
+                    false,
+                    "2a204341504142494c49545920494d415034726576312049444c452041555448\
+             3d4c4f47494e20415554483d504c41494e20415554483d4352414d2d4d44350d\
+             0a",
+                ),
+                (
+                    false,
+                    "433030303030204f4b204341504142494c49545920636f6d706c657465640d0a",
+                ),
+            ],
+            protocol: Protocol(4),
+        },
+        Sample {
+            origin: "pop3.pcap frames 4,6,8,10",
+            tcp: true,
+            server_port: 110,
+            packets: &[
+                (
+                    false,
+                    "2b4f4b20504f50207365727665722072656164792048206d69676d7875733030\
+             350d0a",
+                ),
+                (
+                    true,
+                    "757365722063696363696f7065726e61636368696f406d61696c2e636f6d0d0a",
+                ),
+                (
+                    false,
+                    "2b4f4b2070617373776f726420726571756972656420666f7220757365722022\
+             63696363696f7065726e61636368696f406d61696c2e636f6d220d0a",
+                ),
+                (true, "7061737320706970706f7a7a6f0d0a"),
+            ],
+            protocol: Protocol(2),
+        },
+        Sample {
+            origin: "smtp.pcap frames 4,6,8,9",
+            tcp: true,
+            server_port: 25,
+            packets: &[
+                (
+                    false,
+                    "32323020706967656f6e2e65797269652e61662e6d696c2045534d5450205365\
+             6e646d61696c20382e382e372f382e382e373b205361742c2037204175672031\
+             3939392030383a32303a3131202d303430300d0a",
+                ),
+                (true, "45484c4f2064656c74612e70656163682e6d696c0d0a"),
+                (
+                    false,
+                    "35303020436f6d6d616e6420756e7265636f676e697a65640d0a",
+                ),
+                (true, "48454c4f2064656c74612e70656163682e6d696c0d0a"),
+            ],
+            protocol: Protocol(3),
+        },
+    ],
+};
 
 #[cfg(test)]
 mod tests {

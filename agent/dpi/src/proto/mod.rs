@@ -1,4 +1,5 @@
-//! One module per protocol family; each exports `dissect` (see `crate::dissect`).
+//! One module per protocol family; each exports its registry entry,
+//! `DISSECTOR` (see [`Dissector`]), and [`REGISTRY`] lists them.
 
 pub(crate) mod amqp;
 pub(crate) mod ber;
@@ -32,3 +33,43 @@ pub(crate) mod syslog;
 pub(crate) mod telnet;
 pub(crate) mod tls;
 pub(crate) mod wireguard;
+
+use crate::dissect::Dissector;
+
+/// Every dissector, in the order they are asked: first those whose port
+/// hints name one of the flow's ports, then the others, each group in
+/// this order (when two claim a flow on the same packet, the first wins).
+/// Put a protocol after those whose payloads it could mistake for its own.
+pub(crate) const REGISTRY: &[Dissector] = &[
+    dns::DISSECTOR,
+    tls::DISSECTOR,
+    quic::DISSECTOR,
+    http::DISSECTOR,
+    ssh::DISSECTOR,
+    dhcp::DISSECTOR,
+    ntp::DISSECTOR,
+    netbios::DISSECTOR,
+    ssdp::DISSECTOR,
+    snmp::DISSECTOR,
+    syslog::DISSECTOR,
+    kerberos::DISSECTOR,
+    ldap::DISSECTOR,
+    mail::DISSECTOR,
+    ftp::DISSECTOR,
+    telnet::DISSECTOR,
+    sip::DISSECTOR,
+    rtsp::DISSECTOR,
+    mqtt::DISSECTOR,
+    amqp::DISSECTOR,
+    redis::DISSECTOR,
+    mysql::DISSECTOR,
+    postgres::DISSECTOR,
+    smb::DISSECTOR,
+    rdp::DISSECTOR,
+    stun::DISSECTOR,
+    rtp::DISSECTOR,
+    wireguard::DISSECTOR,
+    openvpn::DISSECTOR,
+    ipsec::DISSECTOR,
+    bittorrent::DISSECTOR,
+];

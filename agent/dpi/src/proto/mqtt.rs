@@ -2,7 +2,7 @@
 
 use flowstat_core::{Metadata, Protocol};
 
-use crate::dissect::{Packet, Scratch, Verdict};
+use crate::dissect::{Dissector, Packet, Sample, Scratch, Verdict, any_first};
 
 /// MQTT.
 const MQTT: Protocol = Protocol(222);
@@ -72,6 +72,38 @@ fn connect(stream: &[u8]) -> Option<bool> {
 fn connack(stream: &[u8]) -> bool {
     matches!(stream, [0x20, 0x02, 0x00 | 0x01, 0x00..=0x05])
 }
+
+/// The registry's entry.
+pub(crate) const DISSECTOR: Dissector = Dissector {
+    name: "mqtt",
+    protocols: &[Protocol(222)],
+    tcp: true,
+    udp: false,
+    ports: &[1883],
+    ports_only: false,
+    first: any_first,
+    run: dissect,
+    samples: &[Sample {
+        origin: "mqtt.pcap frames 2,3,4,5",
+        tcp: true,
+        server_port: 41892,
+        packets: &[
+            (
+                false,
+                "104000064d514973647003c20014001663626161626362616261636262626262\
+             616161616162000c303244353035303232334433000c30324435303530323233\
+             4433",
+            ),
+            (
+                false,
+                "821e00010019617374722f733732302f3032443530353032323344332f393900",
+            ),
+            (true, "20020000"),
+            (true, "9003000100"),
+        ],
+        protocol: Protocol(222),
+    }],
+};
 
 #[cfg(test)]
 mod tests {

@@ -2,7 +2,7 @@
 
 use flowstat_core::{Metadata, Protocol};
 
-use crate::dissect::{Packet, Scratch, Verdict};
+use crate::dissect::{Dissector, Packet, Sample, Scratch, Verdict, any_first};
 
 /// MySQL.
 const MYSQL: Protocol = Protocol(20);
@@ -75,6 +75,49 @@ fn response(stream: &[u8]) -> Option<bool> {
     // (MariaDB puts its own capabilities in the last 4).
     Some(caps & PROTOCOL_41 != 0 && fixed[8] != 0 && fixed[9..28].iter().all(|&b| b == 0))
 }
+
+/// The registry's entry.
+pub(crate) const DISSECTOR: Dissector = Dissector {
+    name: "mysql",
+    protocols: &[Protocol(20)],
+    tcp: true,
+    udp: false,
+    ports: &[3306],
+    ports_only: false,
+    first: any_first,
+    run: dissect,
+    samples: &[Sample {
+        origin: "mysql.pcapng frames 4,6,8,9",
+        tcp: true,
+        server_port: 3306,
+        packets: &[
+            (
+                false,
+                "6a0000000a352e352e352d31302e362e31322d4d6172696144422d307562756e\
+             7475302e32322e30342e3100200000004767503d212b544800fef72d0200ff81\
+             150000000000001d0000004976374f652f59526d52313e006d7973716c5f6e61\
+             746976655f70617373776f726400",
+            ),
+            (
+                true,
+                "d600000184a6ff20000000012100000000000000000000000000000000000000\
+             1d00000061646d696e0014e38721fbab8305d547465b19e40b1ce58bdf1b8f6d\
+             7973716c5f6e61746976655f70617373776f72640084035f6f73054c696e7578\
+             0c5f636c69656e745f6e616d650a6c69626d617269616462045f706964063733\
+             373831320f5f636c69656e745f76657273696f6e05332e332e34095f706c6174\
+             666f726d067838365f36340c70726f6772616d5f6e616d65056d7973716c0c5f\
+             7365727665725f686f73740e3139322e3136382e38382e323031",
+            ),
+            (false, "0700000200000002000000"),
+            (
+                true,
+                "210000000373656c65637420404076657273696f6e5f636f6d6d656e74206c69\
+             6d69742031",
+            ),
+        ],
+        protocol: Protocol(20),
+    }],
+};
 
 #[cfg(test)]
 mod tests {

@@ -3,7 +3,7 @@
 
 use flowstat_core::{Metadata, Protocol};
 
-use crate::dissect::{Packet, Scratch, Verdict};
+use crate::dissect::{Dissector, Packet, Sample, Scratch, Verdict, any_first};
 
 /// NetBIOS (`Protocol(10)`, "NetBIOS"): a Name Service packet (port 137,
 /// DNS-like header, one encoded name, type NB or NBSTAT), a datagram
@@ -106,6 +106,46 @@ fn name(data: &[u8]) -> Option<(String, &[u8])> {
     }
     None
 }
+
+/// The registry's entry.
+pub(crate) const DISSECTOR: Dissector = Dissector {
+    name: "netbios",
+    protocols: &[Protocol(10)],
+    tcp: true,
+    udp: true,
+    ports: &[137, 138, 139],
+    ports_only: false,
+    first: any_first,
+    run: dissect,
+    samples: &[Sample {
+        origin: "netbios.pcap frames ,,,",
+        tcp: false,
+        server_port: 137,
+        packets: &[
+            (
+                true,
+                "a7490110000100000000000020464946444645464345464542454e4650454946\
+             4a4341434143414341434141410000200001",
+            ),
+            (
+                true,
+                "a74a0110000100000000000020464946444645464345464542454e4650454946\
+             4a4341434143414341434141410000200001",
+            ),
+            (
+                true,
+                "a7480110000100000000000020464946444645464345464542454e4650454946\
+             4a4341434143414341434141410000200001",
+            ),
+            (
+                true,
+                "a7490110000100000000000020464946444645464345464542454e4650454946\
+             4a4341434143414341434141410000200001",
+            ),
+        ],
+        protocol: Protocol(10),
+    }],
+};
 
 #[cfg(test)]
 mod tests {

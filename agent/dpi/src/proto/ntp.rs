@@ -2,7 +2,7 @@
 
 use flowstat_core::{Metadata, Protocol};
 
-use crate::dissect::{Packet, Scratch, Verdict};
+use crate::dissect::{Dissector, Packet, Sample, Scratch, Verdict, any_first};
 
 /// NTP (`Protocol(9)`, "NTP"), on port 123 (other ports are rejected: the
 /// header is only a few bits): version 1..=4 and, for modes 1..=5, a
@@ -28,6 +28,29 @@ pub(crate) fn dissect(pkt: &Packet<'_>, _scratch: &mut Scratch, _meta: &mut Meta
         Verdict::No
     }
 }
+
+/// The registry's entry.
+pub(crate) const DISSECTOR: Dissector = Dissector {
+    name: "ntp",
+    protocols: &[Protocol(9)],
+    tcp: false,
+    udp: true,
+    ports: &[123],
+    ports_only: false,
+    first: any_first,
+    run: dissect,
+    samples: &[Sample {
+        origin: "NTPv4.pcap frames 1",
+        tcp: false,
+        server_port: 123,
+        packets: &[(
+            true,
+            "230207eb00000450000003ab83bc03dfd94f51c33165b860d944575530336fd0\
+             d944575531b4e978d94f51f42d26e2f4",
+        )],
+        protocol: Protocol(9),
+    }],
+};
 
 #[cfg(test)]
 mod tests {

@@ -11,7 +11,7 @@
 
 use flowstat_core::{Metadata, Protocol};
 
-use crate::dissect::{Packet, Scratch, Verdict};
+use crate::dissect::{Dissector, Packet, Sample, Scratch, Verdict, any_first};
 
 /// OpenVPN.
 const OPENVPN: Protocol = Protocol(159);
@@ -55,7 +55,7 @@ enum Step {
 
 /// Done once the handshake shows OpenVPN (see the module doc).
 pub(crate) fn dissect(pkt: &Packet<'_>, scratch: &mut Scratch, _meta: &mut Metadata) -> Verdict {
-    scratch.keep(|kept| &mut kept.openvpn, |st| step(pkt, st))
+    scratch.keep(|st: &mut State| step(pkt, st))
 }
 
 /// [`dissect`] on the flow's state.
@@ -134,6 +134,84 @@ fn control(st: &mut State, dir: usize, msg: &[u8]) -> Step {
         Step::More
     }
 }
+
+/// The registry's entry.
+pub(crate) const DISSECTOR: Dissector = Dissector {
+    name: "openvpn",
+    protocols: &[Protocol(159)],
+    tcp: true,
+    udp: true,
+    ports: &[1194],
+    ports_only: false,
+    first: any_first,
+    run: dissect,
+    samples: &[Sample {
+        origin: "openvpn.pcap frames ,,,",
+        tcp: false,
+        server_port: 60201,
+        packets: &[
+            (true, "40d31c3a6964602fa00100000000334857703d96db3900000000"),
+            (
+                true,
+                "20d31c3a6964602fa00100000001334857703d96db3900000001160303007a02\
+             00007603033b6ffd540d84e771f4b3386a50ac79a8ce5246e72f6ae23f9e09da\
+             497bde82c520565a8dad85b1511aa70d02fb5f08dfae2c586cf2e632338d3e5b\
+             95d9ff5c752b130200002e002b0002030400330024001d0020e9e9e9f6f9ab96\
+             bbe485a383df4833d13d218a83ce998b42c48a8bd91834894614030300010117\
+             03030017b7571cf69bfb7fd96923413035d03c21abf49ed76248381703030042\
+             089da0c937e4aecb8f7de5ee16f63d854adfb90e0c5ee0ea2b6afbd16f822303\
+             322c5a7c3a967ef4968f692ad144b628ca252dec483e410d87ef18b41dec54cc\
+             3823170303125d1b3df6917f6aa7e757bb111c7d5cdd60a2dc94a3197b41422f\
+             db25de20082a99a89020a201a7a59074e24ccd0c5baa7cffa3ee5cbbfab49529\
+             72b2420e8b42939a8397d051ade0dd401db66916ab0ba512d567f09e05dd785b\
+             fa8eb8e6177bf405bbf45ddaf01d9e977c79d46ce033b4c6da84b9fefd56c88f\
+             b99a3928ed7b324a7ebfd0ed6714bd485660f39d1f081ce8034374b951e9ff70\
+             cb3b1aa4a88568b98165cac0df8fb21b20330f270ae8da623561c2658245c7d7\
+             1afbf3ffbef2b36bd1cc7546edeaf6a800caa2c9e5f60321902491fc0b5b2833\
+             28be5b42c236c8836ffe6b92e492477e1334a6c043dfbc637fd5423f676db03e",
+            ),
+            (
+                true,
+                "20d31c3a6964602fa000000000028c49cc6865ac2f2fd01d20a3db553b7b4723\
+             21700bc3cdc01c766ecff5a12adc1a46d2c0bc3e6ac58c72d78fddd5d9be4a96\
+             8691603c1920b2f18cdddca2082e1a82bb7cc09f7db326188a7010bf772d6ab0\
+             86569b7e7aaa408e076c67826f3062f7a616cf74b4a48111787b6b26919bb2e4\
+             ed48c4a31f7aeaa3dd4dd3c4b633bfc07ca4f2565ad339b2ce543f5b94a7c6bd\
+             da63eafb3ce2f734f241b79a01537e3816abe1ce5f5811c9b9755de6672d9365\
+             4e08b3df78dd2509a0123a1a4e789496e121372a22ada8d10e1eb8911f0341e2\
+             86d9aeefb741d3bcdc24a49d14424b171e5cc0a80b9994e43a72d64075647a7c\
+             ac7b5c0046c6da895f4d18947d5189822d841f0b40156f8b5883e81e44c207fd\
+             928fa4456aa09deaff68f250ee8a74b305e2bd21212c6b0481a60a1006c39610\
+             bcafa4c5a02de24cc0d87b3c16c2f1bc8407d33aa02bfad59696282da022a233\
+             43460539e7830f3f3c92a85864526c0b3fff1864297463efdf00200cc1953e78\
+             dbcd705d5ced4484778425b0e62926ae24e0ecbea8ec4d023530318125f3d659\
+             26dd7ca295c17fc173fd588fcb5eded7b40787764b0653d66e2ab790b197b488\
+             f53811ade32d3d0d12fef2044c2c867580c4dba7f5aee41ae357b4d698b03a27\
+             b1de29ecba637f7395bc727de590caa703f352988ecf24a4378e0ed73b228f51",
+            ),
+            (
+                true,
+                "20d31c3a6964602fa00000000003ec96411547885cee9227cbd92643e615c78d\
+             527f64af43ef122f24156d20363b4ceaa925f2086de63dc83ad121c8dd998032\
+             1701f5cda7ac838c48e2d121d37ae1850742cfa06a8063fefe511bdceca0183a\
+             bfd2ad4035fe36c36740b8ad702fde75f3363c24d3ddeaa888302c109ede7c31\
+             09af1e28cb7472b3aedf882c9e7f8e727992d3ef5d5466ae885ddda0ed676cb4\
+             8e0c7cf507274a30ff473ce44218ebcc0d1d2da5f06c6c09359623092edb07f9\
+             d263eac6b97ed67ebbd57f0e52444e547a579e66a2d2cd10c52128669ebd06b6\
+             296b0ce28772c5144ed21f522538e2063ef16b93015d7994ee831a2697d49c5b\
+             f80c385430cd9af2c7d6c2761cc7985a16ea69a0ff99d8f0208fc6b81931bba0\
+             280db3c26fe3f282cb92f3c027e8ad01727662911b29a91e2c09a0b407397c90\
+             28c64214fec6df4fdb76af318264d79041d3c9975e0cee8a5bf4710425734f90\
+             617aed3ad4bf41bf759c193ad3ab91f5f6c49570369dd472527f89324a39b422\
+             f84006112d47ca09a3b4646af13c3d7f39171aa667e20a863b602bc92d220fa2\
+             b59a58b5d16a2b6b52beb7370d0b1251484848087a5cc3effca4fcf3042d9aed\
+             b6bbfb608ac1a148a52a552903818f9923f3c2023839f24aad79f81ac185ae89\
+             9e5da20cf818f46d6b4155cb58cfa446e2de0c4a4f4eff45c7b3403edbbc97e5",
+            ),
+        ],
+        protocol: Protocol(159),
+    }],
+};
 
 #[cfg(test)]
 mod tests {

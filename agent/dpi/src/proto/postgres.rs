@@ -2,7 +2,7 @@
 
 use flowstat_core::{Metadata, Protocol};
 
-use crate::dissect::{Packet, Scratch, Verdict};
+use crate::dissect::{Dissector, Packet, Sample, Scratch, Verdict, any_first};
 
 /// PostgreSQL.
 const POSTGRES: Protocol = Protocol(19);
@@ -102,6 +102,46 @@ fn startup_params(params: &[u8]) -> bool {
     }
     false
 }
+
+/// The registry's entry.
+pub(crate) const DISSECTOR: Dissector = Dissector {
+    name: "postgres",
+    protocols: &[Protocol(19)],
+    tcp: true,
+    udp: false,
+    ports: &[5432],
+    ports_only: false,
+    first: any_first,
+    run: dissect,
+    samples: &[Sample {
+        origin: "pgsql.pcap frames 7,11,15,20",
+        tcp: true,
+        server_port: 5432,
+        packets: &[
+            (
+                true,
+                "000000260003000075736572006f727978006461746162617365006d61696c73\
+             746f72650000",
+            ),
+            (false, "520000000c00000005ad44ff54"),
+            (
+                true,
+                "70000000286d6435636566666330316463646537353431383239646565663662\
+             356539633931343200",
+            ),
+            (
+                false,
+                "520000000800000000530000001c636c69656e745f656e636f64696e6700554e\
+             49434f4445005300000017446174655374796c650049534f2c204d4459005300\
+             00001569735f737570657275736572006f66660053000000197365727665725f\
+             76657273696f6e00372e342e3600530000001f73657373696f6e5f617574686f\
+             72697a6174696f6e006f727978004b0000000c000058e823de9db85a00000005\
+             49",
+            ),
+        ],
+        protocol: Protocol(19),
+    }],
+};
 
 #[cfg(test)]
 mod tests {

@@ -20,7 +20,7 @@ use hkdf::Hkdf;
 use sha2::Sha256;
 
 use super::tls::{self, Reader};
-use crate::dissect::{Packet, Scratch, Verdict};
+use crate::dissect::{Dissector, Packet, Sample, Scratch, Verdict, any_first};
 
 /// nDPI's QUIC.
 const QUIC: Protocol = Protocol(188);
@@ -86,7 +86,7 @@ fn google(version: &[u8]) -> bool {
 
 /// Reads the client's Initial packets until the ClientHello is whole.
 pub(crate) fn dissect(pkt: &Packet<'_>, scratch: &mut Scratch, meta: &mut Metadata) -> Verdict {
-    scratch.keep(|kept| &mut kept.quic, |st| step(pkt, st, meta))
+    scratch.keep(|st: &mut State| step(pkt, st, meta))
 }
 
 /// [`dissect`] on the flow's state.
@@ -355,6 +355,43 @@ fn chlo(data: &[u8], meta: &mut Metadata) {
         start = end;
     }
 }
+
+/// The registry's entry.
+pub(crate) const DISSECTOR: Dissector = Dissector {
+    name: "quic",
+    protocols: &[Protocol(188)],
+    tcp: false,
+    udp: true,
+    ports: &[443],
+    ports_only: false,
+    first: any_first,
+    run: dissect,
+    samples: &[Sample {
+        origin: "dlt_ppp.pcap frames ",
+        tcp: false,
+        server_port: 443,
+        packets: &[(
+            true,
+            "cfff00001d0cb712293a9b14f20cd059dca8049869c1d7004496743ac64dd1b9\
+             7c5497ef3b29287aeb6d33478c587270a46a4e3c0a968741947e9f4821ef36cc\
+             f10e271c5bb9d339fe93962261a430962764a0b8a1cf9689ef35ed996e4f7a86\
+             95b4fa166bd1ef0814dd996a88994ee3ed034472f877f0f32f745f09d85a2827\
+             f1a2f896afd38e685f716b21c14e09684e45486d22dd7ab8a19f0afe9a4eeaaa\
+             b4ad82155d5c916d9ce5874f300c7663e9cda63df684cfcd9c169256738c6f56\
+             e6c85dc6203ca24ff7a6dd96318dd02480f36c7cca3feed9b0baf9606145218c\
+             71d49b299905cee7e5378d5978de8efe86e1a63261981cd7566d1618805a0091\
+             c57ae3672709a73e7193d577d6abfd715119f77f59a1552becef4cd5fe7b143b\
+             637648a2d1912da3c5bc6a63dc7d56f4735604428e0eeee1113536397fcd699b\
+             8d8c06dfc712954c2f68e8b531a135636a0e257ae15ac06de913a5cbc4587d7d\
+             e9df5f262ca481b2e349d7ef4d7ece798fc92ba1aeb6208442aa1d54c5cff7e3\
+             6f9cb9f69c43ab07f1da0cfed2d2e335134c2dd358d4083e0693593d00590f14\
+             b54389e509f52a2ca59226912c77e987c940b7a516a8946f09a6eebc50b1978c\
+             9e19292efde76598d90b5b8c4b6231219534f111a747e85be1d1132f2a29bfad\
+             16027ae4db01598d04f7f8c9186a455278b1fc2ec10e3b57fd980af607f2bd54",
+        )],
+        protocol: Protocol(188),
+    }],
+};
 
 #[cfg(test)]
 #[path = "quic/tests.rs"]

@@ -2,7 +2,7 @@
 
 use flowstat_core::{Metadata, Protocol};
 
-use crate::dissect::{Packet, Scratch, Verdict};
+use crate::dissect::{Dissector, Packet, Sample, Scratch, Verdict, any_first};
 
 /// RDP.
 const RDP: Protocol = Protocol(88);
@@ -62,6 +62,56 @@ fn connection(stream: &[u8]) -> Option<bool> {
         _ => false,
     })
 }
+
+/// The registry's entry.
+pub(crate) const DISSECTOR: Dissector = Dissector {
+    name: "rdp",
+    protocols: &[Protocol(88)],
+    tcp: true,
+    udp: false,
+    ports: &[3389],
+    ports_only: false,
+    first: any_first,
+    run: dissect,
+    samples: &[Sample {
+        origin: "rdp.pcap frames 4,5,7,8",
+        tcp: true,
+        server_port: 3389,
+        packets: &[
+            (true, "030000130ee00000000000010008000b000000"),
+            (false, "030000130ed00000123400021f080008000000"),
+            (
+                true,
+                "16030100a8010000a403035cef9e29f7050d16a1a2391d64625681e3425a70bd\
+             d5045db0a23d3db250dbe700002c00ffc02cc02bc024c023c00ac009c008c030\
+             c02fc028c027c014c013c012009d009c003d003c0035002f000a0100004f0000\
+             0012001000000d3139322e3136382e322e313432000a00080006001700180019\
+             000b00020100000d001200100401020105010601040302030503060300050005\
+             01000000000012000000170000",
+            ),
+            (
+                false,
+                "16030304960200005103035cef9e29fc014194909b53af86699d233ed91ac0ae\
+             93eb33ba83c67dc3251284205546000051f0a1cf87fe3fc0e31472677019381d\
+             caffb9355b5e746e41b2f498c03000000900170000ff010001000b0002ec0002\
+             e90002e6308202e2308201caa00302010202103dde271223f54fa148cca5d217\
+             d88b33300d06092a864886f70d01010b0500301a311830160603550403130f4f\
+             46464943452d57494e31302d564d301e170d3139303331393130343731315a17\
+             0d3139303931383130343731315a301a311830160603550403130f4f46464943\
+             452d57494e31302d564d30820122300d06092a864886f70d0101010500038201\
+             0f003082010a0282010100a69e107c5bd42aad64d84286068d8c20b72d31de34\
+             d2413f3901956d0dc577cf91910894d0f55f7b8d7478ebf9421c314fc96742dd\
+             55a2318c7412ffcad753c211ff0bc7ffa53f7ba0f1333ac59ec9279aba6f7d71\
+             57229b0bcf2ba08b5cc79d9727885c096a57c594a86dc43041f738e482ed61d4\
+             d97c1dd9cbed2ec0ddab4a0df89ade2adc9beed83fd4e188bf5592b1ca43511b\
+             c9b232d18340353e207b4fbe04748df098d802e7a83d2e06c13408f7d367c74b\
+             a25368a53c41f12e4e702514213478790536ea1c7c6278ea013bcfe9f990e376\
+             b6133cb0c444f0c087cfd43455d7ba12e093bf2f2f02cbdc16cc0ae3c30397e5",
+            ),
+        ],
+        protocol: Protocol(88),
+    }],
+};
 
 #[cfg(test)]
 mod tests {

@@ -9,7 +9,7 @@
 
 use flowstat_core::{Metadata, Protocol};
 
-use crate::dissect::{Packet, Scratch, Verdict};
+use crate::dissect::{Dissector, Packet, Sample, Scratch, Verdict, any_first};
 
 /// RTP.
 const RTP: Protocol = Protocol(87);
@@ -45,16 +45,13 @@ pub(crate) fn dissect(pkt: &Packet<'_>, scratch: &mut Scratch, _meta: &mut Metad
         return Verdict::No;
     };
     let dir = usize::from(!pkt.from_client);
-    scratch.keep(
-        |kept| &mut kept.rtp,
-        |st| match st.last[dir].replace((ssrc, seq)) {
-            Some((s, q)) if s == ssrc && (1..=MAX_STEP).contains(&seq.wrapping_sub(q)) => {
-                Verdict::Done(RTP)
-            }
-            _ if pkt.seen_here() + 1 >= MAX_TRIES => Verdict::No,
-            _ => Verdict::Maybe,
-        },
-    )
+    scratch.keep(|st: &mut State| match st.last[dir].replace((ssrc, seq)) {
+        Some((s, q)) if s == ssrc && (1..=MAX_STEP).contains(&seq.wrapping_sub(q)) => {
+            Verdict::Done(RTP)
+        }
+        _ if pkt.seen_here() + 1 >= MAX_TRIES => Verdict::No,
+        _ => Verdict::Maybe,
+    })
 }
 
 /// SSRC and sequence number of a valid RTP header at the start of `b`.
@@ -113,6 +110,77 @@ fn rtcp(b: &[u8]) -> bool {
     }
     false
 }
+
+/// The registry's entry.
+pub(crate) const DISSECTOR: Dissector = Dissector {
+    name: "rtp",
+    protocols: &[Protocol(87), Protocol(165)],
+    tcp: false,
+    udp: true,
+    ports: &[],
+    ports_only: false,
+    first: any_first,
+    run: dissect,
+    samples: &[
+        Sample {
+            origin: "sip.pcap frames ",
+            tcp: false,
+            server_port: 40393,
+            packets: &[(
+                true,
+                "80c800063796cb7142c907ca5efac603000024c3000000090000060c81ca000b\
+             3796cb71011d31313839343239372d3434333261396638403139322e3136382e\
+             312e3206055349505053000081cb00063796cb711073657373696f6e20736875\
+             74646f776e000000",
+            )],
+            protocol: Protocol(165),
+        },
+        Sample {
+            origin: "sip.pcap frames ,,,",
+            tcp: false,
+            server_port: 40392,
+            packets: &[
+                (
+                    true,
+                    "80086fae000004d83796cb71d5d5d5d5d5d5d5d5d5d5d5d5d5d5d5d5d5d5d5d5\
+             d5d5d5d5d5d5d5d5d5d5d5d5d5d5d5d5d5d5d5d511041c181812121e1014176a\
+             131c18040405060101000705051913051b191013190504040703020303000002\
+             0d0d0d0001030d0c0d0000010203010606010f0e0e0c03000706000303060701\
+             0406061b1f1c11696062151110146a13156069617d74525b59d7475c56525544\
+             4b42755973785a7c6e68146a",
+                ),
+                (
+                    true,
+                    "80086faf000005783796cb716e6815146a14141569606e6a6c6e646c6a16176c\
+             6e6d60667e7f45c6c9f0fce7f3fae5f0cbf1f6cfcde4fac253745f425bf6f0f2\
+             fce0ee97e8f2575a4f4d75677f7d6665747543784b47554367666d636c646664\
+             78646f6f14146c1711131017101c1f1d10101610101f1c1f191e18101712146c\
+             626d636a1515176e65777240d0f7737d7e6267626a156a17156543715a597e60\
+             667a727249657a60785d4442",
+                ),
+                (
+                    true,
+                    "80086fb0000006183796cb71717e7076d6c5d04b74767f764f5041d158666765\
+             7f676f786366666a14171614111010156f664f7a6565616268604f7f61666472\
+             75786d6c1515156a676c69627f78666067636174cdf8d776636261786f787260\
+             696e63505970656d646167656a6a11121010131e1f1f1d176a146f465d45dd5e\
+             4449d6d0c45151dfd4df41747f67d2f5e5e6ece89796efe0ec949394eaea949f\
+             909c9c9297f8e7ece7e1e0ea",
+                ),
+                (
+                    true,
+                    "80086fb1000006b83796cb719297e8e997eae5fae7e6ecfafac0787a61647060\
+             6778cbefefeaec9591eee4e2ea92929d92909495919c9e9b8787818082838381\
+             8186868181808183838180868485859e99858485858787868585848082808381\
+             989c909d9f989f9096eaeeece9eee897e8e2eefadc5adcc9f3f2f3f6e8eaeeee\
+             97919696919d989b9885878686859c9e999e9f999f9f93939f85878493949393\
+             9794e9f8f74f584354cf4142",
+                ),
+            ],
+            protocol: Protocol(87),
+        },
+    ],
+};
 
 #[cfg(test)]
 mod tests {

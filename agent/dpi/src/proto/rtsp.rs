@@ -2,7 +2,7 @@
 
 use flowstat_core::{Metadata, Protocol};
 
-use crate::dissect::{Packet, Scratch, Verdict};
+use crate::dissect::{Dissector, Packet, Sample, Scratch, Verdict, any_first};
 use crate::proto::mail::starts_ci;
 use crate::proto::sip::{start_line, start_verdict};
 
@@ -42,6 +42,36 @@ pub(crate) fn dissect(pkt: &Packet<'_>, _scratch: &mut Scratch, _meta: &mut Meta
         start_line(line, METHODS, uri_ok, &[b"RTSP/1.0", b"RTSP/2.0"])
     })
 }
+
+/// The registry's entry.
+pub(crate) const DISSECTOR: Dissector = Dissector {
+    name: "rtsp",
+    protocols: &[Protocol(50)],
+    tcp: true,
+    udp: false,
+    ports: &[554],
+    ports_only: false,
+    first: any_first,
+    run: dissect,
+    samples: &[Sample {
+        origin: "built: an OPTIONS request and its reply",
+        tcp: true,
+        server_port: 554,
+        packets: &[
+            (
+                true,
+                "4f5054494f4e5320727473703a2f2f3139322e302e322e31303a3535342f7374\
+             7265616d3120525453502f312e300d0a435365713a20310d0a0d0a",
+            ),
+            (
+                false,
+                "525453502f312e3020323030204f4b0d0a435365713a20310d0a5075626c6963\
+             3a2044455343524942452c2053455455502c20504c41590d0a0d0a",
+            ),
+        ],
+        protocol: Protocol(50),
+    }],
+};
 
 #[cfg(test)]
 mod tests {

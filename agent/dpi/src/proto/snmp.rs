@@ -4,7 +4,7 @@
 use flowstat_core::{Metadata, Protocol};
 
 use super::ber::{int, tlv};
-use crate::dissect::{Packet, Scratch, Verdict};
+use crate::dissect::{Dissector, Packet, Sample, Scratch, Verdict, any_first};
 
 /// SNMP (`Protocol(14)`, "SNMP"): a message SEQUENCE filling the datagram,
 /// INTEGER version 0, 1 or 3, then a community and a PDU (v1, v2c) or the
@@ -57,6 +57,46 @@ fn message(payload: &[u8]) -> Option<()> {
         _ => None,
     }
 }
+
+/// The registry's entry.
+pub(crate) const DISSECTOR: Dissector = Dissector {
+    name: "snmp",
+    protocols: &[Protocol(14)],
+    tcp: false,
+    udp: true,
+    ports: &[161, 162],
+    ports_only: false,
+    first: any_first,
+    run: dissect,
+    samples: &[Sample {
+        origin: "snmp.pcap frames ,,,",
+        tcp: false,
+        server_port: 161,
+        packets: &[
+            (
+                true,
+                "302902010004067075626c6963a11c02044b781a6e020100020100300e300c06\
+             082b060102010105000500",
+            ),
+            (
+                false,
+                "303702010004067075626c6963a22a02044b781a6e020100020100301c301a06\
+             082b06010201010600040e476c6f626f6d616e746963734851",
+            ),
+            (
+                true,
+                "302902010004067075626c6963a01c02044b781a6f020100020100300e300c06\
+             082b060102010105000500",
+            ),
+            (
+                false,
+                "303502010004067075626c6963a22802044b781a6f020100020100301a301806\
+             082b06010201010500040c52312e6c61622e6c6f63616c",
+            ),
+        ],
+        protocol: Protocol(14),
+    }],
+};
 
 #[cfg(test)]
 mod tests {

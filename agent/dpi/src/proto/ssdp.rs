@@ -2,7 +2,7 @@
 
 use flowstat_core::{Metadata, Protocol, wire_text};
 
-use crate::dissect::{Packet, Scratch, Verdict};
+use crate::dissect::{Dissector, Packet, Sample, Scratch, Verdict, any_first};
 
 /// SSDP (`Protocol(12)`, "SSDP"): a datagram starting `M-SEARCH *
 /// HTTP/1.1`, `NOTIFY * HTTP/1.1`, or `HTTP/1.1 200 OK` with an `ST` or
@@ -40,6 +40,30 @@ pub(crate) fn dissect(pkt: &Packet<'_>, _scratch: &mut Scratch, meta: &mut Metad
     }
     Verdict::Done(Protocol(12)) // SSDP
 }
+
+/// The registry's entry.
+pub(crate) const DISSECTOR: Dissector = Dissector {
+    name: "ssdp",
+    protocols: &[Protocol(12)],
+    tcp: false,
+    udp: true,
+    ports: &[1900],
+    ports_only: false,
+    first: any_first,
+    run: dissect,
+    samples: &[Sample {
+        origin: "ssdp-m-search.pcap frames ,,,",
+        tcp: false,
+        server_port: 32412,
+        packets: &[
+            (true, "4d2d534541524348202a20485454502f312e310d0a"),
+            (true, "4d2d534541524348202a20485454502f312e310d0a"),
+            (true, "4d2d534541524348202a20485454502f312e310d0a"),
+            (true, "4d2d534541524348202a20485454502f312e310d0a"),
+        ],
+        protocol: Protocol(12),
+    }],
+};
 
 #[cfg(test)]
 mod tests {

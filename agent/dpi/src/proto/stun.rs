@@ -10,7 +10,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use flowstat_core::{Metadata, Protocol, Stun};
 
-use crate::dissect::{Packet, Scratch, Verdict};
+use crate::dissect::{Dissector, Packet, Sample, Scratch, Verdict, any_first};
 
 /// STUN.
 const STUN: Protocol = Protocol(78);
@@ -63,7 +63,7 @@ impl Message<'_> {
 /// Claims a flow on its first STUN message; done after a success response
 /// or [`MAX_PACKETS`] packets.
 pub(crate) fn dissect(pkt: &Packet<'_>, scratch: &mut Scratch, meta: &mut Metadata) -> Verdict {
-    scratch.keep(|kept| &mut kept.stun, |st| step(pkt, st, meta))
+    scratch.keep(|st: &mut State| step(pkt, st, meta))
 }
 
 /// [`dissect`] on the flow's state.
@@ -238,6 +238,42 @@ fn address(value: &[u8], key: &[u8; 16]) -> Option<String> {
     let port = u16::from_be_bytes([p0 ^ key[0], p1 ^ key[1]]);
     Some(SocketAddr::new(ip, port).to_string())
 }
+
+/// The registry's entry.
+pub(crate) const DISSECTOR: Dissector = Dissector {
+    name: "stun",
+    protocols: &[Protocol(78)],
+    tcp: true,
+    udp: true,
+    ports: &[3478, 19302],
+    ports_only: false,
+    first: any_first,
+    run: dissect,
+    samples: &[Sample {
+        origin: "stun_classic.pcap frames ,,,",
+        tcp: false,
+        server_port: 13958,
+        packets: &[
+            (
+                true,
+                "000100089429ef88294dd52632c72931cb8dbb4c0003000400000000",
+            ),
+            (
+                false,
+                "0101000c9429ef88294dd52632c72931cb8dbb4c000100080001d70aac103fe0",
+            ),
+            (
+                false,
+                "8092ae1504e9f9983aa6d92292d8852000fad4afbd2c19c8c2835fb215692dd6",
+            ),
+            (
+                false,
+                "8012ae1604e9fa383aa6d922c4532097ca1bd297ab78d2acb2c3ebe25cc55cda",
+            ),
+        ],
+        protocol: Protocol(78),
+    }],
+};
 
 #[cfg(test)]
 mod tests {

@@ -2,7 +2,7 @@
 
 use flowstat_core::{Metadata, Protocol};
 
-use crate::dissect::{Packet, Scratch, Verdict};
+use crate::dissect::{Dissector, Packet, Sample, Scratch, Verdict, any_first};
 
 /// Bytes of text after the priority that must be printable.
 const TEXT: usize = 32;
@@ -54,6 +54,43 @@ fn message(msg: &[u8]) -> Option<bool> {
     }
     Some(text.len() >= 4)
 }
+
+/// The registry's entry.
+pub(crate) const DISSECTOR: Dissector = Dissector {
+    name: "syslog",
+    protocols: &[Protocol(17)],
+    tcp: true,
+    udp: true,
+    ports: &[514, 601],
+    ports_only: false,
+    first: any_first,
+    run: dissect,
+    samples: &[Sample {
+        origin: "syslog.pcap frames ",
+        tcp: false,
+        server_port: 514,
+        packets: &[(
+            true,
+            "3c32363e4a616e2030312030303a30313a3437206e6236206e62643a2030313d\
+             373b30333d39352e3133362e3234322e35343b30343d4e42362d4658432d7232\
+             3b30353d4530413144373138433237303b30363d3130373b32303d313b32393d\
+             39352e3133362e3234322e35343b32413d4e42362d424f4f544c4f414445522d\
+             52312e33322e305f4e42362d4d41494e2d52332e332e345f4e42362d52455343\
+             55452d52332e312e385f4e42362d4144534c2d41327044303335705f4e42362d\
+             434f4e4649472d52332e332e342e323b30373d34303b30383d31303b30413d31\
+             343031303b30423d313132383b30433d31363030303b30443d313036383b3045\
+             3d33332e303b30463d31382e343b31323d362e323b31333d362e383b31343d31\
+             392e383b31353d31322e313b31363d303b31373d303b31383d303b31393d303b\
+             31423d313b31433d4144534c322b3b31443d303b31453d6175746f3b31463d31\
+             3b32313d303b32323d33393b32333d303b32343d32363b34423d333b34433d30\
+             3b34443d32343733383b34453d3331333531363b34463d303b35303d303b3531\
+             3d303b35323d303b31303d313b31313d343b33303d303b33313d303b33323d32\
+             3b33333d323b33343d303b33353d303b33363d303b34313d303b34323d756e6b\
+             6e6f776e3b37433d303b37443d756e6b6e6f776e3b32443d756e6b6e6f776e3b",
+        )],
+        protocol: Protocol(17),
+    }],
+};
 
 #[cfg(test)]
 mod tests {

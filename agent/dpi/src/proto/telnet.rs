@@ -2,7 +2,7 @@
 
 use flowstat_core::{Metadata, Protocol};
 
-use crate::dissect::{Packet, Scratch, Verdict};
+use crate::dissect::{Dissector, Packet, Sample, Scratch, Verdict, any_first};
 
 /// Telnet.
 const TELNET: Protocol = Protocol(77);
@@ -78,6 +78,33 @@ fn negotiation(stream: &[u8]) -> Option<bool> {
     }
     Some(negotiated)
 }
+
+/// The registry's entry.
+pub(crate) const DISSECTOR: Dissector = Dissector {
+    name: "telnet",
+    protocols: &[Protocol(77)],
+    tcp: true,
+    udp: false,
+    ports: &[23],
+    ports_only: false,
+    first: any_first,
+    run: dissect,
+    samples: &[Sample {
+        origin: "telnet.pcap frames 4,5,7,9",
+        tcp: true,
+        server_port: 23,
+        packets: &[
+            (
+                true,
+                "fffd03fffb18fffb1ffffb20fffb21fffb22fffb27fffd05fffb23",
+            ),
+            (false, "fffd25"),
+            (true, "fffc25"),
+            (false, "fffb03fffd18fffd1ffffd20fffd21fffd22fffa22010bfff0"),
+        ],
+        protocol: Protocol(77),
+    }],
+};
 
 #[cfg(test)]
 mod tests {

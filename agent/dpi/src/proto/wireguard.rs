@@ -8,7 +8,7 @@
 
 use flowstat_core::{Metadata, Protocol};
 
-use crate::dissect::{Packet, Scratch, Verdict};
+use crate::dissect::{Dissector, Packet, Sample, Scratch, Verdict, any_first};
 
 /// WireGuard.
 const WIREGUARD: Protocol = Protocol(206);
@@ -48,8 +48,7 @@ pub(crate) fn dissect(pkt: &Packet<'_>, scratch: &mut Scratch, _meta: &mut Metad
             );
             let dir = usize::from(!pkt.from_client);
             scratch.keep(
-                |kept| &mut kept.wireguard,
-                |st| match st.last[dir].replace((receiver, counter)) {
+                |st: &mut State| match st.last[dir].replace((receiver, counter)) {
                     Some((r, c)) if r == receiver && counter > c && counter - c <= MAX_STEP => {
                         Verdict::Done(WIREGUARD)
                     }
@@ -61,6 +60,54 @@ pub(crate) fn dissect(pkt: &Packet<'_>, scratch: &mut Scratch, _meta: &mut Metad
         _ => Verdict::No,
     }
 }
+
+/// The registry's entry.
+pub(crate) const DISSECTOR: Dissector = Dissector {
+    name: "wireguard",
+    protocols: &[Protocol(206)],
+    tcp: false,
+    udp: true,
+    ports: &[51820],
+    ports_only: false,
+    first: any_first,
+    run: dissect,
+    samples: &[Sample {
+        origin: "wireguard.pcap frames ,,,",
+        tcp: false,
+        server_port: 51820,
+        packets: &[
+            (
+                true,
+                "01000000d837d0305fcec7c8e5c8e2e3f7989eef60c228d82329d602b6b1e2bb\
+             9d068f89cf9d4d4532780f6d27264f7b98701fdc27a4ec00aeb6becdbef2332f\
+             1b4084cadb93823935c012ae255e7b25eff13940c321fa6bd66a2a87b061db14\
+             30173e937f569349de2856dc5f2616763eeeafc0533b01dd965e7ec76976e28f\
+             683d671200000000000000000000000000000000",
+            ),
+            (
+                false,
+                "0200000006f47dabd837d030b18d5550bd4042a37a46823ac08db1ec66839bc0\
+             ca2d64bc15cd80232b66232faec24af8918de1060ff5c98e865d5f35f272214c\
+             5260110dc4c61e32cdd8542100000000000000000000000000000000",
+            ),
+            (
+                true,
+                "0400000006f47dab0000000000000000a4ebc12ee3f990da18033a0789c04e27\
+             00f6f5c271d42ac4b4d6262e666549b445a7436e829bffb6ac65f05648bc0c39\
+             1fe7c5884874376127164940188f03dba67af8388eaab76c593628bf9dc7be03\
+             346d912e916dad862545454701364f2d2486d7ced4c8642ce547ddb26ef6a46b",
+            ),
+            (
+                false,
+                "04000000d837d03000000000000000006f4f080e9f52691bbe948535f79c13ed\
+             68f09145d523eedb087265f968082f70735729263eda627c7683cdc0b80a3356\
+             d9536c9f0e2872797b5c81720ba0b8ea7233c6debf9f0fbee8f10ec18985b824\
+             bf350f8b8180d08a64e6be9810089ac3d1363ed5e129ca1e0425cf7e94965659",
+            ),
+        ],
+        protocol: Protocol(206),
+    }],
+};
 
 #[cfg(test)]
 mod tests {
