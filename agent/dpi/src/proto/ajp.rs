@@ -8,7 +8,7 @@
 
 use flowstat_core::{Metadata, Protocol};
 
-use crate::dissect::{Packet, Scratch, Verdict};
+use crate::dissect::{Dissector, Packet, Sample, Scratch, Verdict};
 
 /// AJP.
 const AJP: Protocol = Protocol(139);
@@ -80,6 +80,30 @@ fn packet(stream: &[u8], magic: [u8; 2], codes: &[u8]) -> Read {
         Read::Bad
     }
 }
+
+/// [`Dissector::first`]: the web server opens with `0x12 0x34`.
+fn ajp_first(from_client: bool, byte: u8) -> bool {
+    from_client && byte == 0x12
+}
+
+/// The registry's entry.
+pub(crate) const DISSECTOR: Dissector = Dissector {
+    name: "ajp",
+    protocols: &[AJP],
+    tcp: true,
+    udp: false,
+    ports: &[8009],
+    ports_only: false,
+    first: ajp_first,
+    run: dissect,
+    samples: &[Sample {
+        origin: "ajp.pcap frames 5,9 (CPing, CPong)",
+        tcp: true,
+        server_port: 8009,
+        packets: &[(true, "123400010a"), (false, "4142000109")],
+        protocol: AJP,
+    }],
+};
 
 #[cfg(test)]
 mod tests {

@@ -7,7 +7,7 @@
 
 use flowstat_core::{Metadata, Protocol};
 
-use crate::dissect::{Packet, Scratch, Verdict};
+use crate::dissect::{Dissector, Packet, Sample, Scratch, Verdict};
 
 /// Cassandra.
 const CASSANDRA: Protocol = Protocol(264);
@@ -99,6 +99,45 @@ fn frame(stream: &[u8]) -> Option<Option<Frame>> {
         length,
     }))
 }
+
+/// [`Dissector::first`]: the client opens with a request version or the internode magic.
+fn cassandra_first(from_client: bool, byte: u8) -> bool {
+    from_client && ((1..=5).contains(&byte) || byte == INTERNODE[0])
+}
+
+/// The registry's entry.
+pub(crate) const DISSECTOR: Dissector = Dissector {
+    name: "cassandra",
+    protocols: &[CASSANDRA],
+    tcp: true,
+    udp: false,
+    ports: &[9042, 7000],
+    ports_only: false,
+    first: cassandra_first,
+    run: dissect,
+    samples: &[
+        Sample {
+            origin: "cassandra.pcap frames 4,6 (OPTIONS, SUPPORTED)",
+            tcp: true,
+            server_port: 9042,
+            packets: &[
+                (true, "040000000500000000"),
+                (
+                    false,
+                    "8400000006000000340002000b434f4d5052455353494f4e00020006736e6170707900036c7a34000b43514c5f56455253494f4e00010005332e332e31",
+                ),
+            ],
+            protocol: CASSANDRA,
+        },
+        Sample {
+            origin: "cassandra.pcap frame 20 (internode)",
+            tcp: true,
+            server_port: 7000,
+            packets: &[(true, "ca552dfa0c0a0c1106c61200021b58f3cb19b3")],
+            protocol: CASSANDRA,
+        },
+    ],
+};
 
 #[cfg(test)]
 mod tests {

@@ -9,7 +9,7 @@
 
 use flowstat_core::{Metadata, Protocol};
 
-use crate::dissect::{Packet, Scratch, Verdict};
+use crate::dissect::{Dissector, Packet, Sample, Scratch, Verdict};
 
 /// DRDA.
 const DRDA: Protocol = Protocol(227);
@@ -47,6 +47,30 @@ pub(crate) fn dissect(pkt: &Packet<'_>, _scratch: &mut Scratch, _meta: &mut Meta
         Some(_) => Verdict::No,
     }
 }
+
+/// [`Dissector::first`]: the client opens with a DSS under 32 KiB.
+fn drda_first(from_client: bool, byte: u8) -> bool {
+    from_client && byte < 0x80
+}
+
+/// The registry's entry.
+pub(crate) const DISSECTOR: Dissector = Dissector {
+    name: "drda",
+    protocols: &[DRDA],
+    tcp: true,
+    udp: false,
+    ports: &[50000, 446, 1527],
+    ports_only: false,
+    first: drda_first,
+    run: dissect,
+    samples: &[Sample {
+        origin: "drda_db2.pcap frame 4 (EXCSAT, first 24 bytes)",
+        tcp: true,
+        server_port: 50000,
+        packets: &[(true, "0089d0410001008310410039115e8482f29183836d8197")],
+        protocol: DRDA,
+    }],
+};
 
 #[cfg(test)]
 mod tests {

@@ -4,7 +4,7 @@
 
 use flowstat_core::{Metadata, Protocol};
 
-use crate::dissect::{Packet, Scratch, Verdict};
+use crate::dissect::{Dissector, Packet, Sample, Scratch, Verdict};
 
 /// JSON-RPC.
 const JSON_RPC: Protocol = Protocol(375);
@@ -74,6 +74,33 @@ fn trim(bytes: &[u8]) -> &[u8] {
     let n = bytes.iter().take_while(|b| b.is_ascii_whitespace()).count();
     &bytes[n..]
 }
+
+/// [`Dissector::first`]: a JSON object or array, maybe after whitespace.
+fn jsonrpc_first(_from_client: bool, byte: u8) -> bool {
+    byte == b'{' || byte == b'[' || byte.is_ascii_whitespace()
+}
+
+/// The registry's entry.
+pub(crate) const DISSECTOR: Dissector = Dissector {
+    name: "jsonrpc",
+    protocols: &[JSON_RPC],
+    tcp: true,
+    udp: true,
+    ports: &[],
+    ports_only: false,
+    first: jsonrpc_first,
+    run: dissect,
+    samples: &[Sample {
+        origin: "jsonrpc.pcap frame 4 (first 60 bytes)",
+        tcp: true,
+        server_port: 8080,
+        packets: &[(
+            true,
+            "7b226a736f6e727063223a2022322e30222c20226d6574686f64223a20226563686f222c2022706172616d73223a205b2254657374696e6721225d2c",
+        )],
+        protocol: JSON_RPC,
+    }],
+};
 
 #[cfg(test)]
 mod tests {

@@ -7,7 +7,7 @@
 
 use flowstat_core::{Metadata, Protocol};
 
-use crate::dissect::{Packet, Scratch, Verdict};
+use crate::dissect::{Dissector, Packet, Sample, Scratch, Verdict};
 
 /// Kafka.
 const KAFKA: Protocol = Protocol(377);
@@ -106,6 +106,33 @@ fn request(stream: &[u8]) -> Read<([u8; 4], bool)> {
     }
 }
 
+/// [`Dissector::first`]: the client speaks first; a size under 100 MiB.
+fn kafka_first(from_client: bool, byte: u8) -> bool {
+    from_client && byte <= 0x06
+}
+
+/// The registry's entry.
+pub(crate) const DISSECTOR: Dissector = Dissector {
+    name: "kafka",
+    protocols: &[KAFKA],
+    tcp: true,
+    udp: false,
+    ports: &[9092],
+    ports_only: false,
+    first: kafka_first,
+    run: dissect,
+    samples: &[Sample {
+        origin: "synthetic: librdkafka ApiVersions v3 request (the corpus has no Kafka capture)",
+        tcp: true,
+        server_port: 9092,
+        packets: &[(
+            true,
+            "000000230012000300000001000772646b61666b61000d6c6962726466616b610006322e332e300000",
+        )],
+        protocol: KAFKA,
+    }],
+};
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -127,6 +154,8 @@ mod tests {
         let r = hex(API_VERSIONS);
         let (v, _) = run(dissect, &f, &[(true, &r[..16]), (true, &r[16..])]);
         assert_eq!(v, [Verdict::Maybe, Verdict::Done(KAFKA)]);
+        let (v, _) = run(dissect, &f, &[(true, &r), (false, &hex(RESPONSE))]);
+        assert_eq!(v, [Verdict::Done(KAFKA), Verdict::Done(KAFKA)]);
     }
 
     #[test]

@@ -9,7 +9,7 @@
 
 use flowstat_core::{Metadata, Protocol};
 
-use crate::dissect::{Packet, Scratch, Verdict};
+use crate::dissect::{Dissector, Packet, Sample, Scratch, Verdict};
 
 /// Lustre.
 const LUSTRE: Protocol = Protocol(425);
@@ -56,6 +56,30 @@ pub(crate) fn dissect(pkt: &Packet<'_>, _scratch: &mut Scratch, _meta: &mut Meta
         Verdict::No
     }
 }
+
+/// [`Dissector::first`]: the first bytes of the magics (little-endian) and of an LNet message.
+fn lustre_first(_from_client: bool, byte: u8) -> bool {
+    matches!(byte, 0x00 | 0x63 | 0xc1)
+}
+
+/// The registry's entry.
+pub(crate) const DISSECTOR: Dissector = Dissector {
+    name: "lustre",
+    protocols: &[LUSTRE],
+    tcp: true,
+    udp: false,
+    ports: &[988],
+    ports_only: false,
+    first: lustre_first,
+    run: dissect,
+    samples: &[Sample {
+        origin: "lustre.pcapng frame 4, its NID set to the sample flow server 192.0.2.1",
+        tcp: true,
+        server_port: 988,
+        packets: &[(true, "0071ceac01000000010200c000000200")],
+        protocol: LUSTRE,
+    }],
+};
 
 #[cfg(test)]
 mod tests {

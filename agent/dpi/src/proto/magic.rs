@@ -20,7 +20,7 @@
 
 use flowstat_core::{Metadata, Protocol};
 
-use crate::dissect::{Packet, Scratch, Verdict};
+use crate::dissect::{Dissector, Packet, Sample, Scratch, Verdict};
 
 /// What a check of a first message found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -39,6 +39,19 @@ struct Opening {
     udp: bool,
     check: fn(&[u8]) -> Check,
 }
+
+/// The protocols of [`OPENINGS`].
+const OPENING_PROTOCOLS: [Protocol; 9] = [
+    Protocol(248),
+    Protocol(329),
+    Protocol(309),
+    Protocol(166),
+    Protocol(230),
+    Protocol(168),
+    Protocol(394),
+    Protocol(330),
+    Protocol(89),
+];
 
 /// Every opening, checked in order.
 const OPENINGS: &[Opening] = &[
@@ -278,6 +291,110 @@ fn rfb(b: &[u8]) -> Check {
     }
     Check::More
 }
+
+/// [`Dissector::first`]: the first byte of one of the openings.
+fn magic_first(_from_client: bool, byte: u8) -> bool {
+    b"Z#*@8GMER\0".contains(&byte)
+}
+
+/// The registry's entry.
+pub(crate) const DISSECTOR: Dissector = Dissector {
+    name: "magic",
+    protocols: &OPENING_PROTOCOLS,
+    tcp: true,
+    udp: true,
+    ports: &[10050, 10051, 4949, 2501, 873, 4730, 9300, 5900, 5901],
+    ports_only: false,
+    first: magic_first,
+    run: dissect,
+    samples: &[
+        Sample {
+            origin: "munin.pcap frame 4",
+            tcp: true,
+            server_port: 4949,
+            packets: &[(
+                false,
+                "23206d756e696e206e6f6465206174206b6962616e612d6e6f646530310a",
+            )],
+            protocol: Protocol(329),
+        },
+        Sample {
+            origin: "kismet.pcap frame 4 (first 24 bytes)",
+            tcp: true,
+            server_port: 2501,
+            packets: &[(false, "2a4b49534d45543a20302e302e3020313134343030343338")],
+            protocol: Protocol(309),
+        },
+        Sample {
+            origin: "rsync.pcap frame 4",
+            tcp: true,
+            server_port: 873,
+            packets: &[(true, "405253594e43443a2033302e300a")],
+            protocol: Protocol(166),
+        },
+        Sample {
+            origin: "fix2.pcap frame 8 (first 30 bytes)",
+            tcp: true,
+            server_port: 1024,
+            packets: &[(
+                true,
+                "383d464958542e312e3101393d36320133353d410134393d396f58775678",
+            )],
+            protocol: Protocol(230),
+        },
+        Sample {
+            origin: "corba.pcap frame 4 (first 16 bytes)",
+            tcp: true,
+            server_port: 56899,
+            packets: &[(true, "47494f5001020000000000d800000000")],
+            protocol: Protocol(168),
+        },
+        Sample {
+            origin: "corba.pcap frame 19 (MIOP, first 40 bytes)",
+            tcp: false,
+            server_port: 15984,
+            packets: &[(
+                true,
+                "4d494f501003e40000000000010000000c00000000000000000000000000000047494f5001020100",
+            )],
+            protocol: Protocol(168),
+        },
+        Sample {
+            origin: "gearman.pcap frame 4",
+            tcp: true,
+            server_port: 4730,
+            packets: &[(true, "0052455100000001000000027763")],
+            protocol: Protocol(394),
+        },
+        Sample {
+            origin: "elasticsearch.pcap frame 4",
+            tcp: true,
+            server_port: 9300,
+            packets: &[(
+                true,
+                "455300000034000000000000000108005cc66300000106782d7061636b16696e7465726e616c3a7463702f68616e647368616b650004cbf6ae03",
+            )],
+            protocol: Protocol(330),
+        },
+        Sample {
+            origin: "vnc.pcap frames 4,5",
+            tcp: true,
+            server_port: 6900,
+            packets: &[
+                (false, "524642203030342e3030310a"),
+                (true, "524642203030342e3030310a"),
+            ],
+            protocol: Protocol(89),
+        },
+        Sample {
+            origin: "synthetic: a Zabbix agent request header",
+            tcp: true,
+            server_port: 10051,
+            packets: &[(true, "5a4258440105000000000000007b7d2020")],
+            protocol: Protocol(248),
+        },
+    ],
+};
 
 #[cfg(test)]
 mod tests {

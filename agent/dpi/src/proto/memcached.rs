@@ -3,7 +3,7 @@
 
 use flowstat_core::{Metadata, Protocol};
 
-use crate::dissect::{Packet, Scratch, Verdict};
+use crate::dissect::{Dissector, Packet, Sample, Scratch, Verdict, any_first};
 
 /// Memcached.
 const MEMCACHED: Protocol = Protocol(40);
@@ -210,6 +210,31 @@ fn starts_with_word(line: &[u8], words: &[&[u8]]) -> bool {
         .unwrap_or(line.len());
     words.contains(&&line[..end])
 }
+
+/// The registry's entry.
+pub(crate) const DISSECTOR: Dissector = Dissector {
+    name: "memcached",
+    protocols: &[MEMCACHED],
+    tcp: true,
+    udp: true,
+    ports: &[11211],
+    ports_only: false,
+    first: any_first,
+    run: dissect,
+    samples: &[Sample {
+        origin: "synthetic: get and its reply (the corpus has no memcached capture)",
+        tcp: true,
+        server_port: 11211,
+        packets: &[
+            (true, "676574207573657234320d0a"),
+            (
+                false,
+                "56414c554520757365723432203020320d0a68690d0a454e440d0a",
+            ),
+        ],
+        protocol: MEMCACHED,
+    }],
+};
 
 #[cfg(test)]
 mod tests {

@@ -1,37 +1,55 @@
 //! One module per protocol family; each exports its registry entry,
 //! `DISSECTOR` (see [`Dissector`]), and [`REGISTRY`] lists them.
 
+pub(crate) mod ajp;
 pub(crate) mod amqp;
 pub(crate) mod ber;
 pub(crate) mod bittorrent;
+pub(crate) mod cassandra;
 pub(crate) mod dhcp;
 pub(crate) mod dns;
+pub(crate) mod drda;
 pub(crate) mod ftp;
 pub(crate) mod http;
 pub(crate) mod ipsec;
+pub(crate) mod jsonrpc;
+pub(crate) mod kafka;
 pub(crate) mod kerberos;
 pub(crate) mod ldap;
+pub(crate) mod lustre;
+pub(crate) mod magic;
 pub(crate) mod mail;
+pub(crate) mod memcached;
+pub(crate) mod mongodb;
 pub(crate) mod mqtt;
 pub(crate) mod mysql;
 pub(crate) mod netbios;
+pub(crate) mod nntp;
 pub(crate) mod ntp;
 pub(crate) mod openvpn;
 pub(crate) mod postgres;
 pub(crate) mod quic;
+pub(crate) mod raft;
 pub(crate) mod rdp;
 pub(crate) mod redis;
+pub(crate) mod rpc;
+pub(crate) mod rsh;
 pub(crate) mod rtp;
 pub(crate) mod rtsp;
+pub(crate) mod rx;
 pub(crate) mod sip;
 pub(crate) mod smb;
+pub(crate) mod smpp;
 pub(crate) mod snmp;
 pub(crate) mod ssdp;
 pub(crate) mod ssh;
+pub(crate) mod stomp;
 pub(crate) mod stun;
 pub(crate) mod syslog;
 pub(crate) mod telnet;
+pub(crate) mod thrift;
 pub(crate) mod tls;
+pub(crate) mod whois;
 pub(crate) mod wireguard;
 
 use crate::dissect::Dissector;
@@ -72,4 +90,24 @@ pub(crate) const REGISTRY: &[Dissector] = &[
     openvpn::DISSECTOR,
     ipsec::DISSECTOR,
     bittorrent::DISSECTOR,
+    magic::DISSECTOR,
+    rpc::DISSECTOR,
+    mongodb::DISSECTOR,
+    cassandra::DISSECTOR,
+    memcached::DISSECTOR,
+    nntp::DISSECTOR,
+    ajp::DISSECTOR,
+    thrift::DISSECTOR,
+    smpp::DISSECTOR,
+    stomp::DISSECTOR,
+    drda::DISSECTOR,
+    lustre::DISSECTOR,
+    rx::DISSECTOR,
+    rsh::DISSECTOR,
+    raft::DISSECTOR,
+    jsonrpc::DISSECTOR,
+    // Weak alone (a length and two small numbers): after the others.
+    kafka::DISSECTOR,
+    // Any text on its ports.
+    whois::DISSECTOR,
 ];

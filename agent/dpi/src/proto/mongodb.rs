@@ -7,7 +7,7 @@
 
 use flowstat_core::{Metadata, Protocol};
 
-use crate::dissect::{Packet, Scratch, Verdict};
+use crate::dissect::{Dissector, Packet, Sample, Scratch, Verdict, any_first};
 
 /// MongoDB.
 const MONGODB: Protocol = Protocol(60);
@@ -124,6 +124,28 @@ fn body_ok(h: Header, stream: &[u8]) -> bool {
         _ => true,
     }
 }
+
+/// The registry's entry.
+pub(crate) const DISSECTOR: Dissector = Dissector {
+    name: "mongodb",
+    protocols: &[MONGODB],
+    tcp: true,
+    udp: false,
+    ports: &[27017, 27018, 27019],
+    ports_only: false,
+    first: any_first,
+    run: dissect,
+    samples: &[Sample {
+        origin: "mongodb.pcap frame 12 (OP_QUERY getnonce)",
+        tcp: true,
+        server_port: 27017,
+        packets: &[(
+            true,
+            "3b0000000000000000000000d4070000000000006162746573742e24636d640000000000ffffffff13000000106765746e6f6e6365000100000000",
+        )],
+        protocol: MONGODB,
+    }],
+};
 
 #[cfg(test)]
 mod tests {

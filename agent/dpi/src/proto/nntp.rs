@@ -3,7 +3,7 @@
 
 use flowstat_core::{Metadata, Protocol};
 
-use crate::dissect::{Packet, Scratch, Verdict};
+use crate::dissect::{Dissector, Packet, Sample, Scratch, Verdict};
 use crate::proto::mail::{Line, first_line, first_word_in};
 
 /// Usenet.
@@ -63,6 +63,36 @@ fn greets(stream: &[u8]) -> bool {
     let n = stream.len().min(4);
     [b"200 ", b"201 "].iter().any(|g| g[..n] == stream[..n])
 }
+
+/// [`Dissector::first`]: the server greets first, with a 2xx code.
+fn nntp_first(from_client: bool, byte: u8) -> bool {
+    !from_client && byte == b'2'
+}
+
+/// The registry's entry.
+pub(crate) const DISSECTOR: Dissector = Dissector {
+    name: "nntp",
+    protocols: &[USENET],
+    tcp: true,
+    udp: false,
+    ports: &[119],
+    ports_only: false,
+    first: nntp_first,
+    run: dissect,
+    samples: &[Sample {
+        origin: "nntp.pcap frames 4,6 (greeting cut, MODE READER)",
+        tcp: true,
+        server_port: 119,
+        packets: &[
+            (
+                false,
+                "323030204c6561666e6f6465204e4e5450204461656d6f6e0d0a",
+            ),
+            (true, "4d4f4445205245414445520d0a"),
+        ],
+        protocol: USENET,
+    }],
+};
 
 #[cfg(test)]
 mod tests {

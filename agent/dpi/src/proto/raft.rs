@@ -8,7 +8,7 @@
 
 use flowstat_core::{Metadata, Protocol};
 
-use crate::dissect::{Packet, Scratch, Verdict};
+use crate::dissect::{Dissector, Packet, Sample, Scratch, Verdict};
 
 /// Raft.
 const RAFT: Protocol = Protocol(392);
@@ -91,6 +91,33 @@ fn is_raft_header(next: &[u8]) -> bool {
     let n = next.len().min(8);
     next.first().is_some_and(|t| (1..=6).contains(t)) && next[1..n].iter().all(|&b| b == 0)
 }
+
+/// [`Dissector::first`]: a handshake (version 1) or a message type.
+fn raft_first(_from_client: bool, byte: u8) -> bool {
+    (1..=6).contains(&byte)
+}
+
+/// The registry's entry.
+pub(crate) const DISSECTOR: Dissector = Dissector {
+    name: "raft",
+    protocols: &[RAFT],
+    tcp: true,
+    udp: false,
+    ports: &[],
+    ports_only: false,
+    first: raft_first,
+    run: dissect,
+    samples: &[Sample {
+        origin: "raft.pcap frame 4 (handshake)",
+        tcp: true,
+        server_port: 9002,
+        packets: &[(
+            true,
+            "0100000000000000010000000000000010000000000000003132372e302e302e313a393030310000",
+        )],
+        protocol: RAFT,
+    }],
+};
 
 #[cfg(test)]
 mod tests {

@@ -9,7 +9,7 @@
 
 use flowstat_core::{Metadata, Protocol};
 
-use crate::dissect::{Packet, Scratch, Verdict};
+use crate::dissect::{Dissector, Packet, Sample, Scratch, Verdict, any_first};
 
 /// NFS (and mountd, portmap).
 const NFS: Protocol = Protocol(11);
@@ -126,6 +126,34 @@ fn reply_xid(msg: &[u8]) -> Read {
         _ => Read::Bad,
     }
 }
+
+/// The registry's entry.
+pub(crate) const DISSECTOR: Dissector = Dissector {
+    name: "rpc",
+    protocols: &[NFS],
+    tcp: true,
+    udp: true,
+    ports: &[111, 2049],
+    ports_only: false,
+    first: any_first,
+    run: dissect,
+    samples: &[Sample {
+        origin: "nfsv2.pcap frames 1,2 (portmap GETPORT and its reply)",
+        tcp: false,
+        server_port: 111,
+        packets: &[
+            (
+                true,
+                "3841169f0000000000000002000186a0000000030000000300000000000000000000000000000000000186a50000000100000003756470000000000000000000",
+            ),
+            (
+                false,
+                "3841169f0000000100000000000000000000000000000000000000123133392e32352e32322e3130322e342e32340000",
+            ),
+        ],
+        protocol: NFS,
+    }],
+};
 
 #[cfg(test)]
 mod tests {

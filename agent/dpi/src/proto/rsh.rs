@@ -7,7 +7,7 @@
 
 use flowstat_core::{Metadata, Protocol};
 
-use crate::dissect::{Packet, Scratch, Verdict};
+use crate::dissect::{Dissector, Packet, Sample, Scratch, Verdict};
 
 /// RSH.
 const RSH: Protocol = Protocol(294);
@@ -78,6 +78,33 @@ fn port_ok(digits: &[u8]) -> bool {
         <= 65_535
 }
 
+/// [`Dissector::first`]: the client opens with a port number.
+fn rsh_first(from_client: bool, byte: u8) -> bool {
+    from_client && byte.is_ascii_digit()
+}
+
+/// The registry's entry.
+pub(crate) const DISSECTOR: Dissector = Dissector {
+    name: "rsh",
+    protocols: &[RSH],
+    tcp: true,
+    udp: false,
+    ports: &[514],
+    ports_only: false,
+    first: rsh_first,
+    run: dissect,
+    samples: &[Sample {
+        origin: "rsh.pcap frames 4,6",
+        tcp: true,
+        server_port: 514,
+        packets: &[
+            (true, "3130323200"),
+            (true, "6c6e7300726f6f74006d6b646972207465737464697200"),
+        ],
+        protocol: RSH,
+    }],
+};
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -116,7 +143,7 @@ mod tests {
             b"GET / HTTP/1.1\r\n",
             b"\0alice\0bob\0xterm/38400\0",
             // soap.pcap frame 3: UTF-16 text.
-            b"8\00\00\00\0",
+            b"8\x000\x000\x000\x00",
             b"0\0alice\0bob\0ls -l\0",
         ] {
             let (v, _) = run(dissect, &f, &[(true, p)]);

@@ -6,7 +6,7 @@
 
 use flowstat_core::{Metadata, Protocol};
 
-use crate::dissect::{Packet, Scratch, Verdict};
+use crate::dissect::{Dissector, Packet, Sample, Scratch, Verdict};
 
 /// SMPP.
 const SMPP: Protocol = Protocol(207);
@@ -98,6 +98,36 @@ fn header(stream: &[u8]) -> Option<Option<Header>> {
         sequence: word(12),
     }))
 }
+
+/// [`Dissector::first`]: the client opens with a PDU under 64 KiB.
+fn smpp_first(from_client: bool, byte: u8) -> bool {
+    from_client && byte == 0
+}
+
+/// The registry's entry.
+pub(crate) const DISSECTOR: Dissector = Dissector {
+    name: "smpp",
+    protocols: &[SMPP],
+    tcp: true,
+    udp: false,
+    ports: &[2775],
+    ports_only: false,
+    first: smpp_first,
+    run: dissect,
+    samples: &[Sample {
+        origin: "smpp_in_general.pcap frames 4,5 (bind_transmitter and its response)",
+        tcp: true,
+        server_port: 9000,
+        packets: &[
+            (
+                true,
+                "00000028000000020000000000000001616268696b0070617373776f726400534d50500001000000",
+            ),
+            (false, "00000015800000020000000000000001534d534300"),
+        ],
+        protocol: SMPP,
+    }],
+};
 
 #[cfg(test)]
 mod tests {

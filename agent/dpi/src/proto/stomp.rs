@@ -4,7 +4,7 @@
 
 use flowstat_core::{Metadata, Protocol};
 
-use crate::dissect::{Packet, Scratch, Verdict};
+use crate::dissect::{Dissector, Packet, Sample, Scratch, Verdict};
 use crate::proto::mail::{Line, first_line};
 
 /// STOMP.
@@ -52,6 +52,33 @@ pub(crate) fn dissect(pkt: &Packet<'_>, _scratch: &mut Scratch, _meta: &mut Meta
         _ => Verdict::No,
     }
 }
+
+/// [`Dissector::first`]: the client opens with `CONNECT` or `STOMP`.
+fn stomp_first(from_client: bool, byte: u8) -> bool {
+    from_client && (byte == b'C' || byte == b'S')
+}
+
+/// The registry's entry.
+pub(crate) const DISSECTOR: Dissector = Dissector {
+    name: "stomp",
+    protocols: &[STOMP],
+    tcp: true,
+    udp: false,
+    ports: &[61613],
+    ports_only: false,
+    first: stomp_first,
+    run: dissect,
+    samples: &[Sample {
+        origin: "stomp.pcapng frame 4 (STOMP frame)",
+        tcp: true,
+        server_port: 61613,
+        packets: &[(
+            true,
+            "53544f4d500a6163636570742d76657273696f6e3a312e310a0a00",
+        )],
+        protocol: STOMP,
+    }],
+};
 
 #[cfg(test)]
 mod tests {

@@ -9,7 +9,7 @@
 
 use flowstat_core::{Metadata, Protocol};
 
-use crate::dissect::{Packet, Scratch, Verdict};
+use crate::dissect::{Dissector, Packet, Sample, Scratch, Verdict};
 
 /// Thrift.
 const THRIFT: Protocol = Protocol(345);
@@ -136,6 +136,42 @@ fn name(bytes: &[u8], len: usize) -> Read {
         Read::Ok
     }
 }
+
+/// [`Dissector::first`]: a binary or compact header, or a frame size.
+fn thrift_first(_from_client: bool, byte: u8) -> bool {
+    matches!(byte, 0x00 | 0x80 | 0x82)
+}
+
+/// The registry's entry.
+pub(crate) const DISSECTOR: Dissector = Dissector {
+    name: "thrift",
+    protocols: &[THRIFT],
+    tcp: true,
+    udp: true,
+    ports: &[9090, 6831, 6832],
+    ports_only: false,
+    first: thrift_first,
+    run: dissect,
+    samples: &[
+        Sample {
+            origin: "thrift.pcap frame 4 (binary call)",
+            tcp: true,
+            server_port: 11010,
+            packets: &[(
+                true,
+                "8001000100000014616e6f6e796d6f75735f636f6d6d616e645f6f6e000000000800010000000000",
+            )],
+            protocol: THRIFT,
+        },
+        Sample {
+            origin: "thrift.pcap frame 171 (compact oneway, first 23 bytes)",
+            tcp: false,
+            server_port: 6831,
+            packets: &[(true, "8281b2810109656d697442617463681c1c18186d617472")],
+            protocol: THRIFT,
+        },
+    ],
+};
 
 #[cfg(test)]
 mod tests {

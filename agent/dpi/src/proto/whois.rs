@@ -4,7 +4,7 @@
 
 use flowstat_core::{Metadata, Protocol};
 
-use crate::dissect::{Packet, Scratch, Verdict};
+use crate::dissect::{Dissector, Packet, Sample, Scratch, Verdict, any_first};
 
 /// Whois-DAS.
 const WHOIS: Protocol = Protocol(170);
@@ -39,6 +39,25 @@ pub(crate) fn dissect(pkt: &Packet<'_>, _scratch: &mut Scratch, _meta: &mut Meta
         Verdict::No
     }
 }
+
+/// The registry's entry.
+pub(crate) const DISSECTOR: Dissector = Dissector {
+    name: "whois",
+    protocols: &[WHOIS],
+    tcp: true,
+    udp: false,
+    ports: &[43, 4343],
+    ports_only: true,
+    first: any_first,
+    run: dissect,
+    samples: &[Sample {
+        origin: "whois.pcapng frame 4",
+        tcp: true,
+        server_port: 43,
+        packets: &[(true, "6578616d706c652e636f6d0d0a")],
+        protocol: WHOIS,
+    }],
+};
 
 #[cfg(test)]
 mod tests {
