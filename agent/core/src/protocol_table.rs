@@ -294,6 +294,8 @@ pub(crate) static TABLE: &[(u16, &str)] = &[
     (289, "Cachefly"),
     (290, "Softether"),
     (291, "MpegDash"),
+    (305, "Threema"),
     (349, "HTTP2"),
+    (385, "KCP"),
     (426, "NordVPN"),
 ];

@@ -5,10 +5,13 @@ pub(crate) mod amqp;
 pub(crate) mod ber;
 pub(crate) mod bittorrent;
 pub(crate) mod dhcp;
+pub(crate) mod discord;
 pub(crate) mod dns;
 pub(crate) mod ftp;
+pub(crate) mod h323;
 pub(crate) mod http;
 pub(crate) mod ipsec;
+pub(crate) mod kcp;
 pub(crate) mod kerberos;
 pub(crate) mod ldap;
 pub(crate) mod mail;
@@ -31,7 +34,9 @@ pub(crate) mod ssh;
 pub(crate) mod stun;
 pub(crate) mod syslog;
 pub(crate) mod telnet;
+pub(crate) mod threema;
 pub(crate) mod tls;
+pub(crate) mod viber;
 pub(crate) mod wireguard;
 
 use crate::dissect::Dissector;
@@ -72,4 +77,9 @@ pub(crate) const REGISTRY: &[Dissector] = &[
     openvpn::DISSECTOR,
     ipsec::DISSECTOR,
     bittorrent::DISSECTOR,
+    h323::DISSECTOR,
+    discord::DISSECTOR,
+    viber::DISSECTOR,
+    threema::DISSECTOR,
+    kcp::DISSECTOR,
 ];
