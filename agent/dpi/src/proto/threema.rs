@@ -3,8 +3,10 @@
 //! The client opens with 48 bytes (its temporary public key and cookie),
 //! the server answers with 80 (its cookie and a sealed box), the client
 //! logs in; from then on every message is framed by a 16-bit
-//! little-endian length. Claimed on the first such frame after the
-//! handshake, each earlier step of the right size.
+//! little-endian length. Claimed on the login once the two hellos had
+//! their sizes (XMPP, on the same port, starts with text), or on the
+//! first frame after the handshake when the server sent more with its
+//! hello.
 
 use flowstat_core::{Metadata, Protocol};
 
@@ -30,7 +32,14 @@ pub(crate) fn dissect(pkt: &Packet<'_>, _scratch: &mut Scratch, _meta: &mut Meta
     let [client, server] = pkt.seen;
     let ok = match (pkt.from_client, client, server) {
         (true, 0, 0) => p.len() == CLIENT_HELLO,
-        (false, _, 0) => pkt.client_stream.len() == CLIENT_HELLO && p.len() == SERVER_HELLO,
+        (false, _, 0) => pkt.client_stream.len() == CLIENT_HELLO,
+        // The login after both hellos.
+        (true, 1, 1..)
+            if pkt.client_stream.len() > CLIENT_HELLO
+                && pkt.server_stream.len() == SERVER_HELLO =>
+        {
+            return Verdict::Done(THREEMA);
+        }
         // The login, and the server's answer, of any size.
         (true, 1, 1..) | (false, _, 1) => true,
         (true, 1, 0) => false,
@@ -94,10 +103,22 @@ mod tests {
     fn handshake_then_frame() {
         let f = flow(true, 50484, PORT);
         let (h, s, l, fr) = (hex(HELLO), hex(SERVER), hex(LOGIN), hex(FRAME));
+        let (v, _) = run(dissect, &f, &[(true, &h), (false, &s), (true, &l)]);
+        assert_eq!(v, [Verdict::Maybe, Verdict::Maybe, Verdict::Done(THREEMA)]);
+        // The server's hello in two pieces.
+        let (s1, s2) = s.split_at(40);
         let (v, _) = run(
             dissect,
             &f,
-            &[(true, &h), (false, &s), (true, &l), (true, &fr)],
+            &[(true, &h), (false, s1), (false, s2), (true, &l)],
+        );
+        assert_eq!(v.last(), Some(&Verdict::Done(THREEMA)));
+        // The server's hello with more after it: the next frame decides.
+        let more = [&s[..], &fr[..]].concat();
+        let (v, _) = run(
+            dissect,
+            &f,
+            &[(true, &h), (false, &more), (true, &l), (true, &fr)],
         );
         assert_eq!(
             v,
