@@ -38,6 +38,7 @@ pub(crate) mod threema;
 pub(crate) mod tls;
 pub(crate) mod viber;
 pub(crate) mod wireguard;
+pub(crate) mod zoom;
 
 use crate::dissect::Dissector;
 
@@ -82,4 +83,5 @@ pub(crate) const REGISTRY: &[Dissector] = &[
     viber::DISSECTOR,
     threema::DISSECTOR,
     kcp::DISSECTOR,
+    zoom::DISSECTOR,
 ];
