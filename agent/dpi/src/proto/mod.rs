@@ -29,6 +29,7 @@ pub(crate) mod rtsp;
 pub(crate) mod sip;
 pub(crate) mod smb;
 pub(crate) mod snmp;
+pub(crate) mod spotify;
 pub(crate) mod ssdp;
 pub(crate) mod ssh;
 pub(crate) mod stun;
@@ -84,4 +85,5 @@ pub(crate) const REGISTRY: &[Dissector] = &[
     threema::DISSECTOR,
     kcp::DISSECTOR,
     zoom::DISSECTOR,
+    spotify::DISSECTOR,
 ];
