@@ -7,13 +7,16 @@ pub(crate) mod ber;
 pub(crate) mod bittorrent;
 pub(crate) mod cassandra;
 pub(crate) mod dhcp;
+pub(crate) mod discord;
 pub(crate) mod dns;
 pub(crate) mod drda;
 pub(crate) mod ftp;
+pub(crate) mod h323;
 pub(crate) mod http;
 pub(crate) mod ipsec;
 pub(crate) mod jsonrpc;
 pub(crate) mod kafka;
+pub(crate) mod kcp;
 pub(crate) mod kerberos;
 pub(crate) mod ldap;
 pub(crate) mod lustre;
@@ -41,16 +44,20 @@ pub(crate) mod sip;
 pub(crate) mod smb;
 pub(crate) mod smpp;
 pub(crate) mod snmp;
+pub(crate) mod spotify;
 pub(crate) mod ssdp;
 pub(crate) mod ssh;
 pub(crate) mod stomp;
 pub(crate) mod stun;
 pub(crate) mod syslog;
 pub(crate) mod telnet;
+pub(crate) mod threema;
 pub(crate) mod thrift;
 pub(crate) mod tls;
+pub(crate) mod viber;
 pub(crate) mod whois;
 pub(crate) mod wireguard;
+pub(crate) mod zoom;
 
 use crate::dissect::Dissector;
 
@@ -106,6 +113,13 @@ pub(crate) const REGISTRY: &[Dissector] = &[
     rsh::DISSECTOR,
     raft::DISSECTOR,
     jsonrpc::DISSECTOR,
+    h323::DISSECTOR,
+    discord::DISSECTOR,
+    viber::DISSECTOR,
+    threema::DISSECTOR,
+    kcp::DISSECTOR,
+    zoom::DISSECTOR,
+    spotify::DISSECTOR,
     // Weak alone (a length and two small numbers): after the others.
     kafka::DISSECTOR,
     // Any text on its ports.
