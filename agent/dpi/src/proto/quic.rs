@@ -37,7 +37,7 @@ use hkdf::Hkdf;
 use sha2::Sha256;
 
 use super::tls::{self, Reader};
-use crate::dissect::{Dissector, Packet, Sample, Scratch, Verdict, any_first};
+use crate::dissect::{Dissector, Packet, Sample, Scratch, Verdict};
 
 /// nDPI's QUIC.
 const QUIC: Protocol = Protocol(188);
@@ -641,20 +641,65 @@ fn chlo(data: &[u8], meta: &mut Metadata) {
 /// The registry's entry.
 pub(crate) const DISSECTOR: Dissector = Dissector {
     name: "quic",
-    protocols: &[Protocol(188)],
+    protocols: &[QUIC, DOH_DOT],
     tcp: false,
     udp: true,
-    ports: &[443],
+    ports: &[443, 853],
     ports_only: false,
-    first: any_first,
+    first,
     run: dissect,
-    samples: &[Sample {
-        origin: "dlt_ppp.pcap frames ",
-        tcp: false,
-        server_port: 443,
-        packets: &[(
-            true,
-            "cfff00001d0cb712293a9b14f20cd059dca8049869c1d7004496743ac64dd1b9\
+    samples: &[
+        Sample {
+            origin: "dlt_ppp.pcap frame 1 (draft 29, its start)",
+            tcp: false,
+            server_port: 443,
+            packets: &[(true, DLT_PPP)],
+            protocol: QUIC,
+        },
+        Sample {
+            origin: "quic-v2.pcapng frame 1 (v2)",
+            tcp: false,
+            server_port: 4443,
+            packets: &[(true, include_str!("quic/testdata/quic-v2-1.hex"))],
+            protocol: QUIC,
+        },
+        Sample {
+            origin: "quic_0RTT.pcap frames 3 to 5 (v1: 0-RTT, then the Initial)",
+            tcp: false,
+            server_port: 443,
+            packets: &[
+                (true, include_str!("quic/testdata/quic_0RTT-3.hex")),
+                (true, include_str!("quic/testdata/quic_0RTT-4.hex")),
+                (true, include_str!("quic/testdata/quic_0RTT-5.hex")),
+            ],
+            protocol: QUIC,
+        },
+        Sample {
+            origin: "gquic.pcap frame 1 (Q050)",
+            tcp: false,
+            server_port: 443,
+            packets: &[(true, include_str!("quic/testdata/gquic-1.hex"))],
+            protocol: QUIC,
+        },
+        Sample {
+            origin: "quic_q46_b.pcap frame 1 (Q046)",
+            tcp: false,
+            server_port: 443,
+            packets: &[(true, include_str!("quic/testdata/quic_q46_b-1.hex"))],
+            protocol: QUIC,
+        },
+        Sample {
+            origin: "http_ipv6.pcap frame 5 (Q025)",
+            tcp: false,
+            server_port: 443,
+            packets: &[(true, include_str!("quic/testdata/http_ipv6-5.hex"))],
+            protocol: QUIC,
+        },
+    ],
+};
+
+/// dlt_ppp.pcap frame 1: a draft-29 Initial (its first 512 bytes).
+const DLT_PPP: &str = "cfff00001d0cb712293a9b14f20cd059dca8049869c1d7004496743ac64dd1b9\
              7c5497ef3b29287aeb6d33478c587270a46a4e3c0a968741947e9f4821ef36cc\
              f10e271c5bb9d339fe93962261a430962764a0b8a1cf9689ef35ed996e4f7a86\
              95b4fa166bd1ef0814dd996a88994ee3ed034472f877f0f32f745f09d85a2827\
@@ -669,11 +714,14 @@ pub(crate) const DISSECTOR: Dissector = Dissector {
              6f9cb9f69c43ab07f1da0cfed2d2e335134c2dd358d4083e0693593d00590f14\
              b54389e509f52a2ca59226912c77e987c940b7a516a8946f09a6eebc50b1978c\
              9e19292efde76598d90b5b8c4b6231219534f111a747e85be1d1132f2a29bfad\
-             16027ae4db01598d04f7f8c9186a455278b1fc2ec10e3b57fd980af607f2bd54",
-        )],
-        protocol: Protocol(188),
-    }],
-};
+             16027ae4db01598d04f7f8c9186a455278b1fc2ec10e3b57fd980af607f2bd54";
+
+/// Whether a flow may be QUIC by its first payload byte: a long header
+/// (either side), or from the client Google QUIC's public header with a
+/// version.
+fn first(from_client: bool, byte: u8) -> bool {
+    byte & 0x80 != 0 || (from_client && byte & 0xc9 == 0x09)
+}
 
 #[cfg(test)]
 #[path = "quic/tests.rs"]
