@@ -182,7 +182,8 @@ pub(crate) fn dissect(pkt: &Packet<'_>, scratch: &mut Scratch, meta: &mut Metada
 /// [`dissect`] on the flow's state.
 fn step(pkt: &Packet<'_>, st: &mut State, meta: &mut Metadata) -> Verdict {
     let data = pkt.payload;
-    let not_long = if st.found {
+    // The answer to a packet that says nothing new.
+    let other = if st.found {
         Verdict::Found(QUIC)
     } else {
         Verdict::No
@@ -191,7 +192,7 @@ fn step(pkt: &Packet<'_>, st: &mut State, meta: &mut Metadata) -> Verdict {
         return Verdict::No;
     }
     let Some(&first) = data.first() else {
-        return not_long;
+        return other;
     };
     if first & 0x80 == 0 {
         // A short header, or Google QUIC's public header (up to Q043):
@@ -201,17 +202,19 @@ fn step(pkt: &Packet<'_>, st: &mut State, meta: &mut Metadata) -> Verdict {
                 chlo(find_chlo(data.get(13..).unwrap_or_default()), meta);
                 Verdict::Done(QUIC)
             }
-            _ => not_long,
+            _ => other,
         };
     }
     let Some(version) = data.get(1..5) else {
-        return not_long;
+        return other;
     };
     let number = u32::from_be_bytes([version[0], version[1], version[2], version[3]]);
     if gquic(version) && version < b"Q050".as_slice() {
-        // Q046: the CHLO in clear text after the long header.
-        if first & 0x40 == 0 {
-            return not_long;
+        // Q046: the CHLO in clear text after the long header, whose
+        // connection ID lengths (4 bits each, plus 3) say 8 and 0 from
+        // the client, 0 and 8 from the server.
+        if first & 0x40 == 0 || !matches!(data.get(5), Some(0x50 | 0x05)) {
+            return other;
         }
         if !pkt.from_client {
             st.found = true;
@@ -224,8 +227,9 @@ fn step(pkt: &Packet<'_>, st: &mut State, meta: &mut Metadata) -> Verdict {
         !greased(number) || (pkt.from_client && first & 0x40 != 0 && data.len() >= INITIAL_MIN)
     });
     let Some(keys) = keys else {
-        // Another Google version (nothing to decrypt with), or not QUIC.
-        if gquic(version) && first & 0x40 != 0 {
+        // Another Google version with an IETF-style header (nothing to
+        // decrypt with), or not QUIC.
+        if gquic(version) && first & 0x40 != 0 && Long::parse(data, version, false).is_some() {
             st.found = true;
             return if pkt.from_client {
                 Verdict::Done(QUIC)
@@ -233,7 +237,7 @@ fn step(pkt: &Packet<'_>, st: &mut State, meta: &mut Metadata) -> Verdict {
                 Verdict::Found(QUIC)
             };
         }
-        return not_long;
+        return other;
     };
     let mut rest = data;
     let mut packets = 0;
@@ -250,7 +254,7 @@ fn step(pkt: &Packet<'_>, st: &mut State, meta: &mut Metadata) -> Verdict {
         rest = rest.get(packet.len..).unwrap_or_default();
     }
     if packets == 0 {
-        return not_long;
+        return other;
     }
     st.found = true;
     if !pkt.from_client {

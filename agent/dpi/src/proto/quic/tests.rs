@@ -430,6 +430,10 @@ fn google_q046_chlo_in_clear() {
     assert_eq!(meta.host_server_name, "upload.youtube.com");
     let ua = "com.google.android.youtube Cronet/76.0.3809.0";
     assert_eq!(meta.http.unwrap().user_agent, ua);
+    // Other connection ID lengths than Q046's: not Google QUIC.
+    let mut other = capture!("quic_q46_b-1");
+    other[5] = 0x55;
+    assert_eq!(flow_of(&[other]).0, [No]);
 }
 
 /// A Google QUIC CHLO message of `tags` (sorted by tag).
@@ -576,6 +580,15 @@ fn unknown_versions_and_short_packets_are_not_quic() {
     long_cid[5] = 21;
     assert_eq!(flow_of(&[long_cid]).0, [No]);
     assert_ne!(flow_of(&[v1]).0, [Maybe]);
+    // A Google version with no known salt, well formed: QUIC, no more.
+    let q051 = seal(0x5130_3531, &salt(SALT_Q050), false, &DCID, &frames);
+    assert_eq!(
+        flow_of(std::slice::from_ref(&q051)),
+        (vec![Done(QUIC)], Metadata::default())
+    );
+    let mut bad = q051;
+    bad[5] = 0xff;
+    assert_eq!(flow_of(&[bad]).0, [No]);
 }
 
 #[test]
