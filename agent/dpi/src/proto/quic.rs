@@ -2,7 +2,7 @@
 //! "DoH_DoT").
 //!
 //! Every QUIC version seen in the wild:
-//! - IETF QUIC v1 (RFC 9000/9001), v2 (RFC 9369), drafts 22 to 34,
+//! - IETF QUIC v1 (RFC 9000/9001), v2 (RFC 9369), drafts 21 to 34,
 //!   Facebook's mvfst versions (`0xfaceb0xx`) and the greased versions
 //!   that force version negotiation (`0x?a?a?a?a`): the client's Initial
 //!   packets are decrypted with the keys every observer can derive from
