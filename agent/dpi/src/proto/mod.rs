@@ -3,34 +3,50 @@
 
 pub(crate) mod ajp;
 pub(crate) mod amqp;
+pub(crate) mod bacnet;
 pub(crate) mod ber;
 pub(crate) mod bittorrent;
+pub(crate) mod c37118;
 pub(crate) mod cassandra;
+pub(crate) mod coap;
+pub(crate) mod crc;
 pub(crate) mod dhcp;
 pub(crate) mod discord;
+pub(crate) mod dnp3;
 pub(crate) mod dns;
 pub(crate) mod drda;
+pub(crate) mod enip;
+pub(crate) mod ethersbus;
+pub(crate) mod fins;
 pub(crate) mod ftp;
 pub(crate) mod h323;
+pub(crate) mod hartip;
+pub(crate) mod hislip;
 pub(crate) mod http;
+pub(crate) mod iec104;
 pub(crate) mod ipsec;
 pub(crate) mod jsonrpc;
 pub(crate) mod kafka;
 pub(crate) mod kcp;
 pub(crate) mod kerberos;
+pub(crate) mod knxnet;
 pub(crate) mod ldap;
 pub(crate) mod lustre;
 pub(crate) mod magic;
 pub(crate) mod mail;
 pub(crate) mod memcached;
+pub(crate) mod mms;
+pub(crate) mod modbus;
 pub(crate) mod mongodb;
 pub(crate) mod mqtt;
 pub(crate) mod mysql;
 pub(crate) mod netbios;
 pub(crate) mod nntp;
 pub(crate) mod ntp;
+pub(crate) mod opcua;
 pub(crate) mod openvpn;
 pub(crate) mod postgres;
+pub(crate) mod ptp;
 pub(crate) mod quic;
 pub(crate) mod raft;
 pub(crate) mod rdp;
@@ -40,10 +56,12 @@ pub(crate) mod rsh;
 pub(crate) mod rtp;
 pub(crate) mod rtsp;
 pub(crate) mod rx;
+pub(crate) mod s7comm;
 pub(crate) mod sip;
 pub(crate) mod smb;
 pub(crate) mod smpp;
 pub(crate) mod snmp;
+pub(crate) mod someip;
 pub(crate) mod spotify;
 pub(crate) mod ssdp;
 pub(crate) mod ssh;
@@ -54,6 +72,8 @@ pub(crate) mod telnet;
 pub(crate) mod threema;
 pub(crate) mod thrift;
 pub(crate) mod tls;
+pub(crate) mod tpkt;
+pub(crate) mod trdp;
 pub(crate) mod viber;
 pub(crate) mod whois;
 pub(crate) mod wireguard;
@@ -120,6 +140,24 @@ pub(crate) const REGISTRY: &[Dissector] = &[
     kcp::DISSECTOR,
     zoom::DISSECTOR,
     spotify::DISSECTOR,
+    modbus::DISSECTOR,
+    dnp3::DISSECTOR,
+    iec104::DISSECTOR,
+    s7comm::DISSECTOR,
+    mms::DISSECTOR,
+    c37118::DISSECTOR,
+    ethersbus::DISSECTOR,
+    trdp::DISSECTOR,
+    bacnet::DISSECTOR,
+    coap::DISSECTOR,
+    hartip::DISSECTOR,
+    ptp::DISSECTOR,
+    someip::DISSECTOR,
+    fins::DISSECTOR,
+    knxnet::DISSECTOR,
+    enip::DISSECTOR,
+    opcua::DISSECTOR,
+    hislip::DISSECTOR,
     // Weak alone (a length and two small numbers): after the others.
     kafka::DISSECTOR,
     // Any text on its ports.
