@@ -296,6 +296,7 @@ pub(crate) static TABLE: &[(u16, &str)] = &[
     (291, "MpegDash"),
     (294, "RSH"),
     (305, "Threema"),
+    (306, "AliCloud"),
     (309, "Kismet"),
     (329, "Munin"),
     (330, "Elasticsearch"),

@@ -2,6 +2,7 @@
 //! `DISSECTOR` (see [`Dissector`]), and [`REGISTRY`] lists them.
 
 pub(crate) mod ajp;
+pub(crate) mod alicloud;
 pub(crate) mod amqp;
 pub(crate) mod bacnet;
 pub(crate) mod ber;
@@ -15,6 +16,7 @@ pub(crate) mod discord;
 pub(crate) mod dnp3;
 pub(crate) mod dns;
 pub(crate) mod drda;
+pub(crate) mod dropbox;
 pub(crate) mod enip;
 pub(crate) mod ethersbus;
 pub(crate) mod fins;
@@ -158,6 +160,8 @@ pub(crate) const REGISTRY: &[Dissector] = &[
     enip::DISSECTOR,
     opcua::DISSECTOR,
     hislip::DISSECTOR,
+    dropbox::DISSECTOR,
+    alicloud::DISSECTOR,
     // Weak alone (a length and two small numbers): after the others.
     kafka::DISSECTOR,
     // Any text on its ports.
