@@ -294,6 +294,11 @@ pub(crate) static TABLE: &[(u16, &str)] = &[
     (289, "Cachefly"),
     (290, "Softether"),
     (291, "MpegDash"),
+    (307, "AVAST"),
+    (312, "NAT-PMP"),
     (349, "HTTP2"),
+    (374, "OpenFlow"),
+    (378, "NoMachine"),
+    (409, "LDP"),
     (426, "NordVPN"),
 ];

@@ -1,11 +1,13 @@
 //! One module per protocol family; each exports its registry entry,
 //! `DISSECTOR` (see [`Dissector`]), and [`REGISTRY`] lists them.
 
+pub(crate) mod aaa;
 pub(crate) mod amqp;
 pub(crate) mod ber;
 pub(crate) mod bittorrent;
 pub(crate) mod dhcp;
 pub(crate) mod dns;
+pub(crate) mod flowexport;
 pub(crate) mod ftp;
 pub(crate) mod http;
 pub(crate) mod ipsec;
@@ -21,17 +23,20 @@ pub(crate) mod postgres;
 pub(crate) mod quic;
 pub(crate) mod rdp;
 pub(crate) mod redis;
+pub(crate) mod routing;
 pub(crate) mod rtp;
 pub(crate) mod rtsp;
 pub(crate) mod sip;
 pub(crate) mod smb;
 pub(crate) mod snmp;
+pub(crate) mod socks;
 pub(crate) mod ssdp;
 pub(crate) mod ssh;
 pub(crate) mod stun;
 pub(crate) mod syslog;
 pub(crate) mod telnet;
 pub(crate) mod tls;
+pub(crate) mod tunnel;
 pub(crate) mod wireguard;
 
 use crate::dissect::Dissector;
@@ -72,4 +77,9 @@ pub(crate) const REGISTRY: &[Dissector] = &[
     openvpn::DISSECTOR,
     ipsec::DISSECTOR,
     bittorrent::DISSECTOR,
+    socks::DISSECTOR,
+    routing::DISSECTOR,
+    flowexport::DISSECTOR,
+    aaa::DISSECTOR,
+    tunnel::DISSECTOR,
 ];
