@@ -3,14 +3,17 @@
 
 pub(crate) mod aaa;
 pub(crate) mod amqp;
+pub(crate) mod avast;
 pub(crate) mod ber;
 pub(crate) mod bittorrent;
 pub(crate) mod dhcp;
 pub(crate) mod dns;
+pub(crate) mod dnscrypt;
 pub(crate) mod flowexport;
 pub(crate) mod ftp;
 pub(crate) mod http;
 pub(crate) mod ipsec;
+pub(crate) mod jabber;
 pub(crate) mod kerberos;
 pub(crate) mod ldap;
 pub(crate) mod mail;
@@ -23,7 +26,9 @@ pub(crate) mod postgres;
 pub(crate) mod quic;
 pub(crate) mod rdp;
 pub(crate) mod redis;
+pub(crate) mod remote;
 pub(crate) mod routing;
+pub(crate) mod rtmp;
 pub(crate) mod rtp;
 pub(crate) mod rtsp;
 pub(crate) mod sip;
@@ -37,6 +42,7 @@ pub(crate) mod syslog;
 pub(crate) mod telnet;
 pub(crate) mod tls;
 pub(crate) mod tunnel;
+pub(crate) mod websocket;
 pub(crate) mod wireguard;
 
 use crate::dissect::Dissector;
@@ -46,6 +52,9 @@ use crate::dissect::Dissector;
 /// this order (when two claim a flow on the same packet, the first wins).
 /// Put a protocol after those whose payloads it could mistake for its own.
 pub(crate) const REGISTRY: &[Dissector] = &[
+    // Before DNS: their first messages can be well-formed DNS.
+    dnscrypt::DISSECTOR,
+    avast::DISSECTOR,
     dns::DISSECTOR,
     tls::DISSECTOR,
     quic::DISSECTOR,
@@ -82,4 +91,8 @@ pub(crate) const REGISTRY: &[Dissector] = &[
     flowexport::DISSECTOR,
     aaa::DISSECTOR,
     tunnel::DISSECTOR,
+    remote::DISSECTOR,
+    rtmp::DISSECTOR,
+    jabber::DISSECTOR,
+    websocket::DISSECTOR,
 ];
