@@ -20,6 +20,13 @@
 //! - PPTP (TCP 1723 or any port): a control message with its length, type
 //!   1, the magic cookie 0x1A2B3C4D and a control message type 1..=15.
 //! - NAT-PMP (5351): version 0, an opcode and the exact length it has.
+//! - Cloudflare WARP (2408, nDPI 300 "CloudflareWarp", which tells it by
+//!   Cloudflare's addresses): WireGuard with message types 0xc1..=0xc4;
+//!   the handshake initiation has its reserved bytes zero.
+//! - Tailscale (nDPI 24): a disco message opens with the magic `TS💬`
+//!   (then the sender's key and a nonce), on any port.
+//! - Cisco VPN (nDPI 161, nDPI's rules): UDP between two ports 10000
+//!   opening with FE 57 7E 2B, or TCP to 443 opening with 17 01 00 00.
 
 use flowstat_core::{Metadata, Protocol};
 
@@ -37,17 +44,42 @@ const CAPWAP: Protocol = Protocol(247);
 const PPTP: Protocol = Protocol(115);
 /// nDPI's NAT-PMP.
 const NAT_PMP: Protocol = Protocol(312);
+/// nDPI's CloudflareWarp.
+const CLOUDFLARE_WARP: Protocol = Protocol(300);
+/// nDPI's Tailscale.
+const TAILSCALE: Protocol = Protocol(24);
+/// nDPI's CiscoVPN.
+const CISCO_VPN: Protocol = Protocol(161);
+/// Tailscale's disco magic: "TS" and the speech balloon emoji in UTF-8.
+const DISCO_MAGIC: &[u8] = b"TS\xf0\x9f\x92\xac";
 /// PPTP's magic cookie.
 const PPTP_COOKIE: [u8; 4] = [0x1a, 0x2b, 0x3c, 0x4d];
 
 /// One datagram (UDP) or the first control message (PPTP).
 pub(crate) fn dissect(pkt: &Packet<'_>, _scratch: &mut Scratch, _meta: &mut Metadata) -> Verdict {
+    let port = |n: u16| pkt.flow.server_port == n || pkt.flow.client_port == n;
     if pkt.tcp {
+        let stream = pkt.client_stream;
+        if pkt.flow.server_port == 443 && pkt.from_client && pkt.seen[0] == 0 {
+            let head = &stream[..stream.len().min(4)];
+            if head == [0x17, 1, 0, 0] {
+                return Verdict::Done(CISCO_VPN);
+            }
+            if [0x17, 1, 0, 0].starts_with(head) {
+                return Verdict::Maybe;
+            }
+        }
         return pptp(pkt.stream());
     }
     let p = pkt.payload;
-    let port = |n: u16| pkt.flow.server_port == n || pkt.flow.client_port == n;
-    let found = if port(2152) && gtp_u(p) {
+    let both = |n: u16| pkt.flow.server_port == n && pkt.flow.client_port == n;
+    let found = if p.starts_with(DISCO_MAGIC) && p.len() >= DISCO_MAGIC.len() + 32 + 24 {
+        Some(TAILSCALE)
+    } else if both(10000) && p.starts_with(&[0xfe, 0x57, 0x7e, 0x2b]) {
+        Some(CISCO_VPN)
+    } else if port(2408) && warp(p) {
+        Some(CLOUDFLARE_WARP)
+    } else if port(2152) && gtp_u(p) {
         Some(GTP_U)
     } else if port(2123) && gtp_c(p) {
         Some(GTP_C)
@@ -179,6 +211,18 @@ fn capwap_data(p: &[u8]) -> bool {
     capwap_header(p).is_some_and(|hlen| hlen < p.len())
 }
 
+/// Cloudflare WARP's WireGuard: types 0xc1..=0xc4 in WireGuard's sizes
+/// (an initiation may carry more than WireGuard's 148 bytes).
+fn warp(p: &[u8]) -> bool {
+    match p {
+        [0xc1, 0, 0, 0, ..] => p.len() >= 148,
+        [0xc2, ..] => p.len() >= 92,
+        [0xc3, ..] => p.len() == 64,
+        [0xc4, ..] => p.len() >= 32,
+        _ => false,
+    }
+}
+
 /// A PPTP control message at the start of the stream.
 fn pptp(stream: &[u8]) -> Verdict {
     let Some(head) = stream.first_chunk::<12>() else {
@@ -217,10 +261,23 @@ fn nat_pmp(p: &[u8]) -> bool {
 /// The registry's entry.
 pub(crate) const DISSECTOR: Dissector = Dissector {
     name: "tunnel",
-    protocols: &[GTP_U, GTP_C, GTP_PRIME, TEREDO, CAPWAP, PPTP, NAT_PMP],
+    protocols: &[
+        GTP_U,
+        GTP_C,
+        GTP_PRIME,
+        TEREDO,
+        CAPWAP,
+        PPTP,
+        NAT_PMP,
+        CLOUDFLARE_WARP,
+        TAILSCALE,
+        CISCO_VPN,
+    ],
     tcp: true,
     udp: true,
-    ports: &[2152, 2123, 3386, 3544, 5246, 5247, 1723, 5351],
+    ports: &[
+        2152, 2123, 3386, 3544, 5246, 5247, 1723, 5351, 2408, 41641, 10000,
+    ],
     ports_only: false,
     first: any_first,
     run: dissect,
@@ -376,8 +433,38 @@ mod tests {
     }
 
     #[test]
+    fn vpns() {
+        // cloudflare-warp.pcap frames 64 (first 16 bytes, zero-padded to
+        // its 194 bytes) and 66 (a data message, first 32 bytes).
+        let mut init = hex("c10000000090830182436cb06c2855bf");
+        init.resize(194, 0);
+        assert_eq!(done(false, 2408, &init), Verdict::Done(CLOUDFLARE_WARP));
+        let data = hex("c40278006884ee00010000000000000077f597b966c0cebed8ddd93582b00a0f");
+        assert_eq!(done(false, 2408, &data), Verdict::Done(CLOUDFLARE_WARP));
+        assert_eq!(done(false, 2409, &data), Verdict::No);
+        // Built: a Tailscale disco ping (magic, key, nonce, a box).
+        let mut disco = DISCO_MAGIC.to_vec();
+        disco.resize(6 + 32 + 24 + 16 + 12, 0x5a);
+        assert_eq!(done(false, 41641, &disco), Verdict::Done(TAILSCALE));
+        assert_eq!(done(false, 3478, &disco), Verdict::Done(TAILSCALE));
+        assert_eq!(done(false, 41641, &disco[..40]), Verdict::No);
+        // Cisco VPN, nDPI's rules (built).
+        let (v, _) = run(
+            dissect,
+            &flow(false, 10000, 10000),
+            &[(true, &hex("fe577e2b00000000"))],
+        );
+        assert_eq!(v, [Verdict::Done(CISCO_VPN)]);
+        assert_eq!(
+            done(true, 443, &hex("1701000000000010")),
+            Verdict::Done(CISCO_VPN)
+        );
+        assert_eq!(done(true, 443, &hex(TLS_HELLO_HEAD)), Verdict::No);
+    }
+
+    #[test]
     fn not_other_protocols() {
-        for port in [2152, 2123, 3386, 3544, 5246, 5247, 5351] {
+        for port in [2152, 2123, 3386, 3544, 5246, 5247, 5351, 2408, 41641] {
             for p in [DNS_QUERY, STUN_REQUEST, WIREGUARD_KEEPALIVE, RTP] {
                 assert_eq!(done(false, port, &hex(p)), Verdict::No, "{port} {p}");
             }
