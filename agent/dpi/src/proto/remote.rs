@@ -13,7 +13,7 @@
 
 use flowstat_core::{Metadata, Protocol};
 
-use crate::dissect::{Dissector, Packet, Sample, Scratch, Verdict};
+use crate::dissect::{Dissector, Packet, Sample, Scratch, Verdict, any_first};
 
 /// nDPI's TeamViewer.
 const TEAMVIEWER: Protocol = Protocol(148);
@@ -129,10 +129,7 @@ pub(crate) const DISSECTOR: Dissector = Dissector {
     udp: true,
     ports: &[TEAMVIEWER_PORT, NOMACHINE_PORT],
     ports_only: false,
-    first: |from_client, byte| match from_client {
-        true => matches!(byte, 0x17 | b'N' | 0 | 1 | 2),
-        false => matches!(byte, 0x11 | b'N' | 0 | 1 | 2),
-    },
+    first: any_first,
     run: dissect,
     samples: &[
         Sample {

@@ -9,8 +9,9 @@
 //!   Over UDP the datagram is one Hello (type 0x0100) PDU; over TCP the
 //!   first PDU, whole, holds a session message of a known type.
 //! - OpenFlow, TCP: each side opens with a HELLO (version 1..=6, type 0,
-//!   its length); nDPI's rule (version 6, a known type, the length of the
-//!   packet) is kept for flows on the OpenFlow ports seen mid-session.
+//!   its length); on the OpenFlow ports, as nDPI does for version 6, any
+//!   message of its version's types whose length is the packet's tells
+//!   (a flow seen mid-session).
 
 use flowstat_core::{Metadata, Protocol};
 
@@ -186,8 +187,8 @@ fn openflow(pkt: &Packet<'_>) -> Read {
     let on_port = OPENFLOW_PORTS.contains(&pkt.flow.server_port)
         || OPENFLOW_PORTS.contains(&pkt.flow.client_port);
     if on_port
-        && let [6, kind, l0, l1, ..] = pkt.payload
-        && *kind < 36
+        && let [version @ 1..=6, kind, l0, l1, ..] = pkt.payload
+        && *kind < [0, 22, 24, 25, 30, 34, 36][usize::from(*version)]
         && pkt.payload.len() >= 8
         && usize::from(u16::from_be_bytes([*l0, *l1])) == pkt.payload.len()
     {
