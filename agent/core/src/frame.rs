@@ -17,8 +17,13 @@ impl LinkType {
     pub const PPP_HDLC: LinkType = LinkType(50);
     /// Raw IP; the version nibble tells IPv4 from IPv6.
     pub const RAW: LinkType = LinkType(101);
+    /// Cisco HDLC: address, control, then a 2-byte EtherType.
+    pub const C_HDLC: LinkType = LinkType(104);
     /// OpenBSD loopback: a 4-byte address family in network byte order.
     pub const LOOP: LinkType = LinkType(108);
+    /// Per-Packet Information: a header naming the link type of the frame
+    /// after it.
+    pub const PPI: LinkType = LinkType(192);
     /// Linux cooked capture v1 (SLL).
     pub const LINUX_SLL: LinkType = LinkType(113);
     /// Raw IPv4.

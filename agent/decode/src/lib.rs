@@ -167,7 +167,31 @@ pub fn decode<'a>(
         LinkType::LINUX_SLL2 => cx.sll2(data, m),
         LinkType::NULL => cx.loopback(data, m, true),
         LinkType::LOOP => cx.loopback(data, m, false),
+        // Cisco HDLC frames turn up in PPP captures too (as tshark reads
+        // them): their address byte is one PPP never has.
+        LinkType::C_HDLC => cx.c_hdlc(data, m),
+        LinkType::PPP | LinkType::PPP_HDLC if matches!(data, [0x0f | 0x8f, 0x00, ..]) => {
+            cx.c_hdlc(data, m)
+        }
         LinkType::PPP | LinkType::PPP_HDLC => cx.ppp(data, m, 0, DecodeError::TruncatedLink),
+        LinkType::PPI => {
+            // Version, flags, header length and the inner link type (both
+            // little-endian); the frame follows the header.
+            let h = data.get(..8).ok_or(DecodeError::TruncatedLink)?;
+            let len = usize::from(u16::from_le_bytes([h[2], h[3]]));
+            let inner = LinkType(u32::from_le_bytes([h[4], h[5], h[6], h[7]]));
+            let rest = data.get(len.max(8)..).ok_or(DecodeError::TruncatedLink)?;
+            if inner == LinkType::PPI {
+                return Err(DecodeError::UnsupportedLink(inner.0));
+            }
+            let frame = Frame {
+                link: inner,
+                data: rest,
+                wire_len: frame.wire_len.saturating_sub(len32(len)),
+                ..*frame
+            };
+            decode(&frame, cfg, m)
+        }
         // (Ethernet is handled above.)
         LinkType(n) => Err(DecodeError::UnsupportedLink(n)),
     }
@@ -355,6 +379,15 @@ impl Cx {
             PPP_IPV6 => self.ipv6(rest, m, depth),
             _ => Err(DecodeError::NotIp),
         }
+    }
+
+    /// Cisco HDLC: address (0x0f unicast, 0x8f broadcast), control, and
+    /// an EtherType.
+    fn c_hdlc<'a>(self, data: &'a [u8], m: &mut PacketMeta<'a>) -> Result<(), DecodeError> {
+        let (h, rest) = data
+            .split_first_chunk::<4>()
+            .ok_or(DecodeError::TruncatedLink)?;
+        self.ethertype(u16::from_be_bytes([h[2], h[3]]), rest, m, 0)
     }
 
     /// BSD loopback: a 4-byte address family, in host order (NULL, either
@@ -1252,6 +1285,50 @@ mod tests {
         assert_eq!(m.src_mac, MAC_A);
         assert_eq!(
             dec(LinkType::LINUX_SLL2, &h[..19]).unwrap_err(),
+            DecodeError::TruncatedLink
+        );
+    }
+
+    #[test]
+    fn cisco_hdlc_carries_an_ethertype() {
+        let f = cat(&[&[0x0f, 0x00, 0x08, 0x00], &ipv4_tcp(IP_A, IP_B, b"x")]);
+        let m = dec(LinkType::C_HDLC, &f).unwrap();
+        assert_v4_flow(&m, IP_A, IP_B, 6);
+        assert_eq!(m.payload, b"x");
+        // SLARP, Cisco's keepalive: not IP.
+        let slarp = [0x8f, 0x00, 0x80, 0x35, 0, 0, 0, 2];
+        assert_eq!(
+            dec(LinkType::C_HDLC, &slarp).unwrap_err(),
+            DecodeError::NotIp
+        );
+        assert_eq!(
+            dec(LinkType::C_HDLC, &f[..3]).unwrap_err(),
+            DecodeError::TruncatedLink
+        );
+        // In a PPP capture (BGP_Cisco_hdlc_slarp.pcap is one).
+        assert_v4_flow(&dec(LinkType::PPP, &f).unwrap(), IP_A, IP_B, 6);
+    }
+
+    #[test]
+    fn ppi_names_the_link_type_of_the_frame_after_its_header() {
+        // Version 0, flags 0, a 12-byte header (one 4-byte field), Ethernet.
+        let ppi = [0, 0, 12, 0, 1, 0, 0, 0, 2, 0, 0, 0];
+        let f = cat(&[&ppi, &eth_ipv4_tcp(b"hello")]);
+        let m = dec(LinkType::PPI, &f).unwrap();
+        assert_v4_flow(&m, IP_A, IP_B, 6);
+        assert_eq!((m.src_mac, m.payload), (MAC_A, &b"hello"[..]));
+        assert_eq!(m.wire_len, f.len() as u32);
+        let mut raw = cat(&[&ppi, &ipv4_tcp(IP_A, IP_B, b"x")]);
+        raw[4] = 101; // raw IP
+        assert_v4_flow(&dec(LinkType::PPI, &raw).unwrap(), IP_A, IP_B, 6);
+        let mut nested = f.clone();
+        nested[4] = 192;
+        assert_eq!(
+            dec(LinkType::PPI, &nested).unwrap_err(),
+            DecodeError::UnsupportedLink(192)
+        );
+        assert_eq!(
+            dec(LinkType::PPI, &f[..10]).unwrap_err(),
             DecodeError::TruncatedLink
         );
     }

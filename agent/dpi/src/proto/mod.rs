@@ -2,48 +2,93 @@
 //! `DISSECTOR` (see [`Dissector`]), and [`REGISTRY`] lists them.
 
 pub(crate) mod aaa;
+pub(crate) mod ajp;
 pub(crate) mod amqp;
 pub(crate) mod avast;
+pub(crate) mod bacnet;
 pub(crate) mod ber;
 pub(crate) mod bittorrent;
+pub(crate) mod c37118;
+pub(crate) mod cassandra;
+pub(crate) mod coap;
+pub(crate) mod crc;
 pub(crate) mod dhcp;
+pub(crate) mod discord;
+pub(crate) mod dnp3;
 pub(crate) mod dns;
 pub(crate) mod dnscrypt;
+pub(crate) mod drda;
+pub(crate) mod enip;
+pub(crate) mod ethersbus;
+pub(crate) mod fins;
 pub(crate) mod flowexport;
 pub(crate) mod ftp;
+pub(crate) mod h323;
+pub(crate) mod hartip;
+pub(crate) mod hislip;
 pub(crate) mod http;
+pub(crate) mod iec104;
 pub(crate) mod ipsec;
 pub(crate) mod jabber;
+pub(crate) mod jsonrpc;
+pub(crate) mod kafka;
+pub(crate) mod kcp;
 pub(crate) mod kerberos;
+pub(crate) mod knxnet;
 pub(crate) mod ldap;
+pub(crate) mod lustre;
+pub(crate) mod magic;
 pub(crate) mod mail;
+pub(crate) mod memcached;
+pub(crate) mod mms;
+pub(crate) mod modbus;
+pub(crate) mod mongodb;
 pub(crate) mod mqtt;
 pub(crate) mod mysql;
 pub(crate) mod netbios;
+pub(crate) mod nntp;
 pub(crate) mod ntp;
+pub(crate) mod opcua;
 pub(crate) mod openvpn;
 pub(crate) mod postgres;
+pub(crate) mod ptp;
 pub(crate) mod quic;
+pub(crate) mod raft;
 pub(crate) mod rdp;
 pub(crate) mod redis;
 pub(crate) mod remote;
 pub(crate) mod routing;
+pub(crate) mod rpc;
+pub(crate) mod rsh;
 pub(crate) mod rtmp;
 pub(crate) mod rtp;
 pub(crate) mod rtsp;
+pub(crate) mod rx;
+pub(crate) mod s7comm;
 pub(crate) mod sip;
 pub(crate) mod smb;
+pub(crate) mod smpp;
 pub(crate) mod snmp;
 pub(crate) mod socks;
+pub(crate) mod someip;
+pub(crate) mod spotify;
 pub(crate) mod ssdp;
 pub(crate) mod ssh;
+pub(crate) mod stomp;
 pub(crate) mod stun;
 pub(crate) mod syslog;
 pub(crate) mod telnet;
+pub(crate) mod threema;
+pub(crate) mod thrift;
 pub(crate) mod tls;
+pub(crate) mod tpkt;
+pub(crate) mod trdp;
 pub(crate) mod tunnel;
+pub(crate) mod viber;
 pub(crate) mod websocket;
+pub(crate) mod whois;
 pub(crate) mod wireguard;
+pub(crate) mod zoom;
 
 use crate::dissect::Dissector;
 
@@ -86,6 +131,47 @@ pub(crate) const REGISTRY: &[Dissector] = &[
     openvpn::DISSECTOR,
     ipsec::DISSECTOR,
     bittorrent::DISSECTOR,
+    magic::DISSECTOR,
+    rpc::DISSECTOR,
+    mongodb::DISSECTOR,
+    cassandra::DISSECTOR,
+    memcached::DISSECTOR,
+    nntp::DISSECTOR,
+    ajp::DISSECTOR,
+    thrift::DISSECTOR,
+    smpp::DISSECTOR,
+    stomp::DISSECTOR,
+    drda::DISSECTOR,
+    lustre::DISSECTOR,
+    rx::DISSECTOR,
+    rsh::DISSECTOR,
+    raft::DISSECTOR,
+    jsonrpc::DISSECTOR,
+    h323::DISSECTOR,
+    discord::DISSECTOR,
+    viber::DISSECTOR,
+    threema::DISSECTOR,
+    kcp::DISSECTOR,
+    zoom::DISSECTOR,
+    spotify::DISSECTOR,
+    modbus::DISSECTOR,
+    dnp3::DISSECTOR,
+    iec104::DISSECTOR,
+    s7comm::DISSECTOR,
+    mms::DISSECTOR,
+    c37118::DISSECTOR,
+    ethersbus::DISSECTOR,
+    trdp::DISSECTOR,
+    bacnet::DISSECTOR,
+    coap::DISSECTOR,
+    hartip::DISSECTOR,
+    ptp::DISSECTOR,
+    someip::DISSECTOR,
+    fins::DISSECTOR,
+    knxnet::DISSECTOR,
+    enip::DISSECTOR,
+    opcua::DISSECTOR,
+    hislip::DISSECTOR,
     socks::DISSECTOR,
     routing::DISSECTOR,
     flowexport::DISSECTOR,
@@ -95,6 +181,10 @@ pub(crate) const REGISTRY: &[Dissector] = &[
     rtmp::DISSECTOR,
     jabber::DISSECTOR,
     websocket::DISSECTOR,
+    // Weak alone (a length and two small numbers): after the others.
+    kafka::DISSECTOR,
+    // Any text on its ports.
+    whois::DISSECTOR,
 ];
 
 #[cfg(test)]

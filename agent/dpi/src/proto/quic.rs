@@ -1,12 +1,29 @@
-//! QUIC (nDPI 188 "QUIC") over UDP.
+//! QUIC (nDPI 188 "QUIC") over UDP, and DNS over QUIC (nDPI 196
+//! "DoH_DoT").
 //!
-//! IETF QUIC v1 (RFC 9000/9001), v2 (RFC 9369) and drafts 23 to 32: the
-//! client's Initial packets are decrypted with the keys every observer can
-//! derive from their destination connection ID, their CRYPTO frames put
-//! back in order in a bounded buffer, and the TLS ClientHello found there
-//! read by [`tls::client_hello`] (SNI, ALPN, JA4 `q...`). Google QUIC
-//! (versions `Q0xx`): the SNI comes from the client's `CHLO` message, in
-//! clear text up to Q046, decrypted like an IETF Initial in Q050.
+//! Every QUIC version seen in the wild:
+//! - IETF QUIC v1 (RFC 9000/9001), v2 (RFC 9369), drafts 21 to 34,
+//!   Facebook's mvfst versions (`0xfaceb0xx`) and the greased versions
+//!   that force version negotiation (`0x?a?a?a?a`): the client's Initial
+//!   packets are decrypted with the keys every observer can derive from
+//!   their destination connection ID and the version's salt, their CRYPTO
+//!   frames put back in order in a bounded buffer (in whatever order the
+//!   packets came), and the TLS ClientHello found there read by
+//!   [`tls::client_hello`] (SNI, ALPN, JA4 `q...`). A first ALPN of `doq`
+//!   (`doq-iNN` in drafts) names the flow DNS over QUIC, as nDPI does.
+//! - Google QUIC: up to Q046 the client's `CHLO` message travels in clear
+//!   text (Q043 and older under the public header, Q046 under a long
+//!   header); Q050, T050 and T051 protect their Initials as IETF QUIC does,
+//!   each with its own salt, and carry their handshake in CRYPTO frames of
+//!   type 0x08: a `CHLO` for Q050, a TLS ClientHello for T05x. From a
+//!   `CHLO` come the SNI (tag `SNI`) and the user agent (tag `UAID`).
+//!
+//! 0-RTT, Handshake and Retry packets name a flow QUIC too (a flow may
+//! start with 0-RTT packets when its Initial was lost or came later).
+//!
+//! Memory: a flow keeps state only between its first QUIC packet and the
+//! end of its client hello, boxed by [`Scratch::keep`]: at most
+//! [`CRYPTO_MAX`] bytes of CRYPTO stream and [`MAX_RANGES`] ranges.
 //!
 //! Cryptography is RustCrypto's (`hkdf`, `sha2`, `aes-gcm` and its `aes`):
 //! pure Rust with no C or assembly build step, the family whose `sha1`
@@ -15,42 +32,67 @@
 use aes_gcm::aes::Aes128;
 use aes_gcm::aes::cipher::{BlockCipherEncrypt, KeyInit};
 use aes_gcm::{AeadInOut, Aes128Gcm};
-use flowstat_core::{Metadata, Protocol, wire_text};
+use flowstat_core::{Http, Metadata, Protocol, wire_text};
 use hkdf::Hkdf;
 use sha2::Sha256;
 
 use super::tls::{self, Reader};
-use crate::dissect::{Dissector, Packet, Sample, Scratch, Verdict, any_first};
+use crate::dissect::{Dissector, Packet, Sample, Scratch, Verdict};
 
 /// nDPI's QUIC.
 const QUIC: Protocol = Protocol(188);
-/// Most CRYPTO stream bytes kept (the ClientHello must fit).
+/// nDPI's DoH_DoT: DNS over QUIC.
+const DOH_DOT: Protocol = Protocol(196);
+/// Most CRYPTO stream bytes kept (the client hello must fit).
 const CRYPTO_MAX: usize = 8 * 1024;
 /// Most separate CRYPTO byte ranges remembered.
-const MAX_RANGES: usize = 16;
+const MAX_RANGES: usize = 8;
 /// Most QUIC packets read from one datagram.
 const MAX_COALESCED: usize = 4;
+/// The smallest datagram carrying a client Initial (RFC 9000 14.1): what
+/// a greased version must be to be taken for QUIC, as nDPI asks.
+const INITIAL_MIN: usize = 1200;
+/// Most text kept from a `CHLO` value.
+const MAX_TEXT: usize = 256;
 
 /// Per-flow state: the client's CRYPTO stream of Initial packets.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub(crate) struct State {
     /// The flow was claimed.
     found: bool,
-    /// CRYPTO bytes by offset (holes are zeros).
+    /// CRYPTO bytes by offset (holes are zeros), at most [`CRYPTO_MAX`].
     crypto: Vec<u8>,
-    /// Byte ranges of `crypto` received, sorted and disjoint.
-    ranges: Vec<(usize, usize)>,
+    /// Byte ranges of `crypto` received, sorted and disjoint: the first
+    /// `count` entries.
+    ranges: [(u16, u16); MAX_RANGES],
+    /// Entries of `ranges` in use.
+    count: u8,
 }
 
-/// Initial packet protection of one IETF version.
+/// What a version's client sends in its first flight.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Hello {
+    /// A TLS ClientHello in CRYPTO frames (type 0x06).
+    Tls,
+    /// A TLS ClientHello in Google's CRYPTO frames (type 0x08): T05x.
+    GoogleTls,
+    /// A `CHLO` in Google's CRYPTO frames: Q050.
+    GoogleChlo,
+}
+
+/// Initial packet protection of one version.
+#[derive(Clone, Copy, Debug)]
 struct Keys {
-    /// Initial salt.
-    salt: [u8; 20],
+    /// Initial salts to try, the usual one first (mvfst's varied with its
+    /// releases, a greased version has none of its own).
+    salts: &'static [[u8; 20]],
     /// RFC 9369 labels and packet type numbers.
     v2: bool,
+    /// What the CRYPTO stream holds.
+    hello: Hello,
 }
 
-/// QUIC v1's Initial salt (RFC 9001 5.2).
+/// QUIC v1's Initial salt (RFC 9001 5.2), also drafts 33 and 34's.
 const V1_SALT: [u8; 20] =
     *b"\x38\x76\x2c\xf7\xf5\x59\x34\xb3\x4d\x17\x9a\xe6\xa4\xc8\x0c\xad\xcc\xbb\x7f\x0a";
 /// QUIC v2's Initial salt (RFC 9369 3.3.1).
@@ -62,29 +104,77 @@ const DRAFT29_SALT: [u8; 20] =
 /// The Initial salt of drafts 23 to 28.
 const DRAFT23_SALT: [u8; 20] =
     *b"\xc3\xee\xf7\x12\xc7\x2e\xbb\x5a\x11\xa7\xd2\x43\x2b\xb4\x63\x65\xbe\xf9\xf5\x02";
+/// The Initial salt of drafts 21 and 22.
+const DRAFT22_SALT: [u8; 20] =
+    *b"\x7f\xbc\xdb\x0e\x7c\x66\xbb\xe9\x19\x3a\x96\xcd\x21\x51\x9e\xbd\x7a\x02\x64\x4a";
 /// Google QUIC Q050's Initial salt.
 const Q050_SALT: [u8; 20] =
     *b"\x50\x45\x74\xef\xd0\x66\xfe\x2f\x9d\x94\x5c\xfc\xdb\xd3\xa7\xf0\xd3\xb5\x6b\x45";
+/// Google QUIC T050's Initial salt.
+const T050_SALT: [u8; 20] =
+    *b"\x7f\xf5\x79\xe5\xac\xd0\x72\x91\x55\x80\x30\x4c\x43\xa2\x36\x7c\x60\x48\x83\x10";
+/// Google QUIC T051's Initial salt.
+const T051_SALT: [u8; 20] =
+    *b"\x7a\x4e\xde\xf4\xe7\xcc\xee\x5f\xa4\x50\x6c\x19\x12\x4f\xc8\xcc\xda\x6e\x03\x3d";
 
-/// The Initial protection of IETF `version` (and Google's Q050).
+/// Facebook's mvfst `0xfaceb001` (its draft-22 era): nDPI's salt first.
+const MVFST_22_SALTS: &[[u8; 20]] = &[DRAFT22_SALT, DRAFT23_SALT, DRAFT29_SALT, V1_SALT];
+/// Facebook's later mvfst versions (`0xfaceb002`, `0xfaceb00e`, ...):
+/// nDPI's draft-27 salt first, then those of later mvfst releases.
+const MVFST_SALTS: &[[u8; 20]] = &[DRAFT23_SALT, DRAFT29_SALT, V1_SALT, DRAFT22_SALT];
+/// A greased version: nDPI's guess (draft 29), then v1.
+const GREASE_SALTS: &[[u8; 20]] = &[DRAFT29_SALT, V1_SALT];
+
+/// The Initial protection of `version`, for the versions whose Initials
+/// can be decrypted.
 fn keys(version: u32) -> Option<Keys> {
-    let (salt, v2) = match version {
-        0x0000_0001 => (V1_SALT, false),
-        0x6b33_43cf => (V2_SALT, true),
-        0xff00_001d..=0xff00_0020 => (DRAFT29_SALT, false),
-        0xff00_0017..=0xff00_001c => (DRAFT23_SALT, false),
-        0x5130_3530 => (Q050_SALT, false), // "Q050"
-        _ => return None,
+    let ietf = |salts| {
+        Some(Keys {
+            salts,
+            v2: false,
+            hello: Hello::Tls,
+        })
     };
-    Some(Keys { salt, v2 })
+    match version {
+        0x0000_0001 | 0xff00_0021..=0xff00_0022 => ietf(std::slice::from_ref(&V1_SALT)),
+        0x6b33_43cf => Some(Keys {
+            salts: std::slice::from_ref(&V2_SALT),
+            v2: true,
+            hello: Hello::Tls,
+        }),
+        0xff00_001d..=0xff00_0020 => ietf(std::slice::from_ref(&DRAFT29_SALT)),
+        0xff00_0017..=0xff00_001c => ietf(std::slice::from_ref(&DRAFT23_SALT)),
+        0xff00_0015..=0xff00_0016 => ietf(std::slice::from_ref(&DRAFT22_SALT)),
+        0xface_b001 => ietf(MVFST_22_SALTS),
+        v if v & 0xffff_f000 == 0xface_b000 => ietf(MVFST_SALTS),
+        v if greased(v) => ietf(GREASE_SALTS),
+        0x5130_3530 => google(&Q050_SALT, Hello::GoogleChlo), // "Q050"
+        0x5430_3530 => google(&T050_SALT, Hello::GoogleTls),  // "T050"
+        0x5430_3531 => google(&T051_SALT, Hello::GoogleTls),  // "T051"
+        _ => None,
+    }
+}
+
+/// The keys of a Google QUIC version with IETF-style Initials.
+fn google(salt: &'static [u8; 20], hello: Hello) -> Option<Keys> {
+    Some(Keys {
+        salts: std::slice::from_ref(salt),
+        v2: false,
+        hello,
+    })
+}
+
+/// A version reserved to force version negotiation (RFC 9000 15).
+fn greased(version: u32) -> bool {
+    version & 0x0f0f_0f0f == 0x0a0a_0a0a
 }
 
 /// True for Google QUIC versions: `Q0nn` or `T0nn`.
-fn google(version: &[u8]) -> bool {
+fn gquic(version: &[u8]) -> bool {
     matches!(version, [b'Q' | b'T', b'0', a, b] if a.is_ascii_digit() && b.is_ascii_digit())
 }
 
-/// Reads the client's Initial packets until the ClientHello is whole.
+/// Reads the client's Initial packets until its hello is whole.
 pub(crate) fn dissect(pkt: &Packet<'_>, scratch: &mut Scratch, meta: &mut Metadata) -> Verdict {
     scratch.keep(|st: &mut State| step(pkt, st, meta))
 }
@@ -92,109 +182,178 @@ pub(crate) fn dissect(pkt: &Packet<'_>, scratch: &mut Scratch, meta: &mut Metada
 /// [`dissect`] on the flow's state.
 fn step(pkt: &Packet<'_>, st: &mut State, meta: &mut Metadata) -> Verdict {
     let data = pkt.payload;
+    // The answer to a packet that says nothing new.
+    let other = if st.found {
+        Verdict::Found(QUIC)
+    } else {
+        Verdict::No
+    };
     if pkt.tcp {
         return Verdict::No;
     }
-    let Some(version) = data.get(1..5).filter(|_| data[0] & 0xc0 == 0xc0) else {
-        // A short header, or Google QUIC's older public header.
+    let Some(&first) = data.first() else {
+        return other;
+    };
+    if first & 0x80 == 0 {
+        // A short header, or Google QUIC's public header (up to Q043):
+        // flags (version present, 8-byte connection ID), ID, version.
         return match data.get(9..13) {
-            Some(v) if pkt.from_client && data[0] & 0x89 == 0x09 && google(v) => {
-                chlo(data.get(13..).unwrap_or_default(), meta);
+            Some(v) if pkt.from_client && first & 0xc9 == 0x09 && gquic(v) => {
+                chlo(find_chlo(data.get(13..).unwrap_or_default()), meta);
                 Verdict::Done(QUIC)
             }
-            _ if st.found => Verdict::Found(QUIC),
-            _ => Verdict::No,
+            _ => other,
         };
+    }
+    let Some(version) = data.get(1..5) else {
+        return other;
     };
     let number = u32::from_be_bytes([version[0], version[1], version[2], version[3]]);
-    if keys(number).is_some() || google(version) {
-        st.found = true;
-    }
-    if !pkt.from_client || !st.found {
-        return if st.found {
-            Verdict::Found(QUIC)
-        } else {
-            Verdict::No
-        };
-    }
-    if google(version) && version < b"Q050".as_slice() {
-        // Up to Q046 the CHLO is in clear text.
-        chlo(data.get(5..).unwrap_or_default(), meta);
+    if gquic(version) && version < b"Q050".as_slice() {
+        // Q046: the CHLO in clear text after the long header, whose
+        // connection ID lengths (4 bits each, plus 3) say 8 and 0 from
+        // the client, 0 and 8 from the server.
+        if first & 0x40 == 0 || !matches!(data.get(5), Some(0x50 | 0x05)) {
+            return other;
+        }
+        if !pkt.from_client {
+            st.found = true;
+            return Verdict::Found(QUIC);
+        }
+        chlo(find_chlo(data.get(5..).unwrap_or_default()), meta);
         return Verdict::Done(QUIC);
     }
+    let keys = keys(number).filter(|_| {
+        !greased(number) || (pkt.from_client && first & 0x40 != 0 && data.len() >= INITIAL_MIN)
+    });
+    let Some(keys) = keys else {
+        // Another Google version with an IETF-style header (nothing to
+        // decrypt with), or not QUIC.
+        if gquic(version) && first & 0x40 != 0 && Long::parse(data, version, false).is_some() {
+            st.found = true;
+            return if pkt.from_client {
+                Verdict::Done(QUIC)
+            } else {
+                Verdict::Found(QUIC)
+            };
+        }
+        return other;
+    };
     let mut rest = data;
+    let mut packets = 0;
     for _ in 0..MAX_COALESCED {
-        let Some((len, plain)) = initial(rest) else {
+        let Some(packet) = Long::parse(rest, version, keys.v2) else {
             break;
         };
-        if let Some(plain) = plain {
-            if google(version) {
-                chlo(&plain, meta);
-                return Verdict::Done(QUIC);
+        packets += 1;
+        if pkt.from_client && packet.initial {
+            if let Some(plain) = decrypt(rest, &packet, &keys) {
+                st.frames(&plain, keys.hello);
             }
-            st.frames(&plain);
         }
-        rest = rest.get(len..).unwrap_or_default();
+        rest = rest.get(packet.len..).unwrap_or_default();
     }
-    match st.client_hello() {
-        Some(body) => {
-            tls::client_hello(body, true, meta);
-            Verdict::Done(QUIC)
-        }
-        // All the buffer holds, and still not all of it: it never will be.
-        None if st.ranges == [(0, CRYPTO_MAX)] => Verdict::Done(QUIC),
-        None => Verdict::Found(QUIC),
+    if packets == 0 {
+        return other;
     }
+    st.found = true;
+    if !pkt.from_client {
+        return Verdict::Found(QUIC);
+    }
+    st.hello(keys.hello, varint_params(number), meta)
 }
 
-/// The long header packet at the start of `data`: its length and, for a
-/// client Initial that decrypts, its plaintext payload. `None` when
-/// `data` does not start with a long header packet of a known version.
-fn initial(data: &[u8]) -> Option<(usize, Option<Vec<u8>>)> {
-    let mut r = Reader(data);
-    let first = r.u8().filter(|b| b & 0xc0 == 0xc0)?;
-    let version = r.take(4)?;
-    let keys = keys(u32::from_be_bytes([
-        version[0], version[1], version[2], version[3],
-    ]))?;
-    let dcid = r.vec8().filter(|c| c.len() <= 20)?;
-    r.vec8().filter(|c| c.len() <= 20)?;
-    let typ = (first >> 4) & 3;
-    let is_initial = typ == u8::from(keys.v2);
-    if typ == if keys.v2 { 0 } else { 3 } {
-        return Some((data.len(), None)); // Retry: to the end
+/// True unless `version` writes its transport parameters' ids and lengths
+/// on 16 bits: drafts before 27, mvfst's draft-22 version and T050.
+fn varint_params(version: u32) -> bool {
+    !matches!(
+        version,
+        0xff00_0000..=0xff00_001a | 0xface_b001 | 0x5430_3530
+    )
+}
+
+/// The header of one long header packet.
+#[derive(Debug)]
+struct Long<'a> {
+    /// The whole packet's length.
+    len: usize,
+    /// An Initial packet.
+    initial: bool,
+    /// Destination connection ID.
+    dcid: &'a [u8],
+    /// Where the (protected) packet number starts.
+    pn_offset: usize,
+}
+
+impl<'a> Long<'a> {
+    /// The long header packet of `version` at the start of `data`, if its
+    /// header is well formed.
+    fn parse(data: &'a [u8], version: &[u8], v2: bool) -> Option<Self> {
+        let mut r = Reader(data);
+        let first = r.u8().filter(|b| b & 0x80 != 0)?;
+        r.take(4).filter(|v| *v == version)?;
+        let dcid = r.vec8().filter(|c| c.len() <= 20)?;
+        r.vec8().filter(|c| c.len() <= 20)?;
+        let typ = (first >> 4) & 3;
+        let retry = if v2 { 0 } else { 3 };
+        let initial = typ == u8::from(v2);
+        if typ == retry {
+            // Retry: a token and an integrity tag, to the end.
+            let len = data.len();
+            return (len - r.0.len() >= 16).then_some(Long {
+                len,
+                initial,
+                dcid,
+                pn_offset: len,
+            });
+        }
+        if initial {
+            let token = varint(&mut r)?;
+            r.skip(usize::try_from(token).ok()?)?;
+        }
+        // A packet number and an AEAD tag, and room for the header
+        // protection sample (RFC 9001 5.4.2). What runs past the datagram
+        // was cut by the capture: the packet ends with it (and does not
+        // decrypt).
+        let len = usize::try_from(varint(&mut r)?).ok().filter(|&n| n >= 20)?;
+        let pn_offset = data.len() - r.0.len();
+        let end = pn_offset.saturating_add(len).min(data.len());
+        Some(Long {
+            len: end,
+            initial,
+            dcid,
+            pn_offset,
+        })
     }
-    if is_initial {
-        let token = varint(&mut r)?;
-        r.skip(usize::try_from(token).ok()?)?;
-    }
-    let len = usize::try_from(varint(&mut r)?).ok()?;
-    let pn_offset = data.len() - r.0.len();
-    let end = pn_offset.checked_add(len)?;
-    let packet = data.get(..end)?;
-    let plain = is_initial
-        .then(|| decrypt(packet, pn_offset, dcid, &keys))
-        .flatten();
-    Some((end, plain))
 }
 
 /// Removes header protection from and decrypts the client Initial
-/// `packet` (RFC 9001 5).
-fn decrypt(packet: &[u8], pn_offset: usize, dcid: &[u8], keys: &Keys) -> Option<Vec<u8>> {
-    let (key, iv, hp) = client_keys(dcid, keys)?;
-    let sample: [u8; 16] = packet.get(pn_offset + 4..pn_offset + 20)?.try_into().ok()?;
+/// `packet` at the start of `data` (RFC 9001 5), trying each of the
+/// version's salts.
+fn decrypt(data: &[u8], packet: &Long<'_>, keys: &Keys) -> Option<Vec<u8>> {
+    let bytes = data.get(..packet.len)?;
+    keys.salts
+        .iter()
+        .find_map(|salt| decrypt_with(bytes, packet, salt, keys.v2))
+}
+
+/// [`decrypt`] with one salt.
+fn decrypt_with(bytes: &[u8], packet: &Long<'_>, salt: &[u8; 20], v2: bool) -> Option<Vec<u8>> {
+    let pn_offset = packet.pn_offset;
+    let (key, iv, hp) = client_keys(packet.dcid, salt, v2)?;
+    let sample: [u8; 16] = bytes.get(pn_offset + 4..pn_offset + 20)?.try_into().ok()?;
     let mut mask = aes_gcm::aes::Block::from(sample);
     Aes128::new_from_slice(&hp).ok()?.encrypt_block(&mut mask);
-    let first = packet[0] ^ (mask[0] & 0x0f);
+    let first = bytes[0] ^ (mask[0] & 0x0f);
     let pn_len = usize::from(first & 3) + 1;
-    let mut header = packet.get(..pn_offset + pn_len)?.to_vec();
+    let mut header = bytes.get(..pn_offset + pn_len)?.to_vec();
     header[0] = first;
     let mut nonce = iv;
     for i in 0..pn_len {
         header[pn_offset + i] ^= mask[1 + i];
         nonce[12 - pn_len + i] ^= header[pn_offset + i];
     }
-    let body = &packet[pn_offset + pn_len..];
+    let body = &bytes[pn_offset + pn_len..];
     let (cipher, tag) = body.split_at_checked(body.len().checked_sub(16)?)?;
     let mut plain = cipher.to_vec();
     let tag: [u8; 16] = tag.try_into().ok()?;
@@ -211,13 +370,13 @@ fn decrypt(packet: &[u8], pn_offset: usize, dcid: &[u8], keys: &Keys) -> Option<
 }
 
 /// The client's Initial key, IV and header protection key for `dcid`.
-fn client_keys(dcid: &[u8], keys: &Keys) -> Option<([u8; 16], [u8; 12], [u8; 16])> {
-    let initial = Hkdf::<Sha256>::new(Some(&keys.salt), dcid);
+fn client_keys(dcid: &[u8], salt: &[u8; 20], v2: bool) -> Option<([u8; 16], [u8; 12], [u8; 16])> {
+    let initial = Hkdf::<Sha256>::new(Some(salt), dcid);
     let mut secret = [0; 32];
     expand_label(&initial, b"client in", &mut secret)?;
     let client = Hkdf::<Sha256>::from_prk(&secret).ok()?;
     let (mut key, mut iv, mut hp) = ([0; 16], [0; 12], [0; 16]);
-    let labels: [&[u8]; 3] = if keys.v2 {
+    let labels: [&[u8]; 3] = if v2 {
         [b"quicv2 key", b"quicv2 iv", b"quicv2 hp"]
     } else {
         [b"quic key", b"quic iv", b"quic hp"]
@@ -247,14 +406,22 @@ fn varint(r: &mut Reader<'_>) -> Option<u64> {
 }
 
 impl State {
-    /// Keeps the CRYPTO frames of a decrypted Initial payload.
-    fn frames(&mut self, plain: &[u8]) {
+    /// Keeps the CRYPTO frames of a decrypted Initial payload. Every
+    /// frame type allowed in an Initial is one byte long.
+    fn frames(&mut self, plain: &[u8], hello: Hello) {
+        let google = hello != Hello::Tls;
         let mut r = Reader(plain);
-        while let Some(typ) = varint(&mut r) {
+        while let Some(typ) = r.u8() {
             let ok = match typ {
-                0x00 | 0x01 => Some(()), // PADDING, PING
-                0x02 | 0x03 => ack(&mut r, typ == 0x03),
-                0x06 => self.crypto_frame(&mut r),
+                0x00 => Some(()),            // PADDING
+                0x01 if !google => Some(()), // PING
+                0x02 | 0x03 if !google => ack(&mut r, typ == 0x03),
+                0x06 if !google => self.crypto_frame(&mut r),
+                0x08 if google => self.crypto_frame(&mut r),
+                // Google's ACK before a repeated CHLO, skipped by its
+                // usual size as nDPI does.
+                0x40 if google => r.skip(5),
+                0x60 if google => r.skip(8),
                 _ => None, // CONNECTION_CLOSE or not allowed in Initials
             };
             if ok.is_none() {
@@ -271,39 +438,127 @@ impl State {
         Some(())
     }
 
-    /// Stores CRYPTO `data` at `offset` (what lies beyond the cap is lost).
+    /// The ranges received.
+    fn ranges(&self) -> &[(u16, u16)] {
+        &self.ranges[..usize::from(self.count)]
+    }
+
+    /// Stores CRYPTO `data` at `offset` (what lies beyond the cap is lost,
+    /// and so is a range past the [`MAX_RANGES`]th).
     fn insert(&mut self, offset: usize, data: &[u8]) {
         let end = offset.saturating_add(data.len()).min(CRYPTO_MAX);
-        if offset >= end || self.ranges.len() >= MAX_RANGES {
+        let count = usize::from(self.count);
+        if offset >= end || count >= MAX_RANGES {
             return;
         }
         if self.crypto.len() < end {
             self.crypto.resize(end, 0);
         }
         self.crypto[offset..end].copy_from_slice(&data[..end - offset]);
-        self.ranges.push((offset, end));
-        self.ranges.sort_unstable();
-        // Merge each range into the one before when they touch.
-        self.ranges.dedup_by(|next, prev| {
-            let touch = next.0 <= prev.1;
-            if touch {
-                prev.1 = prev.1.max(next.1);
+        // CRYPTO_MAX fits in a u16.
+        let range = (offset as u16, end as u16);
+        let mut ranges = self.ranges;
+        ranges[count] = range;
+        let all = &mut ranges[..=count];
+        all.sort_unstable();
+        // Merge each range into the last kept when they touch.
+        let mut kept = 0;
+        for i in 1..all.len() {
+            if all[i].0 <= all[kept].1 {
+                all[kept].1 = all[kept].1.max(all[i].1);
+            } else {
+                kept += 1;
+                all[kept] = all[i];
             }
-            touch
-        });
+        }
+        self.ranges = ranges;
+        self.count = kept as u8 + 1;
     }
 
-    /// The ClientHello's body, once the CRYPTO stream holds all of it.
-    fn client_hello(&self) -> Option<&[u8]> {
-        let have = match self.ranges.first() {
-            Some(&(0, end)) => end,
-            _ => return None,
-        };
-        let mut r = Reader(&self.crypto[..have]);
-        let typ = r.u8()?;
-        let len = r.u24()?;
-        (typ == 1).then(|| r.take(len)).flatten()
+    /// The CRYPTO bytes received from offset 0 on, without a hole.
+    fn head(&self) -> &[u8] {
+        match self.ranges().first() {
+            Some(&(0, end)) => &self.crypto[..usize::from(end)],
+            _ => &[],
+        }
     }
+
+    /// Reads the client hello once whole; else says whether more may come.
+    /// `varint_params`: the version writes its transport parameters with
+    /// variable-length integers.
+    fn hello(&self, hello: Hello, varint_params: bool, meta: &mut Metadata) -> Verdict {
+        let head = self.head();
+        let whole = match hello {
+            Hello::Tls | Hello::GoogleTls => {
+                let mut r = Reader(head);
+                let body = r
+                    .u8()
+                    .zip(r.u24())
+                    .and_then(|(typ, len)| (typ == 1).then_some(len).and_then(|len| r.take(len)));
+                if let Some(body) = body {
+                    tls::client_hello(body, true, meta);
+                    user_agent(body, varint_params, meta);
+                    let doq = meta
+                        .ssl
+                        .as_ref()
+                        .and_then(|s| s.alpn.first())
+                        .is_some_and(|a| a.starts_with("doq"));
+                    return Verdict::Done(if doq { DOH_DOT } else { QUIC });
+                }
+                // Not a ClientHello: it will not become one.
+                head.first().is_some_and(|&typ| typ != 1)
+            }
+            // Whole, or not a CHLO.
+            Hello::GoogleChlo => match chlo_len(head) {
+                Some(len) => head.len() >= len,
+                None => head.len() >= 4 && !head.starts_with(b"CHLO"),
+            },
+        };
+        if whole {
+            chlo(head, meta);
+            return Verdict::Done(QUIC);
+        }
+        let full = self.ranges() == [(0, CRYPTO_MAX as u16)];
+        if full || usize::from(self.count) >= MAX_RANGES {
+            // It will never be whole: QUIC all the same.
+            return Verdict::Done(QUIC);
+        }
+        Verdict::Found(QUIC)
+    }
+}
+
+/// Reads Chrome's user agent from the QUIC transport parameters of the
+/// ClientHello `body` (parameter `google_user_agent`, 0x3129, in extension
+/// 0x39, or 0xffa5 in drafts), as nDPI does.
+fn user_agent(body: &[u8], varint_params: bool, meta: &mut Metadata) -> Option<()> {
+    let mut r = Reader(body);
+    r.skip(2 + 32)?; // version, random
+    r.vec8()?; // session ID
+    r.vec16()?; // cipher suites
+    r.vec8()?; // compression methods
+    let mut exts = Reader(r.vec16()?);
+    let params = loop {
+        let typ = exts.u16()?;
+        let data = exts.vec16()?;
+        if typ == 0x39 || typ == 0xffa5 {
+            break data;
+        }
+    };
+    let mut r = Reader(params);
+    while !r.0.is_empty() {
+        let (id, len) = if varint_params {
+            (varint(&mut r)?, usize::try_from(varint(&mut r)?).ok()?)
+        } else {
+            (u64::from(r.u16()?), usize::from(r.u16()?))
+        };
+        let value = r.take(len)?;
+        if id == 0x3129 {
+            let http = meta.http.get_or_insert_with(Box::<Http>::default);
+            http.user_agent = wire_text(value, MAX_TEXT);
+            return Some(());
+        }
+    }
+    None
 }
 
 /// Skips the rest of an ACK frame.
@@ -325,14 +580,40 @@ fn ack(r: &mut Reader<'_>, ecn: bool) -> Option<()> {
     Some(())
 }
 
-/// Reads the SNI of a Google QUIC `CHLO` message found near the start of
-/// `data` (tag-value pairs: count, then end offsets, then values).
-fn chlo(data: &[u8], meta: &mut Metadata) {
+/// The `CHLO` message near the start of clear-text Google QUIC `data`
+/// (after the packet number, the message hash and the stream frame's
+/// header), to its end; empty when none.
+fn find_chlo(data: &[u8]) -> &[u8] {
     let window = &data[..data.len().min(64)];
-    let Some(at) = window.windows(4).position(|w| w == b"CHLO") else {
+    match window.windows(4).position(|w| w == b"CHLO") {
+        Some(at) => &data[at..],
+        None => &[],
+    }
+}
+
+/// The whole length of the `CHLO` message at the start of `data`, once
+/// its header and tag index are there: tag `CHLO`, tag count (16 bits,
+/// little endian), padding, then per tag its name and the end offset of
+/// its value (32 bits each), then the values.
+fn chlo_len(data: &[u8]) -> Option<usize> {
+    let mut r = Reader(data);
+    r.take(4).filter(|t| *t == b"CHLO")?;
+    let count = usize::from(u16::from_le_bytes(r.take(4)?[..2].try_into().ok()?));
+    let index = r.take(count.saturating_mul(8))?;
+    let last = index
+        .rchunks_exact(8)
+        .next()
+        .map_or(0, |e| u32::from_le_bytes([e[4], e[5], e[6], e[7]]) as usize);
+    Some(8 + count * 8 + last)
+}
+
+/// Reads the SNI and the user agent of the `CHLO` message at the start of
+/// `data` into `meta`.
+fn chlo(data: &[u8], meta: &mut Metadata) {
+    let mut r = Reader(data);
+    if r.take(4) != Some(b"CHLO".as_slice()) {
         return;
-    };
-    let mut r = Reader(&data[at + 4..]);
+    }
     let Some(count) = r
         .take(4)
         .map(|n| usize::from(u16::from_le_bytes([n[0], n[1]])))
@@ -346,11 +627,16 @@ fn chlo(data: &[u8], meta: &mut Metadata) {
     let mut start = 0;
     for entry in index.chunks_exact(8) {
         let end = u32::from_le_bytes([entry[4], entry[5], entry[6], entry[7]]) as usize;
-        if &entry[..4] == b"SNI\0" {
-            if let Some(sni) = values.get(start..end) {
-                meta.host_server_name = wire_text(sni, 256);
-            }
+        let Some(value) = values.get(start..end) else {
             return;
+        };
+        match &entry[..4] {
+            b"SNI\0" => meta.host_server_name = wire_text(value, MAX_TEXT),
+            b"UAID" => {
+                let http = meta.http.get_or_insert_with(Box::<Http>::default);
+                http.user_agent = wire_text(value, MAX_TEXT);
+            }
+            _ => {}
         }
         start = end;
     }
@@ -359,20 +645,65 @@ fn chlo(data: &[u8], meta: &mut Metadata) {
 /// The registry's entry.
 pub(crate) const DISSECTOR: Dissector = Dissector {
     name: "quic",
-    protocols: &[Protocol(188)],
+    protocols: &[QUIC, DOH_DOT],
     tcp: false,
     udp: true,
-    ports: &[443],
+    ports: &[443, 853],
     ports_only: false,
-    first: any_first,
+    first,
     run: dissect,
-    samples: &[Sample {
-        origin: "dlt_ppp.pcap frames ",
-        tcp: false,
-        server_port: 443,
-        packets: &[(
-            true,
-            "cfff00001d0cb712293a9b14f20cd059dca8049869c1d7004496743ac64dd1b9\
+    samples: &[
+        Sample {
+            origin: "dlt_ppp.pcap frame 1 (draft 29, its start)",
+            tcp: false,
+            server_port: 443,
+            packets: &[(true, DLT_PPP)],
+            protocol: QUIC,
+        },
+        Sample {
+            origin: "quic-v2.pcapng frame 1 (v2)",
+            tcp: false,
+            server_port: 4443,
+            packets: &[(true, include_str!("quic/testdata/quic-v2-1.hex"))],
+            protocol: QUIC,
+        },
+        Sample {
+            origin: "quic_0RTT.pcap frames 3 to 5 (v1: 0-RTT, then the Initial)",
+            tcp: false,
+            server_port: 443,
+            packets: &[
+                (true, include_str!("quic/testdata/quic_0RTT-3.hex")),
+                (true, include_str!("quic/testdata/quic_0RTT-4.hex")),
+                (true, include_str!("quic/testdata/quic_0RTT-5.hex")),
+            ],
+            protocol: QUIC,
+        },
+        Sample {
+            origin: "gquic.pcap frame 1 (Q050)",
+            tcp: false,
+            server_port: 443,
+            packets: &[(true, include_str!("quic/testdata/gquic-1.hex"))],
+            protocol: QUIC,
+        },
+        Sample {
+            origin: "quic_q46_b.pcap frame 1 (Q046)",
+            tcp: false,
+            server_port: 443,
+            packets: &[(true, include_str!("quic/testdata/quic_q46_b-1.hex"))],
+            protocol: QUIC,
+        },
+        Sample {
+            origin: "http_ipv6.pcap frame 5 (Q025)",
+            tcp: false,
+            server_port: 443,
+            packets: &[(true, include_str!("quic/testdata/http_ipv6-5.hex"))],
+            protocol: QUIC,
+        },
+    ],
+};
+
+/// dlt_ppp.pcap frame 1: a draft-29 Initial (its first 512 bytes).
+const DLT_PPP: &str = "cfff00001d0cb712293a9b14f20cd059dca8049869c1d7004496743ac64dd1b9\
              7c5497ef3b29287aeb6d33478c587270a46a4e3c0a968741947e9f4821ef36cc\
              f10e271c5bb9d339fe93962261a430962764a0b8a1cf9689ef35ed996e4f7a86\
              95b4fa166bd1ef0814dd996a88994ee3ed034472f877f0f32f745f09d85a2827\
@@ -387,11 +718,14 @@ pub(crate) const DISSECTOR: Dissector = Dissector {
              6f9cb9f69c43ab07f1da0cfed2d2e335134c2dd358d4083e0693593d00590f14\
              b54389e509f52a2ca59226912c77e987c940b7a516a8946f09a6eebc50b1978c\
              9e19292efde76598d90b5b8c4b6231219534f111a747e85be1d1132f2a29bfad\
-             16027ae4db01598d04f7f8c9186a455278b1fc2ec10e3b57fd980af607f2bd54",
-        )],
-        protocol: Protocol(188),
-    }],
-};
+             16027ae4db01598d04f7f8c9186a455278b1fc2ec10e3b57fd980af607f2bd54";
+
+/// Whether a flow may be QUIC by its first payload byte: a long header
+/// (either side), or from the client Google QUIC's public header with a
+/// version.
+fn first(from_client: bool, byte: u8) -> bool {
+    byte & 0x80 != 0 || (from_client && byte & 0xc9 == 0x09)
+}
 
 #[cfg(test)]
 #[path = "quic/tests.rs"]

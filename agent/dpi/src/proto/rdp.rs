@@ -3,13 +3,11 @@
 use flowstat_core::{Metadata, Protocol};
 
 use crate::dissect::{Dissector, Packet, Sample, Scratch, Verdict, any_first};
+use crate::proto::tpkt::{self, Read};
 
 /// RDP.
 const RDP: Protocol = Protocol(88);
 
-/// X.224 Connection Request and Connection Confirm codes.
-const CR: u8 = 0xe0;
-const CC: u8 = 0xd0;
 /// RDP_NEG_REQ, RDP_NEG_RSP and RDP_NEG_FAILURE types.
 const NEG_REQ: u8 = 1;
 const NEG_RSP: u8 = 2;
@@ -33,20 +31,23 @@ pub(crate) fn dissect(pkt: &Packet<'_>, _scratch: &mut Scratch, _meta: &mut Meta
 /// Whether `stream` starts with an RDP connection request or confirm:
 /// `None` while cut short.
 fn connection(stream: &[u8]) -> Option<bool> {
-    // TPKT: version 3, reserved 0, length (header included).
-    let tpkt_ok = stream.first().is_none_or(|&b| b == 3) && stream.get(1).is_none_or(|&b| b == 0);
-    if !tpkt_ok {
+    // TPKT length (header included): RDP's connection TPDUs are small.
+    if let (Some(&l0), Some(&l1)) = (stream.get(2), stream.get(3))
+        && !(11..=512).contains(&u16::from_be_bytes([l0, l1]))
+    {
         return Some(false);
     }
-    let len = usize::from(u16::from_be_bytes([*stream.get(2)?, *stream.get(3)?]));
-    if !(11..=512).contains(&len) {
+    let tpdu = match tpkt::read(stream) {
+        Read::More => return None,
+        Read::Bad => return Some(false),
+        Read::Ok(tpdu, _) => tpdu,
+    };
+    // X.224 fixed part after the code: DST-REF, SRC-REF, class 0; the
+    // header fills the TPDU (no user data).
+    let [_, _, _, _, class, data @ ..] = tpdu.header else {
         return Some(false);
-    }
-    let tpdu = stream.get(4..len)?;
-    // X.224: length indicator (the rest of the TPDU), code, DST-REF,
-    // SRC-REF, class 0.
-    let (&[li, code, _, _, _, _, class], data) = tpdu.split_first_chunk::<7>()?;
-    if usize::from(li) + 1 != tpdu.len() || class & 0xf0 != 0 {
+    };
+    if !tpdu.data.is_empty() || class & 0xf0 != 0 {
         return Some(false);
     }
     // The negotiation structure ends the TPDU: type, flags, length 8.
@@ -56,9 +57,9 @@ fn connection(stream: &[u8]) -> Option<bool> {
         .and_then(|at| data.get(at..))
         .filter(|n| n.get(2..4) == Some(&[8, 0]))
         .and_then(|n| n.first());
-    Some(match code {
-        CR => data.starts_with(b"Cookie: ") || neg == Some(&NEG_REQ),
-        CC => matches!(neg, Some(&(NEG_RSP | NEG_FAILURE))),
+    Some(match tpdu.code {
+        tpkt::CR => data.starts_with(b"Cookie: ") || neg == Some(&NEG_REQ),
+        tpkt::CC => matches!(neg, Some(&(NEG_RSP | NEG_FAILURE))),
         _ => false,
     })
 }

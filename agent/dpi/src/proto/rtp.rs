@@ -55,7 +55,7 @@ pub(crate) fn dissect(pkt: &Packet<'_>, scratch: &mut Scratch, _meta: &mut Metad
 }
 
 /// SSRC and sequence number of a valid RTP header at the start of `b`.
-fn rtp(b: &[u8]) -> Option<(u32, u16)> {
+pub(crate) fn rtp(b: &[u8]) -> Option<(u32, u16)> {
     let (&[flags, marker_pt, s0, s1, _, _, _, _, i0, i1, i2, i3], rest) =
         b.split_first_chunk::<12>()?;
     if flags >> 6 != 2 || (72..=76).contains(&(marker_pt & 0x7F)) {
@@ -82,7 +82,7 @@ fn rtp(b: &[u8]) -> Option<(u32, u16)> {
 }
 
 /// True for a valid RTCP compound packet filling `b` exactly.
-fn rtcp(b: &[u8]) -> bool {
+pub(crate) fn rtcp(b: &[u8]) -> bool {
     let mut rest = b;
     for part in 0..MAX_PARTS {
         let Some((&[flags, kind, l0, l1], _)) = rest.split_first_chunk::<4>() else {
