@@ -1,4 +1,6 @@
-//! HTTP/1.x (nDPI 7 "HTTP") and HTTP/2 with prior knowledge (349 "HTTP2").
+//! HTTP/1.x (nDPI 7 "HTTP"; a proxy's `CONNECT` 130 "HTTP_Connect", a
+//! request with an absolute target 131 "HTTP_Proxy", an OCSP request 63
+//! "OCSP") and HTTP/2 with prior knowledge (349 "HTTP2").
 //!
 //! HTTP/1.x: the client stream's request line (a known method, the
 //! target, `HTTP/1.x`) and headers until the blank line: `Host` (without
@@ -15,6 +17,12 @@ use crate::stream::STREAM_MAX;
 
 /// nDPI's HTTP.
 const HTTP: Protocol = Protocol(7);
+/// nDPI's HTTP_Connect: a `CONNECT` request to a proxy.
+const HTTP_CONNECT: Protocol = Protocol(130);
+/// nDPI's HTTP_Proxy: a request with an absolute target, to a proxy.
+const HTTP_PROXY: Protocol = Protocol(131);
+/// nDPI's OCSP (over HTTP).
+const OCSP: Protocol = Protocol(63);
 /// nDPI's HTTP2.
 const HTTP2: Protocol = Protocol(349);
 /// The HTTP/2 client connection preface (RFC 9113 3.4).
@@ -76,7 +84,7 @@ pub(crate) fn dissect(pkt: &Packet<'_>, scratch: &mut Scratch, meta: &mut Metada
     if !pkt.from_client {
         return match status_line(pkt.server_stream) {
             _ if st.response_first && pkt.seen_here() >= RESPONSE_WAIT => Verdict::Done(HTTP),
-            _ if st.found => Verdict::Found(HTTP),
+            _ if st.found => Verdict::Found(flavour(pkt.client_stream)),
             // The request is (being) read from the client stream.
             _ if !pkt.client_stream.is_empty() => Verdict::Maybe,
             Read::Complete => {
@@ -96,18 +104,46 @@ pub(crate) fn dissect(pkt: &Packet<'_>, scratch: &mut Scratch, meta: &mut Metada
         };
     }
     match request(stream, meta) {
-        Read::Complete => Verdict::Done(HTTP),
+        Read::Complete => Verdict::Done(flavour(stream)),
         // The stream is full: these are all the headers we will see.
-        Read::Line if stream.len() >= STREAM_MAX => Verdict::Done(HTTP),
+        Read::Line if stream.len() >= STREAM_MAX => Verdict::Done(flavour(stream)),
         Read::Line => {
             st.found = true;
-            Verdict::Found(HTTP)
+            Verdict::Found(flavour(stream))
         }
-        Read::Partial if st.found => Verdict::Found(HTTP),
+        Read::Partial if st.found => Verdict::Found(flavour(stream)),
         Read::Partial => Verdict::Maybe,
         // After a response seen first: the claim stands.
         Read::Invalid => Verdict::No,
     }
+}
+
+/// What a request (at the start of `stream`) makes of HTTP, as nDPI
+/// names it: `CONNECT` asks a proxy for a tunnel (HTTP_Connect), an
+/// absolute target asks a proxy for a resource (HTTP_Proxy), and a body
+/// of type `application/ocsp-request` is OCSP.
+fn flavour(stream: &[u8]) -> Protocol {
+    if stream.starts_with(b"CONNECT ") {
+        return HTTP_CONNECT;
+    }
+    let mut lines = stream.split(|&b| b == b'\n').map(trim_cr);
+    let target = lines
+        .next()
+        .and_then(|line| line.split(|&b| b == b' ').nth(1))
+        .unwrap_or_default();
+    if target.len() > 7 && target[..7].eq_ignore_ascii_case(b"http://") {
+        return HTTP_PROXY;
+    }
+    let ocsp = lines.take_while(|line| !line.is_empty()).any(|line| {
+        let Some(colon) = line.iter().position(|&b| b == b':') else {
+            return false;
+        };
+        let (name, value) = (&line[..colon], line[colon + 1..].trim_ascii());
+        name.eq_ignore_ascii_case(b"content-type")
+            && value.len() >= 17
+            && value[..17].eq_ignore_ascii_case(b"application/ocsp-")
+    });
+    if ocsp { OCSP } else { HTTP }
 }
 
 /// Reads the request at the start of `stream`: its line and the headers
@@ -218,7 +254,7 @@ fn trim_cr(line: &[u8]) -> &[u8] {
 /// The registry's entry.
 pub(crate) const DISSECTOR: Dissector = Dissector {
     name: "http",
-    protocols: &[Protocol(7), Protocol(349)],
+    protocols: &[HTTP, HTTP2, HTTP_CONNECT, HTTP_PROXY, OCSP],
     tcp: true,
     udp: false,
     ports: &[80, 3128, 8080],

@@ -158,3 +158,49 @@ fn host_without_port() {
     assert_eq!(strip_port(b"[2001:db8::1"), b"[2001:db8::1");
     assert_eq!(strip_port(b"a:b"), b"a:b");
 }
+
+/// http_connect.pcap frame 4: Firefox asks a proxy for a tunnel.
+const CONNECT: &str =
+    "434f4e4e454354206170616368652e6f72673a34343320485454502f312e310d0a557365722d41
+    67656e743a204d6f7a696c6c612f352e30202857696e646f7773204e542031302e303b2057696e36343b207836343b20
+    72763a39322e3029204765636b6f2f32303130303130312046697265666f782f39322e300d0a50726f78792d436f6e6e
+    656374696f6e3a206b6565702d616c6976650d0a436f6e6e656374696f6e3a206b6565702d616c6976650d0a486f7374
+    3a206170616368652e6f72673a3434330d0a0d0a";
+
+#[test]
+fn proxy_requests() {
+    let f = flow(true, 1714, 8080);
+    let (verdicts, meta) = run(dissect, &f, &[(true, &hex(CONNECT))]);
+    assert_eq!(verdicts, [Done(HTTP_CONNECT)]);
+    assert_eq!(meta.host_server_name, "apache.org");
+    // The proxy's answer does not make it plain HTTP again.
+    let c = hex(CONNECT);
+    let (verdicts, _) = run(
+        dissect,
+        &f,
+        &[
+            (true, &c[..60]),
+            (false, b"HTTP/1.0 200 Connection Established\r\n\r\n"),
+        ],
+    );
+    assert_eq!(verdicts, [Found(HTTP_CONNECT), Found(HTTP_CONNECT)]);
+    // An absolute target (built, as quickplay.pcap frame 24 starts).
+    let get = b"POST http://hkextshort.weixin.qq.com/cgi-bin/micromsg-bin/mmsnssync HTTP/1.1\r\n\
+        Host: hkextshort.weixin.qq.com\r\n\r\n";
+    let (verdicts, meta) = run(dissect, &f, &[(true, get)]);
+    assert_eq!(verdicts, [Done(HTTP_PROXY)]);
+    assert_eq!(meta.host_server_name, "hkextshort.weixin.qq.com");
+}
+
+#[test]
+fn ocsp_request() {
+    // Built: an OCSP request by POST (RFC 6960 A.1).
+    let post = b"POST / HTTP/1.1\r\nHost: ocsp.example.com\r\n\
+        Content-Type: application/ocsp-request\r\nContent-Length: 83\r\n\r\n";
+    let (verdicts, _) = run(dissect, &flow(true, 40000, 80), &[(true, post)]);
+    assert_eq!(verdicts, [Done(OCSP)]);
+    // Another body type is HTTP.
+    let post = b"POST / HTTP/1.1\r\nHost: example.com\r\nContent-Type: text/plain\r\n\r\n";
+    let (verdicts, _) = run(dissect, &flow(true, 40000, 80), &[(true, post)]);
+    assert_eq!(verdicts, [Done(HTTP)]);
+}
