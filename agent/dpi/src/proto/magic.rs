@@ -5,7 +5,8 @@
 //!
 //! - Zabbix: `ZBXD`, flags (bit 0 set: the protocol; 2: compressed; 4:
 //!   large packet), data and reserved lengths.
-//! - Munin: the node's banner `# munin node at <host>\n`.
+//! - Munin: the node's banner `# munin node at <host>\n`; the host is the
+//!   flow's host name, as nDPI takes it.
 //! - Kismet: the server's `*KISMET: ` line.
 //! - RSYNC: the daemon greeting `@RSYNCD: <version>`.
 //! - FIX: `8=FIX.4.x` or `8=FIXT.1.1`, SOH, `9=<length>`, SOH, `35=`.
@@ -43,7 +44,7 @@ struct Opening {
 /// The protocols of [`OPENINGS`].
 const OPENING_PROTOCOLS: [Protocol; 9] = [
     Protocol(248),
-    Protocol(329),
+    MUNIN,
     Protocol(309),
     Protocol(166),
     Protocol(230),
@@ -61,7 +62,7 @@ const OPENINGS: &[Opening] = &[
         check: zabbix,
     },
     Opening {
-        protocol: Protocol(329),
+        protocol: MUNIN,
         udp: false,
         check: munin,
     },
@@ -104,7 +105,7 @@ const OPENINGS: &[Opening] = &[
 
 /// The first opening of [`OPENINGS`] the first message has; `Maybe`
 /// while it is a prefix of one; `No` once it cannot be any.
-pub(crate) fn dissect(pkt: &Packet<'_>, _scratch: &mut Scratch, _meta: &mut Metadata) -> Verdict {
+pub(crate) fn dissect(pkt: &Packet<'_>, _scratch: &mut Scratch, meta: &mut Metadata) -> Verdict {
     let first = if !pkt.tcp {
         if pkt.seen != [0, 0] {
             return Verdict::No;
@@ -118,7 +119,12 @@ pub(crate) fn dissect(pkt: &Packet<'_>, _scratch: &mut Scratch, _meta: &mut Meta
     let mut more = false;
     for o in OPENINGS.iter().filter(|o| pkt.tcp || o.udp) {
         match (o.check)(first) {
-            Check::Yes => return Verdict::Done(o.protocol),
+            Check::Yes => {
+                if let Some(host) = munin_host(first).filter(|_| o.protocol == MUNIN) {
+                    meta.host_server_name = host.to_owned();
+                }
+                return Verdict::Done(o.protocol);
+            }
             Check::More => more = true,
             Check::No => {}
         }
@@ -162,8 +168,27 @@ fn zabbix(b: &[u8]) -> Check {
     })
 }
 
+/// Munin.
+const MUNIN: Protocol = Protocol(329);
+
+/// The start of a Munin node's banner.
+const MUNIN_BANNER: &[u8] = b"# munin node at ";
+
+/// `More` until the banner's line ends (or is longer than a host name).
 fn munin(b: &[u8]) -> Check {
-    prefix(b, b"# munin node at ")
+    after(b, MUNIN_BANNER, |rest| match memchr::memchr(b'\n', rest) {
+        None if rest.len() <= 253 => Check::More,
+        _ => Check::Yes,
+    })
+}
+
+/// The host name a Munin banner gives.
+fn munin_host(first: &[u8]) -> Option<&str> {
+    let rest = first.strip_prefix(MUNIN_BANNER)?;
+    let line = rest.get(..memchr::memchr(b'\n', rest)?)?;
+    let host = std::str::from_utf8(line).ok()?.trim();
+    (!host.is_empty() && host.len() <= 253 && host.bytes().all(|c| c.is_ascii_graphic()))
+        .then_some(host)
 }
 
 fn kismet(b: &[u8]) -> Check {
@@ -404,6 +429,22 @@ mod tests {
     fn first(tcp: bool, from_client: bool, payload: &[u8]) -> Verdict {
         let f = flow(tcp, 40000, 5000);
         run(dissect, &f, &[(from_client, payload)]).0[0]
+    }
+
+    #[test]
+    fn a_munin_banner_names_the_host_once_its_line_ends() {
+        let f = flow(true, 40000, 4949);
+        let banner = b"# munin node at kibana-node01\n";
+        let (v, meta) = run(
+            dissect,
+            &f,
+            &[(false, &banner[..20]), (false, &banner[20..])],
+        );
+        assert_eq!(v, [Verdict::Maybe, Verdict::Done(MUNIN)]);
+        assert_eq!(meta.host_server_name, "kibana-node01");
+        let (v, meta) = run(dissect, &f, &[(false, b"# munin node at \n")]);
+        assert_eq!(v, [Verdict::Done(MUNIN)]);
+        assert_eq!(meta.host_server_name, "");
     }
 
     #[test]
