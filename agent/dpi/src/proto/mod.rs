@@ -20,6 +20,7 @@ pub(crate) mod dns;
 pub(crate) mod dnscrypt;
 pub(crate) mod drda;
 pub(crate) mod dropbox;
+pub(crate) mod dtls;
 pub(crate) mod enip;
 pub(crate) mod ethersbus;
 pub(crate) mod fins;
@@ -175,6 +176,7 @@ pub(crate) const REGISTRY: &[Dissector] = &[
     opcua::DISSECTOR,
     hislip::DISSECTOR,
     dropbox::DISSECTOR,
+    dtls::DISSECTOR,
     alicloud::DISSECTOR,
     socks::DISSECTOR,
     routing::DISSECTOR,
