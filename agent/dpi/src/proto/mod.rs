@@ -3,22 +3,32 @@
 
 pub(crate) mod amqp;
 pub(crate) mod ber;
+pub(crate) mod bitcoin;
 pub(crate) mod bittorrent;
 pub(crate) mod dhcp;
 pub(crate) mod dns;
+pub(crate) mod edonkey;
+pub(crate) mod epicgames;
+pub(crate) mod ethereum;
 pub(crate) mod ftp;
+pub(crate) mod games;
 pub(crate) mod http;
 pub(crate) mod ipsec;
 pub(crate) mod kerberos;
 pub(crate) mod ldap;
 pub(crate) mod mail;
+pub(crate) mod mining;
+pub(crate) mod monero;
 pub(crate) mod mqtt;
 pub(crate) mod mysql;
+pub(crate) mod nano;
 pub(crate) mod netbios;
 pub(crate) mod ntp;
 pub(crate) mod openvpn;
+pub(crate) mod portgames;
 pub(crate) mod postgres;
 pub(crate) mod quic;
+pub(crate) mod raknet;
 pub(crate) mod rdp;
 pub(crate) mod redis;
 pub(crate) mod rtp;
@@ -28,6 +38,7 @@ pub(crate) mod smb;
 pub(crate) mod snmp;
 pub(crate) mod ssdp;
 pub(crate) mod ssh;
+pub(crate) mod steam;
 pub(crate) mod stun;
 pub(crate) mod syslog;
 pub(crate) mod telnet;
@@ -67,9 +78,21 @@ pub(crate) const REGISTRY: &[Dissector] = &[
     smb::DISSECTOR,
     rdp::DISSECTOR,
     stun::DISSECTOR,
+    // Before RTP: see epicgames.rs.
+    epicgames::DISSECTOR,
     rtp::DISSECTOR,
     wireguard::DISSECTOR,
     openvpn::DISSECTOR,
     ipsec::DISSECTOR,
     bittorrent::DISSECTOR,
+    raknet::DISSECTOR,
+    steam::DISSECTOR,
+    ethereum::DISSECTOR,
+    bitcoin::DISSECTOR,
+    monero::DISSECTOR,
+    nano::DISSECTOR,
+    mining::DISSECTOR,
+    edonkey::DISSECTOR,
+    games::DISSECTOR,
+    portgames::DISSECTOR,
 ];
