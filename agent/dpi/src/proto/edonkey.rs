@@ -1,11 +1,21 @@
-//! eDonkey / eMule over TCP.
+//! eDonkey / eMule over TCP, and its UDP messages: the server protocol,
+//! eMule's extensions and Kademlia (eMule's DHT, which nDPI names eDonkey
+//! too).
 //!
-//! Every message is a protocol byte (`0xe3` eDonkey, `0xc5` eMule
+//! TCP: every message is a protocol byte (`0xe3` eDonkey, `0xc5` eMule
 //! extensions, `0xd4` zlib-packed), a little-endian length of what
 //! follows, and an opcode. The client's first message, then the
 //! server's, each framed so (the length fitting a message, the opcode
 //! known to start a session: hello, hello answer, login, server
 //! message, ...), name the flow.
+//!
+//! UDP: every datagram is a protocol byte and an opcode: `0xe3` with a
+//! server opcode (global search, sources, status, description), `0xc5`
+//! with an eMule one (reask, queue full, callback, port test), `0xe4`
+//! with a Kademlia one (v1 or v2: bootstrap, hello, request, search,
+//! publish, firewall, buddy, ping), or `0xe5` (packed Kademlia) with a
+//! Kademlia opcode and a zlib header. Each side must send such datagrams
+//! only, and one from each side names the flow.
 
 use flowstat_core::{Metadata, Protocol};
 
@@ -15,6 +25,18 @@ use crate::dissect::{Dissector, Packet, Sample, Scratch, Verdict};
 const EDONKEY: Protocol = Protocol(36);
 /// Protocol bytes.
 const PROTOCOLS: [u8; 3] = [0xe3, 0xc5, 0xd4];
+/// UDP: eDonkey server opcodes (`0xe3`).
+const SERVER_OPS: [u8; 10] = [0x92, 0x94, 0x96, 0x97, 0x98, 0x99, 0x9a, 0x9b, 0xa2, 0xa3];
+/// UDP: eMule extension opcodes (`0xc5`).
+const EMULE_OPS: [u8; 7] = [0x90, 0x91, 0x92, 0x93, 0x94, 0x95, 0xfe];
+/// UDP: Kademlia opcodes, v1 and v2 (`0xe4`, `0xe5`).
+const KAD_OPS: [u8; 36] = [
+    0x00, 0x01, 0x08, 0x09, 0x10, 0x11, 0x18, 0x19, 0x20, 0x21, 0x22, 0x28, 0x29, 0x30, 0x33, 0x34,
+    0x35, 0x38, 0x3b, 0x40, 0x43, 0x44, 0x45, 0x48, 0x4b, 0x4c, 0x50, 0x51, 0x52, 0x53, 0x58, 0x59,
+    0x5a, 0x60, 0x61, 0x62,
+];
+/// UDP: datagrams a flow may take to hear from both sides.
+const MAX_DATAGRAMS: u32 = 8;
 /// Largest first message (a hello or login is small; a server list or
 /// message can be a few kB).
 const MAX_LEN: u32 = 256 * 1024;
@@ -26,9 +48,13 @@ enum Head {
     Ok,
 }
 
-/// `Done` once both sides opened with a framed message.
+/// `Done` once both sides opened with a framed message (TCP) or sent a
+/// valid datagram (UDP).
 pub(crate) fn dissect(pkt: &Packet<'_>, _scratch: &mut Scratch, _meta: &mut Metadata) -> Verdict {
-    if !pkt.tcp || pkt.server_first {
+    if !pkt.tcp {
+        return udp(pkt);
+    }
+    if pkt.server_first {
         return Verdict::No;
     }
     match (head(pkt.client_stream), head(pkt.server_stream)) {
@@ -36,6 +62,35 @@ pub(crate) fn dissect(pkt: &Packet<'_>, _scratch: &mut Scratch, _meta: &mut Meta
         (Head::Ok, Head::Ok) => Verdict::Done(EDONKEY),
         _ if pkt.seen[0] + pkt.seen[1] < 8 => Verdict::Maybe,
         _ => Verdict::No,
+    }
+}
+
+/// UDP: every datagram valid, and one from each side.
+fn udp(pkt: &Packet<'_>) -> Verdict {
+    if !datagram(pkt.payload) {
+        return Verdict::No;
+    }
+    let other = pkt.seen[usize::from(pkt.from_client)];
+    if other > 0 {
+        Verdict::Done(EDONKEY)
+    } else if pkt.seen[0] + pkt.seen[1] + 1 < MAX_DATAGRAMS {
+        Verdict::Maybe
+    } else {
+        Verdict::No
+    }
+}
+
+/// Whether `p` is an eDonkey, eMule or Kademlia datagram.
+fn datagram(p: &[u8]) -> bool {
+    match p {
+        [0xe3, op, ..] => SERVER_OPS.contains(op),
+        [0xc5, op, ..] => EMULE_OPS.contains(op),
+        [0xe4, op, ..] => KAD_OPS.contains(op),
+        // Packed: the opcode, then zlib's header (deflate, a 32K window).
+        [0xe5, op, 0x78, flags, ..] => {
+            KAD_OPS.contains(op) && u16::from_be_bytes([0x78, *flags]) % 31 == 0
+        }
+        _ => false,
     }
 }
 
@@ -56,9 +111,10 @@ fn head(s: &[u8]) -> Head {
     }
 }
 
-/// Whether a flow may start with `byte`: the client's protocol byte.
+/// Whether a flow may start with `byte`: the client's protocol byte
+/// (TCP's, or UDP's `0xe4`/`0xe5` for Kademlia).
 fn first(from_client: bool, byte: u8) -> bool {
-    from_client && PROTOCOLS.contains(&byte)
+    from_client && (PROTOCOLS.contains(&byte) || byte == 0xe4 || byte == 0xe5)
 }
 
 /// The registry's entry.
@@ -66,19 +122,34 @@ pub(crate) const DISSECTOR: Dissector = Dissector {
     name: "edonkey",
     protocols: &[EDONKEY],
     tcp: true,
-    udp: false,
-    ports: &[4661, 4662],
+    udp: true,
+    ports: &[4661, 4662, 4665, 4672],
     ports_only: false,
     first,
     run: dissect,
-    samples: &[Sample {
-        origin: "edonkey.pcap frames 4,5",
-        tcp: true,
-        server_port: 7551,
-        packets: &[(true, HELLO_4), (false, ANSWER_5)],
-        protocol: EDONKEY,
-    }],
+    samples: &[
+        Sample {
+            origin: "edonkey.pcap frames 4,5",
+            tcp: true,
+            server_port: 7551,
+            packets: &[(true, HELLO_4), (false, ANSWER_5)],
+            protocol: EDONKEY,
+        },
+        Sample {
+            origin: "built: a Kademlia 2 hello request and response (opcodes 0x11, 0x19)",
+            tcp: false,
+            server_port: 4672,
+            packets: &[(true, KAD2_HELLO_REQ), (false, KAD2_HELLO_RES)],
+            protocol: EDONKEY,
+        },
+    ],
 };
+
+/// Kademlia 2 hello request: `e4 11`, a 16-byte node id, TCP port 4662
+/// (little-endian), version 8, no tags.
+const KAD2_HELLO_REQ: &str = "e41100112233445566778899aabbccddeeff36120800";
+/// Its response, from another node id.
+const KAD2_HELLO_RES: &str = "e419ffeeddccbbaa9988776655443322110036120800";
 
 /// edonkey.pcap frame 4: a hello.
 const HELLO_4: &str = "e37700000001101b42cd5b940ed779c20ab755fe256f977d4967e38a4d080000\
@@ -107,6 +178,33 @@ mod tests {
         let f = flow(true, 1754, 7551);
         let (v, _) = run(dissect, &f, &[(true, &hex(HELLO)), (false, &hex(ANSWER))]);
         assert_eq!(v, [Verdict::Maybe, Verdict::Done(EDONKEY)]);
+    }
+
+    #[test]
+    fn kademlia_over_udp_needs_both_sides() {
+        let f = flow(false, 40000, 4672);
+        let (req, res) = (hex(KAD2_HELLO_REQ), hex(KAD2_HELLO_RES));
+        let (v, _) = run(dissect, &f, &[(true, &req), (false, &res)]);
+        assert_eq!(v, [Verdict::Maybe, Verdict::Done(EDONKEY)]);
+        let (v, _) = run(dissect, &f, &[(true, &req), (true, &req)]);
+        assert_eq!(v, [Verdict::Maybe, Verdict::Maybe]);
+        // Packed: a Kademlia opcode and a zlib header (78 da).
+        let packed = hex("e52878da0102030405");
+        let (v, _) = run(dissect, &f, &[(true, &req), (false, &packed)]);
+        assert_eq!(v, [Verdict::Maybe, Verdict::Done(EDONKEY)]);
+        // An unknown opcode, a bad zlib header.
+        for s in ["e4ff00", "e52878db01", "e3010000"] {
+            let (v, _) = run(dissect, &f, &[(true, &hex(s))]);
+            assert_eq!(v, [Verdict::No], "{s}");
+        }
+        for s in [
+            crate::dissect::testing::DNS_QUERY,
+            crate::dissect::testing::STUN_REQUEST,
+            crate::dissect::testing::RTP,
+        ] {
+            let (v, _) = run(dissect, &f, &[(true, &hex(s))]);
+            assert_eq!(v, [Verdict::No], "{s}");
+        }
     }
 
     #[test]

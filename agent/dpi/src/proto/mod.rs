@@ -12,6 +12,7 @@ pub(crate) mod epicgames;
 pub(crate) mod ethereum;
 pub(crate) mod ftp;
 pub(crate) mod games;
+pub(crate) mod gnutella;
 pub(crate) mod http;
 pub(crate) mod ipsec;
 pub(crate) mod kerberos;
@@ -44,6 +45,7 @@ pub(crate) mod syslog;
 pub(crate) mod telnet;
 pub(crate) mod tls;
 pub(crate) mod wireguard;
+pub(crate) mod xbox;
 
 use crate::dissect::Dissector;
 
@@ -95,4 +97,6 @@ pub(crate) const REGISTRY: &[Dissector] = &[
     edonkey::DISSECTOR,
     games::DISSECTOR,
     portgames::DISSECTOR,
+    gnutella::DISSECTOR,
+    xbox::DISSECTOR,
 ];
