@@ -8,6 +8,7 @@ pub(crate) mod amqp;
 pub(crate) mod avast;
 pub(crate) mod bacnet;
 pub(crate) mod ber;
+pub(crate) mod bitcoin;
 pub(crate) mod bittorrent;
 pub(crate) mod c37118;
 pub(crate) mod cassandra;
@@ -21,11 +22,16 @@ pub(crate) mod dnscrypt;
 pub(crate) mod drda;
 pub(crate) mod dropbox;
 pub(crate) mod dtls;
+pub(crate) mod edonkey;
 pub(crate) mod enip;
+pub(crate) mod epicgames;
+pub(crate) mod ethereum;
 pub(crate) mod ethersbus;
 pub(crate) mod fins;
 pub(crate) mod flowexport;
 pub(crate) mod ftp;
+pub(crate) mod games;
+pub(crate) mod gnutella;
 pub(crate) mod h323;
 pub(crate) mod hartip;
 pub(crate) mod hislip;
@@ -43,20 +49,25 @@ pub(crate) mod lustre;
 pub(crate) mod magic;
 pub(crate) mod mail;
 pub(crate) mod memcached;
+pub(crate) mod mining;
 pub(crate) mod mms;
 pub(crate) mod modbus;
+pub(crate) mod monero;
 pub(crate) mod mongodb;
 pub(crate) mod mqtt;
 pub(crate) mod mysql;
+pub(crate) mod nano;
 pub(crate) mod netbios;
 pub(crate) mod nntp;
 pub(crate) mod ntp;
 pub(crate) mod opcua;
 pub(crate) mod openvpn;
+pub(crate) mod portgames;
 pub(crate) mod postgres;
 pub(crate) mod ptp;
 pub(crate) mod quic;
 pub(crate) mod raft;
+pub(crate) mod raknet;
 pub(crate) mod rdp;
 pub(crate) mod redis;
 pub(crate) mod remote;
@@ -77,6 +88,7 @@ pub(crate) mod someip;
 pub(crate) mod spotify;
 pub(crate) mod ssdp;
 pub(crate) mod ssh;
+pub(crate) mod steam;
 pub(crate) mod stomp;
 pub(crate) mod stun;
 pub(crate) mod syslog;
@@ -91,6 +103,7 @@ pub(crate) mod viber;
 pub(crate) mod websocket;
 pub(crate) mod whois;
 pub(crate) mod wireguard;
+pub(crate) mod xbox;
 pub(crate) mod zoom;
 
 use crate::dissect::Dissector;
@@ -129,6 +142,8 @@ pub(crate) const REGISTRY: &[Dissector] = &[
     smb::DISSECTOR,
     rdp::DISSECTOR,
     stun::DISSECTOR,
+    // Before RTP: see epicgames.rs.
+    epicgames::DISSECTOR,
     rtp::DISSECTOR,
     wireguard::DISSECTOR,
     openvpn::DISSECTOR,
@@ -187,6 +202,18 @@ pub(crate) const REGISTRY: &[Dissector] = &[
     rtmp::DISSECTOR,
     jabber::DISSECTOR,
     websocket::DISSECTOR,
+    raknet::DISSECTOR,
+    steam::DISSECTOR,
+    ethereum::DISSECTOR,
+    bitcoin::DISSECTOR,
+    monero::DISSECTOR,
+    nano::DISSECTOR,
+    mining::DISSECTOR,
+    edonkey::DISSECTOR,
+    games::DISSECTOR,
+    portgames::DISSECTOR,
+    gnutella::DISSECTOR,
+    xbox::DISSECTOR,
     // Weak alone (a length and two small numbers): after the others.
     kafka::DISSECTOR,
     // Any text on its ports.
