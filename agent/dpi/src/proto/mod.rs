@@ -164,6 +164,8 @@ pub(crate) const REGISTRY: &[Dissector] = &[
     rx::DISSECTOR,
     rsh::DISSECTOR,
     raft::DISSECTOR,
+    // Before JSON-RPC: Stratum is JSON-RPC with mining methods.
+    mining::DISSECTOR,
     jsonrpc::DISSECTOR,
     h323::DISSECTOR,
     discord::DISSECTOR,
@@ -208,7 +210,6 @@ pub(crate) const REGISTRY: &[Dissector] = &[
     bitcoin::DISSECTOR,
     monero::DISSECTOR,
     nano::DISSECTOR,
-    mining::DISSECTOR,
     edonkey::DISSECTOR,
     games::DISSECTOR,
     portgames::DISSECTOR,
