@@ -36,7 +36,8 @@ mod stream;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use flowstat_core::{
-    Category, Classifier, FlowInfo, Metadata, Outcome, PacketMeta, PortGuess, Protocol, ip_addr,
+    Category, Classifier, FlowInfo, Metadata, Outcome, PacketMeta, PortGuess, Protocol, TcpInfo,
+    ip_addr,
 };
 
 pub use apps::{Applications, AppsError};
@@ -334,7 +335,7 @@ impl Engine {
         if st.candidates.is_empty() && st.claimed.is_none() {
             return true; // not TCP or UDP, or nothing left to try
         }
-        if pkt.payload.is_empty() {
+        if pkt.payload.is_empty() || zero_padding(pkt) {
             return false;
         }
         let dir = usize::from(!from_client);
@@ -422,10 +423,19 @@ impl Engine {
     }
 }
 
+/// A bare TCP ACK whose few payload bytes are all zero: padding that a
+/// broken stack counted in the IP length, not data (the real data may
+/// follow at the same sequence number). Detection skips it, as nDPI does.
+fn zero_padding(pkt: &PacketMeta<'_>) -> bool {
+    pkt.tcp
+        .is_some_and(|tcp| tcp.flags & !TcpInfo::ACK == 0 && tcp.has(TcpInfo::ACK))
+        && pkt.payload.len() <= 6
+        && pkt.payload.iter().all(|&b| b == 0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use flowstat_core::TcpInfo;
 
     fn engine() -> Engine {
         let apps = Arc::new(Applications::builtin().unwrap());
@@ -531,6 +541,31 @@ mod tests {
             }
         }
         assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    }
+
+    /// heuristic_tcp_ack_payload.pcap: the ACK that ends the handshake
+    /// carries two zero bytes at the sequence number where the
+    /// ClientHello then starts. They are not data: the hello is read.
+    #[test]
+    fn zero_bytes_on_a_bare_ack_are_not_the_stream() {
+        let mut e = engine();
+        let flow = flow_to([192, 0, 2, 1], 443);
+        let mut st = e.start(&flow);
+        let hello = dissect::testing::hex(proto::tls::DISSECTOR.samples[0].packets[0].1);
+        for (flags, payload) in [
+            (TcpInfo::ACK, &[0u8, 0][..]),
+            (TcpInfo::ACK | TcpInfo::PSH, &hello),
+        ] {
+            let mut pkt = PacketMeta::new(flowstat_core::Timestamp::ZERO, 100);
+            pkt.payload = payload;
+            pkt.tcp = Some(TcpInfo {
+                seq: 1000,
+                ack: 5000,
+                flags,
+            });
+            e.inspect(&mut st, &flow, &pkt, true);
+        }
+        assert_eq!(e.outcome(Some(&st), &flow).protocol, Protocol(91));
     }
 
     #[test]
