@@ -7,7 +7,7 @@ fn help_teaches_the_commands() {
     let out = run_flowstatd(&["--help"]);
     assert!(out.status.success());
     let help = String::from_utf8_lossy(&out.stdout);
-    for word in ["replay", "check-config", "Examples:"] {
+    for word in ["replay", "check-config", "list-applications", "Examples:"] {
         assert!(help.contains(word), "--help lacks {word}:\n{help}");
     }
     let out = run_flowstatd(&["replay", "--help"]);
@@ -23,6 +23,94 @@ fn help_teaches_the_commands() {
     ] {
         assert!(help.contains(word), "replay --help lacks {word}");
     }
+}
+
+/// `list-applications`: the built-in table, one aligned line each, and
+/// the table a config names with -c.
+#[test]
+fn list_applications_prints_what_the_agent_can_name() {
+    let out = run_flowstatd(&["list-applications", "--help"]);
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    for word in ["--config", "dpi.applications", "--format", "Examples:"] {
+        assert!(help.contains(word), "list-applications --help lacks {word}");
+    }
+
+    let out = run_flowstatd(&["list-applications"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    let header = lines[0];
+    assert!(header.trim_start().starts_with("ID"), "{header}");
+    let rows = &lines[1..lines.len() - 1];
+    assert!(rows.len() >= 300, "{} applications", rows.len());
+    assert_eq!(
+        lines[lines.len() - 1],
+        format!("{} applications", rows.len())
+    );
+    // Aligned: every column starts where its header does.
+    let columns: Vec<usize> = ["NAME", "CATEGORY", "DOMAINS", "NETWORKS"]
+        .iter()
+        .map(|h| header.find(h).unwrap())
+        .collect();
+    let google = rows
+        .iter()
+        .find(|r| r.split_whitespace().nth(1) == Some("Google"))
+        .expect("a Google line");
+    assert_eq!(&google[columns[0]..columns[0] + 6], "Google");
+    assert_eq!(&google[columns[1]..columns[1] + 3], "Web");
+    assert_eq!(google.split_whitespace().next(), Some("126"));
+    for r in rows {
+        assert_eq!(r.len(), header.len(), "{r}");
+        let f: Vec<&str> = r.split_whitespace().collect();
+        assert_eq!(f.len(), 5, "{r}");
+        let (domains, networks): (u32, u32) = (f[3].parse().unwrap(), f[4].parse().unwrap());
+        assert!(domains + networks > 0, "{r}");
+    }
+
+    // -c: the table the config's dpi.applications names, relative to it.
+    let tmp = TempDir::new("listapps");
+    std::fs::write(
+        tmp.path("apps.toml"),
+        "[[application]]\nid = 1000001\nname = \"Intranet\"\ncategory = \"Collaborative\"\n\
+         domains = [\"corp.example\", \"intranet.\"]\nnetworks = [\"10.1.0.0/16\"]\n",
+    )
+    .unwrap();
+    let conf = tmp.path("flowstatd.toml");
+    std::fs::write(&conf, "[dpi]\napplications = \"apps.toml\"\n").unwrap();
+    let out = run_flowstatd(&[
+        "list-applications",
+        "-c",
+        &conf.to_string_lossy(),
+        "--format",
+        "tsv",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "1000001\tIntranet\tCollaborative\t2\t1\n"
+    );
+    // A broken table: the config's file, key and the table's reason.
+    std::fs::write(
+        tmp.path("apps.toml"),
+        "[[application]]\nid = 1\nname = \"X\"\ncategory = \"Nope\"\n",
+    )
+    .unwrap();
+    let out = run_flowstatd(&["list-applications", "-c", &conf.to_string_lossy()]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("dpi.applications") && stderr.contains("category \"Nope\""),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -5,10 +5,12 @@
 //! table keeps its id, which flow records carry as `category.application`.
 //!
 //! The table is a TOML file; `conf/applications.toml` is built in, and its
-//! header describes the format and the id policy. A host name goes to the
-//! application listing its longest suffix (one hash probe per label), an
-//! address to the application listing the longest network holding it (one
-//! hash probe per prefix length in use).
+//! header describes the format and the id policy (`conf/gen-applications.py`
+//! writes it from hand-kept entries and nDPI's data). A host name goes to
+//! the application whose pattern matches it as nDPI's `host_match` does
+//! ([`Applications::by_host`]: a few hash probes per label), an address to
+//! the application listing the longest network holding it (a binary search
+//! of the address ranges the networks cut).
 
 use std::cmp::Reverse;
 use std::path::Path;
@@ -88,14 +90,39 @@ struct Entry {
 struct App {
     name: Box<str>,
     category: Category,
+    /// How many host-name patterns name it.
+    domains: u32,
+    /// How many networks name it.
+    networks: u32,
+}
+
+/// One application as [`Applications::iter`] lists it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AppInfo<'a> {
+    /// Its id.
+    pub id: u32,
+    /// Its name.
+    pub name: &'a str,
+    /// Its category.
+    pub category: Category,
+    /// How many host-name patterns name it.
+    pub domains: u32,
+    /// How many networks name it.
+    pub networks: u32,
 }
 
 /// The loaded application table.
 #[derive(Debug, Default)]
 pub struct Applications {
     apps: HashMap<u32, App, FixedState>,
-    /// Host-name suffix to application.
+    /// Patterns that end the name ("example.com", ".example.com") to
+    /// application.
     domains: HashMap<Box<str>, u32, FixedState>,
+    /// Patterns that end in "." or "-" ("example.", "example-") and so
+    /// match inside the name, to application.
+    open: HashMap<Box<str>, u32, FixedState>,
+    /// The longest pattern in `open`, in bytes.
+    open_max: usize,
     /// IPv4 networks (addresses in the low 32 bits).
     v4: Prefixes,
     /// IPv6 networks.
@@ -162,6 +189,8 @@ impl Applications {
         }
         apps.v4.index(32);
         apps.v6.index(128);
+        apps.domains.shrink_to_fit();
+        apps.open.shrink_to_fit();
         Ok(apps)
     }
 
@@ -199,22 +228,32 @@ impl Applications {
                 v.insert(e.id);
             }
         }
+        let counts = (e.domains.len(), e.networks.len());
         self.apps.insert(
             e.id,
             App {
                 name: e.name.into(),
                 category,
+                domains: u32::try_from(counts.0).unwrap_or(u32::MAX),
+                networks: u32::try_from(counts.1).unwrap_or(u32::MAX),
             },
         );
         for domain in e.domains {
             check_domain(&domain)?;
-            if let Some(&other) = self.domains.get(domain.as_str()) {
+            let open = domain.ends_with(is_sep);
+            let map = if open { &self.open } else { &self.domains };
+            if let Some(&other) = map.get(domain.as_str()) {
                 return Err(format!(
                     "domain {domain:?} is already claimed by {}",
                     self.describe(other)
                 ));
             }
-            self.domains.insert(domain.into(), e.id);
+            if open {
+                self.open_max = self.open_max.max(domain.len());
+                self.open.insert(domain.into(), e.id);
+            } else {
+                self.domains.insert(domain.into(), e.id);
+            }
         }
         for text in &e.networks {
             let net: IpNet = text.parse().map_err(|_| {
@@ -263,8 +302,21 @@ impl Applications {
         self.apps.is_empty()
     }
 
-    /// The application a host name belongs to: the one listing its longest
-    /// suffix. Case does not matter and one trailing dot is ignored.
+    /// The application a host name belongs to, by nDPI 4.x's
+    /// `host_match` rule (the table file's header has it with examples):
+    ///
+    /// - a pattern that does not end in "." or "-" ("example.com") matches
+    ///   the end of the name, starting at its first byte or after a "." or
+    ///   "-" (or at one, when the pattern starts with it: ".example.com");
+    /// - one that ends in "." or "-" ("example.", "mail.example.",
+    ///   "fbcdn-") matches inside the name, starting likewise;
+    /// - the name itself as a pattern wins; else the match with the most
+    ///   labels, then the one ending first, then the longest.
+    ///
+    /// Case does not matter and one trailing dot is ignored. Every probe is
+    /// one hash lookup: one per label or hyphen start for the end patterns,
+    /// and for the inner ones one per such start and "." or "-" within the
+    /// longest inner pattern's length after it.
     pub fn by_host(&self, host: &str) -> Option<u32> {
         let host = host.strip_suffix('.').unwrap_or(host);
         if host.is_empty() || host.len() > MAX_HOST {
@@ -274,14 +326,76 @@ impl Applications {
         let lower = buf.get_mut(..host.len())?;
         lower.copy_from_slice(host.as_bytes());
         lower.make_ascii_lowercase();
-        // ASCII lowercasing leaves UTF-8 valid.
-        let mut suffix = std::str::from_utf8(lower).ok()?;
-        loop {
+        // ASCII lowercasing leaves UTF-8 valid, and every slice below
+        // starts and ends next to an ASCII "." or "-", so on a boundary.
+        let name = std::str::from_utf8(lower).ok()?;
+        let bytes = name.as_bytes();
+        let starts = (0..bytes.len()).filter(|&i| {
+            i == 0 || is_sep_byte(bytes[i]) || bytes.get(i - 1).copied().is_some_and(is_sep_byte)
+        });
+        // The longest pattern ending the name: the first found from the
+        // left.
+        let mut end_match = None;
+        for i in starts.clone() {
+            let Some(suffix) = name.get(i..) else {
+                continue;
+            };
             if let Some(&id) = self.domains.get(suffix) {
-                return Some(id);
+                if i == 0 {
+                    return Some(id);
+                }
+                end_match = Some((labels(suffix), id));
+                break;
             }
-            suffix = suffix.split_once('.')?.1;
         }
+        // The best inner pattern: most labels, then ending first, then
+        // longest (starting first).
+        let mut inner: Option<(usize, usize, usize, u32)> = None;
+        if !self.open.is_empty() {
+            for i in starts {
+                let window = bytes.len().min(i + self.open_max);
+                for j in (i + 1..window).filter(|&j| is_sep_byte(bytes[j])) {
+                    let Some(pattern) = name.get(i..=j) else {
+                        continue;
+                    };
+                    let Some(&id) = self.open.get(pattern) else {
+                        continue;
+                    };
+                    let level = labels(pattern);
+                    let better = match inner {
+                        None => true,
+                        Some((l, end, start, _)) => {
+                            (level, Reverse(j), Reverse(i)) > (l, Reverse(end), Reverse(start))
+                        }
+                    };
+                    if better {
+                        inner = Some((level, j, i, id));
+                    }
+                }
+            }
+        }
+        match (end_match, inner) {
+            (Some((level, id)), Some((l, ..))) if level > l => Some(id),
+            (_, Some((.., id))) => Some(id),
+            (Some((_, id)), None) => Some(id),
+            (None, None) => None,
+        }
+    }
+
+    /// Every application, by id.
+    pub fn iter(&self) -> impl Iterator<Item = AppInfo<'_>> {
+        let mut ids: Vec<u32> = self.apps.keys().copied().collect();
+        ids.sort_unstable();
+        ids.into_iter().filter_map(|id| {
+            let a = self.apps.get(&id)?;
+            Some(AppInfo {
+                id,
+                name: &a.name,
+                category: a.category,
+                domains: a.domains,
+                networks: a.networks,
+            })
+        })
     }
 
     /// The application an address belongs to (`ip_version` 4 or 6; an
@@ -324,21 +438,42 @@ fn entry_label(table: &toml::Table) -> String {
     }
 }
 
-/// A domain must be a lowercase host-name suffix without leading or
-/// trailing dots or empty labels.
+/// A "." or "-": where nDPI lets a pattern start or end inside a name.
+fn is_sep(c: char) -> bool {
+    matches!(c, '.' | '-')
+}
+
+fn is_sep_byte(b: u8) -> bool {
+    matches!(b, b'.' | b'-')
+}
+
+/// How many labels a pattern names (nDPI's `ndpi_domain_level`): its
+/// dot-separated parts, leaving out a leading or trailing "." or "-".
+fn labels(pattern: &str) -> usize {
+    pattern
+        .split('.')
+        .filter(|l| !l.is_empty() && *l != "-")
+        .count()
+}
+
+/// A domain must be a lowercase host-name pattern: labels of letters,
+/// digits, "-" and "_" joined by single dots, optionally opened or closed
+/// by one "." or "-".
 fn check_domain(domain: &str) -> Result<(), String> {
-    let ok = !domain.is_empty()
+    let core = domain.strip_prefix(is_sep).unwrap_or(domain);
+    let core = core.strip_suffix(is_sep).unwrap_or(core);
+    let ok = !core.is_empty()
         && domain.len() <= MAX_HOST
-        && domain.split('.').all(|label| !label.is_empty())
-        && domain.bytes().all(|b| {
+        && core.split('.').all(|label| !label.is_empty())
+        && core.bytes().all(|b| {
             b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'_' | b'.')
         });
     if ok {
         Ok(())
     } else {
         Err(format!(
-            "domain {domain:?} is not a lowercase host-name suffix like \"example.com\" \
-             (no leading or trailing dot, no empty label)"
+            "domain {domain:?} is not a lowercase host-name pattern like \"example.com\", \
+             \"example.\" or \".example.com\" (no empty label)"
         ))
     }
 }
@@ -451,6 +586,158 @@ mod tests {
         assert!(!apps.is_empty());
     }
 
+    /// Issue 17: at least 300 applications, each with a category nDPI
+    /// has (not Unspecified) and a way to detect it.
+    #[test]
+    fn builtin_has_300_categorised_applications() {
+        let apps = builtin();
+        let all: Vec<AppInfo<'_>> = apps.iter().collect();
+        assert!(all.len() >= 300, "{} applications", all.len());
+        assert_eq!(all.len(), apps.len());
+        assert!(all.windows(2).all(|w| w[0].id < w[1].id));
+        for a in &all {
+            assert_ne!(a.category, Category::UNSPECIFIED, "{}", a.name);
+            assert_eq!(Category::from_name(a.category.name()), Some(a.category));
+            assert!(
+                a.domains + a.networks > 0,
+                "{}: no way to detect it",
+                a.name
+            );
+            assert_eq!(apps.name(a.id), a.name);
+        }
+    }
+
+    /// The hand-kept entries the generator merges with nDPI's data load by
+    /// themselves, and the generated table keeps every one of them.
+    #[test]
+    fn hand_kept_entries_survive_generation() {
+        let hand_text = include_str!("../../../conf/applications-hand.toml");
+        let hand = parse(hand_text).unwrap();
+        let apps = builtin();
+        for a in hand.iter() {
+            assert_eq!(apps.name(a.id), a.name);
+            assert_eq!(apps.category(a.id), a.category, "{}", a.name);
+        }
+        let file: TableFile = toml::from_str(hand_text).unwrap();
+        for t in file.application {
+            let e: Entry = t.try_into().unwrap();
+            for d in &e.domains {
+                // A name the pattern matches in full.
+                let host = format!(
+                    "{}{d}{}",
+                    if d.starts_with(is_sep) { "a" } else { "" },
+                    if d.ends_with(is_sep) { "a" } else { "" }
+                );
+                assert_eq!(apps.by_host(&host), Some(e.id), "{}: {d}", e.name);
+            }
+        }
+    }
+
+    /// nDPI's host_match rule (ndpi_main.c, `ac_domain_match_handler`):
+    /// the kinds of pattern hosts.tsv has, and which wins.
+    #[test]
+    fn ndpi_host_patterns() {
+        let apps = parse(
+            r#"
+            [[application]]
+            id = 1
+            name = "Any"
+            category = "Web"
+            domains = ["example.", "-speedtest.", "cdn-"]
+            [[application]]
+            id = 2
+            name = "Mail"
+            category = "Email"
+            domains = ["mail.example.", "example.com"]
+            [[application]]
+            id = 3
+            name = "Dot"
+            category = "Web"
+            domains = [".zip.net", "-talk.example.com"]
+            [[application]]
+            id = 4
+            name = "Zip"
+            category = "Web"
+            domains = ["zip.net"]
+            [[application]]
+            id = 5
+            name = "Long"
+            category = "Web"
+            domains = ["a.b.mail.example.com"]
+            "#,
+        )
+        .unwrap();
+        let by = |host: &str| apps.by_host(host);
+        // A trailing dot: any TLD, more labels, at a label or hyphen start.
+        assert_eq!(by("example.org"), Some(1));
+        assert_eq!(by("www.example.co.uk"), Some(1));
+        assert_eq!(by("example.org.cdn.io"), Some(1));
+        assert_eq!(by("my-example.org"), Some(1));
+        assert_eq!(by("myexample.org"), None);
+        assert_eq!(by("example"), None);
+        assert_eq!(by("example."), None); // the host's trailing dot goes first
+        // A suffix with more labels beats an inner pattern with fewer.
+        assert_eq!(by("www.example.com"), Some(2));
+        assert_eq!(by("example.com"), Some(2));
+        // Equal labels: the pattern that ends first wins.
+        assert_eq!(by("mail.example.com"), Some(2));
+        assert_eq!(by("mail.example.co.uk"), Some(2));
+        assert_eq!(by("x.a.b.mail.example.com"), Some(5));
+        // The name itself always wins.
+        assert_eq!(by("a.b.mail.example.com"), Some(5));
+        // A hyphen is a boundary too, as in nDPI.
+        assert_eq!(by("not-example.com"), Some(2));
+        assert_eq!(by("notexample.com"), None);
+        // Leading "." or "-": part of the pattern.
+        assert_eq!(by("zip.net"), Some(4));
+        assert_eq!(by("a.zip.net"), Some(3));
+        assert_eq!(by("a-zip.net"), Some(4));
+        assert_eq!(by("alt1-talk.example.com"), Some(3));
+        assert_eq!(by("talk.example.com"), Some(2));
+        assert_eq!(by("beta-speedtest.net"), Some(1));
+        assert_eq!(by("speedtest.net"), None);
+        // A trailing hyphen: a label that starts so.
+        assert_eq!(by("cdn-7.foo.net"), Some(1));
+        assert_eq!(by("x.cdn-7.foo.net"), Some(1));
+        assert_eq!(by("mycdn-7.foo.net"), None);
+        assert_eq!(by("cdn-"), Some(1));
+        // Case and one trailing dot.
+        assert_eq!(by("WWW.Example.CO.UK."), Some(1));
+    }
+
+    /// The built-in table on nDPI's own patterns.
+    #[test]
+    fn builtin_ndpi_patterns() {
+        let apps = builtin();
+        let name = |host: &str| apps.by_host(host).map(|id| apps.name(id));
+        assert_eq!(name("www.amazon.co.uk"), Some("Amazon"));
+        assert_eq!(name("www.google.de"), Some("Google"));
+        assert_eq!(name("maps.google.fr"), Some("GoogleMaps"));
+        assert_eq!(name("mail.google.lu"), Some("GMail"));
+        // A hand-kept suffix with more labels wins, where nDPI has none.
+        assert_eq!(name("mail.google.co.jp"), Some("Google"));
+        assert_eq!(name("www.youtube.de"), Some("YouTube"));
+        assert_eq!(name("scontent-mxp1-1.xx.fbcdn.net"), Some("FbookReelStory"));
+        assert_eq!(name("static.fbcdn.net"), Some("Facebook"));
+        assert_eq!(name("fbcdn-profile-a.xx.net"), Some("Facebook"));
+        // The hand-kept "akamaihd.net" has more labels than "fbcdn-".
+        assert_eq!(name("fbcdn-profile-a.akamaihd.net"), Some("Akamai"));
+        assert_eq!(name("music.yandex.ru"), Some("YandexMusic"));
+        assert_eq!(name("www.yandex.ru"), Some("Yandex"));
+        assert_eq!(name("dns.google"), Some("DoH_DoT"));
+        assert_eq!(name("googlezip.net"), Some("DataSaver"));
+        assert_eq!(name("compress.googlezip.net"), Some("Google"));
+        assert_eq!(name("www.dazn.com"), Some("Dazn"));
+    }
+
+    /// Ids that nDPI has given to another application since the 4.2 list
+    /// of `flowstat_core::Protocol` (`protocol_table.rs`): the table has
+    /// them as nDPI names them now (24 Tailscale, 33 YandexMail, 34
+    /// YandexMusic, 56 YandexMarket, 57 YandexDisk, 59 AdobeConnect, 61
+    /// Pluralsight, 62 YandexCloud, 98 YandexMetrika, 108 AdultContent,
+    /// 201 GoogleMeet).
+    const REASSIGNED: &[u32] = &[24, 33, 34, 56, 57, 59, 61, 62, 98, 108, 201];
+
     /// The rules the shipped file follows, checked on the raw entries (not
     /// through the loader, so they hold whatever the loader accepts).
     #[test]
@@ -468,9 +755,13 @@ mod tests {
             assert!(ids.insert(e.id), "id {} twice", e.id);
             assert!(names.insert(e.name.to_lowercase()), "name {} twice", e.name);
             assert_ne!(e.id, 0);
-            if e.id < 10_000 {
+            if e.id < 10_000 && !REASSIGNED.contains(&e.id) {
                 let ndpi = flowstat_core::Protocol(u16::try_from(e.id).unwrap()).name();
-                assert_eq!(e.name, ndpi, "id {} is {ndpi:?} in nDPI", e.id);
+                assert!(
+                    ndpi == "Unknown" || e.name == ndpi,
+                    "id {} is {ndpi:?} in nDPI",
+                    e.id
+                );
             }
             assert!(
                 Category::from_name(&e.category).is_some(),
@@ -478,11 +769,14 @@ mod tests {
                 e.name,
                 e.category
             );
-            assert!(!e.domains.is_empty(), "{}: no domains", e.name);
+            assert!(
+                !e.domains.is_empty() || !e.networks.is_empty(),
+                "{}: no domains and no networks",
+                e.name
+            );
             for d in &e.domains {
                 assert_eq!(*d, d.to_lowercase(), "{}: {d}", e.name);
-                assert!(!d.starts_with('.') && !d.ends_with('.'), "{}: {d}", e.name);
-                assert!(!d.is_empty() && !d.contains(".."), "{}: {d}", e.name);
+                assert!(check_domain(d).is_ok(), "{}: {d}", e.name);
             }
             for n in &e.networks {
                 let net: IpNet = n.parse().unwrap_or_else(|_| panic!("{}: {n}", e.name));
@@ -659,16 +953,28 @@ mod tests {
         let google = Some(id_of(&apps, "Google"));
         assert_eq!(apps.by_host("WWW.Google.COM"), google);
         assert_eq!(apps.by_host("www.google.com."), google);
-        assert_eq!(apps.by_host("www.google.com.."), None); // one dot only
         assert_eq!(apps.by_host("notgoogle.com"), None);
-        assert_eq!(apps.by_host("google.com.evil.example"), None);
+        // nDPI's "google." matches any TLD, and more labels after it.
+        assert_eq!(apps.by_host("google.com.evil.example"), google);
+        let only_suffix = parse(
+            "[[application]]\nid = 1\nname = \"One\"\ncategory = \"Web\"\n\
+             domains = [\"example.com\"]\n",
+        )
+        .unwrap();
+        assert_eq!(only_suffix.by_host("www.example.com."), Some(1));
+        assert_eq!(only_suffix.by_host("www.example.com.."), None); // one dot only
+        assert_eq!(only_suffix.by_host("example.com.evil.example"), None);
         assert_eq!(apps.by_host(""), None);
         assert_eq!(apps.by_host("."), None);
         assert_eq!(apps.by_host("..."), None);
         assert_eq!(apps.by_host("ÄÖ.google.com"), google);
-        assert_eq!(apps.by_host("www.GOOGLE.com\u{0}"), None);
+        // "google." matches inside it, as in nDPI.
+        assert_eq!(apps.by_host("www.GOOGLE.com\u{0}"), google);
+        assert_eq!(apps.by_host("www.github.com\u{0}"), None);
         // The longest name allowed, and one byte more.
         let long = format!("{}.google.com", "a".repeat(MAX_HOST - ".google.com".len()));
+        // Every probe of a long name of many labels and hyphens: no panic.
+        let _ = apps.by_host(&"a-.".repeat(MAX_HOST / 3));
         assert_eq!(long.len(), MAX_HOST);
         assert_eq!(apps.by_host(&long), google);
         assert_eq!(apps.by_host(&format!("{long}.")), google);
@@ -784,23 +1090,35 @@ mod tests {
             ),
             (
                 entry("domains = [\"Two.example\"]"),
-                "not a lowercase host-name suffix",
+                "not a lowercase host-name pattern",
             ),
             (
-                entry("domains = [\".two.example\"]"),
-                "not a lowercase host-name suffix",
+                entry("domains = [\"..two.example\"]"),
+                "not a lowercase host-name pattern",
             ),
             (
-                entry("domains = [\"two.example.\"]"),
-                "not a lowercase host-name suffix",
+                entry("domains = [\"two.example..\"]"),
+                "not a lowercase host-name pattern",
             ),
             (
                 entry("domains = [\"two..example\"]"),
-                "not a lowercase host-name suffix",
+                "not a lowercase host-name pattern",
             ),
             (
                 entry("domains = [\"\"]"),
-                "not a lowercase host-name suffix",
+                "not a lowercase host-name pattern",
+            ),
+            (
+                entry("domains = [\"-\"]"),
+                "not a lowercase host-name pattern",
+            ),
+            (
+                entry("domains = [\"-.two\"]"),
+                "not a lowercase host-name pattern",
+            ),
+            (
+                entry("domains = [\"two.*\"]"),
+                "not a lowercase host-name pattern",
             ),
             (
                 entry("networks = [\"192.0.2.0/24\"]"),

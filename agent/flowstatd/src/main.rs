@@ -11,6 +11,7 @@ use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use flowstat_api::{ApiConfig, ApiServer};
 use flowstat_core::Plugin;
 use flowstat_core::{KindSet, RecordKind};
+use flowstat_dpi::Applications;
 use flowstat_plugins::CorePlugin;
 use flowstatd::agent::{self, RunOptions};
 use flowstatd::config::Tunnel;
@@ -250,9 +251,44 @@ enum Command {
     /// IP protocol number alone).
     ListProtocols,
 
+    /// List the applications the agent can name: id, name, category, and how
+    /// it detects each (how many host-name patterns and networks name it).
+    ///
+    /// An application is named from the flow's host name (TLS/QUIC SNI,
+    /// HTTP Host, DNS query name), else from the DNS cache, else from the
+    /// server's address. Without -c, the built-in table (conf/applications.toml,
+    /// whose header describes the format); with -c, the table the config's
+    /// dpi.applications names, as the agent would load it. Columns are
+    /// separated by spaces; `--format tsv` gives tabs and no header, for
+    /// scripts.
+    #[command(after_help = "Examples:\n  \
+        flowstatd list-applications                     # the built-in table\n  \
+        flowstatd list-applications -c /etc/flowstatd/flowstatd.toml\n  \
+        flowstatd list-applications | grep -i video     # applications by category\n  \
+        flowstatd list-applications --format tsv | cut -f2")]
+    ListApplications {
+        /// The agent's configuration file: list the table its
+        /// dpi.applications names (default: the built-in table).
+        #[arg(short, long, value_name = "CONFIG")]
+        config: Option<PathBuf>,
+
+        /// Output format: aligned columns with a header, or tab-separated.
+        #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+        format: ListFormat,
+    },
+
     /// Print the man page (roff) built from this command line, for packaging.
     #[command(hide = true)]
     Man,
+}
+
+/// How `list-applications` prints.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum ListFormat {
+    /// Aligned columns under a header.
+    Table,
+    /// One tab-separated line per application, no header.
+    Tsv,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -335,6 +371,15 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
         }
         Command::ListProtocols => {
             listing::protocols(&mut std::io::stdout().lock())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::ListApplications { config, format } => {
+            let apps = match &config {
+                Some(path) => Config::load(path)?.applications(path)?,
+                None => Arc::new(Applications::builtin()?),
+            };
+            let mut out = std::io::stdout().lock();
+            listing::applications(&apps, format == ListFormat::Tsv, &mut out)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::CheckConfig { file } => {
