@@ -437,9 +437,12 @@ fn zero_padding(pkt: &PacketMeta<'_>) -> bool {
 mod tests {
     use super::*;
 
+    /// The built-in table, loaded once for every test.
+    static APPS: std::sync::LazyLock<Arc<Applications>> =
+        std::sync::LazyLock::new(|| Arc::new(Applications::builtin().unwrap()));
+
     fn engine() -> Engine {
-        let apps = Arc::new(Applications::builtin().unwrap());
-        Engine::new(apps, SharedDnsCache::new(16))
+        Engine::new(Arc::clone(&APPS), SharedDnsCache::new(16))
     }
 
     fn flow_to(server: [u8; 4], port: u16) -> FlowInfo {
