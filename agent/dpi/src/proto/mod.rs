@@ -37,6 +37,7 @@ pub(crate) mod hartip;
 pub(crate) mod hislip;
 pub(crate) mod http;
 pub(crate) mod iax;
+pub(crate) mod icecast;
 pub(crate) mod iec104;
 pub(crate) mod imo;
 pub(crate) mod ipsec;
@@ -234,6 +235,7 @@ pub(crate) const REGISTRY: &[Dissector] = &[
     imo::DISSECTOR,
     sd_rtn::DISSECTOR,
     nest_log_sink::DISSECTOR,
+    icecast::DISSECTOR,
     // Packet numbers in one byte: after the media dissectors.
     line::DISSECTOR,
     // Weak alone (a length and two small numbers): after the others.
