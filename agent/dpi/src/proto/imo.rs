@@ -5,8 +5,9 @@
 //! a zero byte before it, then exactly that many bytes, the first a
 //! message type. nDPI knows three such messages by heart (a 10-byte
 //! `09 02`, an 11-byte `00 09 03` and 1099-byte media `88 49 1a 00`):
-//! any of them claims the flow; otherwise three framed datagrams, with
-//! both directions among them, within the first ten. Other datagrams
+//! any of them claims the flow, and so do two one-byte keepalives in a
+//! row with the same byte (nDPI's rule too); otherwise three framed
+//! datagrams, with both directions among them, within the first ten. Other datagrams
 //! than one-byte keepalives are allowed only among the first two.
 
 use flowstat_core::{Metadata, Protocol};
@@ -28,6 +29,8 @@ const UNFRAMED: u32 = 2;
 pub(crate) struct State {
     /// Framed datagrams seen from each direction (client, server).
     framed: [u8; 2],
+    /// The byte of the previous datagram, when it was a one-byte one.
+    one_byte: Option<u8>,
 }
 
 /// See the module's documentation.
@@ -36,28 +39,30 @@ pub(crate) fn dissect(pkt: &Packet<'_>, scratch: &mut Scratch, _meta: &mut Metad
         return Verdict::No;
     }
     let p = pkt.payload;
-    let seen = pkt.seen[0] + pkt.seen[1];
-    if !framed(p) {
-        // One-byte keepalives may come any time; another datagram only
-        // among the first two.
-        let limit = if p.len() == 1 {
-            MAX_PACKETS - 1
-        } else {
-            UNFRAMED
-        };
-        return if seen < limit {
-            Verdict::Maybe
-        } else {
-            Verdict::No
-        };
-    }
     if known(p) {
         return Verdict::Done(IMO);
     }
-    let dir = usize::from(!pkt.from_client);
+    let seen = pkt.seen[0] + pkt.seen[1];
     let last = seen + 1 >= MAX_PACKETS;
+    let framed = framed(p);
+    // Other datagrams than frames and one-byte keepalives only among the
+    // first two.
+    if !framed && p.len() != 1 && seen >= UNFRAMED {
+        return Verdict::No;
+    }
+    let dir = usize::from(!pkt.from_client);
     scratch.keep(|st: &mut State| {
-        st.framed[dir] = st.framed[dir].saturating_add(1);
+        if let &[b] = p {
+            // Two one-byte keepalives in a row, the same byte.
+            if st.one_byte.replace(b) == Some(b) {
+                return Verdict::Done(IMO);
+            }
+        } else {
+            st.one_byte = None;
+        }
+        if framed {
+            st.framed[dir] = st.framed[dir].saturating_add(1);
+        }
         let [c, s] = st.framed;
         if c > 0 && s > 0 && c.saturating_add(s) >= FRAMED {
             Verdict::Done(IMO)
@@ -185,6 +190,24 @@ mod tests {
         let (v, _) = run(dissect, &f, &[(true, &c[..]); 10]);
         assert_eq!(v.last(), Some(&Verdict::No));
         assert!(!v.contains(&Verdict::Done(IMO)));
+    }
+
+    #[test]
+    fn repeated_keepalive() {
+        let f = flow(false, 49207, 57604);
+        let (v, _) = run(dissect, &f, &[(true, &[0x07]), (false, &[0x07])]);
+        assert_eq!(v, [Verdict::Maybe, Verdict::Done(IMO)]);
+        // imo.pcap frames 19 and 24: two different bytes.
+        let (v, _) = run(dissect, &f, &[(true, &[0x07]), (false, &[0x76])]);
+        assert_eq!(v, [Verdict::Maybe, Verdict::Maybe]);
+        // Not in a row.
+        let other = hex(RELAY_SHORT);
+        let (v, _) = run(
+            dissect,
+            &f,
+            &[(true, &[0x07]), (true, &other), (false, &[0x07])],
+        );
+        assert_eq!(v, [Verdict::Maybe, Verdict::Maybe, Verdict::Maybe]);
     }
 
     #[test]
