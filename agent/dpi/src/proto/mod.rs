@@ -36,7 +36,10 @@ pub(crate) mod h323;
 pub(crate) mod hartip;
 pub(crate) mod hislip;
 pub(crate) mod http;
+pub(crate) mod iax;
+pub(crate) mod icecast;
 pub(crate) mod iec104;
+pub(crate) mod imo;
 pub(crate) mod ipsec;
 pub(crate) mod jabber;
 pub(crate) mod jsonrpc;
@@ -45,10 +48,12 @@ pub(crate) mod kcp;
 pub(crate) mod kerberos;
 pub(crate) mod knxnet;
 pub(crate) mod ldap;
+pub(crate) mod line;
 pub(crate) mod lustre;
 pub(crate) mod magic;
 pub(crate) mod mail;
 pub(crate) mod memcached;
+pub(crate) mod mgcp;
 pub(crate) mod mining;
 pub(crate) mod mms;
 pub(crate) mod modbus;
@@ -57,9 +62,11 @@ pub(crate) mod mongodb;
 pub(crate) mod mqtt;
 pub(crate) mod mysql;
 pub(crate) mod nano;
+pub(crate) mod nest_log_sink;
 pub(crate) mod netbios;
 pub(crate) mod nntp;
 pub(crate) mod ntp;
+pub(crate) mod ookla;
 pub(crate) mod opcua;
 pub(crate) mod openvpn;
 pub(crate) mod portgames;
@@ -79,7 +86,9 @@ pub(crate) mod rtp;
 pub(crate) mod rtsp;
 pub(crate) mod rx;
 pub(crate) mod s7comm;
+pub(crate) mod sd_rtn;
 pub(crate) mod sip;
+pub(crate) mod skinny;
 pub(crate) mod smb;
 pub(crate) mod smpp;
 pub(crate) mod snmp;
@@ -92,6 +101,7 @@ pub(crate) mod steam;
 pub(crate) mod stomp;
 pub(crate) mod stun;
 pub(crate) mod syslog;
+pub(crate) mod telegram;
 pub(crate) mod telnet;
 pub(crate) mod threema;
 pub(crate) mod thrift;
@@ -101,6 +111,7 @@ pub(crate) mod trdp;
 pub(crate) mod tunnel;
 pub(crate) mod viber;
 pub(crate) mod websocket;
+pub(crate) mod whatsapp;
 pub(crate) mod whois;
 pub(crate) mod wireguard;
 pub(crate) mod xbox;
@@ -215,6 +226,18 @@ pub(crate) const REGISTRY: &[Dissector] = &[
     portgames::DISSECTOR,
     gnutella::DISSECTOR,
     xbox::DISSECTOR,
+    skinny::DISSECTOR,
+    mgcp::DISSECTOR,
+    iax::DISSECTOR,
+    ookla::DISSECTOR,
+    whatsapp::DISSECTOR,
+    telegram::DISSECTOR,
+    imo::DISSECTOR,
+    sd_rtn::DISSECTOR,
+    nest_log_sink::DISSECTOR,
+    icecast::DISSECTOR,
+    // Packet numbers in one byte: after the media dissectors.
+    line::DISSECTOR,
     // Weak alone (a length and two small numbers): after the others.
     kafka::DISSECTOR,
     // Any text on its ports.
