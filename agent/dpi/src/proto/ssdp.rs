@@ -6,7 +6,9 @@ use crate::dissect::{Dissector, Packet, Sample, Scratch, Verdict, any_first};
 
 /// SSDP (`Protocol(12)`, "SSDP"): a datagram starting `M-SEARCH *
 /// HTTP/1.1`, `NOTIFY * HTTP/1.1`, or `HTTP/1.1 200 OK` with an `ST` or
-/// `USN` header. `USER-AGENT` (else `SERVER`) goes to `ssdp_user_agent`.
+/// `USN` header. `USER-AGENT` (else `SERVER`) goes to `ssdp_user_agent`,
+/// `HOST` (the multicast address and port, as nDPI reports it) to
+/// `host_server_name`.
 pub(crate) fn dissect(pkt: &Packet<'_>, _scratch: &mut Scratch, meta: &mut Metadata) -> Verdict {
     let payload = pkt.payload;
     let request = [&b"M-SEARCH * HTTP/1.1\r\n"[..], b"NOTIFY * HTTP/1.1\r\n"]
@@ -16,7 +18,7 @@ pub(crate) fn dissect(pkt: &Packet<'_>, _scratch: &mut Scratch, meta: &mut Metad
     if !request && !response {
         return Verdict::No;
     }
-    let (mut user_agent, mut server, mut ssdp_header) = (None, None, false);
+    let (mut user_agent, mut server, mut host, mut ssdp_header) = (None, None, None, false);
     // Header lines up to the blank line; the payload bounds the loop.
     for line in payload.split(|&b| b == b'\n').skip(1) {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
@@ -28,6 +30,8 @@ pub(crate) fn dissect(pkt: &Packet<'_>, _scratch: &mut Scratch, meta: &mut Metad
             user_agent.get_or_insert(value);
         } else if name.eq_ignore_ascii_case(b"server") {
             server.get_or_insert(value);
+        } else if name.eq_ignore_ascii_case(b"host") {
+            host.get_or_insert(value);
         } else if name.eq_ignore_ascii_case(b"st") || name.eq_ignore_ascii_case(b"usn") {
             ssdp_header = true;
         }
@@ -37,6 +41,9 @@ pub(crate) fn dissect(pkt: &Packet<'_>, _scratch: &mut Scratch, meta: &mut Metad
     }
     if let Some(agent) = user_agent.or(server).filter(|a| !a.is_empty()) {
         meta.ssdp_user_agent = Some(wire_text(agent, 256));
+    }
+    if let Some(host) = host.filter(|h| !h.is_empty()) {
+        meta.host_server_name = wire_text(host, 253);
     }
     Verdict::Done(Protocol(12)) // SSDP
 }
@@ -95,6 +102,7 @@ mod tests {
             meta.ssdp_user_agent.as_deref(),
             Some("Chromium/120.0 Linux")
         );
+        assert_eq!(meta.host_server_name, "239.255.255.250:1900");
         let reply = b"HTTP/1.1 200 OK\r\nCACHE-CONTROL: max-age=1800\r\nST: upnp:rootdevice\r\nUSN: uuid:1::upnp:rootdevice\r\nServer: Linux/5.10 UPnP/1.0 miniupnpd/2.2\r\n\r\n";
         let (v, meta) = run(dissect, &f, &[(false, reply)]);
         assert_eq!(v, [Verdict::Done(Protocol(12))]);

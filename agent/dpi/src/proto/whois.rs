@@ -14,7 +14,7 @@ const PORTS: [u16; 2] = [43, 4343];
 /// Whois-DAS when the flow's server port is 43 or 4343 and the first
 /// bytes (of whichever side spoke first) are text: a query line ending in
 /// a line feed, or a server's text answer.
-pub(crate) fn dissect(pkt: &Packet<'_>, _scratch: &mut Scratch, _meta: &mut Metadata) -> Verdict {
+pub(crate) fn dissect(pkt: &Packet<'_>, _scratch: &mut Scratch, meta: &mut Metadata) -> Verdict {
     let port_ok = PORTS.contains(&pkt.flow.server_port) || PORTS.contains(&pkt.flow.client_port);
     if !pkt.tcp || !port_ok {
         return Verdict::No;
@@ -32,6 +32,16 @@ pub(crate) fn dissect(pkt: &Packet<'_>, _scratch: &mut Scratch, _meta: &mut Meta
     }
     // A query is one short line; an answer (a one-sided capture) is text.
     if head.contains(&b'\n') || pkt.server_first {
+        // A query for a domain names the flow's host, as nDPI does.
+        let query = head
+            .split(|&b| b == b'\n')
+            .next()
+            .unwrap_or_default()
+            .trim_ascii();
+        let domain = |b: &u8| b.is_ascii_alphanumeric() || b".-".contains(b);
+        if !pkt.server_first && query.contains(&b'.') && query.iter().all(domain) {
+            meta.host_server_name = String::from_utf8_lossy(query).to_ascii_lowercase();
+        }
         Verdict::Done(WHOIS)
     } else if first.len() < 256 {
         Verdict::Maybe
@@ -70,7 +80,7 @@ mod tests {
         let f = flow(true, 44188, 43);
         let (v, meta) = run(dissect, &f, &[(true, &hex("6578616d706c652e636f6d0d0a"))]);
         assert_eq!(v, [Verdict::Done(WHOIS)]);
-        assert_eq!(meta, Metadata::default());
+        assert_eq!(meta.host_server_name, "example.com");
         let (v, _) = run(dissect, &f, &[(true, b"exam"), (true, b"ple.com\r\n")]);
         assert_eq!(v, [Verdict::Maybe, Verdict::Done(WHOIS)]);
         // whois.pcapng frame 6, first bytes: the server side only.
