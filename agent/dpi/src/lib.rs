@@ -423,12 +423,13 @@ impl Engine {
     }
 }
 
-/// A bare TCP ACK whose few payload bytes are all zero: padding that a
-/// broken stack counted in the IP length, not data (the real data may
-/// follow at the same sequence number). Detection skips it, as nDPI does.
+/// A bare TCP ACK (or SYN+ACK) whose few payload bytes are all zero:
+/// padding that a broken stack counted in the IP length, not data (the
+/// real data may follow at the same sequence number). Detection skips
+/// it, as nDPI does.
 fn zero_padding(pkt: &PacketMeta<'_>) -> bool {
     pkt.tcp
-        .is_some_and(|tcp| tcp.flags & !TcpInfo::ACK == 0 && tcp.has(TcpInfo::ACK))
+        .is_some_and(|tcp| tcp.has(TcpInfo::ACK) && tcp.flags & !(TcpInfo::ACK | TcpInfo::SYN) == 0)
         && pkt.payload.len() <= 6
         && pkt.payload.iter().all(|&b| b == 0)
 }
