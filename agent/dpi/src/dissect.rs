@@ -44,6 +44,20 @@ impl<'a> Packet<'a> {
     pub(crate) fn seen_here(&self) -> u32 {
         self.seen[usize::from(!self.from_client)]
     }
+
+    /// Packets with payload so far, this one included.
+    pub(crate) fn packets(&self) -> u32 {
+        self.seen[0] + self.seen[1] + 1
+    }
+
+    /// TCP: the stream of the side that sent the first payload.
+    pub(crate) fn first_stream(&self) -> &'a [u8] {
+        if self.server_first {
+            self.server_stream
+        } else {
+            self.client_stream
+        }
+    }
 }
 
 /// A dissector's answer for the flow after one more packet.
@@ -144,6 +158,26 @@ impl Scratch {
             self.kept.push(Box::new(st));
         }
         verdict
+    }
+}
+
+/// The verdict on a TCP flow told by the opening of its first message:
+/// `opens` reads the stream of the side that spoke first and says yes,
+/// no, or `None` (too short to tell yet), which waits for at most
+/// `max_packets` packets with payload.
+pub(crate) fn by_opening(
+    pkt: &Packet<'_>,
+    protocol: Protocol,
+    max_packets: u32,
+    opens: impl FnOnce(&[u8]) -> Option<bool>,
+) -> Verdict {
+    if !pkt.tcp {
+        return Verdict::No;
+    }
+    match opens(pkt.first_stream()) {
+        Some(true) => Verdict::Done(protocol),
+        None if pkt.packets() < max_packets => Verdict::Maybe,
+        _ => Verdict::No,
     }
 }
 

@@ -9,7 +9,7 @@
 
 use flowstat_core::{Metadata, Protocol};
 
-use crate::dissect::{Dissector, Packet, Sample, Scratch, Verdict};
+use crate::dissect::{Dissector, Packet, Sample, Scratch, Verdict, by_opening};
 
 /// Bitcoin.
 const BITCOIN: Protocol = Protocol(343);
@@ -29,19 +29,7 @@ const MAX_PACKETS: u32 = 4;
 
 /// `Done` on a valid first header (see the module doc).
 pub(crate) fn dissect(pkt: &Packet<'_>, _scratch: &mut Scratch, _meta: &mut Metadata) -> Verdict {
-    if !pkt.tcp {
-        return Verdict::No;
-    }
-    let first = if pkt.server_first {
-        pkt.server_stream
-    } else {
-        pkt.client_stream
-    };
-    match header(first) {
-        Some(true) => Verdict::Done(BITCOIN),
-        None if pkt.seen[0] + pkt.seen[1] + 1 < MAX_PACKETS => Verdict::Maybe,
-        _ => Verdict::No,
-    }
+    by_opening(pkt, BITCOIN, MAX_PACKETS, header)
 }
 
 /// Whether `s` opens with a valid header (`None`: too short to tell).

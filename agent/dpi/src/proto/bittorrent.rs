@@ -49,7 +49,7 @@ pub(crate) fn dissect(pkt: &Packet<'_>, scratch: &mut Scratch, meta: &mut Metada
 
 /// [`dissect`] on the flow's state.
 fn step(pkt: &Packet<'_>, st: &mut State, meta: &mut Metadata) -> Verdict {
-    let packets = pkt.seen[0] + pkt.seen[1] + 1;
+    let packets = pkt.packets();
     let mut maybe = false;
     let mut handshake_at = None;
     if pkt.tcp {

@@ -28,7 +28,7 @@ pub(crate) fn dissect(pkt: &Packet<'_>, _scratch: &mut Scratch, _meta: &mut Meta
     }
     match discovery(p) {
         Some(Kind::Reply) => Verdict::Done(DISCORD),
-        Some(Kind::Request) if pkt.seen[0] + pkt.seen[1] + 1 < MAX_PACKETS => Verdict::Maybe,
+        Some(Kind::Request) if pkt.packets() < MAX_PACKETS => Verdict::Maybe,
         _ => Verdict::No,
     }
 }

@@ -73,7 +73,7 @@ fn udp(pkt: &Packet<'_>) -> Verdict {
     let other = pkt.seen[usize::from(pkt.from_client)];
     if other > 0 {
         Verdict::Done(EDONKEY)
-    } else if pkt.seen[0] + pkt.seen[1] + 1 < MAX_DATAGRAMS {
+    } else if pkt.packets() < MAX_DATAGRAMS {
         Verdict::Maybe
     } else {
         Verdict::No

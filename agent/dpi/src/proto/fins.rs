@@ -22,7 +22,7 @@ pub(crate) fn dissect(pkt: &Packet<'_>, _scratch: &mut Scratch, _meta: &mut Meta
     if pkt.tcp {
         return match tcp(pkt.stream()) {
             Some(true) => Verdict::Done(FINS),
-            None if pkt.seen[0] + pkt.seen[1] + 1 < MAX_PACKETS => Verdict::Maybe,
+            None if pkt.packets() < MAX_PACKETS => Verdict::Maybe,
             _ => Verdict::No,
         };
     }

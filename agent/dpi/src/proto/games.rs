@@ -52,7 +52,7 @@ pub(crate) fn dissect(pkt: &Packet<'_>, _scratch: &mut Scratch, _meta: &mut Meta
     let found = if pkt.tcp { tcp(pkt) } else { udp(pkt) };
     match found {
         Some(p) => Verdict::Done(p),
-        None if pkt.seen[0] + pkt.seen[1] + 1 < MAX_PACKETS => Verdict::Maybe,
+        None if pkt.packets() < MAX_PACKETS => Verdict::Maybe,
         None => Verdict::No,
     }
 }

@@ -44,7 +44,7 @@ pub(crate) fn dissect(pkt: &Packet<'_>, _scratch: &mut Scratch, _meta: &mut Meta
     let on_port = pkt.flow.server_port == PORT || pkt.flow.client_port == PORT;
     if apdus >= 2 || (apdus == 1 && on_port) {
         Verdict::Done(IEC104)
-    } else if pkt.seen[0] + pkt.seen[1] + 1 < MAX_PACKETS {
+    } else if pkt.packets() < MAX_PACKETS {
         Verdict::Maybe
     } else {
         Verdict::No

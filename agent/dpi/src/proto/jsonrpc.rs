@@ -21,10 +21,8 @@ pub(crate) fn dissect(pkt: &Packet<'_>, _scratch: &mut Scratch, _meta: &mut Meta
             return Verdict::No;
         }
         pkt.payload
-    } else if pkt.server_first {
-        pkt.server_stream
     } else {
-        pkt.client_stream
+        pkt.first_stream()
     };
     let head = &first[..first.len().min(LOOK)];
     let start = head.iter().position(|b| !b.is_ascii_whitespace());

@@ -41,7 +41,7 @@ pub(crate) fn dissect(pkt: &Packet<'_>, scratch: &mut Scratch, _meta: &mut Metad
         return Verdict::No;
     }
     let dir = usize::from(!pkt.from_client);
-    let early = pkt.seen[0] + pkt.seen[1] + 1 < MAX_PACKETS;
+    let early = pkt.packets() < MAX_PACKETS;
     // LINE's own datagrams open with a byte in 0xb0..=0xdf (RTP and
     // RTCP are passed over first).
     let own = (0xb0..=0xdf).contains(&p[0]);

@@ -111,10 +111,8 @@ pub(crate) fn dissect(pkt: &Packet<'_>, _scratch: &mut Scratch, meta: &mut Metad
             return Verdict::No;
         }
         pkt.payload
-    } else if pkt.server_first {
-        pkt.server_stream
     } else {
-        pkt.client_stream
+        pkt.first_stream()
     };
     let mut more = false;
     for o in OPENINGS.iter().filter(|o| pkt.tcp || o.udp) {

@@ -7,7 +7,7 @@
 
 use flowstat_core::{Metadata, Protocol};
 
-use crate::dissect::{Dissector, Packet, Sample, Scratch, Verdict};
+use crate::dissect::{Dissector, Packet, Sample, Scratch, Verdict, by_opening};
 
 /// Mining.
 const MINING: Protocol = Protocol(42);
@@ -36,19 +36,7 @@ const MAX_PACKETS: u32 = 4;
 
 /// `Done` on a mining request (see the module doc).
 pub(crate) fn dissect(pkt: &Packet<'_>, _scratch: &mut Scratch, _meta: &mut Metadata) -> Verdict {
-    if !pkt.tcp {
-        return Verdict::No;
-    }
-    let first = if pkt.server_first {
-        pkt.server_stream
-    } else {
-        pkt.client_stream
-    };
-    match stratum(first) {
-        Some(true) => Verdict::Done(MINING),
-        None if pkt.seen[0] + pkt.seen[1] + 1 < MAX_PACKETS => Verdict::Maybe,
-        _ => Verdict::No,
-    }
+    by_opening(pkt, MINING, MAX_PACKETS, stratum)
 }
 
 /// Whether `s` opens with a mining request (`None`: too short to tell).

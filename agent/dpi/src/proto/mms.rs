@@ -34,7 +34,7 @@ pub(crate) fn dissect(pkt: &Packet<'_>, _scratch: &mut Scratch, _meta: &mut Meta
             Read::More => more = true,
         }
     }
-    if more && pkt.seen[0] + pkt.seen[1] + 1 < MAX_PACKETS {
+    if more && pkt.packets() < MAX_PACKETS {
         Verdict::Maybe
     } else {
         Verdict::No

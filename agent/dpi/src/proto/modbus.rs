@@ -40,7 +40,7 @@ pub(crate) fn dissect(pkt: &Packet<'_>, _scratch: &mut Scratch, _meta: &mut Meta
     }
     let (tid, function) = match adu(pkt.client_stream) {
         Read::Bad => return Verdict::No,
-        Read::More if pkt.seen[0] + pkt.seen[1] + 1 < MAX_PACKETS => return Verdict::Maybe,
+        Read::More if pkt.packets() < MAX_PACKETS => return Verdict::Maybe,
         Read::More => return Verdict::No,
         Read::Ok(_, f) if f >= 0x80 => return Verdict::No,
         Read::Ok(tid, f) => (tid, f),
@@ -55,7 +55,7 @@ pub(crate) fn dissect(pkt: &Packet<'_>, _scratch: &mut Scratch, _meta: &mut Meta
     }
     match adu(pkt.server_stream) {
         Read::Ok(t, f) if t == tid && f & 0x7f == function => found,
-        Read::More if pkt.seen[0] + pkt.seen[1] + 1 < MAX_PACKETS => Verdict::Maybe,
+        Read::More if pkt.packets() < MAX_PACKETS => Verdict::Maybe,
         _ => Verdict::No,
     }
 }

@@ -32,7 +32,7 @@ pub(crate) fn dissect(pkt: &Packet<'_>, scratch: &mut Scratch, _meta: &mut Metad
         return Verdict::No;
     }
     let hit = matches!(p, [_, 0..=2, 0x00 | 0x10, 0x13, ..]);
-    let last = pkt.seen[0] + pkt.seen[1] + 1 >= MAX_PACKETS;
+    let last = pkt.packets() >= MAX_PACKETS;
     scratch.keep(|st: &mut State| {
         st.matches = st.matches.saturating_add(u8::from(hit));
         if st.matches >= MATCHES {

@@ -68,7 +68,7 @@ fn step(pkt: &Packet<'_>, st: &mut State) -> Verdict {
     };
     match step {
         Step::Found => Verdict::Done(OPENVPN),
-        Step::More if pkt.seen[0] + pkt.seen[1] + 1 < MAX_PACKETS => Verdict::Maybe,
+        Step::More if pkt.packets() < MAX_PACKETS => Verdict::Maybe,
         _ => Verdict::No,
     }
 }

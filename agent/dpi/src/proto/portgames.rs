@@ -37,7 +37,7 @@ pub(crate) fn dissect(pkt: &Packet<'_>, _scratch: &mut Scratch, _meta: &mut Meta
     if on(&[COD_PORT]) && p.len() == 12 && p.get(8..) == Some(b"ping") {
         return Verdict::Done(COD_MOBILE);
     }
-    if pkt.seen[0] + pkt.seen[1] + 1 < MAX_PACKETS {
+    if pkt.packets() < MAX_PACKETS {
         Verdict::Maybe
     } else {
         Verdict::No

@@ -22,11 +22,7 @@ pub(crate) fn dissect(pkt: &Packet<'_>, _scratch: &mut Scratch, _meta: &mut Meta
     if !pkt.tcp {
         return Verdict::No;
     }
-    let first = if pkt.server_first {
-        pkt.server_stream
-    } else {
-        pkt.client_stream
-    };
+    let first = pkt.first_stream();
     let Some(header) = first.get(..16) else {
         // Only the type's high zero bytes can be told early.
         let ok = first

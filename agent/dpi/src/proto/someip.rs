@@ -28,7 +28,7 @@ pub(crate) fn dissect(pkt: &Packet<'_>, _scratch: &mut Scratch, _meta: &mut Meta
     let on_port = PORTS.contains(&pkt.flow.server_port) || PORTS.contains(&pkt.flow.client_port);
     match message(bytes, pkt.tcp, on_port) {
         Some(true) => Verdict::Done(SOMEIP),
-        None if pkt.tcp && pkt.seen[0] + pkt.seen[1] + 1 < MAX_PACKETS => Verdict::Maybe,
+        None if pkt.tcp && pkt.packets() < MAX_PACKETS => Verdict::Maybe,
         _ => Verdict::No,
     }
 }

@@ -55,7 +55,7 @@ pub(crate) fn dissect(pkt: &Packet<'_>, _scratch: &mut Scratch, _meta: &mut Meta
         // one: else the dissector would have said no).
         Kind::Query if other_side_spoke => Verdict::Done(STEAM),
         Kind::Pong if other_side_spoke => Verdict::Done(STEAM),
-        Kind::Query | Kind::Ping if pkt.seen[0] + pkt.seen[1] + 1 < MAX_PACKETS => Verdict::Maybe,
+        Kind::Query | Kind::Ping if pkt.packets() < MAX_PACKETS => Verdict::Maybe,
         _ => Verdict::No,
     }
 }

@@ -86,7 +86,7 @@ fn step(pkt: &Packet<'_>, st: &mut State, meta: &mut Metadata) -> Verdict {
         valid = accept(st, &msg, pkt.from_client, meta);
         success = valid && msg.success();
     }
-    let packets = pkt.seen[0] + pkt.seen[1] + 1;
+    let packets = pkt.packets();
     st.found |= valid;
     if st.found {
         if success || packets >= MAX_PACKETS {

@@ -35,10 +35,8 @@ pub(crate) fn dissect(pkt: &Packet<'_>, _scratch: &mut Scratch, _meta: &mut Meta
             return Verdict::No;
         }
         pkt.payload
-    } else if pkt.server_first {
-        pkt.server_stream
     } else {
-        pkt.client_stream
+        pkt.first_stream()
     };
     // The framed transport: a size, then the message.
     let framed = match first.get(..5) {

@@ -22,7 +22,7 @@ pub(crate) fn dissect(pkt: &Packet<'_>, _scratch: &mut Scratch, _meta: &mut Meta
     let bytes = if pkt.tcp { pkt.stream() } else { pkt.payload };
     match header(bytes, pkt.tcp) {
         Some(true) => Verdict::Done(TRDP),
-        None if pkt.tcp && pkt.seen[0] + pkt.seen[1] + 1 < MAX_PACKETS => Verdict::Maybe,
+        None if pkt.tcp && pkt.packets() < MAX_PACKETS => Verdict::Maybe,
         _ => Verdict::No,
     }
 }

@@ -33,7 +33,7 @@ pub(crate) struct State {
 /// TCP: `Done` on the client's first message header. UDP: see the
 /// module's documentation.
 pub(crate) fn dissect(pkt: &Packet<'_>, scratch: &mut Scratch, _meta: &mut Metadata) -> Verdict {
-    let packets = pkt.seen[0] + pkt.seen[1] + 1;
+    let packets = pkt.packets();
     if pkt.tcp {
         if pkt.server_first {
             return Verdict::No;

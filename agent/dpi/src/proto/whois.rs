@@ -19,11 +19,7 @@ pub(crate) fn dissect(pkt: &Packet<'_>, _scratch: &mut Scratch, meta: &mut Metad
     if !pkt.tcp || !port_ok {
         return Verdict::No;
     }
-    let first = if pkt.server_first {
-        pkt.server_stream
-    } else {
-        pkt.client_stream
-    };
+    let first = pkt.first_stream();
     let head = &first[..first.len().min(256)];
     let text = |b: &u8| b.is_ascii_graphic() || b" \t\r\n".contains(b) || *b >= 0x80;
     if head.is_empty() || !head.iter().all(text) || !(head[0].is_ascii_graphic() || head[0] == b' ')

@@ -44,7 +44,7 @@ pub(crate) fn dissect(pkt: &Packet<'_>, _scratch: &mut Scratch, _meta: &mut Meta
     // no): this one is at least the second.
     if pkt.seen[0] + pkt.seen[1] >= 1 {
         Verdict::Done(XBOX)
-    } else if pkt.seen[0] + pkt.seen[1] + 1 < MAX_PACKETS {
+    } else if pkt.packets() < MAX_PACKETS {
         Verdict::Maybe
     } else {
         Verdict::No
