@@ -14,6 +14,7 @@ pub(crate) mod c37118;
 pub(crate) mod cassandra;
 pub(crate) mod coap;
 pub(crate) mod crc;
+pub(crate) mod dcerpc;
 pub(crate) mod dhcp;
 pub(crate) mod discord;
 pub(crate) mod dnp3;
@@ -41,6 +42,7 @@ pub(crate) mod icecast;
 pub(crate) mod iec104;
 pub(crate) mod imo;
 pub(crate) mod ipsec;
+pub(crate) mod irc;
 pub(crate) mod jabber;
 pub(crate) mod jsonrpc;
 pub(crate) mod kafka;
@@ -68,6 +70,7 @@ pub(crate) mod nntp;
 pub(crate) mod ntp;
 pub(crate) mod ookla;
 pub(crate) mod opcua;
+pub(crate) mod openers;
 pub(crate) mod openvpn;
 pub(crate) mod portgames;
 pub(crate) mod postgres;
@@ -101,11 +104,14 @@ pub(crate) mod steam;
 pub(crate) mod stomp;
 pub(crate) mod stun;
 pub(crate) mod syslog;
+pub(crate) mod tds;
 pub(crate) mod telegram;
 pub(crate) mod telnet;
+pub(crate) mod tftp;
 pub(crate) mod threema;
 pub(crate) mod thrift;
 pub(crate) mod tls;
+pub(crate) mod tns;
 pub(crate) mod tpkt;
 pub(crate) mod trdp;
 pub(crate) mod tunnel;
@@ -238,6 +244,12 @@ pub(crate) const REGISTRY: &[Dissector] = &[
     icecast::DISSECTOR,
     // Packet numbers in one byte: after the media dissectors.
     line::DISSECTOR,
+    irc::DISSECTOR,
+    tftp::DISSECTOR,
+    dcerpc::DISSECTOR,
+    tds::DISSECTOR,
+    tns::DISSECTOR,
+    openers::DISSECTOR,
     // Weak alone (a length and two small numbers): after the others.
     kafka::DISSECTOR,
     // Any text on its ports.
