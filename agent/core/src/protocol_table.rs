@@ -332,6 +332,7 @@ pub(crate) static TABLE: &[(u16, &str)] = &[
     (378, "NoMachine"),
     (379, "IEC62056"),
     (385, "KCP"),
+    (387, "Mumble"),
     (390, "STOMP"),
     (392, "Raft"),
     (393, "CIP"),

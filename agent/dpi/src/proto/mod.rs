@@ -61,7 +61,9 @@ pub(crate) mod mms;
 pub(crate) mod modbus;
 pub(crate) mod monero;
 pub(crate) mod mongodb;
+pub(crate) mod mpegts;
 pub(crate) mod mqtt;
+pub(crate) mod mumble;
 pub(crate) mod mysql;
 pub(crate) mod nano;
 pub(crate) mod nest_log_sink;
@@ -250,6 +252,8 @@ pub(crate) const REGISTRY: &[Dissector] = &[
     tds::DISSECTOR,
     tns::DISSECTOR,
     openers::DISSECTOR,
+    mumble::DISSECTOR,
+    mpegts::DISSECTOR,
     // Weak alone (a length and two small numbers): after the others.
     kafka::DISSECTOR,
     // Any text on its ports.

@@ -458,3 +458,86 @@ pub(crate) const DISSECTOR: Dissector = Dissector {
         },
     ],
 };
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dissect::testing::{
+        DNS_QUERY, HTTP_REQUEST_HEAD, RTP, STUN_REQUEST, TLS_HELLO_HEAD, flow, hex, run,
+    };
+
+    fn first(tcp: bool, port: u16, from_client: bool, payload: &[u8]) -> Verdict {
+        run(dissect, &flow(tcp, 40000, port), &[(from_client, payload)]).0[0]
+    }
+
+    #[test]
+    fn every_sample_alone() {
+        for s in DISSECTOR.samples {
+            let f = flow(s.tcp, 40000, s.server_port);
+            let packets: Vec<(bool, Vec<u8>)> =
+                s.packets.iter().map(|&(c, h)| (c, hex(h))).collect();
+            let packets: Vec<(bool, &[u8])> =
+                packets.iter().map(|(c, p)| (*c, p.as_slice())).collect();
+            let (v, _) = run(dissect, &f, &packets);
+            assert_eq!(v.last(), Some(&Verdict::Done(s.protocol)), "{}", s.origin);
+        }
+    }
+
+    #[test]
+    fn openings_split_over_packets_wait() {
+        let git = hex(GIT_REQUEST);
+        let f = flow(true, 40000, 9418);
+        let (v, _) = run(dissect, &f, &[(true, &git[..6]), (true, &git[6..])]);
+        assert_eq!(v, [Verdict::Maybe, Verdict::Done(GIT)]);
+        let (v, _) = run(dissect, &f, &[(true, b"JRMI"), (true, b"\x00\x02\x4b")]);
+        assert_eq!(v, [Verdict::Maybe, Verdict::Done(JRMI)]);
+        assert_eq!(
+            first(true, 4222, true, b"CONNECT {\"verbose\":false}\r\n"),
+            Verdict::Done(NATS)
+        );
+        assert_eq!(
+            first(false, 2190, true, b"TiVoConnect=1\n"),
+            Verdict::Done(TIVOCONNECT)
+        );
+    }
+
+    #[test]
+    fn near_misses_are_not_claimed() {
+        for (tcp, port, p) in [
+            (true, 9418, &b"0008git-upload-pack /x\0"[..]),
+            (
+                true,
+                9418,
+                b"002fgit-fetch-pack /repo.git\0host=example.org\0",
+            ),
+            (true, 4222, b"INFO server\r\n"),
+            (true, 443, b"CONNECT example.org:443 HTTP/1.1\r\n"),
+            (true, 1099, b"JRMI\x00\x03\x4b"),
+            (true, 8767, b"\xf4\xbe\x04\x00aaaaaaaaaaaaaaaaaaaa"),
+            (
+                false,
+                8611,
+                b"BJNP\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x05",
+            ),
+            (false, 177, b"\x00\x01\x00\x02\x00\x02\x00"),
+            (false, 178, b"\x00\x01\x00\x02\x00\x01\x00"),
+            (
+                false,
+                25826,
+                b"\x00\x00\x00\x09host\x00\x00\x01\x00\x0d\x00\x00\x00\x00\x00\x00\x00\x00\x00",
+            ),
+        ] {
+            assert_eq!(first(tcp, port, true, p), Verdict::No, "{p:?}");
+        }
+        for p in [
+            TLS_HELLO_HEAD,
+            HTTP_REQUEST_HEAD,
+            DNS_QUERY,
+            STUN_REQUEST,
+            RTP,
+        ] {
+            assert_eq!(first(true, 9418, true, &hex(p)), Verdict::No, "{p}");
+            assert_eq!(first(false, 177, true, &hex(p)), Verdict::No, "{p}");
+        }
+    }
+}
