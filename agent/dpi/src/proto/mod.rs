@@ -14,6 +14,7 @@ pub(crate) mod c37118;
 pub(crate) mod cassandra;
 pub(crate) mod coap;
 pub(crate) mod crc;
+pub(crate) mod dcerpc;
 pub(crate) mod dhcp;
 pub(crate) mod discord;
 pub(crate) mod dnp3;
@@ -41,6 +42,7 @@ pub(crate) mod icecast;
 pub(crate) mod iec104;
 pub(crate) mod imo;
 pub(crate) mod ipsec;
+pub(crate) mod irc;
 pub(crate) mod jabber;
 pub(crate) mod jsonrpc;
 pub(crate) mod kafka;
@@ -59,7 +61,9 @@ pub(crate) mod mms;
 pub(crate) mod modbus;
 pub(crate) mod monero;
 pub(crate) mod mongodb;
+pub(crate) mod mpegts;
 pub(crate) mod mqtt;
+pub(crate) mod mumble;
 pub(crate) mod mysql;
 pub(crate) mod nano;
 pub(crate) mod nest_log_sink;
@@ -68,6 +72,7 @@ pub(crate) mod nntp;
 pub(crate) mod ntp;
 pub(crate) mod ookla;
 pub(crate) mod opcua;
+pub(crate) mod openers;
 pub(crate) mod openvpn;
 pub(crate) mod portgames;
 pub(crate) mod postgres;
@@ -101,11 +106,14 @@ pub(crate) mod steam;
 pub(crate) mod stomp;
 pub(crate) mod stun;
 pub(crate) mod syslog;
+pub(crate) mod tds;
 pub(crate) mod telegram;
 pub(crate) mod telnet;
+pub(crate) mod tftp;
 pub(crate) mod threema;
 pub(crate) mod thrift;
 pub(crate) mod tls;
+pub(crate) mod tns;
 pub(crate) mod tpkt;
 pub(crate) mod trdp;
 pub(crate) mod tunnel;
@@ -238,6 +246,14 @@ pub(crate) const REGISTRY: &[Dissector] = &[
     icecast::DISSECTOR,
     // Packet numbers in one byte: after the media dissectors.
     line::DISSECTOR,
+    irc::DISSECTOR,
+    tftp::DISSECTOR,
+    dcerpc::DISSECTOR,
+    tds::DISSECTOR,
+    tns::DISSECTOR,
+    openers::DISSECTOR,
+    mumble::DISSECTOR,
+    mpegts::DISSECTOR,
     // Weak alone (a length and two small numbers): after the others.
     kafka::DISSECTOR,
     // Any text on its ports.
