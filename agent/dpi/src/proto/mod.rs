@@ -72,7 +72,6 @@ pub(crate) mod nntp;
 pub(crate) mod ntp;
 pub(crate) mod ookla;
 pub(crate) mod opcua;
-pub(crate) mod openers;
 pub(crate) mod openvpn;
 pub(crate) mod portgames;
 pub(crate) mod postgres;
@@ -251,7 +250,6 @@ pub(crate) const REGISTRY: &[Dissector] = &[
     dcerpc::DISSECTOR,
     tds::DISSECTOR,
     tns::DISSECTOR,
-    openers::DISSECTOR,
     mumble::DISSECTOR,
     mpegts::DISSECTOR,
     // Weak alone (a length and two small numbers): after the others.
