@@ -563,6 +563,39 @@ fn address(value: &[u8], key: &[u8; 16]) -> Option<String> {
     Some(SocketAddr::new(ip, port).to_string())
 }
 
+/// stun.pcap frames 67 and 68: a TURN Allocate request and its 401
+/// error response with REALM "turner.facebook".
+const FB_ALLOCATE: &str = "000300082112a442414b37515079504b396575560019000411000000";
+const FB_UNAUTHORIZED: &str = "011300542112a442414b37515079504b39657556000900100000040175\
+    6e617574686f72697a656400150028626230333164363163636331626538326532343031343433356564\
+    353266323666626136323438330014000f7475726e65722e66616365626f6f6b00";
+/// teams.pcap frame 1276: an Allocate request with MS-TURN attributes
+/// (0x8037, 0x8008, 0x8006, 0x8055, 0x8095) and unpadded REALM and NONCE.
+const TEAMS_ALLOCATE: &str = "000300c22112a442cebf09f4e3bb00f87114e1b6000f000472c64bc680370004000000028008000400\
+    00000680060004000000010010000400002ee08055000400020002809500085be55b060c2d89fa0014\
+    00143caeff41e4f0d59f6820280d2f1493f8b0f312000015000a227274636d6564696122000600380200\
+    002490a0dbdb01d6194de21537bfc992a00332731af1bedc569ae83bd5ab00000000bf71b276c97813a8\
+    ddefeb5cbc793a277a4ce63c0008002094ed4c8ab8380a489294be4f124acf68be1b06329d3a2a8936a0\
+    4d5d14eb8acd";
+/// zoom.pcap frame 34: a classic binding request with Zoom's attribute
+/// 0x0101.
+const ZOOM_REQUEST: &str =
+    "00010018c15dae63585d14392e582c260403bf30010100143132333435363738393031323334353637383900";
+/// stun.pcap frames 195 to 197: a binding request, a DTLS ClientHello (its
+/// record ends before the datagram does, as nDPI allows) and the binding
+/// response.
+const DTLS_REQUEST: &str = "000100882112a442384421d1f4a243e1d63a5f9a0006004945303444393433462d433237312d433936\
+    412d433237442d4443424430393737383638303a32303430463745432d334642462d363146372d3141\
+    43322d41414435443436313041384500000000250000002400046e7f00ff802a00089663f5787b57f2\
+    d400080014ae2f3329490275937e5e79985322cf8c9f5e1f3980280004f1444a1b";
+const DTLS_HELLO: &str = "16feff0000000000000000004efeffffa400000000000000a4fefdfc338fd99f2c1b3e321970386651\
+    4ef73387a590ed0a4ae2ecf926fff707dd9300000010c02bc02fcca9cca8c00ac009c013c0140100006a\
+    00170000ff01000100000a00080006001d00170018000b000201000010001200100677656272746308\
+    632d776562727463000d0020001e0403050306030203080408050806040105010601020104020502060\
+    20202001c00024000000e000b0008000700080001000200";
+const DTLS_RESPONSE: &str = "0101002c2112a442384421d1f4a243e1d63a5f9a00200008000100007c33cd2d000800149f00fddfbd\
+    019194d4ce7bc4e4e184cad114708d802800047c5feaa2";
+
 /// The registry's entry.
 pub(crate) const DISSECTOR: Dissector = Dissector {
     name: "stun",
@@ -584,30 +617,64 @@ pub(crate) const DISSECTOR: Dissector = Dissector {
     ports_only: false,
     first: any_first,
     run: dissect,
-    samples: &[Sample {
-        origin: "stun_classic.pcap frames ,,,",
-        tcp: false,
-        server_port: 13958,
-        packets: &[
-            (
-                true,
-                "000100089429ef88294dd52632c72931cb8dbb4c0003000400000000",
-            ),
-            (
-                false,
-                "0101000c9429ef88294dd52632c72931cb8dbb4c000100080001d70aac103fe0",
-            ),
-            (
-                false,
-                "8092ae1504e9f9983aa6d92292d8852000fad4afbd2c19c8c2835fb215692dd6",
-            ),
-            (
-                false,
-                "8012ae1604e9fa383aa6d922c4532097ca1bd297ab78d2acb2c3ebe25cc55cda",
-            ),
-        ],
-        protocol: Protocol(78),
-    }],
+    samples: &[
+        Sample {
+            origin: "stun_classic.pcap frames ,,,",
+            tcp: false,
+            server_port: 13958,
+            packets: &[
+                (
+                    true,
+                    "000100089429ef88294dd52632c72931cb8dbb4c0003000400000000",
+                ),
+                (
+                    false,
+                    "0101000c9429ef88294dd52632c72931cb8dbb4c000100080001d70aac103fe0",
+                ),
+                (
+                    false,
+                    "8092ae1504e9f9983aa6d92292d8852000fad4afbd2c19c8c2835fb215692dd6",
+                ),
+                (
+                    false,
+                    "8012ae1604e9fa383aa6d922c4532097ca1bd297ab78d2acb2c3ebe25cc55cda",
+                ),
+            ],
+            protocol: Protocol(78),
+        },
+        Sample {
+            origin: "stun.pcap frames 67, 68 (REALM turner.facebook)",
+            tcp: false,
+            server_port: 40003,
+            packets: &[(true, FB_ALLOCATE), (false, FB_UNAUTHORIZED)],
+            protocol: FACEBOOK_VOIP,
+        },
+        Sample {
+            origin: "teams.pcap frame 1276 (Microsoft's attributes)",
+            tcp: false,
+            server_port: 3478,
+            packets: &[(true, TEAMS_ALLOCATE)],
+            protocol: SKYPE_TEAMS_CALL,
+        },
+        Sample {
+            origin: "zoom.pcap frame 34 (classic, Zoom's attribute)",
+            tcp: false,
+            server_port: 3478,
+            packets: &[(true, ZOOM_REQUEST)],
+            protocol: ZOOM,
+        },
+        Sample {
+            origin: "stun.pcap frames 195-197 (STUN, then DTLS)",
+            tcp: false,
+            server_port: 8801,
+            packets: &[
+                (true, DTLS_REQUEST),
+                (true, DTLS_HELLO),
+                (false, DTLS_RESPONSE),
+            ],
+            protocol: DTLS,
+        },
+    ],
 };
 
 #[cfg(test)]
@@ -636,18 +703,12 @@ mod tests {
         meta.stun.as_ref().map_or("", |s| s.mapped.as_str())
     }
 
-    /// The verdict `run` must end with for a watched flow: `Found` until
-    /// [`EXTRA_PACKETS`] more packets have been seen.
-    fn watching(p: Protocol) -> Verdict {
-        Verdict::Found(p)
-    }
-
     #[test]
     fn classic_request_and_response() {
         let (req, resp) = (hex(REQUEST), hex(RESPONSE));
         let f = flow(false, 55050, 13958);
         let (v, meta) = run(dissect, &f, &[(true, &req), (false, &resp)]);
-        assert_eq!(v, [Verdict::Found(STUN), watching(STUN)]);
+        assert_eq!(v, [Verdict::Found(STUN), Verdict::Found(STUN)]);
         assert_eq!(mapped(&meta), "172.16.63.224:55050");
         // A datagram one byte longer than the message is not STUN.
         let mut longer = req.clone();
@@ -757,13 +818,6 @@ mod tests {
         assert_eq!(v[6], Verdict::Done(STUN));
     }
 
-    /// stun.pcap frames 67 and 68: a TURN Allocate request and its 401
-    /// error response with REALM "turner.facebook".
-    const FB_ALLOCATE: &str = "000300082112a442414b37515079504b396575560019000411000000";
-    const FB_UNAUTHORIZED: &str = "011300542112a442414b37515079504b39657556000900100000040175\
-        6e617574686f72697a656400150028626230333164363163636331626538326532343031343433356564\
-        353266323666626136323438330014000f7475726e65722e66616365626f6f6b00";
-
     #[test]
     fn realm_names_the_host_and_the_application() {
         let f = flow(false, 38123, 40003);
@@ -825,14 +879,7 @@ mod tests {
         // teams.pcap frame 1276: an Allocate request with MS-TURN
         // attributes (0x8037, 0x8008, 0x8006, 0x8055, 0x8095) and
         // unpadded REALM and NONCE.
-        let p = hex(
-            "000300c22112a442cebf09f4e3bb00f87114e1b6000f000472c64bc680370004000000028008000400\
-             00000680060004000000010010000400002ee08055000400020002809500085be55b060c2d89fa0014\
-             00143caeff41e4f0d59f6820280d2f1493f8b0f312000015000a227274636d6564696122000600380200\
-             002490a0dbdb01d6194de21537bfc992a00332731af1bedc569ae83bd5ab00000000bf71b276c97813a8\
-             ddefeb5cbc793a277a4ce63c0008002094ed4c8ab8380a489294be4f124acf68be1b06329d3a2a8936a0\
-             4d5d14eb8acd",
-        );
+        let p = hex(TEAMS_ALLOCATE);
         let f = flow(false, 50036, 3478);
         let (v, meta) = run(dissect, &f, &[(true, &p)]);
         assert_eq!(v, [Verdict::Found(SKYPE_TEAMS_CALL)]);
@@ -852,35 +899,16 @@ mod tests {
     fn zoom_classic_request_is_done_at_once() {
         // zoom.pcap frame 34: a classic binding request with Zoom's
         // attribute 0x0101.
-        let p = hex(
-            "00010018c15dae63585d14392e582c260403bf30010100143132333435363738393031323334353637383900",
-        );
+        let p = hex(ZOOM_REQUEST);
         let (v, _) = run(dissect, &flow(false, 23903, 3478), &[(true, &p)]);
         assert_eq!(v, [Verdict::Done(ZOOM)]);
     }
 
     #[test]
     fn dtls_after_stun_makes_the_flow_dtls() {
-        // stun.pcap frames 195 to 197: a binding request, a DTLS
-        // ClientHello (its record ends before the datagram does, as nDPI
-        // allows) and the binding response.
-        let req = hex(
-            "000100882112a442384421d1f4a243e1d63a5f9a0006004945303444393433462d433237312d433936\
-             412d433237442d4443424430393737383638303a32303430463745432d334642462d363146372d3141\
-             43322d41414435443436313041384500000000250000002400046e7f00ff802a00089663f5787b57f2\
-             d400080014ae2f3329490275937e5e79985322cf8c9f5e1f3980280004f1444a1b",
-        );
-        let hello = hex(
-            "16feff0000000000000000004efeffffa400000000000000a4fefdfc338fd99f2c1b3e321970386651\
-             4ef73387a590ed0a4ae2ecf926fff707dd9300000010c02bc02fcca9cca8c00ac009c013c0140100006a\
-             00170000ff01000100000a00080006001d00170018000b000201000010001200100677656272746308\
-             632d776562727463000d0020001e0403050306030203080408050806040105010601020104020502060\
-             20202001c00024000000e000b0008000700080001000200",
-        );
-        let resp = hex(
-            "0101002c2112a442384421d1f4a243e1d63a5f9a00200008000100007c33cd2d000800149f00fddfbd\
-             019194d4ce7bc4e4e184cad114708d802800047c5feaa2",
-        );
+        let req = hex(DTLS_REQUEST);
+        let hello = hex(DTLS_HELLO);
+        let resp = hex(DTLS_RESPONSE);
         let f = flow(false, 48854, 8801);
         let (v, _) = run(dissect, &f, &[(true, &req), (true, &hello), (false, &resp)]);
         assert_eq!(
