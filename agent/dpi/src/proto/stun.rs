@@ -168,6 +168,7 @@ fn step(pkt: &Packet<'_>, st: &mut State, meta: &mut Metadata) -> Verdict {
     let packets = pkt.packets();
     let ctx = Context {
         flow: pkt.flow,
+        from_client: pkt.from_client,
         packets,
     };
     let mut partial = false;
@@ -208,6 +209,7 @@ fn step(pkt: &Packet<'_>, st: &mut State, meta: &mut Metadata) -> Verdict {
 /// What attribute handling needs to know of the packet.
 struct Context<'a> {
     flow: &'a FlowInfo,
+    from_client: bool,
     /// Payload packets so far, this one included.
     packets: u32,
 }
@@ -263,7 +265,7 @@ fn follow(st: &mut State, payload: &[u8], ctx: &Context<'_>, meta: &mut Metadata
         0..=3 | 8 => {
             if let Some(msg) = datagram(payload)
                 && (first != 8 || st.app == Some(WHATSAPP_CALL))
-                && accept(st, &msg, true, meta)
+                && accept(st, &msg, ctx.from_client, meta)
             {
                 attributes_of(st, &msg, ctx, meta, depth);
             }
@@ -930,6 +932,55 @@ mod tests {
     }
 
     #[test]
+    fn relayed_dtls_in_channel_data_and_data_attributes() {
+        // Synthetic, from stun.pcap frames 67 and 196: after a TURN
+        // Allocate, a ChannelData message (channel 0x4000) carrying the
+        // DTLS ClientHello.
+        let hello = hex(DTLS_HELLO);
+        let mut channel = vec![0x40, 0x00];
+        channel.extend_from_slice(&(hello.len() as u16).to_be_bytes());
+        channel.extend_from_slice(&hello);
+        channel.extend_from_slice(&[0; 3]);
+        let f = flow(false, 38123, 40003);
+        let (v, _) = run(dissect, &f, &[(true, &hex(FB_ALLOCATE)), (true, &channel)]);
+        assert_eq!(v, [Verdict::Found(STUN), Verdict::Found(DTLS)]);
+        // Without a TURN method first, ChannelData is not looked into.
+        let (v, _) = run(dissect, &f, &[(true, &hex(REQUEST)), (true, &channel)]);
+        assert_eq!(v, [Verdict::Found(STUN), Verdict::Found(STUN)]);
+        // A Data indication whose DATA attribute holds the ClientHello
+        // (padded to 4 bytes).
+        let mut data = vec![0x00, 0x17, 0, 0, 0x21, 0x12, 0xA4, 0x42];
+        data.extend_from_slice(&[7; 12]);
+        data.extend_from_slice(&[0x00, 0x13]);
+        data.extend_from_slice(&(hello.len() as u16).to_be_bytes());
+        data.extend_from_slice(&hello);
+        data.resize(data.len().next_multiple_of(4), 0);
+        let len = (data.len() - 20) as u16;
+        data[2..4].copy_from_slice(&len.to_be_bytes());
+        let (v, _) = run(dissect, &f, &[(false, &data)]);
+        assert_eq!(v, [Verdict::Found(DTLS)]);
+    }
+
+    #[test]
+    fn media_after_a_named_application_keeps_its_name() {
+        // The Facebook exchange, then RTP and DTLS: still FacebookVoip.
+        let rtp = hex(crate::dissect::testing::RTP);
+        let f = flow(false, 38123, 40003);
+        let (v, meta) = run(
+            dissect,
+            &f,
+            &[
+                (true, &hex(FB_ALLOCATE)),
+                (false, &hex(FB_UNAUTHORIZED)),
+                (true, &rtp),
+                (true, &hex(DTLS_HELLO)),
+            ],
+        );
+        assert_eq!(v[3], Verdict::Found(FACEBOOK_VOIP));
+        assert_eq!(meta.host_server_name, "turner.facebook");
+    }
+
+    #[test]
     fn google_meet_servers_name_google_call() {
         let mut f = flow(false, 49153, 3478);
         f.server_ip[..4].copy_from_slice(&[142, 250, 82, 99]);
@@ -960,7 +1011,16 @@ mod tests {
 
     #[test]
     fn truncated_input_does_not_panic() {
-        for src in [REQUEST, RESPONSE, RFC5769_V4, RFC5769_V6] {
+        for src in [
+            REQUEST,
+            RESPONSE,
+            RFC5769_V4,
+            RFC5769_V6,
+            FB_UNAUTHORIZED,
+            TEAMS_ALLOCATE,
+            ZOOM_REQUEST,
+            DTLS_REQUEST,
+        ] {
             let p = hex(src);
             for n in 0..=p.len() {
                 for tcp in [false, true] {
