@@ -40,24 +40,29 @@ pub(crate) fn dissect(pkt: &Packet<'_>, _scratch: &mut Scratch, _meta: &mut Meta
 }
 
 /// Whether `datagram` is one or more whole DTLS records and nothing else.
-fn whole_records(mut datagram: &[u8]) -> bool {
+pub(crate) fn whole_records(mut datagram: &[u8]) -> bool {
     if datagram.is_empty() {
         return false;
     }
     while !datagram.is_empty() {
-        let Some(h) = datagram.get(..HEADER) else {
-            return false;
-        };
-        if !TYPES.contains(&h[0]) || !VERSIONS.contains(&[h[1], h[2]]) {
-            return false;
-        }
-        let len = usize::from(u16::from_be_bytes([h[11], h[12]]));
-        match datagram.get(HEADER + len..) {
-            Some(rest) if len > 0 => datagram = rest,
-            _ => return false,
+        match record(datagram).and_then(|size| datagram.get(size..)) {
+            Some(rest) => datagram = rest,
+            None => return false,
         }
     }
     true
+}
+
+/// The size of the record at the start of `b` (header included) when its
+/// header is valid (a content type, a version, a length other than 0) and
+/// the record fits.
+pub(crate) fn record(b: &[u8]) -> Option<usize> {
+    let h = b.get(..HEADER)?;
+    if !TYPES.contains(&h[0]) || !VERSIONS.contains(&[h[1], h[2]]) {
+        return None;
+    }
+    let len = usize::from(u16::from_be_bytes([h[11], h[12]]));
+    (len > 0 && HEADER + len <= b.len()).then_some(HEADER + len)
 }
 
 /// dtls_session_id_and_coockie_both.pcap frame 1: a ClientHello.
