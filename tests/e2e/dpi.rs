@@ -11,8 +11,8 @@ use flowstatd::Config;
 
 use crate::common::{all_tunnels, fixture, replay};
 
-/// nDPI's names of the protocols flowstat detects from payload (issue 5's
-/// list); flows nDPI gives any other protocol are not compared.
+/// nDPI's names of the protocols flowstat detected from payload first
+/// (issue 5's list), whose agreement the test prints apart.
 const COMPARED: &[&str] = &[
     "TLS",
     "IMAPS",
@@ -147,6 +147,8 @@ fn detected(records: &[Value]) -> HashMap<String, Value> {
             Some(1) => "ICMP",
             Some(58) => "ICMPV6",
             Some(50) => "ESP",
+            Some(2) => "IGMP",
+            Some(89) => "OSPF",
             _ => continue,
         };
         let a = endpoint(&f["local_ip"], &f["local_port"]);
@@ -162,17 +164,97 @@ fn detected(records: &[Value]) -> HashMap<String, Value> {
     flows
 }
 
+/// Accepted disagreements with nDPI, each with its reason:
+/// `fixtures/ndpi-disagreements.tsv`.
+const DISAGREEMENTS: &str = "ndpi-disagreements.tsv";
+
+/// One flow where flowstat and nDPI disagree: on the protocol (or
+/// application), or on the host name.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Disagreement {
+    capture: String,
+    key: String,
+    /// `protocol` or `host`.
+    what: &'static str,
+    ndpi: String,
+    flowstat: String,
+}
+
+impl Disagreement {
+    /// As a line of the list, with `reason`.
+    fn line(&self, reason: &str) -> String {
+        format!(
+            "{}\t{}\t{}\t{}\t{}\t{reason}",
+            self.capture, self.key, self.what, self.ndpi, self.flowstat
+        )
+    }
+}
+
+/// The accepted disagreements and their reasons.
+fn accepted() -> BTreeMap<Disagreement, String> {
+    let path = fixture(DISAGREEMENTS);
+    let text = std::fs::read_to_string(&path).expect("the disagreements list");
+    let mut out = BTreeMap::new();
+    for (n, line) in text.lines().enumerate() {
+        if line.starts_with('#') || line.trim().is_empty() {
+            continue;
+        }
+        let cols: Vec<&str> = line.split('\t').collect();
+        let [capture, key, what, ndpi, flowstat, reason] = cols[..] else {
+            panic!(
+                "{DISAGREEMENTS}:{}: 6 tab-separated columns expected",
+                n + 1
+            );
+        };
+        let what = match what {
+            "protocol" => "protocol",
+            "host" => "host",
+            _ => panic!(
+                "{DISAGREEMENTS}:{}: `protocol` or `host`, not {what:?}",
+                n + 1
+            ),
+        };
+        assert!(
+            !reason.trim().is_empty(),
+            "{DISAGREEMENTS}:{}: no reason",
+            n + 1
+        );
+        let d = Disagreement {
+            capture: capture.into(),
+            key: key.into(),
+            what,
+            ndpi: ndpi.into(),
+            flowstat: flowstat.into(),
+        };
+        out.insert(d, reason.to_owned());
+    }
+    out
+}
+
+/// Flows compared and agreeing, for one group.
 #[derive(Default)]
 struct Tally {
     flows: u32,
     same: u32,
-    from_payload: u32,
     hosts: u32,
     same_host: u32,
 }
 
+impl Tally {
+    fn percent(part: u32, whole: u32) -> f64 {
+        f64::from(part) * 100.0 / f64::from(whole.max(1))
+    }
+}
+
+/// Every flow nDPI names in every capture of `fixtures/ndpi`: flowstat
+/// names the same protocol or application (the master protocol, or what
+/// nDPI names after the dot, as flowstat's protocol or application), and
+/// the same host name, or the flow is in the list of accepted
+/// disagreements with its reason. A disagreement missing from the list
+/// fails, and so does a listed one that no longer happens (the list is
+/// kept exact).
 #[test]
-fn protocols_and_host_names_agree_with_ndpi() {
+fn protocols_and_host_names_agree_with_ndpi_or_are_listed() {
     let dir = fixture("ndpi");
     let mut captures: Vec<_> = std::fs::read_dir(&dir)
         .expect("fixtures/ndpi")
@@ -181,116 +263,128 @@ fn protocols_and_host_names_agree_with_ndpi() {
         .collect();
     captures.sort();
     let cfg = all_tunnels();
-    let mut table: BTreeMap<String, Tally> = BTreeMap::new();
-    let mut misses = Vec::new();
-    let mut guessed = Vec::new();
-    // Flows nDPI named from payload, and how many of them flowstat named
-    // the same from payload too.
-    let (mut ndpi_payload, mut both_payload) = (0u32, 0u32);
+    let (mut all, mut old) = (Tally::default(), Tally::default());
+    let mut by_protocol: BTreeMap<String, Tally> = BTreeMap::new();
+    let mut found = Vec::new();
     for capture in &captures {
-        let out = capture.with_file_name(format!(
-            "{}.out",
-            capture
-                .file_name()
-                .and_then(|n| n.to_str())
-                .unwrap_or_default()
-        ));
-        let Ok(text) = std::fs::read(&out) else {
+        let name = capture.file_name().and_then(|n| n.to_str()).unwrap_or("?");
+        let Ok(text) = std::fs::read(capture.with_file_name(format!("{name}.out"))) else {
             continue;
         };
-        let expected = parse_out(&String::from_utf8_lossy(&text));
         let ours = detected(&replay(std::slice::from_ref(capture), &cfg));
-        let name = capture.file_name().and_then(|n| n.to_str()).unwrap_or("?");
-        for e in expected
-            .iter()
-            .filter(|e| COMPARED.contains(&e.protocol.as_str()))
-        {
-            let t = table.entry(e.protocol.clone()).or_default();
-            t.flows += 1;
-            let Some(f) = ours.get(&e.key) else {
-                misses.push(format!("{name}: {} {}: no flow record", e.key, e.protocol));
+        for e in parse_out(&String::from_utf8_lossy(&text)) {
+            if e.protocol == "Unknown" {
                 continue;
-            };
-            let protocol = f["detected_protocol_name"].as_str().unwrap_or_default();
-            ndpi_payload += u32::from(!e.by_port);
-            if protocol == e.protocol || protocol == e.inner {
-                t.same += 1;
-                if f["detection_guessed"] == false {
-                    t.from_payload += 1;
-                    both_payload += u32::from(!e.by_port);
-                } else if !e.by_port {
-                    guessed.push(format!("{name}: {}: {protocol} by port only", e.key));
-                }
-            } else {
-                misses.push(format!(
-                    "{name}: {}: nDPI {}{}, flowstat {protocol}",
-                    e.key,
-                    e.protocol,
-                    if e.by_port { " (by port)" } else { "" }
-                ));
             }
-            if let Some(host) = &e.host {
+            let f = ours.get(&e.key);
+            let text = |k: &str| f.and_then(|f| f[k].as_str()).unwrap_or_default();
+            let (protocol, app) = (
+                text("detected_protocol_name"),
+                text("detected_application_name"),
+            );
+            let same = f.is_some()
+                && (protocol == e.protocol
+                    || app == e.protocol
+                    || (!e.inner.is_empty() && (protocol == e.inner || app == e.inner)));
+            let ndpi = if e.inner.is_empty() {
+                e.protocol.clone()
+            } else {
+                format!("{}.{}", e.protocol, e.inner)
+            };
+            let groups = [
+                Some(&mut all),
+                COMPARED.contains(&e.protocol.as_str()).then_some(&mut old),
+            ];
+            let mut groups: Vec<&mut Tally> = groups.into_iter().flatten().collect();
+            groups.push(by_protocol.entry(e.protocol.clone()).or_default());
+            for t in groups.iter_mut() {
+                t.flows += 1;
+                t.same += u32::from(same);
+            }
+            if !same {
+                found.push(Disagreement {
+                    capture: name.into(),
+                    key: e.key.clone(),
+                    what: "protocol",
+                    ndpi,
+                    flowstat: match f {
+                        Some(_) => format!("{protocol}/{app}"),
+                        None => "no flow record".into(),
+                    },
+                });
+            }
+            let Some(host) = &e.host else { continue };
+            // nDPI shows an SSH client's banner as its host name.
+            let ours_host = match protocol {
+                "SSH" => f.and_then(|f| f["ssh"]["client"].as_str()),
+                _ => f.and_then(|f| f["host_server_name"].as_str()),
+            }
+            .unwrap_or_default();
+            // nDPI prints each byte outside printable ASCII as `?`.
+            let printed: String = ours_host
+                .bytes()
+                .map(|b| match b {
+                    b' '..=b'~' => char::from(b),
+                    _ => '?',
+                })
+                .collect();
+            let same_host = printed.eq_ignore_ascii_case(host);
+            for t in groups.iter_mut() {
                 t.hosts += 1;
-                // nDPI shows an SSH client's banner as its host name.
-                let ours = match protocol {
-                    "SSH" => f["ssh"]["client"].as_str(),
-                    _ => f["host_server_name"].as_str(),
-                }
-                .unwrap_or_default();
-                if ours.eq_ignore_ascii_case(host) {
-                    t.same_host += 1;
-                } else {
-                    misses.push(format!(
-                        "{name}: {}: nDPI host {host:?}, flowstat {ours:?}",
-                        e.key
-                    ));
-                }
+                t.same_host += u32::from(same_host);
+            }
+            if !same_host {
+                found.push(Disagreement {
+                    capture: name.into(),
+                    key: e.key,
+                    what: "host",
+                    ndpi: host.clone(),
+                    flowstat: ours_host.to_owned(),
+                });
             }
         }
     }
-    let mut total = Tally::default();
     println!(
-        "{:<14} {:>5} {:>5} {:>8} {:>6} {:>9}",
-        "protocol", "flows", "same", "payload", "hosts", "same host"
+        "{:<22} {:>5} {:>5} {:>6} {:>9}",
+        "nDPI protocol", "flows", "same", "hosts", "same host"
     );
-    for (protocol, t) in &table {
+    for (protocol, t) in by_protocol.iter().chain([
+        (&"the 35 first protocols".to_owned(), &old),
+        (&"all".to_owned(), &all),
+    ]) {
         println!(
-            "{protocol:<14} {:>5} {:>5} {:>8} {:>6} {:>9}",
-            t.flows, t.same, t.from_payload, t.hosts, t.same_host
+            "{protocol:<22} {:>5} {:>5} {:>6} {:>9}",
+            t.flows, t.same, t.hosts, t.same_host
         );
-        total.flows += t.flows;
-        total.same += t.same;
-        total.from_payload += t.from_payload;
-        total.hosts += t.hosts;
-        total.same_host += t.same_host;
     }
     println!(
-        "{:<14} {:>5} {:>5} {:>8} {:>6} {:>9}",
-        "all", total.flows, total.same, total.from_payload, total.hosts, total.same_host
+        "agreement: {:.1}% of {} flows nDPI names ({:.1}% on the first 35 protocols), host names {:.1}% of {}",
+        Tally::percent(all.same, all.flows),
+        all.flows,
+        Tally::percent(old.same, old.flows),
+        Tally::percent(all.same_host, all.hosts),
+        all.hosts
     );
-    println!(
-        "nDPI named {ndpi_payload} of them from payload; flowstat named {both_payload} of those the same, from payload"
-    );
-    for m in misses.iter().chain(&guessed) {
-        println!("  {m}");
-    }
-    assert!(total.flows >= 200, "only {} flows compared", total.flows);
+    let accepted = accepted();
+    let unlisted: Vec<String> = found
+        .iter()
+        .filter(|d| !accepted.contains_key(*d))
+        .map(|d| d.line("REASON"))
+        .collect();
+    let stale: Vec<String> = accepted
+        .iter()
+        .filter(|(d, _)| !found.contains(d))
+        .map(|(d, reason)| d.line(reason))
+        .collect();
     assert!(
-        total.same * 100 >= total.flows * 95,
-        "protocol agreement {}/{} is under 95%",
-        total.same,
-        total.flows
+        unlisted.is_empty() && stale.is_empty(),
+        "{} disagreements not in {DISAGREEMENTS}:\n{}\n{} listed ones that no longer happen:\n{}",
+        unlisted.len(),
+        unlisted.join("\n"),
+        stale.len(),
+        stale.join("\n")
     );
-    assert!(
-        both_payload * 100 >= ndpi_payload * 95,
-        "payload agreement {both_payload}/{ndpi_payload} is under 95%"
-    );
-    assert!(
-        total.same_host * 100 >= total.hosts * 95,
-        "host name agreement {}/{} is under 95%",
-        total.same_host,
-        total.hosts
-    );
+    assert!(all.flows >= 1000, "only {} flows compared", all.flows);
 }
 
 /// google_ssl.pcap: the server's first segment (the end of its

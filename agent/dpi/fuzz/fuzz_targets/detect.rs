@@ -100,7 +100,7 @@ fn emit(event: FlowEvent, v: &FlowView<'_>) {
         d.dns_cache_hit,
     ));
     black_box(touch_meta(d.meta));
-    black_box((v.local.ip, v.other.ip, v.digest, v.digest_prev.len()));
+    black_box((v.local.ip, v.other.ip, v.digest, v.digest_prev.is_some()));
 }
 
 fuzz_target!(|data: &[u8]| {
