@@ -307,6 +307,13 @@ const CONV_EXCLUDED: &[(&str, &str)] = &[
         "tshark counts a reassembled datagram as one frame",
     ),
     (
+        "ndpi/ajp.pcap",
+        "tshark's Cisco FabricPath dissector takes the frame's last 4 bytes as an FCS the \
+         capture does not hold, cuts them off the inner IP packet ('IPv4 total length exceeds \
+         packet length') and leaves frames whose TCP header it then finds short (frame 3) out \
+         of -z conv; the per-frame test above counts them and agrees with flowstat",
+    ),
+    (
         "ndpi/fuzz-2006-09-29-28586.pcap",
         "fuzzed TCP headers (e.g. frame 80, 'Malformed Packet') throw in tshark's TCP dissector \
          before its conversation tap runs, so -z conv leaves those frames out; the per-frame \

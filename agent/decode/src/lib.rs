@@ -107,6 +107,7 @@ const ETH_VLAN_9100: u16 = 0x9100;
 const ETH_MPLS: u16 = 0x8847;
 const ETH_MPLS_MC: u16 = 0x8848;
 const ETH_PPPOE_SESSION: u16 = 0x8864;
+const ETH_FABRICPATH: u16 = 0x8903;
 const GRE_TEB: u16 = 0x6558;
 const GRE_PPP: u16 = 0x880b;
 
@@ -269,7 +270,8 @@ impl Cx {
     }
 
     /// Follows `ethertype` (the type of `rest`) through VLAN tags, MPLS
-    /// label stacks (and Ethernet pseudowires) and PPPoE to an IP header.
+    /// label stacks (and Ethernet pseudowires), Cisco FabricPath and PPPoE
+    /// to an IP header.
     ///
     /// Plain IPv4, most frames, goes straight to [`Self::ipv4`] from the
     /// caller; the rest takes a call to [`Self::ethertype_loop`].
@@ -341,6 +343,17 @@ impl Cx {
                         Some(_) => return Err(DecodeError::NotIp),
                         None => return Err(DecodeError::TruncatedEncap),
                     }
+                }
+                ETH_FABRICPATH => {
+                    // Cisco FabricPath: FTag and TTL, then the host's
+                    // Ethernet frame (its addresses are the flow's).
+                    depth = deeper(depth)?;
+                    let (h, r) = rest
+                        .get(2..)
+                        .and_then(|inner| inner.split_first_chunk::<14>())
+                        .ok_or(DecodeError::TruncatedEncap)?;
+                    ethertype = ethernet_header(h, m);
+                    rest = r;
                 }
                 ETH_PPPOE_SESSION => {
                     depth = deeper(depth)?;
@@ -1286,6 +1299,26 @@ mod tests {
         assert_eq!(
             dec(LinkType::LINUX_SLL2, &h[..19]).unwrap_err(),
             DecodeError::TruncatedLink
+        );
+    }
+
+    #[test]
+    fn cisco_fabricpath_carries_the_hosts_ethernet_frame() {
+        // ajp.pcap frame 3: switch addresses, 0x8903, FTag/TTL, then the
+        // hosts' frame.
+        let outer = [
+            0x02, 0x0a, 0xbd, 0, 0, 0, 0x02, 0x0a, 0xbc, 0, 0, 0, 0x89, 0x03, 0x40, 0x20,
+        ];
+        let f = cat(&[&outer, &eth_ipv4_tcp(b"hello")]);
+        let m = dec(LinkType::ETHERNET, &f).unwrap();
+        assert_v4_flow(&m, IP_A, IP_B, 6);
+        assert_eq!(
+            (m.src_mac, m.dst_mac, m.payload),
+            (MAC_A, MAC_B, &b"hello"[..])
+        );
+        assert_eq!(
+            dec(LinkType::ETHERNET, &f[..16 + 10]).unwrap_err(),
+            DecodeError::TruncatedEncap
         );
     }
 

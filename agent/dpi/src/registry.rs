@@ -42,6 +42,14 @@ impl Candidates {
         self
     }
 
+    /// The dissectors in either set.
+    fn or(mut self, other: &Candidates) -> Candidates {
+        for (w, o) in self.0.iter_mut().zip(other.0) {
+            *w |= o;
+        }
+        self
+    }
+
     /// The dissectors in this set and not in `other`.
     pub(crate) fn and_not(mut self, other: &Candidates) -> Candidates {
         for (w, o) in self.0.iter_mut().zip(other.0) {
@@ -137,9 +145,5 @@ pub(crate) fn first(tcp: bool, from_client: bool, byte: u8) -> &'static Candidat
 pub(crate) fn hinted(flow: &FlowInfo) -> Candidates {
     let tcp = flow.ip_protocol == 6;
     let get = |port| INDEX.hints.get(&(tcp, port)).copied().unwrap_or_default();
-    let mut set = get(flow.server_port);
-    for (w, o) in set.0.iter_mut().zip(get(flow.client_port).0) {
-        *w |= o;
-    }
-    set
+    get(flow.server_port).or(&get(flow.client_port))
 }
