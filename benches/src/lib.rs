@@ -191,6 +191,7 @@ pub fn sample_flow() -> FlowView<'static> {
             rate: 3_487,
             total_bytes: 1_052_311,
             total_packets: 4_140,
+            tcp_flags: 0x18,
         },
         other_stats: SideStats {
             bytes: 1_311_000,
@@ -198,6 +199,7 @@ pub fn sample_flow() -> FlowView<'static> {
             rate: 87_400,
             total_bytes: 91_311_000,
             total_packets: 60_901,
+            tcp_flags: 0x18,
         },
         tcp: Some(TcpCounters {
             resets: 0,

@@ -17,7 +17,7 @@
 //! | `last_seen_at` | all | ms, latest packet |
 //! | `local_bytes`, `local_packets`, `other_bytes`, `other_packets` | all | wire bytes / frames sent by each side since the flow's previous `flow_stats` |
 //! | `local_rate`, `other_rate` | all | bytes/s over the same interval, averaged over the one-second slots in which that side sent |
-//! | `tcp` | all, TCP only | `{resets, retrans, seq_errors}` during the same interval |
+//! | `tcp` | all, TCP only | `{local_flags, other_flags, resets, retrans, seq_errors}` during the same interval; the flags are the TCP header's flags byte (FIN 1, SYN 2, RST 4, PSH 8, ACK 16, URG 32, ECE 64, CWR 128) each side sent, OR-ed (extension) |
 //! | `total_bytes`, `total_packets` | all | since the flow began, both sides |
 //! | `total_local_bytes`, `total_local_packets`, `total_other_bytes`, `total_other_packets` | all | since the flow began, per side (extension) |
 //! | `first_seen_at`, `ip_version`, `ip_protocol`, `vlan_id`, `local_ip`, `local_port`, `other_ip`, `other_port`, `local_origin`, `detected_protocol_name`, `detected_application_name` | `flow`, `flow_purge` | the flow's identity |
@@ -334,6 +334,8 @@ fn flow_body(j: &mut Json<'_>, kind: RecordKind, f: &FlowView<'_>, geo: &ArcSwap
     }
     if let Some(tcp) = &f.tcp {
         j.field_object(key!("tcp"), |j| {
+            j.u64(key!("local_flags"), l.tcp_flags);
+            j.u64(key!("other_flags"), o.tcp_flags);
             j.u64(key!("resets"), tcp.resets);
             j.u64(key!("retrans"), tcp.retrans);
             j.u64(key!("seq_errors"), tcp.seq_errors);

@@ -353,12 +353,16 @@ fn tcp_counter_cases() {
     let stats = of_type(&out, "flow_stats");
     assert_eq!(
         stats[0]["flow"]["tcp"],
-        serde_json::json!({"resets": 0, "retrans": 2, "seq_errors": 3})
+        serde_json::json!({"local_flags": SYN | ACK, "other_flags": SYN | ACK,
+            "resets": 0, "retrans": 2, "seq_errors": 3}),
+        "the client (local) sent SYN and ACKs, the server SYN+ACK"
     );
     let purge = of_type(&out, "flow_purge");
     assert_eq!(
         purge[0]["flow"]["tcp"],
-        serde_json::json!({"resets": 1, "retrans": 0, "seq_errors": 0})
+        serde_json::json!({"local_flags": ACK | PSH, "other_flags": RST,
+            "resets": 1, "retrans": 0, "seq_errors": 0}),
+        "flags are per interval: this one's ACK+PSH and the RST"
     );
     assert_eq!(purge[0]["reason"], "closed");
     let iface = of_type(&out, "interface_stats");

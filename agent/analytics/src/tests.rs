@@ -70,6 +70,7 @@ fn flow(other: [u8; 4], app: &'static str, bytes: u64, total: u64, id: u8) -> Fl
             rate: bytes / 15,
             total_bytes: total,
             total_packets: total.div_ceil(bytes.max(1)),
+            tcp_flags: 0,
         },
         tcp: None,
     }

@@ -79,6 +79,10 @@ pub struct SideStats {
     pub total_bytes: u64,
     /// Packets sent by this side since the flow began.
     pub total_packets: u64,
+    /// The TCP flags this side sent since the flow's previous
+    /// `flow_stats`, OR-ed (the header's flags byte: FIN 0x01 ... CWR
+    /// 0x80); 0 for other protocols.
+    pub tcp_flags: u8,
 }
 
 /// TCP counters of a flow for one interval (SPEC section 3).

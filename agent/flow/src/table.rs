@@ -209,13 +209,14 @@ impl SideState {
         }
     }
 
-    fn stats(&self) -> SideStats {
+    fn stats(&self, tcp_flags: u8) -> SideStats {
         SideStats {
             bytes: self.bytes,
             packets: u64::from(self.packets),
             rate: self.bytes.checked_div(u64::from(self.slots)).unwrap_or(0),
             total_bytes: self.total_bytes,
             total_packets: self.total_packets,
+            tcp_flags,
         }
     }
 
@@ -249,6 +250,9 @@ struct Flow<S> {
     other_type: OtherType,
     dscp: u8,
     detection_packets: u8,
+    /// TCP flags each side sent since the flow's previous record, OR-ed
+    /// (by side index).
+    tcp_flags: [u8; 2],
     flags: u16,
     /// The timeout class whose list the flow is in.
     class: u8,
@@ -572,6 +576,7 @@ impl<C: Classifier> FlowTable<C> {
                 let f = self.flows.get_mut(idx);
                 f.flags &= !ACTIVE;
                 f.tcp = TcpCounters::default();
+                f.tcp_flags = [0; 2];
                 f.sides.iter_mut().for_each(SideState::end_interval);
             }
         }
@@ -707,6 +712,7 @@ impl<C: Classifier> FlowTable<C> {
             last_seen: pkt.ts,
             sides: [SideState::default(); 2],
             tcp: TcpCounters::default(),
+            tcp_flags: [0; 2],
             macs: [[0; 6]; 2],
             classes,
             protocol: Protocol::UNKNOWN,
@@ -783,6 +789,7 @@ impl<C: Classifier> FlowTable<C> {
             fin: f.has(FIN_SENT[s]),
         };
         seq.segment(tcp, payload_len, &mut f.tcp);
+        f.tcp_flags[s] |= tcp.flags;
         f.sides[s].next_seq = seq.next;
         if seq.started {
             f.flags |= SEQ_STARTED[s];
@@ -1039,8 +1046,8 @@ impl<C: Classifier> FlowTable<C> {
                     .as_ref()
                     .map_or(Metadata::none(), |s| self.classifier.metadata(s)),
             },
-            local_stats: f.sides[local.index()].stats(),
-            other_stats: f.sides[other.index()].stats(),
+            local_stats: f.sides[local.index()].stats(f.tcp_flags[local.index()]),
+            other_stats: f.sides[other.index()].stats(f.tcp_flags[other.index()]),
             tcp: (f.key.protocol == 6).then_some(f.tcp),
         };
         emit(event, &view);

@@ -64,6 +64,7 @@ fn view() -> FlowView<'static> {
             rate: 50,
             total_bytes: 300,
             total_packets: 5,
+            tcp_flags: 0x1a,
         },
         other_stats: SideStats {
             bytes: 1000,
@@ -71,6 +72,7 @@ fn view() -> FlowView<'static> {
             rate: 1000,
             total_bytes: 1000,
             total_packets: 1,
+            tcp_flags: 0x12,
         },
         tcp: Some(TcpCounters {
             resets: 1,
@@ -108,7 +110,7 @@ fn flow_stats_is_byte_exact() {
     assert_eq!(
         text(&r),
         format!(
-            r#"{{"type":"flow_stats","interface":"eth0","internal":true,"flow":{{"detection_packets":3,"digest":"{digest}","digest_prev":["{prev}"],"last_seen_at":2500,"local_bytes":100,"local_packets":2,"local_rate":50,"other_bytes":1000,"other_packets":1,"other_rate":1000,"tcp":{{"resets":1,"retrans":2,"seq_errors":3}},"total_bytes":1300,"total_local_bytes":300,"total_local_packets":5,"total_other_bytes":1000,"total_other_packets":1,"total_packets":6}}}}"#
+            r#"{{"type":"flow_stats","interface":"eth0","internal":true,"flow":{{"detection_packets":3,"digest":"{digest}","digest_prev":["{prev}"],"last_seen_at":2500,"local_bytes":100,"local_packets":2,"local_rate":50,"other_bytes":1000,"other_packets":1,"other_rate":1000,"tcp":{{"local_flags":26,"other_flags":18,"resets":1,"retrans":2,"seq_errors":3}},"total_bytes":1300,"total_local_bytes":300,"total_local_packets":5,"total_other_bytes":1000,"total_other_packets":1,"total_packets":6}}}}"#
         )
     );
 }

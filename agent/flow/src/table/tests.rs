@@ -62,6 +62,8 @@ struct Ev {
     local_origin: bool,
     other_type: OtherType,
     tcp: Option<TcpCounters>,
+    /// TCP flags sent by the local side, then the other.
+    tcp_flags: (u8, u8),
     protocol: &'static str,
     guessed: bool,
     digest_prev: usize,
@@ -86,6 +88,7 @@ fn run(
             local_origin: v.local_origin,
             other_type: v.other_type,
             tcp: v.tcp,
+            tcp_flags: (v.local_stats.tcp_flags, v.other_stats.tcp_flags),
             protocol: v.detection.protocol.name(),
             guessed: v.detection.guessed,
             digest_prev: usize::from(v.digest_prev.is_some()),
@@ -517,6 +520,35 @@ fn tcp_counters_are_per_interval() {
     );
     let ev = tick(&mut t, 30_000);
     assert_eq!(ev[0].tcp.unwrap(), TcpCounters::default());
+}
+
+#[test]
+fn tcp_flags_are_per_side_and_per_interval() {
+    let mut t = table();
+    let (c, s) = (("10.0.0.2", 40000), ("192.0.2.1", 80));
+    let (syn, ack, fin, rst) = (TcpInfo::SYN, TcpInfo::ACK, TcpInfo::FIN, TcpInfo::RST);
+    observe_all(
+        &mut t,
+        &[
+            tcp(pkt(0, 6, c.0, c.1, s.0, s.1, 60), 1, syn, 0),
+            tcp(pkt(1, 6, s.0, s.1, c.0, c.1, 60), 9, syn | ack, 0),
+            tcp(pkt(2, 6, c.0, c.1, s.0, s.1, 60), 2, ack, 0),
+        ],
+    );
+    let ev = tick(&mut t, 15_000);
+    let stats = ev.iter().find(|e| e.event == FlowEvent::Stats).unwrap();
+    // The client (10.0.0.2, a private address) is the local side.
+    assert_eq!(stats.local, "10.0.0.2:40000");
+    assert_eq!(stats.tcp_flags, (syn | ack, syn | ack));
+    observe_all(
+        &mut t,
+        &[
+            tcp(pkt(15_001, 6, c.0, c.1, s.0, s.1, 60), 2, fin | ack, 0),
+            tcp(pkt(15_002, 6, s.0, s.1, c.0, c.1, 60), 10, rst, 0),
+        ],
+    );
+    let ev = tick(&mut t, 30_000);
+    assert_eq!(ev[0].tcp_flags, (fin | ack, rst));
 }
 
 #[test]
