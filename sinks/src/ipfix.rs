@@ -404,7 +404,8 @@ mod tests {
     }
 
     /// Records of flow `i`: a `flow` record and its purge, IPv4 or IPv6,
-    /// with `i` in its ports and counters and a long multi-byte host name.
+    /// with `i` in its ports, counters and TCP flags ([`tcp_flags`]) and a
+    /// long multi-byte host name.
     fn records(i: u32) -> [Record; 2] {
         let (local, other) = if i % 3 == 0 {
             (format!("2001:db8::{i:x}"), "2001:db8:ffff::1".to_owned())
@@ -442,11 +443,19 @@ mod tests {
             Record {
                 kind: RecordKind::FlowPurge,
                 json: format!(
-                    r#"{{"type":"flow_purge","reason":"closed","evicted":false,"flow":{{{common}}}}}"#
+                    r#"{{"type":"flow_purge","reason":"closed","evicted":false,"flow":{{{common},
+                    "tcp":{{"local_flags":{},"other_flags":{},"resets":0}}}}}}"#,
+                    tcp_flags(i)[0],
+                    tcp_flags(i)[1]
                 )
                 .into_bytes(),
             },
         ]
+    }
+
+    /// The TCP flags of flow `i` in [`records`]: local (the client), other.
+    fn tcp_flags(i: u32) -> [u128; 2] {
+        [u128::from(i * 7 % 256), u128::from(i * 13 % 256)]
     }
 
     /// A decoded field value.
@@ -651,12 +660,14 @@ mod tests {
     }
 
     /// Checks the data records of `decoded` against [`records`], with the
-    /// reverse counters at `reverse` fields, names under `names` and host
-    /// names cut to `host_bytes`.
+    /// reverse counters at `reverse` fields, the server's TCP flags at
+    /// `reverse_flags` (or OR-ed into the client's), names under `names`
+    /// and host names cut to `host_bytes`.
     fn check_records(
         decoded: &[Decoded],
         flows: u32,
         reverse: [(u16, u32); 2],
+        reverse_flags: Option<(u16, u32)>,
         names: [(u16, u32); 2],
         host_bytes: usize,
     ) {
@@ -685,6 +696,11 @@ mod tests {
                 (5000 + i, 20 + i),
                 "reverse"
             );
+            let [client, server] = tcp_flags(i as u32);
+            match reverse_flags {
+                Some(field) => assert_eq!((iana(6), n(field)), (client, server), "TCP flags"),
+                None => assert_eq!(iana(6), client | server, "TCP flags"),
+            }
             assert_eq!((iana(136), iana(239)), (3, 1), "end reason, initiator");
             assert_eq!(r[&names[0]].text(), "TLS.Google");
             let host = format!("{}é.example", "h".repeat(i as usize % 300));
@@ -720,6 +736,7 @@ mod tests {
             &decoded,
             flows,
             [(1, 29305), (2, 29305)],
+            Some((6, 29305)),
             [(119, 35632), (122, 35632)],
             255,
         );
@@ -760,6 +777,7 @@ mod tests {
             &decoded,
             flows,
             [(23, 0), (24, 0)],
+            None,
             [(57591, 0), (57594, 0)],
             64,
         );

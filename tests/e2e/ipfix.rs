@@ -1,6 +1,6 @@
 //! The IPFIX sink against real collectors, on loopback: nfcapd (Debian's
 //! nfdump) must store every flow with the per-direction totals of the
-//! replay's `flow_purge` records, and tshark must decode every message,
+//! replay's `flow_purge` records and the TCP flags of its records, and tshark must decode every message,
 //! IPFIX and NetFlow v9, without a malformed field or an expert notice.
 
 use std::collections::BTreeMap;
@@ -41,19 +41,52 @@ fn captures() -> Vec<PathBuf> {
 type Key = (IpAddr, IpAddr, u64, u64, u64, u64);
 
 /// Per flow: packets and bytes from the client, packets and bytes from
-/// the server.
-type Totals = BTreeMap<Key, [u64; 4]>;
+/// the server, and the TCP flags nfdump shows.
+type Totals = BTreeMap<Key, [u64; 5]>;
+
+/// The TCP flags nfdump shows for a flow that sent `client` and `server`:
+/// IPFIX's tcpControlBits, the client's (nfdump reads the server's reverse
+/// element into the same field, and the client's comes after it),
+/// NetFlow v9's TCP_FLAGS both sides'.
+fn shown_flags(version: u16, client: u64, server: u64) -> u64 {
+    if version == 9 {
+        client | server
+    } else {
+        client
+    }
+}
 
 /// The totals of the `flow_purge` records of replaying `files`, oriented
-/// as the sink exports them (the client is the source).
-fn purge_totals(files: &[PathBuf]) -> Totals {
+/// as the sink exports them (the client is the source), with the TCP
+/// flags of all the flow's records as `version` carries them.
+fn purge_totals(files: &[PathBuf], version: u16) -> Totals {
+    let records: Vec<Value> = replay_lines(files, &Config::default())
+        .iter()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    // A flow's records share their first digest.
+    let first_digest = |f: &Value| f["digest_prev"].get(0).unwrap_or(&f["digest"]).clone();
+    let mut flags: BTreeMap<String, [u64; 2]> = BTreeMap::new();
+    for r in &records {
+        let tcp = &r["flow"]["tcp"];
+        if tcp.is_object() && r["type"] != "flow" {
+            let e = flags
+                .entry(first_digest(&r["flow"]).to_string())
+                .or_default();
+            e[0] |= tcp["local_flags"].as_u64().unwrap();
+            e[1] |= tcp["other_flags"].as_u64().unwrap();
+        }
+    }
     let mut out = Totals::new();
-    for line in replay_lines(files, &Config::default()) {
-        let r: Value = serde_json::from_str(&line).unwrap();
+    for r in &records {
         if r["type"] != "flow_purge" {
             continue;
         }
         let f = &r["flow"];
+        let [local_flags, other_flags] = flags
+            .get(&first_digest(f).to_string())
+            .copied()
+            .unwrap_or_default();
         let side = |s: &str| {
             let ip: IpAddr = f[format!("{s}_ip")].as_str().unwrap().parse().unwrap();
             let port = f[format!("{s}_port")].as_u64().unwrap();
@@ -62,6 +95,11 @@ fn purge_totals(files: &[PathBuf]) -> Totals {
             (ip, port, packets, bytes)
         };
         let (local, other) = (side("local"), side("other"));
+        let (client_flags, server_flags) = if f["local_origin"] == true {
+            (local_flags, other_flags)
+        } else {
+            (other_flags, local_flags)
+        };
         let (c, s) = if f["local_origin"] == true {
             (local, other)
         } else {
@@ -79,6 +117,7 @@ fn purge_totals(files: &[PathBuf]) -> Totals {
         for (sum, n) in t.iter_mut().zip([c.2, c.3, s.2, s.3]) {
             *sum += n;
         }
+        t[4] |= shown_flags(version, client_flags, server_flags);
     }
     out
 }
@@ -209,8 +248,16 @@ impl Drop for Nfcapd {
     }
 }
 
+/// nfdump's `tcp_flags` text ("...AP.SF": CWR ECE URG ACK PSH RST SYN
+/// FIN, a dot where unset) as the flags byte.
+fn flags_byte(text: &str) -> u64 {
+    assert_eq!(text.len(), 8, "tcp_flags {text:?}");
+    text.bytes()
+        .fold(0, |byte, c| byte << 1 | u64::from(c != b'.'))
+}
+
 /// What nfdump reads from the files in `dir`: per flow, summed over its
-/// records, and the number of records.
+/// records (flags OR-ed), and the number of records.
 fn nfdump_totals(dir: &Path) -> (Totals, usize) {
     let text = oracle("nfdump", &["-R", &dir.to_string_lossy(), "-o", "json"]);
     let records: Vec<Value> = serde_json::from_str(&text).expect("nfdump -o json is JSON");
@@ -235,6 +282,7 @@ fn nfdump_totals(dir: &Path) -> (Totals, usize) {
         {
             *sum += n(k);
         }
+        t[4] |= flags_byte(r["tcp_flags"].as_str().unwrap());
     }
     (out, records.len())
 }
@@ -251,11 +299,12 @@ fn differences(want: &Totals, got: &Totals) -> String {
 }
 
 #[test]
-fn nfcapd_stores_every_flow_with_the_replays_per_direction_totals() {
-    let want = purge_totals(&captures());
-    assert!(want.len() > 80, "{} flows", want.len());
-    assert!(want.keys().any(|k| k.0.is_ipv6()) && want.keys().any(|k| k.5 != 0));
+fn nfcapd_stores_every_flow_with_the_replays_per_direction_totals_and_tcp_flags() {
     for version in [10, 9] {
+        let want = purge_totals(&captures(), version);
+        assert!(want.len() > 80, "{} flows", want.len());
+        assert!(want.keys().any(|k| k.0.is_ipv6()) && want.keys().any(|k| k.5 != 0));
+        assert!(want.values().any(|t| t[4] != 0), "flows with TCP flags");
         let dir = TempDir::new(&format!("ipfix-nfcapd-{version}"));
         let flows = dir.path("flows");
         std::fs::create_dir(&flows).unwrap();
@@ -336,11 +385,11 @@ fn sum(field: &str) -> u64 {
 
 #[test]
 fn tshark_decodes_every_message_without_a_malformed_field() {
-    let want = purge_totals(&captures());
-    let [packets, bytes] = want
-        .values()
-        .fold([0; 2], |[p, b], t| [p + t[0] + t[2], b + t[1] + t[3]]);
     for version in [10, 9] {
+        let want = purge_totals(&captures(), version);
+        let [packets, bytes] = want
+            .values()
+            .fold([0; 2], |[p, b], t| [p + t[0] + t[2], b + t[1] + t[3]]);
         let dir = TempDir::new(&format!("ipfix-tshark-{version}"));
         let (messages, port) = exported_messages(&dir, version);
         let pcap = dir.path("export.pcap");

@@ -79,6 +79,8 @@ pub(crate) struct Export<'a> {
     pub(crate) forward: Counts,
     /// Server to client.
     pub(crate) reverse: Counts,
+    /// TCP flags sent over the span, OR-ed: the client's, the server's.
+    pub(crate) tcp_flags: [u8; 2],
     /// Why it was exported.
     pub(crate) end_reason: EndReason,
     /// nDPI-style `PROTOCOL.Application` name ("TLS.Google", "DNS").
@@ -98,6 +100,15 @@ struct RecordJson<'a> {
     evicted: bool,
     #[serde(borrow)]
     flow: FlowJson<'a>,
+}
+
+/// The `tcp` object of a `flow_stats` or `flow_purge` record.
+#[derive(Deserialize, Default)]
+struct TcpJson {
+    #[serde(default)]
+    local_flags: u8,
+    #[serde(default)]
+    other_flags: u8,
 }
 
 /// The `flow` object of a record; identity fields are in `flow` and
@@ -130,9 +141,16 @@ struct FlowJson<'a> {
     total_local_packets: u64,
     total_other_bytes: u64,
     total_other_packets: u64,
+    #[serde(default)]
+    tcp: TcpJson,
 }
 
 impl FlowJson<'_> {
+    /// TCP flags sent since the flow's previous record, `[local, other]`.
+    fn tcp_flags(&self) -> [u8; 2] {
+        [self.tcp.local_flags, self.tcp.other_flags]
+    }
+
     /// The flow's identity, if the record carries it.
     fn key(&self) -> Option<Key> {
         let local: IpAddr = self.local_ip?.parse().ok()?;
@@ -224,6 +242,8 @@ struct Entry {
     exported: [Counts; 2],
     /// End of the latest export, epoch ms (0: none yet).
     exported_until_ms: u64,
+    /// TCP flags of the `flow_stats` records read since, `[local, other]`.
+    tcp_flags: [u8; 2],
     /// When it was last read, for eviction (see [`Flows::touch`]).
     stamp: u64,
 }
@@ -328,6 +348,7 @@ impl Flows {
         {
             entry.exported = earlier.exported;
             entry.exported_until_ms = earlier.exported_until_ms;
+            entry.tcp_flags = earlier.tcp_flags;
         }
         self.table.insert(digest, entry);
         self.touch(digest);
@@ -353,20 +374,25 @@ impl Flows {
             self.table.insert(digest, entry);
         }
         self.touch(digest);
-        let Some(entry) = self.table.get(&digest) else {
+        let Some(entry) = self.table.get_mut(&digest) else {
             return Ok(Outcome::Kept);
         };
+        let flags = entry.with_flags(flow.tcp_flags());
         if flow.last_seen_at.saturating_sub(entry.since_ms()) < self.active_timeout_ms {
+            entry.tcp_flags = flags;
             return Ok(Outcome::Kept);
         }
         let totals = flow.totals();
-        let Some(export) = entry.export(flow.last_seen_at, totals, EndReason::ActiveTimeout) else {
+        let Some(export) = entry.export(flow.last_seen_at, totals, flags, EndReason::ActiveTimeout)
+        else {
+            entry.tcp_flags = flags;
             return Ok(Outcome::Kept);
         };
         emit(&export)?;
         if let Some(entry) = self.table.get_mut(&digest) {
             entry.exported = totals;
             entry.exported_until_ms = flow.last_seen_at;
+            entry.tcp_flags = [0; 2];
         }
         Ok(Outcome::Exported)
     }
@@ -401,7 +427,8 @@ impl Flows {
                 }
             },
         };
-        let outcome = match entry.export(flow.last_seen_at, flow.totals(), reason) {
+        let flags = entry.with_flags(flow.tcp_flags());
+        let outcome = match entry.export(flow.last_seen_at, flow.totals(), flags, reason) {
             Some(export) => {
                 emit(&export)?;
                 Outcome::Exported
@@ -468,8 +495,14 @@ impl Entry {
             host: flow.host_server_name.as_deref().unwrap_or_default().into(),
             exported: [Counts::default(); 2],
             exported_until_ms: 0,
+            tcp_flags: [0; 2],
             stamp: 0,
         })
+    }
+
+    /// The flags read since the previous export and `more`, `[local, other]`.
+    fn with_flags(&self, more: [u8; 2]) -> [u8; 2] {
+        [self.tcp_flags[0] | more[0], self.tcp_flags[1] | more[1]]
     }
 
     /// Where the next export starts: the end of the previous one, or the
@@ -479,12 +512,13 @@ impl Entry {
     }
 
     /// The export up to `until_ms` of the traffic by which `totals`
-    /// (`[local, other]`) exceed what was exported; `None` when there is
-    /// none.
+    /// (`[local, other]`) exceed what was exported, with the TCP flags
+    /// sent since (`[local, other]`); `None` when there is none.
     fn export(
         &self,
         until_ms: u64,
         totals: [Counts; 2],
+        tcp_flags: [u8; 2],
         end_reason: EndReason,
     ) -> Option<Export<'_>> {
         let key = &self.key;
@@ -493,8 +527,8 @@ impl Entry {
         if local.packets == 0 && other.packets == 0 {
             return None;
         }
-        let client = (key.local, key.local_port, local);
-        let server = (key.other, key.other_port, other);
+        let client = (key.local, key.local_port, local, tcp_flags[0]);
+        let server = (key.other, key.other_port, other, tcp_flags[1]);
         let (client, server) = if key.local_origin {
             (client, server)
         } else {
@@ -513,6 +547,7 @@ impl Entry {
             end_ms: until_ms.max(since_ms),
             forward: client.2,
             reverse: server.2,
+            tcp_flags: [client.3, server.3],
             end_reason,
             application: &self.application,
             host: &self.host,
@@ -583,6 +618,18 @@ mod tests {
         .into_bytes()
     }
 
+    /// `record` with a `tcp` object carrying these flags (local, other).
+    fn with_tcp(record: Vec<u8>, flags: [u8; 2]) -> Vec<u8> {
+        let tcp = format!(
+            r#""digest_prev":[],"tcp":{{"local_flags":{},"other_flags":{},"resets":0}}"#,
+            flags[0], flags[1]
+        );
+        String::from_utf8(record)
+            .unwrap()
+            .replacen(r#""digest_prev":[]"#, &tcp, 1)
+            .into_bytes()
+    }
+
     /// An export, owned.
     #[derive(Debug, PartialEq, Eq)]
     struct Owned {
@@ -595,6 +642,7 @@ mod tests {
         span: (u64, u64),
         forward: (u64, u64),
         reverse: (u64, u64),
+        tcp_flags: [u8; 2],
         reason: EndReason,
         application: String,
         host: String,
@@ -615,6 +663,7 @@ mod tests {
                     span: (e.start_ms, e.end_ms),
                     forward: (e.forward.bytes, e.forward.packets),
                     reverse: (e.reverse.bytes, e.reverse.packets),
+                    tcp_flags: e.tcp_flags,
                     reason: e.end_reason,
                     application: e.application.to_owned(),
                     host: e.host.to_owned(),
@@ -651,6 +700,7 @@ mod tests {
                 span: (1000, 9000),
                 forward: (7000, 8),
                 reverse: (500, 5),
+                tcp_flags: [0, 0],
                 reason: EndReason::EndOfFlow,
                 application: "TLS.Google".into(),
                 host: "www.google.com".into(),
@@ -731,6 +781,25 @@ mod tests {
         );
         assert_eq!(got, None);
         assert_eq!(flows.len(), 0);
+    }
+
+    #[test]
+    fn tcp_flags_are_those_sent_since_the_previous_export_from_client_and_server() {
+        let (fin, syn, rst, psh, ack) = (1, 2, 4, 8, 16);
+        let mut flows = Flows::new(10, 60_000);
+        // The other side is the client.
+        read(&mut flows, RecordKind::Flow, &flow(1, &[], false));
+        let early = with_tcp(stats(1, 15_000, [1, 1, 1, 1]), [syn | ack, syn]);
+        assert_eq!(read(&mut flows, RecordKind::FlowStats, &early), None);
+        let due = with_tcp(stats(1, 61_000, [2, 2, 2, 2]), [ack, psh | ack]);
+        let got = read(&mut flows, RecordKind::FlowStats, &due).unwrap();
+        assert_eq!(got.tcp_flags, [syn | psh | ack, syn | ack]);
+        let end = with_tcp(
+            purge(1, 70_000, [3, 3, 3, 3], "closed", false),
+            [rst, fin | ack],
+        );
+        let got = read(&mut flows, RecordKind::FlowPurge, &end).unwrap();
+        assert_eq!(got.tcp_flags, [fin | ack, rst], "only the purge's own");
     }
 
     #[test]

@@ -12,6 +12,8 @@
 //! | server port | destinationTransportPort (11) | same | 2 |
 //! | IP protocol | protocolIdentifier (4) | same | 1 |
 //! | TOS (DSCP << 2) | ipClassOfService (5) | same | 1 |
+//! | server's TCP flags | reverse tcpControlBits (6, PEN 29305) | none | 1 |
+//! | client's TCP flags | tcpControlBits (6) | TCP_FLAGS (6), both sides' | 1 |
 //! | VLAN | vlanId (58) | same | 2 |
 //! | first packet, ms | flowStartMilliseconds (152) | same | 8 |
 //! | last packet, ms | flowEndMilliseconds (153) | same | 8 |
@@ -24,8 +26,14 @@
 //! | `PROTOCOL.Application` | ntop's L7_PROTO_NAME (119, PEN 35632) | nProbe's 57591 | variable / 32 |
 //! | host name | ntop's FLOW_SERVER_NAME (122, PEN 35632) | nProbe's 57594 | variable / 64 |
 //!
+//! TCP flags are those sent over the record's span, OR-ed (0 for other
+//! protocols), in one byte (RFC 7011's reduced-size encoding of the
+//! 16-bit element, as nProbe and softflowd send it). The reverse element
+//! comes first: nfdump reads both into its one flags field, the later
+//! one winning, and so shows the client's.
+//!
 //! NetFlow v9 has neither enterprise numbers nor variable-length fields:
-//! its names are nProbe's v9 fields, NUL-padded or cut (at a character
+//! one TCP_FLAGS holds both directions' flags, and its names are nProbe's v9 fields, NUL-padded or cut (at a character
 //! boundary) to their fixed length. IPFIX names are cut at 255 bytes.
 //!
 //! Sequence numbers: IPFIX counts the data records sent before the
@@ -66,7 +74,7 @@ const fn iana(id: u16, len: u16) -> Field {
 }
 
 /// The fields after the addresses, for `version` (see the module docs).
-fn fields(version: IpfixVersion) -> [Field; 15] {
+fn fields(version: IpfixVersion) -> Vec<Field> {
     let (reverse_bytes, reverse_packets, app, host) = match version {
         IpfixVersion::Ipfix => (
             Field {
@@ -97,23 +105,29 @@ fn fields(version: IpfixVersion) -> [Field; 15] {
             iana(57594, V9_NAME_BYTES[1] as u16),
         ),
     };
-    [
-        iana(7, 2),
-        iana(11, 2),
-        iana(4, 1),
-        iana(5, 1),
-        iana(58, 2),
-        iana(152, 8),
-        iana(153, 8),
-        iana(1, 8),
-        iana(2, 8),
-        reverse_bytes,
-        reverse_packets,
-        iana(136, 1),
-        iana(239, 1),
-        app,
-        host,
-    ]
+    let reverse_flags = (version == IpfixVersion::Ipfix).then_some(Field {
+        id: 6,
+        len: 1,
+        pen: REVERSE_PEN,
+    });
+    [iana(7, 2), iana(11, 2), iana(4, 1), iana(5, 1)]
+        .into_iter()
+        .chain(reverse_flags)
+        .chain([
+            iana(6, 1),
+            iana(58, 2),
+            iana(152, 8),
+            iana(153, 8),
+            iana(1, 8),
+            iana(2, 8),
+            reverse_bytes,
+            reverse_packets,
+            iana(136, 1),
+            iana(239, 1),
+            app,
+            host,
+        ])
+        .collect()
 }
 
 /// The template set (v9: template flowset) announcing both templates.
@@ -316,6 +330,11 @@ impl Message {
         b.extend_from_slice(&e.dst_port.to_be_bytes());
         b.push(e.protocol);
         b.push(e.tos);
+        let [forward_flags, reverse_flags] = e.tcp_flags;
+        match self.version {
+            IpfixVersion::Ipfix => b.extend_from_slice(&[reverse_flags, forward_flags]),
+            IpfixVersion::NetflowV9 => b.push(forward_flags | reverse_flags),
+        }
         b.extend_from_slice(&e.vlan.to_be_bytes());
         b.extend_from_slice(&e.start_ms.to_be_bytes());
         b.extend_from_slice(&e.end_ms.to_be_bytes());
