@@ -118,7 +118,11 @@ CREATE TABLE IF NOT EXISTS flowstat.flow_intervals
     other_rate UInt64,
     retrans UInt32,
     resets UInt32,
-    seq_errors UInt32
+    seq_errors UInt32,
+    -- TCP flags each side sent in the interval, OR-ed (FIN 1, SYN 2, RST 4,
+    -- PSH 8, ACK 16, ...).
+    local_tcp_flags UInt8,
+    other_tcp_flags UInt8
 )
 ENGINE = MergeTree
 PARTITION BY toYYYYMMDD(time)

@@ -88,7 +88,9 @@ SELECT
     JSONExtractUInt(message, 'flow', 'other_rate') AS other_rate,
     JSONExtractUInt(message, 'flow', 'tcp', 'retrans') AS retrans,
     JSONExtractUInt(message, 'flow', 'tcp', 'resets') AS resets,
-    JSONExtractUInt(message, 'flow', 'tcp', 'seq_errors') AS seq_errors
+    JSONExtractUInt(message, 'flow', 'tcp', 'seq_errors') AS seq_errors,
+    JSONExtractUInt(message, 'flow', 'tcp', 'local_flags') AS local_tcp_flags,
+    JSONExtractUInt(message, 'flow', 'tcp', 'other_flags') AS other_tcp_flags
 FROM flowstat.flow_records;
 
 -- One row per purged flow: identity, names and totals from the record,

@@ -114,6 +114,12 @@ check("intervals without metadata",
       [(0,)])
 check("interval rows", query("SELECT count() FROM flowstat.flow_intervals"), [(len(intervals),)])
 check("flow rows", query("SELECT count() FROM flowstat.flows"), [(len(purges),)])
+tcp = [r["flow"].get("tcp", {}) for _, r in intervals]
+check("interval TCP flags (sum of each side's)",
+      query("SELECT sum(local_tcp_flags), sum(other_tcp_flags) FROM flowstat.flow_intervals"),
+      [(sum(t.get("local_flags", 0) for t in tcp), sum(t.get("other_flags", 0) for t in tcp))])
+assert any(t.get("other_flags") for t in tcp), "the replay carries no TCP flags"
+
 check("agent_status rows", query("SELECT agent, count() FROM flowstat.agent_status GROUP BY agent ORDER BY agent"),
       sorted(status_rows.items()))
 check("interface_stats bytes",
