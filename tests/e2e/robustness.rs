@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::common::{TempDir, corpus, fixture, rel, run_flowstatd};
+use crate::common::{PcapWriter, TempDir, corpus, fixture, rel, run_flowstatd};
 
 fn stdout_records(out: &std::process::Output) -> Vec<Value> {
     String::from_utf8_lossy(&out.stdout)
@@ -102,6 +102,40 @@ fn a_truncated_capture_warns_purges_what_it_saw_and_exits_zero() {
         "{received} frames before the cut"
     );
     assert_eq!(purges[0]["flow"]["total_packets"].as_u64(), Some(received));
+}
+
+#[test]
+fn an_unsupported_link_type_is_warned_once_with_its_frames() {
+    let tmp = TempDir::new("linktype");
+    let odd = tmp.path("odd.pcap");
+    let mut pcap = PcapWriter::new(65_000);
+    for i in 0..3 {
+        pcap.frame(std::time::Duration::from_secs(i), &[0x45; 40], 40);
+    }
+    pcap.write(&odd);
+    let ethernet = fixture("ndpi/443-curl.pcap");
+    let out = run_flowstatd(&[
+        "replay",
+        &odd.to_string_lossy(),
+        &ethernet.to_string_lossy(),
+    ]);
+    assert!(out.status.success(), "{}", out.status);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let warned: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("is not decoded"))
+        .collect();
+    assert_eq!(warned.len(), 1, "{stderr}");
+    assert!(
+        warned[0].contains("odd.pcap: link type 65000 is not decoded (3 frames skipped"),
+        "{stderr}"
+    );
+    let skipped: u64 = stdout_records(&out)
+        .iter()
+        .filter(|r| r["type"] == "interface_stats")
+        .filter_map(|r| r["odd.pcap"]["decode_issues"]["unsupported_link"].as_u64())
+        .sum();
+    assert_eq!(skipped, 3);
 }
 
 #[test]

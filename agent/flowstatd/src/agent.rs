@@ -43,7 +43,7 @@ use flowstat_sinks::SinkRuntime;
 use ipnet::IpNet;
 
 use crate::config::{CaptureSection, Config, Role};
-use crate::dispatch::{Dispatcher, PacketBatch};
+use crate::dispatch::{Dispatcher, PacketBatch, unsupported_link_warning};
 use crate::ifaces::{self, KernelStats};
 use crate::interval::{
     CapturePart, IntervalClock, Reducer, SourceReport, WorkerReport, merge_reports,
@@ -251,6 +251,8 @@ fn capture_loop(
     // source has stayed idle through one wait, or STOP_DRAIN has passed.
     let mut drain_until: Option<Instant> = None;
     let mut waited_since_stop = false;
+    // Unsupported link types warned of so far.
+    let mut warned_links = 0;
     loop {
         if drain_until.is_none() && stop.load(Ordering::Relaxed) {
             drain_until = Some(Instant::now() + STOP_DRAIN);
@@ -261,6 +263,10 @@ fn capture_loop(
                 dispatched.push(0, &mut batches);
             }
         });
+        for &(link, _) in &dispatcher.unsupported_links()[warned_links..] {
+            tracing::warn!("{}", unsupported_link_warning(src.name(), link, None));
+        }
+        warned_links = dispatcher.unsupported_links().len();
         // A batch goes when it is full, or when the source has nothing more
         // for now: full batches keep the queues' capacity in frames what
         // queue_packets says, whatever the source lends per poll.

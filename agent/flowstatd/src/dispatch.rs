@@ -26,6 +26,9 @@ pub struct Dispatcher {
     /// What the frames dispatched since the last
     /// [`take_counters`](Self::take_counters) were.
     counters: InterfaceCounters,
+    /// Link types met that are not decoded, in the order met, with their
+    /// frames so far.
+    unsupported: Vec<(u32, u64)>,
 }
 
 impl Dispatcher {
@@ -44,6 +47,7 @@ impl Dispatcher {
             hasher: FixedState::with_seed(0x7066_6c6f_7773),
             shares: if shares.is_empty() { vec![1] } else { shares },
             counters: InterfaceCounters::default(),
+            unsupported: Vec::new(),
         }
     }
 
@@ -54,12 +58,24 @@ impl Dispatcher {
         let mut packet = PacketMeta::new(frame.ts, frame.wire_len);
         let decoded = decode(frame, &self.decode, &mut packet);
         count_frame(&mut self.counters, frame, &decoded, &packet);
+        if let Err(DecodeError::UnsupportedLink(link)) = decoded {
+            match self.unsupported.iter_mut().find(|(l, _)| *l == link) {
+                Some((_, frames)) => *frames += 1,
+                None => self.unsupported.push((link, 1)),
+            }
+        }
         decoded.ok()?;
         Some(Dispatched {
             worker: self.worker_of(&packet),
             answer: dns_answer(&packet),
             packet,
         })
+    }
+
+    /// The link types met that are not decoded, in the order met, and how
+    /// many frames of each were skipped.
+    pub fn unsupported_links(&self) -> &[(u32, u64)] {
+        &self.unsupported
     }
 
     /// The counters since the last call.
@@ -87,6 +103,21 @@ impl Dispatcher {
             % total;
         self.shares.iter().position(|&end| hash < end).unwrap_or(0)
     }
+}
+
+/// The warning for `frames` frames of link type `link` from `source`
+/// (`None`: not counted yet) that were not decoded.
+pub fn unsupported_link_warning(source: &str, link: u32, frames: Option<u64>) -> String {
+    let skipped = match frames {
+        Some(n) => format!("{n} frames skipped"),
+        None => "its frames are skipped".to_owned(),
+    };
+    format!(
+        "{source}: link type {link} is not decoded ({skipped}, counted in interface_stats \
+         decode_issues.unsupported_link); flowstat decodes Ethernet (1), raw IP (101, 228, 229), \
+         Linux cooked (113, 276), loopback (0, 108), PPP (9, 50), Cisco HDLC (104) and PPI \
+         (192), numbered as in https://www.tcpdump.org/linktypes.html"
+    )
 }
 
 /// A frame, decoded, and where it goes.

@@ -26,7 +26,7 @@ use flowstat_plugins::CorePlugin;
 use flowstat_sinks::SinkRuntime;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::dispatch::{Dispatched, Dispatcher, PacketBatch};
+use crate::dispatch::{Dispatched, Dispatcher, PacketBatch, unsupported_link_warning};
 use crate::interval::{CapturePart, IntervalClock, Reducer, WorkerReport};
 use crate::merge::{Lane, Merger, Out, PUBLISH_BATCH, SETTLE_TIMEOUT};
 use crate::pipeline::PipelineConfig;
@@ -262,6 +262,11 @@ impl Reader {
                 counters.capture_filtered += stats.filtered;
                 pipeline.end_interval(run.id, part, true);
                 self.uptime_base += run.clock.since(start);
+            }
+            for &(link, frames) in run.dispatcher.unsupported_links() {
+                let warning = unsupported_link_warning(&run.name, link, Some(frames));
+                tracing::warn!("{warning}");
+                summary.warnings.push(warning);
             }
             capture.received = run.received;
             self.captures.push(capture);
