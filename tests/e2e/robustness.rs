@@ -138,6 +138,121 @@ fn an_unsupported_link_type_is_warned_once_with_its_frames() {
     assert_eq!(skipped, 3);
 }
 
+/// `flowstatd replay ARGS` with `input` written to its standard input.
+fn replay_stdin(args: &[&str], input: &[u8]) -> std::process::Output {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(crate::common::flowstatd())
+        .arg("replay")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run flowstatd");
+    let mut stdin = child.stdin.take().unwrap();
+    let input = input.to_vec();
+    let writer = std::thread::spawn(move || stdin.write_all(&input));
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap().expect("write the capture to stdin");
+    out
+}
+
+#[test]
+fn replay_from_a_fifo_or_stdin_equals_replay_from_the_file() {
+    let tmp = TempDir::new("streams");
+    // Larger than a pipe's buffer, pcap and pcapng.
+    for capture in ["ndpi/teams.pcap", "ndpi/sites.pcapng"] {
+        let file = fixture(capture);
+        let bytes = std::fs::read(&file).unwrap();
+        assert!(bytes.len() > 256 * 1024, "{capture}: {} bytes", bytes.len());
+        let from_file = run_flowstatd(&["replay", &file.to_string_lossy()]);
+        assert!(from_file.status.success());
+
+        // A FIFO of the same name: the same interface name, the same output.
+        let fifo = tmp.path(file.file_name().unwrap().to_str().unwrap());
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        assert!(made.unwrap().success(), "mkfifo {}", fifo.display());
+        let mut child = std::process::Command::new(crate::common::flowstatd())
+            .arg("replay")
+            .arg(&fifo)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("run flowstatd");
+        // The writer opens once the reader has said it waits for one.
+        let stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+        let mut lines = std::io::BufRead::lines(stderr);
+        let waiting = lines
+            .by_ref()
+            .map_while(Result::ok)
+            .any(|l| l.contains("is a FIFO with no writer yet: waiting for one"));
+        assert!(waiting, "{capture}: no word of waiting for a writer");
+        let rest = std::thread::spawn(move || lines.count());
+        std::fs::write(&fifo, &bytes).unwrap();
+        let from_fifo = child.wait_with_output().unwrap();
+        rest.join().unwrap();
+        assert!(
+            from_fifo.status.success(),
+            "{capture}: {}",
+            from_fifo.status
+        );
+        assert!(from_fifo.stdout == from_file.stdout, "{capture}: FIFO");
+        std::fs::remove_file(&fifo).unwrap();
+
+        // Standard input is named "stdin": as a file of that name.
+        let named = tmp.path("stdin");
+        std::fs::write(&named, &bytes).unwrap();
+        let from_named = run_flowstatd(&["replay", &named.to_string_lossy()]);
+        let from_stdin = replay_stdin(&["-"], &bytes);
+        assert!(
+            from_stdin.status.success(),
+            "{capture}: {}",
+            from_stdin.status
+        );
+        assert!(from_stdin.stdout == from_named.stdout, "{capture}: stdin");
+    }
+}
+
+#[test]
+fn a_truncated_stream_warns_like_a_truncated_file() {
+    let tmp = TempDir::new("truncated-stream");
+    let cut = std::fs::read(cut_capture(&tmp)).unwrap();
+    let out = replay_stdin(&["-"], &cut);
+    assert!(out.status.success(), "{}", out.status);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("standard input ends in the middle of a record"),
+        "{stderr}"
+    );
+    assert_eq!(
+        stdout_records(&out)
+            .iter()
+            .filter(|r| r["type"] == "flow_purge")
+            .count(),
+        1
+    );
+}
+
+#[test]
+fn a_directory_or_an_empty_stream_fails_with_one_line() {
+    let tmp = TempDir::new("notfiles");
+    let dir = tmp.path("captures");
+    std::fs::create_dir(&dir).unwrap();
+    for (out, want) in [
+        (
+            run_flowstatd(&["replay", &dir.to_string_lossy()]),
+            "captures: is a directory",
+        ),
+        (replay_stdin(&["-"], b""), "standard input is empty"),
+    ] {
+        assert!(!out.status.success());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(stderr.contains(want), "{stderr}");
+    }
+}
+
 #[test]
 fn an_empty_file_fails_with_one_line() {
     let tmp = TempDir::new("empty");

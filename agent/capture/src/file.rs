@@ -1,8 +1,10 @@
-//! [`FileSource`]: a capture file, memory-mapped, sniffed by magic bytes.
+//! [`FileSource`]: a capture file, memory-mapped, or a stream (pipe, FIFO,
+//! standard input) read into a buffer; sniffed by magic bytes.
 
 use std::fmt::Write as _;
 use std::fs::File;
-use std::io;
+use std::io::{self, Read};
+use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 
 use flowstat_core::{Batch, CaptureError, CaptureSource, CaptureStats, Frame, LinkType};
@@ -123,6 +125,78 @@ fn prefetch_line(data: &[u8], at: usize) {
     let _ = (data, at); // no stable prefetch elsewhere yet
 }
 
+/// Bytes asked of a stream in one read: a pipe hands out at most its
+/// buffer (64 KiB) per read anyway.
+const STREAM_CHUNK: usize = 256 * 1024;
+
+/// The most bytes a stream's file header may take to be read (a pcapng
+/// section header with large options).
+const STREAM_HEADER_MAX: usize = 64 * 1024;
+
+/// Where a [`FileSource`]'s bytes come from.
+enum Input {
+    /// A regular file, mapped whole.
+    Map(Mmap),
+    /// A pipe, FIFO, standard input or a file of no known size, read as it
+    /// comes.
+    Stream(Stream),
+}
+
+/// A stream's bytes not yet read past: `buf` starts at byte `base` of the
+/// stream.
+struct Stream {
+    input: Box<dyn Read + Send>,
+    buf: Vec<u8>,
+    base: u64,
+    /// The stream has ended.
+    eof: bool,
+}
+
+impl Stream {
+    /// Drops the first `consumed` bytes of the buffer and reads once more
+    /// (or finds the end).
+    fn refill(&mut self, consumed: usize) -> io::Result<()> {
+        self.buf.drain(..consumed);
+        self.base += consumed as u64;
+        let kept = self.buf.len();
+        self.buf.resize(kept + STREAM_CHUNK, 0);
+        let read = loop {
+            match self.input.read(&mut self.buf[kept..]) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                other => break other,
+            }
+        };
+        self.buf.truncate(kept + *read.as_ref().unwrap_or(&0));
+        self.eof = read? == 0;
+        Ok(())
+    }
+}
+
+impl Input {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Input::Map(map) => map,
+            Input::Stream(stream) => &stream.buf,
+        }
+    }
+
+    /// The stream, while it has more to read.
+    fn open_stream(&mut self) -> Option<&mut Stream> {
+        match self {
+            Input::Stream(stream) if !stream.eof => Some(stream),
+            _ => None,
+        }
+    }
+
+    /// The stream offset of byte `pos` of [`Self::bytes`].
+    fn offset(&self, pos: usize) -> u64 {
+        match self {
+            Input::Map(_) => pos as u64,
+            Input::Stream(stream) => stream.base + pos as u64,
+        }
+    }
+}
+
 /// The format-specific part of a [`FileSource`].
 enum Reader {
     Pcap(PcapReader),
@@ -139,17 +213,19 @@ enum Phase {
     Done,
 }
 
-/// An offline capture source: a classic pcap or pcapng file, memory-mapped.
+/// An offline capture source: a classic pcap or pcapng file, memory-mapped,
+/// or a stream of one.
 ///
 /// The format is sniffed from the magic bytes when the file is opened
-/// ([`FileSource::open`]); frames are lent straight from the map by
-/// [`CaptureSource::poll_batch`]. The file must not be truncated or
-/// rewritten while it is open (see [`FileSource::open`]).
+/// ([`FileSource::open`]); frames are lent straight from the map (or the
+/// stream's buffer) by [`CaptureSource::poll_batch`]. A mapped file must
+/// not be truncated or rewritten while it is open (see
+/// [`FileSource::open`]).
 pub struct FileSource {
     path: PathBuf,
     name: String,
-    map: Mmap,
-    /// Offset of the next unread record.
+    input: Input,
+    /// Offset in `input`'s bytes of the next unread record.
     pos: usize,
     reader: Reader,
     phase: Phase,
@@ -162,7 +238,7 @@ impl std::fmt::Debug for FileSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("FileSource")
             .field("path", &self.path)
-            .field("len", &self.map.len())
+            .field("len", &self.input.bytes().len())
             .field("pos", &self.pos)
             .field("received", &self.received)
             .finish_non_exhaustive()
@@ -182,98 +258,178 @@ const PCAP_MAGICS: [[u8; 4]; 4] = [
 pub(crate) const PCAPNG_MAGIC: [u8; 4] = [0x0a, 0x0d, 0x0d, 0x0a];
 
 impl FileSource {
-    /// Opens and maps the capture file at `path` and checks its file header.
+    /// Opens the capture at `path` and checks its file header.
+    ///
+    /// `-` is standard input. A regular file is memory-mapped; anything
+    /// else (a pipe, a FIFO, a character device, a `/proc` file that claims
+    /// 0 bytes) is read as a stream into a buffer as the records need it,
+    /// so that `tcpdump -w - | flowstatd replay -` works. Opening a FIFO
+    /// waits for its writer, with a warning if none comes within 200 ms.
     ///
     /// The format is told by the magic bytes only: classic pcap (microsecond
     /// or nanosecond, either byte order) or pcapng. Errors: `Open` when the
-    /// file cannot be opened or mapped, `Empty` for a 0-byte file,
-    /// `NotCapture` when the first bytes are no capture magic, `Corrupt`
-    /// when the file header (pcap global header, first pcapng section
-    /// header) is cut short or invalid.
+    /// file cannot be opened or mapped (or is a directory), `Empty` for a
+    /// capture of 0 bytes, `NotCapture` when the first bytes are no capture
+    /// magic, `Corrupt` when the file header (pcap global header, first
+    /// pcapng section header) is cut short or invalid, `Read` when a stream
+    /// fails.
     ///
-    /// The file is memory-mapped: it must not be truncated or rewritten while
-    /// the source is open (reading a page that vanished kills the process
-    /// with SIGBUS). Finished capture files, which is what offline replay
-    /// reads, are never changed under it.
+    /// A mapped file must not be truncated or rewritten while the source is
+    /// open (reading a page that vanished kills the process with SIGBUS).
+    /// Finished capture files, which is what offline replay reads, are
+    /// never changed under it.
     pub fn open(path: &Path) -> Result<FileSource, CaptureError> {
+        let stdin = path == Path::new("-");
+        // What messages call it.
+        let path = if stdin {
+            Path::new("standard input")
+        } else {
+            path
+        };
         let open_error = |source: io::Error| CaptureError::Open {
             path: path.to_path_buf(),
             source,
         };
-        let file = File::open(path).map_err(open_error)?;
-        let len = file.metadata().map_err(open_error)?.len();
-        if len == 0 {
-            return Err(CaptureError::Empty {
-                path: path.to_path_buf(),
-            });
-        }
-        // SAFETY: the map is read-only and only ever read as bytes; the
-        // slices lent from it never outlive a `poll_batch` callback and the
-        // map lives as long as `self`. The remaining hazard of any file map,
-        // another process truncating or rewriting the file meanwhile, is
-        // excluded by the contract documented on `open` (capture files are
-        // finished recordings).
-        let map = unsafe { Mmap::map(&file) }.map_err(open_error)?;
-        #[cfg(unix)]
-        if let Err(error) = map.advise(memmap2::Advice::Sequential) {
-            // Only a read-ahead hint: reading works without it.
-            tracing::debug!(path = %path.display(), %error, "madvise(sequential) failed");
-        }
-
-        let corrupt = |reason: String| CaptureError::Corrupt {
-            path: path.to_path_buf(),
-            offset: 0,
-            reason,
+        let mut input = if stdin {
+            stream(Box::new(io::stdin()))
+        } else {
+            let meta = std::fs::metadata(path).map_err(open_error)?;
+            if meta.is_dir() {
+                return Err(open_error(io::ErrorKind::IsADirectory.into()));
+            }
+            let file = if meta.file_type().is_fifo() {
+                open_fifo(path)
+            } else {
+                File::open(path)
+            }
+            .map_err(open_error)?;
+            if meta.is_file() && meta.len() > 0 {
+                Input::Map(map(&file, path).map_err(open_error)?)
+            } else {
+                stream(Box::new(file))
+            }
         };
-        let data: &[u8] = &map;
-        let magic = data.first_chunk::<4>();
-        let (reader, pos) = match magic {
-            Some(m) if PCAP_MAGICS.contains(m) => {
-                let reader = PcapReader::open(data).map_err(corrupt)?;
-                (Reader::Pcap(reader), PcapReader::HEADER_LEN)
-            }
-            Some(m) if *m == PCAPNG_MAGIC => {
-                let (reader, pos) = PcapNgReader::open(data).map_err(corrupt)?;
-                (Reader::PcapNg(reader), pos)
-            }
-            // Fewer than 4 bytes that start like a capture: a header cut short.
-            None if PCAP_MAGICS
-                .iter()
-                .chain([&PCAPNG_MAGIC])
-                .any(|m| m.starts_with(data)) =>
-            {
-                return Err(corrupt(format!(
-                    "file header truncated: the file has only {} bytes",
-                    data.len()
-                )));
-            }
-            _ => {
-                return Err(CaptureError::NotCapture {
-                    path: path.to_path_buf(),
-                    magic: hex(&data[..data.len().min(8)]),
-                });
+        let (reader, pos) = loop {
+            let header = header(path, input.bytes());
+            let more = matches!(
+                header,
+                Err(CaptureError::Empty { .. } | CaptureError::Corrupt { .. })
+            );
+            match input.open_stream() {
+                Some(stream) if more && stream.buf.len() < STREAM_HEADER_MAX => {
+                    stream.refill(0).map_err(|source| CaptureError::Read {
+                        path: path.to_path_buf(),
+                        source,
+                    })?;
+                }
+                _ => break header?,
             }
         };
         let format = match reader {
             Reader::Pcap(_) => "pcap",
             Reader::PcapNg(_) => "pcapng",
         };
-        tracing::debug!(path = %path.display(), format, bytes = len, "capture file opened");
+        tracing::debug!(path = %path.display(), format, "capture opened");
 
-        let name = path.file_name().map_or_else(
-            || path.display().to_string(),
-            |n| n.to_string_lossy().into_owned(),
-        );
+        let name = if stdin {
+            "stdin".to_owned()
+        } else {
+            path.file_name().map_or_else(
+                || path.display().to_string(),
+                |n| n.to_string_lossy().into_owned(),
+            )
+        };
         Ok(FileSource {
             path: path.to_path_buf(),
             name,
-            map,
+            input,
             pos,
             reader,
             phase: Phase::Reading,
             received: 0,
             prefetched: 0,
         })
+    }
+}
+
+/// A stream input, nothing read yet.
+fn stream(input: Box<dyn Read + Send>) -> Input {
+    Input::Stream(Stream {
+        input,
+        buf: Vec::new(),
+        base: 0,
+        eof: false,
+    })
+}
+
+/// Opens a FIFO, which blocks until a writer opens it too: says so when
+/// that takes a while.
+fn open_fifo(path: &Path) -> io::Result<File> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let owned = path.to_path_buf();
+    std::thread::spawn(move || tx.send(File::open(owned)));
+    rx.recv_timeout(std::time::Duration::from_millis(200))
+        .or_else(|_| {
+            tracing::warn!(
+                "{} is a FIFO with no writer yet: waiting for one",
+                path.display()
+            );
+            rx.recv()
+        })
+        .map_err(io::Error::other)?
+}
+
+/// Maps `file` (read-only, read sequentially).
+fn map(file: &File, path: &Path) -> io::Result<Mmap> {
+    // SAFETY: the map is read-only and only ever read as bytes; the
+    // slices lent from it never outlive a `poll_batch` callback and the
+    // map lives as long as the source. The remaining hazard of any file
+    // map, another process truncating or rewriting the file meanwhile, is
+    // excluded by the contract documented on `FileSource::open` (capture
+    // files are finished recordings).
+    let map = unsafe { Mmap::map(file) }?;
+    if let Err(error) = map.advise(memmap2::Advice::Sequential) {
+        // Only a read-ahead hint: reading works without it.
+        tracing::debug!(path = %path.display(), %error, "madvise(sequential) failed");
+    }
+    Ok(map)
+}
+
+/// The format reader for the capture starting with `data`, and the offset
+/// of its first record; the error says what `data` is instead.
+fn header(path: &Path, data: &[u8]) -> Result<(Reader, usize), CaptureError> {
+    let corrupt = |reason: String| CaptureError::Corrupt {
+        path: path.to_path_buf(),
+        offset: 0,
+        reason,
+    };
+    match data.first_chunk::<4>() {
+        Some(m) if PCAP_MAGICS.contains(m) => {
+            let reader = PcapReader::open(data).map_err(corrupt)?;
+            Ok((Reader::Pcap(reader), PcapReader::HEADER_LEN))
+        }
+        Some(m) if *m == PCAPNG_MAGIC => {
+            let (reader, pos) = PcapNgReader::open(data).map_err(corrupt)?;
+            Ok((Reader::PcapNg(reader), pos))
+        }
+        None if data.is_empty() => Err(CaptureError::Empty {
+            path: path.to_path_buf(),
+        }),
+        // Fewer than 4 bytes that start like a capture: a header cut short.
+        None if PCAP_MAGICS
+            .iter()
+            .chain([&PCAPNG_MAGIC])
+            .any(|m| m.starts_with(data)) =>
+        {
+            Err(corrupt(format!(
+                "file header truncated: the file has only {} bytes",
+                data.len()
+            )))
+        }
+        _ => Err(CaptureError::NotCapture {
+            path: path.to_path_buf(),
+            magic: hex(&data[..data.len().min(8)]),
+        }),
     }
 }
 
@@ -315,20 +471,40 @@ impl CaptureSource for FileSource {
         if budget == 0 {
             return Ok(Batch::Idle);
         }
-        let data: &[u8] = &self.map;
-        let mut lend = Lend {
-            budget,
-            lent: 0,
-            f,
-            prefetched: self.prefetched,
+        let (lent, stop) = loop {
+            let mut lend = Lend {
+                budget,
+                lent: 0,
+                f,
+                prefetched: self.prefetched,
+            };
+            let data = self.input.bytes();
+            let stop = match &mut self.reader {
+                Reader::Pcap(r) => r.read(data, &mut self.pos, &mut lend),
+                Reader::PcapNg(r) => r.read(data, &mut self.pos, &mut lend),
+            };
+            let lent = lend.lent;
+            self.prefetched = lend.prefetched;
+            self.received += lent as u64;
+            // A stream's buffer ran out: lend what it had, or read more.
+            let more = matches!(stop, Stop::End | Stop::Truncated);
+            match self.input.open_stream() {
+                Some(stream) if more && lent == 0 => {
+                    if let Err(source) = stream.refill(self.pos) {
+                        self.phase = Phase::Done;
+                        return Err(CaptureError::Read {
+                            path: self.path.clone(),
+                            source,
+                        });
+                    }
+                    self.pos = 0;
+                    self.prefetched = 0;
+                }
+                Some(_) if more => return Ok(Batch::Frames(lent)),
+                _ => break (lent, stop),
+            }
         };
-        let stop = match &mut self.reader {
-            Reader::Pcap(r) => r.read(data, &mut self.pos, &mut lend),
-            Reader::PcapNg(r) => r.read(data, &mut self.pos, &mut lend),
-        };
-        let lent = lend.lent;
-        self.prefetched = lend.prefetched;
-        self.received += lent as u64;
+        let offset = self.input.offset(self.pos);
         let error = match stop {
             Stop::Budget => return Ok(Batch::Frames(lent)),
             Stop::End => {
@@ -341,12 +517,12 @@ impl CaptureSource for FileSource {
             }
             Stop::Truncated => CaptureError::Truncated {
                 path: self.path.clone(),
-                offset: self.pos as u64,
+                offset,
                 packets: self.received,
             },
             Stop::Corrupt(reason) => CaptureError::Corrupt {
                 path: self.path.clone(),
-                offset: self.pos as u64,
+                offset,
                 reason,
             },
         };
@@ -369,9 +545,12 @@ impl CaptureSource for FileSource {
         }
     }
 
-    /// `(bytes read, file size)`.
+    /// `(bytes read, file size)`; `None` for a stream.
     fn progress(&self) -> Option<(u64, u64)> {
-        Some((self.pos as u64, self.map.len() as u64))
+        match &self.input {
+            Input::Map(map) => Some((self.pos as u64, map.len() as u64)),
+            Input::Stream(_) => None,
+        }
     }
 }
 

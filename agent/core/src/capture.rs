@@ -79,6 +79,15 @@ pub enum CaptureError {
         #[source]
         source: io::Error,
     },
+    /// A stream (pipe, FIFO, standard input) failed while being read.
+    #[error("cannot read {}", path.display())]
+    Read {
+        /// The stream.
+        path: PathBuf,
+        /// The operating system's reason.
+        #[source]
+        source: io::Error,
+    },
     /// The file is empty.
     #[error("{} is empty (0 bytes): not a capture file", path.display())]
     Empty {
