@@ -102,6 +102,8 @@ enum Command {
     /// output. At the end of each file every remaining flow is purged.
     Replay {
         /// Capture files; the format is read from the file's first bytes.
+        /// `-` is standard input (`tcpdump -w - | flowstatd replay -`);
+        /// pipes and FIFOs are read as streams.
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
 
