@@ -235,6 +235,75 @@ fn a_truncated_stream_warns_like_a_truncated_file() {
 }
 
 #[test]
+fn a_capture_truncated_while_replayed_warns_and_keeps_what_came_before() {
+    use std::io::BufRead;
+    let tmp = TempDir::new("shrinking");
+    let file = tmp.path("shrinking.pcap");
+    // 20,000 frames of 1,000 bytes over 4 s of packet time.
+    let mut pcap = PcapWriter::new(1);
+    for i in 0..20_000u32 {
+        let [_, _, hi, lo] = i.to_be_bytes();
+        let mut frame = Vec::new();
+        etherparse::PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
+            .ipv4([10, 0, 0, 1], [10, 1, hi, lo], 64)
+            .udp(40_000, 53)
+            .write(&mut frame, &[0; 958])
+            .unwrap();
+        let at = std::time::Duration::from_secs(1_700_000_000)
+            + std::time::Duration::from_micros(u64::from(i) * 200);
+        pcap.frame(at, &frame, frame.len());
+    }
+    pcap.write(&file);
+    let mut child = std::process::Command::new(crate::common::flowstatd())
+        .args(["replay", "--realtime", "--interval", "1"])
+        .arg(&file)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run flowstatd");
+    // The first interval's records: the replay is past 1 s (5,000 frames,
+    // 5 MB) of the file; it is cut behind it, at 2 MB.
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&file)
+        .unwrap()
+        .set_len(2_000_000)
+        .unwrap();
+    let rest: Vec<String> = stdout.lines().map(Result::unwrap).collect();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", out.status);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("shrinking.pcap shrank while being read"),
+        "{stderr}"
+    );
+    let records: Vec<Value> = std::iter::once(first)
+        .chain(rest)
+        .map(|l| serde_json::from_str(&l).unwrap())
+        .collect();
+    let iface = |key: &str| -> u64 {
+        records
+            .iter()
+            .filter(|r| r["type"] == "interface_stats")
+            .map(|r| r["shrinking.pcap"][key].as_u64().unwrap())
+            .sum()
+    };
+    let purged: u64 = records
+        .iter()
+        .filter(|r| r["type"] == "flow_purge")
+        .map(|r| r["flow"]["total_packets"].as_u64().unwrap())
+        .sum();
+    let (raw, ip) = (iface("raw"), iface("ip"));
+    assert!((5_000..20_000).contains(&raw), "{raw} frames read");
+    assert_eq!(purged, ip, "every decoded frame in a purged flow");
+    // Only the frame being paced when the file shrank may read zeros.
+    assert!(raw - ip <= 1, "{raw} frames, {ip} decoded");
+}
+
+#[test]
 fn a_directory_or_an_empty_stream_fails_with_one_line() {
     let tmp = TempDir::new("notfiles");
     let dir = tmp.path("captures");

@@ -12,6 +12,7 @@ use memmap2::Mmap;
 
 use crate::pcap::PcapReader;
 use crate::pcapng::PcapNgReader;
+use crate::sigbus;
 
 /// The smallest caplen limit: a record is corrupt when its captured length
 /// exceeds both this and the file's (or interface's) snap length.
@@ -86,9 +87,14 @@ impl Lend<'_> {
         self.lent < self.budget
     }
 
-    /// Lends one frame.
+    /// Lends one frame, unless the file shrank under the map (its bytes
+    /// past the cut read as zeros): then nothing more is lent.
     #[inline]
     pub fn frame(&mut self, frame: &Frame<'_>) {
+        if sigbus::shrank() {
+            self.budget = 0;
+            return;
+        }
         (self.f)(frame);
         self.lent += 1;
     }
@@ -218,9 +224,7 @@ enum Phase {
 ///
 /// The format is sniffed from the magic bytes when the file is opened
 /// ([`FileSource::open`]); frames are lent straight from the map (or the
-/// stream's buffer) by [`CaptureSource::poll_batch`]. A mapped file must
-/// not be truncated or rewritten while it is open (see
-/// [`FileSource::open`]).
+/// stream's buffer) by [`CaptureSource::poll_batch`].
 pub struct FileSource {
     path: PathBuf,
     name: String,
@@ -274,10 +278,10 @@ impl FileSource {
     /// pcapng section header) is cut short or invalid, `Read` when a stream
     /// fails.
     ///
-    /// A mapped file must not be truncated or rewritten while the source is
-    /// open (reading a page that vanished kills the process with SIGBUS).
-    /// Finished capture files, which is what offline replay reads, are
-    /// never changed under it.
+    /// A mapped file that shrinks while it is read (another process
+    /// truncating it) ends the source with `Shrank` and the packets before
+    /// the cut, instead of a SIGBUS (see `sigbus`); a frame being lent at
+    /// that moment may read zeros past the cut.
     pub fn open(path: &Path) -> Result<FileSource, CaptureError> {
         let stdin = path == Path::new("-");
         // What messages call it.
@@ -310,7 +314,10 @@ impl FileSource {
             }
         };
         let (reader, pos) = loop {
-            let header = header(path, input.bytes());
+            let (header, shrank) = sigbus::guard(input.bytes(), || header(path, input.bytes()));
+            if shrank {
+                return Err(open_error(io::Error::other("it shrank while being read")));
+            }
             let more = matches!(
                 header,
                 Err(CaptureError::Empty { .. } | CaptureError::Corrupt { .. })
@@ -384,9 +391,9 @@ fn map(file: &File, path: &Path) -> io::Result<Mmap> {
     // SAFETY: the map is read-only and only ever read as bytes; the
     // slices lent from it never outlive a `poll_batch` callback and the
     // map lives as long as the source. The remaining hazard of any file
-    // map, another process truncating or rewriting the file meanwhile, is
-    // excluded by the contract documented on `FileSource::open` (capture
-    // files are finished recordings).
+    // map, another process truncating the file meanwhile, is caught by
+    // `sigbus::guard` around every read; one rewriting it in place changes
+    // only what is read, as with read(2).
     let map = unsafe { Mmap::map(file) }?;
     if let Err(error) = map.advise(memmap2::Advice::Sequential) {
         // Only a read-ahead hint: reading works without it.
@@ -445,6 +452,20 @@ fn hex(bytes: &[u8]) -> String {
     s
 }
 
+impl FileSource {
+    /// Stops on `error`: returned now if no frame was lent by this poll,
+    /// else by the next one.
+    fn fail(&mut self, lent: usize, error: CaptureError) -> Result<Batch, CaptureError> {
+        if lent > 0 {
+            self.phase = Phase::Failed(error);
+            Ok(Batch::Frames(lent))
+        } else {
+            self.phase = Phase::Done;
+            Err(error)
+        }
+    }
+}
+
 impl CaptureSource for FileSource {
     /// The file's name (the path's last component), e.g. `dns.pcap`.
     fn name(&self) -> &str {
@@ -479,13 +500,21 @@ impl CaptureSource for FileSource {
                 prefetched: self.prefetched,
             };
             let data = self.input.bytes();
-            let stop = match &mut self.reader {
+            let (stop, shrank) = sigbus::guard(data, || match &mut self.reader {
                 Reader::Pcap(r) => r.read(data, &mut self.pos, &mut lend),
                 Reader::PcapNg(r) => r.read(data, &mut self.pos, &mut lend),
-            };
+            });
             let lent = lend.lent;
             self.prefetched = lend.prefetched;
             self.received += lent as u64;
+            if shrank {
+                let error = CaptureError::Shrank {
+                    path: self.path.clone(),
+                    size: std::fs::metadata(&self.path).map_or(0, |m| m.len()),
+                    packets: self.received,
+                };
+                return self.fail(lent, error);
+            }
             // A stream's buffer ran out: lend what it had, or read more.
             let more = matches!(stop, Stop::End | Stop::Truncated);
             match self.input.open_stream() {
@@ -526,13 +555,7 @@ impl CaptureSource for FileSource {
                 reason,
             },
         };
-        if lent > 0 {
-            self.phase = Phase::Failed(error);
-            Ok(Batch::Frames(lent))
-        } else {
-            self.phase = Phase::Done;
-            Err(error)
-        }
+        self.fail(lent, error)
     }
 
     /// `received` counts the frames lent so far; a file drops and filters

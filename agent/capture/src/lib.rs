@@ -52,6 +52,7 @@ mod pcap;
 #[cfg(feature = "libpcap")]
 mod pcap_live;
 mod pcapng;
+mod sigbus;
 #[cfg(test)]
 mod testutil;
 #[cfg(feature = "af_xdp")]

@@ -126,6 +126,21 @@ pub enum CaptureError {
         /// Complete packets read before it.
         packets: u64,
     },
+    /// A mapped capture file shrank while it was read (another process
+    /// truncated or rewrote it).
+    #[error(
+        "{} shrank while being read (it is now {size} bytes; a capture must not change \
+         during replay); {packets} complete packets were read",
+        path.display()
+    )]
+    Shrank {
+        /// The file.
+        path: PathBuf,
+        /// Its size when the shrink was found.
+        size: u64,
+        /// Packets read before it.
+        packets: u64,
+    },
     /// A live interface could not be opened or read.
     #[error("interface {interface}: {reason}")]
     Interface {

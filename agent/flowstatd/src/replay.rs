@@ -234,7 +234,7 @@ impl Reader {
                 match batch {
                     Ok(Batch::Frames(_) | Batch::Idle) => {}
                     Ok(Batch::End) => break None,
-                    Err(e @ CaptureError::Truncated { .. }) => {
+                    Err(e @ (CaptureError::Truncated { .. } | CaptureError::Shrank { .. })) => {
                         tracing::warn!("{e}; its flows are purged and the replay goes on");
                         summary.warnings.push(e.to_string());
                         break None;
