@@ -69,3 +69,13 @@ pub use socket::{
 pub use stdout::{StdoutConfig, StdoutSink};
 #[cfg(feature = "zmq")]
 pub use zeromq::{ZmqConfig, ZmqMode, ZmqOptions, ZmqSink};
+
+/// Warns that sink `name` listens on `addr`, beyond loopback, where any
+/// host that reaches it reads every record.
+#[cfg(any(feature = "socket", feature = "zmq"))]
+fn warn_exposed(name: &str, addr: std::net::SocketAddr) {
+    tracing::warn!(
+        "{name}: listening on {addr}, beyond loopback, without authentication: any host that \
+         reaches it reads every record (listen on 127.0.0.1, or firewall the port)"
+    );
+}

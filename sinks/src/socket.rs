@@ -10,7 +10,7 @@ use std::fmt;
 use std::fs;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -404,21 +404,51 @@ impl SocketSink {
                 ));
             }
         }
-        let listener = UnixListener::bind(path)
-            .map_err(|e| self.error(format!("cannot bind {endpoint}"), e))?;
-        let meta = fs::symlink_metadata(path)
-            .map_err(|e| self.error(format!("cannot bind {endpoint}: socket file vanished"), e))?;
-        let bound = BoundFile {
-            path: path.to_owned(),
-            dev: meta.dev(),
-            ino: meta.ino(),
-        };
-        // A socket we cannot give the configured access is not served.
-        if let Err(e) = self.set_owner_and_mode(path) {
-            bound.remove(&self.name);
-            return Err(e);
-        }
-        Ok((listener, bound))
+        // Bound in a private directory beside the path, given its owner
+        // and mode there, then moved into place: it is never reachable with
+        // the access the umask left it.
+        let parent = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let private = parent.join(format!(".flowstatd-bind-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&private);
+        fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&private)
+            .map_err(|e| {
+                self.error(
+                    format!(
+                        "cannot bind {endpoint}: cannot create {}",
+                        private.display()
+                    ),
+                    e,
+                )
+            })?;
+        let staged = private.join("socket");
+        let bound = UnixListener::bind(&staged)
+            .map_err(|e| self.error(format!("cannot bind {endpoint}"), e))
+            .and_then(|listener| {
+                // A socket we cannot give the configured access is not served.
+                self.set_owner_and_mode(&staged)?;
+                fs::rename(&staged, path).map_err(|e| {
+                    self.error(
+                        format!("cannot bind {endpoint}: cannot move the socket into place"),
+                        e,
+                    )
+                })?;
+                let meta = fs::symlink_metadata(path).map_err(|e| {
+                    self.error(format!("cannot bind {endpoint}: socket file vanished"), e)
+                })?;
+                let bound = BoundFile {
+                    path: path.to_owned(),
+                    dev: meta.dev(),
+                    ino: meta.ino(),
+                };
+                Ok((listener, bound))
+            });
+        let _ = fs::remove_dir_all(&private);
+        bound
     }
 
     fn set_owner_and_mode(&self, path: &Path) -> Result<(), SinkError> {
@@ -595,6 +625,7 @@ impl Sink for SocketSink {
             return Err(error);
         }
         match self.local_addr() {
+            Some(addr) if !addr.ip().is_loopback() => crate::warn_exposed(&self.name, addr),
             Some(addr) => tracing::info!(sink = %self.name, address = %addr, "listening"),
             None => tracing::info!(sink = %self.name, "listening"),
         }
@@ -1114,5 +1145,34 @@ mod tests {
             assert_eq!((meta.uid(), meta.gid()), (me.uid(), me.gid()));
             sink.close().unwrap();
         }
+    }
+
+    #[test]
+    fn the_unix_socket_is_never_seen_without_its_mode() {
+        let dir = TempDir::new("mode-race");
+        let path = dir.path("flows.sock");
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let watcher = {
+            let (path, done) = (path.clone(), done.clone());
+            std::thread::spawn(move || {
+                let mut seen = std::collections::BTreeSet::new();
+                while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                    if let Ok(meta) = fs::symlink_metadata(&path) {
+                        seen.insert(meta.permissions().mode() & 0o7777);
+                    }
+                }
+                seen
+            })
+        };
+        for _ in 0..300 {
+            let mut options = SocketOptions::new(Endpoint::Unix(path.clone()), HELLO.to_vec());
+            options.unix_mode = Some(0o600);
+            let mut sink = SocketSink::new(options);
+            sink.open().unwrap();
+            sink.close().unwrap();
+        }
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        let seen = watcher.join().unwrap();
+        assert_eq!(seen, [0o600].into(), "modes seen at {}", path.display());
     }
 }

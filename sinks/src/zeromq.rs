@@ -128,9 +128,19 @@ impl Sink for ZmqSink {
             .and_then(|()| socket.set_linger(1000));
         setup.map_err(|e| self.error("cannot set up the ZeroMQ socket", e))?;
         match self.options.mode {
-            ZmqMode::Bind => socket
-                .bind(endpoint)
-                .map_err(|e| self.error(format!("cannot bind {endpoint}"), e))?,
+            ZmqMode::Bind => {
+                socket
+                    .bind(endpoint)
+                    .map_err(|e| self.error(format!("cannot bind {endpoint}"), e))?;
+                let bound = socket.get_last_endpoint().ok().and_then(Result::ok);
+                let addr = bound
+                    .as_deref()
+                    .and_then(|b| b.strip_prefix("tcp://"))
+                    .and_then(|a| a.parse::<std::net::SocketAddr>().ok());
+                if let Some(addr) = addr.filter(|a| !a.ip().is_loopback()) {
+                    crate::warn_exposed(&self.name, addr);
+                }
+            }
             ZmqMode::Connect => socket
                 .connect(endpoint)
                 .map_err(|e| self.error(format!("cannot connect to {endpoint}"), e))?,

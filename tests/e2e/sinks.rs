@@ -427,3 +427,39 @@ fn tail_prints_the_stream_of_a_socket_sink() {
         want.len()
     );
 }
+
+#[test]
+fn listening_beyond_loopback_is_warned_of_for_each_such_sink() {
+    let tmp = TempDir::new("exposed");
+    let cfg = tmp.path("agent.toml");
+    let (a, b, c) = (free_port(), free_port(), free_port());
+    std::fs::write(
+        &cfg,
+        format!(
+            "[[sink]]\ntype = \"socket\"\nendpoint = \"tcp://0.0.0.0:{a}\"\n\
+             [[sink]]\ntype = \"zmq\"\nendpoint = \"tcp://*:{b}\"\n\
+             [[sink]]\ntype = \"socket\"\nendpoint = \"tcp://127.0.0.1:{c}\"\n"
+        ),
+    )
+    .unwrap();
+    let out = Command::new(flowstatd())
+        .args(["replay", "--types", "agent_status", "-c"])
+        .arg(&cfg)
+        .arg(crate::common::fixture("ndpi/443-curl.pcap"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let warned: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("beyond loopback, without authentication"))
+        .collect();
+    assert_eq!(warned.len(), 2, "{stderr}");
+    assert!(
+        warned[0].contains(&format!("listening on 0.0.0.0:{a}")),
+        "{stderr}"
+    );
+    assert!(
+        warned[1].contains(&format!("listening on [::]:{b}")),
+        "{stderr}"
+    );
+}
