@@ -9,6 +9,7 @@ mod clickhouse;
 mod common;
 mod dashboard;
 mod dpi;
+mod fuzz;
 mod geo;
 mod golden;
 mod http;

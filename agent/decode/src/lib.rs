@@ -66,6 +66,23 @@ use flowstat_core::{DecodeError, Fragment, Frame, Layers, LinkType, PacketMeta, 
 /// tunnels) followed in one frame; one more is [`DecodeError::TooDeep`].
 pub const MAX_DEPTH: u8 = 8;
 
+/// The link types [`decode`] reads (frames of any other are
+/// [`DecodeError::UnsupportedLink`]).
+pub const LINK_TYPES: [LinkType; 12] = [
+    LinkType::ETHERNET,
+    LinkType::RAW,
+    LinkType::IPV4,
+    LinkType::IPV6,
+    LinkType::LINUX_SLL,
+    LinkType::LINUX_SLL2,
+    LinkType::NULL,
+    LinkType::LOOP,
+    LinkType::PPP,
+    LinkType::PPP_HDLC,
+    LinkType::C_HDLC,
+    LinkType::PPI,
+];
+
 /// Which optional decapsulations run, and the UDP ports of the UDP tunnels.
 ///
 /// 802.1Q/QinQ, MPLS, PPPoE and GTP-U are always decapsulated.
@@ -1300,6 +1317,24 @@ mod tests {
             dec(LinkType::LINUX_SLL2, &h[..19]).unwrap_err(),
             DecodeError::TruncatedLink
         );
+    }
+
+    #[test]
+    fn link_types_lists_what_decode_reads() {
+        for link in (0..300).map(LinkType) {
+            let frame = Frame {
+                ts: Timestamp::ZERO,
+                wire_len: 0,
+                link,
+                data: &[],
+            };
+            let mut m = PacketMeta::new(Timestamp::ZERO, 0);
+            let unsupported = matches!(
+                decode(&frame, &DecodeConfig::default(), &mut m),
+                Err(DecodeError::UnsupportedLink(_))
+            );
+            assert_eq!(unsupported, !LINK_TYPES.contains(&link), "{link:?}");
+        }
     }
 
     #[test]

@@ -1,16 +1,20 @@
 #!/usr/bin/env python3
 """Seed corpus for the `detect` fuzz target, from the nDPI fixture captures.
 
+(`run.sh` seeds the `capture` and `config` targets itself: with whole
+captures and the shipped configurations.)
+
 Reads every classic pcap and pcapng file under tests/fixtures/ndpi/ (only
 Ethernet frames: link type 1; captures with none are skipped) and writes, in
-the target's input format (each frame prefixed by its length, u16 big-endian):
+the target's input format (a 0 byte, Ethernet; then each frame prefixed by
+its length, u16 big-endian):
 
   <capture>-first.bin     the capture's first FIRST_FRAMES frames
   <capture>-flow-NN.bin   the first FLOW_FRAMES frames of each of the first
                           MAX_FLOWS flows (IP 5-tuple, either direction)
 
 Usage: python3 seed.py [FIXTURES_DIR [OUT_DIR]]
-(defaults: ../../../tests/fixtures/ndpi and corpus/detect, from this dir).
+(defaults: ../tests/fixtures/ndpi and corpus/detect, from this dir).
 Standard library only.
 """
 
@@ -107,7 +111,8 @@ def flow_key(frame):
 
 
 def encode(frames):
-    out = bytearray()
+    # The first byte picks the link type: 0 is Ethernet (see detect.rs).
+    out = bytearray(b"\x00")
     for f in frames:
         f = f[:MAX_FRAME]
         out += struct.pack(">H", len(f)) + f
@@ -115,7 +120,7 @@ def encode(frames):
 
 
 def main():
-    src = sys.argv[1] if len(sys.argv) > 1 else os.path.join(HERE, "../../../tests/fixtures/ndpi")
+    src = sys.argv[1] if len(sys.argv) > 1 else os.path.join(HERE, "../tests/fixtures/ndpi")
     dst = sys.argv[2] if len(sys.argv) > 2 else os.path.join(HERE, "corpus/detect")
     os.makedirs(dst, exist_ok=True)
     written = skipped = 0

@@ -1,11 +1,14 @@
-//! Fuzz target for the packet-to-detection path: Ethernet decode, the flow
-//! table and the DPI engine (every dissector under `agent/dpi/src/proto`).
+//! Fuzz target for the packet-to-detection path: decode (every link type
+//! and decapsulation), the flow table and the DPI engine (every dissector
+//! under `agent/dpi/src/proto`).
 //!
-//! Input format: a sequence of frames, each prefixed by its length as a
-//! 2-byte big-endian integer:
+//! Input format: a byte that picks the link type (`LINK_TYPES[byte]`, the
+//! link types the decoder reads, 0 being Ethernet; past them the byte is
+//! the link type's number), then a sequence of frames, each prefixed by
+//! its length as a 2-byte big-endian integer:
 //!
 //! ```text
-//! [len: u16 BE][len bytes of Ethernet frame][len: u16 BE][frame] ...
+//! [link: u8][len: u16 BE][len bytes of frame][len: u16 BE][frame] ...
 //! ```
 //!
 //! A last frame whose length runs past the end of the input is cut to what
@@ -21,7 +24,7 @@ use std::hint::black_box;
 use std::sync::{Arc, LazyLock};
 
 use flowstat_core::{FlowEvent, FlowView, Frame, LinkType, Metadata, PacketMeta, Timestamp};
-use flowstat_decode::{DecodeConfig, decode};
+use flowstat_decode::{DecodeConfig, LINK_TYPES, decode};
 use flowstat_dpi::{Applications, Engine, SharedDnsCache, dns_answer};
 use flowstat_flow::{FlowConfig, FlowTable, LocalNetworks};
 use libfuzzer_sys::fuzz_target;
@@ -104,6 +107,13 @@ fn emit(event: FlowEvent, v: &FlowView<'_>) {
 }
 
 fuzz_target!(|data: &[u8]| {
+    let Some((&link, data)) = data.split_first() else {
+        return;
+    };
+    let link = LINK_TYPES
+        .get(usize::from(link))
+        .copied()
+        .unwrap_or(LinkType(u32::from(link)));
     let engine = Engine::new(Arc::clone(&APPS), SharedDnsCache::new(1024));
     // A clone shares the engine's DNS cache.
     let dns = engine.clone();
@@ -124,7 +134,7 @@ fuzz_target!(|data: &[u8]| {
         let frame = Frame {
             ts,
             wire_len: bytes.len() as u32,
-            link: LinkType::ETHERNET,
+            link,
             data: bytes,
         };
         let mut pkt = PacketMeta::new(ts, frame.wire_len);
