@@ -3,13 +3,14 @@
 
 use std::ffi::OsString;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufWriter, Read, Seek, SeekFrom};
+use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use flate2::Compression;
 use flate2::write::GzEncoder;
-use flowstat_core::{Delivery, Record, Sink, SinkError};
+use flowstat_core::{Delivery, Record, Settled, Sink, SinkError};
+use nix::errno::Errno;
 
 use crate::lines::{BUFFER_BYTES, LineBuf};
 
@@ -83,20 +84,40 @@ impl FileOptions {
 /// Newline-delimited JSON to a file, one record per line, rotated by size
 /// or age.
 ///
-/// Only whole lines reach the file: records are buffered (256 KiB) with
+/// Only whole lines stay in the file: records are buffered (256 KiB) with
 /// their newline, and the buffer is written out before a record that
-/// would not fit. A line torn by a crash or a failed write is cut off when
-/// the file is next opened, so the file always ends with a whole line.
+/// would not fit. A write that fails part-way (the disk full) is cut back
+/// at once to the end of the last line it wrote whole (`ftruncate`), and a
+/// line torn by a crash is cut off when the file is next opened, so the
+/// file always ends with a whole line.
+///
+/// A record is [`Delivery::Pending`] while buffered and counts as sent
+/// (in [`settled`](Sink::settled)) once its line is wholly in the file.
+/// Out of space (`ENOSPC`, `EDQUOT`) the sink stays open and its lines
+/// wait in the buffer, whole: [`poll`](Sink::poll) says "not ready" and
+/// tries them again each time, a record that finds the buffer full is
+/// [`Delivery::Retry`] (it waits in the runtime's queue, which drops the
+/// oldest when full), and writing resumes as soon as there is room again.
+/// What is still buffered at [`close`](Sink::close) on a full disk is
+/// counted dropped. Other write failures close the file and return an
+/// error, after the same cut: the runtime reopens the sink, and the
+/// buffered lines are written then.
 ///
 /// Rotation is logrotate's: `PATH.k` becomes `PATH.k+1`, what would pass
 /// [`keep`](FileOptions::keep) is deleted, `PATH` becomes `PATH.1` (then
 /// `PATH.1.gz`, written under a temporary name and renamed), and a new
 /// `PATH` is started. Reading `PATH.N` … `PATH.1`, then `PATH`, gives the
-/// records in the order they were written.
+/// records in the order they were written. A rotation goes ahead on a full
+/// disk (it may free room: the oldest file is deleted): the rotated file
+/// holds whole lines, and the lines still buffered start the new file.
+/// With gzip, the unit that is whole or absent is the compressed file: it
+/// is one gzip member written under a temporary name and renamed into
+/// place only once complete; when that fails (no room for it) the
+/// temporary file is removed and the rotated file stays uncompressed.
 ///
-/// A [`write`](Sink::write) that fails leaves no trace of its record once
-/// the sink is reopened, except when an fsync failed
-/// ([`FsyncPolicy::Always`]): the record may then be in the file.
+/// A [`write`](Sink::write) that fails leaves no trace of its record,
+/// except when an fsync failed ([`FsyncPolicy::Always`]): the record may
+/// then be in the file.
 pub struct FileSink {
     name: String,
     options: FileOptions,
@@ -113,7 +134,19 @@ pub struct FileSink {
     /// Whether `open` ran successfully once (`append: false` truncates
     /// only then).
     opened_once: bool,
+    /// The last write-out ran out of space: lines wait in `buf`.
+    full: bool,
+    /// Records taken as [`Delivery::Pending`] and since wholly written,
+    /// not yet reported by `settled`.
+    sent: u64,
+    /// Records taken as [`Delivery::Pending`] and given up (at close, out
+    /// of space), not yet reported by `settled`.
+    dropped: u64,
     clock: Box<dyn Fn() -> Instant + Send>,
+    /// Tests: bytes the "disk" still takes before writes fail with
+    /// `ENOSPC` (`None`: no limit but the real one).
+    #[cfg(test)]
+    room: Option<u64>,
 }
 
 impl FileSink {
@@ -134,7 +167,12 @@ impl FileSink {
             buf: LineBuf::new(BUFFER_BYTES),
             started: None,
             opened_once: false,
+            full: false,
+            sent: 0,
+            dropped: 0,
             clock,
+            #[cfg(test)]
+            room: None,
         }
     }
 
@@ -239,22 +277,66 @@ impl FileSink {
         }
     }
 
-    /// Writes the buffer out to the live file.
-    fn write_out(&mut self) -> Result<(), SinkError> {
+    /// Writes the buffer out to the live file; `Ok(false)` when out of
+    /// space.
+    ///
+    /// Only whole lines stay in the file: when a write fails part-way, the
+    /// head of a line it left is cut off again at once (the file truncated
+    /// back to the end of the last whole line), and that line and the
+    /// ones after it stay buffered, whole. Out of space the file stays
+    /// open and `full` is set; on any other failure it is closed (the
+    /// runtime reopens the sink). The lines written whole count as sent.
+    fn write_out(&mut self) -> Result<bool, SinkError> {
         let Some(file) = self.file.as_mut() else {
             return Err(self.not_open());
         };
-        let pending = self.buf.pending() as u64;
-        match self.buf.write_to(file) {
+        let (bytes, lines) = (self.buf.pending() as u64, self.buf.lines());
+        let mut out = Out {
+            file,
+            #[cfg(test)]
+            room: &mut self.room,
+        };
+        let result = self.buf.write_to(&mut out);
+        self.sent += (lines - self.buf.lines()) as u64;
+        let e = match result {
             Ok(()) => {
-                self.file_bytes += pending;
-                Ok(())
+                self.file_bytes += bytes;
+                if self.full {
+                    self.full = false;
+                    tracing::info!(file = %self.path().display(), "room again: writing");
+                }
+                return Ok(true);
             }
-            Err(e) => {
+            Err(e) => e,
+        };
+        let torn = self.buf.torn() as u64;
+        self.file_bytes += bytes - self.buf.pending() as u64 - torn;
+        if self.regular && torn > 0 {
+            if let Err(cut) = self.file.as_mut().map_or(Ok(()), |f| cut_back(f, torn)) {
+                // The reopen cuts it.
                 self.file = None;
-                Err(self.error(format!("cannot write {}", self.path().display()), e))
+                tracing::warn!(
+                    file = %self.path().display(),
+                    "cannot cut off the line a failed write tore: {cut}"
+                );
             }
+            // That line is written again, whole.
+            self.buf.forget_written();
         }
+        if self.file.is_some() && out_of_space(&e) {
+            if !self.full {
+                self.full = true;
+                tracing::warn!(
+                    file = %self.path().display(),
+                    records = self.buf.lines(),
+                    "no space left: records wait, whole, until there is room \
+                     (in the sink's queue, which drops the oldest when full)"
+                );
+            }
+            return Ok(false);
+        }
+        self.file = None;
+        Err(self.error(format!("cannot write {}", self.path().display()), e))
     }
 
     /// Puts the live file's data on disk (a device or a FIFO has no disk
@@ -301,6 +383,9 @@ impl FileSink {
         if !self.regular {
             return Ok(());
         }
+        // Out of space, the rotation goes ahead: the live file holds whole
+        // lines, what is left in the buffer starts the new one, and the
+        // rotation may free room (the oldest file goes).
         self.write_out()?;
         if self.options.fsync != FsyncPolicy::Never {
             self.sync()?;
@@ -397,16 +482,27 @@ impl Sink for FileSink {
     /// created.
     fn open(&mut self) -> Result<(), SinkError> {
         self.file = None;
+        self.full = false;
         self.open_live()
     }
 
-    /// Rotates the live file if it is old enough; says whether it is open.
+    /// Rotates the live file if it is old enough; out of space, tries the
+    /// buffered lines again. Says whether records can be written: the file
+    /// is open and not full.
     fn poll(&mut self) -> Result<bool, SinkError> {
         if self.file.is_none() {
             return Ok(false);
         }
         if self.due_by_age() {
             self.rotate()?;
+        }
+        if self.full {
+            if !self.write_out()? {
+                return Ok(false);
+            }
+            if matches!(self.options.fsync, FsyncPolicy::Flush | FsyncPolicy::Always) {
+                self.sync()?;
+            }
         }
         Ok(true)
     }
@@ -425,28 +521,68 @@ impl Sink for FileSink {
         }
         if !self.buf.has_room(record.json.len()) {
             self.write_out()?;
+            if !self.buf.has_room(record.json.len()) {
+                // Out of space: it waits in the queue.
+                return Ok(Delivery::Retry);
+            }
         }
         self.buf.push(&record.json);
         if self.options.fsync == FsyncPolicy::Always {
-            if let Err(e) = self.write_out() {
-                // The reopen cuts off whatever of it reached the file.
-                self.buf.unpush(record.json.len());
-                return Err(e);
+            // Written and synced here, so sent here; out of space, it waits
+            // in the buffer as the others do.
+            match self.write_out() {
+                Ok(true) => self.sent -= 1,
+                Ok(false) => return Ok(Delivery::Pending),
+                Err(e) => {
+                    // Taken back: the runtime counts it dropped.
+                    self.buf.unpush(record.json.len());
+                    return Err(e);
+                }
             }
             self.sync()?;
+            return Ok(Delivery::Sent);
         }
-        Ok(Delivery::Sent)
+        Ok(Delivery::Pending)
     }
 
+    /// Writes the buffer out (out of space, its lines wait: `poll` tries
+    /// them again).
     fn flush(&mut self) -> Result<(), SinkError> {
-        self.write_out()?;
-        if matches!(self.options.fsync, FsyncPolicy::Flush | FsyncPolicy::Always) {
+        if self.write_out()?
+            && matches!(self.options.fsync, FsyncPolicy::Flush | FsyncPolicy::Always)
+        {
             self.sync()?;
         }
         Ok(())
     }
 
+    /// Writes the buffer out and closes the file; what cannot be written
+    /// (out of space, or a failure) is counted dropped.
     fn close(&mut self) -> Result<(), SinkError> {
+        let result = self.close_file();
+        let lost = self.buf.discard() as u64;
+        if lost > 0 {
+            self.dropped += lost;
+            tracing::warn!(
+                file = %self.path().display(),
+                records = lost,
+                "closed with records it could not write (no space left, or a failure): dropped"
+            );
+        }
+        result
+    }
+
+    fn settled(&mut self) -> Settled {
+        Settled {
+            sent: std::mem::take(&mut self.sent),
+            dropped: std::mem::take(&mut self.dropped),
+        }
+    }
+}
+
+impl FileSink {
+    /// `close`, but what could not be written stays in the buffer.
+    fn close_file(&mut self) -> Result<(), SinkError> {
         if self.file.is_none() && self.buf.pending() > 0 {
             // A last chance for what a failure left buffered.
             self.open_live()?;
@@ -478,6 +614,50 @@ fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
     let mut name = OsString::from(path.as_os_str());
     name.push(suffix);
     name.into()
+}
+
+/// Where the buffer is written out: the live file (in tests, one that
+/// runs out of space after `room` bytes).
+struct Out<'a> {
+    file: &'a mut File,
+    #[cfg(test)]
+    room: &'a mut Option<u64>,
+}
+
+impl Write for Out<'_> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        #[cfg(test)]
+        if let Some(room) = self.room.as_mut() {
+            if *room == 0 {
+                return Err(io::Error::from_raw_os_error(Errno::ENOSPC as i32));
+            }
+            let n = self.file.write(&data[..data.len().min(*room as usize)])?;
+            *room -= n as u64;
+            return Ok(n);
+        }
+        self.file.write(data)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()
+    }
+}
+
+/// Whether `e` says the file system is full (or the quota reached).
+fn out_of_space(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::StorageFull
+        || e.raw_os_error()
+            .is_some_and(|c| c == Errno::ENOSPC as i32 || c == Errno::EDQUOT as i32)
+}
+
+/// Cuts off the last `torn` bytes of `file`: the head of a line a failed
+/// write left at its end. Truncating the file back to the end of its last
+/// whole line (rather than to an offset counted beforehand) is right even
+/// if something else truncated the file meanwhile; it frees the room the
+/// head took.
+fn cut_back(file: &File, torn: u64) -> io::Result<()> {
+    let len = file.metadata()?.len();
+    file.set_len(len.saturating_sub(torn))
 }
 
 /// Truncates `file`, `len` bytes long, after its last newline if it does
@@ -621,9 +801,14 @@ mod tests {
         sink.open().unwrap();
         // Lines are 29 or 30 bytes: 3 to a file.
         for i in 0..40 {
-            assert_eq!(sink.write(&record(i)).unwrap(), Delivery::Sent);
+            assert_eq!(sink.write(&record(i)).unwrap(), Delivery::Pending);
         }
         sink.close().unwrap();
+        let all = Settled {
+            sent: 40,
+            dropped: 0,
+        };
+        assert_eq!(sink.settled(), all, "written, if deleted since");
         assert!(sink.rotated(3, false).exists());
         assert!(
             !sink.rotated(4, false).exists(),
@@ -841,8 +1026,8 @@ mod tests {
     }
 
     #[test]
-    fn a_failed_write_leaves_no_partial_record() {
-        // /dev/full takes opens and refuses every write.
+    fn a_device_that_is_full_keeps_its_records_waiting() {
+        // /dev/full takes opens and refuses every write with ENOSPC.
         if !Path::new("/dev/full").exists() {
             eprintln!("skipped: no /dev/full");
             return;
@@ -851,23 +1036,190 @@ mod tests {
         options.fsync = FsyncPolicy::Never;
         let mut sink = FileSink::new(options);
         sink.open().unwrap();
-        sink.write(&record(0)).unwrap();
-        let e = sink.flush().unwrap_err();
-        assert!(e.to_string().contains("cannot write /dev/full"), "{e}");
-        assert!(sink.write(&record(1)).is_err(), "closed until reopened");
-        assert!(!sink.poll().unwrap());
-        sink.open().unwrap();
+        assert_eq!(sink.write(&record(0)).unwrap(), Delivery::Pending);
+        sink.flush().unwrap();
+        assert!(!sink.poll().unwrap(), "not ready while full");
         assert_eq!(sink.buf.pending(), line(0).len(), "record 0 waits, whole");
-        drop(sink);
+        sink.close().unwrap();
+        let lost = Settled {
+            sent: 0,
+            dropped: 1,
+        };
+        assert_eq!(sink.settled(), lost);
 
-        // Always: a record whose write failed is dropped, not kept for a
-        // retry that would repeat it.
+        // Always: the record waits as well, and is not written twice.
         let mut options = FileOptions::new("/dev/full");
         options.fsync = FsyncPolicy::Always;
         let mut sink = FileSink::new(options);
         sink.open().unwrap();
-        assert!(sink.write(&record(0)).is_err());
-        assert_eq!(sink.buf.pending(), 0);
+        assert_eq!(sink.write(&record(0)).unwrap(), Delivery::Pending);
+        assert_eq!(sink.buf.lines(), 1);
+        assert!(!sink.poll().unwrap());
+        assert_eq!(sink.buf.lines(), 1);
+    }
+
+    /// A sink on `path` whose buffer holds `buffer` bytes, with `room`
+    /// bytes left on its "disk".
+    fn full_sink(options: FileOptions, buffer: usize, room: u64) -> FileSink {
+        let mut sink = FileSink::new(options);
+        sink.buf = LineBuf::new(buffer);
+        sink.room = Some(room);
+        sink.open().unwrap();
+        sink
+    }
+
+    /// The file's lines, each checked whole, and that it ends with one.
+    fn whole_lines(path: &Path) -> Vec<String> {
+        let text = read(path);
+        assert!(
+            text.is_empty() || text.ends_with('\n'),
+            "a torn line: {text:?}"
+        );
+        text.lines().map(|l| format!("{l}\n")).collect()
+    }
+
+    #[test]
+    fn a_write_that_runs_out_of_space_is_cut_back_to_whole_lines_at_once() {
+        let dir = TempDir::new("enospc");
+        let path = dir.join("out.json");
+        // Room for 2 lines and a half (lines 0 to 9 are 28 bytes).
+        let mut sink = full_sink(FileOptions::new(&path), BUFFER_BYTES, 28 * 2 + 14);
+        for i in 0..10 {
+            assert_eq!(sink.write(&record(i)).unwrap(), Delivery::Pending);
+        }
+        sink.flush().unwrap();
+        assert!(sink.full);
+        assert_eq!(
+            whole_lines(&path),
+            vec![line(0), line(1)],
+            "the half line was cut off"
+        );
+        assert_eq!(sink.settled().sent, 2, "only the lines on disk are sent");
+        assert_eq!(sink.buf.lines(), 8, "the rest wait, whole");
+        assert_eq!(sink.file_bytes, 56);
+
+        // Still full: polls say "not ready", and nothing changes.
+        assert!(!sink.poll().unwrap());
+        assert!(!sink.poll().unwrap());
+        assert_eq!(whole_lines(&path), vec![line(0), line(1)]);
+        assert_eq!(sink.settled(), Settled::default());
+
+        // Room for 3 more and a bit: the next poll writes what fits.
+        sink.room = Some(28 * 3 + 5);
+        assert!(!sink.poll().unwrap());
+        assert_eq!(whole_lines(&path), (0..5).map(line).collect::<Vec<_>>());
+        assert_eq!(sink.settled().sent, 3);
+
+        // Room again: the next poll writes the rest, and the sink is ready.
+        sink.room = None;
+        assert!(sink.poll().unwrap());
+        assert!(!sink.full);
+        assert_eq!(sink.settled().sent, 5);
+        sink.write(&record(10)).unwrap();
+        sink.close().unwrap();
+        assert_eq!(sink.settled().sent, 1);
+        assert_eq!(whole_lines(&path), (0..11).map(line).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_full_buffer_on_a_full_disk_says_retry_and_close_drops_what_waits() {
+        let dir = TempDir::new("retry");
+        let path = dir.join("out.json");
+        // A buffer of 3 lines (28 bytes each), room for 4 and a bit.
+        let mut sink = full_sink(FileOptions::new(&path), 90, 28 * 4 + 10);
+        let mut taken = 0;
+        while sink.write(&record(taken)).unwrap() == Delivery::Pending {
+            taken += 1;
+            assert!(taken < 100, "never full");
+        }
+        // 0 to 2 went out; of 3 to 5, 3 did before the disk was full,
+        // which made room in the buffer for 6; 7 finds it full.
+        assert_eq!(taken, 7);
+        assert_eq!(whole_lines(&path), (0..4).map(line).collect::<Vec<_>>());
+        assert_eq!(sink.buf.lines(), 3);
+        assert_eq!(sink.write(&record(7)).unwrap(), Delivery::Retry);
+
+        // Closed while still full: what waits is dropped, counted.
+        sink.close().unwrap();
+        assert_eq!(
+            sink.settled(),
+            Settled {
+                sent: 4,
+                dropped: 3
+            }
+        );
+        assert_eq!(whole_lines(&path), (0..4).map(line).collect::<Vec<_>>());
+
+        // Reopened with room: it appends after the last whole line.
+        sink.room = None;
+        sink.open().unwrap();
+        sink.write(&record(8)).unwrap();
+        sink.close().unwrap();
+        let mut want: Vec<_> = (0..4).map(line).collect();
+        want.push(line(8));
+        assert_eq!(whole_lines(&path), want);
+    }
+
+    #[test]
+    fn a_rotation_on_a_full_disk_keeps_whole_lines_in_order() {
+        let dir = TempDir::new("rotate-full");
+        let mut options = FileOptions::new(dir.join("out.json"));
+        options.rotate_bytes = Some(100);
+        options.keep = 10;
+        // Room for 2 lines and a half; lines are 28 bytes, 3 a file.
+        let mut sink = full_sink(options, BUFFER_BYTES, 28 * 2 + 14);
+        for i in 0..4 {
+            assert_eq!(sink.write(&record(i)).unwrap(), Delivery::Pending);
+        }
+        // Record 3 rotated: the live file holds what fitted of 0 to 2,
+        // whole, and record 2 starts the new file, with record 3.
+        assert!(sink.full);
+        assert_eq!(whole_lines(&sink.rotated(1, false)), vec![line(0), line(1)]);
+        assert_eq!(whole_lines(sink.path()), Vec::<String>::new());
+        sink.room = None;
+        assert!(sink.poll().unwrap());
+        for i in 4..8 {
+            sink.write(&record(i)).unwrap();
+        }
+        sink.close().unwrap();
+        let texts = files_in_order(&sink, 10);
+        for text in &texts {
+            assert!(text.ends_with('\n'), "a torn line: {text:?}");
+        }
+        assert_eq!(texts.concat(), (0..8).map(line).collect::<String>());
+    }
+
+    #[test]
+    fn always_on_a_full_disk_writes_each_record_once_when_there_is_room() {
+        let dir = TempDir::new("always-full");
+        let path = dir.join("out.json");
+        let mut options = FileOptions::new(&path);
+        options.fsync = FsyncPolicy::Always;
+        let mut sink = full_sink(options, BUFFER_BYTES, 28 + 10);
+        assert_eq!(sink.write(&record(0)).unwrap(), Delivery::Sent);
+        assert_eq!(sink.write(&record(1)).unwrap(), Delivery::Pending);
+        assert_eq!(whole_lines(&path), vec![line(0)]);
+        assert!(!sink.poll().unwrap());
+        sink.room = None;
+        assert!(sink.poll().unwrap());
+        assert_eq!(sink.settled().sent, 1, "record 1, written by the poll");
+        assert_eq!(sink.write(&record(2)).unwrap(), Delivery::Sent);
+        assert_eq!(whole_lines(&path), (0..3).map(line).collect::<Vec<_>>());
+        assert_eq!(sink.settled(), Settled::default());
+    }
+
+    #[test]
+    fn cut_back_removes_the_torn_tail_only() {
+        let dir = TempDir::new("cut-back");
+        let path = dir.join("out.json");
+        fs::write(&path, format!("{}{{\"type\":\"fl", line(0))).unwrap();
+        let file = OpenOptions::new().append(true).open(&path).unwrap();
+        cut_back(&file, 11).unwrap();
+        assert_eq!(read(&path), line(0));
+        // A file something else truncated meanwhile is not extended.
+        file.set_len(3).unwrap();
+        cut_back(&file, 10).unwrap();
+        assert_eq!(read(&path), "");
     }
 
     #[test]

@@ -22,6 +22,8 @@ pub(crate) struct LineBuf {
     /// Bytes at the front of `buf` already written: the head of a line
     /// that a failed write cut short. `buf` always starts with a line.
     written: usize,
+    /// Lines in `buf` (the one whose head is written included).
+    lines: usize,
 }
 
 impl LineBuf {
@@ -31,12 +33,31 @@ impl LineBuf {
             buf: Vec::with_capacity(capacity),
             capacity,
             written: 0,
+            lines: 0,
         }
     }
 
     /// Bytes not yet written.
     pub(crate) fn pending(&self) -> usize {
         self.buf.len() - self.written
+    }
+
+    /// Lines not yet completely written.
+    pub(crate) fn lines(&self) -> usize {
+        self.lines
+    }
+
+    /// Bytes of the line a failed write cut short that did reach the
+    /// destination (0 when the last write failed between lines).
+    pub(crate) fn torn(&self) -> usize {
+        self.written
+    }
+
+    /// Drops every line not yet written; returns how many there were.
+    pub(crate) fn discard(&mut self) -> usize {
+        self.buf.clear();
+        self.written = 0;
+        std::mem::take(&mut self.lines)
     }
 
     /// Whether a record of `json_len` bytes can be pushed without first
@@ -50,6 +71,7 @@ impl LineBuf {
         self.buf.reserve(json.len() + 1);
         self.buf.extend_from_slice(json);
         self.buf.push(b'\n');
+        self.lines += 1;
     }
 
     /// Removes the last pushed record, `json_len` bytes, which was not
@@ -59,6 +81,7 @@ impl LineBuf {
         let start = self.buf.len().saturating_sub(json_len + 1);
         self.buf.truncate(start);
         self.written = self.written.min(start);
+        self.lines = self.lines.saturating_sub(1);
     }
 
     /// Writes everything buffered to `out` (without flushing `out`).
@@ -85,6 +108,7 @@ impl LineBuf {
         }
         self.buf.clear();
         self.written = 0;
+        self.lines = 0;
         if self.buf.capacity() > 2 * self.capacity {
             // An oversized record went through: give the memory back.
             self.buf.shrink_to(self.capacity);
@@ -104,6 +128,7 @@ impl LineBuf {
             .iter()
             .rposition(|&b| b == b'\n')
             .map_or(0, |i| i + 1);
+        self.lines -= self.buf[..done].iter().filter(|&&b| b == b'\n').count();
         self.buf.drain(..done);
         self.written -= done;
     }
@@ -239,6 +264,31 @@ mod tests {
         buf.forget_written();
         buf.write_to(&mut out).unwrap();
         assert_eq!(out.got, b"first\nsecond\n");
+    }
+
+    #[test]
+    fn lines_are_counted_until_wholly_written() {
+        let mut buf = LineBuf::new(64);
+        buf.push(b"first");
+        buf.push(b"second");
+        buf.push(b"third");
+        assert_eq!(buf.lines(), 3);
+        let mut out = Flaky {
+            got: Vec::new(),
+            budget: 9, // "first\nsec"
+            writes: 0,
+            fail: Some(io::ErrorKind::StorageFull),
+        };
+        buf.write_to(&mut out).unwrap_err();
+        assert_eq!(buf.lines(), 2, "\"second\" is not whole yet");
+        assert_eq!(buf.torn(), 3, "\"sec\" reached the destination");
+        buf.unpush(b"third".len());
+        assert_eq!(buf.lines(), 1);
+        assert_eq!(buf.discard(), 1);
+        assert_eq!((buf.lines(), buf.pending(), buf.torn()), (0, 0, 0));
+        buf.push(b"x");
+        buf.write_to(&mut out).unwrap();
+        assert_eq!(buf.lines(), 0);
     }
 
     #[test]

@@ -617,6 +617,10 @@ impl SinkWorker {
                     if let Err(e) = self.sink.flush() {
                         self.failed(e);
                     }
+                    // What the flush wrote out of records the sink held
+                    // (the file sink's buffer) counts now, not a poll later:
+                    // `settle` would wait for that poll.
+                    self.settle();
                 }
                 return None;
             }

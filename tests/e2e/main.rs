@@ -8,6 +8,7 @@ mod cli;
 mod clickhouse;
 mod common;
 mod dashboard;
+mod disk_full;
 mod dpi;
 mod fuzz;
 mod geo;
