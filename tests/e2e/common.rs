@@ -46,6 +46,16 @@ pub fn pipeline_config(cfg: &Config) -> PipelineConfig {
     PipelineConfig::from_config(cfg, Path::new("(test)"), false).expect("application table")
 }
 
+/// `flowstatd replay`'s options for every decapsulation ([`all_tunnels`]).
+pub const ALL_TUNNEL_ARGS: [&str; 6] = [
+    "--decapsulate",
+    "ip_in_ip",
+    "--decapsulate",
+    "gre",
+    "--decapsulate",
+    "vxlan",
+];
+
 /// A config with every optional tunnel decapsulated, as tshark dissects.
 pub fn all_tunnels() -> Config {
     let mut cfg = Config::default();

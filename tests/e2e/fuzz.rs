@@ -11,7 +11,7 @@ use std::time::Duration;
 use flowstat_core::LinkType;
 use flowstat_decode::LINK_TYPES;
 
-use crate::common::{PcapWriter, TempDir, fixture, run_flowstatd};
+use crate::common::{ALL_TUNNEL_ARGS, PcapWriter, TempDir, fixture, run_flowstatd};
 
 /// The inputs kept for `target`, at least one.
 fn inputs(target: &str) -> Vec<PathBuf> {
@@ -82,18 +82,10 @@ fn detect_inputs_replay_cleanly_with_every_tunnel_open() {
     for input in inputs("detect") {
         let capture = tmp.path("input.pcap");
         detect_capture(&std::fs::read(&input).unwrap(), &capture);
-        let out = run_flowstatd(&[
-            "replay",
-            "-o",
-            "/dev/null",
-            "--decapsulate",
-            "ip_in_ip",
-            "--decapsulate",
-            "gre",
-            "--decapsulate",
-            "vxlan",
-            &capture.to_string_lossy(),
-        ]);
+        let path = capture.to_string_lossy();
+        let mut args = vec!["replay", "-o", "/dev/null", &*path];
+        args.extend(ALL_TUNNEL_ARGS);
+        let out = run_flowstatd(&args);
         assert_no_crash(&input, &out);
     }
 }

@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::common::{PcapWriter, TempDir, corpus, fixture, rel, run_flowstatd};
+use crate::common::{ALL_TUNNEL_ARGS, PcapWriter, TempDir, corpus, fixture, rel, run_flowstatd};
 
 fn stdout_records(out: &std::process::Output) -> Vec<Value> {
     String::from_utf8_lossy(&out.stdout)
@@ -15,17 +15,7 @@ fn stdout_records(out: &std::process::Output) -> Vec<Value> {
 #[test]
 fn every_corpus_capture_replays_with_status_zero() {
     for file in corpus() {
-        for tunnels in [
-            &[][..],
-            &[
-                "--decapsulate",
-                "ip_in_ip",
-                "--decapsulate",
-                "gre",
-                "--decapsulate",
-                "vxlan",
-            ][..],
-        ] {
+        for tunnels in [&[][..], &ALL_TUNNEL_ARGS[..]] {
             let path = file.to_string_lossy();
             let mut args = vec!["replay", &*path];
             args.extend_from_slice(tunnels);
