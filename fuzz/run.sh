@@ -15,8 +15,10 @@ targets=("$@")
 
 [ -d corpus/detect ] || python3 seed.py >/dev/null
 mkdir -p corpus/capture corpus/config logs
-find ../tests/fixtures -name '*.pcap*' -size -64k -exec cp -n {} corpus/capture/ \;
-cp -n ../conf/flowstatd.toml ../benches/*.toml corpus/config/ 2>/dev/null || true
+find ../tests/fixtures \( -name '*.pcap' -o -name '*.pcapng' \) -size -64k \
+  -exec cp {} corpus/capture/ \;
+find ../conf/flowstatd.toml ../benches -maxdepth 1 -name '*.toml' ! -name Cargo.toml \
+  -exec cp {} corpus/config/ \;
 
 for t in "${targets[@]}"; do
   echo "== $t: $secs s" >&2
