@@ -112,6 +112,10 @@ pub struct SocketOptions {
     /// afterwards it says "ready" whenever a client is connected.
     /// Default 1.
     pub wait_for_clients: usize,
+    /// Clients served at once: one more is sent an error record and
+    /// closed. Default 64 (with `client_buffer_bytes`, what the clients
+    /// can hold is bounded).
+    pub max_clients: usize,
     /// Unix socket: permission bits set on the socket file (e.g. `0o660`);
     /// default `None`: as the umask leaves them.
     pub unix_mode: Option<u32>,
@@ -126,6 +130,8 @@ impl SocketOptions {
     pub const CLIENT_BUFFER_BYTES: usize = 4 << 20;
     /// Default [`wait_for_clients`](SocketOptions::wait_for_clients): 1.
     pub const WAIT_FOR_CLIENTS: usize = 1;
+    /// Default [`max_clients`](SocketOptions::max_clients): 64.
+    pub const MAX_CLIENTS: usize = 64;
 
     /// Listens on `endpoint` and greets clients with `hello` (the
     /// `agent_hello` JSON); lines framing and the other defaults.
@@ -136,6 +142,7 @@ impl SocketOptions {
             hello,
             client_buffer_bytes: Self::CLIENT_BUFFER_BYTES,
             wait_for_clients: Self::WAIT_FOR_CLIENTS,
+            max_clients: Self::MAX_CLIENTS,
             unix_mode: None,
             unix_owner: None,
             unix_group: None,
@@ -472,6 +479,20 @@ impl SocketSink {
         Ok(())
     }
 
+    /// Sends a client beyond `max_clients` an error record and closes it.
+    fn refuse(&self, mut stream: Stream, peer: &str) {
+        let max = self.options.max_clients;
+        let error = format!(
+            r#"{{"type":"error","error":"too many clients: this socket sink serves at most {max} at once (its max_clients)"}}"#
+        );
+        let mut framed = Vec::new();
+        self.options.framing.frame(error.as_bytes(), &mut framed);
+        // Best effort: it fits the socket's buffer, and the client is
+        // closed either way.
+        let _ = stream.write(&framed);
+        tracing::warn!(sink = %self.name, peer, max_clients = max, "client refused: too many clients");
+    }
+
     /// Accepts every pending client.
     fn accept(&mut self) {
         loop {
@@ -507,6 +528,10 @@ impl SocketSink {
             };
             if let Err(e) = nonblocking {
                 tracing::warn!(sink = %self.name, peer, error = %e, "cannot make client socket non-blocking; dropping it");
+                continue;
+            }
+            if self.clients.len() >= self.options.max_clients {
+                self.refuse(stream, &peer);
                 continue;
             }
             self.next_id += 1;
@@ -1145,6 +1170,36 @@ mod tests {
             assert_eq!((meta.uid(), meta.gid()), (me.uid(), me.gid()));
             sink.close().unwrap();
         }
+    }
+
+    #[test]
+    fn a_client_beyond_max_clients_gets_an_error_record_and_is_closed() {
+        let dir = TempDir::new("max-clients");
+        let path = dir.path("flows.sock");
+        let mut options = SocketOptions::new(Endpoint::Unix(path.clone()), HELLO.to_vec());
+        options.max_clients = 2;
+        let mut sink = SocketSink::new(options);
+        sink.open().unwrap();
+        let _a = unix_client(&path);
+        let _b = unix_client(&path);
+        poll_until(&mut sink, |s, _| s.clients() == 2);
+        let mut refused = unix_client(&path);
+        let mut text = String::new();
+        // Accepted, sent its error, closed: read to the end.
+        let reader = std::thread::spawn(move || refused.read_to_string(&mut text).map(|_| text));
+        while !reader.is_finished() {
+            sink.poll().unwrap();
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let text = reader.join().unwrap().unwrap();
+        assert!(
+            text.starts_with(r#"{"type":"error","error":"too many clients"#)
+                && text.contains("at most 2")
+                && text.ends_with("}\n"),
+            "{text:?}"
+        );
+        assert_eq!(sink.clients(), 2, "the first two are still served");
+        sink.close().unwrap();
     }
 
     #[test]

@@ -22,6 +22,9 @@ pub struct SocketConfig {
     /// `wait_for_consumers`: clients to wait for before the first record
     /// is sent (default 1).
     pub wait_for_consumers: usize,
+    /// `max_clients`: clients served at once; more are refused (default
+    /// 64).
+    pub max_clients: usize,
     /// `socket_mode`: the Unix socket file's mode, an octal string such as
     /// `"0660"` (default: as the umask leaves it).
     #[serde(deserialize_with = "octal_mode")]
@@ -42,6 +45,7 @@ impl Default for SocketConfig {
             framing: Framing::default(),
             client_buffer_bytes: SocketOptions::CLIENT_BUFFER_BYTES,
             wait_for_consumers: SocketOptions::WAIT_FOR_CLIENTS,
+            max_clients: SocketOptions::MAX_CLIENTS,
             socket_mode: None,
             socket_owner: None,
             socket_group: None,
@@ -56,10 +60,22 @@ impl SocketConfig {
         o.framing = self.framing;
         o.client_buffer_bytes = self.client_buffer_bytes;
         o.wait_for_clients = self.wait_for_consumers;
+        o.max_clients = self.max_clients()?;
         o.unix_mode = self.socket_mode;
         o.unix_owner = self.owner()?;
         o.unix_group = self.group()?;
         Ok(o)
+    }
+
+    /// `max_clients`, which is at least 1.
+    fn max_clients(&self) -> Result<usize, ConfigProblem> {
+        match self.max_clients {
+            0 => Err(ConfigProblem::new(
+                "max_clients",
+                "must be at least 1: the clients served at once (default 64)",
+            )),
+            n => Ok(n),
+        }
     }
 
     /// The endpoint, which is required.
@@ -104,6 +120,7 @@ impl BuildSink for SocketConfig {
     fn problems(&self) -> Vec<ConfigProblem> {
         [
             self.endpoint().err(),
+            self.max_clients().err(),
             self.owner().err(),
             self.group().err(),
         ]
@@ -177,14 +194,17 @@ mod tests {
     fn every_key_is_read_and_the_rest_default() {
         let c = read(
             "endpoint = \"unix:///run/f.sock\"\nframing = \"length\"\nclient_buffer_bytes = 100\n\
-             wait_for_consumers = 3\nsocket_mode = \"0660\"\nsocket_owner = \"root\"\n\
-             socket_group = \"root\"\n",
+             wait_for_consumers = 3\nmax_clients = 5\nsocket_mode = \"0660\"\n\
+             socket_owner = \"root\"\nsocket_group = \"root\"\n",
         )
         .unwrap();
         let o = c.options(b"hi").unwrap();
         assert_eq!(o.endpoint, Endpoint::Unix(PathBuf::from("/run/f.sock")));
         assert_eq!(o.framing, Framing::LengthHeader);
-        assert_eq!((o.client_buffer_bytes, o.wait_for_clients), (100, 3));
+        assert_eq!(
+            (o.client_buffer_bytes, o.wait_for_clients, o.max_clients),
+            (100, 3, 5)
+        );
         assert_eq!(
             (o.unix_mode, o.unix_owner, o.unix_group),
             (Some(0o660), Some(0), Some(0))
@@ -250,6 +270,7 @@ mod tests {
                 "client_buffer_bytes",
                 "invalid value",
             ),
+            ("max_clients = 0", "max_clients", "must be at least 1"),
         ] {
             let text = if key == "endpoint" {
                 text.to_owned()
