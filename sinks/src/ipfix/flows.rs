@@ -242,7 +242,8 @@ struct Entry {
     exported: [Counts; 2],
     /// End of the latest export, epoch ms (0: none yet).
     exported_until_ms: u64,
-    /// TCP flags of the `flow_stats` records read since, `[local, other]`.
+    /// TCP flags of the records read since the latest export, `[local,
+    /// other]`.
     tcp_flags: [u8; 2],
     /// When it was last read, for eviction (see [`Flows::touch`]).
     stamp: u64,
@@ -305,8 +306,9 @@ impl Flows {
     /// Reads one record of `kind`. A `flow` record's metadata is kept; a
     /// `flow_stats` record whose flow is due, and every `flow_purge`
     /// record, is handed to `emit` as an [`Export`]. When `emit` fails,
-    /// the table is left as it was (the same record may come again) and
-    /// its error is returned.
+    /// the table is left as it was (the same record may come again; only
+    /// its TCP flags are kept, which reading it again does not change)
+    /// and its error is returned.
     pub(crate) fn read<E>(
         &mut self,
         kind: RecordKind,
@@ -377,15 +379,12 @@ impl Flows {
         let Some(entry) = self.table.get_mut(&digest) else {
             return Ok(Outcome::Kept);
         };
-        let flags = entry.with_flags(flow.tcp_flags());
+        entry.add_flags(flow.tcp_flags());
         if flow.last_seen_at.saturating_sub(entry.since_ms()) < self.active_timeout_ms {
-            entry.tcp_flags = flags;
             return Ok(Outcome::Kept);
         }
         let totals = flow.totals();
-        let Some(export) = entry.export(flow.last_seen_at, totals, flags, EndReason::ActiveTimeout)
-        else {
-            entry.tcp_flags = flags;
+        let Some(export) = entry.export(flow.last_seen_at, totals, EndReason::ActiveTimeout) else {
             return Ok(Outcome::Kept);
         };
         emit(&export)?;
@@ -413,13 +412,13 @@ impl Flows {
             _ => EndReason::IdleTimeout,
         };
         let found = self.find(digest, &flow.digest_prev);
-        let unknown;
-        let entry = match found.and_then(|d| self.table.get(&d)) {
+        let mut unknown;
+        let entry = match found.and_then(|d| self.table.get_mut(&d)) {
             Some(entry) => entry,
             None => match Entry::new(flow) {
                 Some(entry) => {
                     unknown = entry;
-                    &unknown
+                    &mut unknown
                 }
                 None => {
                     self.unreadable += 1;
@@ -427,8 +426,8 @@ impl Flows {
                 }
             },
         };
-        let flags = entry.with_flags(flow.tcp_flags());
-        let outcome = match entry.export(flow.last_seen_at, flow.totals(), flags, reason) {
+        entry.add_flags(flow.tcp_flags());
+        let outcome = match entry.export(flow.last_seen_at, flow.totals(), reason) {
             Some(export) => {
                 emit(&export)?;
                 Outcome::Exported
@@ -500,9 +499,12 @@ impl Entry {
         })
     }
 
-    /// The flags read since the previous export and `more`, `[local, other]`.
-    fn with_flags(&self, more: [u8; 2]) -> [u8; 2] {
-        [self.tcp_flags[0] | more[0], self.tcp_flags[1] | more[1]]
+    /// Adds a record's TCP flags, `[local, other]` (OR-ed: a record read
+    /// again adds nothing).
+    fn add_flags(&mut self, more: [u8; 2]) {
+        for (flags, more) in self.tcp_flags.iter_mut().zip(more) {
+            *flags |= more;
+        }
     }
 
     /// Where the next export starts: the end of the previous one, or the
@@ -513,12 +515,11 @@ impl Entry {
 
     /// The export up to `until_ms` of the traffic by which `totals`
     /// (`[local, other]`) exceed what was exported, with the TCP flags
-    /// sent since (`[local, other]`); `None` when there is none.
+    /// read since; `None` when there is none.
     fn export(
         &self,
         until_ms: u64,
         totals: [Counts; 2],
-        tcp_flags: [u8; 2],
         end_reason: EndReason,
     ) -> Option<Export<'_>> {
         let key = &self.key;
@@ -527,8 +528,8 @@ impl Entry {
         if local.packets == 0 && other.packets == 0 {
             return None;
         }
-        let client = (key.local, key.local_port, local, tcp_flags[0]);
-        let server = (key.other, key.other_port, other, tcp_flags[1]);
+        let client = (key.local, key.local_port, local, self.tcp_flags[0]);
+        let server = (key.other, key.other_port, other, self.tcp_flags[1]);
         let (client, server) = if key.local_origin {
             (client, server)
         } else {
