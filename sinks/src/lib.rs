@@ -70,10 +70,13 @@ pub use stdout::{StdoutConfig, StdoutSink};
 #[cfg(feature = "zmq")]
 pub use zeromq::{ZmqConfig, ZmqMode, ZmqOptions, ZmqSink};
 
-/// Warns that sink `name` listens on `addr`, beyond loopback, where any
+/// Warns when sink `name` listens on `addr` beyond loopback, where any
 /// host that reaches it reads every record.
 #[cfg(any(feature = "socket", feature = "zmq"))]
-fn warn_exposed(name: &str, addr: std::net::SocketAddr) {
+fn warn_if_exposed(name: &str, addr: std::net::SocketAddr) {
+    if addr.ip().is_loopback() {
+        return;
+    }
     tracing::warn!(
         "{name}: listening on {addr}, beyond loopback, without authentication: any host that \
          reaches it reads every record (listen on 127.0.0.1, or firewall the port)"

@@ -650,8 +650,10 @@ impl Sink for SocketSink {
             return Err(error);
         }
         match self.local_addr() {
-            Some(addr) if !addr.ip().is_loopback() => crate::warn_exposed(&self.name, addr),
-            Some(addr) => tracing::info!(sink = %self.name, address = %addr, "listening"),
+            Some(addr) => {
+                tracing::info!(sink = %self.name, address = %addr, "listening");
+                crate::warn_if_exposed(&self.name, addr);
+            }
             None => tracing::info!(sink = %self.name, "listening"),
         }
         Ok(())

@@ -137,8 +137,8 @@ impl Sink for ZmqSink {
                     .as_deref()
                     .and_then(|b| b.strip_prefix("tcp://"))
                     .and_then(|a| a.parse::<std::net::SocketAddr>().ok());
-                if let Some(addr) = addr.filter(|a| !a.ip().is_loopback()) {
-                    crate::warn_exposed(&self.name, addr);
+                if let Some(addr) = addr {
+                    crate::warn_if_exposed(&self.name, addr);
                 }
             }
             ZmqMode::Connect => socket
