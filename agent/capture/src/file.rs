@@ -357,6 +357,18 @@ impl FileSource {
             prefetched: 0,
         })
     }
+
+    /// Stops on `error`: returned now if no frame was lent by this poll,
+    /// else by the next one.
+    fn fail(&mut self, lent: usize, error: CaptureError) -> Result<Batch, CaptureError> {
+        if lent > 0 {
+            self.phase = Phase::Failed(error);
+            Ok(Batch::Frames(lent))
+        } else {
+            self.phase = Phase::Done;
+            Err(error)
+        }
+    }
 }
 
 /// A stream input, nothing read yet.
@@ -450,20 +462,6 @@ fn hex(bytes: &[u8]) -> String {
         let _ = write!(s, "{b:02x}");
     }
     s
-}
-
-impl FileSource {
-    /// Stops on `error`: returned now if no frame was lent by this poll,
-    /// else by the next one.
-    fn fail(&mut self, lent: usize, error: CaptureError) -> Result<Batch, CaptureError> {
-        if lent > 0 {
-            self.phase = Phase::Failed(error);
-            Ok(Batch::Frames(lent))
-        } else {
-            self.phase = Phase::Done;
-            Err(error)
-        }
-    }
 }
 
 impl CaptureSource for FileSource {
