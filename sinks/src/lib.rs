@@ -71,14 +71,24 @@ pub use stdout::{StdoutConfig, StdoutSink};
 pub use zeromq::{ZmqConfig, ZmqMode, ZmqOptions, ZmqSink};
 
 /// Warns when sink `name` listens on `addr` beyond loopback, where any
-/// host that reaches it reads every record.
+/// host that reaches it reads every record, or (`token`) sees the token
+/// and the records go by in clear.
 #[cfg(any(feature = "socket", feature = "zmq"))]
-fn warn_if_exposed(name: &str, addr: std::net::SocketAddr) {
+fn warn_if_exposed(name: &str, addr: std::net::SocketAddr, token: bool) {
     if addr.ip().is_loopback() {
         return;
     }
-    tracing::warn!(
-        "{name}: listening on {addr}, beyond loopback, without authentication: any host that \
-         reaches it reads every record (listen on 127.0.0.1, or firewall the port)"
-    );
+    if token {
+        tracing::warn!(
+            "{name}: listening on {addr}, beyond loopback: clients must send the token, but it \
+             and the records cross the network unencrypted (tunnel the port, e.g. ssh -L, or \
+             firewall it)"
+        );
+    } else {
+        tracing::warn!(
+            "{name}: listening on {addr}, beyond loopback, without authentication: any host \
+             that reaches it reads every record (listen on 127.0.0.1, or \
+             firewall the port)"
+        );
+    }
 }

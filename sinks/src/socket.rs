@@ -1,11 +1,16 @@
 //! A stream socket server (Unix or TCP): every connected client gets the
 //! `agent_hello` record, then every record written while it is connected.
 //!
-//! Nothing here blocks on a client: each client has its own buffer of
-//! unsent bytes, pushed out with non-blocking writes, and a client that
-//! falls more than [`SocketOptions::client_buffer_bytes`] behind is
-//! disconnected and counted. Only [`Sink::close`] waits, at most a second.
+//! Nothing here blocks on a client. The framed records are kept once, in
+//! a log that every client reads from at its own position with
+//! non-blocking writes, so a client's backlog costs a position, not a
+//! copy. While a client is more than [`SocketOptions::client_buffer_bytes`]
+//! behind, the sink takes no more records (they wait in its queue), so a
+//! client that keeps reading survives any burst; one that stays that far
+//! behind for [`SocketOptions::client_stall`] is disconnected and counted.
+//! Only [`Sink::close`] waits, at most a second.
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::fs;
 use std::io::{self, Read, Write};
@@ -105,8 +110,13 @@ pub struct SocketOptions {
     /// as the first record to every new client; empty: no hello.
     pub hello: Vec<u8>,
     /// Bytes a client may fall behind, beyond what the kernel socket
-    /// buffer holds, before it is disconnected; default 4 MiB.
+    /// buffer holds; default 4 MiB. While one is further behind, records
+    /// wait in the sink's queue. The log of records the clients share
+    /// holds about this much at most.
     pub client_buffer_bytes: usize,
+    /// How long a client may stay more than `client_buffer_bytes` behind
+    /// before it is disconnected; default 2 s.
+    pub client_stall: Duration,
     /// [`Sink::poll`] says "not ready", so records wait in the queue,
     /// until this many clients have connected since the sink was opened;
     /// afterwards it says "ready" whenever a client is connected.
@@ -123,6 +133,9 @@ pub struct SocketOptions {
     pub unix_owner: Option<u32>,
     /// Unix socket: group (gid) given to the socket file; default `None`.
     pub unix_group: Option<u32>,
+    /// A token every client must send as its first line before it is
+    /// sent anything; default `None`: none asked.
+    pub token: Option<String>,
 }
 
 impl SocketOptions {
@@ -132,6 +145,8 @@ impl SocketOptions {
     pub const WAIT_FOR_CLIENTS: usize = 1;
     /// Default [`max_clients`](SocketOptions::max_clients): 64.
     pub const MAX_CLIENTS: usize = 64;
+    /// Default [`client_stall`](SocketOptions::client_stall): 2 s.
+    pub const CLIENT_STALL: Duration = Duration::from_secs(2);
 
     /// Listens on `endpoint` and greets clients with `hello` (the
     /// `agent_hello` JSON); lines framing and the other defaults.
@@ -141,11 +156,13 @@ impl SocketOptions {
             framing: Framing::Lines,
             hello,
             client_buffer_bytes: Self::CLIENT_BUFFER_BYTES,
+            client_stall: Self::CLIENT_STALL,
             wait_for_clients: Self::WAIT_FOR_CLIENTS,
             max_clients: Self::MAX_CLIENTS,
             unix_mode: None,
             unix_owner: None,
             unix_group: None,
+            token: None,
         }
     }
 }
@@ -154,8 +171,12 @@ impl SocketOptions {
 /// (or it is over its limit); [`Sink::flush`] and [`Sink::poll`] push out
 /// whatever waits. Saves a system call per record and client.
 const WRITE_BATCH_BYTES: usize = 32 * 1024;
-/// A client's buffer that grew beyond this is shrunk back once drained.
-const KEEP_BUFFER_BYTES: usize = 256 * 1024;
+/// Framed records are appended to chunks of the log of about this size.
+const CHUNK_BYTES: usize = 64 * 1024;
+/// How long a new client has to send the token, when one is asked.
+const TOKEN_WAIT: Duration = Duration::from_secs(5);
+/// The longest token line read.
+const MAX_TOKEN_LINE: usize = 1024;
 /// Reads per client and poll, to discard what clients send.
 const MAX_READS: usize = 16;
 /// How long [`Sink::close`] waits for clients to take their bytes.
@@ -168,11 +189,14 @@ const CLOSE_STEP: Duration = Duration::from_millis(2);
 /// Each new client first gets the `agent_hello` record, then every record
 /// written while it is connected, framed per [`Framing`]. What clients
 /// send is read and discarded (a read returning end-of-file means the
-/// client left). A client more than
-/// [`client_buffer_bytes`](SocketOptions::client_buffer_bytes) behind is
-/// disconnected at once and counted in [`Sink::disconnected`]; the others
-/// never wait for it. With no client connected, [`Sink::write`] answers
-/// [`Delivery::Retry`] and records wait in the runtime's queue.
+/// client left), after the token line when a
+/// [`token`](SocketOptions::token) is asked. While a client is more than
+/// [`client_buffer_bytes`](SocketOptions::client_buffer_bytes) behind,
+/// and with no client connected, [`Sink::write`] answers
+/// [`Delivery::Retry`] and records wait in the runtime's queue. A client
+/// that stays that far behind for
+/// [`client_stall`](SocketOptions::client_stall) is disconnected and
+/// counted in [`Sink::disconnected`], and the others go on.
 pub struct SocketSink {
     name: String,
     options: SocketOptions,
@@ -182,11 +206,13 @@ pub struct SocketSink {
     /// The Unix socket file we created, to remove when done.
     bound: Option<BoundFile>,
     clients: Vec<Client>,
+    /// Every record written since the oldest client's position.
+    log: Log,
+    /// The oldest client's position at the last service.
+    oldest: u64,
     next_id: u64,
     connected_since_open: usize,
     disconnected: u64,
-    /// The record being framed; kept to reuse its allocation.
-    frame: Vec<u8>,
     /// An accept error was logged and no client was accepted since.
     accept_failing: bool,
 }
@@ -246,14 +272,75 @@ impl Stream {
     }
 }
 
+/// The framed records written since the oldest client's position, kept
+/// once for all clients: each client is a position in it.
+#[derive(Default)]
+struct Log {
+    /// Chunks of framed records, each with the stream offset of its first
+    /// byte, oldest first.
+    chunks: VecDeque<(u64, Vec<u8>)>,
+    /// The stream offset after the last byte.
+    end: u64,
+}
+
+impl Log {
+    fn append(&mut self, framing: Framing, json: &[u8]) {
+        if !matches!(self.chunks.back(), Some((_, chunk)) if chunk.len() < CHUNK_BYTES) {
+            self.chunks
+                .push_back((self.end, Vec::with_capacity(CHUNK_BYTES)));
+        }
+        if let Some((_, chunk)) = self.chunks.back_mut() {
+            let before = chunk.len();
+            framing.frame(json, chunk);
+            self.end += (chunk.len() - before) as u64;
+        }
+    }
+
+    /// The bytes from stream offset `pos` to the end of its chunk (empty
+    /// at the end of the log).
+    fn bytes_from(&self, pos: u64) -> &[u8] {
+        let after = self.chunks.partition_point(|(start, _)| *start <= pos);
+        match after.checked_sub(1).and_then(|i| self.chunks.get(i)) {
+            Some((start, chunk)) => chunk.get((pos - start) as usize..).unwrap_or_default(),
+            None => &[],
+        }
+    }
+
+    /// Forgets the bytes before stream offset `oldest`, which no client
+    /// needs any more (keeping the last chunk's room for what follows).
+    fn trim(&mut self, oldest: u64) {
+        let end = self.end;
+        while let Some((start, chunk)) = self.chunks.front() {
+            if start + chunk.len() as u64 > oldest {
+                break;
+            }
+            if self.chunks.len() > 1 {
+                self.chunks.pop_front();
+            } else if let Some((start, chunk)) = self.chunks.front_mut() {
+                chunk.clear();
+                *start = end;
+                break;
+            }
+        }
+    }
+}
+
 struct Client {
     id: u64,
     /// The peer address (TCP) or "unix".
     peer: String,
     stream: Stream,
-    /// Framed bytes; `buf[sent..]` not yet written.
-    buf: Vec<u8>,
-    sent: usize,
+    /// Until it sent the token line: what it sent of it so far, and when
+    /// it must have sent it by.
+    token: Option<(Vec<u8>, Instant)>,
+    /// Sent before the log: the hello; `greeting[greeted..]` not yet.
+    greeting: Vec<u8>,
+    greeted: usize,
+    /// Its position in the log: the stream offset of the next byte it is
+    /// sent.
+    pos: u64,
+    /// When it was last within its budget.
+    within_at: Instant,
 }
 
 /// Why a client was dropped.
@@ -264,53 +351,96 @@ enum Gone {
     Failed(io::Error),
     /// It fell too far behind.
     TooSlow,
+    /// It did not send the right token in time; sent this error.
+    Unauthorized(&'static str),
 }
 
 impl Client {
-    fn pending(&self) -> usize {
-        self.buf.len() - self.sent
+    fn log_connected(&self, sink: &str, clients: usize) {
+        tracing::info!(sink, client = self.id, peer = %self.peer, clients, "client connected");
+    }
+
+    /// It is sent records: it sent the token, or none was asked.
+    fn streaming(&self) -> bool {
+        self.token.is_none()
+    }
+
+    /// Bytes waiting for it.
+    fn pending(&self, log: &Log) -> usize {
+        if !self.streaming() {
+            return 0;
+        }
+        self.greeting.len() - self.greeted + (log.end - self.pos) as usize
     }
 
     /// Writes what the kernel takes without waiting.
-    fn send(&mut self) -> io::Result<()> {
-        while self.sent < self.buf.len() {
-            match self.stream.write(&self.buf[self.sent..]) {
+    fn send(&mut self, log: &Log) -> io::Result<()> {
+        loop {
+            let greeting = self.greeted < self.greeting.len();
+            let bytes = if greeting {
+                &self.greeting[self.greeted..]
+            } else {
+                log.bytes_from(self.pos)
+            };
+            if bytes.is_empty() {
+                return Ok(());
+            }
+            match self.stream.write(bytes) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => self.sent += n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Ok(n) if greeting => self.greeted += n,
+                Ok(n) => self.pos += n as u64,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
             }
         }
-        if self.sent == self.buf.len() {
-            self.buf.clear();
-            self.sent = 0;
-            if self.buf.capacity() > KEEP_BUFFER_BYTES {
-                self.buf.shrink_to(KEEP_BUFFER_BYTES);
-            }
-        } else if self.sent >= WRITE_BATCH_BYTES && self.sent >= self.buf.len() / 2 {
-            // Compact when the sent prefix is at least as large as the
-            // rest: amortised, each byte moves at most once more.
-            self.buf.drain(..self.sent);
-            self.sent = 0;
-        }
-        Ok(())
     }
 
-    /// Reads and discards what the client sent; `Some` if it is gone.
-    fn drain_input(&mut self) -> Option<Gone> {
+    /// Reads what the client sent: the token line while one is awaited
+    /// (`hello` greets it once the line is `token`), then input that is
+    /// discarded; `Some` if it is gone.
+    fn read_input(&mut self, token: Option<&str>, hello: &[u8], log: &Log) -> Option<Gone> {
         let mut scratch = [0u8; 4096];
         for _ in 0..MAX_READS {
-            match self.stream.read(&mut scratch) {
+            let n = match self.stream.read(&mut scratch) {
                 Ok(0) => return Some(Gone::Closed),
-                Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return None,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Some(Gone::Failed(e)),
+            };
+            let Some((line, _)) = &mut self.token else {
+                continue;
+            };
+            let Some(newline) = scratch[..n].iter().position(|&b| b == b'\n') else {
+                line.extend_from_slice(&scratch[..n]);
+                if line.len() > MAX_TOKEN_LINE {
+                    return Some(Gone::Unauthorized("wrong token"));
+                }
+                continue;
+            };
+            line.extend_from_slice(&scratch[..newline]);
+            let sent = line.strip_suffix(b"\r").unwrap_or(line);
+            if !token.is_some_and(|t| same_secret(sent, t.as_bytes())) {
+                return Some(Gone::Unauthorized("wrong token"));
             }
+            self.token = None;
+            self.greeting = hello.to_vec();
+            self.pos = log.end;
+            self.within_at = Instant::now();
         }
-        None
+        match &self.token {
+            Some((_, by)) if Instant::now() >= *by => Some(Gone::Unauthorized(
+                "no token: send the token as the first line",
+            )),
+            _ => None,
+        }
     }
+}
+
+/// `a == b`, in a time that does not tell how much of them matched.
+fn same_secret(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0, |diff, (x, y)| diff | (x ^ y)) == 0
 }
 
 impl SocketSink {
@@ -327,10 +457,11 @@ impl SocketSink {
             listener: None,
             bound: None,
             clients: Vec::new(),
+            log: Log::default(),
+            oldest: 0,
             next_id: 0,
             connected_since_open: 0,
             disconnected: 0,
-            frame: Vec::new(),
             accept_failing: false,
         }
     }
@@ -357,7 +488,7 @@ impl SocketSink {
     fn ready(&self) -> bool {
         self.listener.is_some()
             && self.connected_since_open >= self.options.wait_for_clients
-            && !self.clients.is_empty()
+            && self.clients.iter().any(Client::streaming)
     }
 
     /// Binds the Unix socket at `path`, replacing a stale socket file.
@@ -479,18 +610,15 @@ impl SocketSink {
         Ok(())
     }
 
-    /// Sends a client beyond `max_clients` an error record and closes it.
-    fn refuse(&self, mut stream: Stream, peer: &str) {
-        let max = self.options.max_clients;
-        let error = format!(
-            r#"{{"type":"error","error":"too many clients: this socket sink serves at most {max} at once (its max_clients)"}}"#
-        );
+    /// Sends a client that is turned away an error record saying why; the
+    /// caller then closes it.
+    fn tell_error(&self, stream: &mut Stream, error: &str) {
+        let json = format!(r#"{{"type":"error","error":"{error}"}}"#);
         let mut framed = Vec::new();
-        self.options.framing.frame(error.as_bytes(), &mut framed);
+        self.options.framing.frame(json.as_bytes(), &mut framed);
         // Best effort: it fits the socket's buffer, and the client is
         // closed either way.
         let _ = stream.write(&framed);
-        tracing::warn!(sink = %self.name, peer, max_clients = max, "client refused: too many clients");
     }
 
     /// Accepts every pending client.
@@ -531,40 +659,71 @@ impl SocketSink {
                 continue;
             }
             if self.clients.len() >= self.options.max_clients {
-                self.refuse(stream, &peer);
+                let max = self.options.max_clients;
+                let mut stream = stream;
+                self.tell_error(&mut stream, &format!(
+                    "too many clients: this socket sink serves at most {max} at once (its max_clients)"
+                ));
+                tracing::warn!(sink = %self.name, peer, max_clients = max, "client refused: too many clients");
                 continue;
             }
             self.next_id += 1;
-            self.connected_since_open += 1;
-            let client = Client {
+            let now = Instant::now();
+            let mut client = Client {
                 id: self.next_id,
                 peer,
                 stream,
-                buf: self.hello.clone(),
-                sent: 0,
+                token: self
+                    .options
+                    .token
+                    .is_some()
+                    .then(|| (Vec::new(), now + TOKEN_WAIT)),
+                greeting: Vec::new(),
+                greeted: 0,
+                pos: self.log.end,
+                within_at: now,
             };
-            tracing::info!(sink = %self.name, client = client.id, peer = %client.peer, clients = self.clients.len() + 1, "client connected");
+            if client.streaming() {
+                client.greeting = self.hello.clone();
+                self.connected_since_open += 1;
+                client.log_connected(&self.name, self.clients.len() + 1);
+            }
             self.clients.push(client);
         }
     }
 
     /// Pushes out the bytes of every client holding at least `batch`
-    /// (all with 0), discarding their input if `read`; drops the clients
-    /// that left, failed or are over their limit.
+    /// (all with 0), reading their input if `read`; drops the clients that
+    /// left, failed, did not send the token or are too slow.
     fn service(&mut self, batch: usize, read: bool) {
-        let limit = self.options.client_buffer_bytes;
+        let (budget, stall) = (self.options.client_buffer_bytes, self.options.client_stall);
+        let now = Instant::now();
         let mut i = 0;
         while i < self.clients.len() {
+            let count = self.clients.len();
             let client = &mut self.clients[i];
-            let mut gone = if read { client.drain_input() } else { None };
-            if gone.is_none() {
-                let pending = client.pending();
-                let due = pending > 0 && (pending >= batch || pending > limit);
-                if let Err(e) = if due { client.send() } else { Ok(()) } {
+            let waiting_token = !client.streaming();
+            let mut gone = if read {
+                client.read_input(self.options.token.as_deref(), &self.hello, &self.log)
+            } else {
+                None
+            };
+            if waiting_token && client.streaming() {
+                self.connected_since_open += 1;
+                client.log_connected(&self.name, count);
+            }
+            if gone.is_none() && client.streaming() {
+                let pending = client.pending(&self.log);
+                if pending > 0
+                    && (pending >= batch || pending > budget)
+                    && let Err(e) = client.send(&self.log)
+                {
                     gone = Some(Gone::Failed(e));
                 }
-                if gone.is_none() && client.pending() > limit {
-                    gone = Some(Gone::TooSlow);
+                if client.pending(&self.log) <= budget {
+                    client.within_at = now;
+                } else if now.saturating_duration_since(client.within_at) >= stall {
+                    gone.get_or_insert(Gone::TooSlow);
                 }
             }
             match gone {
@@ -575,10 +734,19 @@ impl SocketSink {
                 None => i += 1,
             }
         }
+        let streaming = self.clients.iter().filter(|c| c.streaming());
+        self.oldest = streaming.map(|c| c.pos).min().unwrap_or(self.log.end);
+        self.log.trim(self.oldest);
     }
 
-    fn drop_client(&mut self, client: Client, why: Gone) {
-        let (sink, id, peer, left) = (&self.name, client.id, &client.peer, self.clients.len());
+    /// Some client is more than its budget behind.
+    fn over_budget(&self) -> bool {
+        (self.log.end - self.oldest) as usize > self.options.client_buffer_bytes
+    }
+
+    fn drop_client(&mut self, mut client: Client, why: Gone) {
+        let (sink, id, left) = (&self.name, client.id, self.clients.len());
+        let peer = &client.peer;
         match why {
             Gone::Closed => {
                 tracing::info!(sink = %sink, client = id, peer = %peer, clients = left, "client disconnected");
@@ -593,10 +761,14 @@ impl SocketSink {
                     client = id,
                     peer = %peer,
                     clients = left,
-                    behind_bytes = client.pending(),
+                    behind_bytes = client.pending(&self.log),
                     limit_bytes = self.options.client_buffer_bytes,
                     "client too slow: disconnected"
                 );
+            }
+            Gone::Unauthorized(error) => {
+                tracing::warn!(sink = %sink, client = id, peer = %peer, error, "client refused");
+                self.tell_error(&mut client.stream, error);
             }
         }
         client.stream.shutdown();
@@ -611,6 +783,8 @@ impl SocketSink {
         if let Some(bound) = self.bound.take() {
             bound.remove(&self.name);
         }
+        self.log = Log::default();
+        self.oldest = 0;
         self.connected_since_open = 0;
     }
 }
@@ -652,7 +826,7 @@ impl Sink for SocketSink {
         match self.local_addr() {
             Some(addr) => {
                 tracing::info!(sink = %self.name, address = %addr, "listening");
-                crate::warn_if_exposed(&self.name, addr);
+                crate::warn_if_exposed(&self.name, addr, self.options.token.is_some());
             }
             None => tracing::info!(sink = %self.name, "listening"),
         }
@@ -669,13 +843,13 @@ impl Sink for SocketSink {
         if !self.ready() {
             return Ok(Delivery::Retry);
         }
-        let mut frame = std::mem::take(&mut self.frame);
-        frame.clear();
-        self.options.framing.frame(&record.json, &mut frame);
-        for client in &mut self.clients {
-            client.buf.extend_from_slice(&frame);
+        if self.over_budget() {
+            self.service(0, false);
+            if self.over_budget() {
+                return Ok(Delivery::Retry);
+            }
         }
-        self.frame = frame;
+        self.log.append(self.options.framing, &record.json);
         self.service(WRITE_BATCH_BYTES, false);
         Ok(Delivery::Sent)
     }
@@ -689,7 +863,7 @@ impl Sink for SocketSink {
         let deadline = Instant::now() + CLOSE_WAIT;
         loop {
             self.service(0, false);
-            if self.clients.iter().all(|c| c.pending() == 0) {
+            if self.clients.iter().all(|c| c.pending(&self.log) == 0) {
                 break;
             }
             let now = Instant::now();
@@ -699,7 +873,7 @@ impl Sink for SocketSink {
             std::thread::sleep(CLOSE_STEP.min(deadline - now));
         }
         for client in std::mem::take(&mut self.clients) {
-            if client.pending() > 0 {
+            if client.pending(&self.log) > 0 {
                 self.drop_client(client, Gone::TooSlow);
             } else {
                 tracing::info!(sink = %self.name, client = client.id, peer = %client.peer, "closing client connection");
@@ -728,8 +902,6 @@ impl Drop for SocketSink {
 mod tests {
     use super::*;
     use flowstat_core::RecordKind;
-    use std::io::{BufRead, BufReader};
-    use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     const HELLO: &[u8] = br#"{"type":"agent_hello","agent_version":"0.1.0"}"#;
@@ -954,75 +1126,134 @@ mod tests {
         assert_eq!(String::from_utf8(read_all(client)).unwrap(), expected);
     }
 
+    /// Writes `r` as the runtime does: polls and tries again while the
+    /// sink answers [`Delivery::Retry`]; says whether it had to.
+    fn deliver(sink: &mut SocketSink, r: &Record) -> bool {
+        let deadline = Instant::now() + TIMEOUT;
+        let mut held = false;
+        while sink.write(r).unwrap() == Delivery::Retry {
+            held = true;
+            assert!(
+                Instant::now() < deadline,
+                "the sink held a record back too long"
+            );
+            sink.poll().unwrap();
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        held
+    }
+
+    /// Bytes the shared log holds, allocated.
+    fn log_capacity(sink: &SocketSink) -> usize {
+        sink.log.chunks.iter().map(|(_, c)| c.capacity()).sum()
+    }
+
+    /// A client reading 4 KiB at a time, `pause` between reads, until the
+    /// end of the stream; returns what it read.
+    fn slow_reader(mut stream: UnixStream, pause: Duration) -> std::thread::JoinHandle<Vec<u8>> {
+        std::thread::spawn(move || {
+            let mut all = Vec::new();
+            let mut buf = [0u8; 4096];
+            loop {
+                match stream.read(&mut buf).unwrap() {
+                    0 => return all,
+                    n => all.extend_from_slice(&buf[..n]),
+                }
+                std::thread::sleep(pause);
+            }
+        })
+    }
+
+    fn padded(seq: usize) -> Record {
+        let pad = "x".repeat(200);
+        Record {
+            kind: RecordKind::Flow,
+            json: format!(r#"{{"type":"flow","seq":{seq},"pad":"{pad}"}}"#).into_bytes(),
+        }
+    }
+
     #[test]
-    fn a_client_that_never_reads_is_disconnected_and_the_others_keep_up() {
-        let dir = TempDir::new("slow");
+    fn a_slow_reader_holds_records_back_and_survives_a_burst_far_beyond_its_budget() {
+        let dir = TempDir::new("slow-reader");
         let path = dir.path("flows.sock");
         let mut options = SocketOptions::new(Endpoint::Unix(path.clone()), HELLO.to_vec());
         options.client_buffer_bytes = 64 * 1024;
+        // Long enough that no scheduling hiccup counts as a stall.
+        options.client_stall = Duration::from_secs(60);
         options.wait_for_clients = 2;
         let mut sink = SocketSink::new(options);
         sink.open().unwrap();
-
-        let slow = unix_client(&path);
-        let reader = unix_client(&path);
-        let progress = Arc::new(AtomicUsize::new(0));
-        let reading = {
-            let progress = Arc::clone(&progress);
-            std::thread::spawn(move || {
-                let mut r = BufReader::new(reader);
-                let mut all = Vec::new();
-                let mut line = Vec::new();
-                loop {
-                    line.clear();
-                    let n = r.read_until(b'\n', &mut line).unwrap();
-                    if n == 0 {
-                        return all;
-                    }
-                    all.extend_from_slice(&line);
-                    progress.fetch_add(n, Ordering::Relaxed);
-                }
-            })
-        };
+        let fast = slow_reader(unix_client(&path), Duration::ZERO);
+        let slow = slow_reader(unix_client(&path), Duration::from_micros(200));
         poll_until(&mut sink, |s, ready| ready && s.clients() == 2);
 
-        const RECORDS: usize = 20_000;
-        let pad = "x".repeat(200);
-        let make = |seq: usize| Record {
-            kind: RecordKind::Flow,
-            json: format!(r#"{{"type":"flow","seq":{seq},"pad":"{pad}"}}"#).into_bytes(),
-        };
-        let mut written = HELLO.len() + 1;
+        // 4.6 MB at once: 70 times the budget.
         let mut expected = lines([]);
-        for seq in 0..RECORDS {
-            // Keep the reading client well within its limit, however the
-            // threads are scheduled: wait for it to catch up.
-            let deadline = Instant::now() + TIMEOUT;
-            while written - progress.load(Ordering::Relaxed) > 16 * 1024 {
-                sink.flush().unwrap();
-                assert!(Instant::now() < deadline, "the reading client stalled");
-                std::thread::sleep(Duration::from_micros(100));
-            }
-            let r = make(seq);
-            assert_eq!(sink.write(&r).unwrap(), Delivery::Sent);
-            written += r.json.len() + 1;
+        let (mut held, mut most) = (0, 0);
+        for seq in 0..20_000 {
+            let r = padded(seq);
+            held += usize::from(deliver(&mut sink, &r));
+            most = most.max(log_capacity(&sink));
             expected.extend_from_slice(&r.json);
             expected.push(b'\n');
         }
-        assert!(written > 4 << 20);
-        assert_eq!(sink.disconnected(), 1, "the client that never reads");
+        assert!(held > 0, "the sink never held a record back");
+        assert!(
+            most <= 64 * 1024 + 2 * CHUNK_BYTES,
+            "the log grew to {most} bytes"
+        );
+        sink.close().unwrap();
+        assert_eq!(sink.disconnected(), 0);
+        for (name, client) in [("fast", fast), ("slow", slow)] {
+            let got = client.join().unwrap();
+            assert!(
+                got == expected,
+                "the {name} client got {} of {} bytes",
+                got.len(),
+                expected.len()
+            );
+        }
+    }
+
+    #[test]
+    fn a_client_that_stops_reading_is_cut_after_its_stall_and_the_others_go_on() {
+        let dir = TempDir::new("stalled");
+        let path = dir.path("flows.sock");
+        let mut options = SocketOptions::new(Endpoint::Unix(path.clone()), HELLO.to_vec());
+        options.client_buffer_bytes = 64 * 1024;
+        options.client_stall = Duration::from_millis(100);
+        options.wait_for_clients = 2;
+        let mut sink = SocketSink::new(options);
+        sink.open().unwrap();
+        let stalled = unix_client(&path);
+        let reader = slow_reader(unix_client(&path), Duration::ZERO);
+        poll_until(&mut sink, |s, ready| ready && s.clients() == 2);
+
+        let mut expected = lines([]);
+        let mut held = 0;
+        for seq in 0..20_000 {
+            let r = padded(seq);
+            held += usize::from(deliver(&mut sink, &r));
+            expected.extend_from_slice(&r.json);
+            expected.push(b'\n');
+        }
+        assert!(
+            held > 0,
+            "the sink never held a record back for the stalled client"
+        );
+        assert_eq!(sink.disconnected(), 1, "the stalled client");
         assert_eq!(sink.clients(), 1);
         sink.close().unwrap();
         assert_eq!(sink.disconnected(), 1);
-
-        let got = reading.join().unwrap();
-        assert_eq!(got.len(), expected.len());
+        let got = reader.join().unwrap();
         assert!(
             got == expected,
-            "the reading client got every record, in order"
+            "the reader got {} of {} bytes",
+            got.len(),
+            expected.len()
         );
-        // The slow client got a prefix and then end-of-file.
-        let partial = read_all(slow);
+        // The stalled client got a prefix and then end-of-file.
+        let partial = read_all(stalled);
         assert!(partial.starts_with(&lines([])));
         assert!(
             partial.len() < expected.len() / 2,
@@ -1030,6 +1261,50 @@ mod tests {
             partial.len()
         );
         assert!(expected.starts_with(&partial));
+    }
+
+    #[test]
+    fn a_token_is_asked_before_anything_is_sent() {
+        let dir = TempDir::new("token");
+        let path = dir.path("flows.sock");
+        let mut options = SocketOptions::new(Endpoint::Unix(path.clone()), HELLO.to_vec());
+        options.token = Some("s3cret".into());
+        let mut sink = SocketSink::new(options);
+        sink.open().unwrap();
+        let mut silent = unix_client(&path);
+        let mut wrong = unix_client(&path);
+        wrong.write_all(b"s3crex\n").unwrap();
+        poll_until(&mut sink, |s, _| s.clients() == 1);
+        assert!(!sink.poll().unwrap(), "no client sent the token yet");
+        assert_eq!(sink.write(&record(0)).unwrap(), Delivery::Retry);
+        // The token may come in pieces, with CRLF.
+        let mut right = unix_client(&path);
+        right.write_all(b"s3c").unwrap();
+        sink.poll().unwrap();
+        right.write_all(b"ret\r\nignored\n").unwrap();
+        poll_until(&mut sink, |_, ready| ready);
+        assert_eq!(sink.write(&record(1)).unwrap(), Delivery::Sent);
+        // The silent one is refused once its time is up.
+        silent.set_read_timeout(Some(TOKEN_WAIT + TIMEOUT)).unwrap();
+        let silent = std::thread::spawn(move || {
+            let mut text = String::new();
+            silent.read_to_string(&mut text).map(|_| text)
+        });
+        while !silent.is_finished() {
+            sink.poll().unwrap();
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        sink.close().unwrap();
+        assert_eq!(read_all(right), lines([1]));
+        assert_eq!(
+            String::from_utf8(read_all(wrong)).unwrap(),
+            "{\"type\":\"error\",\"error\":\"wrong token\"}\n"
+        );
+        let text = silent.join().unwrap().unwrap();
+        assert!(
+            text.starts_with(r#"{"type":"error","error":"no token"#),
+            "{text}"
+        );
     }
 
     #[test]

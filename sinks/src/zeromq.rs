@@ -138,7 +138,7 @@ impl Sink for ZmqSink {
                     .and_then(|b| b.strip_prefix("tcp://"))
                     .and_then(|a| a.parse::<std::net::SocketAddr>().ok());
                 if let Some(addr) = addr {
-                    crate::warn_if_exposed(&self.name, addr);
+                    crate::warn_if_exposed(&self.name, addr, false);
                 }
             }
             ZmqMode::Connect => socket

@@ -91,7 +91,7 @@ pub fn run(opts: &RunOptions, plugins: &PluginFactory) -> anyhow::Result<()> {
     );
 
     // AF_XDP's UMEM is locked memory: take all the limit allows.
-    raise_memlock_limit();
+    crate::resources::raise_soft_limit(nix::sys::resource::Resource::RLIMIT_MEMLOCK);
     // Open everything that needs privileges, then drop them.
     let mut captures = Vec::new();
     for (id, section) in cfg.capture.iter().enumerate() {
@@ -112,18 +112,6 @@ pub fn run(opts: &RunOptions, plugins: &PluginFactory) -> anyhow::Result<()> {
     agent.main_loop(&signals);
     agent.shutdown();
     Ok(())
-}
-
-/// Raises the soft RLIMIT_MEMLOCK to the hard limit (which needs no
-/// privilege): AF_XDP locks its UMEM, 32 MiB per socket by default.
-fn raise_memlock_limit() {
-    use nix::sys::resource::{Resource, getrlimit, setrlimit};
-    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_MEMLOCK)
-        && soft < hard
-        && let Err(e) = setrlimit(Resource::RLIMIT_MEMLOCK, hard, hard)
-    {
-        tracing::debug!(%e, "cannot raise RLIMIT_MEMLOCK");
-    }
 }
 
 /// The config file (or the defaults, when the default path does not

@@ -196,6 +196,12 @@ enum Command {
         /// Exit after N records.
         #[arg(short = 'n', long, value_name = "N")]
         count: Option<u64>,
+
+        /// The token of a socket sink that asks one (default: the
+        /// FLOWSTAT_SOCKET_TOKEN environment variable, or the config's
+        /// token when the endpoint is taken from the config).
+        #[arg(long, value_name = "TOKEN")]
+        token: Option<String>,
     },
 
     /// A live terminal view of an agent through its HTTP API: the largest
@@ -427,17 +433,21 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             types,
             raw,
             count,
+            token,
         } => {
-            let endpoint = match endpoint {
-                Some(e) => e,
+            let token = token.or_else(|| std::env::var("FLOWSTAT_SOCKET_TOKEN").ok());
+            let (endpoint, token) = match endpoint {
+                Some(e) => (e, token),
                 None => {
                     let cfg = Config::load(&config)?;
-                    tail::endpoint_of(&cfg.sink).with_context(|| {
-                        format!(
-                            "{} has no socket or zmq sink: give the ENDPOINT to watch",
-                            config.display()
-                        )
-                    })?
+                    let (endpoint, configured) =
+                        tail::endpoint_of(&cfg.sink).with_context(|| {
+                            format!(
+                                "{} has no socket or zmq sink: give the ENDPOINT to watch",
+                                config.display()
+                            )
+                        })?;
+                    (endpoint, token.or(configured))
                 }
             };
             let opts = tail::TailOptions {
@@ -445,6 +455,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                 types,
                 raw,
                 count,
+                token,
             };
             tail::tail(&opts, &mut std::io::stdout().lock())?;
             Ok(ExitCode::SUCCESS)

@@ -12,6 +12,8 @@ use crate::config::SinkSection;
 /// Starts the sinks of `sections` (already validated), each on a thread of
 /// its own; stdout when there is none.
 pub fn start(sections: &[SinkSection]) -> anyhow::Result<SinkRuntime> {
+    // Each socket sink client is a file descriptor.
+    crate::resources::raise_soft_limit(nix::sys::resource::Resource::RLIMIT_NOFILE);
     let mut runtime = SinkRuntime::new();
     if sections.is_empty() {
         let stdout = stdout(false).context("no [[sink]] is configured")?;

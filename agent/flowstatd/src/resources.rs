@@ -59,6 +59,20 @@ pub fn read() -> Usage {
 /// architecture (fixed by its ABI; what `sysconf(_SC_CLK_TCK)` returns).
 const USER_HZ: u64 = 100;
 
+/// Raises the soft limit on `resource` to its hard limit, which needs no
+/// privilege: AF_XDP locks its UMEM (RLIMIT_MEMLOCK, 32 MiB a socket by
+/// default), and every socket sink client is a file descriptor
+/// (RLIMIT_NOFILE, often 1,024 soft).
+pub fn raise_soft_limit(resource: nix::sys::resource::Resource) {
+    use nix::sys::resource::{getrlimit, setrlimit};
+    if let Ok((soft, hard)) = getrlimit(resource)
+        && soft < hard
+        && let Err(e) = setrlimit(resource, hard, hard)
+    {
+        tracing::debug!(%e, ?resource, "cannot raise the soft limit");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -24,16 +24,21 @@ pub struct TailOptions {
     pub raw: bool,
     /// Stop after this many records.
     pub count: Option<u64>,
+    /// Sent as the first line to a socket sink that asks a token.
+    pub token: Option<String>,
 }
 
 /// The endpoint of the first socket or ZeroMQ sink in `sinks`, in the form
-/// `tail` takes.
-pub fn endpoint_of(sinks: &[SinkSection]) -> Option<String> {
+/// `tail` takes, and the token it asks.
+pub fn endpoint_of(sinks: &[SinkSection]) -> Option<(String, Option<String>)> {
     sinks.iter().find_map(|s| match &s.config {
         #[cfg(feature = "socket")]
-        flowstat_sinks::SinkConfig::Socket(c) => c.endpoint.as_ref().map(ToString::to_string),
+        flowstat_sinks::SinkConfig::Socket(c) => c
+            .endpoint
+            .as_ref()
+            .map(|e| (e.to_string(), c.token.clone())),
         #[cfg(feature = "zmq")]
-        flowstat_sinks::SinkConfig::Zmq(c) => Some(format!("zmq+{}", c.endpoint)),
+        flowstat_sinks::SinkConfig::Zmq(c) => Some((format!("zmq+{}", c.endpoint), None)),
         _ => None,
     })
 }
@@ -49,11 +54,15 @@ pub fn tail(opts: &TailOptions, out: &mut dyn Write) -> anyhow::Result<()> {
     if let Some(endpoint) = opts.endpoint.strip_prefix("zmq+") {
         return tail_zmq(endpoint, &mut printer);
     }
-    tail_socket(&opts.endpoint, &mut printer)
+    tail_socket(&opts.endpoint, opts.token.as_deref(), &mut printer)
 }
 
 #[cfg(feature = "socket")]
-fn tail_socket(endpoint: &str, printer: &mut Printer<'_>) -> anyhow::Result<()> {
+fn tail_socket(
+    endpoint: &str,
+    token: Option<&str>,
+    printer: &mut Printer<'_>,
+) -> anyhow::Result<()> {
     use std::io::{BufRead, BufReader, Read};
     use std::net::TcpStream;
     use std::os::unix::net::UnixStream;
@@ -61,8 +70,11 @@ fn tail_socket(endpoint: &str, printer: &mut Printer<'_>) -> anyhow::Result<()> 
     use anyhow::{Context, bail};
     use flowstat_sinks::SocketEndpoint;
 
+    trait Stream: Read + Write {}
+    impl<T: Read + Write> Stream for T {}
+
     let endpoint = SocketEndpoint::parse(endpoint).map_err(anyhow::Error::msg)?;
-    let stream: Box<dyn Read> = match &endpoint {
+    let mut stream: Box<dyn Stream> = match &endpoint {
         SocketEndpoint::Unix(path) => Box::new(UnixStream::connect(path).with_context(|| {
             format!("cannot connect to {endpoint} (is the agent running with a socket sink there?)")
         })?),
@@ -70,6 +82,10 @@ fn tail_socket(endpoint: &str, printer: &mut Printer<'_>) -> anyhow::Result<()> 
             format!("cannot connect to {endpoint} (is the agent running with a socket sink there?)")
         })?),
     };
+    if let Some(token) = token {
+        writeln!(stream, "{token}")
+            .with_context(|| format!("cannot send the token to {endpoint}"))?;
+    }
     let mut reader = BufReader::new(stream);
     let mut line = Vec::new();
     loop {
@@ -86,6 +102,9 @@ fn tail_socket(endpoint: &str, printer: &mut Printer<'_>) -> anyhow::Result<()> 
         }
         let record = line.strip_suffix(b"\n").unwrap_or(&line);
         let Some(kind) = kind_of(record) else {
+            if let Some(error) = refusal(record) {
+                bail!("{endpoint} refused this client: {error}");
+            }
             bail!(
                 "{endpoint} sent something that is not a flowstat record: {}",
                 String::from_utf8_lossy(record)
@@ -98,7 +117,7 @@ fn tail_socket(endpoint: &str, printer: &mut Printer<'_>) -> anyhow::Result<()> 
 }
 
 #[cfg(not(feature = "socket"))]
-fn tail_socket(_: &str, _: &mut Printer<'_>) -> anyhow::Result<()> {
+fn tail_socket(_: &str, _: Option<&str>, _: &mut Printer<'_>) -> anyhow::Result<()> {
     Err(crate::outputs::not_built("socket"))
 }
 
@@ -186,6 +205,22 @@ fn kind_of(record: &[u8]) -> Option<RecordKind> {
         kind: RecordKind,
     }
     serde_json::from_slice::<Typed>(record).ok().map(|t| t.kind)
+}
+
+/// The reason in the `error` record a socket sink sends a client it
+/// turns away (too many clients, no or a wrong token).
+#[cfg(feature = "socket")]
+fn refusal(record: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Refusal {
+        #[serde(rename = "type")]
+        kind: String,
+        error: String,
+    }
+    serde_json::from_slice::<Refusal>(record)
+        .ok()
+        .filter(|r| r.kind == "error")
+        .map(|r| r.error)
 }
 
 #[cfg(all(test, feature = "socket"))]

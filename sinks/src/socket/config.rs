@@ -16,8 +16,9 @@ pub struct SocketConfig {
     /// `framing`: `"lines"` (the default) or `"length"` (a
     /// `{"length":N}` line before each record).
     pub framing: Framing,
-    /// `client_buffer_bytes`: bytes a client may fall behind before it is
-    /// disconnected (default 4 MiB).
+    /// `client_buffer_bytes`: bytes a client may fall behind (default 4
+    /// MiB); while one is further behind, records wait in the sink's
+    /// queue, and one that stays so for 2 s is disconnected.
     pub client_buffer_bytes: usize,
     /// `wait_for_consumers`: clients to wait for before the first record
     /// is sent (default 1).
@@ -35,6 +36,9 @@ pub struct SocketConfig {
     /// `socket_group`: the Unix socket file's group, a group name
     /// (default: the agent's group).
     pub socket_group: Option<String>,
+    /// `token`: a secret every client must send as its first line before
+    /// it is sent anything (default: none asked).
+    pub token: Option<String>,
 }
 
 impl Default for SocketConfig {
@@ -49,6 +53,7 @@ impl Default for SocketConfig {
             socket_mode: None,
             socket_owner: None,
             socket_group: None,
+            token: None,
         }
     }
 }
@@ -64,7 +69,24 @@ impl SocketConfig {
         o.unix_mode = self.socket_mode;
         o.unix_owner = self.owner()?;
         o.unix_group = self.group()?;
+        o.token = self.token()?;
         Ok(o)
+    }
+
+    /// `token`, which is one line of printable text when set.
+    fn token(&self) -> Result<Option<String>, ConfigProblem> {
+        match &self.token {
+            Some(t)
+                if t.is_empty() || t.len() > 256 || !t.chars().all(|c| c.is_ascii_graphic()) =>
+            {
+                Err(ConfigProblem::new(
+                    "token",
+                    "must be 1 to 256 printable ASCII characters without spaces, \
+                     e.g. from `openssl rand -hex 32`",
+                ))
+            }
+            t => Ok(t.clone()),
+        }
     }
 
     /// `max_clients`, which is at least 1.
@@ -123,6 +145,7 @@ impl BuildSink for SocketConfig {
             self.max_clients().err(),
             self.owner().err(),
             self.group().err(),
+            self.token().err(),
         ]
         .into_iter()
         .flatten()
@@ -195,7 +218,7 @@ mod tests {
         let c = read(
             "endpoint = \"unix:///run/f.sock\"\nframing = \"length\"\nclient_buffer_bytes = 100\n\
              wait_for_consumers = 3\nmax_clients = 5\nsocket_mode = \"0660\"\n\
-             socket_owner = \"root\"\nsocket_group = \"root\"\n",
+             socket_owner = \"root\"\nsocket_group = \"root\"\ntoken = \"a1-b2\"\n",
         )
         .unwrap();
         let o = c.options(b"hi").unwrap();
@@ -210,6 +233,7 @@ mod tests {
             (Some(0o660), Some(0), Some(0))
         );
         assert_eq!(o.hello, b"hi");
+        assert_eq!(o.token.as_deref(), Some("a1-b2"));
         let c = read("endpoint = \"tcp://[::1]:7150\"\n").unwrap();
         let o = c.options(b"").unwrap();
         let want = SocketOptions::new(Endpoint::Tcp("[::1]:7150".parse().unwrap()), Vec::new());
@@ -271,6 +295,8 @@ mod tests {
                 "invalid value",
             ),
             ("max_clients = 0", "max_clients", "must be at least 1"),
+            ("token = \"\"", "token", "1 to 256 printable"),
+            ("token = \"two words\"", "token", "without spaces"),
         ] {
             let text = if key == "endpoint" {
                 text.to_owned()
