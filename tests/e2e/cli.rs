@@ -253,8 +253,10 @@ fn output_goes_to_a_file_and_options_apply() {
     assert!(stats.iter().all(|r| r["update_interval"] == 1));
     let purge = records.iter().find(|r| r["type"] == "flow_purge").unwrap();
     assert_eq!(purge["internal"], false);
-    // Both ends are inside now; the client stays the local side.
+    // Both ends are inside now (without the option the server is
+    // "remote"); the client stays the local side.
     assert_eq!(purge["flow"]["local_ip"], "192.168.1.13");
+    assert_eq!(purge["flow"]["other_type"], "local");
 }
 
 #[test]

@@ -201,12 +201,15 @@ pub fn oracle(program: &str, args: &[&str]) -> String {
     String::from_utf8(out.stdout).expect("oracle output is UTF-8")
 }
 
-/// A scratch directory for one test, removed when dropped.
+/// A scratch directory, removed when dropped; each one new, even when
+/// tests running at once give the same name.
 pub struct TempDir(pub PathBuf);
 
 impl TempDir {
     pub fn new(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("flowstat-{name}-{}", std::process::id()));
+        static MADE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = MADE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("flowstat-{name}-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("create temp dir");
         TempDir(dir)
