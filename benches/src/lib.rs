@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use flowstat_capture::FileSource;
 use flowstat_core::{
-    AddrClass, Batch, CaptureSource, Category, Detection, Endpoint, FirstDigest, FlowKey, FlowView,
+    AddrClass, Batch, CaptureSource, Category, Detection, DigestPrev, Endpoint, FlowKey, FlowView,
     Frame, LinkType, Metadata, OtherType, Protocol, SideStats, TcpCounters, Timestamp,
 };
 use flowstat_tests::corpus_files;
@@ -173,7 +173,10 @@ pub fn sample_flow() -> FlowView<'static> {
         first_seen: Timestamp::from_secs(1_700_000_000),
         last_seen: Timestamp::from_secs(1_700_000_014),
         digest: [0xab; 20],
-        digest_prev: Some(FirstDigest(&|| [1; 20])),
+        digest_prev: Some(DigestPrev {
+            first: &|| [1; 20],
+            then: None,
+        }),
         detection: Detection {
             protocol: Protocol(91),
             application: 0,

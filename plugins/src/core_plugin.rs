@@ -248,7 +248,10 @@ fn flow_body(j: &mut Json<'_>, kind: RecordKind, f: &FlowView<'_>, geo: &ArcSwap
     j.ascii(key!("digest"), &digest_hex(&f.digest));
     j.ascii_array(
         key!("digest_prev"),
-        f.digest_prev.map(|d| digest_hex(&d.get())),
+        f.digest_prev
+            .iter()
+            .flat_map(|d| d.all())
+            .map(|d| digest_hex(&d)),
     );
     if meta {
         // SPEC 4: a DNS flow's query name goes in `dns_host_name`.

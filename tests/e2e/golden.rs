@@ -4,7 +4,12 @@
 //! that prove its rule, so a golden file cannot bless a wrong number.
 //!
 //! Regenerate the golden files with `FLOWSTAT_BLESS=1 cargo test -p
-//! flowstat-tests golden`, then review the diff.
+//! flowstat-tests golden`: that run writes them and fails, so that they
+//! are reviewed (`git diff tests/golden`) and checked by a second run.
+//!
+//! Every host has a MAC of its own, derived from its address, so a frame's
+//! two directions carry different MACs and swapped `local_mac` and
+//! `other_mac` show.
 
 use std::net::Ipv4Addr;
 use std::process::Command;
@@ -16,8 +21,6 @@ use serde_json::Value;
 
 use crate::common::{PcapWriter, TempDir, golden_dir, replay_lines};
 
-const MAC_A: [u8; 6] = [0x02, 0, 0, 0, 0, 0x0a];
-const MAC_B: [u8; 6] = [0x02, 0, 0, 0, 0, 0x0b];
 /// 2025-01-01T00:00:00Z, a multiple of 15 s: intervals end at T0 + 15 k s.
 const T0_SECS: u64 = 1_735_689_600;
 
@@ -37,6 +40,12 @@ fn ip(s: &str) -> [u8; 4] {
     s.parse::<Ipv4Addr>().unwrap().octets()
 }
 
+/// The MAC of the host at `addr`: 02:00 then the address's four bytes.
+fn mac(addr: &str) -> [u8; 6] {
+    let [a, b, c, d] = ip(addr);
+    [0x02, 0, a, b, c, d]
+}
+
 fn at(ms: u64) -> Duration {
     Duration::from_secs(T0_SECS) + Duration::from_millis(ms)
 }
@@ -50,7 +59,7 @@ impl Capture {
 
     /// A UDP datagram with `payload` zero bytes, sent `ms` after T0.
     fn udp(&mut self, ms: u64, src: (&str, u16), dst: (&str, u16), payload: usize) -> &mut Self {
-        let b = PacketBuilder::ethernet2(MAC_A, MAC_B)
+        let b = PacketBuilder::ethernet2(mac(src.0), mac(dst.0))
             .ipv4(ip(src.0), ip(dst.0), 64)
             .udp(src.1, dst.1);
         let mut frame = Vec::new();
@@ -70,7 +79,20 @@ impl Capture {
         flags: u8,
         payload: usize,
     ) -> &mut Self {
-        let mut b = PacketBuilder::ethernet2(MAC_A, MAC_B)
+        self.tcp_data(ms, src, dst, seq, flags, &vec![0; payload])
+    }
+
+    /// A TCP segment with `flags`, sequence number `seq` and `payload`.
+    fn tcp_data(
+        &mut self,
+        ms: u64,
+        src: (&str, u16),
+        dst: (&str, u16),
+        seq: u32,
+        flags: u8,
+        payload: &[u8],
+    ) -> &mut Self {
+        let mut b = PacketBuilder::ethernet2(mac(src.0), mac(dst.0))
             .ipv4(ip(src.0), ip(dst.0), 64)
             .tcp(src.1, dst.1, seq, 65_535);
         if flags & SYN != 0 {
@@ -89,7 +111,31 @@ impl Capture {
             b = b.psh();
         }
         let mut frame = Vec::new();
-        b.write(&mut frame, &vec![0; payload]).unwrap();
+        b.write(&mut frame, payload).unwrap();
+        self.pcap.frame(at(ms), &frame, frame.len());
+        self
+    }
+
+    /// A UDP datagram of 10 zero bytes over IPv6, `ms` after T0.
+    fn udp6(&mut self, ms: u64, src: (&str, u16), dst: (&str, u16)) -> &mut Self {
+        let ip6 = |s: &str| s.parse::<std::net::Ipv6Addr>().unwrap().octets();
+        let b = PacketBuilder::ethernet2([2, 0, 0, 0, 0, 6], [2, 0, 0, 0, 0, 7])
+            .ipv6(ip6(src.0), ip6(dst.0), 64)
+            .udp(src.1, dst.1);
+        let mut frame = Vec::new();
+        b.write(&mut frame, &[0; 10]).unwrap();
+        self.pcap.frame(at(ms), &frame, frame.len());
+        self
+    }
+
+    /// A UDP datagram of 10 zero bytes in VLAN `vlan`, `ms` after T0.
+    fn udp_vlan(&mut self, ms: u64, vlan: u16, src: (&str, u16), dst: (&str, u16)) -> &mut Self {
+        let b = PacketBuilder::ethernet2(mac(src.0), mac(dst.0))
+            .single_vlan(vlan.try_into().unwrap())
+            .ipv4(ip(src.0), ip(dst.0), 64)
+            .udp(src.1, dst.1);
+        let mut frame = Vec::new();
+        b.write(&mut frame, &[0; 10]).unwrap();
         self.pcap.frame(at(ms), &frame, frame.len());
         self
     }
@@ -112,8 +158,8 @@ impl Capture {
         iph.header_checksum = iph.calc_header_checksum();
         let mut frame = Vec::new();
         Ethernet2Header {
-            source: MAC_A,
-            destination: MAC_B,
+            source: mac(src),
+            destination: mac(dst),
             ether_type: EtherType::IPV4,
         }
         .write(&mut frame)
@@ -133,9 +179,14 @@ impl Capture {
         let lines = replay_lines(&[path], cfg);
         let text = lines.join("\n") + "\n";
         let golden = golden_dir().join(format!("{name}.jsonl"));
-        if std::env::var_os("FLOWSTAT_BLESS").is_some() {
+        if std::env::var_os("FLOWSTAT_BLESS").is_some_and(|v| v == "1") {
             std::fs::create_dir_all(golden_dir()).unwrap();
             std::fs::write(&golden, &text).unwrap();
+            panic!(
+                "blessed {}: review it (git diff tests/golden), then run again without \
+                 FLOWSTAT_BLESS",
+                golden.display()
+            );
         }
         let want = std::fs::read_to_string(&golden).unwrap_or_else(|_| {
             panic!(
@@ -197,7 +248,11 @@ fn orientation_lower_upper_and_client() {
     let flow = &of_type(&out, "flow")[0]["flow"];
     assert_eq!(flow["other_type"], "local");
     assert_eq!(flow["detected_protocol_name"], "SSH");
-    assert_eq!(flow["local_mac"], "02:00:00:00:00:0a");
+    // The client's frames come from its MAC, the server's from its own.
+    assert_eq!(
+        (&flow["local_mac"], &flow["other_mac"]),
+        (&"02:00:0a:01:01:c8".into(), &"02:00:0a:01:01:0a".into())
+    );
 }
 
 #[test]
@@ -208,7 +263,8 @@ fn local_and_other_classification() {
         .udp(2, ("192.168.1.5", 5353), ("224.0.0.251", 5353), 40) // multicast
         .udp(3, ("0.0.0.0", 68), ("255.255.255.255", 67), 300) // broadcast
         .udp(4, ("203.0.113.9", 40002), ("198.51.100.1", 9999), 10) // local network -> public
-        .udp(5, ("192.168.1.5", 40003), ("10.9.9.9", 9999), 10); // both private
+        .udp(5, ("192.168.1.5", 40003), ("10.9.9.9", 9999), 10) // both private
+        .udp(6, ("198.51.100.7", 40004), ("192.168.1.5", 53), 10); // a public client
     let out = cap.check(
         "local_other",
         &config("[agent]\nlocal_networks = [\"203.0.113.0/24\"]\n"),
@@ -232,6 +288,8 @@ fn local_and_other_classification() {
         ("0.0.0.0", "255.255.255.255", "broadcast", true),
         ("203.0.113.9", "198.51.100.1", "remote", true),
         ("192.168.1.5", "10.9.9.9", "local", true),
+        // The client is the public side: the local side did not originate.
+        ("192.168.1.5", "198.51.100.7", "remote", false),
     ];
     for w in want {
         let w = (w.0.to_owned(), w.1.to_owned(), w.2.to_owned(), w.3);
@@ -281,6 +339,131 @@ fn digest_covers_the_spec_bytes() {
         assert_eq!(r["flow"]["digest_prev"], serde_json::json!([first]));
         assert_eq!(r["flow"]["digest"], detected);
     }
+}
+
+/// The SPEC's digest bytes of a flow on `iface`: ip version, protocol,
+/// VLAN, the lower address and the upper one, then their ports; with
+/// `detected` (protocol id, application id, host name) after them.
+fn digest_bytes(
+    iface: &str,
+    (version, protocol, vlan): (u8, u8, u16),
+    (lower, lower_port): (&[u8], u16),
+    (upper, upper_port): (&[u8], u16),
+    detected: Option<(u16, u32, &str)>,
+) -> String {
+    let mut bytes = iface.as_bytes().to_vec();
+    bytes.extend_from_slice(&[version, protocol]);
+    bytes.extend_from_slice(&vlan.to_be_bytes());
+    bytes.extend_from_slice(lower);
+    bytes.extend_from_slice(upper);
+    bytes.extend_from_slice(&lower_port.to_be_bytes());
+    bytes.extend_from_slice(&upper_port.to_be_bytes());
+    if let Some((protocol, application, host)) = detected {
+        bytes.extend_from_slice(&protocol.to_be_bytes());
+        bytes.extend_from_slice(&application.to_be_bytes());
+        bytes.extend_from_slice(host.as_bytes());
+    }
+    sha1sum(&bytes)
+}
+
+#[test]
+fn digests_of_ipv6_vlan_host_application_and_twice_changed_flows() {
+    const HTTP: u16 = 7;
+    const GOOGLE: u32 = 126;
+    let get = b"GET / HTTP/1.1\r\nHost: www.google.com\r\nUser-Agent: test\r\n\r\n";
+    let (c, s) = (("10.0.0.2", 40001), ("10.0.0.1", 80));
+    let (c2, s2) = (("10.0.0.2", 40002), ("10.0.0.1", 80));
+    let mut cap = Capture::new();
+    cap.udp6(0, ("2001:db8::2", 40000), ("2001:db8::1", 9999))
+        .udp_vlan(1, 42, ("10.0.0.2", 40000), ("10.0.0.1", 9999))
+        // Detected in its first interval: host and application.
+        .tcp(2, c, s, 100, SYN, 0)
+        .tcp(3, s, c, 900, SYN | ACK, 0)
+        .tcp(4, c, s, 101, ACK, 0)
+        .tcp_data(5, c, s, 101, ACK | PSH, get)
+        // Reported at 15 s, still being detected (HTTP by its port), then
+        // detected at 16 s: its digest changes twice.
+        .tcp(6, c2, s2, 100, SYN, 0)
+        .tcp(7, s2, c2, 900, SYN | ACK, 0)
+        .tcp(8, c2, s2, 101, ACK, 0)
+        .tcp_data(16_000, c2, s2, 101, ACK | PSH, get);
+    let out = cap.check("digests", &Config::default());
+    let iface = "digests.pcap";
+    let v6 = |s: &str| s.parse::<std::net::Ipv6Addr>().unwrap().octets();
+    let (low6, up6) = (v6("2001:db8::1"), v6("2001:db8::2"));
+    let (low, up) = (ip("10.0.0.1"), ip("10.0.0.2"));
+    let base = |port: u16| digest_bytes(iface, (4, 6, 0), (&low, 80), (&up, port), None);
+    let host = |port: u16| {
+        let detected = Some((HTTP, GOOGLE, "www.google.com"));
+        digest_bytes(iface, (4, 6, 0), (&low, 80), (&up, port), detected)
+    };
+    let by_port = |port: u16| {
+        digest_bytes(
+            iface,
+            (4, 6, 0),
+            (&low, 80),
+            (&up, port),
+            Some((HTTP, 0, "")),
+        )
+    };
+    // (local port, digest, digest_prev) of every flow_purge.
+    let want = [
+        (
+            40000,
+            digest_bytes(iface, (6, 17, 0), (&low6, 9999), (&up6, 40000), None),
+            vec![],
+        ),
+        (
+            40000,
+            digest_bytes(iface, (4, 17, 42), (&low, 9999), (&up, 40000), None),
+            vec![],
+        ),
+        (40001, host(40001), vec![base(40001)]),
+        (40002, host(40002), vec![base(40002), by_port(40002)]),
+    ];
+    let purges: Vec<(u64, String, Vec<String>)> = of_type(&out, "flow_purge")
+        .iter()
+        .map(|r| {
+            let f = &r["flow"];
+            let prev = f["digest_prev"].as_array().unwrap();
+            (
+                f["local_port"].as_u64().unwrap(),
+                f["digest"].as_str().unwrap().to_owned(),
+                prev.iter()
+                    .map(|d| d.as_str().unwrap().to_owned())
+                    .collect(),
+            )
+        })
+        .collect();
+    for w in &want {
+        assert!(purges.contains(w), "{w:?} not in {purges:?}");
+    }
+    // Each flow record carries the digest of what it says: the twice
+    // changed flow's first one names HTTP by its port, the second adds
+    // the host and the application.
+    let flows: Vec<(&Value, &Value, &Value)> = of_type(&out, "flow")
+        .iter()
+        .filter(|r| r["flow"]["local_port"] == 40002)
+        .map(|r| {
+            let f = &r["flow"];
+            (
+                &f["digest"],
+                &f["detected_application"],
+                &f["host_server_name"],
+            )
+        })
+        .collect();
+    assert_eq!(
+        flows,
+        [
+            (&by_port(40002).into(), &0.into(), &"".into()),
+            (
+                &host(40002).into(),
+                &GOOGLE.into(),
+                &"www.google.com".into()
+            )
+        ]
+    );
 }
 
 #[test]

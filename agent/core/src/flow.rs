@@ -149,10 +149,8 @@ pub struct FlowView<'a> {
     pub last_seen: Timestamp,
     /// Current digest (SHA-1).
     pub digest: [u8; 20],
-    /// The flow's first digest, when detection has changed it since (the
-    /// one entry of `digest_prev`), computed when a record needs it: a
-    /// SHA-1 of the flow's identity, paid only for records encoded.
-    pub digest_prev: Option<FirstDigest<'a>>,
+    /// The flow's earlier digests, when detection has changed it since.
+    pub digest_prev: Option<DigestPrev<'a>>,
     /// Detection result.
     pub detection: Detection<'a>,
     /// Counters of the local side.
@@ -163,21 +161,28 @@ pub struct FlowView<'a> {
     pub tcp: Option<TcpCounters>,
 }
 
-/// A flow's first digest, computed on demand (see
-/// [`FlowView::digest_prev`]).
+/// A flow's earlier digests (see [`FlowView::digest_prev`]): the first
+/// one, computed on demand (a SHA-1 of the flow's identity, paid only for
+/// records encoded), and the one a `flow` record carried before detection
+/// learnt more, if it did.
 #[derive(Clone, Copy)]
-pub struct FirstDigest<'a>(pub &'a dyn Fn() -> [u8; 20]);
+pub struct DigestPrev<'a> {
+    /// Computes the first digest.
+    pub first: &'a dyn Fn() -> [u8; 20],
+    /// The digest between the first and the current one.
+    pub then: Option<[u8; 20]>,
+}
 
-impl FirstDigest<'_> {
-    /// Computes the digest.
-    pub fn get(&self) -> [u8; 20] {
-        (self.0)()
+impl DigestPrev<'_> {
+    /// The digests, oldest first.
+    pub fn all(&self) -> impl Iterator<Item = [u8; 20]> + '_ {
+        std::iter::once((self.first)()).chain(self.then)
     }
 }
 
-impl std::fmt::Debug for FirstDigest<'_> {
+impl std::fmt::Debug for DigestPrev<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_tuple("FirstDigest").field(&self.get()).finish()
+        f.debug_list().entries(self.all()).finish()
     }
 }
 

@@ -36,7 +36,7 @@ pub use detection::{
     Classifier, Dhcp, FlowInfo, Http, Metadata, Outcome, PortGuess, Ssh, Ssl, Stun, wire_text,
 };
 pub use flow::{
-    AddrClass, Detection, Endpoint, FirstDigest, FlowEvent, FlowView, OtherType, PurgeReason,
+    AddrClass, Detection, DigestPrev, Endpoint, FlowEvent, FlowView, OtherType, PurgeReason,
     SideStats, TcpCounters,
 };
 pub use frame::{Frame, LinkType};

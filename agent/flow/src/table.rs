@@ -3,12 +3,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use flowstat_core::{
-    AddrClass, Classifier, Detection, Endpoint, FirstDigest, FlowEvent, FlowInfo, FlowView,
+    AddrClass, Classifier, Detection, DigestPrev, Endpoint, FlowEvent, FlowInfo, FlowView,
     Metadata, OtherType, PacketMeta, PortGuess, Protocol, PurgeReason, SideStats, TcpCounters,
     TcpInfo, Timestamp, ip_addr,
 };
 use foldhash::fast::FixedState;
-use hashbrown::HashTable;
+use hashbrown::{HashMap, HashTable};
 use std::hash::BuildHasher;
 
 use crate::digest;
@@ -176,7 +176,8 @@ const UPDATED: u16 = 1 << 10;
 /// The application came from the DNS cache.
 const DNS_HIT: u16 = 1 << 11;
 /// Detection changed the digest: the first one, recomputed from the key
-/// when a record needs it, is the flow's `digest_prev`.
+/// when a record needs it, is the flow's `digest_prev` (with the one in
+/// [`FlowTable::then_digests`], if any).
 const DIGEST_CHANGED: u16 = 1 << 12;
 
 /// Counters of one side of a flow.
@@ -370,6 +371,11 @@ pub struct FlowTable<C: Classifier = PortGuess> {
     last: u32,
     live: usize,
     fragments: Fragments,
+    /// Digests a `flow` record carried before detection, ending, learnt
+    /// more and changed it again: the middle entry of those flows'
+    /// `digest_prev`. Rare (a flow reported while still being detected),
+    /// so kept here rather than in every slot.
+    then_digests: HashMap<u32, [u8; 20], FixedState>,
     counters: TableCounters,
     /// Flows last seen at the same instant, being put in key order.
     run: Vec<u32>,
@@ -409,6 +415,7 @@ impl<C: Classifier> FlowTable<C> {
             last: NIL,
             live: 0,
             fragments: Fragments::default(),
+            then_digests: HashMap::default(),
             counters: TableCounters::default(),
             run: Vec::new(),
             intervals_began: (Timestamp::ZERO, Timestamp::ZERO),
@@ -568,7 +575,7 @@ impl<C: Classifier> FlowTable<C> {
                 }
                 self.counters.active += 1;
                 if !self.flows.get(idx).has(DETECTED) {
-                    self.classify(idx, false);
+                    self.classify(idx);
                     self.flows.get_mut(idx).flags |= DETECTED;
                     self.emit(idx, FlowEvent::Detected, emit);
                 }
@@ -838,7 +845,8 @@ impl<C: Classifier> FlowTable<C> {
     /// Ends detection if it is still running and drops its state. Emits
     /// `Detected`: the flow's `flow` record, or a second one (marked
     /// updated) when the first went out earlier and detection has learnt
-    /// more since.
+    /// more since, or the digest changed: a `flow` record always carries
+    /// the digest of what it says.
     fn finish_detection<F>(&mut self, idx: u32, emit: &mut F)
     where
         F: FnMut(FlowEvent, &FlowView<'_>),
@@ -848,13 +856,13 @@ impl<C: Classifier> FlowTable<C> {
             return;
         }
         f.flags |= DPI_DONE;
-        let before = (f.protocol, f.application, f.has(GUESSED));
-        let learnt = self.classify(idx, true);
+        let before = (f.protocol, f.application, f.has(GUESSED), f.digest);
+        self.classify(idx);
         let f = self.flows.get_mut(idx);
         if !f.has(DETECTED) {
             f.flags |= DETECTED;
             self.emit(idx, FlowEvent::Detected, emit);
-        } else if learnt || before != (f.protocol, f.application, f.has(GUESSED)) {
+        } else if before != (f.protocol, f.application, f.has(GUESSED), f.digest) {
             f.flags |= UPDATED;
             self.emit(idx, FlowEvent::Detected, emit);
         }
@@ -862,10 +870,9 @@ impl<C: Classifier> FlowTable<C> {
     }
 
     /// Takes the classifier's current answer for the flow: protocol,
-    /// application and flags; when detection is over (`last`) and added
-    /// metadata, the digest too (so a flow's digest changes at most once).
-    /// Returns whether detection found a host name.
-    fn classify(&mut self, idx: u32, last: bool) -> bool {
+    /// application, flags and, when they add metadata, the digest of them
+    /// (a `flow` record carries the digest of what it says).
+    fn classify(&mut self, idx: u32) {
         let f = self.flows.get_mut(idx);
         let outcome = self.classifier.outcome(f.dpi.as_ref(), &f.info());
         f.protocol = outcome.protocol;
@@ -880,12 +887,15 @@ impl<C: Classifier> FlowTable<C> {
         let host = f.dpi.as_ref().map_or("", |s| {
             self.classifier.metadata(s).host_server_name.as_str()
         });
-        if last && (f.protocol != Protocol::UNKNOWN || f.application != 0 || !host.is_empty()) {
-            f.digest =
+        if f.protocol != Protocol::UNKNOWN || f.application != 0 || !host.is_empty() {
+            let digest =
                 digest::with_metadata(&self.interface, &f.key, f.protocol.0, f.application, host);
+            if f.has(DIGEST_CHANGED) && digest != f.digest {
+                self.then_digests.insert(idx, f.digest);
+            }
+            f.digest = digest;
             f.flags |= DIGEST_CHANGED;
         }
-        !host.is_empty()
     }
 
     fn observe_later_fragment(&mut self, pkt: &PacketMeta<'_>, dkey: DatagramKey) -> Observed {
@@ -985,6 +995,7 @@ impl<C: Classifier> FlowTable<C> {
             PurgeReason::Closed => self.counters.closed += 1,
             PurgeReason::Expired => self.counters.expired += 1,
         }
+        self.then_digests.remove(&idx);
         let key = self.flows.get(idx).key;
         let hash = hash_key(&self.hasher, &key);
         if let Ok(entry) = self.index.find_entry(hash, |&i| i == idx) {
@@ -1007,7 +1018,10 @@ impl<C: Classifier> FlowTable<C> {
         // Recomputed rather than kept: 20 bytes less in every slot, for a
         // SHA-1 block per record encoded of a flow detection named.
         let first_digest = || digest::base(&self.interface, &f.key);
-        let digest_prev = f.has(DIGEST_CHANGED).then_some(FirstDigest(&first_digest));
+        let digest_prev = f.has(DIGEST_CHANGED).then(|| DigestPrev {
+            first: &first_digest,
+            then: self.then_digests.get(&idx).copied(),
+        });
         let endpoint = |side: Side| {
             let (addr, port) = f.key.endpoint(side);
             Endpoint {

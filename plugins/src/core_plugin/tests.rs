@@ -1,6 +1,6 @@
 use super::*;
 use flowstat_core::{
-    AddrClass, Category, Detection, Endpoint, FirstDigest, FlowKey, InterfaceReport, OtherType,
+    AddrClass, Category, Detection, DigestPrev, Endpoint, FlowKey, InterfaceReport, OtherType,
     Protocol, PurgeReason, SideStats, TcpCounters, Timestamp,
 };
 use flowstat_core::{Dhcp, Http, InterfaceCounters, KernelCounters, Record, Ssh, Ssl, Stun};
@@ -46,7 +46,10 @@ fn view() -> FlowView<'static> {
         first_seen: Timestamp::from_millis(1_000),
         last_seen: Timestamp::from_nanos(2_500_999_999),
         digest: DIGEST,
-        digest_prev: Some(FirstDigest(&|| PREV)),
+        digest_prev: Some(DigestPrev {
+            first: &|| PREV,
+            then: None,
+        }),
         detection: Detection {
             protocol: Protocol(91),
             application: 0,
