@@ -645,8 +645,11 @@ fn fragments_join_their_datagram_in_any_order() {
     assert_eq!(f["local_port"], 40000);
     assert_eq!(f["total_local_packets"], 3);
     assert_eq!(f["total_local_bytes"], (14 + 20) * 3 + 1000);
+    // The flow began with the last fragment, sent first.
+    assert_eq!(f["first_seen_at"], T0_SECS * 1000);
     let iface = &of_type(&out, "interface_stats")[0]["fragments.pcap"];
     assert_eq!(iface["fragmented"], 4);
+    assert_eq!(iface["udp"], 1, "only the first fragment carries UDP");
     assert_eq!(iface["discarded"], 1);
     assert_eq!(iface["discarded_bytes"], 14 + 20 + 400);
 }

@@ -53,6 +53,8 @@ pub(crate) enum Datagram {
     Pending {
         packets: u64,
         bytes: u64,
+        /// When the first of them came, and the latest.
+        first: Timestamp,
         seen: Timestamp,
         mac: [u8; 6],
     },

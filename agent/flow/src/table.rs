@@ -931,6 +931,7 @@ impl<C: Classifier> FlowTable<C> {
                     Datagram::Pending {
                         packets: 1,
                         bytes,
+                        first: pkt.ts,
                         seen: pkt.ts,
                         mac: pkt.src_mac,
                     },
@@ -973,11 +974,15 @@ impl<C: Classifier> FlowTable<C> {
         if let Datagram::Pending {
             packets,
             bytes,
+            first,
             mac,
             ..
         } = held
         {
             self.account(idx, side, packets, bytes, mac, now);
+            // The flow began with the earliest fragment it counts.
+            let f = self.flows.get_mut(idx);
+            f.first_seen = f.first_seen.min(first);
         }
     }
 

@@ -166,7 +166,11 @@ fn count_frame(
             c.pppoe += u64::from(pkt.layers.contains(Layers::PPPOE));
             c.ip += 1;
             c.ip_bytes += len;
+            // Only a packet that carries the transport header counts as
+            // TCP, UDP...: not a fragment after the first.
+            let transport = pkt.fragment.is_none_or(|f| f.offset == 0);
             match pkt.protocol {
+                _ if !transport => {}
                 6 => c.tcp += 1,
                 17 => c.udp += 1,
                 1 | 58 => c.icmp += 1,
