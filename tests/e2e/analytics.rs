@@ -354,7 +354,7 @@ fn an_interface_rate_threshold_fires_live_once_per_burst() {
     std::thread::sleep(Duration::from_secs(3));
     ns.send(&pcap, 3_000);
     std::thread::sleep(Duration::from_millis(1500));
-    let (code, _) = agent.stop();
+    let code = agent.stop();
     assert!(code.success(), "{code}\n{}", agent.log());
     let records = crate::live::read_records(&out);
     let events: Vec<&Value> = records.iter().filter(|r| r["type"] == "event").collect();
