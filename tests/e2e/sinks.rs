@@ -216,16 +216,17 @@ fn a_paced_replay_writes_each_interval_out_as_it_ends() {
         std::slice::from_ref(&pcap),
         &["--realtime", "-o", out.to_str().unwrap()],
     );
-    // The capture lasts 6 s; its first intervals end within 2 s.
-    let deadline = Instant::now() + Duration::from_secs(4);
-    let seen = loop {
+    // The capture lasts 6 s at capture speed, its first interval ends
+    // after 1 s: a record must reach the file while the replay still runs
+    // (checked before each read, so a record read was written before it).
+    let (running, seen) = loop {
+        let running = child.try_wait().unwrap().is_none();
         let text = std::fs::read_to_string(&out).unwrap_or_default();
-        if text.contains(r#"{"type":"agent_status""#) || Instant::now() > deadline {
-            break text;
+        if text.contains(r#"{"type":"agent_status""#) || !running {
+            break (running, text);
         }
-        std::thread::sleep(Duration::from_millis(50));
+        std::thread::sleep(Duration::from_millis(20));
     };
-    let running = child.try_wait().unwrap().is_none();
     let (ok, log) = finish(child);
     assert!(ok, "{log}");
     assert!(
