@@ -306,3 +306,58 @@ fn list_protocols_names_each_protocol_and_how_it_is_found() {
         .unwrap_or(0);
     assert_eq!(count, text.lines().count() - 2, "{text}");
 }
+
+/// netifyd's habits: `--status` is `status`, `--dump-protos` is
+/// `list-protocols`, and -I/-E take local networks after the interface.
+#[test]
+fn netifyd_options_work() {
+    let tmp = TempDir::new("netifyd-options");
+    let status = tmp.path("status.json");
+    let cfg = tmp.path("agent.toml");
+    std::fs::write(
+        &cfg,
+        format!("[agent]\nstatus_file = {:?}\n", status.to_string_lossy()),
+    )
+    .unwrap();
+    // --type and --types both work, in replay as in tail.
+    let replay = run_flowstatd(&[
+        "replay",
+        "--type",
+        "agent_status,interface_stats",
+        "-o",
+        &status.to_string_lossy(),
+        &fixture("ndpi/dns.pcap").to_string_lossy(),
+    ]);
+    assert!(replay.status.success());
+    let cfg = cfg.to_string_lossy();
+    let (alias, command) = (
+        run_flowstatd(&["--status", "-c", &cfg]),
+        run_flowstatd(&["status", "-c", &cfg]),
+    );
+    assert!(
+        alias.status.success(),
+        "{}",
+        String::from_utf8_lossy(&alias.stderr)
+    );
+    assert!(!alias.stdout.is_empty());
+    assert_eq!(alias.stdout, command.stdout);
+    let (alias, command) = (
+        run_flowstatd(&["--dump-protos"]),
+        run_flowstatd(&["list-protocols"]),
+    );
+    assert!(alias.status.success() && !alias.stdout.is_empty());
+    assert_eq!(alias.stdout, command.stdout);
+    // The interface is checked first; a bad network is named.
+    let out = run_flowstatd(&["-c", &cfg, "-I", "nosuch0,192.168.0.0/24"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("-I nosuch0: no interface named"),
+        "{stderr}"
+    );
+    let out = run_flowstatd(&["-c", &cfg, "-E", "lo,192.168.0.0/33"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("\"192.168.0.0/33\" is not a network"),
+        "{stderr}"
+    );
+}

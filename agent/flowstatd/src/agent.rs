@@ -65,6 +65,9 @@ pub struct RunOptions {
     pub internal: Vec<String>,
     /// `-E`: external (wan) interfaces.
     pub external: Vec<String>,
+    /// Local networks given with `-I`/`-E` (`-I eth0,192.168.0.0/24`),
+    /// added to the config's `agent.local_networks`.
+    pub local_networks: Vec<IpNet>,
 }
 
 /// Frames lent per poll of a source, and packets per worker batch.
@@ -140,6 +143,9 @@ fn load(opts: &RunOptions) -> Result<(Config, Arc<Applications>, GeoDb), ConfigE
             }
         }
     }
+    cfg.agent
+        .local_networks
+        .extend(opts.local_networks.iter().copied());
     let apps = cfg.applications(path)?;
     let geo = cfg.geo(path)?;
     Ok((cfg, apps, geo))

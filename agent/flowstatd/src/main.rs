@@ -45,6 +45,16 @@ struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
 
+    /// Show the running agent's status, as `flowstatd status` (netifyd's
+    /// --status); -c names the config.
+    #[arg(long, conflicts_with_all = ["dump_protos", "internal", "external"])]
+    status: bool,
+
+    /// List the protocols the agent can name, as `flowstatd
+    /// list-protocols` (netifyd's --dump-protos).
+    #[arg(long, conflicts_with_all = ["internal", "external"])]
+    dump_protos: bool,
+
     /// Without a command, flowstatd runs the agent (`run`).
     #[command(flatten)]
     run: RunArgs,
@@ -60,12 +70,49 @@ struct RunArgs {
 
     /// Capture on IFACE as an internal (lan) interface: records say
     /// internal: true. Repeat for more; added to the config's [[capture]].
-    #[arg(short = 'I', long = "internal", value_name = "IFACE")]
-    internal: Vec<String>,
+    /// As with netifyd, local networks may follow the name:
+    /// -I eth0,192.168.0.0/24,fd00::/8 (a bare address is a /32 or /128).
+    #[arg(short = 'I', long = "internal", value_name = "IFACE[,CIDR...]", value_parser = parse_interface)]
+    internal: Vec<Interface>,
 
-    /// Capture on IFACE as an external (wan) interface: internal: false.
-    #[arg(short = 'E', long = "external", value_name = "IFACE")]
-    external: Vec<String>,
+    /// Capture on IFACE as an external (wan) interface: internal: false;
+    /// local networks may follow as for -I.
+    #[arg(short = 'E', long = "external", value_name = "IFACE[,CIDR...]", value_parser = parse_interface)]
+    external: Vec<Interface>,
+}
+
+/// An interface given with -I/-E, and the local networks after its name.
+#[derive(Clone, Debug)]
+struct Interface {
+    name: String,
+    networks: Vec<IpNet>,
+}
+
+/// Reads `IFACE[,CIDR...]`.
+fn parse_interface(s: &str) -> Result<Interface, String> {
+    let mut parts = s.split(',');
+    let name = parts.next().unwrap_or_default().trim();
+    if name.is_empty() {
+        return Err(format!(
+            "{s:?}: expected IFACE or IFACE,CIDR,... (e.g. eth0,192.168.0.0/24)"
+        ));
+    }
+    let networks = parts
+        .map(|p| parse_network(p.trim()).map_err(|e| format!("{s:?}: {e}")))
+        .collect::<Result<_, _>>()?;
+    Ok(Interface {
+        name: name.to_owned(),
+        networks,
+    })
+}
+
+/// Reads a CIDR, or a bare address as its /32 or /128.
+fn parse_network(s: &str) -> Result<IpNet, String> {
+    s.parse::<IpNet>()
+        .or_else(|_| s.parse::<std::net::IpAddr>().map(IpNet::from))
+        .map_err(|_| {
+            format!("{s:?} is not a network: expected ADDRESS/PREFIX, e.g. 192.168.0.0/24")
+        })
 }
 
 const DEFAULT_CONFIG: &str = "/etc/flowstatd/flowstatd.toml";
@@ -131,7 +178,7 @@ enum Command {
         /// flow, flow_stats, flow_purge, agent_status, interface_stats, event,
         /// aggregate.
         /// Types not asked for are not even encoded.
-        #[arg(long, value_name = "TYPE", value_delimiter = ',', value_parser = parse_kind)]
+        #[arg(long, alias = "type", value_name = "TYPE", value_delimiter = ',', value_parser = parse_kind)]
         types: Vec<RecordKind>,
 
         /// Pace the replay by packet timestamps, as if live, and write each
@@ -186,7 +233,7 @@ enum Command {
         config: PathBuf,
 
         /// Only records of TYPE (comma-separated or repeated).
-        #[arg(short, long = "type", value_name = "TYPE", value_delimiter = ',', value_parser = parse_kind)]
+        #[arg(short, long = "type", alias = "types", value_name = "TYPE", value_delimiter = ',', value_parser = parse_kind)]
         types: Vec<RecordKind>,
 
         /// Print records as received, one JSON object per line.
@@ -320,6 +367,11 @@ fn main() -> ExitCode {
         || !cli.run.external.is_empty()
         || cli.run.config != Path::new(DEFAULT_CONFIG);
     let command = match cli.command {
+        None if cli.status => Command::Status {
+            config: cli.run.config,
+            file: None,
+        },
+        None if cli.dump_protos => Command::ListProtocols,
         None => Command::Run(cli.run),
         Some(_) if run_args_given => {
             eprintln!(
@@ -399,11 +451,15 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Run(args) => {
+            let names = |given: &[Interface]| given.iter().map(|i| i.name.clone()).collect();
             let opts = RunOptions {
                 config_given: args.config != Path::new(DEFAULT_CONFIG),
+                internal: names(&args.internal),
+                external: names(&args.external),
+                local_networks: (args.internal.iter().chain(&args.external))
+                    .flat_map(|i| i.networks.iter().copied())
+                    .collect(),
                 config: args.config,
-                internal: args.internal,
-                external: args.external,
             };
             agent::run(&opts, &|pipeline| {
                 vec![Box::new(CorePlugin::new(Arc::clone(&pipeline.geo))) as Box<dyn Plugin>]
@@ -597,4 +653,27 @@ fn parse_kind(s: &str) -> Result<RecordKind, String> {
         let names: Vec<&str> = RecordKind::ALL.iter().map(|k| k.as_str()).collect();
         format!("unknown record type {s:?}; one of: {}", names.join(", "))
     })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interfaces_take_local_networks_after_their_name() {
+        let i = parse_interface("eth0,192.168.0.0/24,10.1.2.3,fd00::/8").unwrap();
+        assert_eq!(i.name, "eth0");
+        let want: Vec<IpNet> = ["192.168.0.0/24", "10.1.2.3/32", "fd00::/8"]
+            .iter()
+            .map(|n| n.parse().unwrap())
+            .collect();
+        assert_eq!(i.networks, want);
+        assert!(parse_interface("ppp0").unwrap().networks.is_empty());
+        assert!(
+            parse_interface(",10.0.0.0/8")
+                .unwrap_err()
+                .contains("expected IFACE")
+        );
+    }
 }
