@@ -421,7 +421,7 @@ fn tail_prints_the_stream_of_a_socket_sink_that_asks_a_token() {
     );
     // The agent's own config names the endpoint and the token.
     let tail = Command::new(flowstatd())
-        .args(["tail", "--raw", "--types", "flow_purge", "-c"])
+        .args(["tail", "--json", "--types", "flow_purge", "-c"])
         .arg(&cfg)
         .output()
         .unwrap();

@@ -236,9 +236,11 @@ enum Command {
         #[arg(short, long = "type", alias = "types", value_name = "TYPE", value_delimiter = ',', value_parser = parse_kind)]
         types: Vec<RecordKind>,
 
-        /// Print records as received, one JSON object per line.
-        #[arg(long)]
-        raw: bool,
+        /// Print each record whole, one JSON object per line, instead of
+        /// a summary line (time, type, endpoints, protocol/application,
+        /// bytes).
+        #[arg(long, alias = "raw")]
+        json: bool,
 
         /// Exit after N records.
         #[arg(short = 'n', long, value_name = "N")]
@@ -487,7 +489,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             endpoint,
             config,
             types,
-            raw,
+            json,
             count,
             token,
         } => {
@@ -509,7 +511,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             let opts = tail::TailOptions {
                 endpoint,
                 types,
-                raw,
+                json,
                 count,
                 token,
             };

@@ -9,6 +9,9 @@
 use std::io::Write;
 
 use flowstat_core::RecordKind;
+use serde_json::Value;
+
+use crate::top::{bytes, clock, endpoint, text_of};
 
 use crate::config::SinkSection;
 
@@ -20,8 +23,8 @@ pub struct TailOptions {
     pub endpoint: String,
     /// Only these record types (all when empty).
     pub types: Vec<RecordKind>,
-    /// Print each record as received, one line, instead of indented.
-    pub raw: bool,
+    /// Print each record whole, as received, instead of a summary line.
+    pub json: bool,
     /// Stop after this many records.
     pub count: Option<u64>,
     /// Sent as the first line to a socket sink that asks a token.
@@ -86,6 +89,7 @@ fn tail_socket(
         writeln!(stream, "{token}")
             .with_context(|| format!("cannot send the token to {endpoint}"))?;
     }
+    eprintln!("flowstatd tail: connected to {endpoint}; waiting for records (Ctrl-C stops)");
     let mut reader = BufReader::new(stream);
     let mut line = Vec::new();
     loop {
@@ -137,6 +141,12 @@ fn tail_zmq(endpoint: &str, printer: &mut Printer<'_>) -> anyhow::Result<()> {
     socket
         .connect(endpoint)
         .with_context(|| format!("cannot connect to {endpoint}"))?;
+    // ZeroMQ connects in the background: nothing tells whether a
+    // publisher is there until records come.
+    eprintln!(
+        "flowstatd tail: subscribed to {endpoint}; waiting for its publisher's records \
+         (Ctrl-C stops)"
+    );
     loop {
         let msg = socket.recv_multipart(0)?;
         let [topic, record] = &msg[..] else {
@@ -175,16 +185,97 @@ impl Printer<'_> {
         if !self.opts.types.is_empty() && !self.opts.types.contains(&kind) {
             return Ok(true);
         }
-        if self.opts.raw {
+        if self.opts.json {
             self.out.write_all(record)?;
+            self.out.write_all(b"\n")?;
         } else {
             let value: serde_json::Value = serde_json::from_slice(record)?;
-            serde_json::to_writer_pretty(&mut *self.out, &value)?;
+            for line in summary(kind, &value) {
+                writeln!(self.out, "{line}")?;
+            }
         }
-        self.out.write_all(b"\n")?;
         self.out.flush()?;
         self.printed += 1;
         Ok(self.opts.count.is_none_or(|n| self.printed < n))
+    }
+}
+
+/// A record as lines for a person: time (UTC), type, then what matters of
+/// it: a flow's interface, endpoints, protocol/application, host and bytes;
+/// an interval's flows and drops; a line per interface of
+/// `interface_stats`.
+fn summary(kind: RecordKind, v: &Value) -> Vec<String> {
+    let f = &v["flow"];
+    let ms = |key: &str| f[key].as_u64().unwrap_or(0);
+    let n = |v: &Value, key: &str| v[key].as_u64().unwrap_or(0);
+    let head = |ms: u64| format!("{} {:<15}", clock(ms), kind.as_str());
+    match kind {
+        RecordKind::Flow | RecordKind::FlowPurge => {
+            let transport = match n(f, "ip_protocol") {
+                6 => "TCP".to_owned(),
+                17 => "UDP".to_owned(),
+                p => format!("ip-proto {p}"),
+            };
+            let mut line = format!(
+                "{} {} {transport} {} <-> {} {}/{}",
+                head(ms(if kind == RecordKind::Flow {
+                    "first_seen_at"
+                } else {
+                    "last_seen_at"
+                })),
+                text_of(&v["interface"]),
+                endpoint(&f["local_ip"], &f["local_port"]),
+                endpoint(&f["other_ip"], &f["other_port"]),
+                text_of(&f["detected_protocol_name"]),
+                text_of(&f["detected_application_name"]),
+            );
+            let host = text_of(&f["host_server_name"]);
+            if !host.is_empty() {
+                line.push_str(&format!(" {host}"));
+            }
+            if kind == RecordKind::FlowPurge {
+                line.push_str(&format!(
+                    " {} {} in {} packets",
+                    text_of(&v["reason"]),
+                    bytes(n(f, "total_bytes")),
+                    n(f, "total_packets")
+                ));
+            }
+            vec![line]
+        }
+        RecordKind::FlowStats => vec![format!(
+            "{} {} {} {} in {} packets",
+            head(ms("last_seen_at")),
+            text_of(&v["interface"]),
+            text_of(&f["digest"]).get(..12).unwrap_or_default(),
+            bytes(n(f, "local_bytes") + n(f, "other_bytes")),
+            n(f, "local_packets") + n(f, "other_packets")
+        )],
+        RecordKind::AgentStatus => vec![format!(
+            "{} {} flows active, {} purged, {} evicted",
+            head(n(v, "timestamp") * 1000),
+            n(v, "flows_active"),
+            n(v, "flows_purged"),
+            n(v, "flows_evicted")
+        )],
+        RecordKind::InterfaceStats => v
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter(|(name, _)| *name != "type")
+            .map(|(name, i)| {
+                format!(
+                    "{:8} {:<15} {name} {} frames, {}, dropped {}",
+                    "",
+                    kind.as_str(),
+                    n(i, "raw"),
+                    bytes(n(i, "wire_bytes")),
+                    n(i, "capture_dropped") + n(i, "queue_dropped")
+                )
+            })
+            .collect(),
+        // Events, aggregates: the record, after its type.
+        _ => vec![format!("{:8} {:<15} {v}", "", kind.as_str())],
     }
 }
 
@@ -226,6 +317,29 @@ fn refusal(record: &[u8]) -> Option<String> {
 #[cfg(all(test, feature = "socket"))]
 mod tests {
     use super::*;
+
+    #[test]
+    fn records_are_summed_up_in_a_line() {
+        let purge = serde_json::json!({"type": "flow_purge", "interface": "eth0",
+            "reason": "closed", "flow": {"ip_protocol": 6, "local_ip": "192.168.1.13",
+            "local_port": 55523, "other_ip": "2001:db8::1", "other_port": 443,
+            "detected_protocol_name": "TLS", "detected_application_name": "Google",
+            "host_server_name": "www.google.com", "last_seen_at": 3_723_000_u64,
+            "total_bytes": 73_982, "total_packets": 109}});
+        assert_eq!(
+            summary(RecordKind::FlowPurge, &purge),
+            [
+                "01:02:03 flow_purge      eth0 TCP 192.168.1.13:55523 <-> [2001:db8::1]:443 \
+              TLS/Google www.google.com closed 74.0 kB in 109 packets"
+            ]
+        );
+        let iface = serde_json::json!({"type": "interface_stats",
+            "eth0": {"raw": 10, "wire_bytes": 1500, "capture_dropped": 1, "queue_dropped": 2}});
+        assert_eq!(
+            summary(RecordKind::InterfaceStats, &iface),
+            ["         interface_stats eth0 10 frames, 1.5 kB, dropped 3"]
+        );
+    }
 
     #[test]
     fn length_headers_and_types_are_read() {

@@ -363,7 +363,7 @@ fn default_sort(view: View) -> usize {
     }
 }
 
-fn text_of(v: &Value) -> String {
+pub(crate) fn text_of(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),
         Value::Null => String::new(),
@@ -380,7 +380,7 @@ fn text_cell(s: String) -> (String, Sort) {
 }
 
 /// An endpoint as `ip:port`, IPv6 in brackets.
-fn endpoint(ip: &Value, port: &Value) -> String {
+pub(crate) fn endpoint(ip: &Value, port: &Value) -> String {
     let ip = text_of(ip);
     if ip.contains(':') {
         format!("[{ip}]:{}", text_of(port))
@@ -490,7 +490,7 @@ fn rate(bytes_per_sec: u64) -> String {
 }
 
 /// Bytes for a person, in SI units: `652 B`, `12.3 kB`, `4.1 GB`.
-fn bytes(n: u64) -> String {
+pub(crate) fn bytes(n: u64) -> String {
     const UNITS: [&str; 6] = ["kB", "MB", "GB", "TB", "PB", "EB"];
     if n < 1000 {
         return format!("{n} B");
@@ -505,7 +505,7 @@ fn bytes(n: u64) -> String {
 }
 
 /// Epoch milliseconds as the UTC time of day, `HH:MM:SS`.
-fn clock(ms: u64) -> String {
+pub(crate) fn clock(ms: u64) -> String {
     let s = ms / 1000 % 86_400;
     format!("{:02}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
 }
