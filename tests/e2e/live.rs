@@ -94,7 +94,8 @@ impl Agent {
         let log = std::fs::File::create(&stderr).unwrap();
         let child = ns
             .exec(&flowstatd().to_string_lossy())
-            .args(["-v", "run", "-c", &config.to_string_lossy()])
+            // The agent's default log level: what an operator sees.
+            .args(["run", "-c", &config.to_string_lossy()])
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -315,6 +316,7 @@ fn live_capture_equals_offline_replay_with_af_xdp_and_libpcap() {
                 "{method}: {} flows equal to the offline replay, no drop",
                 want.len()
             );
+
             clean = true;
             break;
         }
@@ -344,10 +346,11 @@ fn capture_live(dir: &TempDir, method: &str, extra: &str, pcap: &Path) -> (Vec<V
         &dir.path("status.json"),
         dir.path(&format!("{method}.log")),
     );
+    // The method and its mode, logged at the default level.
     agent.wait_log(&format!(
         "capturing interface=vb method=\"{}\"",
         if method == "af_xdp" {
-            "AF_XDP"
+            "AF_XDP generic"
         } else {
             "libpcap"
         }
@@ -557,12 +560,12 @@ fn sigterm_with_100000_flows_writes_every_purge() {
         .map(|r| r["flow"]["digest"].as_str().unwrap())
         .collect();
     let purges = records.iter().filter(|r| r["type"] == "flow_purge").count();
+    assert_eq!(vb_drops(&records), 0, "capture_dropped + queue_dropped");
     assert_eq!(
         (purges, purged.len()),
         (FLOWS as usize, FLOWS as usize),
         "one flow_purge for each flow\n{log}"
     );
-    assert_eq!(vb_drops(&records), 0, "capture_dropped + queue_dropped");
     assert!(!log.contains("records were lost"), "{log}");
 }
 

@@ -38,7 +38,8 @@ use ipnet::IpNet;
     flowstatd replay --local-network 10.0.0.0/8 --interval 60 capture.pcap\n  \
     flowstatd check-config /etc/flowstatd/flowstatd.toml")]
 struct Cli {
-    /// More log output on stderr (-v info, -vv debug); RUST_LOG overrides.
+    /// More log output on stderr (-v info, -vv debug; the agent, `run`,
+    /// logs info without it); RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     verbose: u8,
 
@@ -364,7 +365,6 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.verbose);
     let run_args_given = !cli.run.internal.is_empty()
         || !cli.run.external.is_empty()
         || cli.run.config != Path::new(DEFAULT_CONFIG);
@@ -383,6 +383,10 @@ fn main() -> ExitCode {
         }
         Some(command) => command,
     };
+    // The agent says what it captures and where records go; the tools
+    // speak only of trouble.
+    let agent = matches!(command, Command::Run(_));
+    init_logging(cli.verbose + u8::from(agent));
     match run(command) {
         Ok(code) => code,
         Err(e) => {

@@ -9,8 +9,8 @@ use crate::config::{CaptureSection, Method};
 pub type LiveSource = Box<dyn CaptureSource + Send>;
 
 /// Opens `capture`: the sources to read (several for AF_XDP, one per
-/// queue), and the method used, for the log.
-pub fn open(capture: &CaptureSection) -> Result<(Vec<LiveSource>, &'static str), CaptureError> {
+/// queue), and the method used and its mode, for the log.
+pub fn open(capture: &CaptureSection) -> Result<(Vec<LiveSource>, String), CaptureError> {
     let xdp_wanted = match capture.method {
         Method::Libpcap => false,
         Method::AfXdp => true,
@@ -19,14 +19,14 @@ pub fn open(capture: &CaptureSection) -> Result<(Vec<LiveSource>, &'static str),
     };
     if xdp_wanted {
         match open_xdp(capture) {
-            Ok(sources) => return Ok((sources, "AF_XDP")),
+            Ok(opened) => return Ok(opened),
             Err(e) if capture.method == Method::Auto && capture.fallback => {
                 tracing::warn!("{e}; falling back to libpcap");
             }
             Err(e) => return Err(e),
         }
     }
-    Ok((vec![open_pcap(capture)?], "libpcap"))
+    Ok((vec![open_pcap(capture)?], "libpcap".to_owned()))
 }
 
 #[cfg(feature = "libpcap")]
@@ -47,15 +47,18 @@ fn open_pcap(c: &CaptureSection) -> Result<LiveSource, CaptureError> {
     })
 }
 
+/// The AF_XDP sockets of `c`, and their mode: `AF_XDP generic`, `AF_XDP
+/// native copy` or `AF_XDP native zero-copy`.
 #[cfg(feature = "af_xdp")]
-fn open_xdp(c: &CaptureSection) -> Result<Vec<LiveSource>, CaptureError> {
+fn open_xdp(c: &CaptureSection) -> Result<(Vec<LiveSource>, String), CaptureError> {
     use crate::config::{Queues, XdpMode, ZeroCopy};
     use flowstat_capture::{XdpConfig, XdpSource, rx_queue_count};
     let queues: Vec<u32> = match &c.queues {
         Queues::All => (0..rx_queue_count(&c.interface)?).collect(),
         Queues::List(l) => l.clone(),
     };
-    queues
+    let mut method = String::new();
+    let sources = queues
         .into_iter()
         .map(|queue| {
             let mut cfg = XdpConfig::new(c.interface.clone(), queue);
@@ -72,13 +75,21 @@ fn open_xdp(c: &CaptureSection) -> Result<Vec<LiveSource>, CaptureError> {
             cfg.fill_ring = c.fill_ring;
             cfg.rx_ring = c.rx_ring;
             cfg.batch = c.batch as usize;
-            Ok(Box::new(XdpSource::open(&cfg)?) as LiveSource)
+            let source = XdpSource::open(&cfg)?;
+            method = match (source.mode(), source.is_zero_copy()) {
+                (flowstat_capture::XdpMode::Generic, _) => "AF_XDP generic",
+                (_, true) => "AF_XDP native zero-copy",
+                (_, false) => "AF_XDP native copy",
+            }
+            .to_owned();
+            Ok(Box::new(source) as LiveSource)
         })
-        .collect()
+        .collect::<Result<_, CaptureError>>()?;
+    Ok((sources, method))
 }
 
 #[cfg(not(feature = "af_xdp"))]
-fn open_xdp(c: &CaptureSection) -> Result<Vec<LiveSource>, CaptureError> {
+fn open_xdp(c: &CaptureSection) -> Result<(Vec<LiveSource>, String), CaptureError> {
     Err(CaptureError::Interface {
         interface: c.interface.clone(),
         reason: "this flowstatd was built without AF_XDP (feature \"af_xdp\")".into(),
