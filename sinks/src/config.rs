@@ -182,6 +182,10 @@ pub struct SinkContext {
     /// no flow digest, `{hostname}` in MQTT topics and client ids; empty
     /// when unknown.
     pub hostname: String,
+    /// The user and group (uid, gid) the agent runs as once it drops
+    /// root: the default owner of what it creates for others to open (a
+    /// socket sink's Unix socket). `None`: it keeps its user.
+    pub owner: Option<(u32, u32)>,
 }
 
 /// The keys of one sink type, turned into its sink.

@@ -701,14 +701,18 @@ fn drops_root_with(method: &str, extra: &str) {
         "/tmp/flowstat-privs-{method}-{}.json",
         std::process::id()
     ));
+    // A Unix socket where `nobody` may remove what it owns.
+    let socket = status.with_extension("sock");
     let cfg = dir.path("agent.toml");
     std::fs::write(
         &cfg,
         format!(
             "[agent]\nupdate_interval_secs = 1\nuser = \"nobody\"\ngroup = \"nogroup\"\nstatus_file = {:?}\n\
-             [[capture]]\ninterface = \"vb\"\nmethod = \"{method}\"\n{extra}[[sink]]\ntype = \"file\"\npath = {:?}\n",
+             [[capture]]\ninterface = \"vb\"\nmethod = \"{method}\"\n{extra}[[sink]]\ntype = \"file\"\npath = {:?}\n\
+             [[sink]]\ntype = \"socket\"\nendpoint = \"unix://{}\"\ntypes = [\"agent_status\"]\n",
             status.to_string_lossy(),
-            dir.path("out.json").to_string_lossy()
+            dir.path("out.json").to_string_lossy(),
+            socket.display()
         ),
     )
     .unwrap();
@@ -727,6 +731,9 @@ fn drops_root_with(method: &str, extra: &str) {
     let nobody = run(Command::new("id").args(["-u", "nobody"]))
         .trim()
         .to_owned();
+    // The socket the agent made as root is the user's it became.
+    let meta = std::os::unix::fs::MetadataExt::uid(&std::fs::metadata(&socket).unwrap());
+    assert_eq!(meta.to_string(), nobody, "{method}: the socket's owner");
     assert!(
         field("Uid:").split_whitespace().all(|u| u == nobody),
         "{method}: Uid: {}",
@@ -745,6 +752,7 @@ fn drops_root_with(method: &str, extra: &str) {
     let code = agent.stop();
     assert!(code.success(), "{method}: {}", agent.log());
     let _ = std::fs::remove_file(&status);
+    assert!(!socket.exists(), "{method}: the agent removed its socket");
     let purge = read_records(&dir.path("out.json"))
         .into_iter()
         .find(|r| r["type"] == "flow_purge")

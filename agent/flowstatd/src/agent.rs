@@ -103,7 +103,7 @@ pub fn run(opts: &RunOptions, plugins: &PluginFactory) -> anyhow::Result<()> {
         captures.extend(opened.into_iter().map(|s| (id, s)));
     }
     // Sinks open now too (files, sockets), before privileges go.
-    let sinks = outputs::start(&cfg.sink)?;
+    let sinks = outputs::start(&cfg.sink, privileges::owner(&cfg.agent))?;
     privileges::drop_to(&cfg.agent.user, &cfg.agent.group)?;
     let signals = crate::signals::listen()?;
 
@@ -647,7 +647,8 @@ impl Agent {
         }
         self.geo.store(Arc::new(geo));
         if new.sink != self.cfg.sink {
-            let started = outputs::start(&new.sink).and_then(|mut sinks| {
+            let owner = privileges::owner(&new.agent);
+            let started = outputs::start(&new.sink, owner).and_then(|mut sinks| {
                 outputs::add_api_sink(&mut sinks, self.api_state.as_ref())?;
                 Ok(sinks)
             });

@@ -612,7 +612,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                         }
                     }
                     // A replay waits for its sinks rather than drop.
-                    outputs::start(&sections)?
+                    outputs::start(&sections, None)?
                         .with_patience(flowstat_sinks::SinkRuntime::REPLAY_PATIENCE)
                 }
             };

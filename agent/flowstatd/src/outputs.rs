@@ -11,7 +11,9 @@ use crate::config::SinkSection;
 
 /// Starts the sinks of `sections` (already validated), each on a thread of
 /// its own; stdout when there is none.
-pub fn start(sections: &[SinkSection]) -> anyhow::Result<SinkRuntime> {
+/// The sinks of `sections`; what they create for others (a Unix socket)
+/// belongs to `owner` (uid, gid), the agent's user once it drops root.
+pub fn start(sections: &[SinkSection], owner: Option<(u32, u32)>) -> anyhow::Result<SinkRuntime> {
     // Each socket sink client is a file descriptor.
     crate::resources::raise_soft_limit(nix::sys::resource::Resource::RLIMIT_NOFILE);
     let mut runtime = SinkRuntime::new();
@@ -22,6 +24,7 @@ pub fn start(sections: &[SinkSection]) -> anyhow::Result<SinkRuntime> {
     let ctx = SinkContext {
         hello: flowstat_plugins::agent_hello().json,
         hostname: host_name(),
+        owner,
     };
     for (i, s) in sections.iter().enumerate() {
         let sink = s

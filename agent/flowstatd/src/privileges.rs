@@ -20,6 +20,18 @@ pub const KEPT: [Capability; 3] = [
     Capability::CAP_NET_RAW,
 ];
 
+/// The uid and gid `agent.user` and `agent.group` name, which the agent
+/// runs as once it drops root; `None` when it keeps its user (no user
+/// set, or one this host lacks: [`drop_to`] then says so).
+pub fn owner(agent: &crate::config::AgentSection) -> Option<(u32, u32)> {
+    let account = User::from_name(&agent.user).ok().flatten()?;
+    let gid = match agent.group.as_str() {
+        "" => account.gid,
+        group => Group::from_name(group).ok().flatten()?.gid,
+    };
+    Some((account.uid.as_raw(), gid.as_raw()))
+}
+
 /// Switches to `user` (and `group`, or the user's primary group) keeping
 /// [`KEPT`]. With an empty `user`, root stays root; an unprivileged user
 /// started with file capabilities (setcap) keeps only [`KEPT`] of them.

@@ -59,16 +59,22 @@ impl Default for SocketConfig {
 }
 
 impl SocketConfig {
-    /// The sink's options, greeting each client with `hello` first.
-    fn options(&self, hello: &[u8]) -> Result<SocketOptions, ConfigProblem> {
+    /// The sink's options, greeting each client with `hello` first; a Unix
+    /// socket belongs to `owner` (uid, gid) unless socket_owner and
+    /// socket_group say otherwise.
+    fn options(
+        &self,
+        hello: &[u8],
+        owner: Option<(u32, u32)>,
+    ) -> Result<SocketOptions, ConfigProblem> {
         let mut o = SocketOptions::new(self.endpoint()?.clone(), hello.to_vec());
         o.framing = self.framing;
         o.client_buffer_bytes = self.client_buffer_bytes;
         o.wait_for_clients = self.wait_for_consumers;
         o.max_clients = self.max_clients()?;
         o.unix_mode = self.socket_mode;
-        o.unix_owner = self.owner()?;
-        o.unix_group = self.group()?;
+        o.unix_owner = self.owner()?.or(owner.map(|(uid, _)| uid));
+        o.unix_group = self.group()?.or(owner.map(|(_, gid)| gid));
         o.token = self.token()?;
         Ok(o)
     }
@@ -153,7 +159,9 @@ impl BuildSink for SocketConfig {
     }
 
     fn build(&self, ctx: &SinkContext) -> Result<Box<dyn Sink>, ConfigProblem> {
-        Ok(Box::new(SocketSink::new(self.options(&ctx.hello)?)))
+        Ok(Box::new(SocketSink::new(
+            self.options(&ctx.hello, ctx.owner)?,
+        )))
     }
 }
 
@@ -221,7 +229,7 @@ mod tests {
              socket_owner = \"root\"\nsocket_group = \"root\"\ntoken = \"a1-b2\"\n",
         )
         .unwrap();
-        let o = c.options(b"hi").unwrap();
+        let o = c.options(b"hi", Some((1000, 1000))).unwrap();
         assert_eq!(o.endpoint, Endpoint::Unix(PathBuf::from("/run/f.sock")));
         assert_eq!(o.framing, Framing::LengthHeader);
         assert_eq!(
@@ -234,8 +242,12 @@ mod tests {
         );
         assert_eq!(o.hello, b"hi");
         assert_eq!(o.token.as_deref(), Some("a1-b2"));
+        // The agent's user owns the socket unless the keys say otherwise.
+        let c = read("endpoint = \"unix:///run/f.sock\"\nsocket_group = \"root\"\n").unwrap();
+        let o = c.options(b"", Some((1000, 1001))).unwrap();
+        assert_eq!((o.unix_owner, o.unix_group), (Some(1000), Some(0)));
         let c = read("endpoint = \"tcp://[::1]:7150\"\n").unwrap();
-        let o = c.options(b"").unwrap();
+        let o = c.options(b"", None).unwrap();
         let want = SocketOptions::new(Endpoint::Tcp("[::1]:7150".parse().unwrap()), Vec::new());
         assert_eq!(o, want);
         assert_eq!(c.framing, Framing::Lines);
