@@ -125,6 +125,11 @@ struct Queue {
     closing: Option<Instant>,
     /// The sink could take records at its last poll.
     ready: bool,
+    /// At its last poll the sink was open and working but had no
+    /// consumer: what is dropped now counts as `unconsumed` too.
+    no_consumer: bool,
+    /// Of `dropped`, those dropped while `no_consumer`.
+    unconsumed: u64,
     /// The sink worker has stopped.
     stopped: bool,
     /// Records came, or `closing` was set, since the sink worker last
@@ -146,6 +151,8 @@ impl Queue {
             waiting: 0,
             closing: None,
             ready: false,
+            no_consumer: false,
+            unconsumed: 0,
             stopped: false,
             woken: false,
         }
@@ -166,6 +173,7 @@ impl Queue {
                 Some(r) => {
                     self.bytes -= r.json.len();
                     self.dropped += 1;
+                    self.unconsumed += u64::from(self.no_consumer);
                 }
                 None => break,
             }
@@ -342,6 +350,7 @@ impl SinkRuntime {
                     queued: (q.records.len() + q.in_flight) as u64 + q.pending,
                     sent: q.sent,
                     dropped: q.dropped,
+                    unconsumed: q.unconsumed,
                     disconnected: s.shared.disconnected.load(Ordering::Relaxed),
                 }
             })
@@ -508,6 +517,7 @@ impl SinkWorker {
         let closing = {
             let mut q = self.shared.lock();
             q.ready = ready;
+            q.no_consumer = self.open && !ready;
             q.closing
         };
         let wait = if ready {
@@ -523,7 +533,11 @@ impl SinkWorker {
         if let Some(deadline) = closing
             && (done || Instant::now() >= deadline)
         {
-            q.dropped += q.records.len() as u64;
+            let left = q.records.len() as u64;
+            q.dropped += left;
+            if q.no_consumer {
+                q.unconsumed += left;
+            }
             q.records.clear();
             q.bytes = 0;
             drop(q);
@@ -992,7 +1006,11 @@ mod tests {
             .unwrap();
         rt.publish((0..5).map(|i| record(RecordKind::Flow, i)));
         let s = &rt.finish(Duration::from_secs(5))[0];
-        assert_eq!((s.sent, s.dropped), (3, 2));
+        assert_eq!(
+            (s.sent, s.dropped, s.unconsumed),
+            (3, 2, 0),
+            "failures are losses"
+        );
         let p = probe.0.lock().unwrap();
         assert_eq!(p.opens, 3, "opened, then reopened after each failure");
         assert_eq!(p.written.len(), 3);
@@ -1009,6 +1027,7 @@ mod tests {
         let s = &rt.finish(Duration::from_millis(300))[0];
         assert!(start.elapsed() >= Duration::from_millis(300));
         assert_eq!((s.queued, s.sent, s.dropped), (0, 0, 7));
+        assert_eq!(s.unconsumed, 7, "the sink worked; nobody took them");
     }
 
     /// A sink whose peer acknowledges records later: every record is

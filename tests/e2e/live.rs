@@ -753,6 +753,13 @@ fn drops_root_with(method: &str, extra: &str) {
     assert!(code.success(), "{method}: {}", agent.log());
     let _ = std::fs::remove_file(&status);
     assert!(!socket.exists(), "{method}: the agent removed its socket");
+    // Nobody connected to the socket: its records had no consumer, which
+    // is no loss of the agent's.
+    let log = agent.log();
+    assert!(
+        log.contains("no consumer took the rest") && !log.contains("records were lost"),
+        "{method}: {log}"
+    );
     let purge = read_records(&dir.path("out.json"))
         .into_iter()
         .find(|r| r["type"] == "flow_purge")

@@ -164,6 +164,9 @@ pub struct SinkStatus {
     /// Records dropped since start: its queue overflowed, a write failed,
     /// or no consumer took them before shutdown.
     pub dropped: u64,
+    /// Of `dropped`, those dropped while the sink worked but had no
+    /// consumer (a socket or ZeroMQ sink nobody was connected to).
+    pub unconsumed: u64,
     /// Consumers disconnected since start for falling behind.
     pub disconnected: u64,
 }

@@ -65,13 +65,21 @@ pub fn add_api_sink(sinks: &mut SinkRuntime, api: Option<&ApiState>) -> anyhow::
 pub fn log_final(statuses: &[SinkStatus]) -> u64 {
     for s in statuses {
         let (sink, sent, dropped, disconnected) = (&s.name, s.sent, s.dropped, s.disconnected);
-        if dropped > 0 {
+        if dropped > s.unconsumed {
             tracing::warn!(
                 sink,
                 sent,
                 dropped,
                 disconnected,
                 "sink stopped; records were lost"
+            );
+        } else if dropped > 0 {
+            // Nobody connected to take them: not a fault of the agent's.
+            tracing::info!(
+                sink,
+                sent,
+                dropped,
+                "sink stopped; no consumer took the rest"
             );
         } else {
             tracing::info!(sink, sent, disconnected, "sink stopped");
