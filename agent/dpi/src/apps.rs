@@ -86,7 +86,7 @@ struct Entry {
 }
 
 /// What the table knows of one application.
-#[derive(Debug)]
+#[derive(Debug, PartialEq)]
 struct App {
     name: Box<str>,
     category: Category,
@@ -111,8 +111,9 @@ pub struct AppInfo<'a> {
     pub networks: u32,
 }
 
-/// The loaded application table.
-#[derive(Debug, Default)]
+/// The loaded application table; equal to another when they name the
+/// same applications the same ways.
+#[derive(Debug, Default, PartialEq)]
 pub struct Applications {
     apps: HashMap<u32, App, FixedState>,
     /// Patterns that end the name ("example.com", ".example.com") to
@@ -131,7 +132,7 @@ pub struct Applications {
 
 /// Networks by prefix length, longest first; and, for lookups, the
 /// address space cut into ranges that each have one longest match.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, PartialEq)]
 struct Prefixes {
     levels: Vec<Level>,
     /// First address of each range, ascending, from 0.
@@ -141,7 +142,7 @@ struct Prefixes {
 }
 
 /// The networks of one prefix length: masked address to application.
-#[derive(Debug)]
+#[derive(Debug, PartialEq)]
 struct Level {
     len: u8,
     nets: HashMap<u128, u32, FixedState>,

@@ -376,6 +376,8 @@ struct Agent {
     outputs: Arc<Outputs>,
     /// The address databases the workers' plugins read, swapped at SIGHUP.
     geo: SharedGeo,
+    /// The application table the workers name flows with.
+    apps: Arc<Applications>,
     reducer: Reducer,
     clock: IntervalClock,
     /// The status file could not be written last time (logged once).
@@ -469,6 +471,7 @@ impl Agent {
                 wanted,
             )
             .with_api(pipeline.api.clone()),
+            apps: pipeline.apps,
             geo: pipeline.geo,
             clock,
             opts,
@@ -635,9 +638,13 @@ impl Agent {
                 return;
             }
         };
-        let mut changed = vec!["applications"];
-        for (control, _) in &self.workers {
-            let _ = control.send(Control::SetApplications(Arc::clone(&apps)));
+        let mut changed = Vec::new();
+        if *apps != *self.apps {
+            for (control, _) in &self.workers {
+                let _ = control.send(Control::SetApplications(Arc::clone(&apps)));
+            }
+            self.apps = apps;
+            changed.push("applications");
         }
         // Read anew even when the paths are the same: the files may have
         // been updated in place. Flows' next `flow` records use them.
@@ -677,6 +684,9 @@ impl Agent {
         {
             self.analytics.replace(new.analytics());
             changed.push("flow definitions and thresholds");
+        }
+        if new.agent.status_file != self.cfg.agent.status_file {
+            changed.push("status_file");
         }
         if new.agent.update_interval_secs != self.cfg.agent.update_interval_secs {
             self.reducer.set_update_interval(new.update_interval());
