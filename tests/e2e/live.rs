@@ -701,13 +701,15 @@ fn the_agent_drops_root_keeping_three_capabilities() {
 /// it still captures, and (AF_XDP) that its XDP program is gone after exit.
 fn drops_root_with(method: &str, extra: &str) {
     let dir = TempDir::new(&format!("live-privs-{method}"));
-    // The status file is written after the switch: somewhere `nobody` can.
-    let status = PathBuf::from(format!(
-        "/tmp/flowstat-privs-{method}-{}.json",
+    // The status file is written after the switch, in a directory the
+    // agent makes for its user at start, as outside systemd.
+    let status_dir = PathBuf::from(format!(
+        "/tmp/flowstat-privs-{method}-{}",
         std::process::id()
     ));
-    // A Unix socket where `nobody` may remove what it owns.
-    let socket = status.with_extension("sock");
+    let _ = std::fs::remove_dir_all(&status_dir);
+    let status = status_dir.join("status.json");
+    let socket = status_dir.join("flows.sock");
     let cfg = dir.path("agent.toml");
     std::fs::write(
         &cfg,
@@ -756,8 +758,8 @@ fn drops_root_with(method: &str, extra: &str) {
     ns.send(&crate::common::fixture("ndpi/443-curl.pcap"), 5_000);
     let code = agent.stop();
     assert!(code.success(), "{method}: {}", agent.log());
-    let _ = std::fs::remove_file(&status);
     assert!(!socket.exists(), "{method}: the agent removed its socket");
+    std::fs::remove_dir_all(&status_dir).unwrap();
     // Nobody connected to the socket: its records had no consumer, which
     // is no loss of the agent's.
     let log = agent.log();

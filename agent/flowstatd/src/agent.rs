@@ -102,8 +102,12 @@ pub fn run(opts: &RunOptions, plugins: &PluginFactory) -> anyhow::Result<()> {
         tracing::info!(interface = %section.interface, method, sockets = opened.len(), "capturing");
         captures.extend(opened.into_iter().map(|s| (id, s)));
     }
-    // Sinks open now too (files, sockets), before privileges go.
-    let sinks = outputs::start(&cfg.sink, privileges::owner(&cfg.agent))?;
+    // Sinks open now too (files, sockets), before privileges go, and the
+    // status file's directory is made (outside systemd, /run/flowstatd
+    // does not exist).
+    let owner = privileges::owner(&cfg.agent);
+    make_status_dir(&cfg.agent.status_file, owner);
+    let sinks = outputs::start(&cfg.sink, owner)?;
     privileges::drop_to(&cfg.agent.user, &cfg.agent.group)?;
     let signals = crate::signals::listen()?;
 
@@ -149,6 +153,24 @@ fn load(opts: &RunOptions) -> Result<(Config, Arc<Applications>, GeoDb), ConfigE
     let apps = cfg.applications(path)?;
     let geo = cfg.geo(path)?;
     Ok((cfg, apps, geo))
+}
+
+/// Creates the directory of the status file if it is missing, for the
+/// agent's `owner` (uid, gid) once it drops root; a failure shows when the
+/// file is written.
+fn make_status_dir(status_file: &Path, owner: Option<(u32, u32)>) {
+    let Some(dir) = status_file.parent().filter(|d| !d.as_os_str().is_empty()) else {
+        return;
+    };
+    if dir.exists() || std::fs::create_dir_all(dir).is_err() {
+        return;
+    }
+    if let Some((uid, gid)) = owner
+        && let Err(e) = std::os::unix::fs::chown(dir, Some(uid), Some(gid))
+    {
+        tracing::warn!(dir = %dir.display(), "cannot give the status directory to the agent's user: {e}");
+    }
+    tracing::info!(dir = %dir.display(), "created the status file's directory");
 }
 
 /// The local networks: the config's, and the capture interfaces'.

@@ -482,7 +482,9 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             };
             let text = std::fs::read_to_string(&path).with_context(|| {
                 format!(
-                    "cannot read the status file {} (is the agent running?)",
+                    "cannot read the status file {} (is the agent running? It writes the \
+                     agent.status_file of its config: give that config with -c CONFIG, or \
+                     the file with --file PATH)",
                     path.display()
                 )
             })?;
