@@ -153,6 +153,7 @@ fn segment(seq: u32, ack: u32) -> Option<TcpInfo> {
         seq,
         ack,
         flags: TcpInfo::ACK | TcpInfo::PSH,
+        ..TcpInfo::default()
     })
 }
 
@@ -268,6 +269,7 @@ fn a_flow_in_a_table_with_dpi_holds_at_most_256_bytes() {
         seq: 1,
         ack: 0,
         flags: TcpInfo::SYN,
+        ..TcpInfo::default()
     });
     type Feed<'a> = &'a dyn Fn(usize, &mut dyn FnMut(PacketMeta<'_>));
     let kinds: [(&str, Feed<'_>); 3] = [

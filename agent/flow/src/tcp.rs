@@ -75,7 +75,15 @@ mod tests {
         let mut t = SeqTracker::default();
         let mut c = TcpCounters::default();
         for &(seq, len, flags) in segments {
-            t.segment(&TcpInfo { seq, ack: 0, flags }, len, &mut c);
+            t.segment(
+                &TcpInfo {
+                    seq,
+                    flags,
+                    ..TcpInfo::default()
+                },
+                len,
+                &mut c,
+            );
         }
         c
     }
@@ -179,8 +187,8 @@ mod tests {
         t.segment(
             &TcpInfo {
                 seq: 1,
-                ack: 0,
                 flags: A,
+                ..TcpInfo::default()
             },
             0,
             &mut c,
@@ -189,8 +197,8 @@ mod tests {
         t.segment(
             &TcpInfo {
                 seq: 1,
-                ack: 0,
                 flags: A | TcpInfo::FIN,
+                ..TcpInfo::default()
             },
             0,
             &mut c,

@@ -43,7 +43,11 @@ fn pkt(
 }
 
 fn tcp(mut p: PacketMeta<'static>, seq: u32, flags: u8, payload: u32) -> PacketMeta<'static> {
-    p.tcp = Some(TcpInfo { seq, ack: 0, flags });
+    p.tcp = Some(TcpInfo {
+        seq,
+        flags,
+        ..TcpInfo::default()
+    });
     p.payload_len = payload;
     p
 }
