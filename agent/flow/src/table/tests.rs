@@ -1,5 +1,5 @@
 use super::*;
-use flowstat_core::Fragment;
+use flowstat_core::{Fragment, TcpCounters};
 
 fn addr(s: &str) -> [u8; 16] {
     let mut b = [0; 16];
@@ -140,11 +140,12 @@ const PURGE_EXPIRED: FlowEvent = FlowEvent::Purged {
 
 #[test]
 fn flow_slot_fits_the_memory_budget() {
-    // 256 bytes per flow all told: the slot, plus the index (5 to 11.4
+    // 272 bytes per flow all told: the slot, plus the index (5 to 11.4
     // bytes per flow between its resizes), plus at most one partly used
-    // slab chunk. DPI keeps its state behind one pointer.
+    // slab chunk. DPI keeps its state behind one pointer; TCP sequence
+    // analysis keeps 52 bytes inline (`TcpState`).
     let size = std::mem::size_of::<Flow<Box<u8>>>();
-    assert!(size <= 232, "{size} bytes");
+    assert!(size <= 256, "{size} bytes");
     assert!(FlowTable::<PortGuess>::flow_size() <= size);
 }
 
@@ -586,7 +587,7 @@ fn memory_per_flow_stays_in_budget() {
         assert_eq!(t.len(), n as usize);
         let per_flow = t.memory_bytes() / n as usize;
         println!("{n} flows: {per_flow} bytes per flow");
-        assert!(per_flow <= 256, "{n} flows: {per_flow} bytes per flow");
+        assert!(per_flow <= 272, "{n} flows: {per_flow} bytes per flow");
     }
 }
 
