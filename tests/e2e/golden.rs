@@ -365,6 +365,11 @@ fn tcp_counter_cases() {
             "resets": 1, "retrans": 0, "seq_errors": 0}),
         "flags are per interval: this one's ACK+PSH and the RST"
     );
+    assert_eq!(
+        purge[0]["flow"]["tcp_total"],
+        serde_json::json!({"resets": 1, "retrans": 3, "seq_errors": 2}),
+        "the purge's totals hold both intervals"
+    );
     assert_eq!(purge[0]["reason"], "closed");
     let iface = of_type(&out, "interface_stats");
     assert_eq!(iface[0]["tcp_counters.pcap"]["tcp_seq_errors"], 2);

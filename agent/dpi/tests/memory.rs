@@ -256,8 +256,8 @@ fn table_packet<'a>(
 
 #[test]
 fn a_flow_in_a_table_with_dpi_holds_at_most_288_bytes() {
-    // The agent's budget: slot, index and detection state (about 270
-    // bytes, 52 of them the TCP state of the slot), for the flows
+    // The agent's budget: slot, index and detection state (about 280
+    // bytes, 64 of them the TCP state of the slot), for the flows
     // the 1M-flow figures use (two junk datagrams to port 40000 with no
     // reply; one SYN) and for flows whose detection ended (a DNS query
     // and its answer). 100,000 flows: the index at a typical load.

@@ -1042,6 +1042,7 @@ impl<C: Classifier> FlowTable<C> {
             local_stats: f.sides[local.index()].stats(f.tcp.flags_sent[local.index()]),
             other_stats: f.sides[other.index()].stats(f.tcp.flags_sent[other.index()]),
             tcp: (f.key.protocol == 6).then_some(f.tcp.interval),
+            tcp_total: (f.key.protocol == 6).then_some(f.tcp.total),
         };
         emit(event, &view);
     }

@@ -80,6 +80,8 @@ struct Verdict {
 pub(crate) struct TcpState {
     /// Counters since the flow's previous record.
     pub(crate) interval: TcpCounters,
+    /// Counters since the flow began.
+    pub(crate) total: TcpCounters,
     /// TCP flags each side sent since the flow's previous record, OR-ed.
     pub(crate) flags_sent: [u8; 2],
     /// Next expected sequence number: the furthest end of a segment.
@@ -149,16 +151,18 @@ impl TcpState {
             // afresh (the counters go on).
             *self = TcpState {
                 interval: self.interval,
+                total: self.total,
                 flags_sent: self.flags_sent,
                 ..TcpState::default()
             };
         }
         self.flags_sent[f] |= tcp.flags;
         let v = self.judge(f, tcp, payload_len, at);
-        let c = &mut self.interval;
-        c.resets += u32::from(tcp.flags & RST != 0);
-        c.retrans += u32::from(v.retransmission);
-        c.seq_errors += u32::from(v.gap || v.out_of_order);
+        for c in [&mut self.interval, &mut self.total] {
+            c.resets += u32::from(tcp.flags & RST != 0);
+            c.retrans += u32::from(v.retransmission);
+            c.seq_errors += u32::from(v.gap || v.out_of_order);
+        }
         match tcp.flags & (SYN | ACK) {
             SYN if !self.has(RTT_KNOWN) => {
                 self.syn_rtt = at.micros;
@@ -297,7 +301,8 @@ mod tests {
             t.segment(side, &tcp, len, at);
             sent[side.index()] = Some(us);
         }
-        t.interval
+        assert_eq!(t.interval, t.total);
+        t.total
     }
 
     fn counters(resets: u32, retrans: u32, seq_errors: u32) -> TcpCounters {
@@ -513,7 +518,7 @@ mod tests {
     }
 
     #[test]
-    fn intervals_start_from_zero() {
+    fn totals_outlive_intervals() {
         let mut t = TcpState::default();
         let at = |us| SegmentTime {
             micros: us,
@@ -530,6 +535,7 @@ mod tests {
         t.end_interval();
         t.segment(C, &seg(11, A | RST), 0, at(2_000_000));
         assert_eq!(t.interval, counters(1, 0, 0));
+        assert_eq!(t.total, counters(1, 1, 0));
         assert_eq!(t.flags_sent, [A | RST, 0]);
     }
 }

@@ -66,6 +66,7 @@ struct Ev {
     local_origin: bool,
     other_type: OtherType,
     tcp: Option<TcpCounters>,
+    tcp_total: Option<TcpCounters>,
     /// TCP flags sent by the local side, then the other.
     tcp_flags: (u8, u8),
     protocol: &'static str,
@@ -92,6 +93,7 @@ fn run(
             local_origin: v.local_origin,
             other_type: v.other_type,
             tcp: v.tcp,
+            tcp_total: v.tcp_total,
             tcp_flags: (v.local_stats.tcp_flags, v.other_stats.tcp_flags),
             protocol: v.detection.protocol.name(),
             guessed: v.detection.guessed,
@@ -143,7 +145,7 @@ fn flow_slot_fits_the_memory_budget() {
     // 272 bytes per flow all told: the slot, plus the index (5 to 11.4
     // bytes per flow between its resizes), plus at most one partly used
     // slab chunk. DPI keeps its state behind one pointer; TCP sequence
-    // analysis keeps 52 bytes inline (`TcpState`).
+    // analysis keeps 64 bytes inline (`TcpState`).
     let size = std::mem::size_of::<Flow<Box<u8>>>();
     assert!(size <= 256, "{size} bytes");
     assert!(FlowTable::<PortGuess>::flow_size() <= size);
@@ -364,6 +366,72 @@ fn a_reset_closes_the_flow_and_is_counted() {
     assert_eq!(t.take_counters().tcp_resets, 1);
 }
 
+const PURGE_CLOSED: FlowEvent = FlowEvent::Purged {
+    reason: PurgeReason::Closed,
+    evicted: false,
+};
+
+#[test]
+fn a_lone_reset_counted_in_an_earlier_interval_is_in_the_purge_total() {
+    // The RST's interval ends before the flow has been quiet for
+    // ttl_closed: its `flow_stats` counts it, the purge's interval is
+    // empty, and the purge's totals still hold it.
+    let mut t = table();
+    let (c, s) = (("10.0.0.2", 40000), ("10.0.0.1", 80));
+    observe_all(
+        &mut t,
+        &[tcp(
+            pkt(14_900, 6, c.0, c.1, s.0, s.1, 60),
+            5,
+            TcpInfo::RST,
+            0,
+        )],
+    );
+    let ev = tick(&mut t, 15_000);
+    assert_eq!(ev.last().unwrap().event, FlowEvent::Stats);
+    assert_eq!(ev.last().unwrap().tcp.unwrap().resets, 1);
+    let ev = tick(&mut t, 30_000);
+    assert_eq!(ev[0].event, PURGE_CLOSED);
+    assert_eq!(ev[0].tcp.unwrap().resets, 0);
+    assert_eq!(ev[0].tcp_total.unwrap().resets, 1);
+}
+
+#[test]
+fn a_reset_after_the_purge_opens_a_flow_of_its_own() {
+    // FINs both ways close the flow; it is purged after 10 s of quiet. A
+    // RST 30 s later belongs to no flow left: it opens a new one, of that
+    // one packet, closed at once, whose records count it.
+    let mut t = table();
+    let (c, s) = (("10.0.0.2", 40000), ("10.0.0.1", 80));
+    let (fin, ack) = (TcpInfo::FIN | TcpInfo::ACK, TcpInfo::ACK);
+    observe_all(
+        &mut t,
+        &[
+            tcp(pkt(0, 6, c.0, c.1, s.0, s.1, 60), 1, fin, 0),
+            tcp(pkt(1, 6, s.0, s.1, c.0, c.1, 60), 9, fin, 0),
+            tcp(pkt(2, 6, c.0, c.1, s.0, s.1, 60), 2, ack, 0),
+        ],
+    );
+    let ev = tick(&mut t, 15_000);
+    let purge = ev.iter().find(|e| e.event == PURGE_CLOSED).unwrap();
+    assert_eq!(purge.tcp_total.unwrap(), TcpCounters::default());
+    assert!(t.is_empty());
+    observe_all(
+        &mut t,
+        &[tcp(
+            pkt(30_000, 6, s.0, s.1, c.0, c.1, 60),
+            10,
+            TcpInfo::RST,
+            0,
+        )],
+    );
+    assert_eq!(t.closing(), 1);
+    let ev = drain(&mut t);
+    let purge = ev.iter().find(|e| e.event == PURGE_CLOSED).unwrap();
+    assert_eq!(purge.total_packets, 1);
+    assert_eq!(purge.tcp_total.unwrap().resets, 1);
+}
+
 #[test]
 fn the_least_recently_seen_flow_is_evicted() {
     let cfg = FlowConfig {
@@ -525,6 +593,11 @@ fn tcp_counters_are_per_interval() {
     );
     let ev = tick(&mut t, 30_000);
     assert_eq!(ev[0].tcp.unwrap(), TcpCounters::default());
+    // The purge's interval is quiet; its totals hold the whole flow.
+    let ev = drain(&mut t);
+    let purge = ev.iter().find(|e| e.event == PURGE_EXPIRED).unwrap();
+    assert_eq!(purge.tcp.unwrap(), TcpCounters::default());
+    assert_eq!(purge.tcp_total.unwrap().retrans, 1);
 }
 
 #[test]
