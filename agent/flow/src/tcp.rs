@@ -52,7 +52,9 @@ const ISN_UPPER: u16 = 1 << 11;
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct SegmentTime {
     /// Microseconds since the flow's first packet, wrapping at 2^32 (71
-    /// minutes: times are only ever compared over a round trip).
+    /// minutes). Times are compared with a round-trip time: a direction
+    /// whose `next` has not moved for 71 minutes or more can look recent,
+    /// once in 2^32 / round trip, where Wireshark's nanoseconds would not.
     pub(crate) micros: u32,
     /// Time since the other side's latest packet (from the epoch when it
     /// sent none).
