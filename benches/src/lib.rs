@@ -209,6 +209,11 @@ pub fn sample_flow() -> FlowView<'static> {
             retrans: 3,
             seq_errors: 1,
         }),
+        tcp_total: Some(TcpCounters {
+            resets: 0,
+            retrans: 40,
+            seq_errors: 12,
+        }),
     }
 }
 

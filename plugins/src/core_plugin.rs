@@ -17,7 +17,8 @@
 //! | `last_seen_at` | all | ms, latest packet |
 //! | `local_bytes`, `local_packets`, `other_bytes`, `other_packets` | all | wire bytes / frames sent by each side since the flow's previous `flow_stats` |
 //! | `local_rate`, `other_rate` | all | bytes/s over the same interval, averaged over the one-second slots in which that side sent |
-//! | `tcp` | all, TCP only | `{local_flags, other_flags, resets, retrans, seq_errors}` during the same interval; the flags are the TCP header's flags byte (FIN 1, SYN 2, RST 4, PSH 8, ACK 16, URG 32, ECE 64, CWR 128) each side sent, OR-ed (extension) |
+//! | `tcp` | all, TCP only | `{local_flags, other_flags, resets, retrans, seq_errors}` during the same interval; the flags are the TCP header's flags byte (FIN 1, SYN 2, RST 4, PSH 8, ACK 16, URG 32, ECE 64, CWR 128) each side sent, OR-ed (extension); the counters as `docs/records.md` defines them |
+//! | `tcp_total` | `flow_purge`, TCP only | `{resets, retrans, seq_errors}` since the flow began (extension) |
 //! | `total_bytes`, `total_packets` | all | since the flow began, both sides |
 //! | `total_local_bytes`, `total_local_packets`, `total_other_bytes`, `total_other_packets` | all | since the flow began, per side (extension) |
 //! | `first_seen_at`, `ip_version`, `ip_protocol`, `vlan_id`, `local_ip`, `local_port`, `other_ip`, `other_port`, `local_origin`, `detected_protocol_name`, `detected_application_name` | `flow`, `flow_purge` | the flow's identity |
@@ -342,6 +343,15 @@ fn flow_body(j: &mut Json<'_>, kind: RecordKind, f: &FlowView<'_>, geo: &ArcSwap
             j.u64(key!("resets"), tcp.resets);
             j.u64(key!("retrans"), tcp.retrans);
             j.u64(key!("seq_errors"), tcp.seq_errors);
+        });
+    }
+    if kind == RecordKind::FlowPurge
+        && let Some(total) = &f.tcp_total
+    {
+        j.field_object(key!("tcp_total"), |j| {
+            j.u64(key!("resets"), total.resets);
+            j.u64(key!("retrans"), total.retrans);
+            j.u64(key!("seq_errors"), total.seq_errors);
         });
     }
     j.u64(key!("total_bytes"), l.total_bytes + o.total_bytes);

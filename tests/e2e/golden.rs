@@ -522,14 +522,15 @@ fn tcp_counter_cases() {
     let (c, s) = (("10.0.0.2", 40000), ("10.0.0.1", 80));
     let mut cap = Capture::new();
     cap.tcp(0, c, s, 1000, SYN, 0)
-        .tcp(1, s, c, 5000, SYN | ACK, 0)
-        .tcp(2, c, s, 1001, ACK, 100) // in order, next 1101
-        .tcp(3, c, s, 1001, ACK, 100) // retransmission
-        .tcp(4, c, s, 1201, ACK, 100) // gap: seq error, next 1301
-        .tcp(5, c, s, 1101, ACK, 100) // fills the gap: retransmission
-        .tcp(6, c, s, 1251, ACK, 100) // partial overlap: seq error, next 1351
-        .tcp(7, c, s, 1350, ACK, 0) // keep-alive at next - 1: nothing
-        .tcp(8, c, s, 1200, ACK, 0) // empty and out of place: seq error
+        .tcp(500, c, s, 1000, SYN, 0) // the SYN again: retransmission
+        .tcp(501, s, c, 5000, SYN | ACK, 0)
+        .tcp(502, c, s, 1001, ACK, 100) // in order, next 1101; round trip 2 ms
+        .tcp(1_000, c, s, 1001, ACK, 100) // sent again: retransmission
+        .tcp(1_001, c, s, 1201, ACK, 100) // gap: seq error, next 1301
+        .tcp(1_002, c, s, 1101, ACK, 100) // fills it within 2 ms: out of order, seq error
+        .tcp(2_000, c, s, 1251, ACK, 100) // partial overlap: retransmission, next 1351
+        .tcp(2_001, c, s, 1350, ACK, 0) // keep-alive at next - 1: nothing
+        .tcp(2_002, c, s, 1200, ACK, 0) // empty and behind: nothing
         .tcp(16_000, c, s, 1351, ACK | PSH, 10) // next interval: clean
         .tcp(16_001, s, c, 5001, RST, 0); // reset
     let out = cap.check("tcp_counters", &Config::default());
@@ -537,7 +538,7 @@ fn tcp_counter_cases() {
     assert_eq!(
         stats[0]["flow"]["tcp"],
         serde_json::json!({"local_flags": SYN | ACK, "other_flags": SYN | ACK,
-            "resets": 0, "retrans": 2, "seq_errors": 3}),
+            "resets": 0, "retrans": 3, "seq_errors": 2}),
         "the client (local) sent SYN and ACKs, the server SYN+ACK"
     );
     let purge = of_type(&out, "flow_purge");
@@ -547,9 +548,14 @@ fn tcp_counter_cases() {
             "resets": 1, "retrans": 0, "seq_errors": 0}),
         "flags are per interval: this one's ACK+PSH and the RST"
     );
+    assert_eq!(
+        purge[0]["flow"]["tcp_total"],
+        serde_json::json!({"resets": 1, "retrans": 3, "seq_errors": 2}),
+        "the purge's totals hold both intervals"
+    );
     assert_eq!(purge[0]["reason"], "closed");
     let iface = of_type(&out, "interface_stats");
-    assert_eq!(iface[0]["tcp_counters.pcap"]["tcp_seq_errors"], 3);
+    assert_eq!(iface[0]["tcp_counters.pcap"]["tcp_seq_errors"], 2);
     assert_eq!(iface[1]["tcp_counters.pcap"]["tcp_resets"], 1);
 }
 

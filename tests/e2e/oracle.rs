@@ -1,4 +1,5 @@
-//! flowstat against tshark, on every capture of the corpus.
+//! flowstat against tshark, on every capture of the corpus (the TCP
+//! counters against its sequence analysis in `tcp`).
 //!
 //! Flows are compared per side: packets and wire bytes each endpoint sent
 //! (and the TCP flags it sent, in the per-frame test), summed over the
@@ -13,6 +14,8 @@ use std::path::Path;
 use serde_json::Value;
 
 use crate::common::{all_tunnels, corpus, oracle, rel, replay};
+
+mod tcp;
 
 /// One endpoint: address as tshark and Rust print it, and port.
 type End = (String, u16);
@@ -448,128 +451,5 @@ fn conversations_equal_tshark_conv_tables() {
         "{} differences:\n{}",
         failures.len(),
         failures.join("\n")
-    );
-}
-
-/// Sums of `flow_stats` and `flow_purge` TCP counters per conversation.
-fn flowstat_tcp(records: &[Value]) -> BTreeMap<(End, End), (u64, u64)> {
-    // Records of one flow share their first digest; the purge record names
-    // the endpoints.
-    let mut sums: BTreeMap<String, (u64, u64)> = BTreeMap::new();
-    let mut names = BTreeMap::new();
-    for r in records {
-        let f = &r["flow"];
-        if (r["type"] != "flow_stats" && r["type"] != "flow_purge") || f.get("tcp").is_none() {
-            continue;
-        }
-        let s = sums.entry(first_digest(f)).or_default();
-        s.0 += f["tcp"]["retrans"].as_u64().expect("retrans");
-        s.1 += f["tcp"]["resets"].as_u64().expect("resets");
-        if r["type"] == "flow_purge" {
-            let end = |ip: &str, port: &str| -> End {
-                (
-                    f[ip].as_str().expect("ip").to_owned(),
-                    f[port].as_u64().expect("port") as u16,
-                )
-            };
-            let (a, b) = (end("local_ip", "local_port"), end("other_ip", "other_port"));
-            names.insert(first_digest(f), if a <= b { (a, b) } else { (b, a) });
-        }
-    }
-    let mut out: BTreeMap<(End, End), (u64, u64)> = BTreeMap::new();
-    for (digest, (retrans, resets)) in sums {
-        let e = out.entry(names[&digest].clone()).or_default();
-        e.0 += retrans;
-        e.1 += resets;
-    }
-    out
-}
-
-/// tshark's retransmissions (frames flagged retransmission, fast
-/// retransmission or spurious retransmission; a fast retransmission is also
-/// flagged as a retransmission and counts once) and RST segments, per
-/// conversation.
-fn tshark_tcp(file: &Path) -> BTreeMap<(End, End), (u64, u64)> {
-    let path = file.to_string_lossy();
-    let text = oracle(
-        "tshark",
-        &[
-            "-r",
-            &path,
-            "-Y",
-            "tcp && !icmp && !icmpv6",
-            "-T",
-            "fields",
-            "-e",
-            "ip.src",
-            "-e",
-            "ipv6.src",
-            "-e",
-            "tcp.srcport",
-            "-e",
-            "ip.dst",
-            "-e",
-            "ipv6.dst",
-            "-e",
-            "tcp.dstport",
-            "-e",
-            "tcp.analysis.retransmission",
-            "-e",
-            "tcp.analysis.fast_retransmission",
-            "-e",
-            "tcp.analysis.spurious_retransmission",
-            "-e",
-            "tcp.flags.reset",
-        ],
-    );
-    let mut out: BTreeMap<(End, End), (u64, u64)> = BTreeMap::new();
-    for line in text.lines() {
-        let v: Vec<&str> = line
-            .split('\t')
-            .chain(std::iter::repeat(""))
-            .take(10)
-            .collect();
-        let last = |s: &str| s.rsplit(',').next().unwrap_or_default().to_owned();
-        let src = (
-            last(if v[0].is_empty() { v[1] } else { v[0] }),
-            last(v[2]).parse().expect("port"),
-        );
-        let dst = (
-            last(if v[3].is_empty() { v[4] } else { v[3] }),
-            last(v[5]).parse().expect("port"),
-        );
-        let e = out
-            .entry(if src <= dst { (src, dst) } else { (dst, src) })
-            .or_default();
-        e.0 += u64::from(!(v[6].is_empty() && v[7].is_empty() && v[8].is_empty()));
-        e.1 += u64::from(matches!(last(v[9]).as_str(), "1" | "True"));
-    }
-    out
-}
-
-#[test]
-fn tcp_retransmissions_and_resets_equal_tshark() {
-    let files: Vec<_> = corpus()
-        .into_iter()
-        .filter(|f| rel(f).starts_with("zeek/tcp/"))
-        .collect();
-    assert_eq!(files.len(), 7);
-    let (mut retrans, mut resets) = (0, 0);
-    for file in &files {
-        let ours = flowstat_tcp(&replay(std::slice::from_ref(file), &all_tunnels()));
-        let theirs = tshark_tcp(file);
-        assert_eq!(
-            ours,
-            theirs,
-            "{}: (retrans, resets) per conversation",
-            rel(file)
-        );
-        retrans += theirs.values().map(|v| v.0).sum::<u64>();
-        resets += theirs.values().map(|v| v.1).sum::<u64>();
-    }
-    // The captures exercise both counters.
-    assert!(
-        retrans >= 5 && resets >= 4,
-        "retrans {retrans}, resets {resets}"
     );
 }

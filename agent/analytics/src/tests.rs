@@ -73,6 +73,7 @@ fn flow(other: [u8; 4], app: &'static str, bytes: u64, total: u64, id: u8) -> Fl
             tcp_flags: 0,
         },
         tcp: None,
+        tcp_total: None,
     }
 }
 

@@ -159,6 +159,8 @@ pub struct FlowView<'a> {
     pub other_stats: SideStats,
     /// TCP counters of the interval, for TCP flows.
     pub tcp: Option<TcpCounters>,
+    /// TCP counters since the flow began, for TCP flows.
+    pub tcp_total: Option<TcpCounters>,
 }
 
 /// A flow's earlier digests (see [`FlowView::digest_prev`]): the first

@@ -54,14 +54,16 @@ pub struct Fragment {
 }
 
 /// TCP header fields the flow table uses.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct TcpInfo {
     /// Sequence number.
     pub seq: u32,
-    /// Acknowledgement number.
+    /// Acknowledgement number (whether or not ACK is set).
     pub ack: u32,
     /// Flags byte (CWR ECE URG ACK PSH RST SYN FIN, FIN the lowest bit).
     pub flags: u8,
+    /// Window field, as the header carries it (not scaled).
+    pub window: u16,
 }
 
 impl TcpInfo {

@@ -677,6 +677,7 @@ impl Cx {
                     seq: u32::from_be_bytes([h[4], h[5], h[6], h[7]]),
                     ack: u32::from_be_bytes([h[8], h[9], h[10], h[11]]),
                     flags: h[13],
+                    window: u16::from_be_bytes([h[14], h[15]]),
                 });
             }
             return;
@@ -688,6 +689,7 @@ impl Cx {
             seq: t.sequence_number(),
             ack: t.acknowledgment_number(),
             flags: header.get(13).copied().unwrap_or(0),
+            window: t.window_size(),
         });
         let payload = data.get(header.len()..).unwrap_or_default();
         m.payload = payload;
@@ -1060,7 +1062,8 @@ mod tests {
             Some(TcpInfo {
                 seq: 1000,
                 ack: 77,
-                flags: TcpInfo::ACK | TcpInfo::PSH
+                flags: TcpInfo::ACK | TcpInfo::PSH,
+                window: 512,
             })
         );
         assert_eq!(m.payload, b"hello");

@@ -524,6 +524,7 @@ mod tests {
                             seq: next[dir],
                             ack: next[1 - dir],
                             flags: TcpInfo::ACK,
+                            ..TcpInfo::default()
                         });
                         next[dir] += payload.len() as u32;
                     }
@@ -566,6 +567,7 @@ mod tests {
                 seq: 1000,
                 ack: 5000,
                 flags,
+                ..TcpInfo::default()
             });
             e.inspect(&mut st, &flow, &pkt, true);
         }
@@ -593,6 +595,7 @@ mod tests {
                 seq,
                 ack,
                 flags: TcpInfo::ACK,
+                ..TcpInfo::default()
             });
             e.inspect(&mut st, &flow, &pkt, i % 2 == 0)
         });

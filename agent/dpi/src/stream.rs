@@ -112,7 +112,11 @@ mod tests {
     use super::*;
 
     fn seg(seq: u32, flags: u8) -> TcpInfo {
-        TcpInfo { seq, ack: 0, flags }
+        TcpInfo {
+            seq,
+            flags,
+            ..TcpInfo::default()
+        }
     }
 
     #[test]

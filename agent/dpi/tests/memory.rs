@@ -153,6 +153,7 @@ fn segment(seq: u32, ack: u32) -> Option<TcpInfo> {
         seq,
         ack,
         flags: TcpInfo::ACK | TcpInfo::PSH,
+        ..TcpInfo::default()
     })
 }
 
@@ -254,8 +255,9 @@ fn table_packet<'a>(
 }
 
 #[test]
-fn a_flow_in_a_table_with_dpi_holds_at_most_256_bytes() {
-    // The agent's budget: slot, index and detection state, for the flows
+fn a_flow_in_a_table_with_dpi_holds_at_most_288_bytes() {
+    // The agent's budget: slot, index and detection state (about 280
+    // bytes, 64 of them the TCP state of the slot), for the flows
     // the 1M-flow figures use (two junk datagrams to port 40000 with no
     // reply; one SYN) and for flows whose detection ended (a DNS query
     // and its answer). 100,000 flows: the index at a typical load.
@@ -268,6 +270,7 @@ fn a_flow_in_a_table_with_dpi_holds_at_most_256_bytes() {
         seq: 1,
         ack: 0,
         flags: TcpInfo::SYN,
+        ..TcpInfo::default()
     });
     type Feed<'a> = &'a dyn Fn(usize, &mut dyn FnMut(PacketMeta<'_>));
     let kinds: [(&str, Feed<'_>); 3] = [
@@ -300,7 +303,7 @@ fn a_flow_in_a_table_with_dpi_holds_at_most_256_bytes() {
         assert_eq!(table.len(), N, "{name}");
         let per_flow = (held() - before) as f64 / N as f64;
         println!("{name}: {per_flow:.1} bytes a flow");
-        assert!(per_flow <= 256.0, "{name}: {per_flow:.1} bytes a flow");
+        assert!(per_flow <= 288.0, "{name}: {per_flow:.1} bytes a flow");
     }
 }
 

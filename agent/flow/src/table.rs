@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use flowstat_core::{
     AddrClass, Classifier, Detection, DigestPrev, Endpoint, FlowEvent, FlowInfo, FlowView,
-    Metadata, OtherType, PacketMeta, PortGuess, Protocol, PurgeReason, SideStats, TcpCounters,
-    TcpInfo, Timestamp, ip_addr,
+    Metadata, OtherType, PacketMeta, PortGuess, Protocol, PurgeReason, SideStats, TcpInfo,
+    Timestamp, ip_addr,
 };
 use foldhash::fast::FixedState;
 use hashbrown::{HashMap, HashTable};
@@ -15,7 +15,7 @@ use crate::digest;
 use crate::frag::{Datagram, DatagramKey, Fragments, MAX_DATAGRAMS};
 use crate::locals::LocalNetworks;
 use crate::slab::Slab;
-use crate::tcp::SeqTracker;
+use crate::tcp::{SegmentTime, TcpState};
 use flowstat_core::{FlowKey, Side};
 
 /// Flow table limits and timeouts (config section `[flows]`).
@@ -165,10 +165,8 @@ const ACTIVE: u16 = 1 << 1;
 const DETECTED: u16 = 1 << 2;
 const GUESSED: u16 = 1 << 3;
 const RST_SEEN: u16 = 1 << 4;
-/// TCP sequence tracking started, per side (lower, upper).
-const SEQ_STARTED: [u16; 2] = [1 << 5, 1 << 6];
-/// A FIN was sent, per side.
-const FIN_SENT: [u16; 2] = [1 << 7, 1 << 8];
+/// A FIN was sent, per side (lower, upper).
+const FIN_SENT: [u16; 2] = [1 << 5, 1 << 6];
 /// Detection ended: its state is dropped and no more packets are examined.
 const DPI_DONE: u16 = 1 << 9;
 /// A second `flow` record went out when detection finished after the first.
@@ -187,12 +185,11 @@ struct SideState {
     total_bytes: u64,
     total_packets: u64,
     packets: u32,
-    /// Last one-second slot (epoch seconds, truncated) with traffic from
-    /// this side in the interval, and how many distinct slots had traffic.
-    slot: u32,
+    /// How many distinct one-second slots (epoch seconds) had traffic
+    /// from this side in the interval; the last is `sent`'s.
     slots: u32,
-    /// Next expected TCP sequence number from this side.
-    next_seq: u32,
+    /// Time of this side's latest packet (the epoch before its first).
+    sent: Timestamp,
 }
 
 impl SideState {
@@ -203,11 +200,10 @@ impl SideState {
         self.packets = self
             .packets
             .saturating_add(u32::try_from(packets).unwrap_or(u32::MAX));
-        let slot = now.as_secs() as u32;
-        if self.slots == 0 || slot != self.slot {
+        if self.slots == 0 || now.as_secs() != self.sent.as_secs() {
             self.slots += 1;
-            self.slot = slot;
         }
+        self.sent = self.sent.max(now);
     }
 
     fn stats(&self, tcp_flags: u8) -> SideStats {
@@ -237,9 +233,9 @@ struct Flow<S> {
     prev: u32,
     next: u32,
     first_seen: Timestamp,
-    last_seen: Timestamp,
+    /// The flow's latest packet is its sides' latest.
     sides: [SideState; 2],
-    tcp: TcpCounters,
+    tcp: TcpState,
     /// The current digest (the first one until detection changes it).
     digest: [u8; 20],
     macs: [[u8; 6]; 2],
@@ -251,9 +247,6 @@ struct Flow<S> {
     other_type: OtherType,
     dscp: u8,
     detection_packets: u8,
-    /// TCP flags each side sent since the flow's previous record, OR-ed
-    /// (by side index).
-    tcp_flags: [u8; 2],
     flags: u16,
     /// The timeout class whose list the flow is in.
     class: u8,
@@ -265,6 +258,11 @@ struct Flow<S> {
 impl<S> Flow<S> {
     fn has(&self, flag: u16) -> bool {
         self.flags & flag != 0
+    }
+
+    /// Time of the flow's latest packet.
+    fn last_seen(&self) -> Timestamp {
+        self.sides[0].sent.max(self.sides[1].sent)
     }
 
     fn closed(&self) -> bool {
@@ -286,10 +284,7 @@ impl<S> Flow<S> {
     fn info(&self) -> FlowInfo {
         let (client_ip, client_port) = self.key.endpoint(self.client);
         let (server_ip, server_port) = self.key.endpoint(self.client.other());
-        let tcp_next = |side: Side| {
-            let s = side.index();
-            (self.key.protocol == 6 && self.has(SEQ_STARTED[s])).then_some(self.sides[s].next_seq)
-        };
+        let tcp_next = |side: Side| self.tcp.next(side).filter(|_| self.key.protocol == 6);
         FlowInfo {
             ip_version: self.key.ip_version,
             ip_protocol: self.key.protocol,
@@ -494,7 +489,7 @@ impl<C: Classifier> FlowTable<C> {
         self.last = idx;
         self.account(idx, side, 1, u64::from(pkt.wire_len), pkt.src_mac, pkt.ts);
         if let Some(tcp) = &pkt.tcp {
-            self.analyse_tcp(idx, side, tcp, pkt.payload_len);
+            self.analyse_tcp(idx, side, tcp, pkt.payload_len, pkt.ts);
         }
         if let Some(frag) = pkt.fragment {
             self.first_fragment(idx, key, side, DatagramKey::of(pkt, frag.id), pkt.ts);
@@ -514,7 +509,7 @@ impl<C: Classifier> FlowTable<C> {
         F: FnMut(FlowEvent, &FlowView<'_>),
     {
         self.purge_oldest(
-            |table, f| now.since(f.last_seen) >= table.ttl(f.class),
+            |table, f| now.since(f.last_seen()) >= table.ttl(f.class),
             emit,
         );
         let deadline = now
@@ -548,20 +543,20 @@ impl<C: Classifier> FlowTable<C> {
             let visit = |idx: u32| {
                 idx != NIL && {
                     let f = self.flows.get(idx);
-                    f.has(ACTIVE) || f.last_seen >= since
+                    f.has(ACTIVE) || f.last_seen() >= since
                 }
             };
             let Some(newest) = cursors
                 .iter()
                 .filter(|&&c| visit(c))
-                .map(|&c| self.flows.get(c).last_seen)
+                .map(|&c| self.flows.get(c).last_seen())
                 .max()
             else {
                 break;
             };
             run.clear();
             for c in &mut cursors {
-                while visit(*c) && self.flows.get(*c).last_seen == newest {
+                while visit(*c) && self.flows.get(*c).last_seen() == newest {
                     run.push(*c);
                     *c = self.flows.get(*c).next;
                 }
@@ -582,8 +577,7 @@ impl<C: Classifier> FlowTable<C> {
                 self.emit(idx, FlowEvent::Stats, emit);
                 let f = self.flows.get_mut(idx);
                 f.flags &= !ACTIVE;
-                f.tcp = TcpCounters::default();
-                f.tcp_flags = [0; 2];
+                f.tcp.end_interval();
                 f.sides.iter_mut().for_each(SideState::end_interval);
             }
         }
@@ -617,7 +611,7 @@ impl<C: Classifier> FlowTable<C> {
                 .lists
                 .iter()
                 .filter(|l| due_at(l.tail))
-                .map(|l| self.flows.get(l.tail).last_seen)
+                .map(|l| self.flows.get(l.tail).last_seen())
                 .min()
             else {
                 break;
@@ -625,7 +619,7 @@ impl<C: Classifier> FlowTable<C> {
             run.clear();
             for list in &self.lists {
                 let mut idx = list.tail;
-                while due_at(idx) && self.flows.get(idx).last_seen == oldest {
+                while due_at(idx) && self.flows.get(idx).last_seen() == oldest {
                     run.push(idx);
                     idx = self.flows.get(idx).prev;
                 }
@@ -716,10 +710,8 @@ impl<C: Classifier> FlowTable<C> {
             prev: NIL,
             next: NIL,
             first_seen: pkt.ts,
-            last_seen: pkt.ts,
             sides: [SideState::default(); 2],
-            tcp: TcpCounters::default(),
-            tcp_flags: [0; 2],
+            tcp: TcpState::default(),
             macs: [[0; 6]; 2],
             classes,
             protocol: Protocol::UNKNOWN,
@@ -759,7 +751,7 @@ impl<C: Classifier> FlowTable<C> {
             .iter()
             .map(|l| l.tail)
             .filter(|&t| t != NIL)
-            .min_by_key(|&t| self.flows.get(t).last_seen)
+            .min_by_key(|&t| self.flows.get(t).last_seen())
     }
 
     /// Adds packets sent by `side` at `now` and makes the flow the most
@@ -778,7 +770,6 @@ impl<C: Classifier> FlowTable<C> {
         if f.macs[side.index()] == [0; 6] {
             f.macs[side.index()] = mac;
         }
-        f.last_seen = f.last_seen.max(now);
         f.flags |= ACTIVE;
         if self.lists[usize::from(f.class)].head != idx {
             self.unlink(idx);
@@ -786,23 +777,25 @@ impl<C: Classifier> FlowTable<C> {
         }
     }
 
-    fn analyse_tcp(&mut self, idx: u32, side: Side, tcp: &TcpInfo, payload_len: u32) {
+    /// Runs a TCP segment sent by `side` at `now` through the flow's
+    /// sequence analysis.
+    fn analyse_tcp(
+        &mut self,
+        idx: u32,
+        side: Side,
+        tcp: &TcpInfo,
+        payload_len: u32,
+        now: Timestamp,
+    ) {
         let f = self.flows.get_mut(idx);
-        let before = f.tcp;
-        let s = side.index();
-        let mut seq = SeqTracker {
-            next: f.sides[s].next_seq,
-            started: f.has(SEQ_STARTED[s]),
-            fin: f.has(FIN_SENT[s]),
+        let before = f.tcp.interval;
+        let at = SegmentTime {
+            micros: now.since(f.first_seen).as_micros() as u32,
+            since_peer: now.since(f.sides[side.other().index()].sent),
         };
-        seq.segment(tcp, payload_len, &mut f.tcp);
-        f.tcp_flags[s] |= tcp.flags;
-        f.sides[s].next_seq = seq.next;
-        if seq.started {
-            f.flags |= SEQ_STARTED[s];
-        }
-        if seq.fin {
-            f.flags |= FIN_SENT[s];
+        f.tcp.segment(side, tcp, payload_len, at);
+        if tcp.has(TcpInfo::FIN) {
+            f.flags |= FIN_SENT[side.index()];
         }
         if tcp.has(TcpInfo::RST) {
             f.flags |= RST_SEEN;
@@ -813,9 +806,9 @@ impl<C: Classifier> FlowTable<C> {
             self.flows.get_mut(idx).class = TCP_CLOSED;
             self.push_front(idx);
         }
-        let f = self.flows.get(idx);
-        self.counters.tcp_resets += u64::from(f.tcp.resets - before.resets);
-        self.counters.tcp_seq_errors += u64::from(f.tcp.seq_errors - before.seq_errors);
+        let after = self.flows.get(idx).tcp.interval;
+        self.counters.tcp_resets += u64::from(after.resets - before.resets);
+        self.counters.tcp_seq_errors += u64::from(after.seq_errors - before.seq_errors);
     }
 
     /// Shows a packet sent by `side` to detection. The state starts with
@@ -1048,7 +1041,7 @@ impl<C: Classifier> FlowTable<C> {
             other_type: f.other_type,
             local_origin: f.client == local,
             first_seen: f.first_seen,
-            last_seen: f.last_seen,
+            last_seen: f.last_seen(),
             digest: f.digest,
             digest_prev,
             detection: Detection {
@@ -1065,9 +1058,10 @@ impl<C: Classifier> FlowTable<C> {
                     .as_ref()
                     .map_or(Metadata::none(), |s| self.classifier.metadata(s)),
             },
-            local_stats: f.sides[local.index()].stats(f.tcp_flags[local.index()]),
-            other_stats: f.sides[other.index()].stats(f.tcp_flags[other.index()]),
-            tcp: (f.key.protocol == 6).then_some(f.tcp),
+            local_stats: f.sides[local.index()].stats(f.tcp.flags_sent[local.index()]),
+            other_stats: f.sides[other.index()].stats(f.tcp.flags_sent[other.index()]),
+            tcp: (f.key.protocol == 6).then_some(f.tcp.interval),
+            tcp_total: (f.key.protocol == 6).then_some(f.tcp.total),
         };
         emit(event, &view);
     }

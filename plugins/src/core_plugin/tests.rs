@@ -82,6 +82,11 @@ fn view() -> FlowView<'static> {
             retrans: 2,
             seq_errors: 3,
         }),
+        tcp_total: Some(TcpCounters {
+            resets: 1,
+            retrans: 5,
+            seq_errors: 7,
+        }),
     }
 }
 
@@ -140,6 +145,11 @@ fn flow_purge_carries_reason_and_identity() {
     assert!(
         f.get("local_mac").is_none(),
         "metadata stays in the flow record"
+    );
+    assert_eq!(
+        f["tcp_total"],
+        serde_json::json!({"resets": 1, "retrans": 5, "seq_errors": 7}),
+        "the TCP totals are the purge's alone"
     );
 }
 
