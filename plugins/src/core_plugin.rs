@@ -28,7 +28,7 @@
 //! | `dhc_hit` | `flow` | true when the application came from the DNS cache |
 //! | `other_asn`, `other_as_name`, `other_country` | `flow`, when the `[geo]` databases know the other address | its autonomous system's number and name, its country (ISO 3166 alpha-2) |
 //! | `local_asn`, `local_as_name`, `local_country` | `flow`, when the local address is public and known | the same, for the local address |
-//! | `ssl`, `http`, `ssh`, `dhcp`, `stun`, `bt`, `mdns`, `ssdp` | `flow`, when DPI found them | protocol objects (SPEC 4); `ssl.version` and `ssl.cipher_suite` as `0x0303` |
+//! | `ssl`, `http`, `ssh`, `dhcp`, `stun`, `bt`, `mdns`, `ssdp` | `flow`, when DPI found them | protocol objects (SPEC 4); `ssl.version` and `ssl.cipher_suite` as `0x0303`; `ssl.client_ja4` and `ssl.server_ja4s` are FoxIO's JA4 and JA4S (extension: JA4S, TLS over TCP only). |
 //! | Netify's flags `app_ip_override`, `app_proto_twins`, `fhc_hit`, `ip_nat`, `soft_dissector` | `flow` | always false |
 //!
 //! `flow_purge` adds `reason` (`closed` or `expired`) and `evicted` (true
@@ -392,6 +392,7 @@ fn protocol_objects(j: &mut Json<'_>, m: &Metadata) {
             j.str(key!("fingerprint"), &ssl.fingerprint);
             j.str(key!("issuer_dn"), &ssl.issuer_dn);
             j.str(key!("server_cn"), &ssl.server_cn);
+            j.str(key!("server_ja4s"), &ssl.server_ja4s);
             j.str(key!("subject_dn"), &ssl.subject_dn);
             j.display(key!("version"), format_args!("0x{:04x}", ssl.version));
         });

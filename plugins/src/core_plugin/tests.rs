@@ -257,6 +257,7 @@ fn flow_record_carries_protocol_objects_in_key_order() {
             client_sni: "www.example.com".into(),
             alpn: vec!["h2".into(), "http/1.1".into()],
             client_ja4: "t13d1516h2_8daaf6152771_02713d6af862".into(),
+            server_ja4s: "t130200_1301_234ea6891581".into(),
             ..Ssl::default()
         })),
         http: Some(Box::new(Http {
@@ -291,6 +292,7 @@ fn flow_record_carries_protocol_objects_in_key_order() {
         "\"ssdp\":{\"user_agent\":\"UPnP/1.0\"}",
         "\"ssh\":{\"client\":\"\",\"server\":\"\"}",
         "\"ssl\":{\"alpn\":[\"h2\",\"http/1.1\"],\"alpn_server\":[],\"cipher_suite\":\"0x1301\"",
+        "\"server_cn\":\"\",\"server_ja4s\":\"t130200_1301_234ea6891581\"",
         "\"version\":\"0x0304\"}",
         "\"stun\":{\"mapped\":\"\"",
         "\"tcp\"",

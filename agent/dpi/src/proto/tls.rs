@@ -40,9 +40,9 @@ pub(crate) struct State {
 const HANDSHAKE: u8 = 22;
 /// Largest record fragment (TLSCiphertext may add 2048 to 2^14).
 const MAX_RECORD: usize = 16_384 + 2_048;
-/// Most list entries kept from a ClientHello (ciphers, extensions, ...).
-const MAX_LIST: usize = 128;
-/// Most ALPN values kept.
+/// Most ALPN values kept. (The hello's other lists are kept whole: the
+/// fingerprints hash every value, and the hello's bytes, at most a
+/// stream's [`STREAM_MAX`] or QUIC's reassembled CRYPTO data, bound them.)
 const MAX_ALPN: usize = 32;
 /// Longest text kept from the wire.
 const MAX_TEXT: usize = 256;
@@ -280,7 +280,9 @@ fn server_hello(body: &[u8], meta: &mut Metadata) -> Option<bool> {
     let mut selected = None;
     let mut alpn = None;
     let mut exts = Reader(r.vec16().unwrap_or_default());
+    let mut types = Vec::new();
     while let (Some(typ), Some(data)) = (exts.u16(), exts.vec16()) {
+        types.push(typ);
         match typ {
             43 => selected = Reader(data).u16(),
             16 => {
@@ -290,9 +292,11 @@ fn server_hello(body: &[u8], meta: &mut Metadata) -> Option<bool> {
             _ => {}
         }
     }
+    let version = selected.unwrap_or(legacy);
     let ssl = ssl(meta);
-    ssl.version = selected.unwrap_or(legacy);
+    ssl.version = version;
     ssl.cipher_suite = cipher;
+    ssl.server_ja4s = ja4s(version, cipher, &types, alpn);
     if let Some(a) = alpn {
         ssl.alpn_server = vec![wire_text(a, MAX_TEXT)];
     }
@@ -408,7 +412,7 @@ pub(crate) fn client_hello(body: &[u8], quic: bool, meta: &mut Metadata) -> bool
         let Some(data) = exts.vec16() else {
             return false;
         };
-        if !grease(typ) && hello.exts.len() < MAX_LIST {
+        if !grease(typ) {
             hello.exts.push(typ);
         }
         if hello.extension(typ, data).is_none() {
@@ -476,31 +480,10 @@ impl<'a> Hello<'a> {
         Some(())
     }
 
-    /// The JA4 fingerprint (FoxIO's specification).
+    /// The JA4 fingerprint (FoxIO's specification, `technical_details/JA4.md`).
     fn ja4(&mut self, quic: bool, legacy: u16) -> String {
-        let version = self.versions.iter().copied().max().unwrap_or(legacy);
-        let version = match version {
-            0x0304 => "13",
-            0x0303 => "12",
-            0x0302 => "11",
-            0x0301 => "10",
-            0x0300 => "s3",
-            0x0002 => "s2",
-            0xfeff => "d1",
-            0xfefd => "d2",
-            0xfefc => "d3",
-            _ => "00",
-        };
-        let alpn = match self.alpn.first().copied() {
-            Some(&[first, .., last]) | Some(&[first @ last]) => {
-                if first.is_ascii_alphanumeric() && last.is_ascii_alphanumeric() {
-                    format!("{}{}", char::from(first), char::from(last))
-                } else {
-                    format!("{:x}{:x}", first >> 4, last & 0xf)
-                }
-            }
-            _ => "00".into(),
-        };
+        let version = version_code(self.versions.iter().copied().max().unwrap_or(legacy));
+        let alpn = alpn_code(self.alpn.first().copied());
         let mut out = format!(
             "{}{version}{}{:02}{:02}{alpn}_",
             if quic { 'q' } else { 't' },
@@ -527,18 +510,62 @@ impl<'a> Hello<'a> {
     }
 }
 
+/// The JA4S fingerprint of a ServerHello over TCP (FoxIO's specification,
+/// `technical_details/JA4S.md`): the negotiated `version`, the number of
+/// extensions and the chosen ALPN, the `cipher` in hex, and the hash of
+/// the extension `types` in the order sent.
+fn ja4s(version: u16, cipher: u16, types: &[u16], alpn: Option<&[u8]>) -> String {
+    format!(
+        "t{}{:02}{}_{cipher:04x}_{}",
+        version_code(version),
+        types.len().min(99),
+        alpn_code(alpn),
+        hash12(&hex_list(types)),
+    )
+}
+
+/// JA4's two characters for a TLS version.
+fn version_code(version: u16) -> &'static str {
+    match version {
+        0x0304 => "13",
+        0x0303 => "12",
+        0x0302 => "11",
+        0x0301 => "10",
+        0x0300 => "s3",
+        0x0002 => "s2",
+        0xfeff => "d1",
+        0xfefd => "d2",
+        0xfefc => "d3",
+        _ => "00",
+    }
+}
+
+/// JA4's two characters for the first ALPN value: its first and last
+/// bytes when both are ASCII letters or digits, else the first and last
+/// hex digits of the value; `00` when there is none or it is empty.
+fn alpn_code(alpn: Option<&[u8]>) -> String {
+    match alpn {
+        Some(&[first, .., last]) | Some(&[first @ last]) => {
+            if first.is_ascii_alphanumeric() && last.is_ascii_alphanumeric() {
+                format!("{}{}", char::from(first), char::from(last))
+            } else {
+                format!("{:x}{:x}", first >> 4, last & 0xf)
+            }
+        }
+        _ => "00".into(),
+    }
+}
+
 /// True for the GREASE values of RFC 8701 (`0x?a?a`, both bytes equal).
 fn grease(v: u16) -> bool {
     v & 0x0f0f == 0x0a0a && v >> 8 == v & 0xff
 }
 
-/// The big-endian 16-bit values of `data`, GREASE left out, at most
-/// [`MAX_LIST`].
+/// The big-endian 16-bit values of `data`, GREASE left out.
 fn list16(data: &[u8]) -> Vec<u16> {
     data.chunks_exact(2)
         .map(|p| u16::from_be_bytes([p[0], p[1]]))
         .filter(|&v| !grease(v))
-        .take(MAX_LIST)
         .collect()
 }
 

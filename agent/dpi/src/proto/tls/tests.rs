@@ -38,6 +38,8 @@ fn tls12_client_hello_server_hello_and_certificate() {
     assert_eq!(ssl.alpn_server, ["h2"]);
     assert_eq!((ssl.version, ssl.cipher_suite), (0x0303, 0xc02f));
     assert_eq!(ssl.client_ja4, "t12d6707h2_2955a3196ffa_c83f907a73d3");
+    // ja4plus's JA4S of frame 6 (extensions ff01,0000,000b,0010).
+    assert_eq!(ssl.server_ja4s, "t1204h2_c02f_7cc3d1d7f9b5");
     assert_eq!(ssl.server_cn, "www.ntop.org");
     assert_eq!(ssl.subject_dn, "CN=www.ntop.org");
     assert_eq!(
@@ -67,6 +69,8 @@ fn certificate_with_many_common_names() {
     assert_eq!(meta.host_server_name, "ads1.msads.net");
     assert_eq!((ssl.version, ssl.cipher_suite), (0x0301, 0x002f));
     assert_eq!(ssl.client_ja4, "t10d120500_d94e65cdb899_c35b4a14be45");
+    // No extensions: zeros for their hash.
+    assert_eq!(ssl.server_ja4s, "t100000_002f_000000000000");
     assert_eq!(ssl.server_cn, "*.officeapps.live.com");
     assert!(ssl.subject_dn.starts_with(
         "C=US, L=Redmond, O=Microsoft, OU=GFS, CN=*.officeapps.live.com, CN=*.msads.net, "
@@ -92,6 +96,8 @@ fn tls13_with_grease_and_ech() {
     assert_eq!(ssl.alpn, ["h2", "http/1.1"]);
     assert_eq!((ssl.version, ssl.cipher_suite), (0x0304, 0x1301));
     assert_eq!(ssl.client_ja4, "t13d1516h2_8daaf6152771_02713d6af862");
+    // The version from supported_versions.
+    assert_eq!(ssl.server_ja4s, "t130200_1301_234ea6891581");
     assert_eq!(ssl.server_cn, "");
 }
 
@@ -106,6 +112,7 @@ fn tls13_facebook_fizz_versions() {
     assert_eq!(meta.host_server_name, "i.instagram.com");
     assert_eq!(ssl.alpn, ["h2", "h2-fb", "http/1.1"]);
     assert_eq!(ssl.client_ja4, "t00d0309h2_55b375c5d22e_566d5108064c");
+    assert_eq!(ssl.server_ja4s, "t000300_1301_0ee26285a86f");
     assert_eq!((ssl.version, ssl.cipher_suite), (0xfb1a, 0x1301));
 }
 
@@ -269,6 +276,23 @@ fn ja4_alpn_and_empty_lists() {
     assert_eq!(&ja4(&[0x30, 0xab])[8..10], "3b");
     assert_eq!(&ja4(&[0x30, 0xab, 0xcd, 0x31])[8..10], "01");
     assert!(grease(0x0a0a) && grease(0xfafa) && !grease(0x0a1a) && !grease(0x0303));
+}
+
+/// A ClientHello offering more cipher suites than JA4 counts (99): the
+/// count stops there, the hash covers every one.
+#[test]
+fn ja4_hashes_every_cipher_suite() {
+    let ciphers: Vec<u16> = (1..=150).collect();
+    let mut body = vec![3, 3];
+    body.extend([0; 32]); // random
+    body.push(0); // no session id
+    body.extend(((ciphers.len() * 2) as u16).to_be_bytes());
+    body.extend(ciphers.iter().flat_map(|c| c.to_be_bytes()));
+    body.extend([1, 0]); // null compression
+    let mut meta = Metadata::default();
+    assert!(client_hello(&body, false, &mut meta));
+    let want = format!("t12i990000_{}_000000000000", hash12(&hex_list(&ciphers)));
+    assert_eq!(ssl(&meta).client_ja4, want);
 }
 
 #[test]
