@@ -42,6 +42,14 @@ impl Stream {
         if self.broken || payload.is_empty() {
             return true;
         }
+        // Data from before where the stream was expected to start, none
+        // read yet: the flow table counted bytes detection never reads
+        // (zero padding on a handshake packet) or took another of
+        // several SYN+ACKs' sequence numbers. The data starts here.
+        let before = (self.next.wrapping_sub(seq) as i32) > 0;
+        if before && self.bytes.is_empty() && self.held.is_empty() {
+            self.start(seq);
+        }
         if !self.append(seq, payload) {
             return !self.hold(seq, payload);
         }
@@ -169,6 +177,25 @@ mod tests {
         s.expect(100); // started already
         s.push(&seg(7, TcpInfo::ACK), b"g");
         assert_eq!(s.bytes, b"abcdefg");
+    }
+
+    /// heuristic_tcp_ack_payload.pcap: the flow table counted a SYN+ACK's
+    /// two zero bytes, so the server's data was expected two bytes later
+    /// than it starts; tls_multiple_synack_different_seq.pcapng: the flow
+    /// table followed another of four SYN+ACKs than the one the data
+    /// continues.
+    #[test]
+    fn data_before_the_expected_start_starts_the_stream() {
+        let mut s = Stream::default();
+        s.expect(3);
+        assert!(s.push(&seg(1, TcpInfo::ACK), b"abcd"));
+        assert_eq!(s.bytes, b"abcd");
+        s.push(&seg(1, TcpInfo::ACK), b"ab"); // a retransmission now
+        assert_eq!(s.bytes, b"abcd");
+        let mut s = Stream::default();
+        s.expect(2_859_879_430);
+        s.push(&seg(2_829_651_201, TcpInfo::ACK), b"hello");
+        assert_eq!(s.bytes, b"hello");
     }
 
     #[test]
