@@ -1,9 +1,10 @@
-//! FTP control connections.
+//! FTP control connections, and their `AUTH TLS` upgrade to TLS.
 
 use flowstat_core::{Metadata, Protocol};
 
 use crate::dissect::{Dissector, Packet, Sample, Scratch, Verdict, any_first};
-use crate::proto::mail::{first_line, first_word_in};
+use crate::proto::mail::{Answer, after_word, answer, first_line, first_word_in, last_line};
+use crate::proto::tls;
 
 /// FTP_CONTROL.
 const FTP: Protocol = Protocol(1);
@@ -15,13 +16,97 @@ const FIRST_COMMANDS: &[&str] = &[
     "TYPE", "PASV", "EPSV", "CWD", "LANG", "SITE",
 ];
 
+/// Commands a client may send before asking for TLS (RFC 4217): any
+/// other shows that the session goes on in clear text.
+const BEFORE_AUTH: &[&str] = &[
+    "AUTH", "FEAT", "SYST", "OPTS", "HOST", "CLNT", "LANG", "NOOP",
+];
+
+/// `AUTH` mechanisms that ask for TLS (RFC 4217 and the older drafts).
+const TLS_MECHANISMS: &[&str] = &["TLS", "SSL", "TLS-C", "TLS-P"];
+
+/// Per-flow state.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct State {
+    /// Detected: the greeting and a first command were seen.
+    ftp: bool,
+    /// Stream lengths (client, server) when the client sent `AUTH TLS`.
+    pending: Option<[usize; 2]>,
+    /// After an accepted `AUTH TLS`: where TLS starts in each stream.
+    tls: Option<[usize; 2]>,
+}
+
 /// FTP control (`Protocol(1)`, "FTP_CONTROL"): the server's `220`
 /// greeting and a first client command that FTP has and SMTP does not
-/// start with. `Done` when both are seen.
-pub(crate) fn dissect(pkt: &Packet<'_>, _scratch: &mut Scratch, _meta: &mut Metadata) -> Verdict {
+/// start with. Then the commands are followed until the session shows
+/// whether it goes on in TLS: an `AUTH TLS` (or `SSL`) answered `234`
+/// hands the rest of both streams to the TLS dissector (the flow stays
+/// FTP_CONTROL, as nDPI has no FTPS), any command but those allowed
+/// before it ends detection.
+pub(crate) fn dissect(pkt: &Packet<'_>, scratch: &mut Scratch, meta: &mut Metadata) -> Verdict {
     if !pkt.tcp {
         return Verdict::No;
     }
+    let mut upgrade = None;
+    let verdict = scratch.keep(|st: &mut State| {
+        let verdict = step(pkt, st);
+        upgrade = st.tls;
+        verdict
+    });
+    match upgrade {
+        Some(start) => tls::upgraded(pkt, start, scratch, meta, FTP),
+        None => verdict,
+    }
+}
+
+/// Detection, then `AUTH TLS` tracking (the TLS part is left to `dissect`).
+fn step(pkt: &Packet<'_>, st: &mut State) -> Verdict {
+    let (client, server) = (pkt.client_stream, pkt.server_stream);
+    if !st.ftp {
+        match detect(pkt) {
+            Verdict::Done(_) => st.ftp = true,
+            verdict => return verdict,
+        }
+    }
+    if st.tls.is_some() {
+        return Verdict::Found(FTP);
+    }
+    if pkt.from_client {
+        let Some(line) = last_line(client) else {
+            return Verdict::Found(FTP);
+        };
+        if !first_word_in(line, BEFORE_AUTH) {
+            return Verdict::Done(FTP);
+        }
+        if first_word_in(line, &["AUTH"]) && first_word_in(after_word(line), TLS_MECHANISMS) {
+            st.pending = Some([client.len(), server.len()]);
+        }
+        return Verdict::Found(FTP);
+    }
+    let Some([client_end, server_start]) = st.pending else {
+        return Verdict::Found(FTP);
+    };
+    // A multi-line reply (`234-...`) goes on to its last line.
+    let accepts = |line: &[u8]| match line.get(3) {
+        Some(b'-') => None,
+        _ => Some(line.starts_with(b"234")),
+    };
+    match answer(server, server_start, accepts) {
+        Answer::More => Verdict::Found(FTP),
+        Answer::Refused => {
+            // Refused: the client may ask again or go on in clear text.
+            st.pending = None;
+            Verdict::Found(FTP)
+        }
+        Answer::Accepted(server_tls) => {
+            st.tls = Some([client_end, server_tls]);
+            Verdict::Found(FTP)
+        }
+    }
+}
+
+/// `Done` when the greeting and a first command show FTP.
+fn detect(pkt: &Packet<'_>) -> Verdict {
     let server = first_line(pkt.server_stream).check(|line| {
         line.strip_prefix(b"220")
             .is_some_and(|rest| rest.first().is_none_or(|b| b" -".contains(b)))
@@ -97,7 +182,50 @@ mod tests {
                 (true, b"AUTH TLS\r\n"),
             ],
         );
-        assert_eq!(v, [Verdict::Maybe, Verdict::Maybe, Verdict::Done(FTP)]);
+        assert_eq!(v, [Verdict::Maybe, Verdict::Maybe, Verdict::Found(FTP)]);
+    }
+
+    #[test]
+    fn auth_tls_hands_the_streams_to_tls() {
+        // Synthetic: the corpus has no FTP session upgraded to TLS. The
+        // hello is 443-curl.pcap frame 4.
+        let hello = hex(include_str!("tls/testdata/443-curl-4.hex"));
+        let f = flow(true, 40000, 21);
+        let (v, meta) = run(
+            dissect,
+            &f,
+            &[
+                (false, b"220 ready\r\n"),
+                (true, b"FEAT\r\n"),
+                (false, b"211-Features:\r\n AUTH TLS\r\n211 End\r\n"),
+                (true, b"AUTH TLS\r\n"),
+                (false, b"234 Proceed with negotiation.\r\n"),
+                (true, &hello),
+            ],
+        );
+        assert_eq!(v[0], Verdict::Maybe);
+        assert!(v[1..].iter().all(|&v| v == Verdict::Found(FTP)), "{v:?}");
+        let ssl = meta.ssl.unwrap();
+        assert_eq!(ssl.client_ja4, "t12d6707h2_2955a3196ffa_c83f907a73d3");
+        assert_eq!(meta.host_server_name, "www.ntop.org");
+    }
+
+    #[test]
+    fn refused_auth_tls_goes_on_in_clear_text() {
+        let f = flow(true, 40000, 21);
+        let (v, meta) = run(
+            dissect,
+            &f,
+            &[
+                (false, b"220 ready\r\n"),
+                (true, b"AUTH TLS\r\n"),
+                (false, b"534 Local policy on server does not allow TLS.\r\n"),
+                (true, b"USER anonymous\r\n"),
+            ],
+        );
+        let found = Verdict::Found(FTP);
+        assert_eq!(v, [Verdict::Maybe, found, found, Verdict::Done(FTP)]);
+        assert_eq!(meta, Metadata::default());
     }
 
     #[test]

@@ -65,7 +65,7 @@ pub(crate) fn first_line(bytes: &[u8]) -> Line<'_> {
 
 /// The last line of `bytes` when `bytes` ends with a line feed (without
 /// its CR LF), looked for in the last [`MAX_LINE`] bytes.
-fn last_line(bytes: &[u8]) -> Option<&[u8]> {
+pub(crate) fn last_line(bytes: &[u8]) -> Option<&[u8]> {
     let body = bytes.strip_suffix(b"\n")?;
     let body = body.strip_suffix(b"\r").unwrap_or(body);
     let tail = body.get(body.len().saturating_sub(MAX_LINE)..)?;
@@ -90,7 +90,7 @@ pub(crate) fn first_word_in(line: &[u8], words: &[&str]) -> bool {
 }
 
 /// `line` after its first word and one space (empty when it has one word).
-fn after_word(line: &[u8]) -> &[u8] {
+pub(crate) fn after_word(line: &[u8]) -> &[u8] {
     line.iter()
         .position(|&b| b == b' ')
         .and_then(|i| line.get(i + 1..))
@@ -230,16 +230,55 @@ fn smtp_host(line: &[u8]) -> Option<String> {
     valid.then(|| String::from_utf8_lossy(host).to_ascii_lowercase())
 }
 
+/// The server's answer to a client's request for TLS.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Answer {
+    /// Not all there yet.
+    More,
+    /// Refused, or not an answer: the session goes on in clear text.
+    Refused,
+    /// Accepted: TLS starts at this byte of the server stream.
+    Accepted(usize),
+}
+
+/// Reads the server's answer to a request for TLS from byte `start` of
+/// `server`: a few lines at most, each of which `accepts` says accepts,
+/// refuses, or (`None`) comes before the answer.
+pub(crate) fn answer(
+    server: &[u8],
+    start: usize,
+    accepts: impl Fn(&[u8]) -> Option<bool>,
+) -> Answer {
+    let mut pos = start;
+    for _ in 0..8 {
+        let rest = server.get(pos..).unwrap_or_default();
+        let line = match first_line(rest) {
+            Line::Full(line) => line,
+            Line::More => return Answer::More,
+            Line::Bad => return Answer::Refused,
+        };
+        pos += rest
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(rest.len(), |i| i + 1);
+        match accepts(line) {
+            None => {}
+            Some(true) => return Answer::Accepted(pos),
+            Some(false) => return Answer::Refused,
+        }
+    }
+    Answer::Refused
+}
+
 /// Per-flow state.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct State {
     /// The protocol, once detected.
     kind: Option<Kind>,
     /// Stream lengths (client, server) when the client asked for STARTTLS.
-    pending: Option<(usize, usize)>,
-    /// After an accepted STARTTLS: where TLS starts in each stream, and
-    /// the packets each direction had sent before it.
-    tls: Option<(usize, usize, [u32; 2])>,
+    pending: Option<[usize; 2]>,
+    /// After an accepted STARTTLS: where TLS starts in each stream.
+    tls: Option<[usize; 2]>,
 }
 
 /// SMTP (`220` greeting or `250` reply, and an `EHLO`/`HELO` first
@@ -256,26 +295,10 @@ pub(crate) fn dissect(pkt: &Packet<'_>, scratch: &mut Scratch, meta: &mut Metada
         starttls = st.kind.zip(st.tls);
         verdict
     });
-    if let Some((kind, (client, server, base))) = starttls {
-        // The packet that accepted STARTTLS carries no TLS: only later ones.
-        if pkt.seen[1] < base[1] {
-            return verdict;
-        }
-        let sub = Packet {
-            client_stream: pkt.client_stream.get(client..).unwrap_or_default(),
-            server_stream: pkt.server_stream.get(server..).unwrap_or_default(),
-            seen: [
-                pkt.seen[0].saturating_sub(base[0]),
-                pkt.seen[1].saturating_sub(base[1]),
-            ],
-            ..*pkt
-        };
-        return match tls::dissect(&sub, scratch, meta) {
-            Verdict::Maybe | Verdict::Found(_) => Verdict::Found(kind.secure()),
-            Verdict::Done(_) | Verdict::No => Verdict::Done(kind.secure()),
-        };
+    match starttls {
+        Some((kind, start)) => tls::upgraded(pkt, start, scratch, meta, kind.secure()),
+        None => verdict,
     }
-    verdict
 }
 
 /// Detection, then STARTTLS tracking (the TLS part is left to `dissect`).
@@ -303,38 +326,24 @@ fn step(pkt: &Packet<'_>, st: &mut State, meta: &mut Metadata) -> Verdict {
             return found;
         };
         if kind.starttls(line) {
-            st.pending = Some((client.len(), server.len()));
+            st.pending = Some([client.len(), server.len()]);
         } else if kind.in_clear(line) {
             return Verdict::Done(kind.plain());
         }
         return found;
     }
-    let Some((client_end, server_start)) = st.pending else {
+    let Some([client_end, server_start]) = st.pending else {
         return found;
     };
-    let mut pos = server_start;
-    // The reply: a few lines at most (IMAP may send untagged ones first).
-    for _ in 0..8 {
-        let rest = server.get(pos..).unwrap_or_default();
-        let line = match first_line(rest) {
-            Line::Full(line) => line,
-            Line::More => return found,
-            Line::Bad => return Verdict::Done(kind.plain()),
-        };
-        pos += rest
-            .iter()
-            .position(|&b| b == b'\n')
-            .map_or(rest.len(), |i| i + 1);
-        match kind.accepts(line) {
-            None => {}
-            Some(true) => {
-                st.tls = Some((client_end, pos, [pkt.seen[0], pkt.seen[1] + 1]));
-                return Verdict::Found(kind.secure());
-            }
-            Some(false) => return Verdict::Done(kind.plain()),
+    // IMAP may send untagged lines before the answer.
+    match answer(server, server_start, |line| kind.accepts(line)) {
+        Answer::More => found,
+        Answer::Refused => Verdict::Done(kind.plain()),
+        Answer::Accepted(server_tls) => {
+            st.tls = Some([client_end, server_tls]);
+            Verdict::Found(kind.secure())
         }
     }
-    Verdict::Done(kind.plain())
 }
 
 /// The protocol when both first lines show it, else the verdict.

@@ -105,6 +105,30 @@ pub(crate) fn dissect(pkt: &Packet<'_>, scratch: &mut Scratch, meta: &mut Metada
     }
 }
 
+/// Reads TLS that starts after another protocol asked for it (STARTTLS
+/// and the like): at byte `start[0]` of the client stream and
+/// `start[1]` of the server stream. The `ssl` object is filled as for
+/// TLS from the first byte; the flow keeps `protocol`, found while the
+/// handshake may show more, done once it has shown all it will (or is
+/// not TLS after all).
+pub(crate) fn upgraded(
+    pkt: &Packet<'_>,
+    start: [usize; 2],
+    scratch: &mut Scratch,
+    meta: &mut Metadata,
+    protocol: Protocol,
+) -> Verdict {
+    let tls = Packet {
+        client_stream: pkt.client_stream.get(start[0]..).unwrap_or_default(),
+        server_stream: pkt.server_stream.get(start[1]..).unwrap_or_default(),
+        ..*pkt
+    };
+    match dissect(&tls, scratch, meta) {
+        Verdict::Maybe | Verdict::Found(_) => Verdict::Found(protocol),
+        Verdict::Done(_) | Verdict::No => Verdict::Done(protocol),
+    }
+}
+
 /// The flow's `ssl` object, created on first use.
 fn ssl(meta: &mut Metadata) -> &mut Ssl {
     meta.ssl.get_or_insert_with(Box::default)
