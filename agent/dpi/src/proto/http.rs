@@ -9,10 +9,13 @@
 //! the request, is HTTP too. HTTP/2: the client connection preface. Its
 //! `:authority` is not read: clients send it Huffman-coded in HPACK
 //! (http2.pcapng does), and a Huffman decoder is more than it is worth.
+//! After a `CONNECT`, TLS through the tunnel fills the `ssl` object (the
+//! flow stays HTTP_Connect).
 
 use flowstat_core::{Http, Metadata, Protocol, wire_text};
 
 use crate::dissect::{Dissector, Packet, Sample, Scratch, Verdict, any_first};
+use crate::proto::tls;
 use crate::stream::STREAM_MAX;
 
 /// nDPI's HTTP.
@@ -53,6 +56,10 @@ const MAX_TEXT: usize = 256;
 /// Server packets, after a response seen first, to wait for a request.
 const RESPONSE_WAIT: u32 = 4;
 
+/// Packets with payload within which TLS through a `CONNECT` tunnel
+/// starts, if it does: the request and the proxy's answer come first.
+const TUNNEL_WAIT: u32 = 6;
+
 /// Per-flow state.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub(crate) struct State {
@@ -60,6 +67,8 @@ pub(crate) struct State {
     found: bool,
     /// A response came first: HTTP, whatever the client sends next.
     response_first: bool,
+    /// A whole `CONNECT` request: what follows goes through the tunnel.
+    tunnel: bool,
 }
 
 /// How far a message has been read.
@@ -75,12 +84,16 @@ enum Read {
     Invalid,
 }
 
-/// Reads the first request (or a response seen first).
+/// Reads the first request (or a response seen first); after a
+/// `CONNECT`, TLS through the tunnel, if it comes.
 pub(crate) fn dissect(pkt: &Packet<'_>, scratch: &mut Scratch, meta: &mut Metadata) -> Verdict {
-    let st = &mut scratch.http;
     if !pkt.tcp {
         return Verdict::No;
     }
+    if scratch.http.tunnel {
+        return tls::inside(pkt, scratch, meta, HTTP_CONNECT, TUNNEL_WAIT);
+    }
+    let st = &mut scratch.http;
     if !pkt.from_client {
         return match status_line(pkt.server_stream) {
             _ if st.response_first && pkt.seen_here() >= RESPONSE_WAIT => Verdict::Done(HTTP),
@@ -104,6 +117,10 @@ pub(crate) fn dissect(pkt: &Packet<'_>, scratch: &mut Scratch, meta: &mut Metada
         };
     }
     match request(stream, meta) {
+        Read::Complete if flavour(stream) == HTTP_CONNECT => {
+            st.tunnel = true;
+            tls::inside(pkt, scratch, meta, HTTP_CONNECT, TUNNEL_WAIT)
+        }
         Read::Complete => Verdict::Done(flavour(stream)),
         // The stream is full: these are all the headers we will see.
         Read::Line if stream.len() >= STREAM_MAX => Verdict::Done(flavour(stream)),

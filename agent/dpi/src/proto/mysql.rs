@@ -3,6 +3,7 @@
 use flowstat_core::{Metadata, Protocol};
 
 use crate::dissect::{Dissector, Packet, Sample, Scratch, Verdict, any_first};
+use crate::proto::tls;
 
 /// MySQL.
 const MYSQL: Protocol = Protocol(20);
@@ -11,21 +12,44 @@ const MYSQL: Protocol = Protocol(20);
 const MAX_VERSION: usize = 64;
 /// `CLIENT_PROTOCOL_41` capability.
 const PROTOCOL_41: u32 = 0x200;
+/// `CLIENT_SSL` capability.
+const CLIENT_SSL: u32 = 0x800;
+/// Packets with payload within which the client answers the greeting
+/// and, after an SSL request, TLS starts.
+const TLS_WAIT: u32 = 6;
 
 /// MySQL (`Protocol(20)`): the server's greeting (packet 0, protocol 10,
 /// a NUL-terminated version starting with a digit, connection id, salt,
 /// NUL filler), or the client's handshake response or SSL request
-/// (packet 1, `CLIENT_PROTOCOL_41`, a character set, zero filler). `Done`
-/// at once.
-pub(crate) fn dissect(pkt: &Packet<'_>, _scratch: &mut Scratch, _meta: &mut Metadata) -> Verdict {
+/// (packet 1, `CLIENT_PROTOCOL_41`, a character set, zero filler). Then
+/// the client's answer to the greeting: an SSL request hands what
+/// follows to TLS; a handshake response ends detection.
+pub(crate) fn dissect(pkt: &Packet<'_>, scratch: &mut Scratch, meta: &mut Metadata) -> Verdict {
     if !pkt.tcp {
         return Verdict::No;
     }
     match (greeting(pkt.server_stream), response(pkt.client_stream)) {
-        (Some(true), _) | (_, Some(true)) => Verdict::Done(MYSQL),
+        (Some(true), _) | (_, Some(true)) => match ssl_request(pkt.client_stream) {
+            Some(true) => tls::inside(pkt, scratch, meta, MYSQL, TLS_WAIT),
+            Some(false) => Verdict::Done(MYSQL),
+            None if pkt.packets() >= TLS_WAIT => Verdict::Done(MYSQL),
+            None => Verdict::Found(MYSQL),
+        },
         (Some(false), Some(false)) => Verdict::No,
         _ => Verdict::Maybe,
     }
+}
+
+/// Whether the client's first packet is an SSL request (a 32-byte body
+/// whose capabilities ask for SSL), after which TLS starts: `None` while
+/// cut short.
+fn ssl_request(stream: &[u8]) -> Option<bool> {
+    let (&[l0, l1, l2, _], body) = stream.split_first_chunk::<4>()?;
+    if [l0, l1, l2] != [32, 0, 0] {
+        return Some(false);
+    }
+    let caps = body.first_chunk::<4>()?;
+    Some(u32::from_le_bytes(*caps) & CLIENT_SSL != 0)
 }
 
 /// The body of the packet starting `stream` if its sequence number is
@@ -137,7 +161,7 @@ mod tests {
         let f = flow(true, 36272, 3306);
         for (from_client, bytes) in [(false, GREETING), (false, GREETING_8), (true, SSL_REQUEST)] {
             let (v, meta) = run(dissect, &f, &[(from_client, &hex(bytes))]);
-            assert_eq!(v, [Verdict::Done(MYSQL)]);
+            assert_eq!(v, [Verdict::Found(MYSQL)]);
             assert_eq!(meta, Metadata::default());
         }
         // mysql.pcapng frame 6: MariaDB's handshake response, first bytes.
@@ -145,6 +169,30 @@ mod tests {
             "d600000184a6ff200000000121000000000000000000000000000000000000001d00000061646d696e00",
         );
         assert_eq!(super::response(&response), Some(true));
+        assert_eq!(ssl_request(&response), Some(false));
+        // The greeting answered by a handshake response: done.
+        let (v, _) = run(dissect, &f, &[(false, &hex(GREETING)), (true, &response)]);
+        assert_eq!(v, [Verdict::Found(MYSQL), Verdict::Done(MYSQL)]);
+    }
+
+    #[test]
+    fn ssl_request_hands_the_rest_to_tls() {
+        // mysql.pcapng frames 19 and 21, then a ClientHello (tls_alert.pcap
+        // frame 4).
+        let f = flow(true, 36272, 3306);
+        let hello = hex(include_str!("tls/testdata/tls_alert-4.hex"));
+        let packets = [
+            (false, hex(GREETING_8)),
+            (true, hex(SSL_REQUEST)),
+            (true, hello),
+        ];
+        let packets: Vec<(bool, &[u8])> = packets.iter().map(|(c, p)| (*c, &p[..])).collect();
+        let (v, meta) = run(dissect, &f, &packets);
+        assert_eq!(v, [Verdict::Found(MYSQL); 3]);
+        assert_eq!(
+            meta.ssl.unwrap().client_ja4,
+            "t10d0909h2_61c4dbd01224_cc731f12afbb"
+        );
     }
 
     #[test]
@@ -174,7 +222,7 @@ mod tests {
                 [if n < 57 {
                     Verdict::Maybe
                 } else {
-                    Verdict::Done(MYSQL)
+                    Verdict::Found(MYSQL)
                 }],
                 "{n}"
             );

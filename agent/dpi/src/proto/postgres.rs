@@ -3,6 +3,7 @@
 use flowstat_core::{Metadata, Protocol};
 
 use crate::dissect::{Dissector, Packet, Sample, Scratch, Verdict, any_first};
+use crate::proto::tls;
 
 /// PostgreSQL.
 const POSTGRES: Protocol = Protocol(19);
@@ -11,6 +12,9 @@ const POSTGRES: Protocol = Protocol(19);
 const SSL_REQUEST: u32 = 80_877_103;
 const GSSENC_REQUEST: u32 = 80_877_104;
 const CANCEL_REQUEST: u32 = 80_877_102;
+/// Packets with payload within which TLS starts after an accepted
+/// SSLRequest.
+const TLS_WAIT: u32 = 6;
 /// Longest startup message read.
 const MAX_STARTUP: usize = 10_000;
 /// Parameters read at most.
@@ -31,8 +35,9 @@ enum Request {
 /// PostgreSQL (`Protocol(19)`): the client's StartupMessage (length,
 /// protocol 3.x, `key\0value\0` pairs with `user`, a final NUL) or
 /// CancelRequest; or its SSLRequest / GSSENCRequest answered by the
-/// server's single `S`, `N` or `G`. `Done` at once.
-pub(crate) fn dissect(pkt: &Packet<'_>, _scratch: &mut Scratch, _meta: &mut Metadata) -> Verdict {
+/// server's single `S`, `N` or `G`. An SSLRequest answered `S` hands
+/// what follows to TLS; otherwise `Done` at once.
+pub(crate) fn dissect(pkt: &Packet<'_>, scratch: &mut Scratch, meta: &mut Metadata) -> Verdict {
     if !pkt.tcp {
         return Verdict::No;
     }
@@ -40,6 +45,9 @@ pub(crate) fn dissect(pkt: &Packet<'_>, _scratch: &mut Scratch, _meta: &mut Meta
         Request::Startup => Verdict::Done(POSTGRES),
         Request::Encrypt => match pkt.server_stream.first() {
             None => Verdict::Maybe,
+            Some(b'S') if pkt.client_stream.get(4..8) == Some(&SSL_REQUEST.to_be_bytes()) => {
+                tls::inside(pkt, scratch, meta, POSTGRES, TLS_WAIT)
+            }
             Some(b'S' | b'N' | b'G') => Verdict::Done(POSTGRES),
             Some(_) => Verdict::No,
         },
@@ -173,6 +181,28 @@ mod tests {
         assert_eq!(v, [Verdict::Maybe, Verdict::Done(POSTGRES)]);
         let (v, _) = run(dissect, &f, &[(true, &hex(SSL)), (false, b"HTTP/1.1")]);
         assert_eq!(v, [Verdict::Maybe, Verdict::No]);
+    }
+
+    #[test]
+    fn ssl_request_answered_s_hands_the_rest_to_tls() {
+        // Synthetic: pgsql.pcap's SSLRequest answered `S`, then a
+        // ClientHello (tls_alert.pcap frame 4).
+        let f = flow(true, 59036, 5432);
+        let hello = hex(include_str!("tls/testdata/tls_alert-4.hex"));
+        let (v, meta) = run(
+            dissect,
+            &f,
+            &[(true, &hex(SSL)), (false, b"S"), (true, &hello)],
+        );
+        let pg = Verdict::Found(POSTGRES);
+        assert_eq!(v, [Verdict::Maybe, pg, pg]);
+        assert_eq!(
+            meta.ssl.unwrap().client_ja4,
+            "t10d0909h2_61c4dbd01224_cc731f12afbb"
+        );
+        // `S` to a GSSENCRequest is not TLS.
+        let (v, _) = run(dissect, &f, &[(true, &hex(GSSENC)), (false, b"S")]);
+        assert_eq!(v, [Verdict::Maybe, Verdict::Done(POSTGRES)]);
     }
 
     #[test]

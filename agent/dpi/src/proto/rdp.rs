@@ -3,10 +3,15 @@
 use flowstat_core::{Metadata, Protocol};
 
 use crate::dissect::{Dissector, Packet, Sample, Scratch, Verdict, any_first};
+use crate::proto::tls;
 use crate::proto::tpkt::{self, Read};
 
 /// RDP.
 const RDP: Protocol = Protocol(88);
+
+/// Packets with payload within which the server confirms the connection
+/// and, when it selected TLS, the TLS handshake starts.
+const TLS_WAIT: u32 = 6;
 
 /// RDP_NEG_REQ, RDP_NEG_RSP and RDP_NEG_FAILURE types.
 const NEG_REQ: u8 = 1;
@@ -16,16 +21,45 @@ const NEG_FAILURE: u8 = 3;
 /// RDP (`Protocol(88)`): a TPKT (version 3, length) holding an X.224
 /// Connection Request with a `Cookie:` (`mstshash=` or a routing token)
 /// or an RDP_NEG_REQ, or a Connection Confirm with an RDP_NEG_RSP or
-/// RDP_NEG_FAILURE, at the start of either stream. `Done` at once.
-pub(crate) fn dissect(pkt: &Packet<'_>, _scratch: &mut Scratch, _meta: &mut Metadata) -> Verdict {
+/// RDP_NEG_FAILURE, at the start of either stream. Then, when the
+/// confirm selects a security protocol that runs over TLS (any but
+/// standard RDP security), the TLS handshake that follows.
+pub(crate) fn dissect(pkt: &Packet<'_>, scratch: &mut Scratch, meta: &mut Metadata) -> Verdict {
     if !pkt.tcp {
         return Verdict::No;
     }
     match [pkt.client_stream, pkt.server_stream].map(connection) {
-        [Some(true), _] | [_, Some(true)] => Verdict::Done(RDP),
+        [Some(true), _] | [_, Some(true)] => match tls_selected(pkt.server_stream) {
+            Some(true) => tls::inside(pkt, scratch, meta, RDP, TLS_WAIT),
+            Some(false) => Verdict::Done(RDP),
+            None if pkt.packets() >= TLS_WAIT => Verdict::Done(RDP),
+            None => Verdict::Found(RDP),
+        },
         [Some(false), Some(false)] => Verdict::No,
         _ => Verdict::Maybe,
     }
+}
+
+/// Whether the server's Connection Confirm selects a security protocol
+/// that runs over TLS (RDP_NEG_RSP's `selectedProtocol` other than 0):
+/// `None` while it has not come whole.
+fn tls_selected(server: &[u8]) -> Option<bool> {
+    let tpdu = match tpkt::read(server) {
+        Read::More => return None,
+        Read::Bad => return Some(false),
+        Read::Ok(tpdu, _) => tpdu,
+    };
+    let neg = tpdu
+        .header
+        .len()
+        .checked_sub(8)
+        .and_then(|at| tpdu.header.get(at..));
+    Some(match neg {
+        Some(&[NEG_RSP, _, 8, 0, p0, p1, p2, p3]) => {
+            tpdu.code == tpkt::CC && u32::from_le_bytes([p0, p1, p2, p3]) != 0
+        }
+        _ => false,
+    })
 }
 
 /// Whether `stream` starts with an RDP connection request or confirm:
@@ -128,10 +162,35 @@ mod tests {
     fn request_and_confirm() {
         let f = flow(true, 52494, 3389);
         let (v, meta) = run(dissect, &f, &[(true, &hex(REQUEST))]);
-        assert_eq!(v, [Verdict::Done(RDP)]);
+        assert_eq!(v, [Verdict::Found(RDP)]);
         assert_eq!(meta, Metadata::default());
         let (v, _) = run(dissect, &f, &[(false, &hex(CONFIRM))]);
-        assert_eq!(v, [Verdict::Done(RDP)]);
+        assert_eq!(v, [Verdict::Found(RDP)]);
+        // The confirm selects standard RDP security: no TLS follows.
+        let mut standard = hex(CONFIRM);
+        standard[15] = 0;
+        let (v, _) = run(dissect, &f, &[(true, &hex(REQUEST)), (false, &standard)]);
+        assert_eq!(v, [Verdict::Found(RDP), Verdict::Done(RDP)]);
+    }
+
+    #[test]
+    fn tls_after_the_confirm() {
+        // rdp.pcap frames 4, 5 and 7: the confirm selects HYBRID_EX.
+        let hello = hex(DISSECTOR.samples[0].packets[2].1);
+        let f = flow(true, 52494, 3389);
+        let (v, meta) = run(
+            dissect,
+            &f,
+            &[
+                (true, &hex(REQUEST)),
+                (false, &hex(CONFIRM)),
+                (true, &hello),
+            ],
+        );
+        assert_eq!(v, [Verdict::Found(RDP); 3]);
+        // ja4plus's JA4 of frame 7.
+        let ssl = meta.ssl.unwrap();
+        assert_eq!(ssl.client_ja4, "t12d220700_0d4ca5d4ec72_3304d8368043");
     }
 
     #[test]
@@ -143,7 +202,7 @@ mod tests {
         req[3] = len as u8;
         req[4] = (len - 5) as u8;
         let (v, _) = run(dissect, &flow(true, 40000, 3389), &[(true, &req)]);
-        assert_eq!(v, [Verdict::Done(RDP)]);
+        assert_eq!(v, [Verdict::Found(RDP)]);
     }
 
     #[test]

@@ -14,6 +14,7 @@
 use flowstat_core::{Metadata, Protocol};
 
 use crate::dissect::{Dissector, Packet, Sample, Scratch, Verdict, any_first};
+use crate::proto::tls;
 
 /// nDPI's TeamViewer.
 const TEAMVIEWER: Protocol = Protocol(148);
@@ -27,6 +28,9 @@ const NOMACHINE_PORT: u16 = 4000;
 const TEAMVIEWER_UDP: u8 = 4;
 /// Longest NoMachine version line.
 const NX_LINE_MAX: usize = 32;
+/// Packets with payload within which NoMachine's TLS handshake starts
+/// (after both version lines).
+const TLS_WAIT: u32 = 6;
 
 /// Per-flow state: TeamViewer datagrams seen.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -34,8 +38,9 @@ pub(crate) struct State {
     datagrams: u8,
 }
 
-/// TeamViewer or NoMachine.
-pub(crate) fn dissect(pkt: &Packet<'_>, scratch: &mut Scratch, _meta: &mut Metadata) -> Verdict {
+/// TeamViewer or NoMachine (over TCP, then the TLS its version lines
+/// lead to).
+pub(crate) fn dissect(pkt: &Packet<'_>, scratch: &mut Scratch, meta: &mut Metadata) -> Verdict {
     let port = |n: u16| pkt.flow.server_port == n || pkt.flow.client_port == n;
     if pkt.tcp {
         let verdicts = [
@@ -43,7 +48,10 @@ pub(crate) fn dissect(pkt: &Packet<'_>, scratch: &mut Scratch, _meta: &mut Metad
             nomachine_tcp(pkt),
         ];
         if let Some(&done) = verdicts.iter().find(|v| matches!(v, Verdict::Done(_))) {
-            return done;
+            return match done {
+                Verdict::Done(NOMACHINE) => tls::inside(pkt, scratch, meta, NOMACHINE, TLS_WAIT),
+                done => done,
+            };
         }
         return if verdicts.contains(&Verdict::Maybe) {
             Verdict::Maybe
@@ -219,11 +227,25 @@ mod tests {
     fn nomachine() {
         let f = flow(true, 48084, 4000);
         let (v, _) = run(dissect, &f, &[(true, b"NXSH-8.10.1\n")]);
-        assert_eq!(v, [Verdict::Done(NOMACHINE)]);
+        assert_eq!(v, [Verdict::Found(NOMACHINE)]);
         let (v, _) = run(dissect, &f, &[(true, b"NXSH-8."), (true, b"10.1\n")]);
-        assert_eq!(v, [Verdict::Maybe, Verdict::Done(NOMACHINE)]);
+        assert_eq!(v, [Verdict::Maybe, Verdict::Found(NOMACHINE)]);
         let (v, _) = run(dissect, &f, &[(false, b"NXD-8.10.1\n")]);
-        assert_eq!(v, [Verdict::Done(NOMACHINE)]);
+        assert_eq!(v, [Verdict::Found(NOMACHINE)]);
+        // The TLS handshake after the version lines (nomachine.pcapng
+        // frames 4, 6; the hello is tls_alert.pcap frame 4).
+        let hello = hex(include_str!("tls/testdata/tls_alert-4.hex"));
+        let (v, meta) = run(
+            dissect,
+            &f,
+            &[
+                (true, b"NXSH-8.10.1\n"),
+                (false, b"NXD-8.10.1\n"),
+                (true, &hello),
+            ],
+        );
+        assert_eq!(v, [Verdict::Found(NOMACHINE); 3]);
+        assert_eq!(meta.host_server_name, "www.google-analytics.com");
         let (v, _) = run(dissect, &f, &[(true, b"NXSH-x\n")]);
         assert_eq!(v, [Verdict::No]);
         let f = flow(false, 56019, 4000);

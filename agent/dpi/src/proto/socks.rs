@@ -12,6 +12,7 @@
 use flowstat_core::{Metadata, Protocol};
 
 use crate::dissect::{Dissector, Packet, Sample, Scratch, Verdict};
+use crate::proto::tls;
 
 /// nDPI's SOCKS.
 const SOCKS: Protocol = Protocol(172);
@@ -19,6 +20,10 @@ const SOCKS: Protocol = Protocol(172);
 const MAX_FIELD: usize = 255;
 /// Client packets to wait for the server's answer.
 const MAX_WAIT: u32 = 4;
+/// Packets with payload within which TLS through the tunnel starts, if
+/// it does: SOCKS 5's greeting, choice, authentication, request and
+/// their answers come first.
+const TLS_WAIT: u32 = 10;
 
 /// What a direction's bytes tell so far.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -31,8 +36,9 @@ enum Read {
     Ok,
 }
 
-/// Done when the client's greeting and the server's answer agree.
-pub(crate) fn dissect(pkt: &Packet<'_>, _scratch: &mut Scratch, _meta: &mut Metadata) -> Verdict {
+/// Found when the client's greeting and the server's answer agree; then
+/// TLS through the tunnel is read, if it comes.
+pub(crate) fn dissect(pkt: &Packet<'_>, scratch: &mut Scratch, meta: &mut Metadata) -> Verdict {
     if !pkt.tcp || pkt.server_first {
         return Verdict::No;
     }
@@ -45,7 +51,7 @@ pub(crate) fn dissect(pkt: &Packet<'_>, _scratch: &mut Scratch, _meta: &mut Meta
     };
     match (request, reply) {
         (Read::Bad, _) | (_, Read::Bad) => Verdict::No,
-        (Read::Ok, Read::Ok) => Verdict::Done(SOCKS),
+        (Read::Ok, Read::Ok) => tls::inside(pkt, scratch, meta, SOCKS, TLS_WAIT),
         // The server answers before the request is whole: not SOCKS.
         (Read::More, Read::Ok) => Verdict::No,
         _ if pkt.seen[0] >= MAX_WAIT => Verdict::No,
@@ -209,16 +215,16 @@ mod tests {
     fn socks5_greeting_and_choice() {
         let f = flow(true, 40000, 1080);
         let (v, meta) = run(dissect, &f, &[(true, GREETING), (false, CHOSEN)]);
-        assert_eq!(v, [Verdict::Maybe, Verdict::Done(SOCKS)]);
+        assert_eq!(v, [Verdict::Maybe, Verdict::Found(SOCKS)]);
         assert_eq!(meta, Metadata::default());
         // One method, no authentication (what nDPI knows), and a server
         // refusing every method.
         let (v, _) = run(dissect, &f, &[(true, &[5, 1, 0]), (false, &[5, 0xff])]);
-        assert_eq!(v, [Verdict::Maybe, Verdict::Done(SOCKS)]);
+        assert_eq!(v, [Verdict::Maybe, Verdict::Found(SOCKS)]);
         // Greeting and request in one segment (Tor Browser does).
         let both = [GREETING, CONNECT].concat();
         let (v, _) = run(dissect, &f, &[(true, &both), (false, CHOSEN)]);
-        assert_eq!(v, [Verdict::Maybe, Verdict::Done(SOCKS)]);
+        assert_eq!(v, [Verdict::Maybe, Verdict::Found(SOCKS)]);
         // The greeting split over two segments.
         let (v, _) = run(
             dissect,
@@ -229,7 +235,38 @@ mod tests {
                 (false, CHOSEN),
             ],
         );
-        assert_eq!(v, [Verdict::Maybe, Verdict::Maybe, Verdict::Done(SOCKS)]);
+        assert_eq!(v, [Verdict::Maybe, Verdict::Maybe, Verdict::Found(SOCKS)]);
+    }
+
+    #[test]
+    fn tls_through_the_tunnel() {
+        // Then the request, its answer and a ClientHello (tls_alert.pcap
+        // frame 4); without TLS, detection ends after TLS_WAIT packets.
+        let f = flow(true, 40000, 1080);
+        let hello = hex(include_str!("tls/testdata/tls_alert-4.hex"));
+        let reply = b"\x05\x00\x00\x01\x7f\x00\x00\x01\x04\x38";
+        let (v, meta) = run(
+            dissect,
+            &f,
+            &[
+                (true, GREETING),
+                (false, CHOSEN),
+                (true, CONNECT),
+                (false, reply),
+                (true, &hello),
+            ],
+        );
+        assert_eq!(v[1..], [Verdict::Found(SOCKS); 4]);
+        assert_eq!(meta.host_server_name, "www.google-analytics.com");
+        let mut packets = vec![
+            (true, GREETING),
+            (false, CHOSEN),
+            (true, CONNECT),
+            (false, reply),
+        ];
+        packets.resize(TLS_WAIT as usize, (true, b"GET / HTTP/1.1\r\n"));
+        let (v, _) = run(dissect, &f, &packets);
+        assert_eq!(v.last(), Some(&Verdict::Done(SOCKS)));
     }
 
     #[test]
@@ -250,18 +287,18 @@ mod tests {
         // CONNECT 93.184.216.34:80, user "curl".
         let req = b"\x04\x01\x00\x50\x5d\xb8\xd8\x22curl\x00";
         let (v, _) = run(dissect, &f, &[(true, req), (false, &reply)]);
-        assert_eq!(v, [Verdict::Maybe, Verdict::Done(SOCKS)]);
+        assert_eq!(v, [Verdict::Maybe, Verdict::Found(SOCKS)]);
         // SOCKS 4a: address 0.0.0.1, then the host name; empty user id.
         let req = b"\x04\x01\x01\xbb\x00\x00\x00\x01\x00example.com\x00";
         let (v, _) = run(dissect, &f, &[(true, req), (false, &reply)]);
-        assert_eq!(v, [Verdict::Maybe, Verdict::Done(SOCKS)]);
+        assert_eq!(v, [Verdict::Maybe, Verdict::Found(SOCKS)]);
         // Rejected (0x5b) is SOCKS too.
         let (v, _) = run(
             dissect,
             &f,
             &[(true, req), (false, &[0, 0x5b, 0, 0, 0, 0, 0, 0])],
         );
-        assert_eq!(v, [Verdict::Maybe, Verdict::Done(SOCKS)]);
+        assert_eq!(v, [Verdict::Maybe, Verdict::Found(SOCKS)]);
         // A reply of another status is not.
         let (v, _) = run(dissect, &f, &[(true, req), (false, &[0, 0x20, 0, 0])]);
         assert_eq!(v, [Verdict::Maybe, Verdict::No]);
@@ -298,7 +335,7 @@ mod tests {
         for msg in [&req[..], &[GREETING, CONNECT].concat()] {
             for n in 0..=msg.len() {
                 let (v, _) = run(dissect, &f, &[(true, &msg[..n]), (false, &msg[..n])]);
-                assert!(!v.contains(&Verdict::Done(SOCKS)) || n > 2, "{n}");
+                assert!(!v.contains(&Verdict::Found(SOCKS)) || n > 2, "{n}");
             }
         }
     }

@@ -129,6 +129,51 @@ pub(crate) fn upgraded(
     }
 }
 
+/// Reads TLS that a protocol carries after its own first messages (a
+/// proxy's tunnel, an encryption its handshake negotiates): from the
+/// first ClientHello record in the client stream and the first
+/// ServerHello record in the server stream, wherever they start. The
+/// flow keeps `protocol`; done once the handshake has shown all it will,
+/// or when no ClientHello has come within `wait` packets with payload.
+pub(crate) fn inside(
+    pkt: &Packet<'_>,
+    scratch: &mut Scratch,
+    meta: &mut Metadata,
+    protocol: Protocol,
+    wait: u32,
+) -> Verdict {
+    let Some(client) = hello_at(pkt.client_stream, 1) else {
+        return if pkt.packets() >= wait {
+            Verdict::Done(protocol)
+        } else {
+            Verdict::Found(protocol)
+        };
+    };
+    // Until the ServerHello comes, the server stream is read from its end.
+    let server = hello_at(pkt.server_stream, 2).unwrap_or(pkt.server_stream.len());
+    upgraded(pkt, [client, server], scratch, meta, protocol)
+}
+
+/// Where the first handshake record opening with a hello of type `typ`
+/// (1 client, 2 server) starts in `stream`: a TLS record header (type
+/// 22, version 3.x, a length a record may have), then the hello's type,
+/// a length that fits the smallest hello, and version 3.x.
+fn hello_at(stream: &[u8], typ: u8) -> Option<usize> {
+    memchr::memchr_iter(HANDSHAKE, stream).find(|&at| {
+        let Some(h) = stream.get(at..at + 10) else {
+            return false;
+        };
+        let record = usize::from(u16::from_be_bytes([h[3], h[4]]));
+        let hello = usize::from(h[6]) << 16 | usize::from(h[7]) << 8 | usize::from(h[8]);
+        h[1] == 3
+            && h[2] <= 4
+            && (4..=MAX_RECORD).contains(&record)
+            && h[5] == typ
+            && hello >= 38
+            && h[9] == 3
+    })
+}
+
 /// The flow's `ssl` object, created on first use.
 fn ssl(meta: &mut Metadata) -> &mut Ssl {
     meta.ssl.get_or_insert_with(Box::default)

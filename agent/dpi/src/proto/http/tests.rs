@@ -171,8 +171,25 @@ const CONNECT: &str =
 fn proxy_requests() {
     let f = flow(true, 1714, 8080);
     let (verdicts, meta) = run(dissect, &f, &[(true, &hex(CONNECT))]);
-    assert_eq!(verdicts, [Done(HTTP_CONNECT)]);
+    assert_eq!(verdicts, [Found(HTTP_CONNECT)]);
     assert_eq!(meta.host_server_name, "apache.org");
+    // Then TLS through the tunnel (a ClientHello: tls_alert.pcap frame
+    // 4), or nothing that is TLS within TUNNEL_WAIT packets.
+    let hello = hex(include_str!("../tls/testdata/tls_alert-4.hex"));
+    let established = b"HTTP/1.0 200 Connection Established\r\n\r\n";
+    let (verdicts, meta) = run(
+        dissect,
+        &f,
+        &[(true, &hex(CONNECT)), (false, established), (true, &hello)],
+    );
+    assert_eq!(verdicts, [Found(HTTP_CONNECT); 3]);
+    let ssl = meta.ssl.unwrap();
+    assert_eq!(ssl.client_ja4, "t10d0909h2_61c4dbd01224_cc731f12afbb");
+    let c = hex(CONNECT);
+    let mut packets = vec![(true, &c[..]), (false, &established[..])];
+    packets.resize(TUNNEL_WAIT as usize, (true, b"junk"));
+    let (verdicts, _) = run(dissect, &f, &packets);
+    assert_eq!(verdicts.last(), Some(&Done(HTTP_CONNECT)));
     // The proxy's answer does not make it plain HTTP again.
     let c = hex(CONNECT);
     let (verdicts, _) = run(

@@ -278,6 +278,22 @@ fn ja4_alpn_and_empty_lists() {
     assert!(grease(0x0a0a) && grease(0xfafa) && !grease(0x0a1a) && !grease(0x0303));
 }
 
+#[test]
+fn hellos_are_found_after_other_bytes() {
+    let hello = capture!("tls_alert-4");
+    // A lone 22, a record header of another type, then the hello.
+    let mut stream = b"\x16 NXSH-8.10.1\n\x17\x03\x03\x00\x05".to_vec();
+    let at = stream.len();
+    stream.extend_from_slice(&hello);
+    assert_eq!(hello_at(&stream, 1), Some(at));
+    assert_eq!(hello_at(&stream, 2), None);
+    assert_eq!(
+        hello_at(&stream[..at + 9], 1),
+        None,
+        "cut before its version"
+    );
+}
+
 /// A ClientHello offering more cipher suites than JA4 counts (99): the
 /// count stops there, the hash covers every one.
 #[test]
