@@ -476,17 +476,24 @@ pub(crate) fn client_hello(body: &[u8], quic: bool, meta: &mut Metadata) -> bool
         ciphers: list16(ciphers),
         ..Hello::default()
     };
-    let mut exts = Reader(r.vec16().unwrap_or_default());
+    // The extensions as far as they go: a block or an extension longer
+    // than the hello, or a value that does not parse, leaves the types
+    // read so far to the fingerprint (as tshark, which FoxIO's tools
+    // read, and ja4plus do), not the hello unread.
+    let mut exts = Reader(
+        r.u16()
+            .map_or(&[][..], |n| r.0.get(..usize::from(n)).unwrap_or(r.0)),
+    );
     while let Some(typ) = exts.u16() {
-        let Some(data) = exts.vec16() else {
-            return false;
-        };
+        let rest = exts.0.get(2..).unwrap_or_default();
+        let data = exts.vec16().unwrap_or_else(|| {
+            exts.0 = &[];
+            rest
+        });
         if !grease(typ) {
             hello.exts.push(typ);
         }
-        if hello.extension(typ, data).is_none() {
-            return false;
-        }
+        hello.extension(typ, data);
     }
     let ja4 = hello.ja4(quic, legacy);
     let ssl = ssl(meta);
@@ -522,8 +529,8 @@ struct Hello<'a> {
 }
 
 impl<'a> Hello<'a> {
-    /// Reads extension `typ`'s `data`; `None` when malformed.
-    fn extension(&mut self, typ: u16, data: &'a [u8]) -> Option<()> {
+    /// Reads extension `typ`'s `data`, as much as is well formed.
+    fn extension(&mut self, typ: u16, data: &'a [u8]) {
         match typ {
             0 => {
                 self.has_sni = true;
@@ -535,18 +542,17 @@ impl<'a> Hello<'a> {
                 }
             }
             16 => {
-                let mut list = Reader(Reader(data).vec16()?);
+                let mut list = Reader(prefixed(data, 2));
                 while let Some(proto) = list.vec8() {
                     if self.alpn.len() < MAX_ALPN {
                         self.alpn.push(proto);
                     }
                 }
             }
-            43 => self.versions = list16(Reader(data).vec8()?),
-            13 => self.sigalgs = list16(Reader(data).vec16()?),
+            43 => self.versions = list16(prefixed(data, 1)),
+            13 => self.sigalgs = list16(prefixed(data, 2)),
             _ => {}
         }
-        Some(())
     }
 
     /// The JA4 fingerprint (FoxIO's specification, `technical_details/JA4.md`).
@@ -628,6 +634,16 @@ fn alpn_code(alpn: Option<&[u8]>) -> String {
 /// True for the GREASE values of RFC 8701 (`0x?a?a`, both bytes equal).
 fn grease(v: u16) -> bool {
     v & 0x0f0f == 0x0a0a && v >> 8 == v & 0xff
+}
+
+/// The list after a `width`-byte length at the start of `data`, cut at
+/// the end of `data` when the length says more.
+fn prefixed(data: &[u8], width: usize) -> &[u8] {
+    let Some((len, rest)) = data.split_at_checked(width) else {
+        return &[];
+    };
+    let n = len.iter().fold(0, |n, &b| n << 8 | usize::from(b));
+    rest.get(..n).unwrap_or(rest)
 }
 
 /// The big-endian 16-bit values of `data`, GREASE left out.

@@ -294,6 +294,23 @@ fn hellos_are_found_after_other_bytes() {
     );
 }
 
+/// A malformed ClientHello: its ALPN list says 16 bytes and has 3, its
+/// last extension says 10 and has 3. What is there is fingerprinted, as
+/// ja4plus does (the value is ja4plus's for the same bytes).
+#[test]
+fn ja4_of_lists_longer_than_their_extension() {
+    let body = hex(
+        "0303 0000000000000000000000000000000000000000000000000000000000000000 00
+         0002 1301 0100 0010 0010 0005 0010026832 002b 000a 020304",
+    );
+    let mut meta = Metadata::default();
+    assert!(client_hello(&body, false, &mut meta));
+    assert_eq!(
+        ssl(&meta).client_ja4,
+        "t13i0102h2_0f2cb44170f4_b9a491fefe05"
+    );
+}
+
 /// A ClientHello offering more cipher suites than JA4 counts (99): the
 /// count stops there, the hash covers every one.
 #[test]
