@@ -194,7 +194,7 @@ pub struct Ssl {
     pub alpn_server: Vec<String>,
     /// JA4 fingerprint of the ClientHello.
     pub client_ja4: String,
-    /// JA4S fingerprint of the ServerHello (TLS over TCP).
+    /// JA4S fingerprint of the ServerHello (TLS over TCP, or QUIC's).
     pub server_ja4s: String,
     /// Common name of the server certificate's subject (TLS 1.2 and older).
     pub server_cn: String,

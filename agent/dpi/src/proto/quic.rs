@@ -21,9 +21,14 @@
 //! 0-RTT, Handshake and Retry packets name a flow QUIC too (a flow may
 //! start with 0-RTT packets when its Initial was lost or came later).
 //!
+//! After a TLS ClientHello, the server's Initial packets are decrypted
+//! too (with the keys the client's connection ID gives the server side)
+//! for the ServerHello: version, cipher and JA4S `q...`.
+//!
 //! Memory: a flow keeps state only between its first QUIC packet and the
-//! end of its client hello, boxed by [`Scratch::keep`]: at most
-//! [`CRYPTO_MAX`] bytes of CRYPTO stream and [`MAX_RANGES`] ranges.
+//! server's hello (at most [`SERVER_WAIT`] packets after the client's),
+//! boxed by [`Scratch::keep`]: at most [`CRYPTO_MAX`] bytes of one CRYPTO
+//! stream at a time and [`MAX_RANGES`] ranges.
 //!
 //! Cryptography is RustCrypto's (`hkdf`, `sha2`, `aes-gcm` and its `aes`):
 //! pure Rust with no C or assembly build step, the family whose `sha1`
@@ -67,7 +72,54 @@ pub(crate) struct State {
     ranges: [(u16, u16); MAX_RANGES],
     /// Entries of `ranges` in use.
     count: u8,
+    /// What the keys of the client's last decrypted Initial derive from.
+    client: Option<Initial>,
+    /// After the client's hello: the server's Initial keys are waited
+    /// for, and `crypto` holds the server's CRYPTO stream.
+    server: Option<Awaited>,
 }
+
+/// What Initial keys derive from (RFC 9001 5.2): the destination
+/// connection ID of the client's Initial, the version's salt, its labels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Initial {
+    dcid: [u8; 20],
+    dcid_len: u8,
+    salt: [u8; 20],
+    v2: bool,
+}
+
+impl Initial {
+    fn new(dcid: &[u8], salt: &[u8; 20], v2: bool) -> Option<Self> {
+        let mut id = [0; 20];
+        id.get_mut(..dcid.len())?.copy_from_slice(dcid);
+        Some(Initial {
+            dcid: id,
+            dcid_len: dcid.len() as u8,
+            salt: *salt,
+            v2,
+        })
+    }
+
+    fn dcid(&self) -> &[u8] {
+        &self.dcid[..usize::from(self.dcid_len)]
+    }
+}
+
+/// The wait for the server's ServerHello, after the client's hello.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Awaited {
+    /// The server's Initial keys.
+    keys: Initial,
+    /// The flow's protocol (QUIC, or DNS over QUIC).
+    protocol: Protocol,
+    /// Packets seen since the client's hello.
+    packets: u8,
+}
+
+/// Packets after the client's hello within which the server's Initial
+/// shows its ServerHello (JA4S), or detection ends without it.
+const SERVER_WAIT: u8 = 6;
 
 /// What a version's client sends in its first flight.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -191,6 +243,9 @@ fn step(pkt: &Packet<'_>, st: &mut State, meta: &mut Metadata) -> Verdict {
     if pkt.tcp {
         return Verdict::No;
     }
+    if let Some(awaited) = st.server {
+        return st.server_hello(pkt, awaited, meta);
+    }
     let Some(&first) = data.first() else {
         return other;
     };
@@ -247,8 +302,9 @@ fn step(pkt: &Packet<'_>, st: &mut State, meta: &mut Metadata) -> Verdict {
         };
         packets += 1;
         if pkt.from_client && packet.initial {
-            if let Some(plain) = decrypt(rest, &packet, &keys) {
+            if let Some((plain, initial)) = decrypt(rest, &packet, &keys) {
                 st.frames(&plain, keys.hello);
+                st.client = Some(initial);
             }
         }
         rest = rest.get(packet.len..).unwrap_or_default();
@@ -260,7 +316,21 @@ fn step(pkt: &Packet<'_>, st: &mut State, meta: &mut Metadata) -> Verdict {
     if !pkt.from_client {
         return Verdict::Found(QUIC);
     }
-    st.hello(keys.hello, varint_params(number), meta)
+    match (st.hello(keys.hello, varint_params(number), meta), st.client) {
+        // A TLS ClientHello read: the server's hello is next.
+        (Verdict::Done(protocol), Some(initial))
+            if keys.hello == Hello::Tls && meta.ssl.is_some() =>
+        {
+            (st.crypto, st.count, st.client) = (Vec::new(), 0, None);
+            st.server = Some(Awaited {
+                keys: initial,
+                protocol,
+                packets: 0,
+            });
+            Verdict::Found(protocol)
+        }
+        (verdict, _) => verdict,
+    }
 }
 
 /// True unless `version` writes its transport parameters' ids and lengths
@@ -329,18 +399,28 @@ impl<'a> Long<'a> {
 
 /// Removes header protection from and decrypts the client Initial
 /// `packet` at the start of `data` (RFC 9001 5), trying each of the
-/// version's salts.
-fn decrypt(data: &[u8], packet: &Long<'_>, keys: &Keys) -> Option<Vec<u8>> {
+/// version's salts: the plain text, and what its keys derive from.
+fn decrypt(data: &[u8], packet: &Long<'_>, keys: &Keys) -> Option<(Vec<u8>, Initial)> {
     let bytes = data.get(..packet.len)?;
-    keys.salts
-        .iter()
-        .find_map(|salt| decrypt_with(bytes, packet, salt, keys.v2))
+    keys.salts.iter().find_map(|salt| {
+        let initial = Initial::new(packet.dcid, salt, keys.v2)?;
+        Some((
+            decrypt_with(bytes, packet, &initial, b"client in")?,
+            initial,
+        ))
+    })
 }
 
-/// [`decrypt`] with one salt.
-fn decrypt_with(bytes: &[u8], packet: &Long<'_>, salt: &[u8; 20], v2: bool) -> Option<Vec<u8>> {
+/// [`decrypt`] with the keys `label` (`client in` or `server in`) derives
+/// from `initial`.
+fn decrypt_with(
+    bytes: &[u8],
+    packet: &Long<'_>,
+    initial: &Initial,
+    label: &[u8],
+) -> Option<Vec<u8>> {
     let pn_offset = packet.pn_offset;
-    let (key, iv, hp) = client_keys(packet.dcid, salt, v2)?;
+    let (key, iv, hp) = initial_keys(initial, label)?;
     let sample: [u8; 16] = bytes.get(pn_offset + 4..pn_offset + 20)?.try_into().ok()?;
     let mut mask = aes_gcm::aes::Block::from(sample);
     Aes128::new_from_slice(&hp).ok()?.encrypt_block(&mut mask);
@@ -369,14 +449,15 @@ fn decrypt_with(bytes: &[u8], packet: &Long<'_>, salt: &[u8; 20], v2: bool) -> O
     Some(plain)
 }
 
-/// The client's Initial key, IV and header protection key for `dcid`.
-fn client_keys(dcid: &[u8], salt: &[u8; 20], v2: bool) -> Option<([u8; 16], [u8; 12], [u8; 16])> {
-    let initial = Hkdf::<Sha256>::new(Some(salt), dcid);
+/// The Initial key, IV and header protection key of one side (`label`:
+/// `client in` or `server in`).
+fn initial_keys(initial: &Initial, label: &[u8]) -> Option<([u8; 16], [u8; 12], [u8; 16])> {
+    let prk = Hkdf::<Sha256>::new(Some(&initial.salt), initial.dcid());
     let mut secret = [0; 32];
-    expand_label(&initial, b"client in", &mut secret)?;
+    expand_label(&prk, label, &mut secret)?;
     let client = Hkdf::<Sha256>::from_prk(&secret).ok()?;
     let (mut key, mut iv, mut hp) = ([0; 16], [0; 12], [0; 16]);
-    let labels: [&[u8]; 3] = if v2 {
+    let labels: [&[u8]; 3] = if initial.v2 {
         [b"quicv2 key", b"quicv2 iv", b"quicv2 hp"]
     } else {
         [b"quic key", b"quic iv", b"quic hp"]
@@ -428,6 +509,54 @@ impl State {
                 return;
             }
         }
+    }
+
+    /// After the client's hello: reads the server's Initial packets for
+    /// its ServerHello (version, cipher, JA4S `q...`), until it is whole or
+    /// [`SERVER_WAIT`] packets have passed without it.
+    fn server_hello(
+        &mut self,
+        pkt: &Packet<'_>,
+        mut awaited: Awaited,
+        meta: &mut Metadata,
+    ) -> Verdict {
+        let protocol = awaited.protocol;
+        let data = pkt.payload;
+        let long = data.first().is_some_and(|b| b & 0x80 != 0);
+        let version = data.get(1..5).filter(|_| long);
+        if let (false, Some(version)) = (pkt.from_client, version) {
+            let mut rest = data;
+            for _ in 0..MAX_COALESCED {
+                let Some(packet) = Long::parse(rest, version, awaited.keys.v2) else {
+                    break;
+                };
+                let bytes = rest.get(..packet.len).unwrap_or_default();
+                if packet.initial
+                    && let Some(plain) = decrypt_with(bytes, &packet, &awaited.keys, b"server in")
+                {
+                    self.frames(&plain, Hello::Tls);
+                }
+                rest = rest.get(packet.len..).unwrap_or_default();
+            }
+        }
+        let mut r = Reader(self.head());
+        match r.u8() {
+            Some(2) => {
+                if let Some(body) = r.u24().and_then(|len| r.take(len)) {
+                    tls::server_hello(body, true, meta);
+                    return Verdict::Done(protocol);
+                }
+            }
+            // Not a ServerHello: it will not become one.
+            Some(_) => return Verdict::Done(protocol),
+            None => {}
+        }
+        awaited.packets += 1;
+        if awaited.packets >= SERVER_WAIT {
+            return Verdict::Done(protocol);
+        }
+        self.server = Some(awaited);
+        Verdict::Found(protocol)
     }
 
     /// Keeps the data of the CRYPTO frame read by `r`.

@@ -212,7 +212,7 @@ fn server(stream: &[u8], meta: &mut Metadata) -> Read {
     if !whole {
         return Read::Partial;
     }
-    let Some(tls13) = server_hello(body, meta) else {
+    let Some(tls13) = server_hello(body, false, meta) else {
         return Read::Invalid;
     };
     let rest = hs.get(4 + body.len()..).unwrap_or_default();
@@ -335,10 +335,10 @@ fn sslv2_client_hello(stream: &[u8], meta: &mut Metadata) -> Option<Read> {
     Some(Read::Complete)
 }
 
-/// Reads the ServerHello `body`: version, cipher suite, ALPN. Returns
-/// whether it is TLS 1.3 (nothing in clear follows), `None` when it is
-/// malformed.
-fn server_hello(body: &[u8], meta: &mut Metadata) -> Option<bool> {
+/// Reads the ServerHello `body`: version, cipher suite, ALPN, JA4S
+/// (`q...` for `quic`). Returns whether it is TLS 1.3 (nothing in clear
+/// follows), `None` when it is malformed.
+pub(crate) fn server_hello(body: &[u8], quic: bool, meta: &mut Metadata) -> Option<bool> {
     let mut r = Reader(body);
     let legacy = r.u16()?;
     r.skip(32)?;
@@ -365,7 +365,7 @@ fn server_hello(body: &[u8], meta: &mut Metadata) -> Option<bool> {
     let ssl = ssl(meta);
     ssl.version = version;
     ssl.cipher_suite = cipher;
-    ssl.server_ja4s = ja4s(version, cipher, &types, alpn);
+    ssl.server_ja4s = ja4s(quic, version, cipher, &types, alpn);
     if let Some(a) = alpn {
         ssl.alpn_server = vec![wire_text(a, MAX_TEXT)];
     }
@@ -585,13 +585,14 @@ impl<'a> Hello<'a> {
     }
 }
 
-/// The JA4S fingerprint of a ServerHello over TCP (FoxIO's specification,
-/// `technical_details/JA4S.md`): the negotiated `version`, the number of
-/// extensions and the chosen ALPN, the `cipher` in hex, and the hash of
-/// the extension `types` in the order sent.
-fn ja4s(version: u16, cipher: u16, types: &[u16], alpn: Option<&[u8]>) -> String {
+/// The JA4S fingerprint of a ServerHello (FoxIO's specification,
+/// `technical_details/JA4S.md`): QUIC or TCP, the negotiated `version`,
+/// the number of extensions and the chosen ALPN, the `cipher` in hex, and
+/// the hash of the extension `types` in the order sent.
+fn ja4s(quic: bool, version: u16, cipher: u16, types: &[u16], alpn: Option<&[u8]>) -> String {
     format!(
-        "t{}{:02}{}_{cipher:04x}_{}",
+        "{}{}{:02}{}_{cipher:04x}_{}",
+        if quic { 'q' } else { 't' },
         version_code(version),
         types.len().min(99),
         alpn_code(alpn),

@@ -37,7 +37,7 @@ fn v1_after_0rtt_packets() {
     );
     let f = flow(false, 51972, 443);
     let (verdicts, meta) = run(dissect, &f, &[(true, &a), (true, &b), (true, &c)]);
-    assert_eq!(verdicts, [Found(QUIC), Found(QUIC), Done(QUIC)]);
+    assert_eq!(verdicts, [Found(QUIC); 3], "the server's hello is next");
     assert_eq!(meta.host_server_name, "ssl.gstatic.com");
     let ssl = meta.ssl.unwrap();
     assert_eq!(ssl.client_sni, "ssl.gstatic.com");
@@ -47,23 +47,42 @@ fn v1_after_0rtt_packets() {
 }
 
 #[test]
+fn server_initial_gives_ja4s() {
+    // quic_0RTT.pcap frames 5 (the client's v1 Initial) and 6 (the
+    // server's Initial, a Handshake packet after it): ja4plus's JA4S.
+    let f = flow(false, 51972, 443);
+    let (client, server) = (capture!("quic_0RTT-5"), capture!("quic_0RTT-6"));
+    let (verdicts, meta) = run(dissect, &f, &[(true, &client), (false, &server)]);
+    assert_eq!(verdicts, [Found(QUIC), Done(QUIC)]);
+    let ssl = meta.ssl.unwrap();
+    assert_eq!(ssl.server_ja4s, "q130300_1301_6bbbaf601ed8");
+    assert_eq!((ssl.version, ssl.cipher_suite), (0x0304, 0x1301));
+    // A server whose Initial does not come: done after SERVER_WAIT packets.
+    let mut packets = vec![(true, &client[..])];
+    packets.resize(usize::from(SERVER_WAIT) + 1, (false, &[0x40, 1, 2, 3][..]));
+    let (verdicts, meta) = run(dissect, &f, &packets);
+    assert_eq!(verdicts.last(), Some(&Done(QUIC)));
+    assert_eq!(meta.ssl.unwrap().server_ja4s, "");
+}
+
+#[test]
 fn v2_draft29_and_draft28() {
     // quic-v2.pcapng, quic-29.pcap and quic_0RTT.pcap: frame 1 of each.
     let v2 = client(&[&capture!("quic-v2-1")]);
     assert_eq!(
         v2,
         (
-            vec![Done(QUIC)],
+            vec![Found(QUIC)],
             "test".into(),
             "q13d0310h3_55b375c5d22e_0a3b52e28cea".into()
         )
     );
     let d29 = client(&[&capture!("quic-29-1")]);
     let ja4 = "q13d0512h9_d55e91d5c3b2_cd318bf3b157";
-    assert_eq!(d29, (vec![Done(QUIC)], "localhost".into(), ja4.into()));
+    assert_eq!(d29, (vec![Found(QUIC)], "localhost".into(), ja4.into()));
     let d28 = client(&[&capture!("quic_0RTT-1")]);
     let ja4 = "q00d0310h2_55b375c5d22e_060ec1c6a056";
-    assert_eq!(d28, (vec![Done(QUIC)], "abcd".into(), ja4.into()));
+    assert_eq!(d28, (vec![Found(QUIC)], "abcd".into(), ja4.into()));
 }
 
 #[test]
@@ -75,7 +94,7 @@ fn client_hello_over_two_initials_in_any_order() {
     );
     let ja4 = "q00i0307h4_55b375c5d22e_af0a630e9e67";
     let expected = (
-        vec![Found(QUIC), Done(QUIC)],
+        vec![Found(QUIC), Found(QUIC)],
         String::new(),
         ja4.to_string(),
     );
@@ -256,7 +275,8 @@ fn seal(version: u32, salt: &[u8; 20], v2: bool, dcid: &[u8], frames: &[u8]) -> 
     header.extend(varint2(pn.len() + payload.len() + 16));
     let pn_offset = header.len();
     header.extend(pn);
-    let (key, iv, hp) = client_keys(dcid, salt, v2).unwrap();
+    let initial = Initial::new(dcid, salt, v2).unwrap();
+    let (key, iv, hp) = initial_keys(&initial, b"client in").unwrap();
     let mut nonce = iv;
     nonce[10] ^= pn[0];
     nonce[11] ^= pn[1];
@@ -280,7 +300,7 @@ fn seal(version: u32, salt: &[u8; 20], v2: bool, dcid: &[u8], frames: &[u8]) -> 
 fn crypto_stream(packet: &[u8], version: u32) -> Vec<u8> {
     let keys = keys(version).unwrap();
     let long = Long::parse(packet, &version.to_be_bytes(), keys.v2).unwrap();
-    let plain = decrypt(packet, &long, &keys).unwrap();
+    let (plain, _) = decrypt(packet, &long, &keys).unwrap();
     let mut st = State::default();
     st.frames(&plain, keys.hello);
     st.head().to_vec()
@@ -360,7 +380,7 @@ fn every_ietf_version_with_its_salt() {
     for (name, version, s, v2) in versions {
         let packet = seal(version, &salt(s), v2, &DCID, &frames);
         let (verdicts, meta) = flow_of(&[packet]);
-        assert_eq!(verdicts, [Done(QUIC)], "{name}");
+        assert_eq!(verdicts, [Found(QUIC)], "{name}");
         assert_eq!(meta.host_server_name, "ssl.gstatic.com", "{name}");
         assert_eq!(meta.ssl.unwrap().alpn, ["h3"], "{name}");
     }
@@ -375,7 +395,7 @@ fn greased_version_initial_is_quic_when_full_sized() {
     let frames = crypto(0x06, 0, &chrome_hello());
     let packet = seal(0x1a2a_3a4a, &salt(SALT_D29), false, &DCID, &frames);
     let (verdicts, meta) = flow_of(std::slice::from_ref(&packet));
-    assert_eq!(verdicts, [Done(QUIC)]);
+    assert_eq!(verdicts, [Found(QUIC)]);
     assert_eq!(meta.host_server_name, "ssl.gstatic.com");
     // Short of an Initial's 1200 bytes: a greased version alone is not
     // enough.
@@ -509,11 +529,7 @@ fn client_hello_over_three_initials_in_every_order() {
     ] {
         let flow: Vec<Vec<u8>> = order.iter().map(|&i| packets[i].clone()).collect();
         let (verdicts, meta) = flow_of(&flow);
-        assert_eq!(
-            verdicts,
-            [Found(QUIC), Found(QUIC), Done(QUIC)],
-            "{order:?}"
-        );
+        assert_eq!(verdicts, [Found(QUIC); 3], "{order:?}");
         assert_eq!(meta.host_server_name, "video.example.net", "{order:?}");
     }
     // A ClientHello larger than the buffer: QUIC, without its SNI.
@@ -535,7 +551,7 @@ fn initial_then_0rtt_in_one_datagram_and_after() {
     // coalesced; then frame 3 (v1 0-RTT) alone, as a later packet of
     // another flow would carry it.
     let (verdicts, meta) = flow_of(&[capture!("quic_0RTT-1"), capture!("quic_0RTT-3")]);
-    assert_eq!(verdicts[0], Done(QUIC));
+    assert_eq!(verdicts[0], Found(QUIC));
     assert_eq!(meta.host_server_name, "abcd");
     // A flow whose first packets are 0-RTT ones is QUIC.
     let (verdicts, meta) = flow_of(&[capture!("quic_0RTT-3"), capture!("quic_0RTT-4")]);
@@ -557,7 +573,7 @@ fn dns_over_quic_is_named_by_its_alpn() {
         let hello = synthetic_hello("dns.adguard-dns.com", alpn, 0);
         let packet = seal(1, &key, false, &DCID, &crypto(0x06, 0, &hello));
         let (verdicts, meta) = flow_of(&[packet]);
-        assert_eq!(verdicts, [Done(expected)], "{alpn:?}");
+        assert_eq!(verdicts, [Found(expected)], "{alpn:?}");
         assert_eq!(meta.host_server_name, "dns.adguard-dns.com");
     }
 }
@@ -596,7 +612,7 @@ fn chrome_user_agent_from_the_transport_parameters() {
     // sites.pcapng frame 315: Chrome 97, QUIC v1, its user agent in the
     // google_user_agent transport parameter.
     let (verdicts, meta) = flow_of(&[capture!("sites-315")]);
-    assert_eq!(verdicts, [Done(QUIC)]);
+    assert_eq!(verdicts, [Found(QUIC)]);
     assert_eq!(meta.host_server_name, "classroom.google.com");
     let ua = "Chrome/97.0.4692.99 Windows NT 10.0; Win64; x64";
     assert_eq!(meta.http.unwrap().user_agent, ua);
