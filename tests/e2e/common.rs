@@ -285,6 +285,53 @@ impl PcapWriter {
     }
 }
 
+/// Writes to `path` a capture of one TCP session from 10.0.0.1:40000 to
+/// 10.0.0.2:`server_port`: the three-way handshake, then each of
+/// `segments` (`(from client, payload)`) in one segment, 1 ms apart,
+/// acknowledged as a real stack would.
+pub fn tcp_session(path: &Path, server_port: u16, segments: &[(bool, &[u8])]) {
+    let mut pcap = PcapWriter::new(1);
+    let (client, server) = (([10, 0, 0, 1], 40_000), ([10, 0, 0, 2], server_port));
+    // The next sequence number of each side: client, server.
+    let mut next = [1_000u32, 5_000];
+    let mut at = Duration::from_secs(1_700_000_000);
+    let handshake = [
+        (true, true, false),
+        (false, true, true),
+        (true, false, true),
+    ];
+    let packets = handshake
+        .iter()
+        .map(|&(from_client, syn, ack)| (from_client, syn, ack, &[][..]))
+        .chain(segments.iter().map(|&(c, data)| (c, false, true, data)));
+    for (from_client, syn, ack, data) in packets {
+        let (src, dst) = if from_client {
+            (client, server)
+        } else {
+            (server, client)
+        };
+        let side = usize::from(!from_client);
+        let mut b = etherparse::PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
+            .ipv4(src.0, dst.0, 64)
+            .tcp(src.1, dst.1, next[side], 65_535);
+        if syn {
+            b = b.syn();
+        }
+        if ack {
+            b = b.ack(next[1 - side]);
+        }
+        if !data.is_empty() {
+            b = b.psh();
+        }
+        let mut frame = Vec::new();
+        b.write(&mut frame, data).expect("frame");
+        pcap.frame(at, &frame, frame.len());
+        next[side] = next[side].wrapping_add(u32::from(syn) + data.len() as u32);
+        at += Duration::from_millis(1);
+    }
+    pcap.write(path);
+}
+
 /// Writes to `path` a capture of `n` one-packet UDP flows, each from its
 /// own client (10.x.y.z) to 203.0.113.(i % 250 + 1):40000, 10 µs apart,
 /// as `genflows.py` makes them.

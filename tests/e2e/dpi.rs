@@ -79,7 +79,7 @@ struct Expected {
 
 /// Transport and the two endpoints (`ip:port`, IPv6 in brackets, in any
 /// textual form), direction-free.
-fn flow_key(l4: &str, a: &str, b: &str) -> String {
+pub(crate) fn flow_key(l4: &str, a: &str, b: &str) -> String {
     let canonical = |e: &str| {
         e.parse::<SocketAddr>()
             .map_or(e.to_owned(), |s| s.to_string())
@@ -137,7 +137,7 @@ fn endpoint(ip: &Value, port: &Value) -> String {
 /// first flow of that key (a later one came after flowstat's idle timeout,
 /// where nDPI's flow goes on), or its updated record (detection finished
 /// after an interval's end).
-fn detected(records: &[Value]) -> HashMap<String, Value> {
+pub(crate) fn detected(records: &[Value]) -> HashMap<String, Value> {
     let mut flows: HashMap<String, Value> = HashMap::new();
     for r in records.iter().filter(|r| r["type"] == "flow") {
         let f = &r["flow"];

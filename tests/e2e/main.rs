@@ -15,6 +15,7 @@ mod geo;
 mod golden;
 mod http;
 mod ipfix;
+mod ja4;
 mod kafka;
 mod live;
 mod mqtt;
