@@ -455,16 +455,16 @@ fn initial_keys(initial: &Initial, label: &[u8]) -> Option<([u8; 16], [u8; 12], 
     let prk = Hkdf::<Sha256>::new(Some(&initial.salt), initial.dcid());
     let mut secret = [0; 32];
     expand_label(&prk, label, &mut secret)?;
-    let client = Hkdf::<Sha256>::from_prk(&secret).ok()?;
+    let side = Hkdf::<Sha256>::from_prk(&secret).ok()?;
     let (mut key, mut iv, mut hp) = ([0; 16], [0; 12], [0; 16]);
     let labels: [&[u8]; 3] = if initial.v2 {
         [b"quicv2 key", b"quicv2 iv", b"quicv2 hp"]
     } else {
         [b"quic key", b"quic iv", b"quic hp"]
     };
-    expand_label(&client, labels[0], &mut key)?;
-    expand_label(&client, labels[1], &mut iv)?;
-    expand_label(&client, labels[2], &mut hp)?;
+    expand_label(&side, labels[0], &mut key)?;
+    expand_label(&side, labels[1], &mut iv)?;
+    expand_label(&side, labels[2], &mut hp)?;
     Some((key, iv, hp))
 }
 

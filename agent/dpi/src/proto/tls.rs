@@ -4,12 +4,14 @@
 //! The client stream's first handshake message must be a ClientHello: it
 //! gives the SNI, the ALPN list, the offered version and the JA4
 //! fingerprint. The server stream gives the ServerHello (version, cipher
-//! suite, ALPN) and, up to TLS 1.2, the first certificate (subject CN and
-//! DN, issuer DN, SHA-1). Handshake messages may span records and TCP
-//! segments: the leading handshake records of a stream are read as one
-//! byte string. A stream caught mid-connection (its first bytes whole
+//! suite, ALPN, JA4S) and, up to TLS 1.2, the first certificate (subject
+//! CN and DN, issuer DN, SHA-1). Handshake messages may span records and
+//! TCP segments: the leading handshake records of a stream are read as
+//! one byte string. A stream caught mid-connection (its first bytes whole
 //! non-handshake records ending with the packet) is TLS too, as nDPI has
-//! it. The ClientHello parser is shared with QUIC.
+//! it. The hello parsers are shared with QUIC; [`upgraded`] and
+//! [`inside`] read TLS that starts later in a flow of another protocol
+//! (after STARTTLS, through a tunnel).
 
 use std::borrow::Cow;
 use std::cell::RefCell;
