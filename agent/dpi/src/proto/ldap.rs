@@ -1,10 +1,18 @@
-//! LDAP over TCP, and CLDAP over UDP (RFC 4511).
+//! LDAP over TCP, and CLDAP over UDP (RFC 4511); TLS after its StartTLS
+//! operation (RFC 4511 4.14).
 
 use flowstat_core::{Metadata, Protocol};
+use memchr::memmem;
 
 use super::ber::{header, int};
 use super::kerberos::Sides;
+use super::tls;
 use crate::dissect::{Dissector, Packet, Sample, Scratch, Verdict, any_first};
+
+/// StartTLS's requestName, an extendedRequest's `[0]` LDAPOID.
+const STARTTLS: &[u8] = b"\x80\x161.3.6.1.4.1.1466.20037";
+/// Packets with payload within which TLS starts after StartTLS.
+const TLS_WAIT: u32 = 8;
 
 /// Per-flow state.
 #[derive(Clone, Copy, Debug, Default)]
@@ -15,8 +23,9 @@ pub(crate) struct State {
 /// LDAP (`Protocol(112)`, "LDAP"): an LDAPMessage SEQUENCE, its messageID
 /// INTEGER, then a protocolOp with an application tag whose first field
 /// fits the operation (bind version, result code, DN string, ...). Either
-/// direction may show it (captures often start mid-flow).
-pub(crate) fn dissect(pkt: &Packet<'_>, scratch: &mut Scratch, _meta: &mut Metadata) -> Verdict {
+/// direction may show it (captures often start mid-flow). After the
+/// client's StartTLS request, the TLS handshake that follows.
+pub(crate) fn dissect(pkt: &Packet<'_>, scratch: &mut Scratch, meta: &mut Metadata) -> Verdict {
     let verdict = if pkt.tcp {
         let stream = pkt.stream();
         match header(stream) {
@@ -33,7 +42,12 @@ pub(crate) fn dissect(pkt: &Packet<'_>, scratch: &mut Scratch, _meta: &mut Metad
             _ => Verdict::No,
         }
     };
-    scratch.ldap.sides.verdict(pkt, verdict)
+    match scratch.ldap.sides.verdict(pkt, verdict) {
+        Verdict::Done(ldap) if memmem::find(pkt.client_stream, STARTTLS).is_some() => {
+            tls::inside(pkt, scratch, meta, ldap, TLS_WAIT)
+        }
+        verdict => verdict,
+    }
 }
 
 /// `Done` when the message SEQUENCE `msg` (header `head` bytes, value
@@ -157,6 +171,23 @@ mod tests {
             run(dissect, &udp, &[(true, &search)]).0,
             [Verdict::Done(Protocol(112))]
         );
+    }
+
+    #[test]
+    fn tls_after_starttls() {
+        // Synthetic (RFC 4511 4.14): StartTLS (id 1), its success, then a
+        // ClientHello (tls_alert.pcap frame 4).
+        let request = [&hex("301d02010177188016")[..], b"1.3.6.1.4.1.1466.20037"].concat();
+        let response = hex("300c02010178070a010004000400");
+        let hello = hex(include_str!("tls/testdata/tls_alert-4.hex"));
+        let f = flow(true, 50000, 389);
+        let (v, meta) = run(
+            dissect,
+            &f,
+            &[(true, &request), (false, &response), (true, &hello)],
+        );
+        assert_eq!(v, [Verdict::Found(Protocol(112)); 3]);
+        assert_eq!(meta.host_server_name, "www.google-analytics.com");
     }
 
     #[test]
