@@ -22,6 +22,10 @@ const BEFORE_AUTH: &[&str] = &[
     "AUTH", "FEAT", "SYST", "OPTS", "HOST", "CLNT", "LANG", "NOOP",
 ];
 
+/// Packets with payload within which the client asks for TLS, or the
+/// session is taken to go on in clear text.
+const AUTH_WAIT: u32 = 16;
+
 /// `AUTH` mechanisms that ask for TLS (RFC 4217 and the older drafts).
 const TLS_MECHANISMS: &[&str] = &["TLS", "SSL", "TLS-C", "TLS-P"];
 
@@ -70,6 +74,9 @@ fn step(pkt: &Packet<'_>, st: &mut State) -> Verdict {
     }
     if st.tls.is_some() {
         return Verdict::Found(FTP);
+    }
+    if st.pending.is_none() && pkt.packets() >= AUTH_WAIT {
+        return Verdict::Done(FTP);
     }
     if pkt.from_client {
         let Some(line) = last_line(client) else {
@@ -226,6 +233,11 @@ mod tests {
         let found = Verdict::Found(FTP);
         assert_eq!(v, [Verdict::Maybe, found, found, Verdict::Done(FTP)]);
         assert_eq!(meta, Metadata::default());
+        // A client that never asks: done after AUTH_WAIT packets.
+        let mut packets = vec![(false, &b"220 ready\r\n"[..])];
+        packets.resize(AUTH_WAIT as usize, (true, b"FEAT\r\n"));
+        let (v, _) = run(dissect, &f, &packets);
+        assert_eq!(v.last(), Some(&Verdict::Done(FTP)));
     }
 
     #[test]
