@@ -28,7 +28,7 @@
 //! | `dhc_hit` | `flow` | true when the application came from the DNS cache |
 //! | `other_asn`, `other_as_name`, `other_country` | `flow`, when the `[geo]` databases know the other address | its autonomous system's number and name, its country (ISO 3166 alpha-2) |
 //! | `local_asn`, `local_as_name`, `local_country` | `flow`, when the local address is public and known | the same, for the local address |
-//! | `ssl`, `http`, `ssh`, `dhcp`, `stun`, `bt`, `mdns`, `ssdp` | `flow`, when DPI found them | protocol objects (SPEC 4); `ssl.version` and `ssl.cipher_suite` as `0x0303`; `ssl.client_ja4` and `ssl.server_ja4s` are FoxIO's JA4 and JA4S (JA4S an extension; for QUIC, from the server's Initial). TLS after an upgrade in clear text fills `ssl` as TLS from the first byte does, and the flow keeps the name nDPI gives it: `SMTPS`, `POPS`, `IMAPS` after mail's STARTTLS (`STLS`), `FTP_CONTROL` after FTP's `AUTH TLS` (nDPI has no FTPS), `Jabber` after XMPP's `<starttls/>`; TLS through an HTTP CONNECT or SOCKS tunnel, or after LDAP's StartTLS, MySQL's SSL request, PostgreSQL's SSLRequest, RDP's negotiation or NoMachine's version lines, fills it as well (the flow keeps that protocol) |
+//! | `ssl`, `http`, `ssh`, `dhcp`, `stun`, `bt`, `mdns`, `ssdp` | `flow`, when DPI found them | protocol objects (SPEC 4); `ssl.version` and `ssl.cipher_suite` as `0x0303`; `ssl.client_ja4` and `ssl.server_ja4s` (extension) are FoxIO's JA4 and JA4S; `ssl` after STARTTLS and in tunnels, and the protocol such a flow is named, as `docs/records.md` sets out |
 //! | Netify's flags `app_ip_override`, `app_proto_twins`, `fhc_hit`, `ip_nat`, `soft_dissector` | `flow` | always false |
 //!
 //! `flow_purge` adds `reason` (`closed` or `expired`) and `evicted` (true
