@@ -154,8 +154,12 @@ pub(crate) fn detected(records: &[Value]) -> HashMap<String, Value> {
         let a = endpoint(&f["local_ip"], &f["local_port"]);
         let b = endpoint(&f["other_ip"], &f["other_port"]);
         let key = flow_key(l4, &a, &b);
+        // The update's earlier digests hold the one the first record
+        // carried (the identity's, or what it named while detection went
+        // on).
         let update_of_first = flows.get(&key).is_some_and(|first| {
-            f["detection_updated"] == true && f["digest_prev"][0] == first["digest"]
+            let earlier = f["digest_prev"].as_array().map_or(&[][..], Vec::as_slice);
+            f["detection_updated"] == true && earlier.contains(&first["digest"])
         });
         if update_of_first || !flows.contains_key(&key) {
             flows.insert(key, f.clone());
