@@ -488,3 +488,45 @@ impl Drop for ApiReplay {
         let _ = self.child.wait();
     }
 }
+
+/// Keeps a reviewed list of accepted disagreements with an oracle exact:
+/// `fixtures/FILE` has one tab-separated line per case, its columns then
+/// the reason. A disagreement `found` that is not listed fails, and so does
+/// a listed one that no longer happens; both are printed as lines to paste.
+pub fn assert_listed(file: &str, found: &std::collections::BTreeSet<Vec<String>>) {
+    let text = std::fs::read_to_string(fixture(file)).expect("the list of disagreements");
+    let mut listed = std::collections::BTreeMap::new();
+    for (n, line) in text.lines().enumerate() {
+        if line.starts_with('#') || line.trim().is_empty() {
+            continue;
+        }
+        let mut columns: Vec<String> = line.split('\t').map(str::to_owned).collect();
+        let reason = columns
+            .pop()
+            .filter(|r| !r.trim().is_empty() && !columns.is_empty());
+        let reason = reason.unwrap_or_else(|| panic!("{file}:{}: columns, then a reason", n + 1));
+        assert!(
+            listed.insert(columns, reason).is_none(),
+            "{file}:{}: listed twice",
+            n + 1
+        );
+    }
+    let unlisted: Vec<String> = found
+        .iter()
+        .filter(|d| !listed.contains_key(*d))
+        .map(|d| format!("{}\tREASON", d.join("\t")))
+        .collect();
+    let stale: Vec<String> = listed
+        .iter()
+        .filter(|(d, _)| !found.contains(*d))
+        .map(|(d, reason)| format!("{}\t{reason}", d.join("\t")))
+        .collect();
+    assert!(
+        unlisted.is_empty() && stale.is_empty(),
+        "{} disagreements not in {file}:\n{}\n{} listed ones that no longer happen:\n{}",
+        unlisted.len(),
+        unlisted.join("\n"),
+        stale.len(),
+        stale.join("\n")
+    );
+}

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use flowstatd::Config;
 
-use crate::common::{all_tunnels, fixture, replay};
+use crate::common::{all_tunnels, assert_listed, fixture, replay};
 
 /// nDPI's names of the protocols flowstat detected from payload first
 /// (issue 5's list), whose agreement the test prints apart.
@@ -185,54 +185,17 @@ struct Disagreement {
 }
 
 impl Disagreement {
-    /// As a line of the list, with `reason`.
-    fn line(&self, reason: &str) -> String {
-        format!(
-            "{}\t{}\t{}\t{}\t{}\t{reason}",
-            self.capture, self.key, self.what, self.ndpi, self.flowstat
-        )
+    /// Its columns in the list.
+    fn columns(&self) -> Vec<String> {
+        let c = [
+            &self.capture,
+            &self.key,
+            self.what,
+            &self.ndpi,
+            &self.flowstat,
+        ];
+        c.map(str::to_owned).to_vec()
     }
-}
-
-/// The accepted disagreements and their reasons.
-fn accepted() -> BTreeMap<Disagreement, String> {
-    let path = fixture(DISAGREEMENTS);
-    let text = std::fs::read_to_string(&path).expect("the disagreements list");
-    let mut out = BTreeMap::new();
-    for (n, line) in text.lines().enumerate() {
-        if line.starts_with('#') || line.trim().is_empty() {
-            continue;
-        }
-        let cols: Vec<&str> = line.split('\t').collect();
-        let [capture, key, what, ndpi, flowstat, reason] = cols[..] else {
-            panic!(
-                "{DISAGREEMENTS}:{}: 6 tab-separated columns expected",
-                n + 1
-            );
-        };
-        let what = match what {
-            "protocol" => "protocol",
-            "host" => "host",
-            _ => panic!(
-                "{DISAGREEMENTS}:{}: `protocol` or `host`, not {what:?}",
-                n + 1
-            ),
-        };
-        assert!(
-            !reason.trim().is_empty(),
-            "{DISAGREEMENTS}:{}: no reason",
-            n + 1
-        );
-        let d = Disagreement {
-            capture: capture.into(),
-            key: key.into(),
-            what,
-            ndpi: ndpi.into(),
-            flowstat: flowstat.into(),
-        };
-        out.insert(d, reason.to_owned());
-    }
-    out
 }
 
 /// Flows compared and agreeing, for one group.
@@ -369,24 +332,9 @@ fn protocols_and_host_names_agree_with_ndpi_or_are_listed() {
         Tally::percent(all.same_host, all.hosts),
         all.hosts
     );
-    let accepted = accepted();
-    let unlisted: Vec<String> = found
-        .iter()
-        .filter(|d| !accepted.contains_key(*d))
-        .map(|d| d.line("REASON"))
-        .collect();
-    let stale: Vec<String> = accepted
-        .iter()
-        .filter(|(d, _)| !found.contains(d))
-        .map(|(d, reason)| d.line(reason))
-        .collect();
-    assert!(
-        unlisted.is_empty() && stale.is_empty(),
-        "{} disagreements not in {DISAGREEMENTS}:\n{}\n{} listed ones that no longer happen:\n{}",
-        unlisted.len(),
-        unlisted.join("\n"),
-        stale.len(),
-        stale.join("\n")
+    assert_listed(
+        DISAGREEMENTS,
+        &found.iter().map(Disagreement::columns).collect(),
     );
     assert!(all.flows >= 1000, "only {} flows compared", all.flows);
 }

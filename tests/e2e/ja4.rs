@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::Command;
 
-use crate::common::{TempDir, all_tunnels, corpus, fixture, oracle, rel, replay, tcp_session};
+use crate::common::{
+    TempDir, all_tunnels, assert_listed, corpus, fixture, oracle, rel, replay, tcp_session,
+};
 use crate::dpi::{detected, flow_key};
 
 /// Runs ja4plus's JA4 and JA4S fingerprinters over each capture named on
@@ -65,12 +67,17 @@ struct Fingerprint {
 }
 
 impl Fingerprint {
-    /// As a line of the list, with `reason`.
-    fn line(&self, reason: &str) -> String {
-        format!(
-            "{}\t{}\t{}\t{}\t{}\t{reason}",
-            self.capture, self.key, self.kind, self.ja4plus, self.flowstat
-        )
+    /// Its columns in the list.
+    fn columns(&self) -> Vec<String> {
+        [
+            &self.capture,
+            &self.key,
+            &self.kind,
+            &self.ja4plus,
+            &self.flowstat,
+        ]
+        .map(String::clone)
+        .to_vec()
     }
 }
 
@@ -144,41 +151,6 @@ fn fingerprints(captures: &[PathBuf]) -> Vec<Fingerprint> {
     out
 }
 
-/// The accepted differences and their reasons.
-fn accepted() -> BTreeMap<Fingerprint, String> {
-    let text = std::fs::read_to_string(fixture(DIFFERENCES)).expect("the differences list");
-    let mut out = BTreeMap::new();
-    for (n, line) in text.lines().enumerate() {
-        if line.starts_with('#') || line.trim().is_empty() {
-            continue;
-        }
-        let [capture, key, kind, ja4plus, flowstat, reason] =
-            line.split('\t').collect::<Vec<_>>()[..]
-        else {
-            panic!("{DIFFERENCES}:{}: 6 tab-separated columns expected", n + 1);
-        };
-        assert!(
-            KINDS.iter().any(|(k, _)| *k == kind),
-            "{DIFFERENCES}:{}: `ja4` or `ja4s`, not {kind:?}",
-            n + 1
-        );
-        assert!(
-            !reason.trim().is_empty(),
-            "{DIFFERENCES}:{}: no reason",
-            n + 1
-        );
-        let fp = Fingerprint {
-            capture: capture.into(),
-            key: key.into(),
-            kind: kind.into(),
-            ja4plus: ja4plus.into(),
-            flowstat: flowstat.into(),
-        };
-        out.insert(fp, reason.to_owned());
-    }
-    out
-}
-
 /// Every JA4 and JA4S of the corpus: flowstat's equals ja4plus's, or the
 /// flow is in the list of accepted differences with its reason. A
 /// difference missing from the list fails, and so does a listed one that
@@ -201,25 +173,7 @@ fn ja4_and_ja4s_equal_ja4plus_or_are_listed() {
         );
     }
     let found: Vec<&Fingerprint> = all.iter().filter(|f| f.ja4plus != f.flowstat).collect();
-    let accepted = accepted();
-    let unlisted: Vec<String> = found
-        .iter()
-        .filter(|f| !accepted.contains_key(**f))
-        .map(|f| f.line("REASON"))
-        .collect();
-    let stale: Vec<String> = accepted
-        .iter()
-        .filter(|(f, _)| !found.contains(f))
-        .map(|(f, reason)| f.line(reason))
-        .collect();
-    assert!(
-        unlisted.is_empty() && stale.is_empty(),
-        "{} differences not in {DIFFERENCES}:\n{}\n{} listed ones that no longer happen:\n{}",
-        unlisted.len(),
-        unlisted.join("\n"),
-        stale.len(),
-        stale.join("\n")
-    );
+    assert_listed(DIFFERENCES, &found.iter().map(|f| f.columns()).collect());
     let hellos = all.iter().filter(|f| f.kind == "ja4").count();
     assert!(hellos >= 300, "only {hellos} ClientHellos compared");
 }
@@ -320,7 +274,7 @@ fn tls_after_starttls_has_ssl_equal_to_ja4plus() {
     let differ: Vec<String> = all
         .iter()
         .filter(|f| f.ja4plus != f.flowstat)
-        .map(|f| f.line("differs"))
+        .map(|f| f.columns().join("\t"))
         .collect();
     assert!(differ.is_empty(), "{}", differ.join("\n"));
     for (path, protocol) in &captures {
@@ -528,7 +482,7 @@ fn random_client_hellos_equal_ja4plus() {
     let differ: Vec<String> = all
         .iter()
         .filter(|f| f.ja4plus != f.flowstat)
-        .map(|f| f.line("differs"))
+        .map(|f| f.columns().join("\t"))
         .collect();
     assert!(differ.is_empty(), "{}", differ.join("\n"));
     let hellos = all.iter().filter(|f| f.kind == "ja4").count();

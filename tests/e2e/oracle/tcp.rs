@@ -15,7 +15,7 @@ use std::path::Path;
 use serde_json::Value;
 
 use super::{Conv, End, FIELDS, conv, first_digest, innermost_transport};
-use crate::common::{all_tunnels, corpus, fixture, oracle, rel, replay};
+use crate::common::{all_tunnels, assert_listed, corpus, oracle, rel, replay};
 
 /// Accepted disagreements, each with its reason.
 const DISAGREEMENTS: &str = "tcp-disagreements.tsv";
@@ -160,48 +160,17 @@ struct Disagreement {
 }
 
 impl Disagreement {
-    /// As a line of the list, with `reason`.
-    fn line(&self, reason: &str) -> String {
-        format!(
-            "{}\t{}\t{}\t{}\t{reason}",
-            self.capture, self.conversation, self.flowstat, self.tshark
-        )
+    /// Its columns in the list.
+    fn columns(&self) -> Vec<String> {
+        [
+            &self.capture,
+            &self.conversation,
+            &self.flowstat,
+            &self.tshark,
+        ]
+        .map(String::clone)
+        .to_vec()
     }
-}
-
-/// The accepted disagreements and their reasons.
-fn accepted() -> BTreeMap<Disagreement, String> {
-    let text = std::fs::read_to_string(fixture(DISAGREEMENTS)).expect("the disagreements list");
-    let mut out = BTreeMap::new();
-    for (n, line) in text.lines().enumerate() {
-        if line.starts_with('#') || line.trim().is_empty() {
-            continue;
-        }
-        let cols: Vec<&str> = line.split('\t').collect();
-        let [capture, conversation, flowstat, tshark, reason] = cols[..] else {
-            panic!(
-                "{DISAGREEMENTS}:{}: 5 tab-separated columns expected",
-                n + 1
-            );
-        };
-        assert!(
-            !reason.trim().is_empty(),
-            "{DISAGREEMENTS}:{}: no reason",
-            n + 1
-        );
-        let d = Disagreement {
-            capture: capture.into(),
-            conversation: conversation.into(),
-            flowstat: flowstat.into(),
-            tshark: tshark.into(),
-        };
-        assert!(
-            out.insert(d, reason.to_owned()).is_none(),
-            "{DISAGREEMENTS}:{}: listed twice",
-            n + 1
-        );
-    }
-    out
 }
 
 /// Every TCP conversation of every capture: flowstat's counters equal
@@ -240,24 +209,9 @@ fn tcp_counters_equal_tshark_analysis_or_are_listed() {
          seq_errors in {seq_errors}; {} disagree (tshark flagged {flagged})",
         found.len()
     );
-    let accepted = accepted();
-    let unlisted: Vec<String> = found
-        .iter()
-        .filter(|d| !accepted.contains_key(*d))
-        .map(|d| d.line("REASON"))
-        .collect();
-    let stale: Vec<String> = accepted
-        .iter()
-        .filter(|(d, _)| !found.contains(d))
-        .map(|(d, reason)| d.line(reason))
-        .collect();
-    assert!(
-        unlisted.is_empty() && stale.is_empty(),
-        "{} disagreements not in {DISAGREEMENTS}:\n{}\n{} listed ones that no longer happen:\n{}",
-        unlisted.len(),
-        unlisted.join("\n"),
-        stale.len(),
-        stale.join("\n")
+    assert_listed(
+        DISAGREEMENTS,
+        &found.iter().map(Disagreement::columns).collect(),
     );
     assert!(compared >= 900, "only {compared} conversations compared");
     // The corpus exercises every counter.
