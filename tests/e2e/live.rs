@@ -924,3 +924,82 @@ fn frames_lost_while_the_agent_is_stopped_are_counted_exactly() {
         );
     }
 }
+
+/// The agent's flow worker threads, stopped with ptrace (its capture
+/// threads run on) until dropped.
+struct StoppedWorkers(Vec<nix::unistd::Pid>);
+
+impl StoppedWorkers {
+    fn new(agent: &Agent) -> Self {
+        use nix::sys::ptrace;
+        use nix::sys::wait::{WaitPidFlag, waitpid};
+        let tasks = format!("/proc/{}/task", agent.child.id());
+        let mut stopped = Vec::new();
+        for task in std::fs::read_dir(&tasks).unwrap() {
+            let task = task.unwrap().path();
+            let comm = std::fs::read_to_string(task.join("comm")).unwrap_or_default();
+            if !comm.starts_with("flowstat-work") {
+                continue;
+            }
+            let tid: i32 = task.file_name().unwrap().to_str().unwrap().parse().unwrap();
+            let tid = nix::unistd::Pid::from_raw(tid);
+            ptrace::seize(tid, ptrace::Options::empty()).unwrap();
+            ptrace::interrupt(tid).unwrap();
+            waitpid(tid, Some(WaitPidFlag::__WALL)).unwrap();
+            stopped.push(tid);
+        }
+        assert!(!stopped.is_empty(), "no flowstat-work thread in {tasks}");
+        StoppedWorkers(stopped)
+    }
+}
+
+impl Drop for StoppedWorkers {
+    fn drop(&mut self) {
+        for &tid in &self.0 {
+            let _ = nix::sys::ptrace::detach(tid, None);
+        }
+    }
+}
+
+#[test]
+fn frames_the_hand_off_drops_are_counted_exactly() {
+    const FRAMES: u32 = 20_000;
+    let dir = TempDir::new("live-queue-drops");
+    let pcap = dir.path("flows.pcap");
+    crate::common::udp_flows(&pcap, FRAMES);
+    let out = dir.path("out.json");
+    let cfg = config(
+        &dir,
+        "agent.toml",
+        &format!(
+            "queue_packets = 1024\n[[capture]]\ninterface = \"vb\"\nmethod = \"libpcap\"\n\
+             [[sink]]\ntype = \"file\"\npath = {:?}\ntypes = [\"interface_stats\", \"flow_purge\"]\n",
+            out.to_string_lossy()
+        ),
+    );
+    let ns = Netns::new("queue-drops");
+    let mut agent = Agent::start(&ns, &cfg, &dir.path("status.json"), dir.path("agent.log"));
+    // The workers stop; the capture thread goes on and finds their
+    // queues full: what it cannot hand over it drops and counts.
+    let workers = StoppedWorkers::new(&agent);
+    ns.send(&pcap, 50_000);
+    wait_received(&dir.path("status.json"), u64::from(FRAMES));
+    drop(workers);
+    let status = agent.stop();
+    assert!(status.success(), "{status}\n{}", agent.log());
+    let records = read_records(&out);
+    let (raw, queue_dropped) = (vb_sum(&records, "raw"), vb_sum(&records, "queue_dropped"));
+    let purges = records.iter().filter(|r| r["type"] == "flow_purge").count() as u64;
+    assert!(
+        queue_dropped > 0,
+        "nothing dropped; the test saw no loss to count"
+    );
+    assert_eq!(vb_sum(&records, "capture_dropped"), 0);
+    assert_eq!(raw, u64::from(FRAMES));
+    // One frame a flow: every frame is a flow or counted dropped.
+    assert_eq!(
+        purges + queue_dropped,
+        raw,
+        "flows {purges} + queue_dropped {queue_dropped}, of {raw} frames received"
+    );
+}
