@@ -110,6 +110,19 @@ fn ja4plus(captures: &[PathBuf]) -> BTreeMap<(String, String, String), String> {
     first
 }
 
+/// [`fingerprints`] of `captures`, each of which must be the same from
+/// ja4plus and flowstat (no accepted difference).
+fn equal_fingerprints(captures: &[PathBuf]) -> Vec<Fingerprint> {
+    let all = fingerprints(captures);
+    let differ: Vec<String> = all
+        .iter()
+        .filter(|f| f.ja4plus != f.flowstat)
+        .map(|f| f.columns().join("\t"))
+        .collect();
+    assert!(differ.is_empty(), "{}", differ.join("\n"));
+    all
+}
+
 /// Every fingerprint ja4plus or flowstat computes for the flows of
 /// `captures` (each replayed alone, every tunnel decapsulated).
 fn fingerprints(captures: &[PathBuf]) -> Vec<Fingerprint> {
@@ -270,13 +283,7 @@ fn tls_after_starttls_has_ssl_equal_to_ja4plus() {
         captures.push((path, protocol));
     }
     let paths: Vec<PathBuf> = captures.iter().map(|(p, _)| p.clone()).collect();
-    let all = fingerprints(&paths);
-    let differ: Vec<String> = all
-        .iter()
-        .filter(|f| f.ja4plus != f.flowstat)
-        .map(|f| f.columns().join("\t"))
-        .collect();
-    assert!(differ.is_empty(), "{}", differ.join("\n"));
+    let all = equal_fingerprints(&paths);
     for (path, protocol) in &captures {
         let flows = detected(&replay(std::slice::from_ref(path), &all_tunnels()));
         let name = rel(path);
@@ -478,13 +485,7 @@ fn random_client_hellos_equal_ja4plus() {
             path
         })
         .collect();
-    let all = fingerprints(&paths);
-    let differ: Vec<String> = all
-        .iter()
-        .filter(|f| f.ja4plus != f.flowstat)
-        .map(|f| f.columns().join("\t"))
-        .collect();
-    assert!(differ.is_empty(), "{}", differ.join("\n"));
+    let all = equal_fingerprints(&paths);
     let hellos = all.iter().filter(|f| f.kind == "ja4").count();
     assert_eq!(hellos, HELLOS, "a JA4 for every hello");
 }

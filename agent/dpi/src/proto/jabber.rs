@@ -45,16 +45,9 @@ pub(crate) fn dissect(pkt: &Packet<'_>, scratch: &mut Scratch, meta: &mut Metada
     if !pkt.tcp {
         return Verdict::No;
     }
-    let mut upgrade = None;
-    let verdict = scratch.keep(|st: &mut State| {
-        let verdict = step(pkt, st);
-        upgrade = st.tls;
-        verdict
-    });
-    match upgrade {
-        Some(start) => tls::upgraded(pkt, start, scratch, meta, JABBER),
-        None => verdict,
-    }
+    tls::after_starttls(pkt, scratch, meta, |st: &mut State, _| {
+        (step(pkt, st), st.tls.map(|start| (start, JABBER)))
+    })
 }
 
 /// Detection, then STARTTLS tracking (the TLS part is left to `dissect`).

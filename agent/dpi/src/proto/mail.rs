@@ -289,16 +289,15 @@ pub(crate) struct State {
 /// flow SMTPS, POPS or IMAPS and the TLS dissector reads the rest; a
 /// command that goes on in clear text ends detection.
 pub(crate) fn dissect(pkt: &Packet<'_>, scratch: &mut Scratch, meta: &mut Metadata) -> Verdict {
-    let mut starttls = None;
-    let verdict = scratch.keep(|st: &mut State| {
+    tls::after_starttls(pkt, scratch, meta, |st: &mut State, meta| {
         let verdict = step(pkt, st, meta);
-        starttls = st.kind.zip(st.tls);
-        verdict
-    });
-    match starttls {
-        Some((kind, start)) => tls::upgraded(pkt, start, scratch, meta, kind.secure()),
-        None => verdict,
-    }
+        (
+            verdict,
+            st.tls
+                .zip(st.kind)
+                .map(|(start, kind)| (start, kind.secure())),
+        )
+    })
 }
 
 /// Detection, then STARTTLS tracking (the TLS part is left to `dissect`).

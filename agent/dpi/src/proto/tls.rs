@@ -107,13 +107,35 @@ pub(crate) fn dissect(pkt: &Packet<'_>, scratch: &mut Scratch, meta: &mut Metada
     }
 }
 
+/// Runs a protocol's `step` on its kept state; once the step gives where
+/// TLS starts in each stream after the protocol asked for it (STARTTLS
+/// and the like) and the flow's name then, reads the TLS from there (see
+/// [`upgraded`]).
+pub(crate) fn after_starttls<S: std::any::Any + Send + Default + PartialEq>(
+    pkt: &Packet<'_>,
+    scratch: &mut Scratch,
+    meta: &mut Metadata,
+    step: impl FnOnce(&mut S, &mut Metadata) -> (Verdict, Option<([usize; 2], Protocol)>),
+) -> Verdict {
+    let mut upgrade = None;
+    let verdict = scratch.keep(|st: &mut S| {
+        let (verdict, tls) = step(st, meta);
+        upgrade = tls;
+        verdict
+    });
+    match upgrade {
+        Some((start, protocol)) => upgraded(pkt, start, scratch, meta, protocol),
+        None => verdict,
+    }
+}
+
 /// Reads TLS that starts after another protocol asked for it (STARTTLS
 /// and the like): at byte `start[0]` of the client stream and
 /// `start[1]` of the server stream. The `ssl` object is filled as for
 /// TLS from the first byte; the flow keeps `protocol`, found while the
 /// handshake may show more, done once it has shown all it will (or is
 /// not TLS after all).
-pub(crate) fn upgraded(
+fn upgraded(
     pkt: &Packet<'_>,
     start: [usize; 2],
     scratch: &mut Scratch,
