@@ -247,9 +247,13 @@ fn vb_drops(records: &[Value]) -> u64 {
         .sum()
 }
 
+/// The whole records in the file sink's file at `path`: a running agent
+/// may be in the middle of writing the last one, so a line is read only
+/// once its newline is there.
 pub(crate) fn read_records(path: &Path) -> Vec<Value> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let whole = text.rfind('\n').map_or("", |end| &text[..end]);
+    whole
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect()
