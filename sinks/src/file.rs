@@ -61,6 +61,9 @@ pub struct FileOptions {
     pub gzip: bool,
     /// When to fsync (default [`FsyncPolicy::Rotate`]).
     pub fsync: FsyncPolicy,
+    /// The user and group (uid, gid) given the file's directory when the
+    /// sink makes it (default `None`: the process's own).
+    pub owner: Option<(u32, u32)>,
 }
 
 impl FileOptions {
@@ -77,6 +80,7 @@ impl FileOptions {
             keep: Self::KEEP,
             gzip: false,
             fsync: FsyncPolicy::default(),
+            owner: None,
         }
     }
 }
@@ -201,6 +205,12 @@ impl FileSink {
     fn open_live(&mut self) -> Result<(), SinkError> {
         let path = self.path().to_owned();
         let truncate = !self.options.append && !self.opened_once;
+        if let Err(e) = crate::dirs::make_parent(&path, self.options.owner) {
+            return Err(self.error(
+                format!("cannot make the directory of {}", path.display()),
+                e,
+            ));
+        }
         let opened = OpenOptions::new()
             .read(true)
             .append(true)
@@ -208,22 +218,7 @@ impl FileSink {
             .open(&path);
         let mut file = match opened {
             Ok(file) => file,
-            Err(e) => {
-                let dir = path
-                    .parent()
-                    .filter(|d| !d.as_os_str().is_empty())
-                    .unwrap_or(Path::new("."));
-                let context = if e.kind() == io::ErrorKind::NotFound && !dir.is_dir() {
-                    format!(
-                        "cannot open {}: directory {} does not exist",
-                        path.display(),
-                        dir.display()
-                    )
-                } else {
-                    format!("cannot open {}", path.display())
-                };
-                return Err(self.error(context, e));
-            }
+            Err(e) => return Err(self.error(format!("cannot open {}", path.display()), e)),
         };
         let meta = file
             .metadata()
@@ -984,20 +979,24 @@ mod tests {
     }
 
     #[test]
-    fn a_missing_directory_is_named() {
+    fn a_missing_directory_is_made_and_one_that_cannot_be_is_named() {
         let dir = TempDir::new("missing");
-        let path = dir.join("nowhere").join("out.json");
+        let path = dir.join("state").join("flows").join("out.json");
         let mut sink = FileSink::new(FileOptions::new(&path));
         assert_eq!(sink.name(), format!("file:{}", path.display()));
-        let e = sink.open().unwrap_err();
+        sink.open().unwrap();
+        sink.write(&record(0)).unwrap();
+        sink.close().unwrap();
+        assert_eq!(read(&path), line(0));
+        // A file where the directory would go.
+        std::fs::write(dir.join("file"), b"").unwrap();
+        let blocked = dir.join("file").join("out.json");
+        let e = FileSink::new(FileOptions::new(&blocked))
+            .open()
+            .unwrap_err();
         let text = e.to_string();
-        assert!(text.contains("does not exist"), "{text}");
-        assert!(
-            text.contains(&dir.join("nowhere").display().to_string()),
-            "{text}"
-        );
-        assert!(!dir.join("nowhere").exists(), "not created");
-        assert!(sink.write(&record(0)).is_err(), "not open");
+        assert!(text.contains("cannot make the directory"), "{text}");
+        assert!(text.contains(&blocked.display().to_string()), "{text}");
     }
 
     #[test]

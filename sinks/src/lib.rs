@@ -19,6 +19,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 mod config;
+pub mod dirs;
 #[cfg(feature = "file")]
 mod file;
 #[cfg(feature = "http")]

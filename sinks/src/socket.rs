@@ -542,6 +542,13 @@ impl SocketSink {
                 ));
             }
         }
+        let o = &self.options;
+        if let Err(e) = crate::dirs::make_parent(path, o.unix_owner.zip(o.unix_group)) {
+            return Err(self.error(
+                format!("cannot bind {endpoint}: cannot make its directory"),
+                e,
+            ));
+        }
         // Bound in a private directory beside the path, given its owner
         // and mode there, then moved into place: it is never reachable with
         // the access the umask left it.

@@ -129,6 +129,18 @@ impl Sink for ZmqSink {
         setup.map_err(|e| self.error("cannot set up the ZeroMQ socket", e))?;
         match self.options.mode {
             ZmqMode::Bind => {
+                if let Some(path) = endpoint
+                    .strip_prefix("ipc://")
+                    .filter(|p| p.starts_with('/'))
+                {
+                    crate::dirs::make_parent(std::path::Path::new(path), None).map_err(|e| {
+                        SinkError::io(
+                            &self.name,
+                            format!("cannot bind {endpoint}: cannot make its directory"),
+                            e,
+                        )
+                    })?;
+                }
                 socket
                     .bind(endpoint)
                     .map_err(|e| self.error(format!("cannot bind {endpoint}"), e))?;

@@ -1,5 +1,7 @@
 //! The command line: help, config checking, output to a file.
 
+use std::process::Command;
+
 use crate::common::{TempDir, assert_config_problems, fixture, flowstatd, run_flowstatd};
 
 #[test]
@@ -114,15 +116,155 @@ fn list_applications_prints_what_the_agent_can_name() {
 }
 
 #[test]
-fn check_config_accepts_the_shipped_config() {
+fn the_shipped_config_passes_check_config_and_runs_on_a_bare_host() {
+    // A host as fresh as Debian's, inside namespaces of its own: no
+    // /var/lib/flowstatd, no /run/flowstatd, no flowstatd user or group,
+    // and a network of its own (only lo).
+    let tmp = TempDir::new("bare-host");
+    for file in ["passwd", "group"] {
+        let text = std::fs::read_to_string(format!("/etc/{file}")).unwrap();
+        let kept: String = text
+            .lines()
+            .filter(|l| !l.starts_with("flowstatd:"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        std::fs::write(tmp.path(file), kept).unwrap();
+    }
     let conf = fixture("../../conf/flowstatd.toml");
-    let out = run_flowstatd(&["check-config", &conf.to_string_lossy()]);
+    let script = format!(
+        r#"set -eu
+mount -t tmpfs none /var/lib
+mount -t tmpfs none /run
+mount --bind {passwd} /etc/passwd
+mount --bind {group} /etc/group
+ip link set lo up
+if id flowstatd 2>/dev/null; then echo "flowstatd user still there"; exit 1; fi
+{bin} check-config {conf}
+{bin} replay -c {conf} {pcap}
+wc -l < /var/lib/flowstatd/flows.json > {replayed}
+{bin} run -c {conf} -I lo 2> {log} &
+pid=$!
+for i in $(seq 300); do grep -q "flowstatd running" {log} && break; sleep 0.1; done
+test -d /run/flowstatd
+kill -TERM $pid
+wait $pid
+"#,
+        passwd = tmp.path("passwd").display(),
+        group = tmp.path("group").display(),
+        replayed = tmp.path("replayed").display(),
+        log = tmp.path("run.log").display(),
+        bin = flowstatd().display(),
+        conf = conf.display(),
+        pcap = fixture("ndpi/443-curl.pcap").display(),
+    );
+    let out = Command::new("unshare")
+        .args(["--mount", "--net", "--propagation", "private", "sh", "-c"])
+        .arg(&script)
+        .output()
+        .unwrap();
+    let log = std::fs::read_to_string(tmp.path("run.log")).unwrap_or_default();
     assert!(
         out.status.success(),
-        "{}",
+        "{}\n{}\nrun log:\n{log}",
+        String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(String::from_utf8_lossy(&out.stdout).ends_with(": ok\n"));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).starts_with(&format!("{}: ok\n", conf.display())),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    // The replay made the file sink's directory and wrote every record.
+    let replayed: u64 = std::fs::read_to_string(tmp.path("replayed"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(replayed >= 4, "{replayed} records");
+    assert!(log.contains("flowstatd running"), "{log}");
+}
+
+#[test]
+fn check_config_reports_what_would_fail_at_start_each_on_its_line() {
+    let tmp = TempDir::new("startconf");
+    let conf = tmp.path("flowstatd.toml");
+    std::fs::write(
+        &conf,
+        r#"[agent]
+workers = "four"
+local_networks = ["10.0.0.0/33", "192.0.2.1", "x/8", "2001:db8::/129"]
+user = "nosuchuser9"
+status_file = "/proc/version/status.json"
+
+[[capture]]
+interface = "nosuch9"
+filter = "tcp porrt 80"
+
+[[sink]]
+type = "nats"
+
+[[sink]]
+type = "zmq"
+endpoint = "tcp//127.0.0.1:5556"
+
+[[sink]]
+type = "file"
+path = "/proc/version/flows/flows.json"
+"#,
+    )
+    .unwrap();
+    let out = run_flowstatd(&["check-config", &conf.to_string_lossy()]);
+    assert_eq!(out.status.code(), Some(78));
+    let path = conf.display();
+    let want = [
+        "2: agent.workers: invalid type: string \"four\", expected a whole number (0 or more)",
+        "3: agent.local_networks[0]: \"10.0.0.0/33\": the prefix /33 is longer than an IPv4 address (at most /32)",
+        "3: agent.local_networks[2]: \"x/8\": \"x\" is not an IPv4 or IPv6 address",
+        "3: agent.local_networks[3]: \"2001:db8::/129\": the prefix /129 is longer than an IPv6 address (at most /128)",
+        "4: agent.user: no user \"nosuchuser9\" on this host: create it (adduser --system --group nosuchuser9), or set agent.user = \"\" to stay the user that starts the agent",
+        "5: agent.status_file: the directory /proc/version cannot be made: /proc/version is not a directory",
+        "8: capture[0].interface: no interface named \"nosuch9\" on this host (see `ip link`)",
+        "9: capture[0].filter: bad BPF filter \"tcp porrt 80\": can't parse filter expression: syntax error",
+        "12: sink[0].type: unknown sink type \"nats\", expected one of \"stdout\", \"file\", \"socket\", \"zmq\", \"ipfix\", \"kafka\", \"mqtt\", \"http\"",
+        "16: sink[1].endpoint: invalid ZeroMQ endpoint \"tcp//127.0.0.1:5556\": expected tcp://HOST:PORT or ipc:///PATH",
+        "20: sink[2].path: the directory /proc/version/flows cannot be made: /proc/version is not a directory",
+    ]
+    .map(|l| format!("flowstatd: {path}:{l}"));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr)
+            .lines()
+            .collect::<Vec<_>>(),
+        want,
+    );
+    // The bare address is taken, with a note on stdout.
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!(
+            "{path}:3: agent.local_networks[1]: 192.0.2.1 has no prefix length: taken as \
+             192.0.2.1/32 (write \"192.0.2.1/32\" to say so) (note)\n"
+        )
+    );
+}
+
+#[test]
+fn a_toml_syntax_error_keeps_its_picture_with_a_prefix_on_every_line() {
+    let tmp = TempDir::new("syntaxconf");
+    let conf = tmp.path("flowstatd.toml");
+    std::fs::write(&conf, "[agent]\nworkers = 2\n[flows\n").unwrap();
+    let out = run_flowstatd(&["check-config", &conf.to_string_lossy()]);
+    assert_eq!(out.status.code(), Some(78));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert!(
+        lines[0].starts_with(&format!("flowstatd: {}:3: ", conf.display())),
+        "{stderr}"
+    );
+    assert!(lines.contains(&"flowstatd: 3 | [flows"), "{stderr}");
+    assert!(lines.iter().any(|l| l.ends_with('^')), "{stderr}");
+    assert!(
+        lines.iter().all(|l| l.starts_with("flowstatd: ")),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -139,8 +281,8 @@ fn check_config_names_file_key_and_reason_of_every_error() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     let path = conf.to_string_lossy();
     for (key, reason) in [
-        ("agent.local_networks[0]", "invalid"),
-        ("agent.update_interval", "unknown field"),
+        ("agent.local_networks[0]", "the prefix /33 is longer"),
+        ("agent.update_interval", "unknown key"),
         ("flows.max_flows", "must be between"),
     ] {
         assert!(
@@ -358,7 +500,8 @@ fn netifyd_options_work() {
     let out = run_flowstatd(&["-c", &cfg, "-E", "lo,192.168.0.0/33"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        !out.status.success() && stderr.contains("\"192.168.0.0/33\" is not a network"),
+        !out.status.success()
+            && stderr.contains("\"192.168.0.0/33\": the prefix /33 is longer than an IPv4 address"),
         "{stderr}"
     );
 }

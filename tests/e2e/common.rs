@@ -155,12 +155,18 @@ pub fn assert_config_problems(config: &str, want: &[(&str, &[&str])]) {
     let out = run_flowstatd(&["check-config", &path]);
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
+    // Each line: `flowstatd: FILE:LINE: key: reason`.
+    let key_of = |l: &str| {
+        let rest = l.strip_prefix(&format!("flowstatd: {path}:"))?;
+        let (line, rest) = rest.split_once(": ")?;
+        line.parse::<usize>().ok()?;
+        rest.split_once(": ").map(|(key, _)| key.to_owned())
+    };
     for (key, texts) in want {
         assert!(
             stderr
                 .lines()
-                .any(|l| l.contains(&format!("{path}: {key}: "))
-                    && texts.iter().all(|t| l.contains(t))),
+                .any(|l| key_of(l).as_deref() == Some(key) && texts.iter().all(|t| l.contains(t))),
             "no line names {key} ({texts:?}):\n{stderr}"
         );
     }

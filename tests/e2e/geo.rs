@@ -129,7 +129,7 @@ fn check_config_names_a_missing_or_corrupt_database() {
         let out = run_flowstatd(&["check-config", &conf.to_string_lossy()]);
         assert_eq!(out.status.code(), Some(78), "{geo}");
         let stderr = String::from_utf8_lossy(&out.stderr);
-        let want = format!("{}: {key}: {}: ", conf.display(), file.display());
+        let want = format!("{}:2: {key}: {}: ", conf.display(), file.display());
         assert!(
             stderr.contains(&want) && stderr.contains(reason),
             "{geo}: want {want}...{reason}, got:\n{stderr}"

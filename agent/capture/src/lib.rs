@@ -60,7 +60,7 @@ mod xdp;
 
 pub use file::FileSource;
 #[cfg(feature = "libpcap")]
-pub use pcap_live::{PcapLiveConfig, PcapLiveSource};
+pub use pcap_live::{PcapLiveConfig, PcapLiveSource, check_filter};
 #[cfg(feature = "af_xdp")]
 pub use xdp::{XdpConfig, XdpMode, XdpSource, ZeroCopy, remove_stale_xdp_program, rx_queue_count};
 

@@ -113,6 +113,16 @@ impl std::fmt::Debug for PcapLiveSource {
 }
 
 /// pcap's message without the crate's "libpcap error: " prefix.
+/// Whether `filter` (tcpdump syntax) compiles for Ethernet frames, as
+/// opening an interface with it would: the message names the filter and
+/// what libpcap found wrong.
+pub fn check_filter(filter: &str) -> Result<(), String> {
+    Capture::dead(::pcap::Linktype::ETHERNET)
+        .and_then(|dead| dead.compile(filter, true))
+        .map(drop)
+        .map_err(|e| format!("bad BPF filter \"{filter}\": {}", pcap_message(e)))
+}
+
 fn pcap_message(error: ::pcap::Error) -> String {
     match error {
         ::pcap::Error::PcapError(message) => message,

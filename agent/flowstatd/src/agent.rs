@@ -68,6 +68,10 @@ pub struct RunOptions {
     /// Local networks given with `-I`/`-E` (`-I eth0,192.168.0.0/24`),
     /// added to the config's `agent.local_networks`.
     pub local_networks: Vec<IpNet>,
+    /// `--user USER[:GROUP]`: the user and group to run as, instead of
+    /// the config's `agent.user` and `agent.group` (the package's service
+    /// passes `--user flowstatd`).
+    pub user: Option<(String, String)>,
 }
 
 /// Frames lent per poll of a source, and packets per worker batch.
@@ -106,7 +110,10 @@ pub fn run(opts: &RunOptions, plugins: &PluginFactory) -> anyhow::Result<()> {
     // status file's directory is made (outside systemd, /run/flowstatd
     // does not exist).
     let owner = privileges::owner(&cfg.agent);
-    make_status_dir(&cfg.agent.status_file, owner);
+    if let Err(e) = flowstat_sinks::dirs::make_parent(&cfg.agent.status_file, owner) {
+        // Said again each time the file cannot be written.
+        tracing::warn!(file = %cfg.agent.status_file.display(), "cannot make the status file's directory: {e}");
+    }
     let sinks = outputs::start(&cfg.sink, owner)?;
     privileges::drop_to(&cfg.agent.user, &cfg.agent.group)?;
     let signals = crate::signals::listen()?;
@@ -131,7 +138,17 @@ fn load(opts: &RunOptions) -> Result<(Config, Arc<Applications>, GeoDb), ConfigE
     } else {
         Config::default()
     };
-    cfg.check_interfaces(path)?;
+    if let Some((user, group)) = &opts.user {
+        cfg.agent.user.clone_from(user);
+        cfg.agent.group.clone_from(group);
+    }
+    let problems = cfg.check_host();
+    if !problems.is_empty() {
+        return Err(ConfigError::invalid(path, problems));
+    }
+    for note in &cfg.notes {
+        tracing::info!("{}", note.display(path));
+    }
     for (names, role, flag) in [
         (&opts.internal, Role::Lan, "-I"),
         (&opts.external, Role::Wan, "-E"),
@@ -153,24 +170,6 @@ fn load(opts: &RunOptions) -> Result<(Config, Arc<Applications>, GeoDb), ConfigE
     let apps = cfg.applications(path)?;
     let geo = cfg.geo(path)?;
     Ok((cfg, apps, geo))
-}
-
-/// Creates the directory of the status file if it is missing, for the
-/// agent's `owner` (uid, gid) once it drops root; a failure shows when the
-/// file is written.
-fn make_status_dir(status_file: &Path, owner: Option<(u32, u32)>) {
-    let Some(dir) = status_file.parent().filter(|d| !d.as_os_str().is_empty()) else {
-        return;
-    };
-    if dir.exists() || std::fs::create_dir_all(dir).is_err() {
-        return;
-    }
-    if let Some((uid, gid)) = owner
-        && let Err(e) = std::os::unix::fs::chown(dir, Some(uid), Some(gid))
-    {
-        tracing::warn!(dir = %dir.display(), "cannot give the status directory to the agent's user: {e}");
-    }
-    tracing::info!(dir = %dir.display(), "created the status file's directory");
 }
 
 /// The local networks: the config's, and the capture interfaces'.

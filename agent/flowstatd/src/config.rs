@@ -48,6 +48,10 @@ pub struct Config {
     pub flow_definition: Vec<DefinitionConfig>,
     /// `[[threshold]]`: events when a metric goes above a value.
     pub threshold: Vec<ThresholdConfig>,
+    /// What was read other than written, though not wrong (a bare address
+    /// taken as a network): for check-config and the start-up log.
+    #[serde(skip)]
+    pub notes: Vec<KeyError>,
 }
 
 /// `[agent]`: telemetry cadence, what counts as local, how the agent runs.
@@ -56,7 +60,9 @@ pub struct Config {
 pub struct AgentSection {
     /// Seconds between `flow_stats`, `agent_status` and `interface_stats`.
     pub update_interval_secs: u64,
-    /// Networks whose addresses are local, besides the capture interfaces'.
+    /// Networks whose addresses are local, besides the capture interfaces'
+    /// (a bare address is its /32 or /128).
+    #[serde(deserialize_with = "networks")]
     pub local_networks: Vec<IpNet>,
     /// Flow worker threads; 0 means one per CPU core.
     pub workers: u64,
@@ -342,10 +348,41 @@ impl CaptureSection {
 /// One invalid key.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct KeyError {
-    /// Dotted path of the key, e.g. `flows.max_flows`.
+    /// Dotted path of the key, e.g. `flows.max_flows`, `sink[2].endpoint`
+    /// (indexes count the file's tables and items from 0).
     pub key: String,
-    /// What is wrong with it.
+    /// What is wrong with it, and what to do.
     pub reason: String,
+    /// The line of the file the key (or, when it is missing, the nearest
+    /// table holding it) is on, from 1.
+    pub line: Option<usize>,
+}
+
+impl KeyError {
+    /// `key` is wrong because of `reason`; its line is found later.
+    pub fn new(key: impl Into<String>, reason: impl Into<String>) -> Self {
+        KeyError {
+            key: key.into(),
+            reason: reason.into(),
+            line: None,
+        }
+    }
+
+    /// `FILE:LINE: key: reason` (`FILE: key: reason` without a line).
+    pub fn display<'a>(&'a self, path: &'a Path) -> impl fmt::Display + 'a {
+        struct Shown<'a>(&'a KeyError, &'a Path);
+        impl fmt::Display for Shown<'_> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                let Shown(e, path) = self;
+                write!(f, "{}", path.display())?;
+                if let Some(line) = e.line {
+                    write!(f, ":{line}")?;
+                }
+                write!(f, ": {}: {}", e.key, e.reason)
+            }
+        }
+        Shown(self, path)
+    }
 }
 
 /// Why a configuration was refused.
@@ -361,11 +398,14 @@ pub enum ConfigError {
         source: std::io::Error,
     },
     /// The file is not valid TOML.
-    #[error("{}: {message}", path.display())]
+    #[error("{}:{line}: {message}", path.display())]
     Syntax {
         /// The file.
         path: PathBuf,
-        /// The parser's message, with line and column.
+        /// The line the parser stopped on.
+        line: usize,
+        /// The parser's message: what is wrong, and the line with a caret
+        /// under the place.
         message: String,
     },
     /// A capture interface named on the command line does not exist.
@@ -385,25 +425,34 @@ struct KeyErrors<'a>(&'a Path, &'a [KeyError]);
 
 impl fmt::Display for KeyErrors<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut first = true;
-        for e in self.1 {
-            if !first {
+        for (i, e) in self.1.iter().enumerate() {
+            if i > 0 {
                 f.write_str("\n")?;
             }
-            first = false;
-            write!(f, "{}: {}: {}", self.0.display(), e.key, e.reason)?;
+            write!(f, "{}", e.display(self.0))?;
         }
         Ok(())
+    }
+}
+
+impl ConfigError {
+    /// `errors` of the file at `path`, placed on their lines (the file is
+    /// read again for that), in the file's order.
+    pub fn invalid(path: &Path, mut errors: Vec<KeyError>) -> ConfigError {
+        if let Ok(text) = std::fs::read_to_string(path) {
+            locate(&text, &mut errors);
+        }
+        ConfigError::Invalid {
+            path: path.to_owned(),
+            errors,
+        }
     }
 }
 
 /// Adds an error for `key` unless `ok`.
 fn require(errors: &mut Vec<KeyError>, ok: bool, key: impl Into<String>, reason: &str) {
     if !ok {
-        errors.push(KeyError {
-            key: key.into(),
-            reason: reason.to_owned(),
-        });
+        errors.push(KeyError::new(key, reason));
     }
 }
 
@@ -422,34 +471,7 @@ impl Config {
 
     /// Parses and validates `text`, read from `path` (used in messages).
     pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
-        let mut table: toml::Table = toml::from_str(text).map_err(|e| ConfigError::Syntax {
-            path: path.to_owned(),
-            message: e.to_string().trim_end().replace('\n', " "),
-        })?;
-        let mut errors = Vec::new();
-        // The sinks are read apart, so that a problem inside one names its
-        // key (`sink[2].endpoint`), which serde loses through `type`.
-        let (sinks, sink_errors) = read_sinks(table.remove("sink"));
-        // serde stops at the first bad key: note it, drop it, try again, so
-        // that every bad key is reported.
-        let mut config = loop {
-            match serde_path_to_error::deserialize::<_, Config>(toml::Value::Table(table.clone())) {
-                Ok(config) => break config,
-                Err(e) => {
-                    let key = e.path().to_string();
-                    let reason = e.inner().to_string();
-                    let reason = reason.lines().next().unwrap_or_default().to_owned();
-                    let removed = remove_path(&mut table, &key);
-                    errors.push(KeyError { key, reason });
-                    if !removed || errors.len() >= MAX_ERRORS {
-                        break Config::default();
-                    }
-                }
-            }
-        };
-        config.sink = sinks;
-        errors.extend(config.validate());
-        errors.extend(sink_errors);
+        let (config, errors) = Config::read(text, path)?;
         if errors.is_empty() {
             Ok(config)
         } else {
@@ -458,6 +480,53 @@ impl Config {
                 errors,
             })
         }
+    }
+
+    /// Parses and validates `text`: the configuration with every bad key
+    /// left at its default (and every bad sink left out), and every bad
+    /// key, on its line. Fails only when `text` is not TOML.
+    pub fn read(text: &str, path: &Path) -> Result<(Config, Vec<KeyError>), ConfigError> {
+        let mut table: toml::Table = toml::from_str(text).map_err(|e| ConfigError::Syntax {
+            path: path.to_owned(),
+            line: line_at(text, e.span().map_or(0, |s| s.start)),
+            message: e.to_string().trim_end().to_owned(),
+        })?;
+        let mut errors = Vec::new();
+        let mut notes = bare_addresses(&table);
+        // The sinks are read apart, so that a problem inside one names its
+        // key (`sink[2].endpoint`), which serde loses through `type`.
+        let (sinks, sink_errors) = read_sinks(table.remove("sink"));
+        // serde stops at the first bad key: note it, drop it, try again, so
+        // that every bad key is reported. Items dropped from a list shift
+        // the ones after them: `removed` maps serde's positions back to the
+        // file's.
+        let mut removed = Removed::default();
+        let mut config = loop {
+            match serde_path_to_error::deserialize::<_, Config>(toml::Value::Table(table.clone())) {
+                Ok(config) => break config,
+                Err(e) => {
+                    let at = e.path().to_string();
+                    let reason = e.inner().to_string();
+                    let reason = reason.lines().next().unwrap_or_default().to_owned();
+                    let key = removed.in_file(&at);
+                    let gone = remove_path(&mut table, &at);
+                    if gone {
+                        removed.note(&key);
+                    }
+                    errors.push(KeyError::new(key, reason));
+                    if !gone || errors.len() >= MAX_ERRORS {
+                        break Config::default();
+                    }
+                }
+            }
+        };
+        config.sink = sinks;
+        errors.extend(config.validate());
+        errors.extend(sink_errors);
+        locate(text, &mut errors);
+        locate(text, &mut notes);
+        config.notes = notes;
+        Ok((config, errors))
     }
 
     /// Range checks serde cannot express.
@@ -522,13 +591,10 @@ impl Config {
             "must be at most 10000",
         );
         if let Err((key, reason)) = self.analytics_spec() {
-            e.push(KeyError { key, reason });
+            e.push(KeyError::new(key, reason));
         }
         if let Err((key, reason)) = self.api.check() {
-            e.push(KeyError {
-                key: key.into(),
-                reason,
-            });
+            e.push(KeyError::new(key, reason));
         }
         require(e, d.vxlan_port != 0, "decode.vxlan_port", "must not be 0");
         require(e, d.gtp_u_port != 0, "decode.gtp_u_port", "must not be 0");
@@ -603,12 +669,8 @@ impl Config {
         } else {
             Applications::load(&path.parent().unwrap_or(Path::new("")).join(file))
         };
-        apps.map(Arc::new).map_err(|e| ConfigError::Invalid {
-            path: path.to_owned(),
-            errors: vec![KeyError {
-                key: "dpi.applications".into(),
-                reason: e.to_string(),
-            }],
+        apps.map(Arc::new).map_err(|e| {
+            ConfigError::invalid(path, vec![KeyError::new("dpi.applications", e.to_string())])
         })
     }
 
@@ -646,15 +708,13 @@ impl Config {
             } else {
                 "geo.country"
             };
-            ConfigError::Invalid {
-                path: path.to_owned(),
-                errors: vec![KeyError {
-                    key: key.into(),
-                    reason: format!(
-                        "{e} (fix or replace the file, or remove {key} to run without it)"
-                    ),
-                }],
-            }
+            ConfigError::invalid(
+                path,
+                vec![KeyError::new(
+                    key,
+                    format!("{e} (fix or replace the file, or remove {key} to run without it)"),
+                )],
+            )
         })
     }
 
@@ -668,30 +728,52 @@ impl Config {
         Duration::from_secs(self.agent.update_interval_secs)
     }
 
-    /// Checks that every `[[capture]]` interface exists on this host (a
-    /// check of the machine, not of the file: run where the agent runs).
-    pub fn check_interfaces(&self, path: &Path) -> Result<(), ConfigError> {
-        let errors: Vec<KeyError> = self
-            .capture
-            .iter()
-            .enumerate()
-            .filter(|(_, c)| !Path::new("/sys/class/net").join(&c.interface).exists())
-            .map(|(i, c)| KeyError {
-                key: format!("capture[{i}].interface"),
-                reason: format!(
-                    "no interface named {:?} on this host (see `ip link`)",
-                    c.interface
-                ),
-            })
-            .collect();
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(ConfigError::Invalid {
-                path: path.to_owned(),
-                errors,
-            })
+    /// What the agent checks of this host before it captures, beyond the
+    /// file itself (and the sinks' own checks, made as the file is read):
+    /// the capture interfaces exist, their BPF filters compile, the user
+    /// and group exist, the status file's directory exists or can be made.
+    /// A check of the machine, not of the file: run where the agent runs.
+    pub fn check_host(&self) -> Vec<KeyError> {
+        let mut errors = Vec::new();
+        for (i, c) in self.capture.iter().enumerate() {
+            if !Path::new("/sys/class/net").join(&c.interface).exists() {
+                errors.push(KeyError::new(
+                    format!("capture[{i}].interface"),
+                    format!(
+                        "no interface named {:?} on this host (see `ip link`)",
+                        c.interface
+                    ),
+                ));
+            }
+            if let Err(reason) = crate::sources::check_filter(&c.filter) {
+                errors.push(KeyError::new(format!("capture[{i}].filter"), reason));
+            }
         }
+        let a = &self.agent;
+        if !a.user.is_empty() && !crate::privileges::user_exists(&a.user) {
+            errors.push(KeyError::new(
+                "agent.user",
+                format!(
+                    "no user {:?} on this host: create it (adduser --system --group {}), or \
+                     set agent.user = \"\" to stay the user that starts the agent",
+                    a.user, a.user
+                ),
+            ));
+        }
+        if !a.group.is_empty() && !crate::privileges::group_exists(&a.group) {
+            errors.push(KeyError::new(
+                "agent.group",
+                format!(
+                    "no group {:?} on this host: create it (addgroup --system {}), or set \
+                     agent.group = \"\" for the user's own group",
+                    a.group, a.group
+                ),
+            ));
+        }
+        if let Err(reason) = flowstat_sinks::dirs::check_parent(&a.status_file) {
+            errors.push(KeyError::new("agent.status_file", reason));
+        }
+        errors
     }
 }
 
@@ -703,13 +785,13 @@ fn read_sinks(value: Option<toml::Value>) -> (Vec<SinkSection>, Vec<KeyError>) {
         None => Vec::new(),
         Some(toml::Value::Array(tables)) => tables,
         Some(other) => {
-            errors.push(KeyError {
-                key: "sink".into(),
-                reason: format!(
+            errors.push(KeyError::new(
+                "sink",
+                format!(
                     "invalid type: {}, expected [[sink]] tables",
                     other.type_str()
                 ),
-            });
+            ));
             Vec::new()
         }
     };
@@ -724,27 +806,30 @@ fn read_sinks(value: Option<toml::Value>) -> (Vec<SinkSection>, Vec<KeyError>) {
         };
         match read {
             Ok(sink) => sinks.push(sink),
-            Err(problems) => errors.extend(problems.into_iter().map(|p| KeyError {
-                key: if p.key.is_empty() {
+            Err(problems) => errors.extend(problems.into_iter().map(|p| {
+                let key = if p.key.is_empty() {
                     format!("sink[{i}]")
                 } else {
                     format!("sink[{i}].{}", p.key)
-                },
-                reason: p.reason,
+                };
+                KeyError::new(key, p.reason)
             })),
         }
     }
     (sinks, errors)
 }
 
-/// Removes the value at a serde_path_to_error path (`a.b`, `a.list[2]`,
-/// `capture[0].queues`; `?` for an unknown position) from `table`; false
-/// if nothing could be removed.
-fn remove_path(table: &mut toml::Table, path: &str) -> bool {
-    enum Step<'a> {
-        Key(&'a str),
-        Index(usize),
-    }
+/// One step of a key path: a table's key or a list's index.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Step<'a> {
+    Key(&'a str),
+    Index(usize),
+}
+
+/// The steps of a key path as serde_path_to_error and [`KeyError`] write
+/// it (`a.b`, `a.list[2]`, `capture[0].queues`); `None` when a position is
+/// unknown (`?`).
+fn steps(path: &str) -> Option<Vec<Step<'_>>> {
     let mut steps = Vec::new();
     for segment in path.split('.') {
         let mut parts = segment.split('[');
@@ -752,12 +837,76 @@ fn remove_path(table: &mut toml::Table, path: &str) -> bool {
             steps.push(Step::Key(name));
         }
         for index in parts {
-            match index.trim_end_matches(']').parse() {
-                Ok(i) => steps.push(Step::Index(i)),
-                Err(_) => return false,
-            }
+            steps.push(Step::Index(index.trim_end_matches(']').parse().ok()?));
         }
     }
+    Some(steps)
+}
+
+/// Writes `steps` as a key path.
+fn path_of(steps: &[Step]) -> String {
+    let mut out = String::new();
+    for step in steps {
+        match step {
+            Step::Key(k) if out.is_empty() => out.push_str(k),
+            Step::Key(k) => {
+                out.push('.');
+                out.push_str(k);
+            }
+            Step::Index(i) => out.push_str(&format!("[{i}]")),
+        }
+    }
+    out
+}
+
+/// The list items taken out of a configuration while it is read, by the
+/// file's path of their list, with their positions in the file.
+#[derive(Default)]
+struct Removed(std::collections::HashMap<String, Vec<usize>>);
+
+impl Removed {
+    /// The file's path of `path`, a path in the table with the items taken
+    /// out so far.
+    fn in_file(&self, path: &str) -> String {
+        let Some(mut steps) = steps(path) else {
+            return path.to_owned();
+        };
+        for at in 0..steps.len() {
+            if let Step::Index(mut i) = steps[at]
+                && let Some(gone) = self.0.get(&path_of(&steps[..at]))
+            {
+                // `gone` is sorted: each item taken out at or before the
+                // position moves it one further in the file.
+                for &g in gone {
+                    if g <= i {
+                        i += 1;
+                    }
+                }
+                steps[at] = Step::Index(i);
+            }
+        }
+        path_of(&steps)
+    }
+
+    /// Notes that the item at the file's path `key` was taken out (when
+    /// `key` names a list item).
+    fn note(&mut self, key: &str) {
+        if let Some(steps) = steps(key)
+            && let Some((Step::Index(i), list)) = steps.split_last()
+        {
+            let gone = self.0.entry(path_of(list)).or_default();
+            let at = gone.partition_point(|g| g < i);
+            gone.insert(at, *i);
+        }
+    }
+}
+
+/// Removes the value at `path` (see [`steps`]) from `table`; false if
+/// nothing could be removed.
+fn remove_path(table: &mut toml::Table, path: &str) -> bool {
+    let Some(steps) = steps(path) else {
+        return false;
+    };
     let Some((last, walk)) = steps.split_last() else {
         return false;
     };
@@ -781,6 +930,135 @@ fn remove_path(table: &mut toml::Table, path: &str) -> bool {
         *table = t;
     }
     removed
+}
+
+/// Puts each of `errors` on its line of `text` (the key's, or when the
+/// key is not in the file, the nearest table's that holds it), in the
+/// file's order, and says serde's words for kinds of values in plain ones.
+fn locate(text: &str, errors: &mut [KeyError]) {
+    let doc = toml::de::DeTable::parse(text).ok();
+    for e in errors.iter_mut() {
+        e.reason = plain(&e.reason);
+        let span = doc
+            .as_ref()
+            .and_then(|doc| Some(span_of(doc.get_ref(), &steps(&e.key)?)));
+        e.line = span.flatten().map(|at| line_at(text, at));
+    }
+    errors.sort_by_key(|e| e.line);
+}
+
+/// Where in the file the value at `steps` is, or the last table or list
+/// on the way to it that is.
+fn span_of(table: &toml::de::DeTable, steps: &[Step]) -> Option<usize> {
+    let (mut found, mut value): (Option<usize>, Option<&toml::de::DeValue>) = (None, None);
+    for (n, step) in steps.iter().enumerate() {
+        let next = match (n, step, value) {
+            (0, Step::Key(k), _) => table
+                .get_key_value(*k)
+                .map(|(key, v)| (key.span().start, v)),
+            (_, Step::Key(k), Some(toml::de::DeValue::Table(t))) => {
+                t.get_key_value(*k).map(|(key, v)| (key.span().start, v))
+            }
+            (_, Step::Index(i), Some(toml::de::DeValue::Array(a))) => {
+                a.get(*i).map(|v| (v.span().start, v))
+            }
+            _ => None,
+        };
+        let Some((at, v)) = next else { break };
+        found = Some(at);
+        value = Some(v.get_ref());
+    }
+    found
+}
+
+/// The line (from 1) of byte `at` of `text`.
+fn line_at(text: &str, at: usize) -> usize {
+    text.as_bytes()[..at.min(text.len())]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
+}
+
+/// `reason` with serde's type names and phrases in plain words.
+fn plain(reason: &str) -> String {
+    const WORDS: [(&str, &str); 14] = [
+        ("expected u8", "expected a whole number from 0 to 255"),
+        ("expected u16", "expected a whole number from 0 to 65535"),
+        ("expected u32", "expected a whole number (0 or more)"),
+        ("expected u64", "expected a whole number (0 or more)"),
+        ("expected usize", "expected a whole number (0 or more)"),
+        ("expected i32", "expected a whole number"),
+        ("expected i64", "expected a whole number"),
+        ("expected f64", "expected a number"),
+        ("expected a sequence", "expected a list, [...]"),
+        ("expected a map", "expected a table"),
+        ("invalid type: sequence", "invalid type: a list"),
+        ("invalid type: map", "invalid type: a table"),
+        ("unknown field `", "unknown key `"),
+        ("missing field `", "missing key `"),
+    ];
+    let mut out = reason.to_owned();
+    for (serde, words) in WORDS {
+        out = out.replace(serde, words);
+    }
+    out
+}
+
+/// Reads a network in CIDR form, or a bare address as its /32 or /128,
+/// saying what is wrong with one that is neither.
+pub fn parse_network(s: &str) -> Result<IpNet, String> {
+    let Some((addr, prefix)) = s.split_once('/') else {
+        return s.parse::<std::net::IpAddr>().map(IpNet::from).map_err(|_| {
+            format!("{s:?} is not a network: expected ADDRESS/PREFIX, e.g. 192.168.0.0/24")
+        });
+    };
+    let addr: std::net::IpAddr = addr
+        .parse()
+        .map_err(|_| format!("{s:?}: {addr:?} is not an IPv4 or IPv6 address"))?;
+    let max = if addr.is_ipv4() { 32 } else { 128 };
+    let family = if addr.is_ipv4() { "IPv4" } else { "IPv6" };
+    let prefix: u8 = prefix.parse().map_err(|_| {
+        format!("{s:?}: the prefix length {prefix:?} is not a number from 0 to {max}")
+    })?;
+    IpNet::new(addr, prefix).map_err(|_| {
+        format!("{s:?}: the prefix /{prefix} is longer than an {family} address (at most /{max})")
+    })
+}
+
+/// Deserializes `agent.local_networks` with [`parse_network`].
+fn networks<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<IpNet>, D::Error> {
+    struct Network(IpNet);
+    impl<'de> Deserialize<'de> for Network {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            let s = String::deserialize(d)?;
+            parse_network(&s)
+                .map(Network)
+                .map_err(serde::de::Error::custom)
+        }
+    }
+    let list = Vec::<Network>::deserialize(d)?;
+    Ok(list.into_iter().map(|n| n.0).collect())
+}
+
+/// A note for each bare address in `agent.local_networks` of `table`:
+/// taken as its /32 or /128.
+fn bare_addresses(table: &toml::Table) -> Vec<KeyError> {
+    let Some(toml::Value::Array(list)) = table.get("agent").and_then(|a| a.get("local_networks"))
+    else {
+        return Vec::new();
+    };
+    list.iter()
+        .enumerate()
+        .filter_map(|(i, v)| {
+            let addr: std::net::IpAddr = v.as_str()?.parse().ok()?;
+            let net = IpNet::from(addr);
+            Some(KeyError::new(
+                format!("agent.local_networks[{i}]"),
+                format!("{addr} has no prefix length: taken as {net} (write \"{net}\" to say so)"),
+            ))
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -808,14 +1086,10 @@ mod tests {
 
     #[test]
     #[cfg(feature = "file")]
-    fn the_shipped_config_is_valid_and_all_defaults_but_user_sink_and_applications() {
+    fn the_shipped_config_is_valid_and_all_defaults_but_sink_and_applications() {
         use flowstat_sinks::{FileConfig, FsyncPolicy, SinkConfig};
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../conf/flowstatd.toml");
         let mut c = Config::load(&path).unwrap();
-        assert_eq!(
-            (c.agent.user.as_str(), c.agent.group.as_str()),
-            ("flowstatd", "flowstatd")
-        );
         let file = FileConfig {
             path: PathBuf::from("/var/lib/flowstatd/flows.json"),
             rotate_bytes: Some(100 << 20),
@@ -828,7 +1102,7 @@ mod tests {
         // The shipped application table, found next to the config.
         assert_eq!(c.dpi.applications, Path::new("applications.toml"));
         assert!(c.applications(&path).unwrap().len() >= 60);
-        (c.agent.user, c.agent.group, c.sink) = (String::new(), String::new(), Vec::new());
+        c.sink = Vec::new();
         c.dpi.applications = PathBuf::new();
         assert_eq!(c, Config::default());
     }
@@ -870,7 +1144,10 @@ mod tests {
         );
         let errors = key_errors("[geo]\ncity = \"GeoLite2-City.mmdb\"\n");
         assert_eq!(errors[0].key, "geo.city");
-        assert!(errors[0].reason.contains("unknown field"), "{errors:?}");
+        assert!(
+            errors[0].reason.contains("unknown key `city`"),
+            "{errors:?}"
+        );
     }
 
     #[test]
@@ -977,33 +1254,59 @@ mod tests {
                 key: "sink[1].type".into(),
                 reason: "unknown sink type \"nats\", expected one of \"stdout\", \"file\", \
                          \"socket\", \"zmq\", \"ipfix\", \"kafka\", \"mqtt\", \"http\""
-                    .into()
+                    .into(),
+                line: Some(4),
             }]
         );
         let err = parse("sink = 1\n").unwrap_err().to_string();
         assert_eq!(
             err,
-            "test.toml: sink: invalid type: integer, expected [[sink]] tables"
+            "test.toml:1: sink: invalid type: integer, expected [[sink]] tables"
         );
         let err = parse("sink = [1]\n").unwrap_err().to_string();
         assert_eq!(
             err,
-            "test.toml: sink[0]: invalid type: integer, expected a table"
+            "test.toml:1: sink[0]: invalid type: integer, expected a table"
         );
     }
 
     #[test]
-    fn missing_interfaces_are_named() {
-        let c = parse("[[capture]]\ninterface = \"lo\"\n[[capture]]\ninterface = \"nosuch9\"\n")
-            .unwrap();
-        let err = c
-            .check_interfaces(Path::new("t.toml"))
-            .unwrap_err()
-            .to_string();
-        assert_eq!(
-            err,
-            "t.toml: capture[1].interface: no interface named \"nosuch9\" on this host (see `ip link`)"
-        );
+    fn the_host_is_checked_for_interfaces_filters_users_and_directories() {
+        let good = "[agent]\nuser = \"root\"\ngroup = \"root\"\n\
+                    [[capture]]\ninterface = \"lo\"\nmethod = \"libpcap\"\nfilter = \"tcp port 80\"\n";
+        assert_eq!(parse(good).unwrap().check_host(), vec![]);
+        let c = parse(
+            "[agent]\nuser = \"nosuchuser9\"\ngroup = \"nosuchgroup9\"\n\
+             status_file = \"/proc/version/run/status.json\"\n\
+             [[capture]]\ninterface = \"lo\"\nmethod = \"libpcap\"\nfilter = \"tcp porrt 80\"\n\
+             [[capture]]\ninterface = \"nosuch9\"\n",
+        )
+        .unwrap();
+        let got: Vec<(String, String)> = c
+            .check_host()
+            .into_iter()
+            .map(|e| (e.key, e.reason))
+            .collect();
+        let want = [
+            ("capture[0].filter", "bad BPF filter \"tcp porrt 80\""),
+            ("capture[1].interface", "no interface named \"nosuch9\""),
+            (
+                "agent.user",
+                "no user \"nosuchuser9\" on this host: create it",
+            ),
+            (
+                "agent.group",
+                "no group \"nosuchgroup9\" on this host: create it",
+            ),
+            ("agent.status_file", "/proc/version is not a directory"),
+        ];
+        assert_eq!(got.len(), want.len(), "{got:?}");
+        for (key, reason) in want {
+            assert!(
+                got.iter().any(|(k, r)| k == key && r.contains(reason)),
+                "{key}: {reason} not in {got:?}"
+            );
+        }
     }
 
     #[test]
@@ -1024,12 +1327,91 @@ mod tests {
             assert!(keys.contains(&want), "{want} not in {keys:?}");
         }
         let bogus = errors.iter().find(|e| e.key == "agent.bogus").unwrap();
-        assert!(bogus.reason.contains("unknown field"), "{}", bogus.reason);
-        let cidr = errors
+        assert_eq!(
+            bogus.reason,
+            "unknown key `bogus`, expected one of `update_interval_secs`, `local_networks`, `workers`, `queue_packets`, `user`, `group`, `status_file`"
+        );
+        let kind = errors
             .iter()
-            .find(|e| e.key == "agent.local_networks[1]")
+            .find(|e| e.key == "agent.update_interval_secs")
             .unwrap();
-        assert!(cidr.reason.contains("invalid"), "{}", cidr.reason);
+        assert_eq!(
+            kind.reason,
+            "invalid type: string \"x\", expected a whole number (0 or more)"
+        );
+        // In the file's order, each on its line.
+        let lines: Vec<Option<usize>> = errors.iter().map(|e| e.line).collect();
+        assert_eq!(lines, [2, 3, 4, 6, 7, 8].map(Some), "{errors:?}");
+    }
+
+    #[test]
+    fn list_items_are_named_by_their_place_in_the_file() {
+        // Each bad item is taken out to read on: the ones after it must
+        // keep their own index, not the shifted one.
+        let errors = key_errors(
+            "[agent]\nlocal_networks = [\"300.1.1.1/8\", \"10.0.0.0/33\", \"10.0.0.0/8\",\n\
+             \"fe80::/129\", \"x/8\", \"10.1.0.0/16\", \"10.2.0.0/abc\"]\n",
+        );
+        let got: Vec<(&str, &str, Option<usize>)> = errors
+            .iter()
+            .map(|e| (e.key.as_str(), e.reason.as_str(), e.line))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (
+                    "agent.local_networks[0]",
+                    "\"300.1.1.1/8\": \"300.1.1.1\" is not an IPv4 or IPv6 address",
+                    Some(2)
+                ),
+                (
+                    "agent.local_networks[1]",
+                    "\"10.0.0.0/33\": the prefix /33 is longer than an IPv4 address (at most /32)",
+                    Some(2)
+                ),
+                (
+                    "agent.local_networks[3]",
+                    "\"fe80::/129\": the prefix /129 is longer than an IPv6 address (at most /128)",
+                    Some(3)
+                ),
+                (
+                    "agent.local_networks[4]",
+                    "\"x/8\": \"x\" is not an IPv4 or IPv6 address",
+                    Some(3)
+                ),
+                (
+                    "agent.local_networks[6]",
+                    "\"10.2.0.0/abc\": the prefix length \"abc\" is not a number from 0 to 32",
+                    Some(3)
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_bare_address_is_a_host_network_with_a_note() {
+        let c =
+            parse("[agent]\nlocal_networks = [\"10.0.0.0/8\", \"192.0.2.7\", \"2001:db8::1\"]\n")
+                .unwrap();
+        let nets: Vec<String> = c
+            .agent
+            .local_networks
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(nets, ["10.0.0.0/8", "192.0.2.7/32", "2001:db8::1/128"]);
+        let notes: Vec<String> = c
+            .notes
+            .iter()
+            .map(|n| n.display(Path::new("t.toml")).to_string())
+            .collect();
+        assert_eq!(
+            notes,
+            [
+                "t.toml:2: agent.local_networks[1]: 192.0.2.7 has no prefix length: taken as 192.0.2.7/32 (write \"192.0.2.7/32\" to say so)",
+                "t.toml:2: agent.local_networks[2]: 2001:db8::1 has no prefix length: taken as 2001:db8::1/128 (write \"2001:db8::1/128\" to say so)",
+            ]
+        );
     }
 
     #[test]
@@ -1037,18 +1419,22 @@ mod tests {
         let err = parse("[flows]\nmax_flows = 0\n").unwrap_err().to_string();
         assert_eq!(
             err,
-            "test.toml: flows.max_flows: must be between 1 and 4294967294"
+            "test.toml:2: flows.max_flows: must be between 1 and 4294967294"
         );
     }
 
     #[test]
     fn syntax_errors_name_the_line() {
-        let err = parse("[agent\n").unwrap_err().to_string();
+        let err = parse("[flows]\nmax_flows = 1\n[agent\n")
+            .unwrap_err()
+            .to_string();
         assert!(
-            err.starts_with("test.toml: TOML parse error at line 1"),
+            err.starts_with("test.toml:3: TOML parse error at line 3"),
             "{err}"
         );
-        assert!(!err.contains('\n'));
+        // toml's own picture of the place, on lines of its own.
+        assert!(err.contains("\n3 | [agent\n"), "{err}");
+        assert!(err.contains("^"), "{err}");
     }
 
     #[test]

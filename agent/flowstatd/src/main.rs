@@ -14,7 +14,7 @@ use flowstat_core::{KindSet, RecordKind};
 use flowstat_dpi::Applications;
 use flowstat_plugins::CorePlugin;
 use flowstatd::agent::{self, RunOptions};
-use flowstatd::config::Tunnel;
+use flowstatd::config::{self, Tunnel};
 use flowstatd::{
     Config, ConfigError, PipelineConfig, ReplayOptions, listing, outputs, replay, status, tail, top,
 };
@@ -80,6 +80,21 @@ struct RunArgs {
     /// local networks may follow as for -I.
     #[arg(short = 'E', long = "external", value_name = "IFACE[,CIDR...]", value_parser = parse_interface)]
     external: Vec<Interface>,
+
+    /// Run as USER (and GROUP, else USER's own group) once the captures
+    /// are open, instead of the config's agent.user and agent.group. The
+    /// package's service passes --user flowstatd.
+    #[arg(long, value_name = "USER[:GROUP]", value_parser = parse_user)]
+    user: Option<(String, String)>,
+}
+
+/// Reads `USER[:GROUP]`.
+fn parse_user(s: &str) -> Result<(String, String), String> {
+    let (user, group) = s.split_once(':').unwrap_or((s, ""));
+    if user.is_empty() {
+        return Err(format!("{s:?}: expected USER or USER:GROUP"));
+    }
+    Ok((user.to_owned(), group.to_owned()))
 }
 
 /// An interface given with -I/-E, and the local networks after its name.
@@ -99,21 +114,12 @@ fn parse_interface(s: &str) -> Result<Interface, String> {
         ));
     }
     let networks = parts
-        .map(|p| parse_network(p.trim()).map_err(|e| format!("{s:?}: {e}")))
+        .map(|p| config::parse_network(p.trim()).map_err(|e| format!("{s:?}: {e}")))
         .collect::<Result<_, _>>()?;
     Ok(Interface {
         name: name.to_owned(),
         networks,
     })
-}
-
-/// Reads a CIDR, or a bare address as its /32 or /128.
-fn parse_network(s: &str) -> Result<IpNet, String> {
-    s.parse::<IpNet>()
-        .or_else(|_| s.parse::<std::net::IpAddr>().map(IpNet::from))
-        .map_err(|_| {
-            format!("{s:?} is not a network: expected ADDRESS/PREFIX, e.g. 192.168.0.0/24")
-        })
 }
 
 const DEFAULT_CONFIG: &str = "/etc/flowstatd/flowstatd.toml";
@@ -167,7 +173,7 @@ enum Command {
 
         /// A local network (CIDR); repeat for more. Added to the config's
         /// agent.local_networks.
-        #[arg(long = "local-network", value_name = "CIDR")]
+        #[arg(long = "local-network", value_name = "CIDR", value_parser = config::parse_network)]
         local_networks: Vec<IpNet>,
 
         /// Where the records go: a file path, or - for stdout. Without it,
@@ -398,7 +404,11 @@ fn main() -> ExitCode {
             if broken_pipe {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("flowstatd: {e:#}");
+            // Every line says whose it is (a config error has one a key,
+            // a TOML syntax error shows the line and a caret under it).
+            for line in format!("{e:#}").lines() {
+                eprintln!("flowstatd: {line}");
+            }
             // EX_CONFIG for configuration errors: a supervisor should not
             // retry those (the unit says RestartPreventExitStatus=78).
             if e.downcast_ref::<ConfigError>().is_some() {
@@ -408,6 +418,37 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// `check-config`: every problem the agent would meet before capturing
+/// with `file`, each on a line of its own, or `FILE: ok`; exit 78 on any.
+fn check_config(file: &Path) -> anyhow::Result<ExitCode> {
+    let text = std::fs::read_to_string(file).map_err(|source| ConfigError::Read {
+        path: file.to_owned(),
+        source,
+    })?;
+    let (cfg, mut problems) = Config::read(&text, file)?;
+    problems.extend(cfg.check_host());
+    for found in [cfg.applications(file).err(), cfg.geo(file).err()]
+        .into_iter()
+        .flatten()
+    {
+        if let ConfigError::Invalid { errors, .. } = found {
+            problems.extend(errors);
+        }
+    }
+    for note in &cfg.notes {
+        println!("{} (note)", note.display(file));
+    }
+    if problems.is_empty() {
+        println!("{}: ok", file.display());
+        return Ok(ExitCode::SUCCESS);
+    }
+    let located = ConfigError::invalid(file, problems);
+    for line in located.to_string().lines() {
+        eprintln!("flowstatd: {line}");
+    }
+    Ok(ExitCode::from(78))
 }
 
 fn init_logging(verbose: u8) {
@@ -448,14 +489,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             listing::applications(&apps, format == ListFormat::Tsv, &mut out)?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::CheckConfig { file } => {
-            let cfg = Config::load(&file)?;
-            cfg.check_interfaces(&file)?;
-            cfg.applications(&file)?;
-            cfg.geo(&file)?;
-            println!("{}: ok", file.display());
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::CheckConfig { file } => check_config(&file),
         Command::Run(args) => {
             let names = |given: &[Interface]| given.iter().map(|i| i.name.clone()).collect();
             let opts = RunOptions {
@@ -466,6 +500,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                     .flat_map(|i| i.networks.iter().copied())
                     .collect(),
                 config: args.config,
+                user: args.user,
             };
             agent::run(&opts, &|pipeline| {
                 vec![Box::new(CorePlugin::new(Arc::clone(&pipeline.geo))) as Box<dyn Plugin>]

@@ -32,6 +32,16 @@ pub fn owner(agent: &crate::config::AgentSection) -> Option<(u32, u32)> {
     Some((account.uid.as_raw(), gid.as_raw()))
 }
 
+/// Whether this host has a user `name`.
+pub fn user_exists(name: &str) -> bool {
+    User::from_name(name).ok().flatten().is_some()
+}
+
+/// Whether this host has a group `name`.
+pub fn group_exists(name: &str) -> bool {
+    Group::from_name(name).ok().flatten().is_some()
+}
+
 /// Switches to `user` (and `group`, or the user's primary group) keeping
 /// [`KEPT`]. With an empty `user`, root stays root; an unprivileged user
 /// started with file capabilities (setcap) keeps only [`KEPT`] of them.

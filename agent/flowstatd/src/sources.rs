@@ -29,6 +29,17 @@ pub fn open(capture: &CaptureSection) -> Result<(Vec<LiveSource>, String), Captu
     Ok((vec![open_pcap(capture)?], "libpcap".to_owned()))
 }
 
+/// Whether the BPF `filter` of a capture ("" for none) compiles.
+pub fn check_filter(filter: &str) -> Result<(), String> {
+    if filter.is_empty() {
+        return Ok(());
+    }
+    #[cfg(feature = "libpcap")]
+    return flowstat_capture::check_filter(filter);
+    #[cfg(not(feature = "libpcap"))]
+    Err("a BPF filter needs libpcap, and this flowstatd was built without it".into())
+}
+
 #[cfg(feature = "libpcap")]
 fn open_pcap(c: &CaptureSection) -> Result<LiveSource, CaptureError> {
     use flowstat_capture::{PcapLiveConfig, PcapLiveSource};

@@ -46,14 +46,16 @@ impl Default for FileConfig {
 }
 
 impl FileConfig {
-    /// The sink's options: these, appending to the file.
-    pub fn options(&self) -> FileOptions {
+    /// The sink's options: these, appending to the file, whose directory,
+    /// if the sink makes it, goes to `owner`.
+    pub fn options(&self, owner: Option<(u32, u32)>) -> FileOptions {
         FileOptions {
             rotate_bytes: self.rotate_bytes,
             rotate_secs: self.rotate_secs,
             keep: self.keep,
             gzip: self.gzip,
             fsync: self.fsync,
+            owner,
             ..FileOptions::new(&self.path)
         }
     }
@@ -83,14 +85,17 @@ impl BuildSink for FileConfig {
             "must be at least 1",
         );
         check(self.keep <= 1000, "keep", "must be at most 1000");
+        if let Err(reason) = crate::dirs::check_parent(&self.path) {
+            out.push(ConfigProblem::new("path", reason));
+        }
         out
     }
 
-    fn build(&self, _: &SinkContext) -> Result<Box<dyn Sink>, ConfigProblem> {
+    fn build(&self, ctx: &SinkContext) -> Result<Box<dyn Sink>, ConfigProblem> {
         if let Some(problem) = self.problems().into_iter().next() {
             return Err(problem);
         }
-        Ok(Box::new(FileSink::new(self.options())))
+        Ok(Box::new(FileSink::new(self.options(ctx.owner))))
     }
 }
 
@@ -117,7 +122,7 @@ mod tests {
              gzip = true\nfsync = \"always\"\n",
         )
         .unwrap();
-        let o = c.options();
+        let o = c.options(None);
         assert_eq!(o.path, PathBuf::from("/var/lib/f.json"));
         assert!(o.append);
         assert_eq!((o.rotate_bytes, o.rotate_secs), (Some(4096), Some(60)));

@@ -146,8 +146,15 @@ impl SocketConfig {
 
 impl BuildSink for SocketConfig {
     fn problems(&self) -> Vec<ConfigProblem> {
+        let dir = match &self.endpoint {
+            Some(Endpoint::Unix(path)) => crate::dirs::check_parent(path)
+                .err()
+                .map(|reason| ConfigProblem::new("endpoint", reason)),
+            _ => None,
+        };
         [
             self.endpoint().err(),
+            dir,
             self.max_clients().err(),
             self.owner().err(),
             self.group().err(),

@@ -131,6 +131,9 @@ fn check_ipc(path: &str) -> Result<(), String> {
             path.len()
         ));
     }
+    if path.starts_with('/') {
+        crate::dirs::check_parent(std::path::Path::new(path))?;
+    }
     Ok(())
 }
 
