@@ -752,13 +752,16 @@ fn drops_root_with(method: &str, extra: &str) {
     );
     // CAP_NET_ADMIN (12), CAP_NET_RAW (13), CAP_BPF (39), nothing else.
     let want = (1u64 << 12) | (1 << 13) | (1 << 39);
-    for set in ["CapEff:", "CapPrm:"] {
+    // The bounding set too: nothing else can ever come back, and no exec
+    // can raise privileges.
+    for set in ["CapEff:", "CapPrm:", "CapBnd:"] {
         assert_eq!(
             u64::from_str_radix(&field(set), 16).unwrap(),
             want,
             "{method}: {set}"
         );
     }
+    assert_eq!(field("NoNewPrivs:"), "1", "{method}");
     ns.send(&crate::common::fixture("ndpi/443-curl.pcap"), 5_000);
     let code = agent.stop();
     assert!(code.success(), "{method}: {}", agent.log());

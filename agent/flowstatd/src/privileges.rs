@@ -7,7 +7,10 @@
 //! - CAP_NET_ADMIN and CAP_BPF, to detach its XDP program on exit;
 //! - CAP_NET_RAW, to capture (libpcap reopens on some errors).
 //!
-//! Capabilities are per thread, so this runs before any thread starts.
+//! After the switch the bounding set holds those three alone and
+//! no_new_privs is set: nothing else can come back, not even through an
+//! exec. Capabilities are per thread, so this runs before any thread
+//! starts.
 
 use anyhow::{Context, bail};
 use caps::{CapSet, Capability, CapsHashSet};
@@ -77,6 +80,8 @@ pub fn drop_to(user: &str, group: &str) -> anyhow::Result<()> {
             Uid::effective()
         );
     }
+    narrow_bounding_set();
+    nix::sys::prctl::set_no_new_privs().context("setting no_new_privs")?;
     // Keep the permitted set across the uid change, then narrow it.
     caps::securebits::set_keepcaps(true).context("keeping capabilities across the user switch")?;
     setgroups(&[gid]).context("setting supplementary groups")?;
@@ -87,9 +92,28 @@ pub fn drop_to(user: &str, group: &str) -> anyhow::Result<()> {
     tracing::info!(
         user,
         gid = gid.as_raw(),
-        "dropped root; kept CAP_NET_ADMIN, CAP_BPF, CAP_NET_RAW"
+        "dropped root; kept CAP_NET_ADMIN, CAP_BPF, CAP_NET_RAW (and no others, ever: \
+         bounding set and no_new_privs)"
     );
     Ok(())
+}
+
+/// Takes every capability but [`KEPT`] out of the bounding set, so that
+/// none can ever come back. That needs CAP_SETPCAP, which root has (and
+/// the package's unit grants until the drop); without it the set stays as
+/// it is, and the log says so.
+fn narrow_bounding_set() {
+    let Ok(bounding) = caps::read(None, CapSet::Bounding) else {
+        return;
+    };
+    for cap in bounding.into_iter().filter(|c| !KEPT.contains(c)) {
+        if let Err(e) = caps::drop(None, CapSet::Bounding, cap) {
+            tracing::warn!(
+                "cannot narrow the capability bounding set ({cap}: {e}); it stays as it is"
+            );
+            return;
+        }
+    }
 }
 
 /// Keeps those of [`KEPT`] the process has, and no other capability (the
