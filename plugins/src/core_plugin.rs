@@ -2,10 +2,11 @@
 //! v5 consumers.
 //!
 //! Every record and field it writes, with units, when it appears and how
-//! it stands to Netify v5, is in `docs/records.md`. One JSON object per
-//! record, keys in a fixed order: `type` first, then the envelope, then
-//! the body with its keys sorted (the `aggregate` and `event` bodies in
-//! the order of [`flowstat_core::analytics`]'s types).
+//! it stands to Netify v5, is in `docs/records.md` (kept exact by
+//! `tests/e2e/records.rs`). One JSON object per record, keys in a fixed
+//! order: `type` first, then the envelope, then the body with its keys
+//! sorted (the `aggregate` and `event` bodies in the order of
+//! [`flowstat_core::analytics`]'s types).
 
 use std::sync::Arc;
 
