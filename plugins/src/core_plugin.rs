@@ -1,45 +1,12 @@
-//! The core telemetry plugin: SPEC.md's records, readable by Netify Agent
+//! The core telemetry plugin: the JSON records, readable by Netify Agent
 //! v5 consumers.
 //!
-//! # Wire format
-//!
-//! One JSON object per record, keys in a fixed order: `type` first, then
-//! the envelope, then the body with its keys sorted. Integers only; every
-//! `*_at` is Unix epoch milliseconds.
-//!
-//! Flow records: `{"type", "interface", "internal", ["reason", "evicted",]
-//! "flow": {...}}`. The `flow` object holds:
-//!
-//! | field | in | meaning |
-//! | --- | --- | --- |
-//! | `detection_packets` | all | packets examined by detection |
-//! | `digest`, `digest_prev` | all | current SHA-1 digest (hex); earlier ones, oldest first |
-//! | `last_seen_at` | all | ms, latest packet |
-//! | `local_bytes`, `local_packets`, `other_bytes`, `other_packets` | all | wire bytes / frames sent by each side since the flow's previous `flow_stats` |
-//! | `local_rate`, `other_rate` | all | bytes/s over the same interval, averaged over the one-second slots in which that side sent |
-//! | `tcp` | all, TCP only | `{local_flags, other_flags, resets, retrans, seq_errors}` during the same interval; the flags are the TCP header's flags byte (FIN 1, SYN 2, RST 4, PSH 8, ACK 16, URG 32, ECE 64, CWR 128) each side sent, OR-ed (extension); the counters as `docs/records.md` defines them |
-//! | `tcp_total` | `flow_purge`, TCP only | `{resets, retrans, seq_errors}` since the flow began (extension) |
-//! | `total_bytes`, `total_packets` | all | since the flow began, both sides |
-//! | `total_local_bytes`, `total_local_packets`, `total_other_bytes`, `total_other_packets` | all | since the flow began, per side (extension) |
-//! | `first_seen_at`, `ip_version`, `ip_protocol`, `vlan_id`, `local_ip`, `local_port`, `other_ip`, `other_port`, `local_origin`, `detected_protocol_name`, `detected_application_name` | `flow`, `flow_purge` | the flow's identity |
-//! | `detected_protocol`, `detected_application`, `detection_guessed`, `host_server_name`, `dns_host_name`, `ip_dscp`, `local_mac`, `other_mac`, `other_type` | `flow` | metadata |
-//! | `category` | `flow` | nDPI category ids (`ndpi_category_t`): `{application, domain, overlay, protocol}`; `application` is the detected application's category from the application table (0, Unspecified, when none), the others are always 0 (flowstat has no protocol, domain or overlay categories) |
-//! | `detection_updated` | `flow` | true on the second `flow` record of a flow whose first went out before detection ended |
-//! | `dhc_hit` | `flow` | true when the application came from the DNS cache |
-//! | `other_asn`, `other_as_name`, `other_country` | `flow`, when the `[geo]` databases know the other address | its autonomous system's number and name, its country (ISO 3166 alpha-2) |
-//! | `local_asn`, `local_as_name`, `local_country` | `flow`, when the local address is public and known | the same, for the local address |
-//! | `ssl`, `http`, `ssh`, `dhcp`, `stun`, `bt`, `mdns`, `ssdp` | `flow`, when DPI found them | protocol objects (SPEC 4); `ssl.version` and `ssl.cipher_suite` as `0x0303`; `ssl.client_ja4` and `ssl.server_ja4s` (extension) are FoxIO's JA4 and JA4S; `ssl` after STARTTLS and in tunnels, and the protocol such a flow is named, as `docs/records.md` sets out |
-//! | Netify's flags `app_ip_override`, `app_proto_twins`, `fhc_hit`, `ip_nat`, `soft_dissector` | `flow` | always false |
-//!
-//! `flow_purge` adds `reason` (`closed` or `expired`) and `evicted` (true
-//! when `max_flows` pushed the flow out) to the envelope.
-//!
-//! `agent_status` is flat; `interface_stats` has one object per interface,
-//! keyed by its name. `aggregate` (a flow definition's top keys) and
-//! `event` (a threshold crossed) have the fields of SPEC section 7, in the
-//! order of [`flowstat_core::analytics`]'s types. Netify's CPU fields (`cpu_user`, `cpu_system` and
-//! their `_prev`) are whole seconds; the `_ms` extensions carry
-//! milliseconds.
+//! Every record and field it writes, with units, when it appears and how
+//! it stands to Netify v5, is in `docs/records.md` (kept exact by
+//! `tests/e2e/records.rs`). One JSON object per record, keys in a fixed
+//! order: `type` first, then the envelope, then the body with its keys
+//! sorted (the `aggregate` and `event` bodies in the order of
+//! [`flowstat_core::analytics`]'s types).
 
 use std::sync::Arc;
 
@@ -170,7 +137,7 @@ fn serialized(out: &mut Records, kind: RecordKind, body: &impl serde::Serialize)
     });
 }
 
-/// The `agent_hello` record each new stream client gets first (SPEC 1):
+/// The `agent_hello` record each new stream client gets first:
 /// the agent's version, its build, and the version of the JSON records
 /// (Netify v5's, which these records follow).
 pub fn agent_hello() -> Record {
@@ -193,7 +160,7 @@ fn record(out: &mut Records, kind: RecordKind, fields: impl FnOnce(&mut Json<'_>
 }
 
 /// The `flow` object of a flow record: which fields it has depends on the
-/// record kind (see the module docs); keys come out sorted. `geo` is read
+/// record kind (see `docs/records.md`); keys come out sorted. `geo` is read
 /// for `flow` records only (once or twice in a flow's life, never per
 /// packet).
 fn flow_body(j: &mut Json<'_>, kind: RecordKind, f: &FlowView<'_>, geo: &ArcSwap<GeoDb>) {
@@ -255,7 +222,7 @@ fn flow_body(j: &mut Json<'_>, kind: RecordKind, f: &FlowView<'_>, geo: &ArcSwap
             .map(|d| digest_hex(&d)),
     );
     if meta {
-        // SPEC 4: a DNS flow's query name goes in `dns_host_name`.
+        // A DNS flow's query name goes in `dns_host_name` too.
         let dns = if d.protocol.0 == 5 {
             m.host_server_name.as_str()
         } else {

@@ -21,6 +21,7 @@ mod live;
 mod mqtt;
 mod oracle;
 mod pipeline;
+mod records;
 mod robustness;
 mod schema;
 mod sinks;
