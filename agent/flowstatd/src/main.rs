@@ -433,8 +433,9 @@ fn check_config(file: &Path) -> anyhow::Result<ExitCode> {
         .into_iter()
         .flatten()
     {
-        if let ConfigError::Invalid { errors, .. } = found {
-            problems.extend(errors);
+        match found {
+            ConfigError::Invalid { errors, .. } => problems.extend(errors),
+            other => return Err(other.into()),
         }
     }
     for note in &cfg.notes {
