@@ -14,7 +14,7 @@ use flowstat_core::{KindSet, RecordKind, SinkStatus};
 use flowstat_dpi::Applications;
 use flowstat_plugins::CorePlugin;
 use flowstatd::agent::{self, RunOptions};
-use flowstatd::config::Tunnel;
+use flowstatd::config::{SinkSection, Tunnel};
 use flowstatd::{
     Config, ConfigError, PipelineConfig, ReplayOptions, ReplaySummary, listing, outputs, replay,
     status, tail, top,
@@ -522,6 +522,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                 json,
                 count,
                 token,
+                fit: std::io::stdout().is_terminal(),
             };
             tail::tail(&opts, &mut std::io::stdout().lock())?;
             Ok(ExitCode::SUCCESS)
@@ -629,6 +630,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             let asked = sinks.status().len();
             outputs::add_api_sink(&mut sinks, pipeline.api.as_ref())?;
             let (summary, sinks) = replay(pipeline, &opts, sinks)?;
+            tell_unconsumed(&sinks.status(), &sections);
             let statuses = sinks.finish(REPLAY_DRAIN);
             let dropped = outputs::log_final(&statuses);
             eprintln!(
@@ -654,6 +656,29 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
 /// How long a replay's sinks may take, after the last packet, to deliver
 /// what they hold (a ZeroMQ or socket sink waits for its first consumer).
 const REPLAY_DRAIN: Duration = Duration::from_secs(10);
+
+/// Says which of a replay's sinks (of `sections`) hold records for a
+/// consumer that has not come, how long the replay waits for one, and how
+/// not to wait.
+fn tell_unconsumed(statuses: &[SinkStatus], sections: &[SinkSection]) {
+    for (s, section) in statuses.iter().zip(sections) {
+        if !s.no_consumer || s.queued == 0 {
+            continue;
+        }
+        let tail = match tail::sink_endpoint(section) {
+            Some((endpoint, Some(_))) => format!("flowstatd tail --token TOKEN {endpoint}"),
+            Some((endpoint, None)) => format!("flowstatd tail {endpoint}"),
+            None => "flowstatd tail ENDPOINT".to_owned(),
+        };
+        eprintln!(
+            "flowstatd: sink {}: {} records wait for a consumer; waiting up to {} s for one \
+             (connect one, e.g. `{tail}`, or write to a file: -o FILE)",
+            s.name,
+            HumanCount(s.queued),
+            REPLAY_DRAIN.as_secs()
+        );
+    }
+}
 
 /// The line that sums a replay up: files, packets, flows, the records
 /// the `sinks` took and dropped, time and packet rate.
