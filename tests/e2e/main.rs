@@ -24,4 +24,5 @@ mod pipeline;
 mod robustness;
 mod schema;
 mod sinks;
+mod terminal;
 mod top;
