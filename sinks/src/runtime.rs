@@ -351,6 +351,7 @@ impl SinkRuntime {
                     sent: q.sent,
                     dropped: q.dropped,
                     unconsumed: q.unconsumed,
+                    no_consumer: q.no_consumer,
                     disconnected: s.shared.disconnected.load(Ordering::Relaxed),
                 }
             })
@@ -1023,6 +1024,13 @@ mod tests {
         rt.add(Box::new(probe.clone()), SinkOptions::new(KindSet::ALL))
             .unwrap();
         rt.publish((0..7).map(|i| record(RecordKind::Flow, i)));
+        // Its status says they wait for a consumer, for replay to say so.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !rt.status()[0].no_consumer {
+            assert!(Instant::now() < deadline, "never said it has no consumer");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(rt.status()[0].queued, 7);
         let start = Instant::now();
         let s = &rt.finish(Duration::from_millis(300))[0];
         assert!(start.elapsed() >= Duration::from_millis(300));

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use flowstat_sinks::{MemorySink, SinkOptions, SinkRuntime};
 use flowstat_tests::corpus_files;
@@ -182,6 +182,95 @@ pub fn run(cmd: &mut Command) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A tmux server of its own, running one command in a terminal of
+/// `width`x`height`; killed on drop. The pane stays when the command
+/// exits, to read what it left.
+pub struct Tmux(String);
+
+impl Tmux {
+    /// The session, and the pane, that runs the command.
+    const SESSION: &str = "main";
+
+    /// Starts `command` (a shell command line) in a new terminal.
+    pub fn start(width: u16, height: u16, command: &str) -> Tmux {
+        static MADE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = MADE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let tmux = Tmux(format!("flowstat-test-{}-{n}", std::process::id()));
+        let (w, h) = (width.to_string(), height.to_string());
+        // One command list: the option is set before the server can see
+        // the command exit.
+        run(tmux
+            .cmd()
+            .args(["new-session", "-d", "-s", Tmux::SESSION, "-x", &w, "-y", &h])
+            .args([command, ";", "set-option", "-g", "remain-on-exit", "on"]));
+        tmux
+    }
+
+    fn cmd(&self) -> Command {
+        let mut c = Command::new("tmux");
+        c.args(["-L", &self.0]);
+        c
+    }
+
+    /// Types `keys` (tmux's key names).
+    pub fn send_keys(&self, keys: &str) {
+        run(self.cmd().args(["send-keys", "-t", Tmux::SESSION, keys]));
+    }
+
+    /// What the terminal shows, after what scrolled off its top, a line
+    /// per line the command wrote: a line the terminal wrapped is one
+    /// line here, longer than the width.
+    pub fn screen(&self) -> String {
+        run(self
+            .cmd()
+            .args(["capture-pane", "-p", "-J", "-S", "-", "-t", Tmux::SESSION]))
+    }
+
+    /// Waits until the screen shows what `ok` wants; the screen.
+    pub fn wait_for(&self, what: &str, ok: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let screen = self.screen();
+            if ok(&screen) {
+                return screen;
+            }
+            assert!(Instant::now() < deadline, "never showed {what}:\n{screen}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Whether the command still runs.
+    pub fn running(&self) -> bool {
+        let dead = self
+            .cmd()
+            .args(["display-message", "-p", "-t", Tmux::SESSION, "#{pane_dead}"])
+            .output()
+            .expect("run tmux");
+        dead.status.success() && dead.stdout.trim_ascii() == b"0"
+    }
+
+    /// Waits until the command has exited, `what` said what it waits for;
+    /// the screen.
+    pub fn wait_exit(&self, what: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.running() {
+            assert!(Instant::now() < deadline, "{what}:\n{}", self.screen());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        self.screen()
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self
+            .cmd()
+            .arg("kill-server")
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
 }
 
 /// A TCP port on 127.0.0.1 that was free a moment ago.

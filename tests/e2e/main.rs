@@ -25,4 +25,5 @@ mod records;
 mod robustness;
 mod schema;
 mod sinks;
+mod terminal;
 mod top;

@@ -2,58 +2,9 @@
 //! API of a lingering replay, keys are typed with `send-keys`, and
 //! `capture-pane` must show the rows the API itself answers.
 
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
-
-use crate::common::{ApiReplay, TempDir, fixture, flowstatd, run, run_flowstatd};
+use crate::common::{ApiReplay, TempDir, Tmux, fixture, flowstatd, run_flowstatd};
 
 const TOKEN: &str = "top-secret";
-
-/// A tmux server of its own, killed on drop.
-struct Tmux(String);
-
-impl Tmux {
-    fn new() -> Tmux {
-        Tmux(format!("flowstat-test-{}", std::process::id()))
-    }
-
-    fn cmd(&self) -> Command {
-        let mut c = Command::new("tmux");
-        c.args(["-L", &self.0]);
-        c
-    }
-
-    fn screen(&self) -> String {
-        run(self.cmd().args(["capture-pane", "-p", "-t", "top"]))
-    }
-
-    /// Waits until the screen shows what `ok` wants; the screen.
-    fn wait_for(&self, what: &str, ok: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let screen = self.screen();
-            if ok(&screen) {
-                return screen;
-            }
-            assert!(Instant::now() < deadline, "never showed {what}:\n{screen}");
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-
-    fn running(&self) -> bool {
-        self.cmd()
-            .args(["has-session", "-t", "top"])
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = self.cmd().arg("kill-server").stderr(Stdio::null()).status();
-    }
-}
 
 /// The screen's line that holds every one of `parts`.
 fn row<'a>(screen: &'a str, parts: &[&str]) -> Option<&'a str> {
@@ -102,22 +53,11 @@ fn top_shows_flows_and_applications_in_80x24() {
         "{stderr}"
     );
 
-    let tmux = Tmux::new();
     let top = format!(
         "FLOWSTAT_API_TOKEN={TOKEN} {} top {url}",
         flowstatd().display()
     );
-    run(tmux.cmd().args([
-        "new-session",
-        "-d",
-        "-s",
-        "top",
-        "-x",
-        "80",
-        "-y",
-        "24",
-        &top,
-    ]));
+    let tmux = Tmux::start(80, 24, &top);
 
     let screen = tmux.wait_for("the flows", |s| {
         s.contains("flows by rate") && s.contains(":443")
@@ -138,7 +78,7 @@ fn top_shows_flows_and_applications_in_80x24() {
     );
     assert!(!screen.contains("401"), "{screen}");
 
-    run(tmux.cmd().args(["send-keys", "-t", "top", "a"]));
+    tmux.send_keys("a");
     let screen = tmux.wait_for("the applications", |s| s.contains("applications by rate"));
     for a in &apps {
         let name = a["key"]["application"].as_str().unwrap();
@@ -149,14 +89,6 @@ fn top_shows_flows_and_applications_in_80x24() {
     }
     assert!(!screen.contains("216.58.212.100"), "{screen}");
 
-    run(tmux.cmd().args(["send-keys", "-t", "top", "q"]));
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while tmux.running() {
-        assert!(
-            Instant::now() < deadline,
-            "q did not quit:\n{}",
-            tmux.screen()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    tmux.send_keys("q");
+    tmux.wait_exit("q did not quit");
 }

@@ -167,6 +167,10 @@ pub struct SinkStatus {
     /// Of `dropped`, those dropped while the sink worked but had no
     /// consumer (a socket or ZeroMQ sink nobody was connected to).
     pub unconsumed: u64,
+    /// At its last poll the sink worked but had no consumer (a socket or
+    /// ZeroMQ sink waiting for a client): what it has `queued` waits for
+    /// one.
+    pub no_consumer: bool,
     /// Consumers disconnected since start for falling behind.
     pub disconnected: u64,
 }

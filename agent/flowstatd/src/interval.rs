@@ -247,6 +247,11 @@ impl Reducer {
         }
         records
     }
+
+    /// Flows created since the start, as of the last interval's end.
+    pub fn flows(&self) -> u64 {
+        self.status.flows
+    }
 }
 
 /// Builds each interval's `agent_status`, remembering the previous one for
@@ -255,6 +260,8 @@ struct StatusBuilder {
     prev: AgentStatus,
     update_interval: Duration,
     resource_usage: bool,
+    /// Flows created, all intervals.
+    flows: u64,
 }
 
 impl StatusBuilder {
@@ -263,6 +270,7 @@ impl StatusBuilder {
             prev: AgentStatus::default(),
             update_interval,
             resource_usage,
+            flows: 0,
         }
     }
 
@@ -280,6 +288,7 @@ impl StatusBuilder {
             total += s;
         }
         let t = &total.table;
+        self.flows += t.created;
         let usage = if self.resource_usage {
             resources::read()
         } else {

@@ -10,14 +10,16 @@ use anyhow::Context;
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use flowstat_api::{ApiConfig, ApiServer};
 use flowstat_core::Plugin;
-use flowstat_core::{KindSet, RecordKind};
+use flowstat_core::{KindSet, RecordKind, SinkStatus};
 use flowstat_dpi::Applications;
 use flowstat_plugins::CorePlugin;
 use flowstatd::agent::{self, RunOptions};
-use flowstatd::config::{self, Tunnel};
+use flowstatd::config::{self, SinkSection, Tunnel};
 use flowstatd::{
-    Config, ConfigError, PipelineConfig, ReplayOptions, listing, outputs, replay, status, tail, top,
+    Config, ConfigError, PipelineConfig, ReplayOptions, ReplaySummary, listing, outputs, replay,
+    status, tail, top,
 };
+use indicatif::HumanCount;
 use ipnet::IpNet;
 
 /// flowstat: packet-capture flow statistics with DPI, as JSON telemetry.
@@ -556,6 +558,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                 json,
                 count,
                 token,
+                fit: std::io::stdout().is_terminal(),
             };
             tail::tail(&opts, &mut std::io::stdout().lock())?;
             Ok(ExitCode::SUCCESS)
@@ -637,13 +640,17 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                 progress: std::io::stderr().is_terminal(),
                 workers,
             };
+            // The config's sinks, when the records go there.
+            let mut sections = match output {
+                Some(_) => Vec::new(),
+                None => cfg.sink,
+            };
             let mut sinks = match output {
                 Some(path) => outputs::single(&path, kinds(&types), realtime)?,
-                None if cfg.sink.is_empty() => {
+                None if sections.is_empty() => {
                     outputs::single(Path::new("-"), kinds(&types), realtime)?
                 }
                 None => {
-                    let mut sections = cfg.sink;
                     if !types.is_empty() {
                         for s in &mut sections {
                             s.types.clone_from(&types);
@@ -654,21 +661,36 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                         .with_patience(flowstat_sinks::SinkRuntime::REPLAY_PATIENCE)
                 }
             };
+            // The summary counts the records of the sinks asked for, not
+            // the API's window.
+            let asked = sinks.status().len();
             outputs::add_api_sink(&mut sinks, pipeline.api.as_ref())?;
             let (summary, sinks) = replay(pipeline, &opts, sinks)?;
-            let dropped = outputs::log_final(&sinks.finish(REPLAY_DRAIN));
+            tell_unconsumed(&sinks.status(), &sections);
+            let statuses = sinks.finish(REPLAY_DRAIN);
+            let dropped = outputs::log_final(&statuses);
+            eprintln!(
+                "flowstatd: {}",
+                replay_summary(&summary, &statuses[..asked])
+            );
             if let Some(e) = summary.error {
                 return Err(e.into());
             }
-            tracing::info!(
-                packets = summary.packets,
-                files = opts.files.len(),
-                warnings = summary.warnings.len(),
-                "replay done"
-            );
+            let each: Vec<String> = statuses
+                .iter()
+                .filter(|s| s.dropped > 0)
+                .map(|s| {
+                    if s.dropped > s.unconsumed {
+                        format!("{}: {}", s.name, s.dropped)
+                    } else {
+                        format!("{}: {} that no consumer took", s.name, s.dropped)
+                    }
+                })
+                .collect();
             anyhow::ensure!(
                 dropped == 0,
-                "the sinks dropped {dropped} records (see above)"
+                "the sinks dropped {dropped} records ({})",
+                each.join("; ")
             );
             if let (Some(server), Some(stop)) = (&server, &mut stop) {
                 tracing::info!(address = %server.addr(), "replay done; serving until SIGTERM");
@@ -682,6 +704,59 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
 /// How long a replay's sinks may take, after the last packet, to deliver
 /// what they hold (a ZeroMQ or socket sink waits for its first consumer).
 const REPLAY_DRAIN: Duration = Duration::from_secs(10);
+
+/// Says which of a replay's sinks (of `sections`) hold records for a
+/// consumer that has not come, how long the replay waits for one, and how
+/// not to wait.
+fn tell_unconsumed(statuses: &[SinkStatus], sections: &[SinkSection]) {
+    for (s, section) in statuses.iter().zip(sections) {
+        if !s.no_consumer || s.queued == 0 {
+            continue;
+        }
+        let tail = match tail::sink_endpoint(section) {
+            Some((endpoint, Some(_))) => format!("flowstatd tail --token TOKEN {endpoint}"),
+            Some((endpoint, None)) => format!("flowstatd tail {endpoint}"),
+            None => "flowstatd tail ENDPOINT".to_owned(),
+        };
+        eprintln!(
+            "flowstatd: sink {}: {} records wait for a consumer; waiting up to {} s for one \
+             (connect one, e.g. `{tail}`, or write to a file: -o FILE)",
+            s.name,
+            HumanCount(s.queued),
+            REPLAY_DRAIN.as_secs()
+        );
+    }
+}
+
+/// The line that sums a replay up: files, packets, flows, the records
+/// the `sinks` took and dropped, time and packet rate.
+fn replay_summary(summary: &ReplaySummary, sinks: &[SinkStatus]) -> String {
+    let plural = |n: u64, one: &str, many: &str| {
+        format!("{} {}", HumanCount(n), if n == 1 { one } else { many })
+    };
+    let sent: u64 = sinks.iter().map(|s| s.sent).sum();
+    let dropped: u64 = sinks.iter().map(|s| s.dropped).sum();
+    let to = if sinks.len() > 1 {
+        format!(" to {} sinks", sinks.len())
+    } else {
+        String::new()
+    };
+    let secs = summary.elapsed.as_secs_f64();
+    let rate = if secs > 0.0 {
+        (summary.packets as f64 / secs) as u64
+    } else {
+        0
+    };
+    format!(
+        "replayed {}: {}, {}, {}{to} ({} dropped) in {secs:.2} s ({} packets/s)",
+        plural(summary.files as u64, "file", "files"),
+        plural(summary.packets, "packet", "packets"),
+        plural(summary.flows, "flow", "flows"),
+        plural(sent, "record", "records"),
+        HumanCount(dropped),
+        HumanCount(rate),
+    )
+}
 
 /// The record types of `--types`: all when none is given.
 fn kinds(types: &[RecordKind]) -> KindSet {
@@ -703,6 +778,38 @@ fn parse_kind(s: &str) -> Result<RecordKind, String> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_replay_is_summed_up_in_a_line() {
+        let summary = ReplaySummary {
+            files: 2,
+            packets: 1_234,
+            flows: 56,
+            elapsed: Duration::from_millis(410),
+            ..Default::default()
+        };
+        let sink = |sent, dropped| SinkStatus {
+            sent,
+            dropped,
+            ..Default::default()
+        };
+        assert_eq!(
+            replay_summary(&summary, &[sink(180, 0)]),
+            "replayed 2 files: 1,234 packets, 56 flows, 180 records (0 dropped) \
+             in 0.41 s (3,009 packets/s)"
+        );
+        let one = ReplaySummary {
+            files: 1,
+            packets: 1,
+            flows: 1,
+            ..Default::default()
+        };
+        assert_eq!(
+            replay_summary(&one, &[sink(1, 2), sink(3, 0)]),
+            "replayed 1 file: 1 packet, 1 flow, 4 records to 2 sinks (2 dropped) \
+             in 0.00 s (0 packets/s)"
+        );
+    }
 
     #[test]
     fn interfaces_take_local_networks_after_their_name() {

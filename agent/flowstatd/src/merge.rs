@@ -356,6 +356,11 @@ impl Merger {
         self.sinks.publish(records);
     }
 
+    /// Flows created, as of the last interval reduced.
+    pub fn flows(&self) -> u64 {
+        self.reducer.flows()
+    }
+
     /// The sinks.
     pub fn finish(self) -> SinkRuntime {
         self.sinks

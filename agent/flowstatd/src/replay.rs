@@ -11,7 +11,7 @@
 //! Nothing is dropped: the pipeline waits for its slowest part.
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -24,12 +24,13 @@ use flowstat_core::{
 use flowstat_flow::FlowLimit;
 use flowstat_plugins::CorePlugin;
 use flowstat_sinks::SinkRuntime;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{HumanCount, ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 
 use crate::dispatch::{Dispatched, Dispatcher, PacketBatch, unsupported_link_warning};
 use crate::interval::{CapturePart, IntervalClock, Reducer, WorkerReport};
 use crate::merge::{Lane, Merger, Out, PUBLISH_BATCH, SETTLE_TIMEOUT};
 use crate::pipeline::PipelineConfig;
+use crate::top::{cut, terminal_width};
 use crate::worker::{Deliver, FlowWorker, Position};
 
 /// What to replay and how.
@@ -64,8 +65,16 @@ impl Default for ReplayOptions {
 /// What a replay did.
 #[derive(Debug, Default)]
 pub struct ReplaySummary {
+    /// Files read, in whole or (after an `error`) in part.
+    pub files: usize,
     /// Frames read, all files.
     pub packets: u64,
+    /// Flows seen, all files (each purged by the end, so each has its
+    /// `flow_purge`).
+    pub flows: u64,
+    /// Wall-clock time from the first file opened to the last record
+    /// published (the sinks may still hold some).
+    pub elapsed: Duration,
     /// Warnings (truncated files), one line each.
     pub warnings: Vec<String>,
     /// The damage that ended the replay early: the flows seen up to it
@@ -99,6 +108,7 @@ pub fn replay(
     opts: &ReplayOptions,
     sinks: SinkRuntime,
 ) -> Result<(ReplaySummary, SinkRuntime), CaptureError> {
+    let started = Instant::now();
     let sources = opts
         .files
         .iter()
@@ -120,7 +130,7 @@ pub fn replay(
     let shares: Vec<u32> = (0..workers).map(|w| if w == 0 { 1 } else { 3 }).collect();
     let reader = Reader::new(&cfg, opts, shares.clone());
     let limit = FlowLimit::new(cfg.flows.max_flows);
-    let (summary, sinks) = if workers == 1 {
+    let (mut summary, sinks) = if workers == 1 {
         let worker = cfg.worker(&limit, core_plugins(&cfg), sinks.wanted());
         let inline = Inline {
             worker,
@@ -137,6 +147,7 @@ pub fn replay(
         let (summary, threads) = reader.run(sources, threads);
         (summary, threads.finish())
     };
+    summary.elapsed = started.elapsed();
     Ok((summary, sinks))
 }
 
@@ -158,6 +169,9 @@ trait Pipeline {
 
     /// Waits until every interval that ended has been written out.
     fn wait(&mut self) {}
+
+    /// Flows created, as of the last interval written out.
+    fn flows(&self) -> u64;
 }
 
 /// Reads the files, in order, and drives the pipeline.
@@ -208,9 +222,13 @@ impl Reader {
 
     fn run<P: Pipeline>(mut self, sources: Vec<FileSource>, mut pipeline: P) -> (ReplaySummary, P) {
         let mut summary = ReplaySummary::default();
+        let mut progress = self.progress.then(|| Progress::new(&sources));
+        // Paced, a frame may wait long for its time: the progress shown
+        // follows frame by frame.
+        let budget = if self.realtime { 1 } else { BATCH };
         for mut source in sources {
             let name = source.name().to_owned();
-            let progress = progress_bar(self.progress, &source, &name);
+            summary.files += 1;
             let mut pacer = self.realtime.then(Pacer::default);
             let mut run = Run {
                 id: pipeline.open(&name, self.internal),
@@ -222,14 +240,15 @@ impl Reader {
                 dispatcher: Dispatcher::new(self.decode, &self.shares),
             };
             let failure = loop {
-                let batch = source.poll_batch(BATCH, &mut |frame| {
+                let batch = source.poll_batch(budget, &mut |frame| {
                     if let Some(p) = &mut pacer {
                         p.wait_for(frame.ts);
                     }
                     self.frame(&mut run, frame, &mut pipeline);
                 });
-                if let (Some(bar), Some((done, _))) = (&progress, source.progress()) {
-                    bar.set_position(done);
+                if let Some(p) = &mut progress {
+                    let read = source.progress().map(|(done, _)| done);
+                    p.show(&run.name, read, self.seq, pipeline.flows());
                 }
                 match batch {
                     Ok(Batch::Frames(_) | Batch::Idle) => {}
@@ -242,8 +261,8 @@ impl Reader {
                     Err(e) => break Some(e),
                 }
             };
-            if let Some(bar) = progress {
-                bar.finish_and_clear();
+            if let Some(p) = &mut progress {
+                p.file_done(source.progress().map(|(_, size)| size));
             }
             let stats = source.stats();
             summary.packets += stats.received;
@@ -275,6 +294,11 @@ impl Reader {
                 break;
             }
         }
+        if let Some(p) = progress {
+            p.bar.finish_and_clear();
+        }
+        pipeline.wait();
+        summary.flows = pipeline.flows();
         (summary, pipeline)
     }
 
@@ -383,6 +407,10 @@ impl Pipeline for Inline {
         let sinks = &self.out.sinks;
         sinks.settle(SETTLE_TIMEOUT);
         sinks.publish(self.reducer.end_interval(part, sinks.status()));
+    }
+
+    fn flows(&self) -> u64 {
+        self.reducer.flows()
     }
 }
 
@@ -651,6 +679,10 @@ impl Pipeline for Threads {
         self.others.send_all();
         self.others.merger.wait();
     }
+
+    fn flows(&self) -> u64 {
+        self.others.merger.flows()
+    }
 }
 
 /// An empty batch for a worker, with room for a full one (and interval
@@ -689,20 +721,122 @@ fn spawn<T: Send + 'static>(name: &str, f: impl FnOnce() -> T + Send + 'static) 
         .unwrap_or_else(|e| panic!("cannot start thread {name}: {e}"))
 }
 
-fn progress_bar(enabled: bool, source: &FileSource, name: &str) -> Option<ProgressBar> {
-    let (_, total) = source.progress()?;
-    if !enabled {
-        return None;
+/// The replay's progress on stderr, one line for all its files: a bar
+/// over their bytes when every one has a size (a stream has none: then a
+/// spinner), and the file being read, packets, flows and packet rate,
+/// fitted to the terminal's width whenever it is drawn.
+struct Progress {
+    bar: ProgressBar,
+    /// What the text shows, read when the line is drawn.
+    counts: Arc<Mutex<Counts>>,
+    /// Bytes of the files done.
+    done: u64,
+}
+
+/// The counts the progress line shows.
+#[derive(Default)]
+struct Counts {
+    /// The file being read.
+    name: String,
+    packets: u64,
+    flows: u64,
+}
+
+/// The bar's template, and the columns it takes besides the text: the
+/// bar's brackets, the percentage, spaces.
+const BAR_TEMPLATE: (&str, usize) = ("[{wide_bar}] {percent:>3}% {counts}", 8);
+/// The spinner's template, and the columns it takes besides the text.
+const SPINNER_TEMPLATE: (&str, usize) = ("{spinner} {counts}", 2);
+/// The bar is at least this wide: the text gives way first.
+const MIN_BAR: usize = 10;
+/// The line is drawn again this often, also while a paced replay waits
+/// for a frame's time.
+const REDRAW: Duration = Duration::from_millis(100);
+
+impl Progress {
+    fn new(sources: &[FileSource]) -> Self {
+        let total: Option<u64> = sources
+            .iter()
+            .map(|s| s.progress().map(|(_, size)| size))
+            .sum();
+        let ((template, fixed), fixed_bar) = match total {
+            Some(_) => (BAR_TEMPLATE, MIN_BAR),
+            None => (SPINNER_TEMPLATE, 0),
+        };
+        let counts = Arc::new(Mutex::new(Counts::default()));
+        let shown = Arc::clone(&counts);
+        let text = move |state: &ProgressState, w: &mut dyn std::fmt::Write| {
+            let c = shown.lock().unwrap_or_else(PoisonError::into_inner);
+            let secs = state.elapsed().as_secs_f64();
+            let rate = if secs > 0.0 {
+                (c.packets as f64 / secs) as u64
+            } else {
+                0
+            };
+            let width = terminal_width(&std::io::stderr()).unwrap_or(80);
+            let room = width.saturating_sub(fixed + fixed_bar);
+            let _ = w.write_str(&progress_text(room, &c.name, c.packets, c.flows, rate));
+        };
+        let style = ProgressStyle::with_template(template)
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .with_key("counts", text)
+            .progress_chars("=> ");
+        let bar =
+            ProgressBar::with_draw_target(total, ProgressDrawTarget::stderr()).with_style(style);
+        bar.enable_steady_tick(REDRAW);
+        Progress {
+            bar,
+            counts,
+            done: 0,
+        }
     }
-    let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
-    let style = ProgressStyle::with_template(
-        "{prefix} [{bar:40}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
-    )
-    .unwrap_or_else(|_| ProgressStyle::default_bar())
-    .progress_chars("=> ");
-    bar.set_style(style);
-    bar.set_prefix(name.to_owned());
-    Some(bar)
+
+    /// Shows `read` bytes of the file `name` read (none for a stream),
+    /// and the counts so far.
+    fn show(&mut self, name: &str, read: Option<u64>, packets: u64, flows: u64) {
+        {
+            let mut c = self.counts.lock().unwrap_or_else(PoisonError::into_inner);
+            if c.name != name {
+                name.clone_into(&mut c.name);
+            }
+            (c.packets, c.flows) = (packets, flows);
+        }
+        match read {
+            Some(read) if self.bar.length().is_some() => self.bar.set_position(self.done + read),
+            _ => self.bar.tick(),
+        }
+    }
+
+    /// The file of `size` bytes (none for a stream) is done.
+    fn file_done(&mut self, size: Option<u64>) {
+        self.done += size.unwrap_or(0);
+    }
+}
+
+/// The text beside the bar in at most `room` columns: the file's name,
+/// packets, flows, packet rate. Where room is short the name loses its
+/// middle, then is left out, then the rate, then the flows.
+fn progress_text(room: usize, name: &str, packets: u64, flows: u64, rate: u64) -> String {
+    let counts = [
+        format!("{} pkts", HumanCount(packets)),
+        format!("{} flows", HumanCount(flows)),
+        format!("{} pkt/s", HumanCount(rate)),
+    ];
+    for n in (1..=counts.len()).rev() {
+        let text = counts[..n].join(" ");
+        let len = text.chars().count();
+        if len > room {
+            continue;
+        }
+        // The name, if at least 8 columns of it fit; at most 30, for the
+        // bar's sake.
+        let left = (room - len).saturating_sub(1).min(30);
+        if n == counts.len() && left >= 8 {
+            return format!("{} {text}", cut(name, left, left / 2));
+        }
+        return text;
+    }
+    cut(&counts[0], room, 0)
 }
 
 /// Sleeps so that frames come out at the pace their timestamps say.
@@ -725,6 +859,31 @@ impl Pacer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn progress_text_fits_its_room() {
+        let name = "a-rather-long-capture-file-name.pcap";
+        let text = |room| progress_text(room, name, 1_234_567, 8_901, 23_456);
+        assert_eq!(
+            text(80),
+            "a-rather-long-…-file-name.pcap 1,234,567 pkts 8,901 flows 23,456 pkt/s"
+        );
+        assert_eq!(
+            text(50),
+            "a-ra….pcap 1,234,567 pkts 8,901 flows 23,456 pkt/s"
+        );
+        assert_eq!(text(45), "1,234,567 pkts 8,901 flows 23,456 pkt/s");
+        assert_eq!(text(30), "1,234,567 pkts 8,901 flows");
+        assert_eq!(text(20), "1,234,567 pkts");
+        assert_eq!(text(8), "1,234,5…");
+        for room in 0..100 {
+            assert!(text(room).chars().count() <= room, "{room}: {}", text(room));
+        }
+        assert_eq!(
+            progress_text(80, "b.pcap", 1, 0, 0),
+            "b.pcap 1 pkts 0 flows 0 pkt/s"
+        );
+    }
 
     #[test]
     fn pacer_waits_for_packet_time() {

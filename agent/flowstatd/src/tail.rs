@@ -11,7 +11,7 @@ use std::io::Write;
 use flowstat_core::RecordKind;
 use serde_json::Value;
 
-use crate::top::{bytes, clock, endpoint, text_of};
+use crate::top::{bytes, clock, cut, endpoint, terminal_width, text_of};
 
 use crate::config::SinkSection;
 
@@ -29,12 +29,21 @@ pub struct TailOptions {
     pub count: Option<u64>,
     /// Sent as the first line to a socket sink that asks a token.
     pub token: Option<String>,
+    /// Cut each summary line to the width of the terminal the output is
+    /// (whole records, `json`, are never cut).
+    pub fit: bool,
 }
 
 /// The endpoint of the first socket or ZeroMQ sink in `sinks`, in the form
 /// `tail` takes, and the token it asks.
 pub fn endpoint_of(sinks: &[SinkSection]) -> Option<(String, Option<String>)> {
-    sinks.iter().find_map(|s| match &s.config {
+    sinks.iter().find_map(sink_endpoint)
+}
+
+/// The endpoint of `sink` in the form `tail` takes, and the token it asks,
+/// if it is a socket or ZeroMQ sink.
+pub fn sink_endpoint(sink: &SinkSection) -> Option<(String, Option<String>)> {
+    match &sink.config {
         #[cfg(feature = "socket")]
         flowstat_sinks::SinkConfig::Socket(c) => c
             .endpoint
@@ -43,7 +52,7 @@ pub fn endpoint_of(sinks: &[SinkSection]) -> Option<(String, Option<String>)> {
         #[cfg(feature = "zmq")]
         flowstat_sinks::SinkConfig::Zmq(c) => Some((format!("zmq+{}", c.endpoint), None)),
         _ => None,
-    })
+    }
 }
 
 /// Prints records from the endpoint until it closes, `count` records
@@ -190,8 +199,17 @@ impl Printer<'_> {
             self.out.write_all(b"\n")?;
         } else {
             let value: serde_json::Value = serde_json::from_slice(record)?;
+            // Read for each record: the terminal may be resized.
+            let width = self
+                .opts
+                .fit
+                .then(|| terminal_width(&std::io::stdout()))
+                .flatten();
             for line in summary(kind, &value) {
-                writeln!(self.out, "{line}")?;
+                match width {
+                    Some(width) => writeln!(self.out, "{}", cut(&line, width, 0))?,
+                    None => writeln!(self.out, "{line}")?,
+                }
             }
         }
         self.out.flush()?;

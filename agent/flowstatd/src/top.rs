@@ -514,23 +514,36 @@ pub(crate) fn clock(ms: u64) -> String {
 /// stays), anything else its end, with `…` where text was cut.
 fn fit(s: &str, width: usize) -> String {
     let chars: Vec<char> = s.chars().collect();
+    let port = match chars.iter().rposition(|&c| c == ':') {
+        Some(colon) if chars.len() - colon < width => chars.len() - colon,
+        _ => 0,
+    };
+    cut(s, width, port)
+}
+
+/// `s` cut to `width` characters, keeping its last `keep` (at most
+/// `width - 1`), with `…` where text was cut.
+pub(crate) fn cut(s: &str, width: usize, keep: usize) -> String {
+    let chars: Vec<char> = s.chars().collect();
     if chars.len() <= width {
         return s.to_owned();
     }
     if width < 2 {
         return chars[..width].iter().collect();
     }
-    let cut = match chars.iter().rposition(|&c| c == ':') {
-        Some(colon) if chars.len() - colon < width => colon,
-        _ => chars.len(),
-    };
-    let tail = &chars[cut..];
-    let head = &chars[..width - 1 - tail.len()];
+    let keep = keep.min(width - 1);
+    let head = &chars[..width - 1 - keep];
+    let tail = &chars[chars.len() - keep..];
     format!(
         "{}…{}",
         head.iter().collect::<String>(),
         tail.iter().collect::<String>()
     )
+}
+
+/// The width in columns of the terminal `fd` is, if it is one.
+pub(crate) fn terminal_width(fd: &impl std::os::fd::AsFd) -> Option<usize> {
+    terminal_size::terminal_size_of(fd).map(|(w, _)| usize::from(w.0))
 }
 
 /// Prints one snapshot of `opts.view` as text, for scripts.
