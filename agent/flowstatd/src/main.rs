@@ -22,6 +22,8 @@ use flowstatd::{
 use indicatif::HumanCount;
 use ipnet::IpNet;
 
+mod manpages;
+
 /// flowstat: packet-capture flow statistics with DPI, as JSON telemetry.
 ///
 /// flowstatd turns packets into bidirectional flows and streams their
@@ -343,9 +345,14 @@ enum Command {
         format: ListFormat,
     },
 
-    /// Print the man page (roff) built from this command line, for packaging.
+    /// Print flowstatd(8) (roff), built from this command line; with --dir,
+    /// write every page (flowstatd-COMMAND(8), flowstatd.toml(5)) there.
     #[command(hide = true)]
-    Man,
+    Man {
+        /// The folder to write the pages to, one file each.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
 }
 
 /// How `list-applications` prints.
@@ -474,9 +481,20 @@ fn init_logging(verbose: u8) {
 
 fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
-        Command::Man => {
-            let man = clap_mangen::Man::new(Cli::command().name("flowstatd")).section("8");
-            man.render(&mut std::io::stdout().lock())?;
+        Command::Man { dir } => {
+            let pages = manpages::pages(Cli::command())?;
+            match dir {
+                None => print!("{}", pages[0].source),
+                Some(dir) => {
+                    std::fs::create_dir_all(&dir)
+                        .with_context(|| format!("cannot create {}", dir.display()))?;
+                    for page in &pages {
+                        let path = dir.join(&page.file);
+                        std::fs::write(&path, &page.source)
+                            .with_context(|| format!("cannot write {}", path.display()))?;
+                    }
+                }
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::ListProtocols => {
