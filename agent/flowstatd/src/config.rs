@@ -773,6 +773,21 @@ impl Config {
         if let Err(reason) = flowstat_sinks::dirs::check_parent(&a.status_file) {
             errors.push(KeyError::new("agent.status_file", reason));
         }
+        // The status file is written after the drop, as the agent's user.
+        let dir = a.status_file.parent().filter(|d| d.is_dir());
+        if let (Some(dir), Some((uid, gid))) = (dir, crate::privileges::owner(a)) {
+            if !crate::privileges::can_write(dir, uid, gid) {
+                errors.push(KeyError::new(
+                    "agent.status_file",
+                    format!(
+                        "{} is not writable by user {:?} (uid {uid}, gid {gid}), which the \
+                         agent runs as: give it the directory (chown) or group write access",
+                        dir.display(),
+                        a.user
+                    ),
+                ));
+            }
+        }
         errors
     }
 }
@@ -1307,6 +1322,28 @@ mod tests {
                 "{key}: {reason} not in {got:?}"
             );
         }
+        // A status directory the agent's user cannot write to, once it has
+        // dropped root: refused; the same with write access for all: fine.
+        let dir = std::env::temp_dir().join(format!("flowstat-status-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let c = parse(&format!(
+            "[agent]\nuser = \"nobody\"\nstatus_file = {:?}\n",
+            dir.join("status.json")
+        ))
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let refused = c.check_host();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+        assert_eq!(c.check_host(), vec![]);
+        std::fs::remove_dir(&dir).unwrap();
+        assert_eq!(refused.len(), 1, "{refused:?}");
+        assert!(
+            refused[0]
+                .reason
+                .contains("is not writable by user \"nobody\""),
+            "{refused:?}"
+        );
     }
 
     #[test]

@@ -45,6 +45,25 @@ pub fn group_exists(name: &str) -> bool {
     Group::from_name(name).ok().flatten().is_some()
 }
 
+/// Whether `uid` with group `gid` alone (the agent's groups after the
+/// drop) may create files in directory `dir`, by its mode bits.
+pub fn can_write(dir: &std::path::Path, uid: u32, gid: u32) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(meta) = std::fs::metadata(dir) else {
+        return false;
+    };
+    let bits = if uid == 0 {
+        return true;
+    } else if meta.uid() == uid {
+        0o300
+    } else if meta.gid() == gid {
+        0o030
+    } else {
+        0o003
+    };
+    meta.mode() & bits == bits
+}
+
 /// Switches to `user` (and `group`, or the user's primary group) keeping
 /// [`KEPT`]. With an empty `user`, root stays root; an unprivileged user
 /// started with file capabilities (setcap) keeps only [`KEPT`] of them.
