@@ -17,9 +17,10 @@
 #
 # Capturers: flowstatd with AF_XDP (generic mode, the one veth offers with
 # copy) and with libpcap, each with 1 and 2 flow workers, and ndpiReader
-# -i (libpcap, DPI on). For each step: offered, received (the capturer's
-# own count), dropped as the capturer counted it, and lost (offered less
-# received: what nobody counted is lost too). CPU per packet is the whole
+# -i (libpcap, DPI on). For each step: offered, received (what reached the
+# flow workers, by the capturer's own count), dropped as the capturer
+# counted it (kernel and hand-off), and lost (offered less received: what
+# nobody counted is lost too). CPU per packet is the whole
 # process (every thread, utime + stime from /proc) over the 50k pps step,
 # divided by the packets received.
 #
@@ -103,11 +104,13 @@ TOML
   python3 - "$work/out.json" "$offered" "$((t1 - t0))" "$(getconf CLK_TCK)" <<'PY'
 import json, sys
 path, offered, ticks, hz = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
-raw = drop = 0
+# raw counts every frame the capture read, those the hand-off then
+# dropped (queue_dropped) included: received is what reached a worker.
+raw = queued_out = kernel = 0
 for line in open(path):
     v = json.loads(line)["vb"]
-    raw += v["raw"]; drop += v["capture_dropped"] + v["queue_dropped"]
-print(offered, raw, drop, ticks / hz)
+    raw += v["raw"]; queued_out += v["queue_dropped"]; kernel += v["capture_dropped"]
+print(offered, raw - queued_out, kernel + queued_out, ticks / hz)
 PY
 }
 

@@ -251,15 +251,48 @@ struct CaptureShared {
     dropped: u64,
 }
 
+/// Emptied batches on their way back from the flow workers to the capture
+/// threads: a batch keeps its buffers, so handing frames over allocates,
+/// grows and frees nothing (across threads, that costs allocator work and
+/// fresh pages for every batch).
+#[derive(Clone)]
+struct Spares(Sender<PacketBatch>, Receiver<PacketBatch>);
+
+impl Spares {
+    /// Keeps at most `n` batches.
+    fn new(n: usize) -> Self {
+        let (tx, rx) = bounded(n);
+        Spares(tx, rx)
+    }
+
+    /// An empty batch for `source`'s packets.
+    fn take(&self, source: usize) -> PacketBatch {
+        match self.1.try_recv() {
+            Ok(mut batch) => {
+                batch.source = source;
+                batch
+            }
+            Err(_) => PacketBatch::new(source),
+        }
+    }
+
+    /// Gives `batch` back, emptied (or frees it when enough are kept).
+    fn give(&self, mut batch: PacketBatch) {
+        batch.clear();
+        let _ = self.0.try_send(batch);
+    }
+}
+
 fn capture_loop(
     mut src: LiveSource,
     source: usize,
     mut dispatcher: Dispatcher,
     queues: Vec<Sender<PacketBatch>>,
+    spares: Spares,
     shared: Arc<Mutex<CaptureShared>>,
     stop: Arc<AtomicBool>,
 ) {
-    let mut batches: Vec<PacketBatch> = queues.iter().map(|_| PacketBatch::new(source)).collect();
+    let mut batches: Vec<PacketBatch> = queues.iter().map(|_| spares.take(source)).collect();
     let mut queue_dropped = 0;
     let mut last_stats = src.stats();
     // After a stop, what the kernel already holds is still read: until the
@@ -290,9 +323,12 @@ fn capture_loop(
             if batch.is_empty() || (!caught_up && batch.len() < POLL_BUDGET) {
                 continue;
             }
-            match queues[w].try_send(std::mem::replace(batch, PacketBatch::new(source))) {
+            match queues[w].try_send(std::mem::replace(batch, spares.take(source))) {
                 Ok(()) => {}
-                Err(TrySendError::Full(b)) => queue_dropped += b.len() as u64,
+                Err(TrySendError::Full(b)) => {
+                    queue_dropped += b.len() as u64;
+                    spares.give(b);
+                }
                 Err(TrySendError::Disconnected(_)) => return,
             }
         }
@@ -347,6 +383,7 @@ enum Control {
 fn worker_loop(
     mut worker: FlowWorker,
     packets: Receiver<PacketBatch>,
+    spares: Spares,
     control: Receiver<Control>,
     mut out: LiveOut,
 ) {
@@ -355,7 +392,10 @@ fn worker_loop(
     loop {
         select! {
             recv(if live { &packets } else { &never }) -> batch => match batch {
-                Ok(batch) => batch.run(&mut worker, &mut out),
+                Ok(batch) => {
+                    batch.run(&mut worker, &mut out);
+                    spares.give(batch);
+                }
                 Err(_) => live = false,
             },
             recv(control) -> msg => match msg {
@@ -445,6 +485,9 @@ impl Agent {
         let limit = FlowLimit::new(pipeline.flows.max_flows);
         let mut workers = Vec::new();
         let mut packet_queues = Vec::new();
+        // A few batches in flight per worker and capture are all a steady
+        // flow of frames needs; a burst's extra batches are freed.
+        let spares = Spares::new(4 * n_workers * captures.len().max(1));
         for i in 0..n_workers {
             let mut worker = pipeline.worker(&limit, plugins(&pipeline), wanted);
             for (name, internal) in &interfaces {
@@ -456,8 +499,9 @@ impl Agent {
                 outputs: Arc::clone(&outputs),
                 reports: report_tx.clone(),
             };
+            let spares = spares.clone();
             let handle = spawn(&format!("flowstat-work{i}"), move || {
-                worker_loop(worker, packet_rx, control_rx, out)
+                worker_loop(worker, packet_rx, spares, control_rx, out)
             })?;
             workers.push((control_tx, handle));
             packet_queues.push(packet_tx);
@@ -468,10 +512,10 @@ impl Agent {
         let mut threads = Vec::new();
         for (n, (source, src)) in captures.into_iter().enumerate() {
             let (queues, stop) = (packet_queues.clone(), Arc::clone(&stop));
-            let shared = Arc::clone(&shared[source]);
+            let (shared, spares) = (Arc::clone(&shared[source]), spares.clone());
             let dispatcher = Dispatcher::new(pipeline.decode, &shares);
             let handle = spawn(&format!("flowstat-cap{n}"), move || {
-                capture_loop(src, source, dispatcher, queues, shared, stop)
+                capture_loop(src, source, dispatcher, queues, spares, shared, stop)
             })?;
             threads.push(handle);
         }
