@@ -16,7 +16,8 @@
 # its tx_packets less tx_dropped, read from the kernel.
 #
 # Capturers: flowstatd with AF_XDP (generic mode, the one veth offers with
-# copy) and with libpcap, each with 1 and 2 flow workers, and ndpiReader
+# copy) and with libpcap, each run to completion (r2c: the capture thread
+# is the flow worker) and with 1 and 2 flow workers, and ndpiReader
 # -i (libpcap, DPI on). For each step: offered, received (what reached the
 # flow workers, by the capturer's own count), dropped as the capturer
 # counted it (kernel and hand-off), and lost (offered less received: what
@@ -70,14 +71,20 @@ print(int(f['tx_packets']) - int(f['tx_dropped']))" "$out"
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
 # One step with flowstatd: prints "offered received dropped cpu_secs".
+# WORKERS "r2c": run to completion (the capture thread is the worker).
 step_flowstatd() { # method workers rate
-  local method=$1 workers=$2 rate=$3 extra=""
+  local method=$1 workers=$2 rate=$3 extra="" inline=false
   [ "$method" = af_xdp ] && extra='xdp_mode = "generic"'
+  if [ "$workers" = r2c ]; then
+    inline=true workers=1
+    [ "$method" = af_xdp ] && extra+=$'\nqueues = [0]'
+  fi
   rm -f "$work/out.json"
   cat > "$work/agent.toml" <<TOML
 [agent]
 update_interval_secs = 1
 workers = $workers
+run_to_completion = $inline
 status_file = ""
 [api]
 enabled = false
@@ -140,7 +147,7 @@ step() { # capturer rate
 }
 
 printf '%-26s %9s %11s %11s %9s %8s %9s\n' capturer offered/s offered received dropped lost "us/pkt"
-for capturer in af_xdp-1 af_xdp-2 libpcap-1 libpcap-2 ndpi; do
+for capturer in af_xdp-r2c af_xdp-1 af_xdp-2 libpcap-r2c libpcap-1 libpcap-2 ndpi; do
   best=0
   for rate in $rates; do
     read -r offered got drop cpu < <(step "$capturer" "$rate")

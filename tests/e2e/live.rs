@@ -278,14 +278,23 @@ fn live_capture_equals_offline_replay_with_af_xdp_and_libpcap() {
         std::slice::from_ref(&pcap),
         &flowstatd::Config::default(),
     ));
-    for (method, extra) in [("af_xdp", "xdp_mode = \"generic\"\n"), ("libpcap", "")] {
+    // Each method with the hand-off to two flow workers, and run to
+    // completion (the capture thread is the flow worker).
+    for (method, extra, inline) in [
+        ("af_xdp", "xdp_mode = \"generic\"\n", false),
+        ("libpcap", "", false),
+        ("af_xdp", "xdp_mode = \"generic\"\nqueues = [0]\n", true),
+        ("libpcap", "", true),
+    ] {
+        let method_name = format!("{method}{}", if inline { " run to completion" } else { "" });
+        let method = method_name.as_str();
         // Under the rest of the suite (other agents and tcpreplays on the
         // same two cores) a capture may fall behind and drop frames. Every
         // frame must then be in a flow or counted dropped; the comparison
         // itself needs a run that dropped nothing.
         let mut clean = false;
         for attempt in 1..=3 {
-            let (records, log) = capture_live(&dir, method, extra, &pcap);
+            let (records, log) = capture_live(&dir, method, extra, inline, &pcap);
             let got = totals(&records);
             let drops = vb_drops(&records);
             if drops > 0 {
@@ -328,18 +337,28 @@ fn live_capture_equals_offline_replay_with_af_xdp_and_libpcap() {
     }
 }
 
-/// Runs the agent capturing `vb` with `method` (`extra`: more `[[capture]]`
-/// settings) while `pcap` is sent at 10,000 frames a second; returns its
-/// records and its log.
-fn capture_live(dir: &TempDir, method: &str, extra: &str, pcap: &Path) -> (Vec<Value>, String) {
-    let ns = Netns::new(method);
-    let out = dir.path(&format!("{method}.json"));
+/// Runs the agent capturing `vb` with `method` (and its name's first word
+/// as the capture method; `extra`: more `[[capture]]` settings), run to
+/// completion when `inline`, while `pcap` is sent at 10,000 frames a
+/// second; returns its records and its log.
+fn capture_live(
+    dir: &TempDir,
+    name: &str,
+    extra: &str,
+    inline: bool,
+    pcap: &Path,
+) -> (Vec<Value>, String) {
+    let method = name.split(' ').next().unwrap_or(name);
+    let file = name.replace(' ', "-");
+    let ns = Netns::new(&file[..file.len().min(12)]);
+    let out = dir.path(&format!("{file}.json"));
     let _ = std::fs::remove_file(&out);
     let cfg = config(
         dir,
-        &format!("{method}.toml"),
+        &format!("{file}.toml"),
         &format!(
-            "[[capture]]\ninterface = \"vb\"\nmethod = \"{method}\"\n{extra}\
+            "run_to_completion = {inline}\n\
+             [[capture]]\ninterface = \"vb\"\nmethod = \"{method}\"\n{extra}\
              [[sink]]\ntype = \"file\"\npath = {:?}\n",
             out.to_string_lossy()
         ),
@@ -348,8 +367,11 @@ fn capture_live(dir: &TempDir, method: &str, extra: &str, pcap: &Path) -> (Vec<V
         &ns,
         &cfg,
         &dir.path("status.json"),
-        dir.path(&format!("{method}.log")),
+        dir.path(&format!("{file}.log")),
     );
+    if inline {
+        agent.wait_log("run to completion: the capture thread is the flow worker");
+    }
     // The method and its mode, logged at the default level.
     agent.wait_log(&format!(
         "capturing interface=vb method=\"{}\"",

@@ -35,10 +35,12 @@ const UNUSED_RING: u32 = 64;
 const BUSY_WAIT: Duration = Duration::from_secs(1);
 
 /// How long [`XdpSource::wait`] lets frames gather, per frame of the RX
-/// ring, once the first one has woken it: the time in which the ring fills
-/// halfway at 1M frames a second (2 ms for the default 4096 frames). At
-/// 50k frames a second each wake-up then carries about 100 frames.
-const GATHER_PER_RX_FRAME: Duration = Duration::from_nanos(500);
+/// ring, once the first one has woken it: the time in which an eighth of
+/// the ring fills at 1M frames a second (512 us for the default 4096
+/// frames), so that a thread descheduled meanwhile still finds room. At
+/// 50k frames a second each wake-up then carries about 25 frames; 4 times
+/// as long a wait lost frames in the bench.
+const GATHER_PER_RX_FRAME: Duration = Duration::from_nanos(125);
 
 /// Where the XDP program runs.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

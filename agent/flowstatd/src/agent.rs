@@ -283,16 +283,103 @@ impl Spares {
     }
 }
 
+/// Where a capture thread's packets go.
+enum Route {
+    /// To the flow workers' queues, in batches (the hand-off).
+    HandOff {
+        queues: Vec<Sender<PacketBatch>>,
+        spares: Spares,
+    },
+    /// To the thread's own flow worker, at once: run-to-completion, for an
+    /// agent with one capture socket, which then sees every packet of every
+    /// flow. The thread also takes the main thread's requests.
+    Inline {
+        worker: Box<FlowWorker>,
+        control: Receiver<Control>,
+        out: LiveOut,
+        /// Stop came while the source was still being drained.
+        stopping: bool,
+    },
+}
+
+impl Route {
+    /// Hands over the packets of `batches`: the full ones, or all when
+    /// `caught_up`. Frames the hand-off had no room for are counted in
+    /// `queue_dropped`. False when the workers are gone.
+    fn deliver(
+        &mut self,
+        batches: &mut [PacketBatch],
+        caught_up: bool,
+        queue_dropped: &mut u64,
+    ) -> bool {
+        match self {
+            Route::HandOff { queues, spares } => {
+                for (w, batch) in batches.iter_mut().enumerate() {
+                    if batch.is_empty() || (!caught_up && batch.len() < POLL_BUDGET) {
+                        continue;
+                    }
+                    let source = batch.source;
+                    match queues[w].try_send(std::mem::replace(batch, spares.take(source))) {
+                        Ok(()) => {}
+                        Err(TrySendError::Full(b)) => {
+                            *queue_dropped += b.len() as u64;
+                            spares.give(b);
+                        }
+                        Err(TrySendError::Disconnected(_)) => return false,
+                    }
+                }
+            }
+            Route::Inline {
+                worker,
+                control,
+                out,
+                stopping,
+            } => {
+                batches[0].run(worker, out);
+                batches[0].clear();
+                // Between batches, what the main thread asks.
+                while let Ok(msg) = control.try_recv() {
+                    *stopping |= !obey(worker, msg, out);
+                }
+            }
+        }
+        true
+    }
+
+    /// After the capture ended: a worker of its own goes on taking the
+    /// main thread's requests until Stop, then purges every flow.
+    fn finish(self) {
+        if let Route::Inline {
+            mut worker,
+            control,
+            mut out,
+            stopping,
+        } = self
+        {
+            if !stopping {
+                while let Ok(msg) = control.recv() {
+                    if !obey(&mut worker, msg, &mut out) {
+                        break;
+                    }
+                }
+            }
+            worker.close(None, &mut out);
+        }
+    }
+}
+
 fn capture_loop(
     mut src: LiveSource,
     source: usize,
     mut dispatcher: Dispatcher,
-    queues: Vec<Sender<PacketBatch>>,
-    spares: Spares,
+    mut route: Route,
     shared: Arc<Mutex<CaptureShared>>,
     stop: Arc<AtomicBool>,
 ) {
-    let mut batches: Vec<PacketBatch> = queues.iter().map(|_| spares.take(source)).collect();
+    let mut batches: Vec<PacketBatch> = match &route {
+        Route::HandOff { queues, spares } => queues.iter().map(|_| spares.take(source)).collect(),
+        Route::Inline { .. } => vec![PacketBatch::new(source)],
+    };
     let mut queue_dropped = 0;
     let mut last_stats = src.stats();
     // After a stop, what the kernel already holds is still read: until the
@@ -319,18 +406,8 @@ fn capture_loop(
         // for now: full batches keep the queues' capacity in frames what
         // queue_packets says, whatever the source lends per poll.
         let caught_up = !matches!(polled, Ok(Batch::Frames(_)));
-        for (w, batch) in batches.iter_mut().enumerate() {
-            if batch.is_empty() || (!caught_up && batch.len() < POLL_BUDGET) {
-                continue;
-            }
-            match queues[w].try_send(std::mem::replace(batch, spares.take(source))) {
-                Ok(()) => {}
-                Err(TrySendError::Full(b)) => {
-                    queue_dropped += b.len() as u64;
-                    spares.give(b);
-                }
-                Err(TrySendError::Disconnected(_)) => return,
-            }
+        if !route.deliver(&mut batches, caught_up, &mut queue_dropped) {
+            return;
         }
         let stats = src.stats();
         {
@@ -348,22 +425,23 @@ fn capture_loop(
             Ok(Batch::Idle) => {
                 if let Some(until) = drain_until {
                     if waited_since_stop || Instant::now() >= until {
-                        return;
+                        break;
                     }
                     waited_since_stop = true;
                 }
                 if let Err(e) = src.wait(IDLE_WAIT) {
                     tracing::error!("{e}; this capture stops");
-                    return;
+                    break;
                 }
             }
-            Ok(Batch::End) => return,
+            Ok(Batch::End) => break,
             Err(e) => {
                 tracing::error!("{e}; this capture stops");
-                return;
+                break;
             }
         }
     }
+    route.finish();
 }
 
 /// What the main thread tells a worker.
@@ -398,21 +476,31 @@ fn worker_loop(
                 }
                 Err(_) => live = false,
             },
-            recv(control) -> msg => match msg {
-                Ok(Control::Tick(now)) => worker.end_interval(now, &mut out),
-                Ok(Control::SetLocals(l)) => worker.set_local_networks(l),
-                Ok(Control::SetWanted(k)) => worker.records().set_wanted(k),
-                Ok(Control::SetApplications(a)) => worker.set_applications(&a),
-                Ok(Control::Stop) | Err(_) => {
-                    while let Ok(batch) = packets.try_recv() {
-                        batch.run(&mut worker, &mut out);
-                    }
-                    worker.close(None, &mut out);
-                    return;
+            recv(control) -> msg => {
+                if msg.is_ok_and(|msg| obey(&mut worker, msg, &mut out)) {
+                    continue;
                 }
+                while let Ok(batch) = packets.try_recv() {
+                    batch.run(&mut worker, &mut out);
+                }
+                worker.close(None, &mut out);
+                return;
             },
         }
     }
+}
+
+/// Carries out the main thread's `msg` on `worker`; false for Stop, which
+/// the caller carries out once its packets are in.
+fn obey(worker: &mut FlowWorker, msg: Control, out: &mut LiveOut) -> bool {
+    match msg {
+        Control::Tick(now) => worker.end_interval(now, out),
+        Control::SetLocals(l) => worker.set_local_networks(l),
+        Control::SetWanted(k) => worker.records().set_wanted(k),
+        Control::SetApplications(a) => worker.set_applications(&a),
+        Control::Stop => return false,
+    }
+    true
 }
 
 /// A running agent, seen from the main thread.
@@ -473,7 +561,19 @@ impl Agent {
             .iter()
             .map(|c| (c.interface.clone(), c.role == Role::Lan))
             .collect();
+        let inline = cfg.agent.run_to_completion;
+        anyhow::ensure!(
+            !inline || captures.len() == 1,
+            "agent.run_to_completion needs exactly one capture socket, and {} were opened: \
+             capture one interface on one RX queue (queues = [0] for AF_XDP), or set \
+             run_to_completion = false",
+            captures.len()
+        );
+        if inline {
+            tracing::info!("run to completion: the capture thread is the flow worker");
+        }
         let n_workers = match cfg.agent.workers {
+            _ if inline => 1,
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
             n => n as usize,
         };
@@ -488,17 +588,22 @@ impl Agent {
         // A few batches in flight per worker and capture are all a steady
         // flow of frames needs; a burst's extra batches are freed.
         let spares = Spares::new(4 * n_workers * captures.len().max(1));
+        let mut idle_workers = Vec::new();
         for i in 0..n_workers {
             let mut worker = pipeline.worker(&limit, plugins(&pipeline), wanted);
             for (name, internal) in &interfaces {
                 worker.open_source(name, *internal);
             }
-            let (packet_tx, packet_rx) = bounded(batches);
             let (control_tx, control_rx) = unbounded();
             let out = LiveOut {
                 outputs: Arc::clone(&outputs),
                 reports: report_tx.clone(),
             };
+            if inline {
+                idle_workers.push((worker, control_tx, control_rx, out));
+                continue;
+            }
+            let (packet_tx, packet_rx) = bounded(batches);
             let spares = spares.clone();
             let handle = spawn(&format!("flowstat-work{i}"), move || {
                 worker_loop(worker, packet_rx, spares, control_rx, out)
@@ -511,11 +616,30 @@ impl Agent {
         let shared: Vec<_> = interfaces.iter().map(|_| Arc::default()).collect();
         let mut threads = Vec::new();
         for (n, (source, src)) in captures.into_iter().enumerate() {
-            let (queues, stop) = (packet_queues.clone(), Arc::clone(&stop));
-            let (shared, spares) = (Arc::clone(&shared[source]), spares.clone());
+            let stop = Arc::clone(&stop);
+            let shared = Arc::clone(&shared[source]);
             let dispatcher = Dispatcher::new(pipeline.decode, &shares);
-            let handle = spawn(&format!("flowstat-cap{n}"), move || {
-                capture_loop(src, source, dispatcher, queues, spares, shared, stop)
+            let name = format!("flowstat-cap{n}");
+            if let Some((worker, control_tx, control, out)) = idle_workers.pop() {
+                // It answers to the main thread as a worker does.
+                let route = Route::Inline {
+                    worker: Box::new(worker),
+                    control,
+                    out,
+                    stopping: false,
+                };
+                let handle = spawn(&name, move || {
+                    capture_loop(src, source, dispatcher, route, shared, stop)
+                })?;
+                workers.push((control_tx, handle));
+                continue;
+            }
+            let route = Route::HandOff {
+                queues: packet_queues.clone(),
+                spares: spares.clone(),
+            };
+            let handle = spawn(&name, move || {
+                capture_loop(src, source, dispatcher, route, shared, stop)
             })?;
             threads.push(handle);
         }
@@ -765,9 +889,10 @@ impl Agent {
             ("[decode]", new.decode != self.cfg.decode),
             ("[api]", new.api != self.cfg.api),
             (
-                "workers/queue_packets/user/group",
+                "workers/queue_packets/run_to_completion/user/group",
                 new.agent.workers != self.cfg.agent.workers
                     || new.agent.queue_packets != self.cfg.agent.queue_packets
+                    || new.agent.run_to_completion != self.cfg.agent.run_to_completion
                     || new.agent.user != self.cfg.agent.user
                     || new.agent.group != self.cfg.agent.group,
             ),
@@ -783,6 +908,7 @@ impl Agent {
         kept.api = self.cfg.api.clone();
         kept.agent.workers = self.cfg.agent.workers;
         kept.agent.queue_packets = self.cfg.agent.queue_packets;
+        kept.agent.run_to_completion = self.cfg.agent.run_to_completion;
         kept.agent.user = self.cfg.agent.user.clone();
         kept.agent.group = self.cfg.agent.group.clone();
         self.cfg = kept;

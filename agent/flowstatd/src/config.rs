@@ -69,6 +69,10 @@ pub struct AgentSection {
     /// Packets each worker's queue holds; when full, capture drops and
     /// counts (`queue_dropped`) instead of waiting.
     pub queue_packets: u64,
+    /// Run-to-completion: the capture thread decodes and accounts every
+    /// packet itself, with no hand-off to flow workers (one capture socket
+    /// only).
+    pub run_to_completion: bool,
     /// User to run as once the captures are open ("" keeps the user that
     /// started the agent).
     pub user: String,
@@ -86,6 +90,7 @@ impl Default for AgentSection {
             local_networks: Vec::new(),
             workers: 0,
             queue_packets: 65_536,
+            run_to_completion: false,
             user: String::new(),
             group: String::new(),
             status_file: PathBuf::from("/run/flowstatd/status.json"),
@@ -551,6 +556,13 @@ impl Config {
             (1_024..=16_777_216).contains(&a.queue_packets),
             "agent.queue_packets",
             "must be between 1024 and 16777216",
+        );
+        require(
+            e,
+            !a.run_to_completion || self.capture.len() <= 1,
+            "agent.run_to_completion",
+            "needs one capture socket: one [[capture]] interface (for AF_XDP on one RX \
+             queue, queues = [0]), or run_to_completion = false",
         );
         require(
             e,
@@ -1366,7 +1378,7 @@ mod tests {
         let bogus = errors.iter().find(|e| e.key == "agent.bogus").unwrap();
         assert_eq!(
             bogus.reason,
-            "unknown key `bogus`, expected one of `update_interval_secs`, `local_networks`, `workers`, `queue_packets`, `user`, `group`, `status_file`"
+            "unknown key `bogus`, expected one of `update_interval_secs`, `local_networks`, `workers`, `queue_packets`, `run_to_completion`, `user`, `group`, `status_file`"
         );
         let kind = errors
             .iter()
@@ -1379,6 +1391,18 @@ mod tests {
         // In the file's order, each on its line.
         let lines: Vec<Option<usize>> = errors.iter().map(|e| e.line).collect();
         assert_eq!(lines, [2, 3, 4, 6, 7, 8].map(Some), "{errors:?}");
+    }
+
+    #[test]
+    fn run_to_completion_takes_one_capture() {
+        let one = "[agent]\nrun_to_completion = true\n[[capture]]\ninterface = \"eth0\"\n";
+        assert!(parse(one).unwrap().agent.run_to_completion);
+        let errors = key_errors(&format!("{one}[[capture]]\ninterface = \"eth1\"\n"));
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(
+            (errors[0].key.as_str(), errors[0].line),
+            ("agent.run_to_completion", Some(2))
+        );
     }
 
     #[test]

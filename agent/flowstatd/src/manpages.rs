@@ -225,7 +225,7 @@ fn signals() -> Roff {
                  networks, update interval, status file, flow definitions, thresholds, \
                  the application table and the address databases (read again even when \
                  their paths are unchanged) take effect at once; [[capture]], [flows], \
-                 [decode], [api], workers, queue_packets, user and group keep their \
+                 [decode], [api], workers, queue_packets, run_to_completion, user and group keep their \
                  running values until a restart, and a warning names them. A file with \
                  errors is refused, logged, and the running configuration kept.",
             ),

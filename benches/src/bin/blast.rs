@@ -25,6 +25,9 @@ use flowstat_core::LinkType;
 /// Frames sent per sendmmsg(2).
 const BATCH: usize = 64;
 
+/// How close to a batch's due time the sender spins rather than sleeps.
+const SPIN: Duration = Duration::from_micros(100);
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let usage = || -> ! {
@@ -165,7 +168,13 @@ fn send(ifindex: u32, frames: &[&[u8]], loops: u64, rate: u64, limit: Duration) 
                 return Ok(sent);
             }
             if rate > 0 {
+                // Ahead of the pace: sleep, and spin only the last stretch,
+                // so that the sender leaves the cores to the capturer.
                 let due = Duration::from_secs_f64(sent as f64 / rate as f64);
+                let ahead = due.saturating_sub(start.elapsed());
+                if ahead > SPIN {
+                    std::thread::sleep(ahead - SPIN);
+                }
                 while start.elapsed() < due {
                     std::hint::spin_loop();
                 }
