@@ -302,6 +302,8 @@ pub struct CaptureSection {
     /// Bytes captured per frame (libpcap); counters always use the frame's
     /// full length.
     pub snaplen: u32,
+    /// The kernel ring libpcap captures into, in bytes.
+    pub buffer_bytes: u32,
     /// AF_XDP: the RX queues to capture, `"all"` or a list.
     pub queues: Queues,
     /// AF_XDP: `auto`, `native` or `generic`.
@@ -327,6 +329,7 @@ impl Default for CaptureSection {
             filter: String::new(),
             promiscuous: true,
             snaplen: 65_535,
+            buffer_bytes: 32 << 20,
             queues: Queues::All,
             xdp_mode: XdpMode::Auto,
             zero_copy: ZeroCopy::Auto,
@@ -620,6 +623,12 @@ impl Config {
                 "is captured twice",
             );
             require(e, c.snaplen >= 64, key("snaplen"), "must be at least 64");
+            require(
+                e,
+                (1 << 20..=1 << 30).contains(&c.buffer_bytes),
+                key("buffer_bytes"),
+                "must be between 1048576 (1 MiB) and 1073741824 (1 GiB)",
+            );
             for (v, k) in [(c.fill_ring, "fill_ring"), (c.rx_ring, "rx_ring")] {
                 let ok = v.is_power_of_two() && (64..=65_536).contains(&v);
                 require(e, ok, key(k), "must be a power of two from 64 to 65536");

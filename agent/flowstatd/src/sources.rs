@@ -46,6 +46,7 @@ fn open_pcap(c: &CaptureSection) -> Result<LiveSource, CaptureError> {
     let mut cfg = PcapLiveConfig::new(c.interface.clone());
     cfg.promiscuous = c.promiscuous;
     cfg.snaplen = c.snaplen;
+    cfg.buffer_bytes = Some(c.buffer_bytes);
     cfg.filter = (!c.filter.is_empty()).then(|| c.filter.clone());
     Ok(Box::new(PcapLiveSource::open(&cfg)?))
 }
