@@ -21,7 +21,7 @@
 //!   handles signals (SIGTERM/SIGINT: purge every flow, flush, exit;
 //!   SIGHUP: reload the config) and writes the status file.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::thread::JoinHandle;
@@ -154,7 +154,7 @@ fn load(opts: &RunOptions) -> Result<(Config, Arc<Applications>, GeoDb), ConfigE
         (&opts.external, Role::Wan, "-E"),
     ] {
         for name in names {
-            if !Path::new("/sys/class/net").join(name).exists() {
+            if !ifaces::exists(name) {
                 return Err(ConfigError::Interface(format!(
                     "{flag} {name}: no interface named {name:?} on this host (see `ip link`)"
                 )));

@@ -457,6 +457,14 @@ impl ConfigError {
     }
 }
 
+/// The text of the configuration file at `path`.
+fn read_text(path: &Path) -> Result<String, ConfigError> {
+    std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    })
+}
+
 /// Adds an error for `key` unless `ok`.
 fn require(errors: &mut Vec<KeyError>, ok: bool, key: impl Into<String>, reason: &str) {
     if !ok {
@@ -470,11 +478,13 @@ const MAX_ERRORS: usize = 50;
 impl Config {
     /// Reads and validates `path`.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
-        Config::parse(&text, path)
+        Config::parse(&read_text(path)?, path)
+    }
+
+    /// Reads `path` as [`read`](Config::read) reads a text: the
+    /// configuration with its bad keys left out, and every bad key.
+    pub fn load_all(path: &Path) -> Result<(Config, Vec<KeyError>), ConfigError> {
+        Config::read(&read_text(path)?, path)
     }
 
     /// Parses and validates `text`, read from `path` (used in messages).
@@ -493,7 +503,7 @@ impl Config {
     /// Parses and validates `text`: the configuration with every bad key
     /// left at its default (and every bad sink left out), and every bad
     /// key, on its line. Fails only when `text` is not TOML.
-    pub fn read(text: &str, path: &Path) -> Result<(Config, Vec<KeyError>), ConfigError> {
+    fn read(text: &str, path: &Path) -> Result<(Config, Vec<KeyError>), ConfigError> {
         let mut table: toml::Table = toml::from_str(text).map_err(|e| ConfigError::Syntax {
             path: path.to_owned(),
             line: line_at(text, e.span().map_or(0, |s| s.start)),
@@ -757,7 +767,7 @@ impl Config {
     pub fn check_host(&self) -> Vec<KeyError> {
         let mut errors = Vec::new();
         for (i, c) in self.capture.iter().enumerate() {
-            if !Path::new("/sys/class/net").join(&c.interface).exists() {
+            if !crate::ifaces::exists(&c.interface) {
                 errors.push(KeyError::new(
                     format!("capture[{i}].interface"),
                     format!(

@@ -8,6 +8,11 @@ use std::time::Instant;
 use flowstat_core::KernelCounters;
 use ipnet::IpNet;
 
+/// Whether this host has a network interface `name`.
+pub fn exists(name: &str) -> bool {
+    Path::new("/sys/class/net").join(name).exists()
+}
+
 /// The networks of `interfaces`' addresses (address and prefix, e.g.
 /// 192.168.1.0/24 for 192.168.1.20/24).
 pub fn networks(interfaces: &[String]) -> BTreeSet<IpNet> {

@@ -430,13 +430,9 @@ fn main() -> ExitCode {
 }
 
 /// `check-config`: every problem the agent would meet before capturing
-/// with `file`, each on a line of its own, or `FILE: ok`; exit 78 on any.
+/// with `file`, as one error (a line each), or `FILE: ok`.
 fn check_config(file: &Path) -> anyhow::Result<ExitCode> {
-    let text = std::fs::read_to_string(file).map_err(|source| ConfigError::Read {
-        path: file.to_owned(),
-        source,
-    })?;
-    let (cfg, mut problems) = Config::read(&text, file)?;
+    let (cfg, mut problems) = Config::load_all(file)?;
     problems.extend(cfg.check_host());
     for found in [cfg.applications(file).err(), cfg.geo(file).err()]
         .into_iter()
@@ -450,15 +446,11 @@ fn check_config(file: &Path) -> anyhow::Result<ExitCode> {
     for note in &cfg.notes {
         println!("{} (note)", note.display(file));
     }
-    if problems.is_empty() {
-        println!("{}: ok", file.display());
-        return Ok(ExitCode::SUCCESS);
+    if !problems.is_empty() {
+        return Err(ConfigError::invalid(file, problems).into());
     }
-    let located = ConfigError::invalid(file, problems);
-    for line in located.to_string().lines() {
-        eprintln!("flowstatd: {line}");
-    }
-    Ok(ExitCode::from(78))
+    println!("{}: ok", file.display());
+    Ok(ExitCode::SUCCESS)
 }
 
 fn init_logging(verbose: u8) {
