@@ -22,14 +22,15 @@
 //!   (nanosecond resolution) and the interface's link type; `wait` polls
 //!   libpcap's descriptor.
 //! - `XdpSource` (feature `af_xdp`, builds libxdp through xsk-rs) is one
-//!   AF_XDP socket on one RX queue: libxdp's redirect program sends the
-//!   queue's frames into a UMEM, the source lends them from there and
+//!   AF_XDP socket on one RX queue: a redirect program of its own sends
+//!   the queue's frames into a UMEM, the source lends them from there and
 //!   refills the fill ring once the closure has returned. Native or
 //!   generic XDP, zero-copy or copy, each tried best first; frames are
 //!   Ethernet and each batch is stamped with CLOCK_REALTIME (AF_XDP has no
-//!   receive timestamp). `rx_queue_count` tells how many queues to open;
-//!   the program is detached when the last source of an interface is
-//!   dropped, and one a crashed run left behind is removed on open.
+//!   receive timestamp). `rx_queue_count` tells how many queues to open.
+//!   The program is attached through a BPF link, so it is detached when
+//!   the last source of an interface is dropped or the process ends, even
+//!   by a crash.
 //!
 //! Live sources report drops the kernel counted (refreshed at most every
 //! 100 ms, or on demand with `refresh_stats`), and fail to open with a
@@ -62,7 +63,7 @@ pub use file::FileSource;
 #[cfg(feature = "libpcap")]
 pub use pcap_live::{PcapLiveConfig, PcapLiveSource, check_filter};
 #[cfg(feature = "af_xdp")]
-pub use xdp::{XdpConfig, XdpMode, XdpSource, ZeroCopy, remove_stale_xdp_program, rx_queue_count};
+pub use xdp::{XdpConfig, XdpMode, XdpSource, ZeroCopy, rx_queue_count};
 
 /// A 32-bit word in a file's (or pcapng section's) byte order.
 #[inline]

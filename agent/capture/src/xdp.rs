@@ -1,10 +1,13 @@
 //! [`XdpSource`]: one AF_XDP socket on one RX queue, through xsk-rs and
-//! libxdp, which attaches its default XDP program (`xsk_def_prog`: every
-//! frame of a queue with a socket goes to that socket, the others to the
-//! kernel stack as usual).
+//! libxdp, behind a redirect program of our own (every frame of a queue
+//! with a socket goes to that socket, the others to the kernel stack as
+//! usual), attached through a BPF link: closing the link detaches it, so
+//! the program leaves with the last socket or with the process, crashed
+//! or not, and no step needs more than CAP_NET_ADMIN, CAP_BPF and
+//! CAP_NET_RAW.
 
 use std::collections::BTreeMap;
-use std::ffi::{CStr, c_int};
+use std::ffi::c_int;
 use std::io;
 use std::num::NonZeroU32;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -14,15 +17,11 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use flowstat_core::{Batch, CaptureError, CaptureSource, CaptureStats, Frame, LinkType, Timestamp};
 use xsk_rs::config::{
-    BindFlags, FrameSize, Interface, QueueSize, SocketConfig, UmemConfig, XdpFlags,
+    BindFlags, FrameSize, Interface, LibxdpFlags, QueueSize, SocketConfig, UmemConfig,
 };
 use xsk_rs::{CompQueue, FillQueue, FrameDesc, RxQueue, Socket, TxQueue, Umem};
 
 use crate::live::{self, RefreshTimer, interface_error};
-
-/// The name libxdp gives its default AF_XDP redirect program; the only
-/// program this module ever detaches.
-const XSK_PROG_NAME: &CStr = c"xsk_def_prog";
 
 /// Ring size for the transmit side, which a capture never uses (libxdp
 /// insists on creating it).
@@ -164,22 +163,17 @@ fn current_netns() -> u64 {
 }
 
 /// An interface this process has AF_XDP sockets on.
-#[derive(Debug)]
 struct Attached {
     sockets: usize,
-    /// The mode libxdp attached the program in.
+    /// The mode the program is attached in.
     mode: XdpMode,
-    /// The attached program, held from the first open (which runs with
-    /// the privileges to look it up). Detaching it by this descriptor needs
-    /// only CAP_NET_ADMIN, so it works after the agent dropped root;
-    /// looking a program up by id needs CAP_SYS_ADMIN.
-    program: Option<OwnedFd>,
+    program: Program,
 }
 
 /// Every interface with an [`XdpSource`] of this process. Its lock is held
-/// across opening (stale program removal, socket creation, attach) and
-/// across the last drop (socket deletion, detach), so sources of one
-/// interface may be opened and dropped from any thread in any order.
+/// across opening (attach, socket creation) and across the last drop
+/// (socket deletion, detach), so sources of one interface may be opened
+/// and dropped from any thread in any order.
 static REGISTRY: Mutex<BTreeMap<IfKey, Attached>> = Mutex::new(BTreeMap::new());
 
 fn registry() -> MutexGuard<'static, BTreeMap<IfKey, Attached>> {
@@ -222,167 +216,134 @@ pub fn rx_queue_count(interface: &str) -> Result<u32, CaptureError> {
     Ok(count)
 }
 
-/// Detaches the AF_XDP program (libxdp's `xsk_def_prog`) that a crashed
-/// run left on `interface`, so the next socket attaches a fresh one in the
-/// mode it asks for. Returns whether a program was detached.
-///
-/// Any other XDP program (someone else's) is left alone, and so is the
-/// program while this process has an [`XdpSource`] on the interface.
-/// [`XdpSource::open`] calls this itself before the first socket of this
-/// process on an interface, so callers need not; it assumes that no other
-/// process captures on the interface with AF_XDP.
-pub fn remove_stale_xdp_program(interface: &str) -> Result<bool, CaptureError> {
-    library_log::install();
-    let ifindex = live::if_index(interface)?;
-    let registry = registry();
-    if registry.contains_key(&IfKey::here(ifindex)) {
-        return Ok(false);
-    }
-    let removed = detach_xsk_program(ifindex).map_err(|r| interface_error(interface, r))?;
-    drop(registry);
-    if removed {
-        tracing::info!(interface, "removed a stale AF_XDP program");
-    }
-    Ok(removed)
+/// The redirect program on one interface: an XSKMAP from RX queue to
+/// socket, the program, and the BPF link that attaches it. Dropping it
+/// closes the link, which detaches the program, as the kernel does when
+/// the process ends however it ends: no privilege is needed for that, and
+/// no program outlives the agent.
+struct Program {
+    map: OwnedFd,
+    _prog: OwnedFd,
+    _link: OwnedFd,
 }
 
-/// Owns a libxdp multiprog handle.
-struct Multiprog(*mut libxdp_sys::xdp_multiprog);
-
-impl Drop for Multiprog {
-    fn drop(&mut self) {
-        // SAFETY: the pointer came from xdp_multiprog__get_from_ifindex,
-        // is valid (errors are never wrapped) and is closed only here.
-        unsafe { libxdp_sys::xdp_multiprog__close(self.0) };
-    }
-}
-
-/// Whether `prog` is libxdp's AF_XDP program.
-///
-/// # Safety
-///
-/// `prog` must be null or a live program of a live multiprog.
-unsafe fn is_xsk_program(prog: *const libxdp_sys::xdp_program) -> bool {
-    if prog.is_null() {
-        return false;
-    }
-    // SAFETY: `prog` is a live program (the caller's promise); the name it
-    // returns is owned by the program and NUL-terminated.
-    let name = unsafe { libxdp_sys::xdp_program__name(prog) };
-    // SAFETY: checked for null; valid while `prog` is (see above).
-    !name.is_null() && unsafe { CStr::from_ptr(name) } == XSK_PROG_NAME
-}
-
-/// Detaches libxdp's AF_XDP program from interface `ifindex` of the calling
-/// thread's network namespace, if that is what is attached there. The
-/// error is a one-line reason.
-fn detach_xsk_program(ifindex: u32) -> Result<bool, String> {
-    let ifindex = c_int::try_from(ifindex).map_err(|_| "interface index out of range")?;
-    // SAFETY: takes a plain integer; returns an owned handle, or an error
-    // pointer (or null with errno) that libxdp_get_error decodes.
-    let mp = unsafe { libxdp_sys::xdp_multiprog__get_from_ifindex(ifindex) };
-    // SAFETY: libxdp_get_error accepts any pointer libxdp returned,
-    // including error pointers and null.
-    let err = unsafe { libxdp_sys::libxdp_get_error(mp.cast_const().cast()) };
-    if err != 0 || mp.is_null() {
-        let err = i32::try_from(-err).unwrap_or(0);
-        return if err == libc::ENOENT || err == 0 {
-            Ok(false)
+impl Program {
+    /// Loads the program, with room for sockets on `queues` RX queues, and
+    /// attaches it to interface `ifindex` of the calling thread's network
+    /// namespace in `mode` (native or generic).
+    fn attach(ifindex: u32, queues: u32, mode: XdpMode) -> io::Result<Program> {
+        let ifindex =
+            c_int::try_from(ifindex).map_err(|_| io::Error::from_raw_os_error(libc::ENODEV))?;
+        // SAFETY: the name is NUL-terminated; null options take libbpf's
+        // defaults.
+        let map = bpf_fd(unsafe {
+            libxdp_sys::bpf_map_create(
+                libxdp_sys::bpf_map_type_BPF_MAP_TYPE_XSKMAP,
+                c"flowstat_xsks".as_ptr(),
+                4,
+                4,
+                queues,
+                std::ptr::null(),
+            )
+        })?;
+        let insns = redirect_program(map.as_raw_fd());
+        // SAFETY: the names are NUL-terminated, `insns` is valid for its
+        // length, and null options take libbpf's defaults.
+        let prog = bpf_fd(unsafe {
+            libxdp_sys::bpf_prog_load(
+                libxdp_sys::bpf_prog_type_BPF_PROG_TYPE_XDP,
+                c"flowstat_xsk".as_ptr(),
+                c"Dual BSD/GPL".as_ptr(),
+                insns.as_ptr(),
+                insns.len(),
+                std::ptr::null_mut(),
+            )
+        })?;
+        // SAFETY: an all-zero bpf_link_create_opts is its default (null
+        // pointers, zero numbers).
+        let mut opts: libxdp_sys::bpf_link_create_opts = unsafe { std::mem::zeroed() };
+        opts.sz = std::mem::size_of::<libxdp_sys::bpf_link_create_opts>();
+        // XDP_FLAGS_DRV_MODE and XDP_FLAGS_SKB_MODE of <linux/if_link.h>.
+        opts.flags = if mode == XdpMode::Native {
+            1 << 2
         } else {
-            Err(format!(
-                "cannot read the interface's XDP program: {}",
-                io::Error::from_raw_os_error(err)
-            ))
+            1 << 1
         };
+        // SAFETY: `opts` is initialised, its `sz` is its size, and it
+        // outlives the call.
+        let link = bpf_fd(unsafe {
+            libxdp_sys::bpf_link_create(
+                prog.as_raw_fd(),
+                ifindex,
+                libxdp_sys::bpf_attach_type_BPF_XDP,
+                &opts,
+            )
+        })?;
+        Ok(Program {
+            map,
+            _prog: prog,
+            _link: link,
+        })
     }
-    let mp = Multiprog(mp);
-    // SAFETY: `mp.0` is a live multiprog for every call below; the
-    // programs it returns live as long as it does.
-    unsafe {
-        let rc = if libxdp_sys::xdp_multiprog__is_legacy(mp.0) {
-            // One program, attached directly (no bpffs, hence no
-            // dispatcher: the case on this kind of machine).
-            if !is_xsk_program(libxdp_sys::xdp_multiprog__main_prog(mp.0)) {
-                return Ok(false);
-            }
-            libxdp_sys::xdp_multiprog__detach(mp.0)
-        } else {
-            // Behind libxdp's dispatcher: detach our component only.
-            let mut prog = std::ptr::null_mut();
-            loop {
-                prog = libxdp_sys::xdp_multiprog__next_prog(prog, mp.0);
-                if prog.is_null() {
-                    return Ok(false);
-                }
-                if is_xsk_program(prog) {
-                    break;
-                }
-            }
-            let mode = libxdp_sys::xdp_multiprog__attach_mode(mp.0);
-            libxdp_sys::xdp_program__detach(prog, ifindex, mode, 0)
+
+    /// Sends queue `queue`'s frames to the AF_XDP socket `fd`. The kernel
+    /// takes the socket out of the map when it closes.
+    fn insert(&self, queue: u32, fd: RawFd) -> io::Result<()> {
+        let socket = u32::try_from(fd).map_err(|_| io::Error::from_raw_os_error(libc::EBADF))?;
+        // SAFETY: key and value point to 4-byte values, the map's sizes.
+        let rc = unsafe {
+            libxdp_sys::bpf_map_update_elem(
+                self.map.as_raw_fd(),
+                (&raw const queue).cast(),
+                (&raw const socket).cast(),
+                0,
+            )
         };
         if rc < 0 {
-            return Err(format!(
-                "cannot detach the AF_XDP program: {}",
-                io::Error::from_raw_os_error(-rc)
-            ));
+            return Err(io::Error::from_raw_os_error(-rc));
         }
-    }
-    Ok(true)
-}
-
-/// The XDP program attached directly to interface `ifindex` if it is
-/// libxdp's AF_XDP program (not behind a dispatcher), as a descriptor of
-/// our own.
-fn attached_program(ifindex: u32) -> Option<OwnedFd> {
-    let ifindex = c_int::try_from(ifindex).ok()?;
-    // SAFETY: as in detach_xsk_program: an owned handle or an error that
-    // libxdp_get_error decodes.
-    let mp = unsafe { libxdp_sys::xdp_multiprog__get_from_ifindex(ifindex) };
-    // SAFETY: libxdp_get_error accepts any pointer libxdp returned.
-    if mp.is_null() || unsafe { libxdp_sys::libxdp_get_error(mp.cast_const().cast()) } != 0 {
-        return None;
-    }
-    let mp = Multiprog(mp);
-    // SAFETY: `mp.0` is live; the program it returns lives as long as it,
-    // and its descriptor is duplicated before `mp` closes it.
-    unsafe {
-        if !libxdp_sys::xdp_multiprog__is_legacy(mp.0) {
-            return None;
-        }
-        let prog = libxdp_sys::xdp_multiprog__main_prog(mp.0);
-        if !is_xsk_program(prog) {
-            return None;
-        }
-        let fd = libc::fcntl(libxdp_sys::xdp_program__fd(prog), libc::F_DUPFD_CLOEXEC, 0);
-        (fd >= 0).then(|| OwnedFd::from_raw_fd(fd))
+        Ok(())
     }
 }
 
-/// Detaches the program `program` from `ifindex`, and only it (the kernel
-/// checks the attached program is that one): a netlink request that needs
-/// CAP_NET_ADMIN alone.
-fn detach_by_descriptor(ifindex: u32, program: &OwnedFd, mode: XdpMode) -> Result<(), String> {
-    let ifindex = c_int::try_from(ifindex).map_err(|_| "interface index out of range")?;
-    // XDP_FLAGS_DRV_MODE and XDP_FLAGS_SKB_MODE of <linux/if_link.h>.
-    let flags = match mode {
-        XdpMode::Native => 1 << 2,
-        _ => 1 << 1,
-    };
-    let opts = libxdp_sys::bpf_xdp_attach_opts {
-        sz: std::mem::size_of::<libxdp_sys::bpf_xdp_attach_opts>(),
-        old_prog_fd: program.as_raw_fd(),
-    };
-    // SAFETY: `opts` is a valid, fully initialised options struct whose
-    // `sz` is its size, and it outlives the call.
-    let rc = unsafe { libxdp_sys::bpf_xdp_detach(ifindex, flags, &opts) };
+/// A descriptor libbpf returned, or its error (libbpf returns -errno).
+fn bpf_fd(rc: c_int) -> io::Result<OwnedFd> {
     if rc < 0 {
-        return Err(format!(
-            "cannot detach the AF_XDP program: {}",
-            io::Error::from_raw_os_error(-rc)
-        ));
+        return Err(io::Error::from_raw_os_error(-rc));
     }
-    Ok(())
+    // SAFETY: a non-negative result is a new descriptor that nothing else
+    // owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(rc) })
+}
+
+/// One eBPF instruction.
+fn insn(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> libxdp_sys::bpf_insn {
+    // SAFETY: an all-zero instruction is valid plain data.
+    let mut insn: libxdp_sys::bpf_insn = unsafe { std::mem::zeroed() };
+    insn.code = code;
+    insn.set_dst_reg(dst);
+    insn.set_src_reg(src);
+    insn.off = off;
+    insn.imm = imm;
+    insn
+}
+
+/// The program: `return bpf_redirect_map(&xsks, ctx->rx_queue_index,
+/// XDP_PASS);`, so a frame goes to the socket of its RX queue, or, when
+/// that queue has none, on to the kernel's stack.
+fn redirect_program(map_fd: RawFd) -> [libxdp_sys::bpf_insn; 6] {
+    [
+        // r2 = *(u32 *)(r1 + 16): xdp_md.rx_queue_index.
+        insn(0x61, 2, 1, 16, 0),
+        // r1 = the map (a two-slot load; source 1 is BPF_PSEUDO_MAP_FD).
+        insn(0x18, 1, 1, 0, map_fd),
+        insn(0, 0, 0, 0, 0),
+        // r3 = XDP_PASS: the action when the queue has no socket.
+        insn(0xb7, 3, 0, 0, 2),
+        // call bpf_redirect_map (helper 51); its result is the action.
+        insn(0x85, 0, 0, 0, 51),
+        insn(0x95, 0, 0, 0, 0),
+    ]
 }
 
 /// Where libxdp's and libbpf's messages go: to `tracing` (debug level),
@@ -619,13 +580,18 @@ fn failure(error: &io::Error, attempt: Attempt, config: &XdpConfig) -> Failure {
         libc::EBUSY => (
             format!(
                 "queue {} is taken by another AF_XDP socket, or another XDP program is \
-                 attached (see `ip link show {interface}`)",
+                 attached (see `ip link show {interface}`; one nothing uses any more goes with \
+                 `ip link set dev {interface} xdp off`, or `xdpgeneric off`)",
                 config.queue
             ),
             false,
         ),
         libc::EEXIST => (
-            format!("an XDP program is attached in another mode (see `ip link show {interface}`)"),
+            format!(
+                "an XDP program is attached in another mode (see `ip link show {interface}`; one \
+                 nothing uses any more goes with `ip link set dev {interface} xdp off`, or \
+                 `xdpgeneric off`)"
+            ),
             false,
         ),
         libc::EINVAL => (
@@ -641,7 +607,7 @@ fn failure(error: &io::Error, attempt: Attempt, config: &XdpConfig) -> Failure {
 }
 
 /// The xsk-rs pieces of one socket. Each queue holds the socket; libxdp
-/// deletes it (and may detach the program) when the last is dropped.
+/// deletes it when the last is dropped.
 struct Xsk {
     rx: RxQueue,
     fill: FillQueue,
@@ -662,7 +628,8 @@ fn os_error(error: &dyn std::error::Error) -> io::Error {
         )
 }
 
-/// Creates the UMEM and the socket for one attempt.
+/// Creates the UMEM and the socket for one attempt (libxdp attaches no
+/// program: [`Program`] is ours).
 fn create(config: &XdpConfig, attempt: Attempt) -> Result<(Xsk, Vec<FrameDesc>), io::Error> {
     let invalid =
         |e: &dyn std::fmt::Display| io::Error::new(io::ErrorKind::InvalidInput, e.to_string());
@@ -686,15 +653,10 @@ fn create(config: &XdpConfig, attempt: Attempt) -> Result<(Xsk, Vec<FrameDesc>),
     } else {
         BindFlags::XDP_COPY
     };
-    let xdp = if attempt.mode == XdpMode::Native {
-        XdpFlags::XDP_FLAGS_DRV_MODE
-    } else {
-        XdpFlags::XDP_FLAGS_SKB_MODE
-    };
     let socket_config = SocketConfig::builder()
         .rx_queue_size(rx_size)
         .tx_queue_size(unused)
-        .xdp_flags(xdp)
+        .libxdp_flags(LibxdpFlags::XSK_LIBXDP_FLAGS_INHIBIT_PROG_LOAD)
         .bind_flags(bind)
         .build();
     let name: Interface = config
@@ -717,6 +679,37 @@ fn create(config: &XdpConfig, attempt: Attempt) -> Result<(Xsk, Vec<FrameDesc>),
         },
         descs,
     ))
+}
+
+/// One attempt at opening: attaches the program in the attempt's mode
+/// unless `existing` is attached already (the new one is returned, to be
+/// kept), creates the socket, waiting up to [`BUSY_WAIT`] for a queue a
+/// closed socket still holds, and puts it in the program's map.
+fn try_open(
+    config: &XdpConfig,
+    attempt: Attempt,
+    ifindex: u32,
+    queues: u32,
+    existing: Option<&Program>,
+) -> Result<(Xsk, Vec<FrameDesc>, Option<Program>), io::Error> {
+    let new = match existing {
+        Some(_) => None,
+        None => Some(Program::attach(ifindex, queues, attempt.mode)?),
+    };
+    let busy_until = Instant::now() + BUSY_WAIT;
+    let (xsk, descs) = loop {
+        match create(config, attempt) {
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) && Instant::now() < busy_until => {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            created => break created?,
+        }
+    };
+    let program = existing.or(new.as_ref());
+    if let Some(program) = program {
+        program.insert(config.queue, xsk.rx.fd().as_raw_fd())?;
+    }
+    Ok((xsk, descs, new))
 }
 
 /// Whether the socket `fd` is bound in zero-copy mode.
@@ -747,9 +740,8 @@ fn bound_zero_copy(fd: RawFd) -> bool {
 ///
 /// The source is `Send`. Sources of one interface (one per queue) may be
 /// opened in any order from any thread: the first of this process on an
-/// interface removes a stale program and lets libxdp attach its own, the
-/// others share it, and dropping the last one detaches it. Drop a source
-/// in the network namespace it was opened in.
+/// interface attaches the program, the others share it, and dropping the
+/// last one detaches it.
 pub struct XdpSource {
     interface: String,
     queue: u32,
@@ -788,9 +780,7 @@ impl XdpSource {
     /// Opens an AF_XDP socket on `config.queue` of `config.interface`.
     ///
     /// [`XdpMode::Auto`] tries native mode, then generic;
-    /// [`ZeroCopy::Auto`] tries zero-copy (native only), then copy. Before
-    /// the first socket of this process on the interface, a program a
-    /// crashed run left there is removed ([`remove_stale_xdp_program`]).
+    /// [`ZeroCopy::Auto`] tries zero-copy (native only), then copy.
     ///
     /// Every error is a [`CaptureError::Interface`] whose reason is one
     /// line saying why (for every mode tried): no such interface, no such
@@ -817,31 +807,16 @@ impl XdpSource {
         let key = IfKey::here(ifindex);
         let mut registry = registry();
         let attached = registry.get(&key).map(|a| a.mode);
-        if attached.is_none() {
-            match detach_xsk_program(ifindex) {
-                Ok(true) => tracing::info!(interface, "removed a stale AF_XDP program"),
-                Ok(false) => {}
-                // libxdp will report what is in the way, if anything.
-                Err(reason) => tracing::debug!(interface, reason, "stale program check failed"),
-            }
-        }
         let attempts = attempts(config, attached).map_err(error)?;
+        // Room for a socket on every queue (on as many as a queue number
+        // allows, if sysfs cannot tell).
+        let queues = rx_queue_count(interface).unwrap_or(config.queue + 1);
         let mut failures = Vec::new();
-        let busy_until = Instant::now() + BUSY_WAIT;
         for attempt in attempts {
-            let created = loop {
-                library_log::clear();
-                match create(config, attempt) {
-                    Err(e)
-                        if e.raw_os_error() == Some(libc::EBUSY) && Instant::now() < busy_until =>
-                    {
-                        std::thread::sleep(Duration::from_millis(10));
-                    }
-                    created => break created,
-                }
-            };
-            let (xsk, descs) = match created {
-                Ok(created) => created,
+            library_log::clear();
+            let existing = registry.get(&key).map(|a| &a.program);
+            let (xsk, descs, program) = match try_open(config, attempt, ifindex, queues, existing) {
+                Ok(opened) => opened,
                 Err(e) => {
                     let mut f = failure(&e, attempt, config);
                     if let Some(kernel) = library_log::take_kernel_message() {
@@ -857,13 +832,20 @@ impl XdpSource {
             };
             let fd = xsk.rx.fd().as_raw_fd();
             let zero_copy = bound_zero_copy(fd);
-            let entry = registry.entry(key).or_insert_with(|| Attached {
-                sockets: 0,
-                mode: attempt.mode,
-                program: attached_program(ifindex),
+            if let Some(program) = program {
+                registry.insert(
+                    key,
+                    Attached {
+                        sockets: 0,
+                        mode: attempt.mode,
+                        program,
+                    },
+                );
+            }
+            let mode = registry.get_mut(&key).map_or(attempt.mode, |a| {
+                a.sockets += 1;
+                a.mode
             });
-            entry.sockets += 1;
-            let mode = entry.mode;
             drop(registry);
             tracing::info!(
                 interface,
@@ -1077,45 +1059,16 @@ impl CaptureSource for XdpSource {
 impl Drop for XdpSource {
     fn drop(&mut self) {
         let mut registry = registry();
-        // Deletes the socket; libxdp detaches the program itself when its
-        // own count of users drops to zero and it can tell.
+        // Deletes the socket, which leaves the program's map with it.
         drop(self.xsk.take());
-        let last = match registry.get_mut(&self.key) {
-            Some(attached) => {
-                attached.sockets -= 1;
-                attached.sockets == 0
-            }
-            None => false,
-        };
-        if !last {
-            return;
-        }
-        let attached = registry.remove(&self.key);
-        if current_netns() != self.key.netns {
-            tracing::warn!(
-                interface = %self.interface,
-                "AF_XDP source dropped in another network namespace; its XDP program stays \
-                 until the next open removes it"
-            );
-            return;
-        }
-        let by_descriptor = attached
-            .and_then(|a| a.program.map(|fd| (fd, a.mode)))
-            .map(|(fd, mode)| detach_by_descriptor(self.key.ifindex, &fd, mode));
-        if let Some(Err(reason)) = &by_descriptor {
-            tracing::debug!(interface = %self.interface, reason, "detach by descriptor failed");
-        }
-        if matches!(by_descriptor, Some(Ok(()))) {
+        let last = registry.get_mut(&self.key).is_some_and(|attached| {
+            attached.sockets -= 1;
+            attached.sockets == 0
+        });
+        if last {
+            // Closes the link: the program is detached.
+            registry.remove(&self.key);
             tracing::debug!(interface = %self.interface, "last AF_XDP socket closed, program detached");
-            return;
-        }
-        match detach_xsk_program(self.key.ifindex) {
-            Ok(detached) => {
-                tracing::debug!(interface = %self.interface, detached, "last AF_XDP socket closed")
-            }
-            Err(reason) => {
-                tracing::warn!(interface = %self.interface, reason, "cannot detach the AF_XDP program")
-            }
         }
     }
 }

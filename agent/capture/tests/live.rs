@@ -20,8 +20,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use flowstat_capture::{
-    PcapLiveConfig, PcapLiveSource, XdpConfig, XdpMode, XdpSource, ZeroCopy,
-    remove_stale_xdp_program, rx_queue_count,
+    PcapLiveConfig, PcapLiveSource, XdpConfig, XdpMode, XdpSource, ZeroCopy, rx_queue_count,
 };
 use flowstat_core::{Batch, CaptureError, CaptureSource};
 use nix::mount::{MntFlags, MsFlags, mount, umount2};
@@ -436,6 +435,15 @@ fn open_xdp(config: &XdpConfig) -> Option<XdpSource> {
 /// Drops the calling thread's capabilities (they are per thread), as if
 /// it were an unprivileged process.
 fn drop_capabilities() {
+    keep_capabilities(&[]);
+}
+
+/// CAP_NET_ADMIN, CAP_NET_RAW and CAP_BPF: what the agent keeps.
+const AGENT_CAPABILITIES: [u32; 3] = [12, 13, 39];
+
+/// Keeps only the capabilities numbered `keep` in the calling thread's
+/// effective and permitted sets.
+fn keep_capabilities(keep: &[u32]) {
     #[repr(C)]
     struct Header {
         version: u32,
@@ -452,7 +460,12 @@ fn drop_capabilities() {
         version: 0x2008_0522, // _LINUX_CAPABILITY_VERSION_3
         pid: 0,
     };
-    let data = [Data::default(); 2];
+    let mut data = [Data::default(); 2];
+    for &cap in keep {
+        let d = &mut data[cap as usize / 32];
+        d.effective |= 1 << (cap % 32);
+        d.permitted |= 1 << (cap % 32);
+    }
     // SAFETY: capset reads a v3 header and two data words, which is what
     // these point to; pid 0 is the calling thread.
     let rc = unsafe { libc::syscall(libc::SYS_capset, &header, data.as_ptr()) };
@@ -589,47 +602,82 @@ fn wait_returns_promptly_on_an_idle_link() {
     });
 }
 
-/// Not a test on its own: when [`CRASH_HELPER_ENV`] names an interface,
-/// this process opens an AF_XDP socket on it and exits without closing
-/// anything, like a crashed run, leaving its XDP program attached.
 #[test]
-fn crash_helper_leaves_an_xdp_program_behind() {
+fn af_xdp_opens_with_net_admin_bpf_and_net_raw_alone() {
+    let ns = Netns::new(1500, 1);
+    let sent = frames(100, 1514);
+    ns.run_inside(|| {
+        // Does the kernel do AF_XDP at all?
+        if open_xdp(&XdpConfig::new("b", 0)).is_none() {
+            return;
+        }
+        keep_capabilities(&AGENT_CAPABILITIES);
+        for mode in [XdpMode::Generic, XdpMode::Native] {
+            let mut config = XdpConfig::new("b", 0);
+            config.mode = mode;
+            // The UMEM is locked memory: without CAP_IPC_LOCK it must fit
+            // RLIMIT_MEMLOCK (8 MiB here).
+            (config.frame_count, config.fill_ring, config.rx_ring) = (1024, 512, 512);
+            let mut source = XdpSource::open(&config).unwrap();
+            assert_eq!(source.mode(), mode);
+            let got = capture_replay(&ns, &mut source, &sent);
+            assert_frames(&got, &sent.iter().collect::<Vec<_>>());
+            drop(source);
+            // Detached with these alone.
+            assert!(!ns.link_b().contains("xdp"), "{}", ns.link_b());
+        }
+    });
+}
+
+/// Not a test on its own: when [`CRASH_HELPER_ENV`] names an interface,
+/// this process opens an AF_XDP socket on it, prints the interface as `ip
+/// link` shows it then, and exits without closing anything, as a crashed
+/// run would.
+#[test]
+fn crash_helper_exits_holding_an_xdp_socket() {
     let Ok(interface) = std::env::var(CRASH_HELPER_ENV) else {
         return;
     };
-    let mut config = XdpConfig::new(interface, 0);
+    let mut config = XdpConfig::new(&interface, 0);
     config.mode = XdpMode::Generic;
     let source = XdpSource::open(&config).unwrap();
-    println!("attached in {:?} mode", source.mode());
+    let link = run("ip", &["link", "show", "dev", &interface]);
+    println!(
+        "attached in {:?} mode: {}",
+        source.mode(),
+        String::from_utf8_lossy(&link.stdout)
+    );
     std::process::exit(0);
 }
 
-/// Runs [`crash_helper_leaves_an_xdp_program_behind`] in `ns` on `b`.
-fn crash_on_b(ns: &Netns) {
+/// Runs [`crash_helper_exits_holding_an_xdp_socket`] in `ns` on `b`;
+/// returns what it printed.
+fn crash_on_b(ns: &Netns) -> String {
     let exe = std::env::current_exe().unwrap();
     let out = Command::new("ip")
         .args(["netns", "exec", &ns.name])
         .arg(&exe)
         .args([
             "--exact",
-            "crash_helper_leaves_an_xdp_program_behind",
+            "crash_helper_exits_holding_an_xdp_socket",
             "--nocapture",
             "--test-threads=1",
         ])
         .env(CRASH_HELPER_ENV, "b")
         .output()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         out.status.success() && stdout.contains("attached"),
         "crash helper failed ({}): {stdout}{}",
         out.status,
         String::from_utf8_lossy(&out.stderr)
     );
+    stdout
 }
 
 #[test]
-fn stale_xdp_program_is_removed_and_the_last_drop_detaches() {
+fn no_xdp_program_outlives_its_process_or_the_last_socket() {
     let ns = Netns::new(1500, 2);
     // Does the kernel do AF_XDP at all?
     let xdp_works = ns.run_inside(|| {
@@ -642,20 +690,15 @@ fn stale_xdp_program_is_removed_and_the_last_drop_detaches() {
     }
     assert!(!ns.link_b().contains("xdp"), "{}", ns.link_b());
 
-    crash_on_b(&ns);
-    assert!(ns.link_b().contains("xdpgeneric"), "{}", ns.link_b());
-    ns.run_inside(|| {
-        assert!(remove_stale_xdp_program("b").unwrap());
-        assert!(!ns.link_b().contains("xdp"), "{}", ns.link_b());
-        assert!(!remove_stale_xdp_program("b").unwrap());
-    });
+    // Attached while the process lived; gone with it, with no drop run.
+    let printed = crash_on_b(&ns);
+    assert!(printed.contains("xdpgeneric"), "{printed}");
+    assert!(!ns.link_b().contains("xdp"), "{}", ns.link_b());
 
-    crash_on_b(&ns);
     ns.run_inside(|| {
         assert_eq!(rx_queue_count("b").unwrap(), 2);
-        // Open queue 1 first: the order does not matter. The stale program
-        // goes, a fresh one comes (native this time, as auto mode allows at
-        // MTU 1500).
+        // Open queue 1 first: the order does not matter. Auto mode
+        // attaches natively at MTU 1500.
         let q1 = open_xdp(&XdpConfig::new("b", 1)).unwrap();
         assert_eq!(q1.mode(), XdpMode::Native);
         let link = ns.link_b();
@@ -669,9 +712,6 @@ fn stale_xdp_program_is_removed_and_the_last_drop_detaches() {
         assert!(r.contains("no RX queue 2"), "{r}");
 
         drop(q1);
-        assert!(ns.link_b().contains("xdp"), "{}", ns.link_b());
-        // In use by this process: not stale.
-        assert!(!remove_stale_xdp_program("b").unwrap());
         assert!(ns.link_b().contains("xdp"), "{}", ns.link_b());
         drop(q0);
         assert!(!ns.link_b().contains("xdp"), "{}", ns.link_b());

@@ -2,12 +2,11 @@
 //!
 //! The agent starts as root (or with CAP_NET_RAW, CAP_NET_ADMIN and
 //! CAP_BPF), opens every capture, then switches to the configured user and
-//! group keeping only the capabilities it still needs:
+//! group keeping only CAP_NET_RAW, to capture (libpcap reopens on some
+//! errors). An open capture needs nothing more: AF_XDP's program goes when
+//! its BPF link is closed, which takes no privilege.
 //!
-//! - CAP_NET_ADMIN and CAP_BPF, to detach its XDP program on exit;
-//! - CAP_NET_RAW, to capture (libpcap reopens on some errors).
-//!
-//! After the switch the bounding set holds those three alone and
+//! After the switch the bounding set holds that one alone and
 //! no_new_privs is set: nothing else can come back, not even through an
 //! exec. Capabilities are per thread, so this runs before any thread
 //! starts.
@@ -17,11 +16,7 @@ use caps::{CapSet, Capability, CapsHashSet};
 use nix::unistd::{Gid, Group, Uid, User, setgroups, setresgid, setresuid};
 
 /// The capabilities kept after the switch.
-pub const KEPT: [Capability; 3] = [
-    Capability::CAP_NET_ADMIN,
-    Capability::CAP_BPF,
-    Capability::CAP_NET_RAW,
-];
+pub const KEPT: [Capability; 1] = [Capability::CAP_NET_RAW];
 
 /// The uid and gid `agent.user` and `agent.group` name, which the agent
 /// runs as once it drops root; `None` when it keeps its user (no user
@@ -111,8 +106,7 @@ pub fn drop_to(user: &str, group: &str) -> anyhow::Result<()> {
     tracing::info!(
         user,
         gid = gid.as_raw(),
-        "dropped root; kept CAP_NET_ADMIN, CAP_BPF, CAP_NET_RAW (and no others, ever: \
-         bounding set and no_new_privs)"
+        "dropped root; kept CAP_NET_RAW (and no other, ever: bounding set and no_new_privs)"
     );
     Ok(())
 }
