@@ -63,7 +63,7 @@ pub use file::FileSource;
 #[cfg(feature = "libpcap")]
 pub use pcap_live::{PcapLiveConfig, PcapLiveSource, check_filter};
 #[cfg(feature = "af_xdp")]
-pub use xdp::{XdpConfig, XdpMode, XdpSource, ZeroCopy, rx_queue_count};
+pub use xdp::{XdpConfig, XdpMode, XdpSource, ZeroCopy, frame_size_for, rx_queue_count};
 
 /// A 32-bit word in a file's (or pcapng section's) byte order.
 #[inline]

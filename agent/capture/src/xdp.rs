@@ -216,6 +216,30 @@ pub fn rx_queue_count(interface: &str) -> Result<u32, CaptureError> {
     Ok(count)
 }
 
+/// The UMEM frame size for `interface`: 2048 bytes when its largest frame
+/// (the MTU, an Ethernet header and two VLAN tags) fits one after XDP's
+/// 256 bytes of headroom, else 4096. Half the memory a frame, or twice the
+/// frames for the same memory.
+pub fn frame_size_for(interface: &str) -> Result<u32, CaptureError> {
+    let path = format!("/sys/class/net/{interface}/mtu");
+    let mtu: u32 = std::fs::read_to_string(&path)
+        .map_err(|e| {
+            if e.kind() == io::ErrorKind::NotFound {
+                interface_error(interface, live::NO_SUCH_INTERFACE)
+            } else {
+                interface_error(interface, format!("cannot read {path}: {e}"))
+            }
+        })?
+        .trim()
+        .parse()
+        .map_err(|e| interface_error(interface, format!("{path}: {e}")))?;
+    Ok(if mtu + 14 + 8 <= 2048 - 256 {
+        2048
+    } else {
+        4096
+    })
+}
+
 /// The redirect program on one interface: an XSKMAP from RX queue to
 /// socket, the program, and the BPF link that attaches it. Dropping it
 /// closes the link, which detaches the program, as the kernel does when

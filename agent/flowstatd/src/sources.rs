@@ -64,11 +64,12 @@ fn open_pcap(c: &CaptureSection) -> Result<LiveSource, CaptureError> {
 #[cfg(feature = "af_xdp")]
 fn open_xdp(c: &CaptureSection) -> Result<(Vec<LiveSource>, String), CaptureError> {
     use crate::config::{Queues, XdpMode, ZeroCopy};
-    use flowstat_capture::{XdpConfig, XdpSource, rx_queue_count};
+    use flowstat_capture::{XdpConfig, XdpSource, frame_size_for, rx_queue_count};
     let queues: Vec<u32> = match &c.queues {
         Queues::All => (0..rx_queue_count(&c.interface)?).collect(),
         Queues::List(l) => l.clone(),
     };
+    let frame_size = frame_size_for(&c.interface)?;
     let mut method = String::new();
     let sources = queues
         .into_iter()
@@ -86,6 +87,9 @@ fn open_xdp(c: &CaptureSection) -> Result<(Vec<LiveSource>, String), CaptureErro
             };
             cfg.fill_ring = c.fill_ring;
             cfg.rx_ring = c.rx_ring;
+            // The fill ring stays full while the RX ring is.
+            cfg.frame_count = c.fill_ring + c.rx_ring;
+            cfg.frame_size = frame_size;
             cfg.batch = c.batch as usize;
             let source = XdpSource::open(&cfg)?;
             method = match (source.mode(), source.is_zero_copy()) {
