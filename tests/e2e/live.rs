@@ -22,6 +22,11 @@ pub(crate) struct Netns {
 
 impl Netns {
     pub(crate) fn new(tag: &str) -> Netns {
+        Netns::with_queues(tag, 1)
+    }
+
+    /// A namespace whose veth pair has `queues` TX and RX queues each.
+    pub(crate) fn with_queues(tag: &str, queues: u32) -> Netns {
         let name = format!("fslive-{tag}-{}", std::process::id());
         let _ = Command::new("ip").args(["netns", "del", &name]).output();
         run(Command::new("ip").args(["netns", "add", &name]));
@@ -32,9 +37,13 @@ impl Netns {
                 .exec("sysctl")
                 .args(["-qw", &format!("net.ipv6.conf.{key}.disable_ipv6=1")]));
         }
-        run(Command::new("ip").args([
-            "-n", &ns.name, "link", "add", "name", "va", "type", "veth", "peer", "name", "vb",
-        ]));
+        let queues = queues.to_string();
+        let q = ["numtxqueues", &queues, "numrxqueues", &queues];
+        run(Command::new("ip")
+            .args(["-n", &ns.name, "link", "add", "name", "va"])
+            .args(q)
+            .args(["type", "veth", "peer", "name", "vb"])
+            .args(q));
         for dev in ["va", "vb"] {
             // Frames arrive as sent: not merged, VLAN tags kept in the data.
             let _ = ns
@@ -386,7 +395,7 @@ fn capture_live(
         dir.path(&format!("{file}.log")),
     );
     if inline {
-        agent.wait_log("run to completion: the capture thread is the flow worker");
+        agent.wait_log("run to completion: each capture thread is a flow worker");
     }
     // The method and its mode, logged at the default level.
     agent.wait_log(&format!(
@@ -402,6 +411,83 @@ fn capture_live(
     let status = agent.stop();
     assert!(status.success(), "{method}: {status}\n{}", agent.log());
     (read_records(&out), agent.log())
+}
+
+#[test]
+fn run_to_completion_takes_each_rx_queue_and_warns_of_a_flow_split_across_them() {
+    let dir = TempDir::new("live-queues");
+    let curl = crate::common::fixture("ndpi/443-curl.pcap");
+    let want = totals(&replay(
+        std::slice::from_ref(&curl),
+        &flowstatd::Config::default(),
+    ));
+    // The client's frames and the server's, apart.
+    let (client, server) = (dir.path("client.pcap"), dir.path("server.pcap"));
+    for (half, filter) in [
+        (&client, "tcp.dstport == 443"),
+        (&server, "tcp.srcport == 443"),
+    ] {
+        run(Command::new("tshark").args([
+            "-r",
+            &curl.to_string_lossy(),
+            "-Y",
+            filter,
+            "-F",
+            "pcap",
+            "-w",
+            &half.to_string_lossy(),
+        ]));
+    }
+    let out = dir.path("out.json");
+    // Native XDP: veth then hands each frame to the RX queue numbered as
+    // the TX queue it was sent on.
+    let cfg = config(
+        &dir,
+        "agent.toml",
+        &format!(
+            "run_to_completion = true\n[[capture]]\ninterface = \"vb\"\nmethod = \"af_xdp\"\n\
+             xdp_mode = \"native\"\n[[sink]]\ntype = \"file\"\npath = {:?}\n",
+            out.to_string_lossy()
+        ),
+    );
+    let start = |tag: &str| {
+        let ns = Netns::with_queues(tag, 2);
+        let _ = std::fs::remove_file(&out);
+        let agent = Agent::start(
+            &ns,
+            &cfg,
+            &dir.path("status.json"),
+            dir.path(&format!("{tag}.log")),
+        );
+        agent.wait_log("capturing interface=vb method=\"AF_XDP native copy\" sockets=2");
+        agent.wait_log("run to completion: each capture thread is a flow worker");
+        (ns, agent)
+    };
+
+    // The kernel picks a TX queue by a hash of the flow that is the same
+    // both ways: one queue has the whole flow, as the replay counts it.
+    let (ns, mut agent) = start("q-whole");
+    ns.send(&curl, 10_000);
+    assert!(agent.stop().success(), "{}", agent.log());
+    let log = agent.log();
+    assert!(!log.contains("two RX queues"), "{log}");
+    assert_eq!(totals(&read_records(&out)), want, "{log}");
+
+    // Each CPU sends on a TX queue of its own (XPS), the client's frames
+    // from CPU 0 and the server's from CPU 1: the handshake is split.
+    let (ns, mut agent) = start("q-split");
+    run(ns.exec("sh").args([
+        "-c",
+        "echo 1 > /sys/class/net/va/queues/tx-0/xps_cpus && \
+         echo 2 > /sys/class/net/va/queues/tx-1/xps_cpus",
+    ]));
+    for (cpu, half) in [("0", &client), ("1", &server)] {
+        run(ns
+            .exec("taskset")
+            .args(["-c", cpu, "tcpreplay", "-i", "va", &half.to_string_lossy()]));
+    }
+    agent.wait_log("a TCP handshake arrived on two RX queues of vb");
+    assert!(agent.stop().success(), "{}", agent.log());
 }
 
 /// The frames of `src` from `first` to `last` (1-based), by editcap.

@@ -43,7 +43,7 @@ use flowstat_sinks::SinkRuntime;
 use ipnet::IpNet;
 
 use crate::config::{CaptureSection, Config, Role};
-use crate::dispatch::{Dispatcher, PacketBatch, unsupported_link_warning};
+use crate::dispatch::{Dispatcher, PacketBatch, SplitWatch, unsupported_link_warning};
 use crate::ifaces::{self, KernelStats};
 use crate::interval::{
     CapturePart, IntervalClock, Reducer, SourceReport, WorkerReport, merge_reports,
@@ -290,15 +290,18 @@ enum Route {
         queues: Vec<Sender<PacketBatch>>,
         spares: Spares,
     },
-    /// To the thread's own flow worker, at once: run-to-completion, for an
-    /// agent with one capture socket, which then sees every packet of every
-    /// flow. The thread also takes the main thread's requests.
+    /// To the thread's own flow worker, at once: run-to-completion, where
+    /// each socket sees every packet of its flows. The thread also takes
+    /// the main thread's requests.
     Inline {
         worker: Box<FlowWorker>,
         control: Receiver<Control>,
         out: LiveOut,
         /// Stop came while the source was still being drained.
         stopping: bool,
+        /// With other sockets on the interface (RX queues): the watch they
+        /// share, and this socket's number in it.
+        split: Option<(Arc<SplitWatch>, usize)>,
     },
 }
 
@@ -334,6 +337,7 @@ impl Route {
                 control,
                 out,
                 stopping,
+                ..
             } => {
                 batches[0].run(worker, out);
                 batches[0].clear();
@@ -354,6 +358,7 @@ impl Route {
             control,
             mut out,
             stopping,
+            ..
         } = self
         {
             if !stopping {
@@ -380,6 +385,11 @@ fn capture_loop(
         Route::HandOff { queues, spares } => queues.iter().map(|_| spares.take(source)).collect(),
         Route::Inline { .. } => vec![PacketBatch::new(source)],
     };
+    let split = match &route {
+        Route::Inline { split, .. } => split.clone(),
+        Route::HandOff { .. } => None,
+    };
+    let interface = src.name().to_owned();
     let mut queue_dropped = 0;
     let mut last_stats = src.stats();
     // After a stop, what the kernel already holds is still read: until the
@@ -394,6 +404,18 @@ fn capture_loop(
         }
         let polled = src.poll_batch(POLL_BUDGET, &mut |frame| {
             if let Some(dispatched) = dispatcher.dispatch(frame) {
+                if let Some((watch, socket)) = &split {
+                    if watch.saw(*socket, &dispatched.packet) {
+                        tracing::warn!(
+                            "run to completion: a TCP handshake arrived on two RX queues of {} \
+                             (its RSS is not symmetric), so flows are split, each queue \
+                             counting its half as a flow of its own; make RSS symmetric \
+                             (`ethtool -X {0} hfunc toeplitz symmetric-xor`, where the driver \
+                             has it) or set agent.run_to_completion = false",
+                            interface
+                        );
+                    }
+                }
                 // Live, the order across workers is not kept: no sequence.
                 dispatched.push(0, &mut batches);
             }
@@ -562,18 +584,11 @@ impl Agent {
             .map(|c| (c.interface.clone(), c.role == Role::Lan))
             .collect();
         let inline = cfg.agent.run_to_completion;
-        anyhow::ensure!(
-            !inline || captures.len() == 1,
-            "agent.run_to_completion needs exactly one capture socket, and {} were opened: \
-             capture one interface on one RX queue (queues = [0] for AF_XDP), or set \
-             run_to_completion = false",
-            captures.len()
-        );
         if inline {
-            tracing::info!("run to completion: the capture thread is the flow worker");
+            tracing::info!("run to completion: each capture thread is a flow worker");
         }
         let n_workers = match cfg.agent.workers {
-            _ if inline => 1,
+            _ if inline => captures.len(),
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
             n => n as usize,
         };
@@ -615,6 +630,14 @@ impl Agent {
         let stop = Arc::new(AtomicBool::new(false));
         let shared: Vec<_> = interfaces.iter().map(|_| Arc::default()).collect();
         let mut threads = Vec::new();
+        // Run to completion, the sockets of an interface with several (one
+        // per RX queue) share a watch for flows split across them.
+        let watches: Vec<Option<Arc<SplitWatch>>> = (0..interfaces.len())
+            .map(|i| {
+                let sockets = captures.iter().filter(|(s, _)| *s == i).count();
+                (inline && sockets > 1).then(Arc::default)
+            })
+            .collect();
         for (n, (source, src)) in captures.into_iter().enumerate() {
             let stop = Arc::clone(&stop);
             let shared = Arc::clone(&shared[source]);
@@ -627,6 +650,7 @@ impl Agent {
                     control,
                     out,
                     stopping: false,
+                    split: watches[source].clone().map(|w| (w, n)),
                 };
                 let handle = spawn(&name, move || {
                     capture_loop(src, source, dispatcher, route, shared, stop)

@@ -69,9 +69,11 @@ pub struct AgentSection {
     /// Packets each worker's queue holds; when full, capture drops and
     /// counts (`queue_dropped`) instead of waiting.
     pub queue_packets: u64,
-    /// Run-to-completion: the capture thread decodes and accounts every
-    /// packet itself, with no hand-off to flow workers (one capture socket
-    /// only).
+    /// Run-to-completion: each capture thread (one per interface, and for
+    /// AF_XDP per RX queue) decodes and accounts its packets itself, with
+    /// no hand-off to flow workers. A flow's packets must all come to one
+    /// socket: always so across interfaces, and across an interface's RX
+    /// queues when its RSS is symmetric (a split is warned of).
     pub run_to_completion: bool,
     /// User to run as once the captures are open ("" keeps the user that
     /// started the agent).
@@ -569,13 +571,6 @@ impl Config {
             (1_024..=16_777_216).contains(&a.queue_packets),
             "agent.queue_packets",
             "must be between 1024 and 16777216",
-        );
-        require(
-            e,
-            !a.run_to_completion || self.capture.len() <= 1,
-            "agent.run_to_completion",
-            "needs one capture socket: one [[capture]] interface (for AF_XDP on one RX \
-             queue, queues = [0]), or run_to_completion = false",
         );
         require(
             e,
@@ -1410,18 +1405,6 @@ mod tests {
         // In the file's order, each on its line.
         let lines: Vec<Option<usize>> = errors.iter().map(|e| e.line).collect();
         assert_eq!(lines, [2, 3, 4, 6, 7, 8].map(Some), "{errors:?}");
-    }
-
-    #[test]
-    fn run_to_completion_takes_one_capture() {
-        let one = "[agent]\nrun_to_completion = true\n[[capture]]\ninterface = \"eth0\"\n";
-        assert!(parse(one).unwrap().agent.run_to_completion);
-        let errors = key_errors(&format!("{one}[[capture]]\ninterface = \"eth1\"\n"));
-        assert_eq!(errors.len(), 1, "{errors:?}");
-        assert_eq!(
-            (errors[0].key.as_str(), errors[0].line),
-            ("agent.run_to_completion", Some(2))
-        );
     }
 
     #[test]

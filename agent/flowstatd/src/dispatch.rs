@@ -5,9 +5,10 @@
 //! whenever it is read, exactly what one worker's would at that packet.
 
 use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use flowstat_core::{
-    DecodeError, Frame, InterfaceCounters, Layers, LinkType, PacketMeta, Timestamp,
+    DecodeError, Frame, InterfaceCounters, Layers, LinkType, PacketMeta, TcpInfo, Timestamp,
 };
 use flowstat_decode::{DecodeConfig, decode};
 use flowstat_dpi::{DnsAnswer, dns_answer};
@@ -102,6 +103,53 @@ impl Dispatcher {
             .hash_one((pkt.ip_version, pkt.protocol, pkt.vlan_id, a, b))
             % total;
         self.shares.iter().position(|&end| hash < end).unwrap_or(0)
+    }
+}
+
+/// Watches the run-to-completion capture threads of one interface (one
+/// per RX queue) for what breaks them: a flow whose packets arrive on two
+/// queues, which RSS that is not symmetric does. Each TCP SYN and SYN+ACK
+/// marks its connection, in a table of recent handshakes, with the socket
+/// it came on; one that finds its connection marked by another socket has
+/// seen a handshake split. One atomic swap per handshake packet.
+#[derive(Debug)]
+pub struct SplitWatch {
+    marks: Box<[AtomicU64]>,
+    hasher: FixedState,
+    found: AtomicBool,
+}
+
+impl Default for SplitWatch {
+    fn default() -> Self {
+        SplitWatch {
+            marks: (0..Self::SLOTS).map(|_| AtomicU64::new(0)).collect(),
+            hasher: FixedState::with_seed(0x0073_706c_6974),
+            found: AtomicBool::new(false),
+        }
+    }
+}
+
+impl SplitWatch {
+    /// Handshakes remembered (a slot each; a newer one takes the slot).
+    const SLOTS: usize = 1 << 14;
+
+    /// Notes `pkt`, which came on socket `socket` (below 255). True the
+    /// first time a handshake is found split, for the caller to say so.
+    pub fn saw(&self, socket: usize, pkt: &PacketMeta<'_>) -> bool {
+        if pkt.tcp.is_none_or(|t| t.flags & TcpInfo::SYN == 0) {
+            return false;
+        }
+        let (a, b) = ((pkt.src_ip, pkt.src_port), (pkt.dst_ip, pkt.dst_port));
+        let (a, b) = if a <= b { (a, b) } else { (b, a) };
+        let hash = self.hasher.hash_one((pkt.ip_version, pkt.vlan_id, a, b));
+        let tag = hash & !0xff;
+        let mark = tag | (socket as u64 + 1);
+        let slot = &self.marks[hash as usize % Self::SLOTS];
+        let before = slot.swap(mark, Ordering::Relaxed);
+        before & !0xff == tag
+            && before != mark
+            && before != 0
+            && !self.found.swap(true, Ordering::Relaxed)
     }
 }
 
@@ -333,6 +381,48 @@ mod tests {
             assert_eq!(w, d.worker_of(&b));
             assert_eq!(w, d.worker_of(&frag));
         }
+    }
+
+    #[test]
+    fn a_handshake_across_two_sockets_is_found_once() {
+        let mut syn = PacketMeta::new(Timestamp::ZERO, 60);
+        syn.ip_version = 4;
+        syn.protocol = 6;
+        syn.src_ip[..4].copy_from_slice(&[10, 0, 0, 1]);
+        syn.dst_ip[..4].copy_from_slice(&[10, 0, 0, 2]);
+        (syn.src_port, syn.dst_port) = (40_000, 443);
+        syn.tcp = Some(TcpInfo {
+            seq: 1,
+            ack: 0,
+            flags: TcpInfo::SYN,
+            window: 0,
+        });
+        let mut syn_ack = syn;
+        (syn_ack.src_ip, syn_ack.dst_ip) = (syn.dst_ip, syn.src_ip);
+        (syn_ack.src_port, syn_ack.dst_port) = (443, 40_000);
+        syn_ack.tcp = Some(TcpInfo {
+            flags: TcpInfo::SYN | TcpInfo::ACK,
+            ..syn.tcp.unwrap()
+        });
+        let mut ack = syn;
+        ack.tcp = Some(TcpInfo {
+            flags: TcpInfo::ACK,
+            ..syn.tcp.unwrap()
+        });
+
+        // Both halves on one socket, and a SYN sent again: no split.
+        let watch = SplitWatch::default();
+        assert!(!watch.saw(0, &syn));
+        assert!(!watch.saw(0, &syn_ack));
+        assert!(!watch.saw(0, &syn));
+        // An ACK is not looked at.
+        assert!(!watch.saw(1, &ack));
+
+        // The answer on another socket: found, and said once.
+        let watch = SplitWatch::default();
+        assert!(!watch.saw(0, &syn));
+        assert!(watch.saw(1, &syn_ack));
+        assert!(!watch.saw(0, &syn));
     }
 
     #[test]
