@@ -92,6 +92,12 @@ pub struct XdpConfig {
     /// Frames taken from the RX ring at a time (one timestamp each).
     /// Default 64.
     pub batch: usize,
+    /// Busy polling: when not 0, the socket prefers busy polling
+    /// (`SO_PREFER_BUSY_POLL`) and its waits spin on the driver's queue
+    /// for up to this many microseconds (`SO_BUSY_POLL`), `batch` frames
+    /// a turn (`SO_BUSY_POLL_BUDGET`), instead of sleeping until an
+    /// interrupt. Default 0 (off).
+    pub busy_poll_usecs: u32,
 }
 
 impl XdpConfig {
@@ -107,6 +113,7 @@ impl XdpConfig {
             frame_count: 8192,
             frame_size: 4096,
             batch: 64,
+            busy_poll_usecs: 0,
         }
     }
 
@@ -736,6 +743,33 @@ fn try_open(
     Ok((xsk, descs, new))
 }
 
+/// Sets busy polling on the socket `fd` as `config` says.
+fn busy_poll(fd: RawFd, config: &XdpConfig) -> io::Result<()> {
+    let budget = c_int::try_from(config.batch).unwrap_or(c_int::MAX);
+    let usecs = c_int::try_from(config.busy_poll_usecs).unwrap_or(c_int::MAX);
+    for (option, value) in [
+        (libc::SO_PREFER_BUSY_POLL, 1),
+        (libc::SO_BUSY_POLL, usecs),
+        (libc::SO_BUSY_POLL_BUDGET, budget),
+    ] {
+        // SAFETY: `value` is a c_int valid for reads of its size, which is
+        // the length passed.
+        let rc = unsafe {
+            libc::setsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                option,
+                (&raw const value).cast(),
+                std::mem::size_of::<c_int>() as libc::socklen_t,
+            )
+        };
+        if rc != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
 /// Whether the socket `fd` is bound in zero-copy mode.
 fn bound_zero_copy(fd: RawFd) -> bool {
     let mut options = libc::xdp_options { flags: 0 };
@@ -855,6 +889,11 @@ impl XdpSource {
                 }
             };
             let fd = xsk.rx.fd().as_raw_fd();
+            if config.busy_poll_usecs > 0 {
+                busy_poll(fd, config).map_err(|e| {
+                    error(format!("cannot set busy polling (busy_poll_usecs): {e}"))
+                })?;
+            }
             let zero_copy = bound_zero_copy(fd);
             if let Some(program) = program {
                 registry.insert(
@@ -917,6 +956,28 @@ impl XdpSource {
     /// Whether the socket is bound in zero-copy mode.
     pub fn is_zero_copy(&self) -> bool {
         self.zero_copy
+    }
+
+    /// The socket's busy-poll time in microseconds, as the kernel holds it
+    /// (`SO_BUSY_POLL`; 0: off).
+    pub fn busy_poll_usecs(&self) -> io::Result<u32> {
+        let mut value: c_int = 0;
+        let mut len = std::mem::size_of::<c_int>() as libc::socklen_t;
+        // SAFETY: `value` and `len` are valid for writes and `len` is the
+        // size of `value`; the kernel writes at most that much.
+        let rc = unsafe {
+            libc::getsockopt(
+                self.fd,
+                libc::SOL_SOCKET,
+                libc::SO_BUSY_POLL,
+                (&raw mut value).cast(),
+                &mut len,
+            )
+        };
+        if rc != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(u32::try_from(value).unwrap_or(0))
     }
 
     /// Re-reads the kernel's socket statistics now (one system call) and

@@ -577,6 +577,16 @@ fn af_xdp_receives_exactly_the_injected_frames_in_generic_and_native_mode() {
         drop(source);
         assert!(!ns.link_b().contains("xdp"), "{}", ns.link_b());
 
+        // Busy polling, as the kernel then holds it, and frames still all
+        // received.
+        config.busy_poll_usecs = 50;
+        let mut source = open_xdp(&config).unwrap();
+        assert_eq!(source.busy_poll_usecs().unwrap(), 50);
+        let got = capture_replay(&ns, &mut source, &sent);
+        assert_frames(&got, &sent.iter().collect::<Vec<_>>());
+        drop(source);
+        config.busy_poll_usecs = 0;
+
         config.zero_copy = ZeroCopy::On;
         let r = reason(XdpSource::open(&config).unwrap_err());
         assert!(r.contains("zero-copy"), "{r}");

@@ -318,6 +318,8 @@ pub struct CaptureSection {
     pub rx_ring: u32,
     /// AF_XDP: frames received per batch.
     pub batch: u32,
+    /// AF_XDP: microseconds a wait busy-polls the driver's queue (0: off).
+    pub busy_poll_usecs: u32,
     /// With `method = "auto"`: fall back to libpcap when AF_XDP cannot start.
     pub fallback: bool,
 }
@@ -338,6 +340,7 @@ impl Default for CaptureSection {
             fill_ring: 4096,
             rx_ring: 4096,
             batch: 64,
+            busy_poll_usecs: 0,
             fallback: true,
         }
     }
@@ -643,6 +646,12 @@ impl Config {
                 (1..=1_024).contains(&c.batch),
                 key("batch"),
                 "must be between 1 and 1024",
+            );
+            require(
+                e,
+                c.busy_poll_usecs <= 1_000_000,
+                key("busy_poll_usecs"),
+                "must be at most 1000000 (a second)",
             );
             require(
                 e,

@@ -91,6 +91,7 @@ fn open_xdp(c: &CaptureSection) -> Result<(Vec<LiveSource>, String), CaptureErro
             cfg.frame_count = c.fill_ring + c.rx_ring;
             cfg.frame_size = frame_size;
             cfg.batch = c.batch as usize;
+            cfg.busy_poll_usecs = c.busy_poll_usecs;
             let source = XdpSource::open(&cfg)?;
             method = match (source.mode(), source.is_zero_copy()) {
                 (flowstat_capture::XdpMode::Generic, _) => "AF_XDP generic",
