@@ -18,6 +18,7 @@ mod digest;
 mod frag;
 mod locals;
 mod slab;
+mod slot_key;
 mod table;
 mod tcp;
 

@@ -15,6 +15,7 @@ use crate::digest;
 use crate::frag::{Datagram, DatagramKey, Fragments, MAX_DATAGRAMS};
 use crate::locals::LocalNetworks;
 use crate::slab::Slab;
+use crate::slot_key::{SlotKey, V6Addrs};
 use crate::tcp::{SegmentTime, TcpState};
 use flowstat_core::{FlowKey, Side};
 
@@ -228,7 +229,7 @@ impl SideState {
 /// small: this is the per-flow memory of the agent.
 #[derive(Debug)]
 struct Flow<S> {
-    key: FlowKey,
+    key: SlotKey,
     /// Least-recently-seen list: `prev` is more recent, `next` older.
     prev: u32,
     next: u32,
@@ -280,14 +281,15 @@ impl<S> Flow<S> {
         }
     }
 
-    /// The flow as a classifier sees it: client to server.
-    fn info(&self) -> FlowInfo {
-        let (client_ip, client_port) = self.key.endpoint(self.client);
-        let (server_ip, server_port) = self.key.endpoint(self.client.other());
-        let tcp_next = |side: Side| self.tcp.next(side).filter(|_| self.key.protocol == 6);
+    /// The flow, whose key is `key`, as a classifier sees it: client to
+    /// server.
+    fn info(&self, key: &FlowKey) -> FlowInfo {
+        let (client_ip, client_port) = key.endpoint(self.client);
+        let (server_ip, server_port) = key.endpoint(self.client.other());
+        let tcp_next = |side: Side| self.tcp.next(side).filter(|_| key.protocol == 6);
         FlowInfo {
-            ip_version: self.key.ip_version,
-            ip_protocol: self.key.protocol,
+            ip_version: key.ip_version,
+            ip_protocol: key.protocol,
             client_ip: *client_ip,
             client_port,
             server_ip: *server_ip,
@@ -357,6 +359,8 @@ pub struct FlowTable<C: Classifier = PortGuess> {
     flows: Slab<Flow<C::State>>,
     /// Head of the list of free slots, linked through their `next`.
     free: u32,
+    /// The IPv6 addresses of the flows' keys.
+    v6: V6Addrs,
     index: HashTable<u32>,
     hasher: FixedState,
     /// Most recently seen flow, and least recently seen.
@@ -404,6 +408,7 @@ impl<C: Classifier> FlowTable<C> {
             locals,
             flows: Slab::default(),
             free: NIL,
+            v6: V6Addrs::default(),
             index: HashTable::new(),
             hasher: FixedState::with_seed(0x666c_6f77_7374_6174),
             lists: [Ends::EMPTY; CLASSES],
@@ -455,10 +460,11 @@ impl<C: Classifier> FlowTable<C> {
         std::mem::take(&mut self.counters)
     }
 
-    /// Heap bytes held by the table: flow slots and index (not counting
-    /// fragment tracking, which is bounded separately).
+    /// Heap bytes held by the table: flow slots, their IPv6 addresses and
+    /// index (not counting fragment tracking, which is bounded
+    /// separately).
     pub fn memory_bytes(&self) -> usize {
-        self.flows.memory_bytes() + self.index.allocation_size()
+        self.flows.memory_bytes() + self.v6.memory_bytes() + self.index.allocation_size()
     }
 
     /// Bytes of one flow slot.
@@ -495,7 +501,7 @@ impl<C: Classifier> FlowTable<C> {
             self.first_fragment(idx, key, side, DatagramKey::of(pkt, frag.id), pkt.ts);
         }
         if !self.flows.get(idx).has(DPI_DONE) {
-            self.detect(idx, side, pkt, emit);
+            self.detect(idx, &key, side, pkt, emit);
         }
         Observed::Flow
     }
@@ -636,7 +642,7 @@ impl<C: Classifier> FlowTable<C> {
     /// Puts flows last seen at the same instant in key order.
     fn sort_run(&self, run: &mut [u32]) {
         if run.len() > 1 {
-            run.sort_unstable_by_key(|&idx| self.flows.get(idx).key);
+            run.sort_unstable_by_key(|&idx| self.key_of(idx));
         }
     }
 
@@ -656,17 +662,22 @@ impl<C: Classifier> FlowTable<C> {
         }
     }
 
+    /// The whole key of flow `idx`.
+    fn key_of(&self, idx: u32) -> FlowKey {
+        self.v6.key(&self.flows.get(idx).key)
+    }
+
     fn find(&self, key: &FlowKey) -> Option<u32> {
         // Packets come in bursts of one flow: try the last flow found first.
         if self.last < self.flows.len() {
             let f = self.flows.get(self.last);
-            if f.has(LIVE) && f.key == *key {
+            if f.has(LIVE) && self.v6.matches(&f.key, key) {
                 return Some(self.last);
             }
         }
         let hash = hash_key(&self.hasher, key);
         self.index
-            .find(hash, |&i| self.flows.get(i).key == *key)
+            .find(hash, |&i| self.v6.matches(&self.flows.get(i).key, key))
             .copied()
     }
 
@@ -705,7 +716,7 @@ impl<C: Classifier> FlowTable<C> {
         };
 
         let flow = Flow {
-            key,
+            key: self.v6.store(&key),
             digest: digest::base(&self.interface, &key),
             prev: NIL,
             next: NIL,
@@ -735,9 +746,9 @@ impl<C: Classifier> FlowTable<C> {
             }
         };
         let hash = hash_key(&self.hasher, &key);
-        let (flows, hasher) = (&self.flows, &self.hasher);
+        let (flows, v6, hasher) = (&self.flows, &self.v6, &self.hasher);
         self.index
-            .insert_unique(hash, idx, |&i| hash_key(hasher, &flows.get(i).key));
+            .insert_unique(hash, idx, |&i| hash_key(hasher, &v6.key(&flows.get(i).key)));
         self.live += 1;
         self.counters.created += 1;
         self.push_front(idx);
@@ -811,17 +822,17 @@ impl<C: Classifier> FlowTable<C> {
         self.counters.tcp_seq_errors += u64::from(after.seq_errors - before.seq_errors);
     }
 
-    /// Shows a packet sent by `side` to detection. The state starts with
-    /// the first packet that carries payload; detection ends when the
-    /// classifier has nothing more to learn or after
-    /// `max_detection_packets` packets.
-    fn detect<F>(&mut self, idx: u32, side: Side, pkt: &PacketMeta<'_>, emit: &mut F)
+    /// Shows a packet sent by `side` to detection (`key` is the flow's).
+    /// The state starts with the first packet that carries payload;
+    /// detection ends when the classifier has nothing more to learn or
+    /// after `max_detection_packets` packets.
+    fn detect<F>(&mut self, idx: u32, key: &FlowKey, side: Side, pkt: &PacketMeta<'_>, emit: &mut F)
     where
         F: FnMut(FlowEvent, &FlowView<'_>),
     {
         let f = self.flows.get_mut(idx);
         f.detection_packets = f.detection_packets.saturating_add(1);
-        let info = f.info();
+        let info = f.info(key);
         let done = match &mut f.dpi {
             Some(state) => self.classifier.inspect(state, &info, pkt, side == f.client),
             None if !pkt.payload.is_empty() => {
@@ -866,8 +877,9 @@ impl<C: Classifier> FlowTable<C> {
     /// application, flags and, when they add metadata, the digest of them
     /// (a `flow` record carries the digest of what it says).
     fn classify(&mut self, idx: u32) {
+        let key = self.key_of(idx);
         let f = self.flows.get_mut(idx);
-        let outcome = self.classifier.outcome(f.dpi.as_ref(), &f.info());
+        let outcome = self.classifier.outcome(f.dpi.as_ref(), &f.info(&key));
         f.protocol = outcome.protocol;
         f.application = outcome.application;
         f.flags &= !(GUESSED | DNS_HIT);
@@ -882,7 +894,7 @@ impl<C: Classifier> FlowTable<C> {
         });
         if f.protocol != Protocol::UNKNOWN || f.application != 0 || !host.is_empty() {
             let digest =
-                digest::with_metadata(&self.interface, &f.key, f.protocol.0, f.application, host);
+                digest::with_metadata(&self.interface, &key, f.protocol.0, f.application, host);
             if f.has(DIGEST_CHANGED) && digest != f.digest {
                 self.then_digests.insert(idx, f.digest);
             }
@@ -994,13 +1006,13 @@ impl<C: Classifier> FlowTable<C> {
             PurgeReason::Expired => self.counters.expired += 1,
         }
         self.then_digests.remove(&idx);
-        let key = self.flows.get(idx).key;
-        let hash = hash_key(&self.hasher, &key);
+        let hash = hash_key(&self.hasher, &self.key_of(idx));
         if let Ok(entry) = self.index.find_entry(hash, |&i| i == idx) {
             entry.remove();
         }
         self.unlink(idx);
         let f = self.flows.get_mut(idx);
+        self.v6.release(&f.key);
         f.flags = 0;
         f.next = self.free;
         self.free = idx;
@@ -1013,17 +1025,18 @@ impl<C: Classifier> FlowTable<C> {
         F: FnMut(FlowEvent, &FlowView<'_>),
     {
         let f = self.flows.get(idx);
+        let key = self.key_of(idx);
         // Recomputed rather than kept: 20 bytes less in every slot, for a
         // SHA-1 block per record encoded of a flow detection named.
-        let first_digest = || digest::base(&self.interface, &f.key);
+        let first_digest = || digest::base(&self.interface, &key);
         let digest_prev = f.has(DIGEST_CHANGED).then(|| DigestPrev {
             first: &first_digest,
             then: self.then_digests.get(&idx).copied(),
         });
         let endpoint = |side: Side| {
-            let (addr, port) = f.key.endpoint(side);
+            let (addr, port) = key.endpoint(side);
             Endpoint {
-                ip: ip_addr(f.key.ip_version, addr),
+                ip: ip_addr(key.ip_version, addr),
                 port,
                 mac: f.macs[side.index()],
                 class: f.classes[side.index()],
@@ -1031,10 +1044,10 @@ impl<C: Classifier> FlowTable<C> {
         };
         let (local, other) = (f.local, f.local.other());
         let view = FlowView {
-            key: f.key,
-            ip_version: f.key.ip_version,
-            ip_protocol: f.key.protocol,
-            vlan_id: f.key.vlan_id,
+            key,
+            ip_version: key.ip_version,
+            ip_protocol: key.protocol,
+            vlan_id: key.vlan_id,
             ip_dscp: f.dscp,
             local: endpoint(local),
             other: endpoint(other),
@@ -1060,8 +1073,8 @@ impl<C: Classifier> FlowTable<C> {
             },
             local_stats: f.sides[local.index()].stats(f.tcp.flags_sent[local.index()]),
             other_stats: f.sides[other.index()].stats(f.tcp.flags_sent[other.index()]),
-            tcp: (f.key.protocol == 6).then_some(f.tcp.interval),
-            tcp_total: (f.key.protocol == 6).then_some(f.tcp.total),
+            tcp: (key.protocol == 6).then_some(f.tcp.interval),
+            tcp_total: (key.protocol == 6).then_some(f.tcp.total),
         };
         emit(event, &view);
     }

@@ -640,6 +640,70 @@ fn vlans_separate_flows() {
 }
 
 #[test]
+fn an_ipv4_and_an_ipv6_flow_with_the_same_address_bytes_are_two_flows() {
+    let mut t = table();
+    // a00:1:: and a00:2:: begin with the bytes of 10.0.0.1 and 10.0.0.2.
+    let pkts = [
+        pkt(0, 17, "10.0.0.2", 5000, "10.0.0.1", 53, 80),
+        pkt(1, 17, "a00:2::", 5000, "a00:1::", 53, 90),
+        pkt(2, 17, "10.0.0.1", 53, "10.0.0.2", 5000, 100),
+        pkt(3, 17, "a00:1::", 53, "a00:2::", 5000, 110),
+    ];
+    observe_all(&mut t, &pkts);
+    assert_eq!(t.len(), 2);
+    let ev = drain(&mut t);
+    let purged: Vec<_> = ev
+        .iter()
+        .filter(|e| e.event == PURGE_EXPIRED)
+        .map(|e| {
+            (
+                e.local.as_str(),
+                e.other.as_str(),
+                e.local_bytes,
+                e.other_bytes,
+            )
+        })
+        .collect();
+    assert_eq!(
+        purged,
+        [
+            ("10.0.0.2:5000", "10.0.0.1:53", 80, 100),
+            ("a00:2:::5000", "a00:1:::53", 90, 110),
+        ]
+    );
+}
+
+#[test]
+fn ipv6_flows_give_their_addresses_back_when_they_leave() {
+    let cfg = FlowConfig {
+        max_flows: 500,
+        ..FlowConfig::default()
+    };
+    let mut t = FlowTable::new("eth0", cfg, LocalNetworks::default(), PortGuess);
+    let v6 = |ms, port| pkt(ms, 17, "2001:db8::1", port, "2001:db8::2", 53, 80);
+    for round in 0..3 {
+        let ms = round * 100_000;
+        // 1,000 flows: the first 500 evicted by the last 500.
+        let pkts: Vec<_> = (0..1_000).map(|port| v6(ms, 1_000 + port)).collect();
+        observe_all(&mut t, &pkts);
+        assert_eq!((t.len(), t.v6.len()), (500, 500));
+        // A second packet finds each flow by its stored addresses.
+        observe_all(&mut t, &pkts[500..]);
+        assert_eq!((t.len(), t.v6.len()), (500, 500));
+        if round == 2 {
+            drain(&mut t);
+        } else {
+            let ev = tick(&mut t, ms + 60_000);
+            let purged: Vec<_> = ev.iter().filter(|e| e.event == PURGE_EXPIRED).collect();
+            assert_eq!(purged.len(), 500);
+            assert_eq!(purged[0].local, "2001:db8::1:1500");
+            assert_eq!(purged[0].other, "2001:db8::2:53");
+        }
+        assert_eq!((t.len(), t.v6.len()), (0, 0));
+    }
+}
+
+#[test]
 fn memory_per_flow_stays_in_budget() {
     // 57,345 flows is the index's worst load (just past a doubling); 100,000
     // a typical one.
