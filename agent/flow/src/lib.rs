@@ -17,6 +17,7 @@
 mod digest;
 mod frag;
 mod locals;
+mod macs;
 mod slab;
 mod slot_key;
 mod table;

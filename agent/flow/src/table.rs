@@ -14,6 +14,7 @@ use std::hash::BuildHasher;
 use crate::digest;
 use crate::frag::{Datagram, DatagramKey, Fragments, MAX_DATAGRAMS};
 use crate::locals::LocalNetworks;
+use crate::macs::{MacPairs, NO_MACS};
 use crate::slab::Slab;
 use crate::slot_key::{SlotKey, V6Addrs};
 use crate::tcp::{SegmentTime, TcpState};
@@ -239,7 +240,9 @@ struct Flow<S> {
     tcp: TcpState,
     /// The current digest (the first one until detection changes it).
     digest: [u8; 20],
-    macs: [[u8; 6]; 2],
+    /// The MAC addresses of the sides, in [`FlowTable::macs`]: each is
+    /// the source MAC of the side's first packet that had one.
+    macs: u32,
     classes: [AddrClass; 2],
     protocol: Protocol,
     application: u32,
@@ -361,6 +364,8 @@ pub struct FlowTable<C: Classifier = PortGuess> {
     free: u32,
     /// The IPv6 addresses of the flows' keys.
     v6: V6Addrs,
+    /// The flows' MAC addresses.
+    macs: MacPairs,
     index: HashTable<u32>,
     hasher: FixedState,
     /// Most recently seen flow, and least recently seen.
@@ -409,6 +414,7 @@ impl<C: Classifier> FlowTable<C> {
             flows: Slab::default(),
             free: NIL,
             v6: V6Addrs::default(),
+            macs: MacPairs::default(),
             index: HashTable::new(),
             hasher: FixedState::with_seed(0x666c_6f77_7374_6174),
             lists: [Ends::EMPTY; CLASSES],
@@ -460,11 +466,14 @@ impl<C: Classifier> FlowTable<C> {
         std::mem::take(&mut self.counters)
     }
 
-    /// Heap bytes held by the table: flow slots, their IPv6 addresses and
-    /// index (not counting fragment tracking, which is bounded
-    /// separately).
+    /// Heap bytes held by the table: flow slots, their IPv6 and MAC
+    /// addresses and index (not counting fragment tracking, which is
+    /// bounded separately).
     pub fn memory_bytes(&self) -> usize {
-        self.flows.memory_bytes() + self.v6.memory_bytes() + self.index.allocation_size()
+        self.flows.memory_bytes()
+            + self.v6.memory_bytes()
+            + self.macs.memory_bytes()
+            + self.index.allocation_size()
     }
 
     /// Bytes of one flow slot.
@@ -723,7 +732,7 @@ impl<C: Classifier> FlowTable<C> {
             first_seen: pkt.ts,
             sides: [SideState::default(); 2],
             tcp: TcpState::default(),
-            macs: [[0; 6]; 2],
+            macs: NO_MACS,
             classes,
             protocol: Protocol::UNKNOWN,
             application: 0,
@@ -778,8 +787,8 @@ impl<C: Classifier> FlowTable<C> {
     ) {
         let f = self.flows.get_mut(idx);
         f.sides[side.index()].add(packets, bytes, now);
-        if f.macs[side.index()] == [0; 6] {
-            f.macs[side.index()] = mac;
+        if mac != [0; 6] && self.macs.get(f.macs)[side.index()] == [0; 6] {
+            f.macs = self.macs.set(f.macs, side, mac);
         }
         f.flags |= ACTIVE;
         if self.lists[usize::from(f.class)].head != idx {
@@ -1013,6 +1022,7 @@ impl<C: Classifier> FlowTable<C> {
         self.unlink(idx);
         let f = self.flows.get_mut(idx);
         self.v6.release(&f.key);
+        self.macs.release(f.macs);
         f.flags = 0;
         f.next = self.free;
         self.free = idx;
@@ -1026,6 +1036,7 @@ impl<C: Classifier> FlowTable<C> {
     {
         let f = self.flows.get(idx);
         let key = self.key_of(idx);
+        let macs = self.macs.get(f.macs);
         // Recomputed rather than kept: 20 bytes less in every slot, for a
         // SHA-1 block per record encoded of a flow detection named.
         let first_digest = || digest::base(&self.interface, &key);
@@ -1038,7 +1049,7 @@ impl<C: Classifier> FlowTable<C> {
             Endpoint {
                 ip: ip_addr(key.ip_version, addr),
                 port,
-                mac: f.macs[side.index()],
+                mac: macs[side.index()],
                 class: f.classes[side.index()],
             }
         };

@@ -73,6 +73,8 @@ struct Ev {
     guessed: bool,
     digest_prev: usize,
     detection_packets: u32,
+    /// MAC addresses of the local side, then the other.
+    macs: ([u8; 6], [u8; 6]),
 }
 
 fn run(
@@ -99,6 +101,7 @@ fn run(
             guessed: v.detection.guessed,
             digest_prev: usize::from(v.digest_prev.is_some()),
             detection_packets: v.detection.packets,
+            macs: (v.local.mac, v.other.mac),
         })
     };
     f(table, &mut emit);
@@ -671,6 +674,47 @@ fn an_ipv4_and_an_ipv6_flow_with_the_same_address_bytes_are_two_flows() {
             ("a00:2:::5000", "a00:1:::53", 90, 110),
         ]
     );
+}
+
+#[test]
+fn flows_share_mac_pairs_and_give_them_back_when_they_leave() {
+    let mut t = table();
+    let (host, gateway, other) = ([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2], [2, 0, 0, 0, 0, 3]);
+    let query = |port| pkt(0, 17, "10.0.0.2", port, "10.0.0.1", 53, 80);
+    let answer = |port, mac| {
+        let mut p = pkt(1, 17, "10.0.0.1", 53, "10.0.0.2", port, 80);
+        p.src_mac = mac;
+        p
+    };
+    let mut pkts: Vec<_> = (0..100).map(|port| query(1000 + port)).collect();
+    // Half of them answered from the gateway; one also, later, from another MAC.
+    pkts.extend((0..50).map(|port| answer(1000 + port, gateway)));
+    pkts.push(answer(1000, other));
+    // A packet without MACs sets none.
+    let mut no_mac = answer(1099, [0; 6]);
+    no_mac.ts = Timestamp::from_millis(2);
+    pkts.push(no_mac);
+    observe_all(&mut t, &pkts);
+    assert_eq!(t.len(), 100);
+    assert_eq!(t.macs.len(), 2, "[gateway, host] and [none, host]");
+    let ev = drain(&mut t);
+    assert_eq!(t.macs.len(), 0);
+    let macs = |port: u16| {
+        let local = format!("10.0.0.2:{port}");
+        ev.iter()
+            .find(|e| e.event == PURGE_EXPIRED && e.local == local)
+            .unwrap()
+            .macs
+    };
+    assert_eq!(macs(1000), (host, gateway), "the first MAC a side sent");
+    assert_eq!(macs(1049), (host, gateway));
+    assert_eq!(macs(1050), (host, [0; 6]));
+    assert_eq!(macs(1099), (host, [0; 6]));
+    // Flows after the store emptied.
+    observe_all(&mut t, &[query(2000), answer(2000, other)]);
+    assert_eq!(t.macs.len(), 1);
+    assert_eq!(drain(&mut t)[1].macs, (host, other));
+    assert_eq!(t.macs.len(), 0);
 }
 
 #[test]
