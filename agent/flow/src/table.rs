@@ -169,8 +169,6 @@ const GUESSED: u16 = 1 << 3;
 const RST_SEEN: u16 = 1 << 4;
 /// A FIN was sent, per side (lower, upper).
 const FIN_SENT: [u16; 2] = [1 << 5, 1 << 6];
-/// Detection ended: its state is dropped and no more packets are examined.
-const DPI_DONE: u16 = 1 << 9;
 /// A second `flow` record went out when detection finished after the first.
 const UPDATED: u16 = 1 << 10;
 /// The application came from the DNS cache.
@@ -238,8 +236,6 @@ struct Flow<S> {
     /// The flow's latest packet is its sides' latest.
     sides: [SideState; 2],
     tcp: TcpState,
-    /// The current digest (the first one until detection changes it).
-    digest: [u8; 20],
     /// The MAC addresses of the sides, in [`FlowTable::macs`]: each is
     /// the source MAC of the side's first packet that had one.
     macs: u32,
@@ -254,14 +250,34 @@ struct Flow<S> {
     flags: u16,
     /// The timeout class whose list the flow is in.
     class: u8,
-    /// Detection state, from the first packet with payload until
-    /// detection ends.
-    dpi: Option<S>,
+    dpi: Dpi<S>,
+}
+
+/// Detection of a flow, and its current digest once detection ended:
+/// the state and the digest share the slot's bytes, since a flow needs
+/// the digest in its slot only when it has no state left.
+#[derive(Debug)]
+enum Dpi<S> {
+    /// Detection runs: the state, from the first packet with payload.
+    /// The flow's digest is its first one, recomputed from the key, or
+    /// the one in [`FlowTable::changed_digests`].
+    Running(Option<S>),
+    /// Detection ended, its state dropped: no more packets are examined.
+    /// The flow's current digest.
+    Ended([u8; 20]),
 }
 
 impl<S> Flow<S> {
     fn has(&self, flag: u16) -> bool {
         self.flags & flag != 0
+    }
+
+    /// The detection state, while detection runs.
+    fn state(&self) -> Option<&S> {
+        match &self.dpi {
+            Dpi::Running(state) => state.as_ref(),
+            Dpi::Ended(_) => None,
+        }
     }
 
     /// Time of the flow's latest packet.
@@ -380,6 +396,10 @@ pub struct FlowTable<C: Classifier = PortGuess> {
     /// `digest_prev`. Rare (a flow reported while still being detected),
     /// so kept here rather than in every slot.
     then_digests: HashMap<u32, [u8; 20], FixedState>,
+    /// The current digests of flows whose detection runs but already
+    /// changed the digest (flows reported while still being detected):
+    /// until detection ends, the slot has no room for it.
+    changed_digests: HashMap<u32, [u8; 20], FixedState>,
     counters: TableCounters,
     /// Flows last seen at the same instant, being put in key order.
     run: Vec<u32>,
@@ -422,6 +442,7 @@ impl<C: Classifier> FlowTable<C> {
             live: 0,
             fragments: Fragments::default(),
             then_digests: HashMap::default(),
+            changed_digests: HashMap::default(),
             counters: TableCounters::default(),
             run: Vec::new(),
             intervals_began: (Timestamp::ZERO, Timestamp::ZERO),
@@ -467,12 +488,14 @@ impl<C: Classifier> FlowTable<C> {
     }
 
     /// Heap bytes held by the table: flow slots, their IPv6 and MAC
-    /// addresses and index (not counting fragment tracking, which is
-    /// bounded separately).
+    /// addresses, digests held aside and index (not counting fragment
+    /// tracking, which is bounded separately).
     pub fn memory_bytes(&self) -> usize {
         self.flows.memory_bytes()
             + self.v6.memory_bytes()
             + self.macs.memory_bytes()
+            + self.then_digests.allocation_size()
+            + self.changed_digests.allocation_size()
             + self.index.allocation_size()
     }
 
@@ -509,7 +532,7 @@ impl<C: Classifier> FlowTable<C> {
         if let Some(frag) = pkt.fragment {
             self.first_fragment(idx, key, side, DatagramKey::of(pkt, frag.id), pkt.ts);
         }
-        if !self.flows.get(idx).has(DPI_DONE) {
+        if let Dpi::Running(_) = self.flows.get(idx).dpi {
             self.detect(idx, &key, side, pkt, emit);
         }
         Observed::Flow
@@ -726,7 +749,6 @@ impl<C: Classifier> FlowTable<C> {
 
         let flow = Flow {
             key: self.v6.store(&key),
-            digest: digest::base(&self.interface, &key),
             prev: NIL,
             next: NIL,
             first_seen: pkt.ts,
@@ -743,7 +765,7 @@ impl<C: Classifier> FlowTable<C> {
             detection_packets: 0,
             flags: LIVE,
             class: if key.protocol == 6 { TCP_OPEN } else { OTHER },
-            dpi: None,
+            dpi: Dpi::Running(None),
         };
         let idx = match self.free {
             NIL => self.flows.push(flow),
@@ -842,13 +864,14 @@ impl<C: Classifier> FlowTable<C> {
         let f = self.flows.get_mut(idx);
         f.detection_packets = f.detection_packets.saturating_add(1);
         let info = f.info(key);
+        let from_client = side == f.client;
         let done = match &mut f.dpi {
-            Some(state) => self.classifier.inspect(state, &info, pkt, side == f.client),
-            None if !pkt.payload.is_empty() => {
-                let state = f.dpi.insert(self.classifier.start(&info));
-                self.classifier.inspect(state, &info, pkt, side == f.client)
+            Dpi::Running(Some(state)) => self.classifier.inspect(state, &info, pkt, from_client),
+            Dpi::Running(state @ None) if !pkt.payload.is_empty() => {
+                let state = state.insert(self.classifier.start(&info));
+                self.classifier.inspect(state, &info, pkt, from_client)
             }
-            None => false,
+            _ => false,
         };
         if done || f.detection_packets >= self.cfg.max_detection_packets {
             self.finish_detection(idx, emit);
@@ -864,31 +887,40 @@ impl<C: Classifier> FlowTable<C> {
     where
         F: FnMut(FlowEvent, &FlowView<'_>),
     {
-        let f = self.flows.get_mut(idx);
-        if f.has(DPI_DONE) {
+        let f = self.flows.get(idx);
+        if let Dpi::Ended(_) = f.dpi {
             return;
         }
-        f.flags |= DPI_DONE;
-        let before = (f.protocol, f.application, f.has(GUESSED), f.digest);
+        // What detection says of the flow, with the digest it changed, if
+        // any (else the digest is the first one).
+        let answer = |t: &Self, f: &Flow<C::State>| {
+            let changed = t.changed_digests.get(&idx).copied();
+            (f.protocol, f.application, f.has(GUESSED), changed)
+        };
+        let before = answer(self, f);
         self.classify(idx);
-        let f = self.flows.get_mut(idx);
+        let f = self.flows.get(idx);
         if !f.has(DETECTED) {
-            f.flags |= DETECTED;
+            self.flows.get_mut(idx).flags |= DETECTED;
             self.emit(idx, FlowEvent::Detected, emit);
-        } else if before != (f.protocol, f.application, f.has(GUESSED), f.digest) {
-            f.flags |= UPDATED;
+        } else if before != answer(self, f) {
+            self.flows.get_mut(idx).flags |= UPDATED;
             self.emit(idx, FlowEvent::Detected, emit);
         }
-        self.flows.get_mut(idx).dpi = None;
+        let digest = self
+            .changed_digests
+            .remove(&idx)
+            .unwrap_or_else(|| digest::base(&self.interface, &self.key_of(idx)));
+        self.flows.get_mut(idx).dpi = Dpi::Ended(digest);
     }
 
-    /// Takes the classifier's current answer for the flow: protocol,
-    /// application, flags and, when they add metadata, the digest of them
-    /// (a `flow` record carries the digest of what it says).
+    /// Takes the classifier's current answer for the flow, whose detection
+    /// runs: protocol, application, flags and, when they add metadata, the
+    /// digest of them (a `flow` record carries the digest of what it says).
     fn classify(&mut self, idx: u32) {
         let key = self.key_of(idx);
         let f = self.flows.get_mut(idx);
-        let outcome = self.classifier.outcome(f.dpi.as_ref(), &f.info(&key));
+        let outcome = self.classifier.outcome(f.state(), &f.info(&key));
         f.protocol = outcome.protocol;
         f.application = outcome.application;
         f.flags &= !(GUESSED | DNS_HIT);
@@ -898,16 +930,17 @@ impl<C: Classifier> FlowTable<C> {
         if outcome.dns_cache_hit {
             f.flags |= DNS_HIT;
         }
-        let host = f.dpi.as_ref().map_or("", |s| {
+        let host = f.state().map_or("", |s| {
             self.classifier.metadata(s).host_server_name.as_str()
         });
         if f.protocol != Protocol::UNKNOWN || f.application != 0 || !host.is_empty() {
             let digest =
                 digest::with_metadata(&self.interface, &key, f.protocol.0, f.application, host);
-            if f.has(DIGEST_CHANGED) && digest != f.digest {
-                self.then_digests.insert(idx, f.digest);
+            if let Some(then) = self.changed_digests.insert(idx, digest)
+                && then != digest
+            {
+                self.then_digests.insert(idx, then);
             }
-            f.digest = digest;
             f.flags |= DIGEST_CHANGED;
         }
     }
@@ -1037,9 +1070,19 @@ impl<C: Classifier> FlowTable<C> {
         let f = self.flows.get(idx);
         let key = self.key_of(idx);
         let macs = self.macs.get(f.macs);
-        // Recomputed rather than kept: 20 bytes less in every slot, for a
-        // SHA-1 block per record encoded of a flow detection named.
+        // The first digest is recomputed rather than kept: 20 bytes less in
+        // every slot, for a SHA-1 block per record encoded of a flow
+        // detection named, or of one whose detection runs and has not
+        // changed it.
         let first_digest = || digest::base(&self.interface, &key);
+        let digest = match &f.dpi {
+            Dpi::Running(_) => self
+                .changed_digests
+                .get(&idx)
+                .copied()
+                .unwrap_or_else(first_digest),
+            Dpi::Ended(digest) => *digest,
+        };
         let digest_prev = f.has(DIGEST_CHANGED).then(|| DigestPrev {
             first: &first_digest,
             then: self.then_digests.get(&idx).copied(),
@@ -1066,7 +1109,7 @@ impl<C: Classifier> FlowTable<C> {
             local_origin: f.client == local,
             first_seen: f.first_seen,
             last_seen: f.last_seen(),
-            digest: f.digest,
+            digest,
             digest_prev,
             detection: Detection {
                 protocol: f.protocol,
@@ -1078,8 +1121,7 @@ impl<C: Classifier> FlowTable<C> {
                 updated: f.has(UPDATED),
                 dns_cache_hit: f.has(DNS_HIT),
                 meta: f
-                    .dpi
-                    .as_ref()
+                    .state()
                     .map_or(Metadata::none(), |s| self.classifier.metadata(s)),
             },
             local_stats: f.sides[local.index()].stats(f.tcp.flags_sent[local.index()]),
