@@ -17,7 +17,9 @@
 mod digest;
 mod frag;
 mod locals;
+mod macs;
 mod slab;
+mod slot_key;
 mod table;
 mod tcp;
 

@@ -6,8 +6,8 @@
 //!
 //! A chunk is a power of two in bytes (256 KiB), not in slots: allocators
 //! serve a large block from the next of their size classes, and 1,024
-//! slots of 232 bytes (237,568 bytes) took a 256 KiB block, wasting 24
-//! bytes a flow.
+//! slots of 224 bytes (229,376 bytes) would take a 256 KiB block, wasting
+//! 32 bytes a flow.
 
 /// Bytes per chunk.
 const CHUNK_BYTES: usize = 256 << 10;

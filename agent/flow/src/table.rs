@@ -14,7 +14,9 @@ use std::hash::BuildHasher;
 use crate::digest;
 use crate::frag::{Datagram, DatagramKey, Fragments, MAX_DATAGRAMS};
 use crate::locals::LocalNetworks;
+use crate::macs::{MacPairs, NO_MACS};
 use crate::slab::Slab;
+use crate::slot_key::{SlotKey, V6Addrs};
 use crate::tcp::{SegmentTime, TcpState};
 use flowstat_core::{FlowKey, Side};
 
@@ -167,8 +169,6 @@ const GUESSED: u16 = 1 << 3;
 const RST_SEEN: u16 = 1 << 4;
 /// A FIN was sent, per side (lower, upper).
 const FIN_SENT: [u16; 2] = [1 << 5, 1 << 6];
-/// Detection ended: its state is dropped and no more packets are examined.
-const DPI_DONE: u16 = 1 << 9;
 /// A second `flow` record went out when detection finished after the first.
 const UPDATED: u16 = 1 << 10;
 /// The application came from the DNS cache.
@@ -228,7 +228,7 @@ impl SideState {
 /// small: this is the per-flow memory of the agent.
 #[derive(Debug)]
 struct Flow<S> {
-    key: FlowKey,
+    key: SlotKey,
     /// Least-recently-seen list: `prev` is more recent, `next` older.
     prev: u32,
     next: u32,
@@ -236,9 +236,9 @@ struct Flow<S> {
     /// The flow's latest packet is its sides' latest.
     sides: [SideState; 2],
     tcp: TcpState,
-    /// The current digest (the first one until detection changes it).
-    digest: [u8; 20],
-    macs: [[u8; 6]; 2],
+    /// The MAC addresses of the sides, in [`FlowTable::macs`]: each is
+    /// the source MAC of the side's first packet that had one.
+    macs: u32,
     classes: [AddrClass; 2],
     protocol: Protocol,
     application: u32,
@@ -250,14 +250,34 @@ struct Flow<S> {
     flags: u16,
     /// The timeout class whose list the flow is in.
     class: u8,
-    /// Detection state, from the first packet with payload until
-    /// detection ends.
-    dpi: Option<S>,
+    dpi: Dpi<S>,
+}
+
+/// Detection of a flow, and its current digest once detection ended:
+/// the state and the digest share the slot's bytes, since a flow needs
+/// the digest in its slot only when it has no state left.
+#[derive(Debug)]
+enum Dpi<S> {
+    /// Detection runs: the state, from the first packet with payload.
+    /// The flow's digest is its first one, recomputed from the key, or
+    /// the one in [`FlowTable::changed_digests`].
+    Running(Option<S>),
+    /// Detection ended, its state dropped: no more packets are examined.
+    /// The flow's current digest.
+    Ended([u8; 20]),
 }
 
 impl<S> Flow<S> {
     fn has(&self, flag: u16) -> bool {
         self.flags & flag != 0
+    }
+
+    /// The detection state, while detection runs.
+    fn state(&self) -> Option<&S> {
+        match &self.dpi {
+            Dpi::Running(state) => state.as_ref(),
+            Dpi::Ended(_) => None,
+        }
     }
 
     /// Time of the flow's latest packet.
@@ -280,14 +300,15 @@ impl<S> Flow<S> {
         }
     }
 
-    /// The flow as a classifier sees it: client to server.
-    fn info(&self) -> FlowInfo {
-        let (client_ip, client_port) = self.key.endpoint(self.client);
-        let (server_ip, server_port) = self.key.endpoint(self.client.other());
-        let tcp_next = |side: Side| self.tcp.next(side).filter(|_| self.key.protocol == 6);
+    /// The flow, whose key is `key`, as a classifier sees it: client to
+    /// server.
+    fn info(&self, key: &FlowKey) -> FlowInfo {
+        let (client_ip, client_port) = key.endpoint(self.client);
+        let (server_ip, server_port) = key.endpoint(self.client.other());
+        let tcp_next = |side: Side| self.tcp.next(side).filter(|_| key.protocol == 6);
         FlowInfo {
-            ip_version: self.key.ip_version,
-            ip_protocol: self.key.protocol,
+            ip_version: key.ip_version,
+            ip_protocol: key.protocol,
             client_ip: *client_ip,
             client_port,
             server_ip: *server_ip,
@@ -357,6 +378,10 @@ pub struct FlowTable<C: Classifier = PortGuess> {
     flows: Slab<Flow<C::State>>,
     /// Head of the list of free slots, linked through their `next`.
     free: u32,
+    /// The IPv6 addresses of the flows' keys.
+    v6: V6Addrs,
+    /// The flows' MAC addresses.
+    macs: MacPairs,
     index: HashTable<u32>,
     hasher: FixedState,
     /// Most recently seen flow, and least recently seen.
@@ -371,6 +396,10 @@ pub struct FlowTable<C: Classifier = PortGuess> {
     /// `digest_prev`. Rare (a flow reported while still being detected),
     /// so kept here rather than in every slot.
     then_digests: HashMap<u32, [u8; 20], FixedState>,
+    /// The current digests of flows whose detection runs but already
+    /// changed the digest (flows reported while still being detected):
+    /// until detection ends, the slot has no room for it.
+    changed_digests: HashMap<u32, [u8; 20], FixedState>,
     counters: TableCounters,
     /// Flows last seen at the same instant, being put in key order.
     run: Vec<u32>,
@@ -404,6 +433,8 @@ impl<C: Classifier> FlowTable<C> {
             locals,
             flows: Slab::default(),
             free: NIL,
+            v6: V6Addrs::default(),
+            macs: MacPairs::default(),
             index: HashTable::new(),
             hasher: FixedState::with_seed(0x666c_6f77_7374_6174),
             lists: [Ends::EMPTY; CLASSES],
@@ -411,6 +442,7 @@ impl<C: Classifier> FlowTable<C> {
             live: 0,
             fragments: Fragments::default(),
             then_digests: HashMap::default(),
+            changed_digests: HashMap::default(),
             counters: TableCounters::default(),
             run: Vec::new(),
             intervals_began: (Timestamp::ZERO, Timestamp::ZERO),
@@ -455,10 +487,16 @@ impl<C: Classifier> FlowTable<C> {
         std::mem::take(&mut self.counters)
     }
 
-    /// Heap bytes held by the table: flow slots and index (not counting
-    /// fragment tracking, which is bounded separately).
+    /// Heap bytes held by the table: flow slots, their IPv6 and MAC
+    /// addresses, digests held aside and index (not counting fragment
+    /// tracking, which is bounded separately).
     pub fn memory_bytes(&self) -> usize {
-        self.flows.memory_bytes() + self.index.allocation_size()
+        self.flows.memory_bytes()
+            + self.v6.memory_bytes()
+            + self.macs.memory_bytes()
+            + self.then_digests.allocation_size()
+            + self.changed_digests.allocation_size()
+            + self.index.allocation_size()
     }
 
     /// Bytes of one flow slot.
@@ -494,8 +532,8 @@ impl<C: Classifier> FlowTable<C> {
         if let Some(frag) = pkt.fragment {
             self.first_fragment(idx, key, side, DatagramKey::of(pkt, frag.id), pkt.ts);
         }
-        if !self.flows.get(idx).has(DPI_DONE) {
-            self.detect(idx, side, pkt, emit);
+        if let Dpi::Running(_) = self.flows.get(idx).dpi {
+            self.detect(idx, &key, side, pkt, emit);
         }
         Observed::Flow
     }
@@ -636,7 +674,7 @@ impl<C: Classifier> FlowTable<C> {
     /// Puts flows last seen at the same instant in key order.
     fn sort_run(&self, run: &mut [u32]) {
         if run.len() > 1 {
-            run.sort_unstable_by_key(|&idx| self.flows.get(idx).key);
+            run.sort_unstable_by_key(|&idx| self.key_of(idx));
         }
     }
 
@@ -656,17 +694,22 @@ impl<C: Classifier> FlowTable<C> {
         }
     }
 
+    /// The whole key of flow `idx`.
+    fn key_of(&self, idx: u32) -> FlowKey {
+        self.v6.key(&self.flows.get(idx).key)
+    }
+
     fn find(&self, key: &FlowKey) -> Option<u32> {
         // Packets come in bursts of one flow: try the last flow found first.
         if self.last < self.flows.len() {
             let f = self.flows.get(self.last);
-            if f.has(LIVE) && f.key == *key {
+            if f.has(LIVE) && self.v6.matches(&f.key, key) {
                 return Some(self.last);
             }
         }
         let hash = hash_key(&self.hasher, key);
         self.index
-            .find(hash, |&i| self.flows.get(i).key == *key)
+            .find(hash, |&i| self.v6.matches(&self.flows.get(i).key, key))
             .copied()
     }
 
@@ -705,14 +748,13 @@ impl<C: Classifier> FlowTable<C> {
         };
 
         let flow = Flow {
-            key,
-            digest: digest::base(&self.interface, &key),
+            key: self.v6.store(&key),
             prev: NIL,
             next: NIL,
             first_seen: pkt.ts,
             sides: [SideState::default(); 2],
             tcp: TcpState::default(),
-            macs: [[0; 6]; 2],
+            macs: NO_MACS,
             classes,
             protocol: Protocol::UNKNOWN,
             application: 0,
@@ -723,7 +765,7 @@ impl<C: Classifier> FlowTable<C> {
             detection_packets: 0,
             flags: LIVE,
             class: if key.protocol == 6 { TCP_OPEN } else { OTHER },
-            dpi: None,
+            dpi: Dpi::Running(None),
         };
         let idx = match self.free {
             NIL => self.flows.push(flow),
@@ -735,9 +777,9 @@ impl<C: Classifier> FlowTable<C> {
             }
         };
         let hash = hash_key(&self.hasher, &key);
-        let (flows, hasher) = (&self.flows, &self.hasher);
+        let (flows, v6, hasher) = (&self.flows, &self.v6, &self.hasher);
         self.index
-            .insert_unique(hash, idx, |&i| hash_key(hasher, &flows.get(i).key));
+            .insert_unique(hash, idx, |&i| hash_key(hasher, &v6.key(&flows.get(i).key)));
         self.live += 1;
         self.counters.created += 1;
         self.push_front(idx);
@@ -767,8 +809,8 @@ impl<C: Classifier> FlowTable<C> {
     ) {
         let f = self.flows.get_mut(idx);
         f.sides[side.index()].add(packets, bytes, now);
-        if f.macs[side.index()] == [0; 6] {
-            f.macs[side.index()] = mac;
+        if mac != [0; 6] && self.macs.get(f.macs)[side.index()] == [0; 6] {
+            f.macs = self.macs.set(f.macs, side, mac);
         }
         f.flags |= ACTIVE;
         if self.lists[usize::from(f.class)].head != idx {
@@ -811,24 +853,25 @@ impl<C: Classifier> FlowTable<C> {
         self.counters.tcp_seq_errors += u64::from(after.seq_errors - before.seq_errors);
     }
 
-    /// Shows a packet sent by `side` to detection. The state starts with
-    /// the first packet that carries payload; detection ends when the
-    /// classifier has nothing more to learn or after
-    /// `max_detection_packets` packets.
-    fn detect<F>(&mut self, idx: u32, side: Side, pkt: &PacketMeta<'_>, emit: &mut F)
+    /// Shows a packet sent by `side` to detection (`key` is the flow's).
+    /// The state starts with the first packet that carries payload;
+    /// detection ends when the classifier has nothing more to learn or
+    /// after `max_detection_packets` packets.
+    fn detect<F>(&mut self, idx: u32, key: &FlowKey, side: Side, pkt: &PacketMeta<'_>, emit: &mut F)
     where
         F: FnMut(FlowEvent, &FlowView<'_>),
     {
         let f = self.flows.get_mut(idx);
         f.detection_packets = f.detection_packets.saturating_add(1);
-        let info = f.info();
+        let info = f.info(key);
+        let from_client = side == f.client;
         let done = match &mut f.dpi {
-            Some(state) => self.classifier.inspect(state, &info, pkt, side == f.client),
-            None if !pkt.payload.is_empty() => {
-                let state = f.dpi.insert(self.classifier.start(&info));
-                self.classifier.inspect(state, &info, pkt, side == f.client)
+            Dpi::Running(Some(state)) => self.classifier.inspect(state, &info, pkt, from_client),
+            Dpi::Running(state @ None) if !pkt.payload.is_empty() => {
+                let state = state.insert(self.classifier.start(&info));
+                self.classifier.inspect(state, &info, pkt, from_client)
             }
-            None => false,
+            _ => false,
         };
         if done || f.detection_packets >= self.cfg.max_detection_packets {
             self.finish_detection(idx, emit);
@@ -844,30 +887,40 @@ impl<C: Classifier> FlowTable<C> {
     where
         F: FnMut(FlowEvent, &FlowView<'_>),
     {
-        let f = self.flows.get_mut(idx);
-        if f.has(DPI_DONE) {
+        let f = self.flows.get(idx);
+        if let Dpi::Ended(_) = f.dpi {
             return;
         }
-        f.flags |= DPI_DONE;
-        let before = (f.protocol, f.application, f.has(GUESSED), f.digest);
+        // What detection says of the flow, with the digest it changed, if
+        // any (else the digest is the first one).
+        let answer = |t: &Self, f: &Flow<C::State>| {
+            let changed = t.changed_digests.get(&idx).copied();
+            (f.protocol, f.application, f.has(GUESSED), changed)
+        };
+        let before = answer(self, f);
         self.classify(idx);
-        let f = self.flows.get_mut(idx);
+        let f = self.flows.get(idx);
         if !f.has(DETECTED) {
-            f.flags |= DETECTED;
+            self.flows.get_mut(idx).flags |= DETECTED;
             self.emit(idx, FlowEvent::Detected, emit);
-        } else if before != (f.protocol, f.application, f.has(GUESSED), f.digest) {
-            f.flags |= UPDATED;
+        } else if before != answer(self, f) {
+            self.flows.get_mut(idx).flags |= UPDATED;
             self.emit(idx, FlowEvent::Detected, emit);
         }
-        self.flows.get_mut(idx).dpi = None;
+        let digest = self
+            .changed_digests
+            .remove(&idx)
+            .unwrap_or_else(|| digest::base(&self.interface, &self.key_of(idx)));
+        self.flows.get_mut(idx).dpi = Dpi::Ended(digest);
     }
 
-    /// Takes the classifier's current answer for the flow: protocol,
-    /// application, flags and, when they add metadata, the digest of them
-    /// (a `flow` record carries the digest of what it says).
+    /// Takes the classifier's current answer for the flow, whose detection
+    /// runs: protocol, application, flags and, when they add metadata, the
+    /// digest of them (a `flow` record carries the digest of what it says).
     fn classify(&mut self, idx: u32) {
+        let key = self.key_of(idx);
         let f = self.flows.get_mut(idx);
-        let outcome = self.classifier.outcome(f.dpi.as_ref(), &f.info());
+        let outcome = self.classifier.outcome(f.state(), &f.info(&key));
         f.protocol = outcome.protocol;
         f.application = outcome.application;
         f.flags &= !(GUESSED | DNS_HIT);
@@ -877,16 +930,17 @@ impl<C: Classifier> FlowTable<C> {
         if outcome.dns_cache_hit {
             f.flags |= DNS_HIT;
         }
-        let host = f.dpi.as_ref().map_or("", |s| {
+        let host = f.state().map_or("", |s| {
             self.classifier.metadata(s).host_server_name.as_str()
         });
         if f.protocol != Protocol::UNKNOWN || f.application != 0 || !host.is_empty() {
             let digest =
-                digest::with_metadata(&self.interface, &f.key, f.protocol.0, f.application, host);
-            if f.has(DIGEST_CHANGED) && digest != f.digest {
-                self.then_digests.insert(idx, f.digest);
+                digest::with_metadata(&self.interface, &key, f.protocol.0, f.application, host);
+            if let Some(then) = self.changed_digests.insert(idx, digest)
+                && then != digest
+            {
+                self.then_digests.insert(idx, then);
             }
-            f.digest = digest;
             f.flags |= DIGEST_CHANGED;
         }
     }
@@ -994,13 +1048,14 @@ impl<C: Classifier> FlowTable<C> {
             PurgeReason::Expired => self.counters.expired += 1,
         }
         self.then_digests.remove(&idx);
-        let key = self.flows.get(idx).key;
-        let hash = hash_key(&self.hasher, &key);
+        let hash = hash_key(&self.hasher, &self.key_of(idx));
         if let Ok(entry) = self.index.find_entry(hash, |&i| i == idx) {
             entry.remove();
         }
         self.unlink(idx);
         let f = self.flows.get_mut(idx);
+        self.v6.release(&f.key);
+        self.macs.release(f.macs);
         f.flags = 0;
         f.next = self.free;
         self.free = idx;
@@ -1013,28 +1068,40 @@ impl<C: Classifier> FlowTable<C> {
         F: FnMut(FlowEvent, &FlowView<'_>),
     {
         let f = self.flows.get(idx);
-        // Recomputed rather than kept: 20 bytes less in every slot, for a
-        // SHA-1 block per record encoded of a flow detection named.
-        let first_digest = || digest::base(&self.interface, &f.key);
+        let key = self.key_of(idx);
+        let macs = self.macs.get(f.macs);
+        // The first digest is recomputed rather than kept: 20 bytes less in
+        // every slot, for a SHA-1 block per record encoded of a flow
+        // detection named, or of one whose detection runs and has not
+        // changed it.
+        let first_digest = || digest::base(&self.interface, &key);
+        let digest = match &f.dpi {
+            Dpi::Running(_) => self
+                .changed_digests
+                .get(&idx)
+                .copied()
+                .unwrap_or_else(first_digest),
+            Dpi::Ended(digest) => *digest,
+        };
         let digest_prev = f.has(DIGEST_CHANGED).then(|| DigestPrev {
             first: &first_digest,
             then: self.then_digests.get(&idx).copied(),
         });
         let endpoint = |side: Side| {
-            let (addr, port) = f.key.endpoint(side);
+            let (addr, port) = key.endpoint(side);
             Endpoint {
-                ip: ip_addr(f.key.ip_version, addr),
+                ip: ip_addr(key.ip_version, addr),
                 port,
-                mac: f.macs[side.index()],
+                mac: macs[side.index()],
                 class: f.classes[side.index()],
             }
         };
         let (local, other) = (f.local, f.local.other());
         let view = FlowView {
-            key: f.key,
-            ip_version: f.key.ip_version,
-            ip_protocol: f.key.protocol,
-            vlan_id: f.key.vlan_id,
+            key,
+            ip_version: key.ip_version,
+            ip_protocol: key.protocol,
+            vlan_id: key.vlan_id,
             ip_dscp: f.dscp,
             local: endpoint(local),
             other: endpoint(other),
@@ -1042,7 +1109,7 @@ impl<C: Classifier> FlowTable<C> {
             local_origin: f.client == local,
             first_seen: f.first_seen,
             last_seen: f.last_seen(),
-            digest: f.digest,
+            digest,
             digest_prev,
             detection: Detection {
                 protocol: f.protocol,
@@ -1054,14 +1121,13 @@ impl<C: Classifier> FlowTable<C> {
                 updated: f.has(UPDATED),
                 dns_cache_hit: f.has(DNS_HIT),
                 meta: f
-                    .dpi
-                    .as_ref()
+                    .state()
                     .map_or(Metadata::none(), |s| self.classifier.metadata(s)),
             },
             local_stats: f.sides[local.index()].stats(f.tcp.flags_sent[local.index()]),
             other_stats: f.sides[other.index()].stats(f.tcp.flags_sent[other.index()]),
-            tcp: (f.key.protocol == 6).then_some(f.tcp.interval),
-            tcp_total: (f.key.protocol == 6).then_some(f.tcp.total),
+            tcp: (key.protocol == 6).then_some(f.tcp.interval),
+            tcp_total: (key.protocol == 6).then_some(f.tcp.total),
         };
         emit(event, &view);
     }
