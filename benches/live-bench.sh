@@ -3,10 +3,12 @@
 # capturer, the highest offered rate it receives with zero loss, the rate
 # it receives at twice that, and its CPU per packet at 50k pps.
 #
-#   benches/live-bench.sh [SECS] [RATES]
+#   [XDP_MODE=native] [CAPTURERS="af_xdp-r2c libpcap-r2c"] benches/live-bench.sh [SECS] [RATES]
 #     SECS   seconds of traffic per step (default 3)
 #     RATES  offered rates to try, packets/s (default
 #            "25000 50000 100000 150000 200000 300000 400000 600000 800000")
+#     XDP_MODE  AF_XDP's mode (default generic; veth also runs native, copy)
+#     CAPTURERS which to run (default: all, as listed below)
 #
 # The sender is `blast` (benches/src/bin/blast.rs): AF_PACKET sockets with
 # sendmmsg(2) and the qdisc bypassed, paced to the rate, replaying the
@@ -56,6 +58,8 @@ fi
 
 secs=${1:-3}
 rates=${2:-"25000 50000 100000 150000 200000 300000 400000 600000 800000"}
+xdp_mode=${XDP_MODE:-generic}
+capturers=${CAPTURERS:-"af_xdp-r2c af_xdp-1 af_xdp-2 libpcap-r2c libpcap-1 libpcap-2 ndpi"}
 
 # Sends SECS seconds at RATE; prints "offered".
 flood() { # rate
@@ -74,7 +78,7 @@ cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 # WORKERS "r2c": run to completion (the capture thread is the worker).
 step_flowstatd() { # method workers rate
   local method=$1 workers=$2 rate=$3 extra="" inline=false
-  [ "$method" = af_xdp ] && extra='xdp_mode = "generic"'
+  [ "$method" = af_xdp ] && extra="xdp_mode = \"$xdp_mode\""
   if [ "$workers" = r2c ]; then
     inline=true workers=1
     [ "$method" = af_xdp ] && extra+=$'\nqueues = [0]'
@@ -147,7 +151,7 @@ step() { # capturer rate
 }
 
 printf '%-26s %9s %11s %11s %9s %8s %9s\n' capturer offered/s offered received dropped lost "us/pkt"
-for capturer in af_xdp-r2c af_xdp-1 af_xdp-2 libpcap-r2c libpcap-1 libpcap-2 ndpi; do
+for capturer in $capturers; do
   best=0
   for rate in $rates; do
     read -r offered got drop cpu < <(step "$capturer" "$rate")
