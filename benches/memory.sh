@@ -13,10 +13,11 @@
 #           waits for one): genflows.py N 2 udp
 #   syn     one TCP SYN: genflows.py N 1 syn
 #   corpus  the corpus's flows, each round of it on a VLAN of its own
-#           (mkcapture --vlan-per-round): 2,630 rounds make 1M flows
+#           (mkcapture --vlan-per-round): 570 rounds of about 1,770 flows
+#           make 1M flows (7.7 GB)
 # benches/memory.toml keeps every flow to the end (no flow expires, and
 # max_flows leaves room).
-# Captures are built once in benches/data/ (the corpus one is 4 GB).
+# Captures are built once in benches/data/ (the corpus one is 7.7 GB).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -59,7 +60,7 @@ print(sum(json.loads(l)["flows_purged"] for l in open(sys.argv[1])))' /tmp/flows
 printf '%-8s %8s %12s %12s %10s %12s\n' kind workers "flows" "RSS KiB" "file MiB" "bytes/flow"
 for kind in udp syn corpus; do
   case $kind in
-    corpus) small=3 large=2630 ;;
+    corpus) small=3 large=570 ;;
     *) small=1000 large=1000000 ;;
   esac
   a=$(capture $kind $small)
