@@ -195,21 +195,11 @@ fn registry() -> MutexGuard<'static, BTreeMap<IfKey, Attached>> {
 /// `ip netns exec` arranges); a thread that entered another namespace
 /// with setns(2) alone still sees the old one here.
 pub fn rx_queue_count(interface: &str) -> Result<u32, CaptureError> {
-    if interface.is_empty() || interface.contains('/') {
-        return Err(interface_error(interface, "not a valid interface name"));
-    }
-    let dir = format!("/sys/class/net/{interface}/queues");
-    let entries = std::fs::read_dir(&dir).map_err(|e| {
-        if e.kind() == io::ErrorKind::NotFound {
-            interface_error(interface, live::NO_SUCH_INTERFACE)
-        } else {
-            interface_error(interface, format!("cannot list {dir}: {e}"))
-        }
-    })?;
+    let dir = sysfs_path(interface, "queues")?;
+    let entries = std::fs::read_dir(&dir).map_err(|e| sysfs_error(interface, "list", &dir, &e))?;
     let mut count = 0;
     for entry in entries {
-        let entry =
-            entry.map_err(|e| interface_error(interface, format!("cannot list {dir}: {e}")))?;
+        let entry = entry.map_err(|e| sysfs_error(interface, "list", &dir, &e))?;
         if entry.file_name().as_encoded_bytes().starts_with(b"rx-") {
             count += 1;
         }
@@ -223,20 +213,32 @@ pub fn rx_queue_count(interface: &str) -> Result<u32, CaptureError> {
     Ok(count)
 }
 
+/// `/sys/class/net/INTERFACE/LEAF`, for a valid interface name.
+fn sysfs_path(interface: &str, leaf: &str) -> Result<String, CaptureError> {
+    if interface.is_empty() || interface.contains('/') {
+        return Err(interface_error(interface, "not a valid interface name"));
+    }
+    Ok(format!("/sys/class/net/{interface}/{leaf}"))
+}
+
+/// Why `path`, a sysfs file of `interface`, could not be read (`doing`:
+/// "read" or "list"): the interface is missing, or the OS's reason.
+fn sysfs_error(interface: &str, doing: &str, path: &str, e: &io::Error) -> CaptureError {
+    if e.kind() == io::ErrorKind::NotFound {
+        interface_error(interface, live::NO_SUCH_INTERFACE)
+    } else {
+        interface_error(interface, format!("cannot {doing} {path}: {e}"))
+    }
+}
+
 /// The UMEM frame size for `interface`: 2048 bytes when its largest frame
 /// (the MTU, an Ethernet header and two VLAN tags) fits one after XDP's
 /// 256 bytes of headroom, else 4096. Half the memory a frame, or twice the
 /// frames for the same memory.
 pub fn frame_size_for(interface: &str) -> Result<u32, CaptureError> {
-    let path = format!("/sys/class/net/{interface}/mtu");
+    let path = sysfs_path(interface, "mtu")?;
     let mtu: u32 = std::fs::read_to_string(&path)
-        .map_err(|e| {
-            if e.kind() == io::ErrorKind::NotFound {
-                interface_error(interface, live::NO_SUCH_INTERFACE)
-            } else {
-                interface_error(interface, format!("cannot read {path}: {e}"))
-            }
-        })?
+        .map_err(|e| sysfs_error(interface, "read", &path, &e))?
         .trim()
         .parse()
         .map_err(|e| interface_error(interface, format!("{path}: {e}")))?;
@@ -853,7 +855,8 @@ impl XdpSource {
             .check()
             .map_err(|r| error(format!("bad AF_XDP configuration: {r}")))?;
         let ifindex = live::if_index(interface)?;
-        if let Ok(queues) = rx_queue_count(interface) {
+        let queues = rx_queue_count(interface).ok();
+        if let Some(queues) = queues {
             if config.queue >= queues {
                 return Err(error(format!(
                     "no RX queue {}: the interface has {queues} (0-{})",
@@ -868,7 +871,7 @@ impl XdpSource {
         let attempts = attempts(config, attached).map_err(error)?;
         // Room for a socket on every queue (on as many as a queue number
         // allows, if sysfs cannot tell).
-        let queues = rx_queue_count(interface).unwrap_or(config.queue + 1);
+        let queues = queues.unwrap_or(config.queue + 1);
         let mut failures = Vec::new();
         for attempt in attempts {
             library_log::clear();
