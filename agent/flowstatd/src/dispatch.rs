@@ -361,17 +361,29 @@ mod tests {
     use super::*;
     use flowstat_core::Timestamp;
 
+    /// An IPv4 packet of IP protocol `protocol` from 10.0.0.1:`from` to
+    /// 10.0.0.2:`to`.
+    fn packet(protocol: u8, from: u16, to: u16) -> PacketMeta<'static> {
+        let mut p = PacketMeta::new(Timestamp::ZERO, 60);
+        p.ip_version = 4;
+        p.protocol = protocol;
+        p.src_ip[..4].copy_from_slice(&[10, 0, 0, 1]);
+        p.dst_ip[..4].copy_from_slice(&[10, 0, 0, 2]);
+        (p.src_port, p.dst_port) = (from, to);
+        p
+    }
+
+    /// `p` the other way.
+    fn reversed(p: PacketMeta<'static>) -> PacketMeta<'static> {
+        let mut r = p;
+        (r.src_ip, r.dst_ip, r.src_port, r.dst_port) = (p.dst_ip, p.src_ip, p.dst_port, p.src_port);
+        r
+    }
+
     #[test]
     fn both_directions_and_every_fragment_pick_the_same_worker() {
-        let mut a = PacketMeta::new(Timestamp::ZERO, 60);
-        a.ip_version = 4;
-        a.protocol = 17;
-        a.src_ip[..4].copy_from_slice(&[10, 0, 0, 1]);
-        a.dst_ip[..4].copy_from_slice(&[10, 0, 0, 2]);
-        a.src_port = 1234;
-        a.dst_port = 53;
-        let mut b = a;
-        (b.src_ip, b.dst_ip, b.src_port, b.dst_port) = (a.dst_ip, a.src_ip, a.dst_port, a.src_port);
+        let a = packet(17, 1234, 53);
+        let b = reversed(a);
         let mut frag = a;
         (frag.src_port, frag.dst_port) = (0, 0);
         for n in 1..9 {
@@ -385,21 +397,14 @@ mod tests {
 
     #[test]
     fn a_handshake_across_two_sockets_is_found_once() {
-        let mut syn = PacketMeta::new(Timestamp::ZERO, 60);
-        syn.ip_version = 4;
-        syn.protocol = 6;
-        syn.src_ip[..4].copy_from_slice(&[10, 0, 0, 1]);
-        syn.dst_ip[..4].copy_from_slice(&[10, 0, 0, 2]);
-        (syn.src_port, syn.dst_port) = (40_000, 443);
+        let mut syn = packet(6, 40_000, 443);
         syn.tcp = Some(TcpInfo {
             seq: 1,
             ack: 0,
             flags: TcpInfo::SYN,
             window: 0,
         });
-        let mut syn_ack = syn;
-        (syn_ack.src_ip, syn_ack.dst_ip) = (syn.dst_ip, syn.src_ip);
-        (syn_ack.src_port, syn_ack.dst_port) = (443, 40_000);
+        let mut syn_ack = reversed(syn);
         syn_ack.tcp = Some(TcpInfo {
             flags: TcpInfo::SYN | TcpInfo::ACK,
             ..syn.tcp.unwrap()
