@@ -133,7 +133,7 @@ impl SplitWatch {
     /// Handshakes remembered (a slot each; a newer one takes the slot).
     const SLOTS: usize = 1 << 14;
 
-    /// Notes `pkt`, which came on socket `socket` (below 255). True the
+    /// Notes `pkt`, which came on socket `socket` (below 65,535). True the
     /// first time a handshake is found split, for the caller to say so.
     pub fn saw(&self, socket: usize, pkt: &PacketMeta<'_>) -> bool {
         if pkt.tcp.is_none_or(|t| t.flags & TcpInfo::SYN == 0) {
@@ -142,11 +142,11 @@ impl SplitWatch {
         let (a, b) = ((pkt.src_ip, pkt.src_port), (pkt.dst_ip, pkt.dst_port));
         let (a, b) = if a <= b { (a, b) } else { (b, a) };
         let hash = self.hasher.hash_one((pkt.ip_version, pkt.vlan_id, a, b));
-        let tag = hash & !0xff;
+        let tag = hash & !0xffff;
         let mark = tag | (socket as u64 + 1);
         let slot = &self.marks[hash as usize % Self::SLOTS];
         let before = slot.swap(mark, Ordering::Relaxed);
-        before & !0xff == tag
+        before & !0xffff == tag
             && before != mark
             && before != 0
             && !self.found.swap(true, Ordering::Relaxed)
