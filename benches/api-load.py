@@ -3,12 +3,14 @@
 API, with the API and no client, and with 50 clients long-polling
 `/events/json` and 10 streaming `/stream` (curl), as issue 15 asks.
 
-    benches/api-load.py [CAPTURE] [RUNS]
+    benches/api-load.py [CAPTURE] [RUNS] [TYPES]
 
 For each case: the replay's wall time, flowstatd's own CPU time (user +
 system: what the agent spent, apart from the clients' CPU on the same
 cores), its peak RSS, and the records its file sink wrote (none may be
-lost to the API). Medians over RUNS (default 5). The config is
+lost to the API). Medians over RUNS (default 5). The streams take every
+record, or the record types TYPES names (e.g. event,agent_status, what the
+dashboard streams). The config is
 benches/analytics.toml (10 flow definitions, thresholds: events to
 long-poll for).
 """
@@ -26,6 +28,7 @@ import urllib.request
 
 capture = sys.argv[1] if len(sys.argv) > 1 else "benches/data/vlan-rounds-20.pcap"
 runs = int(sys.argv[2]) if len(sys.argv) > 2 else 5
+types = sys.argv[3] if len(sys.argv) > 3 else ""
 flowstatd = "target/release/flowstatd"
 config = "benches/analytics.toml"
 assert shutil.which("curl"), "curl is needed"
@@ -66,7 +69,8 @@ def run(case):
         for c in clients:
             c.start()
         # Each stream reconnects until the agent is up, then reads to the end.
-        loop = f"until curl -sfN {base}/stream -o /dev/null; do kill -0 {agent.pid} 2>/dev/null || exit; sleep 0.002; done"
+        url = f"{base}/stream" + (f"?types={types}" if types else "")
+        loop = f"until curl -sfN '{url}' -o /dev/null; do kill -0 {agent.pid} 2>/dev/null || exit; sleep 0.002; done"
         streams = [subprocess.Popen(["sh", "-c", loop]) for _ in range(10)]
     _, status, usage = os.wait4(agent.pid, 0)
     wall = time.perf_counter() - start
@@ -87,7 +91,7 @@ results = {c: [] for c in cases}
 for _ in range(runs):
     for c in cases:
         results[c].append(run(c))
-print(f"{capture}, {runs} runs each (medians), {os.cpu_count()} cores")
+print(f"{capture}, {runs} runs each (medians), {os.cpu_count()} cores, streams of {types or 'every record'}")
 print(f"{'case':34} {'wall s':>7} {'cpu s':>7} {'RSS MiB':>8} {'records':>9}")
 base_wall = base_cpu = None
 for c in cases:
