@@ -466,12 +466,20 @@ fn run_to_completion_takes_each_rx_queue_and_warns_of_a_flow_split_across_them()
 
     // The kernel picks a TX queue by a hash of the flow that is the same
     // both ways: one queue has the whole flow, as the replay counts it.
-    let (ns, mut agent) = start("q-whole");
-    ns.send(&curl, 10_000);
-    assert!(agent.stop().success(), "{}", agent.log());
-    let log = agent.log();
-    assert!(!log.contains("two RX queues"), "{log}");
-    assert_eq!(totals(&read_records(&out)), want, "{log}");
+    // (A run that dropped frames under the rest of the suite cannot be
+    // compared: it runs again, at most 3 times.)
+    for attempt in 1..=3 {
+        let (ns, mut agent) = start("q-whole");
+        ns.send(&curl, 10_000);
+        assert!(agent.stop().success(), "{}", agent.log());
+        let (records, log) = (read_records(&out), agent.log());
+        assert!(!log.contains("two RX queues"), "{log}");
+        if vb_drops(&records) == 0 {
+            assert_eq!(totals(&records), want, "{log}");
+            break;
+        }
+        assert!(attempt < 3, "frames dropped in each of 3 runs\n{log}");
+    }
 
     // Each CPU sends on a TX queue of its own (XPS), the client's frames
     // from CPU 0 and the server's from CPU 1: the handshake is split.
