@@ -725,9 +725,10 @@ fn try_open(
     queues: u32,
     existing: Option<&Program>,
 ) -> Result<(Xsk, Vec<FrameDesc>, Option<Program>), io::Error> {
-    let new = match existing {
-        Some(_) => None,
-        None => Some(Program::attach(ifindex, queues, attempt.mode)?),
+    let mut new = None;
+    let program = match existing {
+        Some(program) => program,
+        None => &*new.insert(Program::attach(ifindex, queues, attempt.mode)?),
     };
     let busy_until = Instant::now() + BUSY_WAIT;
     let (xsk, descs) = loop {
@@ -738,10 +739,7 @@ fn try_open(
             created => break created?,
         }
     };
-    let program = existing.or(new.as_ref());
-    if let Some(program) = program {
-        program.insert(config.queue, xsk.rx.fd().as_raw_fd())?;
-    }
+    program.insert(config.queue, xsk.rx.fd().as_raw_fd())?;
     Ok((xsk, descs, new))
 }
 
