@@ -43,7 +43,7 @@ use flowstat_sinks::SinkRuntime;
 use ipnet::IpNet;
 
 use crate::config::{CaptureSection, Config, Role};
-use crate::dispatch::{Dispatcher, PacketBatch, SplitWatch, unsupported_link_warning};
+use crate::dispatch::{Dispatcher, PacketBatch, Spares, SplitWatch, unsupported_link_warning};
 use crate::ifaces::{self, KernelStats};
 use crate::interval::{
     CapturePart, IntervalClock, Reducer, SourceReport, WorkerReport, merge_reports,
@@ -249,38 +249,6 @@ struct CaptureShared {
     /// Frames received and dropped by the capture layer, since start.
     received: u64,
     dropped: u64,
-}
-
-/// Emptied batches on their way back from the flow workers to the capture
-/// threads: a batch keeps its buffers, so handing frames over allocates,
-/// grows and frees nothing (across threads, that costs allocator work and
-/// fresh pages for every batch).
-#[derive(Clone)]
-struct Spares(Sender<PacketBatch>, Receiver<PacketBatch>);
-
-impl Spares {
-    /// Keeps at most `n` batches.
-    fn new(n: usize) -> Self {
-        let (tx, rx) = bounded(n);
-        Spares(tx, rx)
-    }
-
-    /// An empty batch for `source`'s packets.
-    fn take(&self, source: usize) -> PacketBatch {
-        match self.1.try_recv() {
-            Ok(mut batch) => {
-                batch.source = source;
-                batch
-            }
-            Err(_) => PacketBatch::new(source),
-        }
-    }
-
-    /// Gives `batch` back, emptied (or frees it when enough are kept).
-    fn give(&self, mut batch: PacketBatch) {
-        batch.clear();
-        let _ = self.0.try_send(batch);
-    }
 }
 
 /// Where a capture thread's packets go.
@@ -602,7 +570,9 @@ impl Agent {
         let mut packet_queues = Vec::new();
         // A few batches in flight per worker and capture are all a steady
         // flow of frames needs; a burst's extra batches are freed.
-        let spares = Spares::new(4 * n_workers * captures.len().max(1));
+        let spares = Spares::new(4 * n_workers * captures.len().max(1), || {
+            PacketBatch::new(0)
+        });
         let mut idle_workers = Vec::new();
         for i in 0..n_workers {
             let mut worker = pipeline.worker(&limit, plugins(&pipeline), wanted);

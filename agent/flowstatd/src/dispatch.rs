@@ -7,6 +7,7 @@
 use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
+use crossbeam_channel::{Receiver, Sender, bounded};
 use flowstat_core::{
     DecodeError, Frame, InterfaceCounters, Layers, LinkType, PacketMeta, TcpInfo, Timestamp,
 };
@@ -235,6 +236,39 @@ fn count_frame(
             c.discarded += 1;
             c.discarded_bytes += len;
         }
+    }
+}
+
+/// Emptied batches on their way back from the flow workers to the thread
+/// that fills them: a batch keeps its buffers, so handing frames over
+/// allocates, grows and frees nothing (across threads, that costs
+/// allocator work and fresh pages for every batch).
+#[derive(Clone)]
+pub struct Spares {
+    tx: Sender<PacketBatch>,
+    rx: Receiver<PacketBatch>,
+    /// A batch when none is spare.
+    make: fn() -> PacketBatch,
+}
+
+impl Spares {
+    /// Keeps at most `n` batches; `make` makes one when none is spare.
+    pub fn new(n: usize, make: fn() -> PacketBatch) -> Self {
+        let (tx, rx) = bounded(n);
+        Spares { tx, rx, make }
+    }
+
+    /// An empty batch for `source`'s packets.
+    pub fn take(&self, source: usize) -> PacketBatch {
+        let mut batch = self.rx.try_recv().unwrap_or_else(|_| (self.make)());
+        batch.source = source;
+        batch
+    }
+
+    /// Gives `batch` back, emptied (or frees it when enough are kept).
+    pub fn give(&self, mut batch: PacketBatch) {
+        batch.clear();
+        let _ = self.tx.try_send(batch);
     }
 }
 

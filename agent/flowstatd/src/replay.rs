@@ -26,7 +26,7 @@ use flowstat_plugins::CorePlugin;
 use flowstat_sinks::SinkRuntime;
 use indicatif::{HumanCount, ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 
-use crate::dispatch::{Dispatched, Dispatcher, PacketBatch, unsupported_link_warning};
+use crate::dispatch::{Dispatched, Dispatcher, PacketBatch, Spares, unsupported_link_warning};
 use crate::interval::{CapturePart, IntervalClock, Reducer, WorkerReport};
 use crate::merge::{Lane, Merger, Out, PUBLISH_BATCH, SETTLE_TIMEOUT};
 use crate::pipeline::PipelineConfig;
@@ -445,7 +445,7 @@ struct Others {
     inputs: Vec<Sender<Input>>,
     batches: Vec<PacketBatch>,
     /// Batches the workers are done with, to be filled again.
-    spare: Receiver<PacketBatch>,
+    spares: Spares,
     /// The sequence number each worker was last sent a batch at.
     told: Vec<u64>,
     /// The last sequence number dispatched.
@@ -472,7 +472,7 @@ impl Threads {
         sinks: SinkRuntime,
     ) -> Self {
         let wanted = sinks.wanted();
-        let (spare_tx, spare) = bounded(n * QUEUE);
+        let spares = Spares::new(n * QUEUE, new_batch);
         let mut inputs = Vec::new();
         let mut outputs = Vec::new();
         let mut workers = Vec::new();
@@ -480,9 +480,9 @@ impl Threads {
             let (in_tx, in_rx) = bounded(QUEUE);
             let (out_tx, out_rx) = bounded(QUEUE);
             let worker = cfg.worker(limit, core_plugins(cfg), wanted);
-            let spare = spare_tx.clone();
+            let spares = spares.clone();
             workers.push(spawn(&format!("flowstat-work{i}"), move || {
-                work(worker, &in_rx, Lane::new(out_tx), &spare)
+                work(worker, &in_rx, Lane::new(out_tx), &spares)
             }));
             inputs.push(in_tx);
             outputs.push(out_rx);
@@ -494,7 +494,7 @@ impl Threads {
             local: cfg.worker(limit, core_plugins(cfg), wanted),
             others: Others {
                 batches: (1..n).map(|_| new_batch()).collect(),
-                spare,
+                spares,
                 told: vec![0; n - 1],
                 seq: 0,
                 sources: 0,
@@ -559,9 +559,8 @@ impl Others {
 
     /// Sends worker `w` its batch, stamped with the latest sequence number.
     fn send_batch(&mut self, w: usize) {
-        let fresh = self.spare.try_recv().unwrap_or_else(|_| new_batch());
+        let fresh = self.spares.take(self.batches[w].source);
         let mut batch = std::mem::replace(&mut self.batches[w], fresh);
-        self.batches[w].source = batch.source;
         batch.upto = self.seq;
         self.told[w] = self.seq;
         self.send_merging(w, Input::Packets(batch));
@@ -693,22 +692,16 @@ fn new_batch() -> PacketBatch {
 
 /// A worker thread: batches from the reader; records and reports to the
 /// merger, a message per batch; emptied batches back to the reader.
-fn work(
-    mut worker: FlowWorker,
-    inputs: &Receiver<Input>,
-    mut out: Lane,
-    spare: &Sender<PacketBatch>,
-) {
+fn work(mut worker: FlowWorker, inputs: &Receiver<Input>, mut out: Lane, spares: &Spares) {
     for input in inputs {
         match input {
             Input::Open(name, internal) => {
                 worker.open_source(&name, internal);
             }
-            Input::Packets(mut batch) => {
+            Input::Packets(batch) => {
                 batch.run(&mut worker, &mut out);
                 out.send();
-                batch.clear();
-                let _ = spare.try_send(batch);
+                spares.give(batch);
             }
         }
     }
