@@ -361,6 +361,7 @@ async fn prometheus(State(s): State<ApiState>) -> Response {
 mod tests {
     use axum::body::Body;
     use axum::http::Request;
+    use flowstat_core::{KindSet, RecordKind};
     use tower::ServiceExt;
 
     use super::*;
@@ -389,6 +390,53 @@ mod tests {
                 "{path}"
             );
         }
+    }
+
+    async fn logged_flows(app: &Router) -> serde_json::Value {
+        let req = Request::get("/flows/json?flowID=0")
+            .body(Body::empty())
+            .unwrap();
+        let res = app.clone().oneshot(req).await.unwrap();
+        let body = axum::body::to_bytes(res.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        serde_json::from_slice(&body).unwrap()
+    }
+
+    /// Writes a record of `kind` to the API's sink.
+    fn write(sink: &mut crate::ApiSink, kind: RecordKind, n: u32) {
+        use flowstat_core::Sink;
+        let json = format!(r#"{{"type":"{}","n":{n}}}"#, kind.as_str()).into_bytes();
+        let record = std::sync::Arc::new(flowstat_core::Record { kind, json });
+        sink.write_shared(&record).unwrap();
+        sink.flush().unwrap();
+    }
+
+    #[tokio::test]
+    async fn the_window_keeps_the_record_types_asked_for_from_the_first_request_on() {
+        let state = ApiState::new(Default::default());
+        let app = app(state.clone(), &ApiConfig::default());
+        let mut sink = crate::ApiSink::new(state.clone());
+        write(&mut sink, RecordKind::FlowPurge, 1);
+        // Nobody asked for flow_purge yet: nothing was kept.
+        assert_eq!(logged_flows(&app).await, serde_json::json!([]));
+        write(&mut sink, RecordKind::AgentStatus, 2);
+        write(&mut sink, RecordKind::FlowPurge, 3);
+        // Numbered among the records kept: agent_status was not.
+        let logged = logged_flows(&app).await;
+        assert_eq!(
+            logged,
+            serde_json::json!([{"flowID": 1, "record": {"type": "flow_purge", "n": 3}}])
+        );
+        // Kept before any request: every type from then on.
+        state.keep(KindSet::ALL);
+        write(&mut sink, RecordKind::AgentStatus, 4);
+        write(&mut sink, RecordKind::FlowPurge, 5);
+        let logged = logged_flows(&app).await;
+        assert_eq!(
+            logged[1],
+            serde_json::json!({"flowID": 3, "record": {"type": "flow_purge", "n": 5}})
+        );
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use flowstat_analytics::Shared;
 use flowstat_core::analytics::Event;
-use flowstat_core::{Record, RecordKind, Snapshot};
+use flowstat_core::{KindSet, Record, RecordKind, Snapshot};
 use tokio::sync::watch;
 
 use crate::stream::Window;
@@ -88,6 +88,13 @@ impl ApiState {
     /// The latest interval.
     pub(crate) fn latest(&self) -> Arc<Latest> {
         Arc::clone(&self.0.latest.read().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// Keeps the records of `kinds` for `/stream` and `/flows/json` from
+    /// now on, before any client asks for them (`replay --linger`, for
+    /// exploring a capture afterwards).
+    pub fn keep(&self, kinds: KindSet) {
+        self.0.window.ask(kinds);
     }
 
     /// An interval ended: its snapshot and the records made of it.

@@ -2,25 +2,30 @@
 //! records in a bounded window, numbered, for `GET /stream` (Server-Sent
 //! Events, resumed with `Last-Event-ID` from within the window) and
 //! `GET /flows/json` (a long-poll of `flow_purge` records, sFlow-RT's
-//! logged flows). The sink never waits: the window drops its oldest
-//! records, and a client that falls out of it is cut and counted.
+//! logged flows). The window keeps only the record types asked for: those
+//! of every request so far, from its arrival on (`/flows/json` asks for
+//! `flow_purge`), and those of [`ApiState::keep`](crate::ApiState::keep).
+//! Holding 16 MiB of records nobody reads cost a sixth of a replay's time.
+//! The sink never waits: the window drops its oldest records, and a
+//! client that falls out of it is cut and counted.
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
+use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use axum::Json;
+use axum::body::{Body, Bytes};
 use axum::extract::{Query, State};
-use axum::http::HeaderMap;
-use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
-use flowstat_core::{Delivery, KindSet, Record, RecordKind, Sink, SinkError};
-use futures_util::Stream;
+use flowstat_core::{Delivery, GrowingKindSet, KindSet, Record, RecordKind, Sink, SinkError};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use tokio::sync::watch;
+use tokio::time::Instant;
 
 use crate::ApiState;
 
@@ -34,6 +39,8 @@ const MAX_WAIT: Duration = Duration::from_secs(60);
 /// The newest records, numbered from 1.
 pub(crate) struct Window {
     records: Mutex<Kept>,
+    /// The record types kept.
+    asked: GrowingKindSet,
     /// The newest record's number: streams wait for it to change.
     newest: watch::Sender<u64>,
     /// Stream clients cut for falling out of the window.
@@ -54,25 +61,34 @@ struct Found {
 struct Kept {
     records: VecDeque<(u64, Arc<Record>)>,
     bytes: usize,
+    /// The number of the newest record kept so far.
+    last: u64,
 }
 
 impl Window {
     pub(crate) fn new() -> Window {
         Window {
             records: Mutex::default(),
+            asked: GrowingKindSet::default(),
             newest: watch::Sender::new(0),
             cut: AtomicU64::new(0),
         }
     }
 
+    /// Keeps the records of `kinds` from now on.
+    pub(crate) fn ask(&self, kinds: KindSet) {
+        self.asked.add(kinds);
+    }
+
     /// Adds records (taking them from `records`), numbering them on.
     fn push(&self, records: &mut Vec<Arc<Record>>) {
         let mut kept = self.records.lock().unwrap_or_else(PoisonError::into_inner);
-        let mut seq = kept.records.back().map_or(0, |(seq, _)| *seq);
+        let before = kept.last;
         for record in records.drain(..) {
-            seq += 1;
+            kept.last += 1;
             // What the record holds on to, not just its text.
             kept.bytes += record.json.capacity();
+            let seq = kept.last;
             kept.records.push_back((seq, record));
         }
         while kept.records.len() > WINDOW_RECORDS || kept.bytes > WINDOW_BYTES {
@@ -80,8 +96,11 @@ impl Window {
                 kept.bytes -= old.json.capacity();
             }
         }
+        let newest = kept.last;
         drop(kept);
-        self.newest.send_replace(seq);
+        if newest > before {
+            self.newest.send_replace(newest);
+        }
     }
 
     /// Records after number `after` of the kinds in `kinds`, at most
@@ -147,8 +166,12 @@ impl Sink for ApiSink {
         self.write_shared(&Arc::new(record.clone()))
     }
 
-    /// Keeps the runtime's shared record: no copy.
+    /// Keeps the runtime's shared record, if its type was asked for: no
+    /// copy. (One not kept is freed as soon as the other sinks are done.)
     fn write_shared(&mut self, record: &Arc<Record>) -> Result<Delivery, SinkError> {
+        if !self.state.window().asked.get().contains(record.kind) {
+            return Ok(Delivery::Sent);
+        }
         self.pending.push(Arc::clone(record));
         if self.pending.len() >= SINK_BATCH {
             self.flush()?;
@@ -200,12 +223,15 @@ pub(crate) async fn stream(
     let resume = headers
         .get("last-event-id")
         .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    s.window().ask(kinds);
     let cursor = resume.unwrap_or_else(|| s.window().newest());
     let newest = s.window().newest.subscribe();
-    let events = futures_util::stream::unfold(
-        (s, newest, cursor),
-        move |(s, mut newest, mut cursor)| async move {
+    let frames = futures_util::stream::unfold(
+        (s, newest, cursor, Instant::now()),
+        move |(s, mut newest, mut cursor, mut sent)| async move {
             loop {
+                // What comes within a gap goes out together.
+                tokio::time::sleep_until(sent + SEND_GAP).await;
                 let found = s.window().after(cursor, kinds, 256);
                 if found.gone {
                     // Fell out of the window: cut, as a slow socket client is.
@@ -214,30 +240,54 @@ pub(crate) async fn stream(
                 }
                 cursor = found.upto;
                 if !found.records.is_empty() {
-                    let events: Vec<Result<Event, Infallible>> = found
-                        .records
-                        .into_iter()
-                        .map(|(seq, record)| {
-                            Ok(Event::default()
-                                .id(seq.to_string())
-                                .event(record.kind.as_str())
-                                .data(String::from_utf8_lossy(&record.json)))
-                        })
-                        .collect();
-                    return Some((futures_util::stream::iter(events), (s, newest, cursor)));
+                    sent = Instant::now();
+                    let frames = frames(&found.records);
+                    return Some((Ok::<_, Infallible>(frames), (s, newest, cursor, sent)));
                 }
                 newest.borrow_and_update();
-                if cursor >= s.window().newest() && newest.changed().await.is_err() {
-                    return None;
+                if cursor >= s.window().newest() {
+                    match tokio::time::timeout(KEEP_ALIVE, newest.changed()).await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(_)) => return None,
+                        // A comment, so that proxies and clients see the
+                        // stream alive.
+                        Err(_) => {
+                            let comment = Bytes::from_static(b":\n\n");
+                            return Some((Ok(comment), (s, newest, cursor, sent)));
+                        }
+                    }
                 }
             }
         },
     );
-    let flat: std::pin::Pin<Box<dyn Stream<Item = Result<Event, Infallible>> + Send>> =
-        Box::pin(futures_util::StreamExt::flatten(events));
-    Sse::new(flat)
-        .keep_alive(KeepAlive::default())
+    (
+        [
+            (header::CONTENT_TYPE, "text/event-stream"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        Body::from_stream(frames),
+    )
         .into_response()
+}
+
+/// An idle stream sends a comment this often.
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
+/// A stream sends at most once in this time: in a fast replay intervals
+/// end thousands of times a second, and each send is a wake-up and a
+/// write.
+const SEND_GAP: Duration = Duration::from_millis(20);
+
+/// `records` as Server-Sent Events, in one buffer: each record is one line
+/// of JSON, so one `data` line.
+fn frames(records: &[(u64, Arc<Record>)]) -> Bytes {
+    let size = records.iter().map(|(_, r)| r.json.len() + 64).sum();
+    let mut buf = Vec::with_capacity(size);
+    for (seq, record) in records {
+        let _ = write!(buf, "id: {seq}\nevent: {}\ndata: ", record.kind.as_str());
+        buf.extend_from_slice(&record.json);
+        buf.extend_from_slice(b"\n\n");
+    }
+    Bytes::from(buf)
 }
 
 #[derive(Deserialize)]
@@ -256,6 +306,7 @@ pub(crate) async fn flows(State(s): State<ApiState>, Query(q): Query<FlowsQuery>
     let after = q.flow_id.unwrap_or(0);
     let most = q.max_flows.unwrap_or(100);
     let purges = KindSet::of(&[RecordKind::FlowPurge]);
+    s.window().ask(purges);
     let mut newest = s.window().newest.subscribe();
     let wait = Duration::from_secs(q.timeout.unwrap_or(0)).min(MAX_WAIT);
     let deadline = tokio::time::Instant::now() + wait;
@@ -284,4 +335,34 @@ pub(crate) async fn flows(State(s): State<ApiState>, Query(q): Query<FlowsQuery>
         })
         .collect();
     Json(answer).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_go_out_as_one_data_line_each() {
+        let record = |kind: RecordKind, json: &str| {
+            Arc::new(Record {
+                kind,
+                json: json.as_bytes().to_vec(),
+            })
+        };
+        let records = [
+            (7, record(RecordKind::Event, r#"{"type":"event"}"#)),
+            (
+                9,
+                record(
+                    RecordKind::AgentStatus,
+                    r#"{"type":"agent_status","a":"b"}"#,
+                ),
+            ),
+        ];
+        assert_eq!(
+            frames(&records),
+            "id: 7\nevent: event\ndata: {\"type\":\"event\"}\n\n\
+             id: 9\nevent: agent_status\ndata: {\"type\":\"agent_status\",\"a\":\"b\"}\n\n"
+        );
+    }
 }

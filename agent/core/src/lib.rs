@@ -45,7 +45,7 @@ pub use key::{FlowKey, Side};
 pub use packet::{DecodeError, Fragment, Layers, PacketMeta, TcpInfo, ip_addr};
 pub use plugin::{Plugin, Snapshot, SourceInfo};
 pub use protocol::Protocol;
-pub use record::{KindSet, Record, RecordKind, Records};
+pub use record::{GrowingKindSet, KindSet, Record, RecordKind, Records};
 pub use sink::{Delivery, Settled, Sink, SinkError};
 pub use stats::{
     AgentStatus, CaptureStatus, InterfaceCounters, InterfaceReport, KernelCounters, SinkStatus,

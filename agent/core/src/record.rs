@@ -1,3 +1,5 @@
+use std::sync::atomic::{AtomicU16, Ordering};
+
 /// The `type` of a record on the wire (SPEC section 1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -76,6 +78,22 @@ impl KindSet {
     /// Kinds in either set.
     pub const fn union(self, other: KindSet) -> KindSet {
         KindSet(self.0 | other.0)
+    }
+}
+
+/// A [`KindSet`] shared between threads, that only grows.
+#[derive(Debug, Default)]
+pub struct GrowingKindSet(AtomicU16);
+
+impl GrowingKindSet {
+    /// Adds `kinds`.
+    pub fn add(&self, kinds: KindSet) {
+        self.0.fetch_or(kinds.0, Ordering::Relaxed);
+    }
+
+    /// The kinds added so far.
+    pub fn get(&self) -> KindSet {
+        KindSet(self.0.load(Ordering::Relaxed))
     }
 }
 

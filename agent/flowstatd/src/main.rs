@@ -225,7 +225,9 @@ enum Command {
         api: Option<std::net::SocketAddr>,
 
         /// With --api: after the last packet, keep serving the final state
-        /// until SIGTERM or SIGINT, to explore the capture.
+        /// until SIGTERM or SIGINT, to explore the capture (/stream and
+        /// /flows/json then hold the newest records of every type from the
+        /// start, not only from the first request for them).
         #[arg(long, requires = "api")]
         linger: bool,
     },
@@ -628,7 +630,12 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                     if let Err((key, reason)) = config.check() {
                         anyhow::bail!("--api: {reason} ({key})");
                     }
-                    let server = ApiServer::start(&config, pipeline.serve_api())?;
+                    let state = pipeline.serve_api();
+                    if linger {
+                        // Explored afterwards: every record kept from the start.
+                        state.keep(KindSet::ALL);
+                    }
+                    let server = ApiServer::start(&config, state)?;
                     tracing::info!(address = %server.addr(), "API listening");
                     Some(server)
                 }
