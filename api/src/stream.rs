@@ -230,8 +230,6 @@ pub(crate) async fn stream(
         (s, newest, cursor, Instant::now()),
         move |(s, mut newest, mut cursor, mut sent)| async move {
             loop {
-                // What comes within a gap goes out together.
-                tokio::time::sleep_until(sent + SEND_GAP).await;
                 let found = s.window().after(cursor, kinds, 256);
                 if found.gone {
                     // Fell out of the window: cut, as a slow socket client is.
@@ -247,7 +245,9 @@ pub(crate) async fn stream(
                 newest.borrow_and_update();
                 if cursor >= s.window().newest() {
                     match tokio::time::timeout(KEEP_ALIVE, newest.changed()).await {
-                        Ok(Ok(())) => {}
+                        // Caught up: what comes within a gap of the last
+                        // send goes out together.
+                        Ok(Ok(())) => tokio::time::sleep_until(sent + SEND_GAP).await,
                         Ok(Err(_)) => return None,
                         // A comment, so that proxies and clients see the
                         // stream alive.
@@ -272,9 +272,9 @@ pub(crate) async fn stream(
 
 /// An idle stream sends a comment this often.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
-/// A stream sends at most once in this time: in a fast replay intervals
-/// end thousands of times a second, and each send is a wake-up and a
-/// write.
+/// A stream that has caught up sends at most once in this time (one
+/// behind sends as fast as it can): in a fast replay intervals end
+/// thousands of times a second, and each send is a wake-up and a write.
 const SEND_GAP: Duration = Duration::from_millis(20);
 
 /// `records` as Server-Sent Events, in one buffer: each record is one line
