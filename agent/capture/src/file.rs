@@ -116,7 +116,7 @@ impl Lend<'_> {
 
 /// Hints the CPU to bring the cache line holding `data[at]` into L1.
 #[inline(always)]
-fn prefetch_line(data: &[u8], at: usize) {
+pub(crate) fn prefetch_line(data: &[u8], at: usize) {
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};

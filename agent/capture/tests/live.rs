@@ -594,6 +594,49 @@ fn af_xdp_receives_exactly_the_injected_frames_in_generic_and_native_mode() {
     });
 }
 
+/// `name`'s value in /proc/meminfo.
+fn meminfo(name: &str) -> u64 {
+    let info = std::fs::read_to_string("/proc/meminfo").unwrap();
+    let line = info.lines().find(|l| l.starts_with(name)).unwrap();
+    line[name.len()..]
+        .trim()
+        .trim_end_matches(" kB")
+        .parse()
+        .unwrap()
+}
+
+/// With huge pages reserved the UMEM takes them (and every frame still
+/// comes); without, it is on ordinary pages.
+#[test]
+fn af_xdp_frames_go_on_huge_pages_where_reserved() {
+    const RESERVED: &str = "/proc/sys/vm/nr_hugepages";
+    let ns = Netns::new(1500, 1);
+    let sent = frames(300, 1514);
+    let before = std::fs::read_to_string(RESERVED).unwrap();
+    let pages: u64 = before.trim().parse().unwrap();
+    ns.run_inside(|| {
+        let mut config = XdpConfig::new("b", 0);
+        config.mode = XdpMode::Generic;
+        config.frame_size = 2048;
+        // 16 MiB of frames: 8 huge pages; more reserved, for other tests'
+        // sockets that may take some meanwhile.
+        std::fs::write(RESERVED, (pages + 64).to_string()).unwrap();
+        let opened = open_xdp(&config);
+        std::fs::write(RESERVED, &before).unwrap();
+        let Some(mut source) = opened else {
+            return;
+        };
+        assert!(source.on_huge_pages());
+        let got = capture_replay(&ns, &mut source, &sent);
+        assert_frames(&got, &sent.iter().collect::<Vec<_>>());
+        drop(source);
+        if meminfo("HugePages_Free:") == 0 {
+            let source = open_xdp(&config).unwrap();
+            assert!(!source.on_huge_pages());
+        }
+    });
+}
+
 #[test]
 fn wait_returns_promptly_on_an_idle_link() {
     let ns = Netns::new(1500, 1);
