@@ -8,6 +8,8 @@
 #     RATES  offered rates to try, packets/s (default
 #            "25000 50000 100000 150000 200000 300000 400000 600000 800000")
 #     XDP_MODE  AF_XDP's mode (default generic; veth also runs native, copy)
+#     HUGE_PAGES huge pages reserved for the AF_XDP UMEM while the bench runs
+#               (default 32: 64 MiB, as the README advises; 0 for none)
 #     CAPTURERS which to run (default: all, as listed below)
 #
 # The sender is `blast` (benches/src/bin/blast.rs): AF_PACKET sockets with
@@ -38,8 +40,14 @@ cargo build --release --quiet -p flowstatd -p flowstat-benches
 
 ns=fsbench-$$
 work=$(mktemp -d)
-cleanup() { ip netns del "$ns" 2>/dev/null || true; rm -rf "$work"; }
+reserved=$(cat /proc/sys/vm/nr_hugepages)
+cleanup() {
+  ip netns del "$ns" 2>/dev/null || true
+  rm -rf "$work"
+  echo "$reserved" > /proc/sys/vm/nr_hugepages
+}
 trap cleanup EXIT
+echo $((reserved + ${HUGE_PAGES:-32})) > /proc/sys/vm/nr_hugepages
 
 target/release/mkcapture "$work/flood.pcap" 10 --max-frame 1514 2>/dev/null
 ip netns add "$ns"
