@@ -43,11 +43,11 @@ const BUSY_WAIT: Duration = Duration::from_secs(1);
 /// wake-up of a 2 ms gather carries about 100 frames), shorter as the rate
 /// rises.
 const MAX_GATHER_PER_RX_FRAME: Duration = Duration::from_nanos(500);
-/// Frames ahead whose headers are prefetched while one is decoded.
-const PREFETCH_FRAMES_AHEAD: usize = 4;
-
 /// The shortest gather.
 const MIN_GATHER: Duration = Duration::from_micros(50);
+
+/// Frames ahead whose headers are prefetched while one is decoded.
+const PREFETCH_FRAMES_AHEAD: usize = 4;
 
 /// Where the XDP program runs.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -844,8 +844,8 @@ pub struct XdpSource {
     max_gather: Duration,
     /// Frames a wake-up should find: an eighth of the RX ring.
     wake_frames: usize,
-    /// Frames lent since the last wait; none when the last poll found
-    /// none (no traffic: the next wait polls at once).
+    /// Frames lent since the last wait (none: no traffic, and the next
+    /// wait polls at once).
     lent_since_wait: usize,
 }
 
@@ -1190,7 +1190,7 @@ impl CaptureSource for XdpSource {
     /// the flow workers it hands frames to) carries a batch rather than a
     /// frame or two, as a TPACKET_V3 block does for libpcap; the poll after
     /// it then finds them without sleeping again. The moment halves when a
-    /// wake-up found more than [`Self::wake_frames`], and doubles when it
+    /// wake-up found more than `wake_frames`, and doubles when it
     /// found less than half that. (At 50k frames a second in a VM, a fixed
     /// 1 ms gather after the poll took 40% of the capture thread's time in
     /// context switches.)
