@@ -300,7 +300,8 @@ impl Route {
 
     /// Hands over the packets of `batches`: the full ones, or all when
     /// `caught_up`. Frames the hand-off had no room for are counted in
-    /// `queue_dropped`. False when the workers are gone.
+    /// `queue_dropped`. Run to completion, hands on the worker's records
+    /// instead. False when the workers are gone.
     fn deliver(
         &mut self,
         batches: &mut [PacketBatch],
@@ -331,6 +332,7 @@ impl Route {
                 stopping,
                 ..
             } => {
+                // Live records keep no order across workers: any bound.
                 worker.flush(Position::Packet(1), out);
                 // Between batches, what the main thread asks.
                 while let Ok(msg) = control.try_recv() {
