@@ -94,7 +94,7 @@ impl ApiState {
     /// now on, before any client asks for them (`replay --linger`, for
     /// exploring a capture afterwards).
     pub fn keep(&self, kinds: KindSet) {
-        self.0.window.ask(kinds);
+        self.0.window.keep(kinds);
     }
 
     /// An interval ended: its snapshot and the records made of it.

@@ -40,7 +40,7 @@ const MAX_WAIT: Duration = Duration::from_secs(60);
 pub(crate) struct Window {
     records: Mutex<Kept>,
     /// The record types kept.
-    asked: GrowingKindSet,
+    kinds: GrowingKindSet,
     /// The newest record's number: streams wait for it to change.
     newest: watch::Sender<u64>,
     /// Stream clients cut for falling out of the window.
@@ -69,15 +69,15 @@ impl Window {
     pub(crate) fn new() -> Window {
         Window {
             records: Mutex::default(),
-            asked: GrowingKindSet::default(),
+            kinds: GrowingKindSet::default(),
             newest: watch::Sender::new(0),
             cut: AtomicU64::new(0),
         }
     }
 
     /// Keeps the records of `kinds` from now on.
-    pub(crate) fn ask(&self, kinds: KindSet) {
-        self.asked.add(kinds);
+    pub(crate) fn keep(&self, kinds: KindSet) {
+        self.kinds.add(kinds);
     }
 
     /// Adds records (taking them from `records`), numbering them on.
@@ -169,7 +169,7 @@ impl Sink for ApiSink {
     /// Keeps the runtime's shared record, if its type was asked for: no
     /// copy. (One not kept is freed as soon as the other sinks are done.)
     fn write_shared(&mut self, record: &Arc<Record>) -> Result<Delivery, SinkError> {
-        if !self.state.window().asked.get().contains(record.kind) {
+        if !self.state.window().kinds.get().contains(record.kind) {
             return Ok(Delivery::Sent);
         }
         self.pending.push(Arc::clone(record));
@@ -223,7 +223,7 @@ pub(crate) async fn stream(
     let resume = headers
         .get("last-event-id")
         .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-    s.window().ask(kinds);
+    s.window().keep(kinds);
     let cursor = resume.unwrap_or_else(|| s.window().newest());
     let newest = s.window().newest.subscribe();
     let frames = futures_util::stream::unfold(
@@ -239,7 +239,7 @@ pub(crate) async fn stream(
                 cursor = found.upto;
                 if !found.records.is_empty() {
                     sent = Instant::now();
-                    let frames = frames(&found.records);
+                    let frames = sse_frames(&found.records);
                     return Some((Ok::<_, Infallible>(frames), (s, newest, cursor, sent)));
                 }
                 newest.borrow_and_update();
@@ -279,7 +279,7 @@ const SEND_GAP: Duration = Duration::from_millis(20);
 
 /// `records` as Server-Sent Events, in one buffer: each record is one line
 /// of JSON, so one `data` line.
-fn frames(records: &[(u64, Arc<Record>)]) -> Bytes {
+fn sse_frames(records: &[(u64, Arc<Record>)]) -> Bytes {
     let size = records.iter().map(|(_, r)| r.json.len() + 64).sum();
     let mut buf = Vec::with_capacity(size);
     for (seq, record) in records {
@@ -306,7 +306,7 @@ pub(crate) async fn flows(State(s): State<ApiState>, Query(q): Query<FlowsQuery>
     let after = q.flow_id.unwrap_or(0);
     let most = q.max_flows.unwrap_or(100);
     let purges = KindSet::of(&[RecordKind::FlowPurge]);
-    s.window().ask(purges);
+    s.window().keep(purges);
     let mut newest = s.window().newest.subscribe();
     let wait = Duration::from_secs(q.timeout.unwrap_or(0)).min(MAX_WAIT);
     let deadline = tokio::time::Instant::now() + wait;
@@ -360,7 +360,7 @@ mod tests {
             ),
         ];
         assert_eq!(
-            frames(&records),
+            sse_frames(&records),
             "id: 7\nevent: event\ndata: {\"type\":\"event\"}\n\n\
              id: 9\nevent: agent_status\ndata: {\"type\":\"agent_status\",\"a\":\"b\"}\n\n"
         );
