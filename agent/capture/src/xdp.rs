@@ -690,8 +690,8 @@ fn create(config: &XdpConfig, attempt: Attempt) -> Result<(Xsk, Vec<FrameDesc>),
         NonZeroU32::new(config.frame_count).ok_or_else(|| invalid(&"frame_count is 0"))?;
     // On huge pages where the administrator reserved them (vm.nr_hugepages):
     // frames come from anywhere in the UMEM, and on 4 KiB pages reading
-    // each one's headers was a TLB miss (a third of the capture thread's
-    // time at 200k frames a second).
+    // each one's headers was a TLB miss (28% of the capture thread's time
+    // at 50k frames a second).
     let (huge_pages, (umem, descs)) = match Umem::new(umem_config, frame_count, true) {
         Ok(umem) => (true, umem),
         Err(_) => (
