@@ -289,12 +289,7 @@ impl Route {
         match self {
             // Live, the order across workers is not kept: no sequence.
             Route::HandOff { .. } => dispatched.push(0, batches),
-            Route::Inline { worker, out, .. } => {
-                if let Some(answer) = &dispatched.answer {
-                    worker.learn(answer);
-                }
-                worker.packet(source, 0, &mut dispatched.packet, out);
-            }
+            Route::Inline { worker, out, .. } => dispatched.run(worker, source, 0, out),
         }
     }
 

@@ -182,6 +182,15 @@ pub struct Dispatched<'a> {
 }
 
 impl Dispatched<'_> {
+    /// Has `worker`, the one for every flow, learn the answers and account
+    /// the packet, the capture's `seq`th, at once (no batch).
+    pub fn run(&mut self, worker: &mut FlowWorker, source: usize, seq: u64, out: &mut dyn Deliver) {
+        if let Some(answer) = &self.answer {
+            worker.learn(answer);
+        }
+        worker.packet(source, seq, &mut self.packet, out);
+    }
+
     /// Adds the packet, the capture's `seq`th, to its worker's batch, and
     /// its answers to every batch.
     pub fn push(self, seq: u64, batches: &mut [PacketBatch]) {

@@ -387,11 +387,7 @@ impl Pipeline for Inline {
     }
 
     fn packet(&mut self, source: usize, seq: u64, dispatched: &mut Dispatched<'_>) {
-        if let Some(answer) = &dispatched.answer {
-            self.worker.learn(answer);
-        }
-        let pkt = &mut dispatched.packet;
-        self.worker.packet(source, seq, pkt, &mut self.out);
+        dispatched.run(&mut self.worker, source, seq, &mut self.out);
     }
 
     fn end_interval(&mut self, source: usize, mut part: CapturePart, close: bool) {
