@@ -61,8 +61,6 @@ struct Found {
 struct Kept {
     records: VecDeque<(u64, Arc<Record>)>,
     bytes: usize,
-    /// The number of the newest record kept so far.
-    last: u64,
 }
 
 impl Window {
@@ -83,12 +81,14 @@ impl Window {
     /// Adds records (taking them from `records`), numbering them on.
     fn push(&self, records: &mut Vec<Arc<Record>>) {
         let mut kept = self.records.lock().unwrap_or_else(PoisonError::into_inner);
-        let before = kept.last;
+        // Numbered on from the newest number given, even if the window
+        // has emptied since (one record over its bytes).
+        let before = self.newest();
+        let mut seq = before;
         for record in records.drain(..) {
-            kept.last += 1;
+            seq += 1;
             // What the record holds on to, not just its text.
             kept.bytes += record.json.capacity();
-            let seq = kept.last;
             kept.records.push_back((seq, record));
         }
         while kept.records.len() > WINDOW_RECORDS || kept.bytes > WINDOW_BYTES {
@@ -96,11 +96,12 @@ impl Window {
                 kept.bytes -= old.json.capacity();
             }
         }
-        let newest = kept.last;
-        drop(kept);
-        if newest > before {
-            self.newest.send_replace(newest);
+        // Sent while the lock is held, so that the next push numbers on
+        // from it.
+        if seq > before {
+            self.newest.send_replace(seq);
         }
+        drop(kept);
     }
 
     /// Records after number `after` of the kinds in `kinds`, at most
