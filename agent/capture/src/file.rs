@@ -70,6 +70,15 @@ impl Stop {
 /// crowds L1.
 const PREFETCH_AHEAD: usize = 2048;
 
+/// How far ahead of the reader a mapped file's pages are mapped, by one
+/// madvise(MADV_POPULATE_READ) each time the reader is half-way there.
+/// Left to page faults, the kernel maps 16 pages a fault, and the faults
+/// took 9% of a replay's time, on the reading thread. (Populating the
+/// whole map at once was as fast, and reads a file larger than memory
+/// before the first packet.)
+const POPULATE: usize = 8 << 20;
+const PAGE: usize = 4096;
+
 /// Lends up to `budget` frames to `f`, counting them in `lent`, and
 /// prefetches the map ahead of the reader.
 pub(crate) struct Lend<'f> {
@@ -236,6 +245,8 @@ pub struct FileSource {
     received: u64,
     /// The map is prefetched up to here (see [`Lend::prefetch`]).
     prefetched: usize,
+    /// The map's pages are mapped up to here (see [`POPULATE`]).
+    populated: usize,
 }
 
 impl std::fmt::Debug for FileSource {
@@ -355,7 +366,25 @@ impl FileSource {
             phase: Phase::Reading,
             received: 0,
             prefetched: 0,
+            populated: 0,
         })
+    }
+
+    /// Maps the map's pages from the reader's position up to [`POPULATE`]
+    /// bytes past it, in one call, ahead of the reads.
+    fn populate(&mut self) {
+        let Input::Map(map) = &self.input else {
+            return;
+        };
+        if self.populated > self.pos.saturating_add(POPULATE / 2) || self.populated >= map.len() {
+            return;
+        }
+        let from = self.populated.max(self.pos) & !(PAGE - 1);
+        let len = (from + POPULATE).min(map.len()) - from;
+        // Only a hint: a page it could not map is faulted in when read
+        // (and a file cut short meanwhile is caught there).
+        let _ = map.advise_range(memmap2::Advice::PopulateRead, from, len);
+        self.populated = from + len;
     }
 
     /// Stops on `error`: returned now if no frame was lent by this poll,
@@ -491,6 +520,7 @@ impl CaptureSource for FileSource {
             return Ok(Batch::Idle);
         }
         let (lent, stop) = loop {
+            self.populate();
             let mut lend = Lend {
                 budget,
                 lent: 0,

@@ -101,9 +101,11 @@ impl Dispatcher {
         };
         let hash = self
             .hasher
-            .hash_one((pkt.ip_version, pkt.protocol, pkt.vlan_id, a, b))
-            % total;
-        self.shares.iter().position(|&end| hash < end).unwrap_or(0)
+            .hash_one((pkt.ip_version, pkt.protocol, pkt.vlan_id, a, b));
+        // The hash scaled to 0..total by its high bits: a multiplication,
+        // where `%` was a division that took a sixth of dispatching.
+        let at = ((u128::from(hash) * u128::from(total)) >> 64) as u64;
+        self.shares.iter().position(|&end| at < end).unwrap_or(0)
     }
 }
 
