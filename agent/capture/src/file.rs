@@ -77,7 +77,6 @@ const PREFETCH_AHEAD: usize = 2048;
 /// whole map at once was as fast, and reads a file larger than memory
 /// before the first packet.)
 const POPULATE: usize = 8 << 20;
-const PAGE: usize = 4096;
 
 /// Lends up to `budget` frames to `f`, counting them in `lent`, and
 /// prefetches the map ahead of the reader.
@@ -379,10 +378,11 @@ impl FileSource {
         if self.populated > self.pos.saturating_add(POPULATE / 2) || self.populated >= map.len() {
             return;
         }
-        let from = self.populated.max(self.pos) & !(PAGE - 1);
+        let from = self.populated.max(self.pos);
         let len = (from + POPULATE).min(map.len()) - from;
-        // Only a hint: a page it could not map is faulted in when read
-        // (and a file cut short meanwhile is caught there).
+        // Only a hint (memmap2 aligns the range to pages): a page it could
+        // not map is faulted in when read (and a file cut short meanwhile
+        // is caught there).
         let _ = map.advise_range(memmap2::Advice::PopulateRead, from, len);
         self.populated = from + len;
     }
