@@ -1,13 +1,12 @@
 //! [`FileSource`]: a capture file, memory-mapped, or a stream (pipe, FIFO,
 //! standard input) read into a buffer; sniffed by magic bytes.
 
-use std::fmt::Write as _;
 use std::fs::File;
 use std::io::{self, Read};
 use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 
-use flowstat_core::{Batch, CaptureError, CaptureSource, CaptureStats, Frame, LinkType};
+use flowstat_core::{Batch, CaptureError, CaptureSource, CaptureStats, Frame, LinkType, hex};
 use memmap2::Mmap;
 
 use crate::pcap::PcapReader;
@@ -476,21 +475,14 @@ fn header(path: &Path, data: &[u8]) -> Result<(Reader, usize), CaptureError> {
         }
         _ => Err(CaptureError::NotCapture {
             path: path.to_path_buf(),
-            magic: hex(&data[..data.len().min(8)]),
+            // Hex pairs separated by spaces: "7b 0a 20 20".
+            magic: data[..data.len().min(8)]
+                .iter()
+                .map(|&b| hex(&[b]))
+                .collect::<Vec<_>>()
+                .join(" "),
         }),
     }
-}
-
-/// `bytes` as lowercase hex pairs separated by spaces (`"7b 0a 20 20"`).
-fn hex(bytes: &[u8]) -> String {
-    let mut s = String::with_capacity(bytes.len() * 3);
-    for (i, b) in bytes.iter().enumerate() {
-        if i > 0 {
-            s.push(' ');
-        }
-        let _ = write!(s, "{b:02x}");
-    }
-    s
 }
 
 impl CaptureSource for FileSource {

@@ -6,6 +6,15 @@ pub fn hex_digits(b: u8) -> [u8; 2] {
     [DIGITS[usize::from(b >> 4)], DIGITS[usize::from(b & 0xf)]]
 }
 
+/// `bytes` as lowercase hex digits.
+pub fn hex(bytes: &[u8]) -> String {
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for &b in bytes {
+        s.extend(hex_digits(b).map(char::from));
+    }
+    s
+}
+
 /// `digest` as 40 lowercase hex digits.
 pub fn digest_hex(digest: &[u8; 20]) -> [u8; 40] {
     let mut out = [0u8; 40];
@@ -35,6 +44,7 @@ mod tests {
         d[19] = 0x0f;
         assert_eq!(&digest_hex(&d)[..2], b"ab");
         assert_eq!(&digest_hex(&d)[38..], b"0f");
+        assert_eq!(hex(&[0x00, 0x0f, 0xa0, 0xff]), "000fa0ff");
         assert_eq!(
             &mac_text([0, 1, 0xab, 0xcd, 0xef, 0xff]),
             b"00:01:ab:cd:ef:ff"

@@ -40,7 +40,7 @@ pub use flow::{
     SideStats, TcpCounters,
 };
 pub use frame::{Frame, LinkType};
-pub use hex::{digest_hex, hex_digits, mac_text};
+pub use hex::{digest_hex, hex, hex_digits, mac_text};
 pub use key::{FlowKey, Side};
 pub use packet::{DecodeError, Fragment, Layers, PacketMeta, TcpInfo, ip_addr};
 pub use plugin::{Plugin, Snapshot, SourceInfo};

@@ -60,7 +60,7 @@ mod tests {
     }
 
     fn hex(d: [u8; 20]) -> String {
-        d.iter().map(|b| format!("{b:02x}")).collect()
+        String::from_utf8(flowstat_core::digest_hex(&d).to_vec()).unwrap()
     }
 
     #[test]

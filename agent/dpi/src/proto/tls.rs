@@ -16,9 +16,8 @@
 use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::fmt::Write;
 
-use flowstat_core::{Metadata, Protocol, Ssl, wire_text};
+use flowstat_core::{Metadata, Protocol, Ssl, hex, hex_digits, wire_text};
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
 use x509_parser::certificate::X509CertificateParser;
@@ -683,8 +682,12 @@ fn list16(data: &[u8]) -> Vec<u16> {
 fn hex_list(values: &[u16]) -> String {
     let mut s = String::with_capacity(values.len() * 5);
     for (i, v) in values.iter().enumerate() {
-        let sep = if i == 0 { "" } else { "," };
-        let _ = write!(s, "{sep}{v:04x}");
+        if i > 0 {
+            s.push(',');
+        }
+        for b in v.to_be_bytes() {
+            s.extend(hex_digits(b).map(char::from));
+        }
     }
     s
 }
@@ -695,15 +698,6 @@ fn hash12(text: &str) -> String {
         return "000000000000".into();
     }
     hex(&Sha256::digest(text.as_bytes())[..6])
-}
-
-/// Lowercase hex of `bytes`.
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        let _ = write!(s, "{b:02x}");
-    }
-    s
 }
 
 /// A cursor over untrusted bytes: every read is checked.
