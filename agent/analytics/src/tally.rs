@@ -9,7 +9,7 @@ use std::collections::BinaryHeap;
 use std::sync::Arc;
 
 use flowstat_core::analytics::FlowSummary;
-use flowstat_core::{AddrClass, FlowEvent, FlowKey, FlowView, SourceInfo, digest_hex};
+use flowstat_core::{AddrClass, FlowEvent, FlowKey, FlowView, SourceInfo, hex};
 use flowstat_geo::{GeoInfo, SharedGeo};
 
 use crate::class::{Amounts, ClassPlan};
@@ -237,7 +237,7 @@ impl TallyPart {
 /// A flow as top lists and events name it.
 fn summary(source: &SourceInfo<'_>, f: &FlowView<'_>) -> FlowSummary {
     FlowSummary {
-        digest: digest_hex(&f.digest).map(char::from).iter().collect(),
+        digest: hex(&f.digest),
         interface: source.interface.to_owned(),
         ip_protocol: f.ip_protocol,
         local_ip: f.local.ip,

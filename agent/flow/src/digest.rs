@@ -60,7 +60,7 @@ mod tests {
     }
 
     fn hex(d: [u8; 20]) -> String {
-        String::from_utf8(flowstat_core::digest_hex(&d).to_vec()).unwrap()
+        flowstat_core::hex(&d)
     }
 
     #[test]
