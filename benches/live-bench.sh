@@ -10,6 +10,8 @@
 #     XDP_MODE  AF_XDP's mode (default generic; veth also runs native, copy)
 #     HUGE_PAGES huge pages reserved for the AF_XDP UMEM while the bench runs
 #               (default 32: 64 MiB, as the README advises; 0 for none)
+#     RING      AF_XDP's fill and RX ring entries (default 16384: a UMEM of
+#               16384 frames of 2 KiB, 32 MiB, the size of libpcap's ring)
 #     CAPTURERS which to run (default: all, as listed below)
 #
 # The sender is `blast` (benches/src/bin/blast.rs): AF_PACKET sockets with
@@ -25,9 +27,11 @@
 # -i (libpcap, DPI on). For each step: offered, received (what reached the
 # flow workers, by the capturer's own count), dropped as the capturer
 # counted it (kernel and hand-off), and lost (offered less received: what
-# nobody counted is lost too). CPU per packet is the whole
-# process (every thread, utime + stime from /proc) over the 50k pps step,
-# divided by the packets received.
+# nobody counted is lost too). CPU per packet is the whole process's time
+# on a CPU (every thread, from /proc/PID/task/*/schedstat: nanoseconds,
+# where /proc/PID/stat's 10 ms ticks were a sixth of the figure at 50k
+# pps) over the step, divided by the packets received; wake-ups/s are its
+# threads' voluntary context switches over the step, divided by SECS.
 #
 # tcpreplay stays as a cross-check: `benches/live-bench.sh tcpreplay`
 # prints what tcpreplay reaches at top speed into the same veth.
@@ -80,9 +84,15 @@ f = dict(kv.split('=') for kv in sys.argv[1].split())
 print(int(f['tx_packets']) - int(f['tx_dropped']))" "$out"
 }
 
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# A process's time on a CPU in nanoseconds and its voluntary context
+# switches, all threads.
+cpu_use() { # pid
+  cat /proc/"$1"/task/*/schedstat | awk '{s += $1} END {printf "%d ", s}'
+  cat /proc/"$1"/task/*/status | awk '/^voluntary_ctxt_switches/ {s += $2} END {print s}'
+}
 
-# One step with flowstatd: prints "offered received dropped cpu_secs".
+# One step with flowstatd: prints "offered received dropped cpu_secs
+# wakeups".
 # WORKERS "r2c": run to completion (the capture thread is the worker).
 step_flowstatd() { # method workers rate
   local method=$1 workers=$2 rate=$3 extra="" inline=false
@@ -103,8 +113,8 @@ enabled = false
 [[capture]]
 interface = "vb"
 method = "$method"
-rx_ring = 8192
-fill_ring = 8192
+rx_ring = ${RING:-16384}
+fill_ring = ${RING:-16384}
 $extra
 [[sink]]
 type = "file"
@@ -115,40 +125,45 @@ TOML
   local pid=$!
   for _ in $(seq 100); do grep -q "flowstatd running" "$work/agent.log" && break; sleep 0.1; done
   local t0 offered t1
-  t0=$(cpu_ticks "$pid")
+  t0=$(cpu_use "$pid")
   offered=$(flood "$rate")
   sleep 1
-  t1=$(cpu_ticks "$pid")
+  t1=$(cpu_use "$pid")
   kill -TERM "$pid"; wait "$pid" || true
-  python3 - "$work/out.json" "$offered" "$((t1 - t0))" "$(getconf CLK_TCK)" <<'PY'
+  python3 - "$work/out.json" "$offered" "$t0" "$t1" <<'PY'
 import json, sys
-path, offered, ticks, hz = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+path, offered = sys.argv[1], int(sys.argv[2])
+(ns0, sw0), (ns1, sw1) = (map(int, a.split()) for a in sys.argv[3:5])
 # raw counts every frame the capture read, those the hand-off then
 # dropped (queue_dropped) included: received is what reached a worker.
 raw = queued_out = kernel = 0
 for line in open(path):
     v = json.loads(line)["vb"]
     raw += v["raw"]; queued_out += v["queue_dropped"]; kernel += v["capture_dropped"]
-print(offered, raw - queued_out, kernel + queued_out, ticks / hz)
+print(offered, raw - queued_out, kernel + queued_out, (ns1 - ns0) / 1e9, sw1 - sw0)
 PY
 }
 
-# One step with ndpiReader -i: prints "offered received - cpu_secs".
+# One step with ndpiReader -i: prints "offered received - cpu_secs
+# wakeups".
 step_ndpi() { # rate
   local rate=$1
   ip netns exec "$ns" ndpiReader -i vb -s $((secs + 3)) > "$work/ndpi.out" 2>&1 &
   local pid=$!
   sleep 1.5
   local t0 offered t1
-  t0=$(cpu_ticks "$pid")
+  t0=$(cpu_use "$pid")
   offered=$(flood "$rate")
   sleep 0.5
-  t1=$(cpu_ticks "$pid")
+  t1=$(cpu_use "$pid")
   wait "$pid" || true
   # "IP packets: N of M packets total"
   local got
   got=$(sed -nE 's/.* of ([0-9]+) +packets total.*/\1/p' "$work/ndpi.out" | head -1)
-  echo "$offered ${got:-0} - $(python3 -c "print(($t1 - $t0) / $(getconf CLK_TCK))")"
+  python3 -c "
+import sys
+(ns0, sw0), (ns1, sw1) = (map(int, a.split()) for a in sys.argv[3:5])
+print(sys.argv[1], sys.argv[2], '-', (ns1 - ns0) / 1e9, sw1 - sw0)" "$offered" "${got:-0}" "$t0" "$t1"
 }
 
 step() { # capturer rate
@@ -158,19 +173,20 @@ step() { # capturer rate
   esac
 }
 
-printf '%-26s %9s %11s %11s %9s %8s %9s\n' capturer offered/s offered received dropped lost "us/pkt"
+printf '%-26s %9s %11s %11s %9s %8s %9s %10s\n' capturer offered/s offered received dropped lost "us/pkt" wakeups/s
 for capturer in $capturers; do
   best=0
   for rate in $rates; do
-    read -r offered got drop cpu < <(step "$capturer" "$rate")
+    read -r offered got drop cpu wakeups < <(step "$capturer" "$rate")
     lost=$((offered - got))
-    us=$(python3 -c "print(f'{$cpu * 1e6 / max($got, 1):.2f}')")
-    printf '%-26s %9s %11s %11s %9s %8s %9s\n' "$capturer" "$rate" "$offered" "$got" "$drop" "$lost" "$us"
+    us=$(python3 -c "print(f'{$cpu * 1e6 / max($got, 1):.3f}')")
+    printf '%-26s %9s %11s %11s %9s %8s %9s %10s\n' "$capturer" "$rate" "$offered" "$got" "$drop" "$lost" "$us" \
+      $((wakeups / secs))
     [ "$lost" -le 0 ] && best=$rate
     [ "$lost" -gt 0 ] && break
   done
   if [ "$best" -gt 0 ]; then
-    read -r offered got _ _ < <(step "$capturer" $((best * 2)))
+    read -r offered got _ _ _ < <(step "$capturer" $((best * 2)))
     echo "$capturer: zero loss up to $best/s; at $((best * 2))/s received $((got / secs))/s of $((offered / secs))/s"
   else
     echo "$capturer: lost packets at every rate tried"

@@ -34,15 +34,15 @@ const UNUSED_RING: u32 = 64;
 /// its queue still taken.
 const BUSY_WAIT: Duration = Duration::from_secs(1);
 
-/// How long [`XdpSource::wait`] lets frames gather at most, per frame of
-/// the RX ring: the time in which 2M frames a second fill the ring (4 ms
-/// for 8192 frames), so that no burst this machine can deliver overflows
-/// it while the thread sleeps. The gather adapts between
+/// How long [`XdpSource::wait`] lets frames gather at most, per frame the
+/// kernel can deliver while the thread sleeps (the fill ring's, as far as
+/// the RX ring has room): the time in which 2M frames a second take them
+/// all (4 ms for 8192 frames), so that no burst this machine can deliver
+/// overflows the rings while the thread sleeps. The gather adapts between
 /// [`MIN_GATHER`] and this so that each wake-up finds about an eighth of
-/// the ring: the longest at a low rate (at 50k frames a second each
-/// wake-up of a 2 ms gather carries about 100 frames), shorter as the rate
-/// rises.
-const MAX_GATHER_PER_RX_FRAME: Duration = Duration::from_nanos(500);
+/// them: the longest at a low rate (at 50k frames a second each wake-up
+/// of a 4 ms gather carries about 200 frames), shorter as the rate rises.
+const MAX_GATHER_PER_FRAME: Duration = Duration::from_nanos(500);
 /// The shortest gather.
 const MIN_GATHER: Duration = Duration::from_micros(50);
 
@@ -86,12 +86,13 @@ pub struct XdpConfig {
     pub mode: XdpMode,
     /// Zero-copy or copy. Default [`ZeroCopy::Auto`].
     pub zero_copy: ZeroCopy,
-    /// Fill ring entries (a power of two). Default 4096.
+    /// Fill ring entries (a power of two). Default 8192.
     pub fill_ring: u32,
-    /// RX ring entries (a power of two). Default 4096.
+    /// RX ring entries (a power of two). Default 8192.
     pub rx_ring: u32,
-    /// UMEM frames; at least `fill_ring`, ideally `fill_ring + rx_ring`
-    /// so the fill ring stays full while the RX ring is. Default 8192.
+    /// UMEM frames; at least `fill_ring`. The frames in the fill ring are
+    /// what the kernel can fill while the thread sleeps, so more than
+    /// `fill_ring` only wait outside the rings. Default 8192.
     pub frame_count: u32,
     /// Bytes per UMEM frame: 2048 or 4096. A frame holds at most
     /// `frame_size - 256` bytes (256 is XDP's headroom); longer frames are
@@ -116,8 +117,8 @@ impl XdpConfig {
             queue,
             mode: XdpMode::Auto,
             zero_copy: ZeroCopy::Auto,
-            fill_ring: 4096,
-            rx_ring: 4096,
+            fill_ring: 8192,
+            rx_ring: 8192,
             frame_count: 8192,
             frame_size: 4096,
             batch: 64,
@@ -839,10 +840,11 @@ pub struct XdpSource {
     dropped: u64,
     refresh: RefreshTimer,
     /// How long the next wait lets frames gather, at most `max_gather`
-    /// (see [`MAX_GATHER_PER_RX_FRAME`]).
+    /// (see [`MAX_GATHER_PER_FRAME`]).
     gather: Duration,
     max_gather: Duration,
-    /// Frames a wake-up should find: an eighth of the RX ring.
+    /// Frames a wake-up should find: an eighth of what the rings take
+    /// while the thread sleeps.
     wake_frames: usize,
     /// Frames lent since the last wait (none: no traffic, and the next
     /// wait polls at once).
@@ -958,6 +960,9 @@ impl XdpSource {
                     );
                 });
             }
+            // What the kernel can deliver while the thread sleeps: the
+            // frames in the fill ring, as far as the RX ring has room.
+            let capacity = config.fill_ring.min(config.rx_ring);
             let mut source = XdpSource {
                 interface: interface.to_string(),
                 queue: config.queue,
@@ -971,9 +976,9 @@ impl XdpSource {
                 received: 0,
                 dropped: 0,
                 refresh: RefreshTimer::new(),
-                gather: MAX_GATHER_PER_RX_FRAME * config.rx_ring,
-                max_gather: MAX_GATHER_PER_RX_FRAME * config.rx_ring,
-                wake_frames: config.rx_ring as usize / 8,
+                gather: MAX_GATHER_PER_FRAME * capacity,
+                max_gather: MAX_GATHER_PER_FRAME * capacity,
+                wake_frames: capacity as usize / 8,
                 lent_since_wait: 0,
             };
             source.refill();
@@ -1253,7 +1258,7 @@ mod tests {
         let c = XdpConfig::new("eth0", 3);
         assert_eq!((c.interface.as_str(), c.queue), ("eth0", 3));
         assert_eq!((c.mode, c.zero_copy), (XdpMode::Auto, ZeroCopy::Auto));
-        assert_eq!((c.fill_ring, c.rx_ring), (4096, 4096));
+        assert_eq!((c.fill_ring, c.rx_ring), (8192, 8192));
         assert_eq!((c.frame_count, c.frame_size, c.batch), (8192, 4096, 64));
         assert_eq!(c.check(), Ok(()));
     }
@@ -1261,7 +1266,7 @@ mod tests {
     #[test]
     fn the_gather_follows_the_rate_within_its_bounds() {
         let ms = Duration::from_millis;
-        let max = MAX_GATHER_PER_RX_FRAME * 8192;
+        let max = MAX_GATHER_PER_FRAME * 8192;
         assert_eq!(max, ms(4096) / 1000);
         // A slow link: each wake-up finds few frames, the gather grows to
         // the most the ring allows, and stays there.
