@@ -78,17 +78,21 @@ fn spec(defs: &[&[&str]]) -> Spec {
     Spec::new(definitions, thresholds, 20).expect("bench settings")
 }
 
+/// Two workers' tallies.
+fn tallies(shared: &Shared) -> [Tally; 2] {
+    let geo = Arc::new(ArcSwap::from_pointee(GeoDb::empty()));
+    [
+        Tally::new(shared.clone(), geo.clone()),
+        Tally::new(shared.clone(), geo),
+    ]
+}
+
 /// Each worker's share of an interval: its half of 1M flows' `flow_stats`.
-fn tally(shared: &Shared) -> Vec<TallyPart> {
+fn tally(tallies: &mut [Tally; 2]) -> Vec<TallyPart> {
     let source = SourceInfo {
         interface: "eth0",
         internal: true,
     };
-    let geo = Arc::new(ArcSwap::from_pointee(GeoDb::empty()));
-    let mut tallies = [
-        Tally::new(shared.clone(), geo.clone()),
-        Tally::new(shared.clone(), geo),
-    ];
     let mut view = sample_flow();
     for i in 0..FLOWS {
         let [_, a, b, c] = i.to_be_bytes();
@@ -111,9 +115,12 @@ fn analytics(c: &mut Criterion) {
         ("few keys each", FEW_KEYS),
     ] {
         let shared = Shared::new(spec(&defs));
+        // The workers' tallies go on from one interval to the next, as in
+        // the agent.
+        let mut workers = tallies(&shared);
         g.bench_function(
             format!("tally 1M flows, 10 definitions ({name}), 2 workers"),
-            |b| b.iter(|| black_box(tally(&shared))),
+            |b| b.iter(|| black_box(tally(&mut workers))),
         );
         let mut reducer = Reducer::new(shared.clone());
         let mut at = 0;
@@ -121,7 +128,7 @@ fn analytics(c: &mut Criterion) {
             format!("reduce the interval end of 1M flows, 10 definitions ({name})"),
             |b| {
                 b.iter_batched(
-                    || tally(&shared),
+                    || tally(&mut workers),
                     |parts| {
                         at += 15;
                         black_box(reducer.reduce(parts, Timestamp::from_secs(at), 15, &[]))

@@ -30,20 +30,6 @@ impl<V> Entry<V> {
 }
 
 impl<V: Default> Table<V> {
-    /// A table with room for `keys` keys.
-    pub(crate) fn with_capacity(keys: usize) -> Self {
-        Table {
-            bytes: Vec::new(),
-            entries: HashTable::with_capacity(keys),
-            hasher: Default::default(),
-        }
-    }
-
-    /// Keys in the table.
-    pub(crate) fn len(&self) -> usize {
-        self.entries.len()
-    }
-
     /// The value of `key`, added (as the default) if missing.
     pub(crate) fn get(&mut self, key: &[u8]) -> &mut V {
         let Table {
