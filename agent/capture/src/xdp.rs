@@ -86,14 +86,13 @@ pub struct XdpConfig {
     pub mode: XdpMode,
     /// Zero-copy or copy. Default [`ZeroCopy::Auto`].
     pub zero_copy: ZeroCopy,
-    /// Fill ring entries (a power of two). Default 8192.
+    /// Fill ring entries (a power of two), and the UMEM's frames: every
+    /// frame is in the fill ring, the RX ring or being read, and those in
+    /// the fill ring are what the kernel can fill while the thread sleeps
+    /// (more frames would only wait outside the rings). Default 8192.
     pub fill_ring: u32,
     /// RX ring entries (a power of two). Default 8192.
     pub rx_ring: u32,
-    /// UMEM frames; at least `fill_ring`. The frames in the fill ring are
-    /// what the kernel can fill while the thread sleeps, so more than
-    /// `fill_ring` only wait outside the rings. Default 8192.
-    pub frame_count: u32,
     /// Bytes per UMEM frame: 2048 or 4096. A frame holds at most
     /// `frame_size - 256` bytes (256 is XDP's headroom); longer frames are
     /// dropped and counted in `dropped`. Default 4096.
@@ -119,7 +118,6 @@ impl XdpConfig {
             zero_copy: ZeroCopy::Auto,
             fill_ring: 8192,
             rx_ring: 8192,
-            frame_count: 8192,
             frame_size: 4096,
             batch: 64,
             busy_poll_usecs: 0,
@@ -137,12 +135,6 @@ impl XdpConfig {
             return Err(format!(
                 "frame_size {} is not 2048 or 4096",
                 self.frame_size
-            ));
-        }
-        if self.frame_count < self.fill_ring {
-            return Err(format!(
-                "frame_count {} is smaller than fill_ring {}",
-                self.frame_count, self.fill_ring
             ));
         }
         if self.batch == 0 {
@@ -605,7 +597,7 @@ fn failure(error: &io::Error, attempt: Attempt, config: &XdpConfig) -> Failure {
             format!(
                 "not enough locked memory for the UMEM ({} frames of {} bytes) and rings: \
                  raise RLIMIT_MEMLOCK (systemd: LimitMEMLOCK=infinity; shell: ulimit -l unlimited)",
-                config.frame_count, config.frame_size
+                config.fill_ring, config.frame_size
             ),
             true,
         ),
@@ -688,7 +680,7 @@ fn create(config: &XdpConfig, attempt: Attempt) -> Result<(Xsk, Vec<FrameDesc>),
         .build()
         .map_err(|e| invalid(&e))?;
     let frame_count =
-        NonZeroU32::new(config.frame_count).ok_or_else(|| invalid(&"frame_count is 0"))?;
+        NonZeroU32::new(config.fill_ring).ok_or_else(|| invalid(&"fill_ring is 0"))?;
     // On huge pages where the administrator reserved them (vm.nr_hugepages):
     // frames come from anywhere in the UMEM, and on 4 KiB pages reading
     // each one's headers was a TLB miss (28% of the capture thread's time
@@ -955,7 +947,7 @@ impl XdpSource {
                     tracing::info!(
                         "AF_XDP frames are on 4 KiB pages: reserve huge pages (sysctl \
                          vm.nr_hugepages; {} of 2 MiB per socket) to spend less CPU per packet",
-                        (u64::from(config.frame_count) * u64::from(config.frame_size))
+                        (u64::from(config.fill_ring) * u64::from(config.frame_size))
                             .div_ceil(2 << 20)
                     );
                 });
@@ -1259,7 +1251,7 @@ mod tests {
         assert_eq!((c.interface.as_str(), c.queue), ("eth0", 3));
         assert_eq!((c.mode, c.zero_copy), (XdpMode::Auto, ZeroCopy::Auto));
         assert_eq!((c.fill_ring, c.rx_ring), (8192, 8192));
-        assert_eq!((c.frame_count, c.frame_size, c.batch), (8192, 4096, 64));
+        assert_eq!((c.frame_size, c.batch), (4096, 64));
         assert_eq!(c.check(), Ok(()));
     }
 
@@ -1298,9 +1290,6 @@ mod tests {
         let mut c = XdpConfig::new("eth0", 0);
         c.frame_size = 3000;
         assert!(c.check().unwrap_err().contains("frame_size 3000"));
-        let mut c = XdpConfig::new("eth0", 0);
-        c.frame_count = 100;
-        assert!(c.check().unwrap_err().contains("frame_count 100"));
     }
 
     fn labels(config: &XdpConfig, attached: Option<XdpMode>) -> Result<Vec<&'static str>, String> {

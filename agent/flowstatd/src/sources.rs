@@ -87,9 +87,6 @@ fn open_xdp(c: &CaptureSection) -> Result<(Vec<LiveSource>, String), CaptureErro
             };
             cfg.fill_ring = c.fill_ring;
             cfg.rx_ring = c.rx_ring;
-            // Every frame is in the fill ring, the RX ring or being read:
-            // more than the fill ring holds would only wait in a list.
-            cfg.frame_count = c.fill_ring;
             cfg.frame_size = frame_size;
             cfg.batch = c.batch as usize;
             cfg.busy_poll_usecs = c.busy_poll_usecs;
