@@ -10,7 +10,7 @@ use flowstat_core::FlowView;
 
 use crate::field::{Field, FlowCtx};
 use crate::spec::Definition;
-use crate::table::Table;
+use crate::table::{Sum, Table};
 
 /// What a flow's `flow_stats` or `flow_purge` adds up, for every
 /// [`Measure`].
@@ -22,6 +22,16 @@ pub(crate) struct Amounts {
     pub other_packets: u64,
     /// Flows whose first record this is.
     pub flows: u64,
+}
+
+impl Sum for Amounts {
+    fn add(&mut self, a: &Amounts) {
+        self.local_bytes += a.local_bytes;
+        self.other_bytes += a.other_bytes;
+        self.local_packets += a.local_packets;
+        self.other_packets += a.other_packets;
+        self.flows += a.flows;
+    }
 }
 
 impl Amounts {
@@ -37,15 +47,6 @@ impl Amounts {
             // interval holds all its packets.
             flows: u64::from(l.packets + o.packets == l.total_packets + o.total_packets),
         }
-    }
-
-    /// Adds `a`.
-    pub(crate) fn add(&mut self, a: &Amounts) {
-        self.local_bytes += a.local_bytes;
-        self.other_bytes += a.other_bytes;
-        self.local_packets += a.local_packets;
-        self.other_packets += a.other_packets;
-        self.flows += a.flows;
     }
 }
 
@@ -112,7 +113,7 @@ impl ClassPlan {
     pub(crate) fn fold(
         &self,
         definitions: &[std::sync::Arc<Definition>],
-        classes: &Table<Amounts>,
+        classes: &mut Table<Amounts>,
         tables: &mut [Table<u64>],
     ) {
         let mut spans = Vec::with_capacity(self.fields.len());
@@ -141,7 +142,7 @@ impl ClassPlan {
                 for &i in &places.keys {
                     key.extend_from_slice(spans[i]);
                 }
-                *table.get(&key) += amount;
+                table.add(&key, amount);
             }
         }
     }

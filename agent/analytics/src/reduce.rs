@@ -3,7 +3,8 @@
 //! the thresholds, in an order that does not depend on how many workers
 //! counted.
 
-use std::collections::{HashMap, HashSet};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, HashSet};
 use std::sync::Arc;
 
 use flowstat_core::analytics::{
@@ -13,7 +14,7 @@ use flowstat_core::{InterfaceReport, Timestamp};
 
 use crate::field::decode_key;
 use crate::spec::{Definition, InterfaceMetric, Metric, Shared, Threshold};
-use crate::table::Table;
+use crate::table::{Sum, Table};
 use crate::tally::TallyPart;
 
 /// Merges the workers' shares of each interval into its [`Analytics`].
@@ -43,6 +44,13 @@ struct Acc {
     total: u64,
 }
 
+impl Sum for Acc {
+    fn add(&mut self, a: &Acc) {
+        self.value += a.value;
+        self.total += a.total;
+    }
+}
+
 impl Counted {
     fn new(definition: &Arc<Definition>) -> Counted {
         Counted {
@@ -53,18 +61,17 @@ impl Counted {
     }
 
     /// Adds a worker's share of the interval.
-    fn add(&mut self, part: &Table<u64>) {
-        for (k, v) in part.iter() {
-            let acc = self.keys.get(k);
-            acc.value += v;
-            acc.total += v;
+    fn add(&mut self, part: &mut Table<u64>) {
+        for (k, &v) in part.iter() {
+            self.keys.add(k, Acc { value: v, total: v });
             self.sum += v;
         }
     }
 
-    /// The keys active in the interval.
-    fn active(&self) -> impl Iterator<Item = (&[u8], &Acc)> {
-        self.keys.iter().filter(|(_, a)| a.value > 0)
+    /// The definition, and the keys active in the interval.
+    fn active(&mut self) -> (&Definition, impl Iterator<Item = (&[u8], &Acc)>) {
+        let keys = self.keys.iter().filter(|(_, a)| a.value > 0);
+        (&self.definition, keys)
     }
 
     /// Starts the next interval: forgets the keys idle in this one.
@@ -136,9 +143,9 @@ impl Reducer {
             spec.thresholds.iter().map(|_| Vec::new()).collect();
         let mut top = Vec::new();
         for part in parts {
-            for (d, table) in part.spec.definitions.iter().zip(part.tables) {
+            for (d, mut table) in part.spec.definitions.iter().zip(part.tables) {
                 if let Some(c) = counted.iter_mut().find(|c| Arc::ptr_eq(&c.definition, d)) {
-                    c.add(&table);
+                    c.add(&mut table);
                 }
             }
             for (t, flows) in part.spec.thresholds.iter().zip(part.above) {
@@ -152,11 +159,11 @@ impl Reducer {
             }
             top.extend(part.top);
         }
-        top.sort_by_key(|(rank, _)| std::cmp::Reverse(*rank));
+        top.sort_by_key(|(rank, _)| Reverse(*rank));
         top.truncate(spec.top_flows);
 
         let definitions = counted
-            .iter()
+            .iter_mut()
             .map(|c| DefinitionTable {
                 name: c.definition.config.name.clone(),
                 emit: c.definition.config.emit,
@@ -174,7 +181,7 @@ impl Reducer {
         for (t, flows) in spec.thresholds.iter().zip(above) {
             let candidates = match &t.metric {
                 Metric::Definition(name) => counted
-                    .iter()
+                    .iter_mut()
                     .find(|c| c.definition.config.name == *name)
                     .map(|c| key_candidates(c, t, secs))
                     .unwrap_or_default(),
@@ -260,48 +267,66 @@ impl Reducer {
 
 /// A definition's rows: its `n` largest keys of the interval, largest
 /// first (ties in key order), then the rest as `"other"`.
-fn rows(c: &Counted, secs: u64) -> Vec<Row> {
-    let mut keys: Vec<(&[u8], &Acc)> = c.active().collect();
-    let by_size =
-        |a: &(&[u8], &Acc), b: &(&[u8], &Acc)| b.1.value.cmp(&a.1.value).then_with(|| a.0.cmp(b.0));
-    let n = c.definition.config.n;
-    if keys.len() > n {
-        keys.select_nth_unstable_by(n, by_size);
+fn rows(c: &mut Counted, secs: u64) -> Vec<Row> {
+    let sum = c.sum;
+    let (definition, active) = c.active();
+    let n = definition.config.n;
+    // The n largest so far, the least of them on top; the rest summed.
+    let mut top: BinaryHeap<Reverse<BySize>> = BinaryHeap::with_capacity(n + 1);
+    let (mut rest, mut others) = (0, false);
+    for (key, acc) in active {
+        let row = BySize(acc.value, Reverse(key), acc.total);
+        if top.len() == n && top.peek().is_none_or(|Reverse(least)| row <= *least) {
+            rest += row.0;
+            others = true;
+            continue;
+        }
+        top.push(Reverse(row));
+        if top.len() > n
+            && let Some(Reverse(least)) = top.pop()
+        {
+            rest += least.0;
+            others = true;
+        }
     }
-    let shown = n.min(keys.len());
-    let (top, rest) = keys.split_at_mut(shown);
-    top.sort_unstable_by(by_size);
+    // Largest first.
     let mut rows: Vec<Row> = top
-        .iter()
-        .map(|&(k, a)| Row {
-            key: decode_key(&c.definition.keys, k),
-            value: a.value,
-            rate: a.value / secs,
-            total: a.total,
+        .into_sorted_vec()
+        .into_iter()
+        .map(|Reverse(BySize(value, Reverse(key), total))| Row {
+            key: decode_key(&definition.keys, key),
+            value,
+            rate: value / secs,
+            total,
         })
         .collect();
-    if !rest.is_empty() {
-        let value = rest.iter().map(|(_, a)| a.value).sum::<u64>();
+    if others {
         let shown = rows.iter().map(|r| r.total).sum::<u64>();
         rows.push(Row {
             key: KeyJson::other(),
-            value,
-            rate: value / secs,
-            total: c.sum - shown,
+            value: rest,
+            rate: rest / secs,
+            total: sum - shown,
         });
     }
     rows
 }
 
+/// A key's value, the key and its total, ordered by value, then the key
+/// reversed (of equal values, the smaller key is the larger row).
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+struct BySize<'a>(u64, Reverse<&'a [u8]>, u64);
+
 /// The keys of a definition whose rate is above `t`.
-fn key_candidates(c: &Counted, t: &Threshold, secs: u64) -> Vec<Candidate> {
-    c.active()
+fn key_candidates(c: &mut Counted, t: &Threshold, secs: u64) -> Vec<Candidate> {
+    let (definition, active) = c.active();
+    active
         .map(|(k, a)| (k, a.value / secs))
         .filter(|(_, rate)| *rate > t.config.value)
         .map(|(k, rate)| Candidate {
             id: k.to_vec(),
             value: rate,
-            subject: Subject::Key(decode_key(&c.definition.keys, k)),
+            subject: Subject::Key(decode_key(&definition.keys, k)),
         })
         .collect()
 }
