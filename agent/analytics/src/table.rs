@@ -6,7 +6,8 @@
 //! holds [`DEFER_AT`] keys (a definition keyed by address or port: a
 //! million keys and more) it is split into [`PARTS`] by its keys' hashes,
 //! and values are listed per part, then summed a part at a time, while
-//! that part's keys are in the cache. Summed at once, each value of a
+//! that part's keys are in the cache; it is one part again once it keeps
+//! fewer than a quarter of that. Summed at once, each value of a
 //! million-key table cost two trips to memory (its slot's group, then its
 //! slot): 1M new keys took 300 ms, listed and summed by part 125 ms.
 
@@ -42,10 +43,8 @@ impl Sum for u64 {
 /// Byte-string keys and a value for each.
 #[derive(Debug)]
 pub(crate) struct Table<V> {
-    /// One part while the table is small, then [`PARTS`].
+    /// One part while the table is small, else [`PARTS`].
     parts: Vec<Part<V>>,
-    /// Keys in the one part (once split, not kept up).
-    keys: usize,
     hasher: foldhash::fast::RandomState,
 }
 
@@ -53,7 +52,6 @@ impl<V> Default for Table<V> {
     fn default() -> Self {
         Table {
             parts: vec![Part::default()],
-            keys: 0,
             hasher: Default::default(),
         }
     }
@@ -106,14 +104,15 @@ impl<V: Sum> Table<V> {
     /// Adds `value` to `key`'s (added if missing).
     pub(crate) fn add(&mut self, key: &[u8], value: V) {
         let hash = self.hasher.hash_one(key);
-        if let [small] = self.parts.as_mut_slice() {
-            self.keys += usize::from(small.sum(&self.hasher, hash, key, value));
-            if self.keys >= DEFER_AT {
-                self.split();
+        let parts = self.parts.len();
+        let part = &mut self.parts[part_of(hash, parts)];
+        if parts == 1 {
+            part.sum(&self.hasher, hash, key, value);
+            if part.entries.len() >= DEFER_AT {
+                self.repart(PARTS);
             }
             return;
         }
-        let part = &mut self.parts[part_of(hash)];
         // Offsets are 32-bit: keys are short and a part holds the keys of
         // an interval, far below 4 GiB.
         let at = part.listed_keys.len() as u32;
@@ -128,14 +127,19 @@ impl<V: Sum> Table<V> {
         }
     }
 
-    /// Splits the one part into [`PARTS`].
-    fn split(&mut self) {
-        let small = std::mem::take(&mut self.parts).pop().unwrap_or_default();
-        self.parts = (0..PARTS).map(|_| Part::default()).collect();
-        for e in small.entries {
-            let key = e.key(&small.bytes);
-            let hash = self.hasher.hash_one(key);
-            self.parts[part_of(hash)].sum(&self.hasher, hash, key, e.value);
+    /// Moves every key (its values summed) into `parts` new parts.
+    fn repart(&mut self, parts: usize) {
+        self.settle();
+        let old = std::mem::replace(
+            &mut self.parts,
+            (0..parts).map(|_| Part::default()).collect(),
+        );
+        for p in old {
+            for e in p.entries {
+                let key = e.key(&p.bytes);
+                let hash = self.hasher.hash_one(key);
+                self.parts[part_of(hash, parts)].sum(&self.hasher, hash, key, e.value);
+            }
         }
     }
 
@@ -171,14 +175,18 @@ impl<V: Sum> Table<V> {
             }
             part.bytes = packed;
         }
+        let keys: usize = self.parts.iter().map(|p| p.entries.len()).sum();
+        if self.parts.len() > 1 && keys < DEFER_AT / 4 {
+            self.repart(1);
+        }
     }
 }
 
-/// The part of a split table that a key's hash goes to: bits that neither
-/// a slot's index (the low ones) nor its tag (the top 7) use, for a part's
+/// The part of `parts` that a key's hash goes to: bits that neither a
+/// slot's index (the low ones) nor its tag (the top 7) use, for a part's
 /// keys to spread over its slots.
-fn part_of(hash: u64) -> usize {
-    (hash >> 40) as usize % PARTS
+fn part_of(hash: u64, parts: usize) -> usize {
+    (hash >> 40) as usize % parts
 }
 
 impl<V: Sum> Part<V> {
@@ -272,6 +280,25 @@ mod tests {
         table.add(b"new", 1);
         map.insert(b"new".to_vec(), 1);
         let mut expected: Vec<_> = map.into_iter().collect();
+        expected.sort();
+        assert_eq!(contents(&mut table), expected);
+    }
+
+    #[test]
+    fn a_table_that_keeps_few_keys_is_one_part_again_and_goes_on() {
+        let mut table = Table::default();
+        for i in 0..2 * DEFER_AT as u64 {
+            table.add(&i.to_be_bytes(), i);
+        }
+        assert_eq!(table.parts.len(), PARTS);
+        table.retain(|v| *v < 100);
+        assert_eq!(table.parts.len(), 1);
+        table.add(&7u64.to_be_bytes(), 1);
+        table.add(b"new", 1);
+        let mut expected: Vec<_> = (0..100u64)
+            .map(|i| (i.to_be_bytes().to_vec(), i + u64::from(i == 7)))
+            .chain([(b"new".to_vec(), 1)])
+            .collect();
         expected.sort();
         assert_eq!(contents(&mut table), expected);
     }
