@@ -6,14 +6,17 @@
 //! of every request so far, from its arrival on (`/flows/json` asks for
 //! `flow_purge`), and those of [`ApiState::keep`](crate::ApiState::keep).
 //! Holding 16 MiB of records nobody reads cost a sixth of a replay's time.
-//! The sink never waits: the window drops its oldest records, and a
-//! client that falls out of it is cut and counted.
+//! Each batch of records is framed as Server-Sent Events once, by the
+//! first stream that sends it, into one buffer that every stream sends
+//! slices of: framed for each client, ten streams of `flow_purge` spent
+//! more on copying records than the kernel did on sending them. The sink never waits: the window drops its oldest
+//! records, and a client that falls out of it is cut and counted.
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 use axum::Json;
@@ -22,6 +25,7 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use flowstat_core::{Delivery, GrowingKindSet, KindSet, Record, RecordKind, Sink, SinkError};
+use futures_util::StreamExt;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use tokio::sync::watch;
@@ -54,13 +58,64 @@ struct Found {
     /// The number of the last record looked at.
     upto: u64,
     /// The records of the kinds asked for.
-    records: Vec<(u64, Arc<Record>)>,
+    records: Vec<Entry>,
 }
 
 #[derive(Default)]
 struct Kept {
-    records: VecDeque<(u64, Arc<Record>)>,
+    records: VecDeque<Entry>,
+    /// The records' JSON buffers' sizes (a batch that was streamed holds
+    /// its events too).
     bytes: usize,
+}
+
+/// A record in the window: its number, and its place in its batch.
+#[derive(Clone)]
+struct Entry {
+    seq: u64,
+    batch: Arc<Batch>,
+    index: usize,
+}
+
+impl Entry {
+    fn record(&self) -> &Record {
+        &self.batch.records[self.index]
+    }
+}
+
+/// Records added to the window together, and their events (`id`, `event`
+/// and `data` lines), framed by the first stream that sends any of them.
+struct Batch {
+    /// The first record's number.
+    first: u64,
+    records: Vec<Arc<Record>>,
+    /// The events one after another, and where each one ends.
+    events: OnceLock<(Bytes, Vec<usize>)>,
+}
+
+impl Batch {
+    /// The events, framed if they are not yet, and where each one ends.
+    fn events(&self) -> &(Bytes, Vec<usize>) {
+        self.events.get_or_init(|| {
+            let size = self.records.iter().map(|r| r.json.len() + 64).sum();
+            let mut buf = Vec::with_capacity(size);
+            let mut ends = Vec::with_capacity(self.records.len());
+            for (seq, record) in (self.first..).zip(&self.records) {
+                let _ = write!(buf, "id: {seq}\nevent: {}\ndata: ", record.kind.as_str());
+                buf.extend_from_slice(&record.json);
+                buf.extend_from_slice(b"\n\n");
+                ends.push(buf.len());
+            }
+            (Bytes::from(buf), ends)
+        })
+    }
+
+    /// The events of records `first..=last`, one slice of the events.
+    fn slice(&self, first: usize, last: usize) -> Bytes {
+        let (events, ends) = self.events();
+        let start = first.checked_sub(1).map_or(0, |i| ends[i]);
+        events.slice(start..ends[last])
+    }
 }
 
 impl Window {
@@ -84,16 +139,22 @@ impl Window {
         // Numbered on from the newest number given, even if the window
         // has emptied since (one record over its bytes).
         let before = self.newest();
+        let batch = Arc::new(Batch {
+            first: before + 1,
+            records: std::mem::take(records),
+            events: OnceLock::new(),
+        });
         let mut seq = before;
-        for record in records.drain(..) {
+        for (index, record) in batch.records.iter().enumerate() {
             seq += 1;
             // What the record holds on to, not just its text.
             kept.bytes += record.json.capacity();
-            kept.records.push_back((seq, record));
+            let batch = Arc::clone(&batch);
+            kept.records.push_back(Entry { seq, batch, index });
         }
         while kept.records.len() > WINDOW_RECORDS || kept.bytes > WINDOW_BYTES {
-            if let Some((_, old)) = kept.records.pop_front() {
-                kept.bytes -= old.json.capacity();
+            if let Some(old) = kept.records.pop_front() {
+                kept.bytes -= old.record().json.capacity();
             }
         }
         // Sent while the lock is held, so that the next push numbers on
@@ -109,21 +170,18 @@ impl Window {
     fn after(&self, after: u64, kinds: KindSet, most: usize) -> Found {
         let kept = self.records.lock().unwrap_or_else(PoisonError::into_inner);
         let mut found = Found {
-            gone: kept
-                .records
-                .front()
-                .is_some_and(|(first, _)| *first > after + 1),
+            gone: kept.records.front().is_some_and(|f| f.seq > after + 1),
             upto: after,
             records: Vec::new(),
         };
-        let start = kept.records.partition_point(|(seq, _)| *seq <= after);
-        for (seq, record) in kept.records.range(start..) {
+        let start = kept.records.partition_point(|f| f.seq <= after);
+        for record in kept.records.range(start..) {
             if found.records.len() == most {
                 break;
             }
-            found.upto = *seq;
-            if kinds.contains(record.kind) {
-                found.records.push((*seq, Arc::clone(record)));
+            found.upto = record.seq;
+            if kinds.contains(record.record().kind) {
+                found.records.push(record.clone());
             }
         }
         found
@@ -241,7 +299,7 @@ pub(crate) async fn stream(
                 if !found.records.is_empty() {
                     sent = Instant::now();
                     let frames = sse_frames(&found.records);
-                    return Some((Ok::<_, Infallible>(frames), (s, newest, cursor, sent)));
+                    return Some((frames, (s, newest, cursor, sent)));
                 }
                 newest.borrow_and_update();
                 if cursor >= s.window().newest() {
@@ -254,7 +312,7 @@ pub(crate) async fn stream(
                         // stream alive.
                         Err(_) => {
                             let comment = Bytes::from_static(b":\n\n");
-                            return Some((Ok(comment), (s, newest, cursor, sent)));
+                            return Some((vec![comment], (s, newest, cursor, sent)));
                         }
                     }
                 }
@@ -266,7 +324,9 @@ pub(crate) async fn stream(
             (header::CONTENT_TYPE, "text/event-stream"),
             (header::CACHE_CONTROL, "no-cache"),
         ],
-        Body::from_stream(frames),
+        Body::from_stream(frames.flat_map(|frames| {
+            futures_util::stream::iter(frames.into_iter().map(Ok::<_, Infallible>))
+        })),
     )
         .into_response()
 }
@@ -278,17 +338,26 @@ const KEEP_ALIVE: Duration = Duration::from_secs(15);
 /// thousands of times a second, and each send is a wake-up and a write.
 const SEND_GAP: Duration = Duration::from_millis(20);
 
-/// `records` as Server-Sent Events, in one buffer: each record is one line
-/// of JSON, so one `data` line.
-fn sse_frames(records: &[(u64, Arc<Record>)]) -> Bytes {
-    let size = records.iter().map(|(_, r)| r.json.len() + 64).sum();
-    let mut buf = Vec::with_capacity(size);
-    for (seq, record) in records {
-        let _ = write!(buf, "id: {seq}\nevent: {}\ndata: ", record.kind.as_str());
-        buf.extend_from_slice(&record.json);
-        buf.extend_from_slice(b"\n\n");
+/// The events of `records`, as slices of the buffers they were framed
+/// into: one slice for each run of records that follow one another in one
+/// buffer.
+fn sse_frames(records: &[Entry]) -> Vec<Bytes> {
+    let mut frames = Vec::new();
+    // The batch, first and last index of a run.
+    let mut run: Option<(&Arc<Batch>, usize, usize)> = None;
+    for r in records {
+        match &mut run {
+            Some((batch, _, last)) if Arc::ptr_eq(batch, &r.batch) && *last + 1 == r.index => {
+                *last = r.index;
+            }
+            _ => {
+                let done = run.replace((&r.batch, r.index, r.index));
+                frames.extend(done.map(|(batch, first, last)| batch.slice(first, last)));
+            }
+        }
     }
-    Bytes::from(buf)
+    frames.extend(run.map(|(batch, first, last)| batch.slice(first, last)));
+    frames
 }
 
 #[derive(Deserialize)]
@@ -329,10 +398,10 @@ pub(crate) async fn flows(State(s): State<ApiState>, Query(q): Query<FlowsQuery>
     };
     let answer: Vec<serde_json::Value> = found
         .into_iter()
-        .map(|(seq, record)| {
-            let record =
-                RawValue::from_string(String::from_utf8_lossy(&record.json).into_owned()).ok();
-            serde_json::json!({ "flowID": seq, "record": record })
+        .map(|f| {
+            let json = String::from_utf8_lossy(&f.record().json).into_owned();
+            let record = RawValue::from_string(json).ok();
+            serde_json::json!({ "flowID": f.seq, "record": record })
         })
         .collect();
     Json(answer).into_response()
@@ -343,27 +412,52 @@ mod tests {
     use super::*;
 
     #[test]
-    fn records_go_out_as_one_data_line_each() {
+    fn records_go_out_as_one_data_line_each_in_slices_of_their_batch() {
         let record = |kind: RecordKind, json: &str| {
             Arc::new(Record {
                 kind,
                 json: json.as_bytes().to_vec(),
             })
         };
-        let records = [
-            (7, record(RecordKind::Event, r#"{"type":"event"}"#)),
-            (
-                9,
-                record(
-                    RecordKind::AgentStatus,
-                    r#"{"type":"agent_status","a":"b"}"#,
-                ),
+        let window = Window::new();
+        window.push(&mut vec![
+            record(RecordKind::Event, r#"{"type":"event"}"#),
+            record(
+                RecordKind::AgentStatus,
+                r#"{"type":"agent_status","a":"b"}"#,
             ),
-        ];
+        ]);
+        window.push(&mut vec![record(
+            RecordKind::Event,
+            r#"{"type":"event","n":3}"#,
+        )]);
+        let text = |frames: Vec<Bytes>| (frames.len(), frames.concat());
+        // Records 1 and 2 are one slice of their batch, 3 another.
+        let all = window.after(0, KindSet::ALL, 10);
         assert_eq!(
-            sse_frames(&records),
-            "id: 7\nevent: event\ndata: {\"type\":\"event\"}\n\n\
-             id: 9\nevent: agent_status\ndata: {\"type\":\"agent_status\",\"a\":\"b\"}\n\n"
+            text(sse_frames(&all.records)),
+            (
+                2,
+                b"id: 1\nevent: event\ndata: {\"type\":\"event\"}\n\n\
+                  id: 2\nevent: agent_status\ndata: {\"type\":\"agent_status\",\"a\":\"b\"}\n\n\
+                  id: 3\nevent: event\ndata: {\"type\":\"event\",\"n\":3}\n\n"
+                    .to_vec()
+            )
+        );
+        // Without record 2, records 1 and 3 are a slice each.
+        let events = window.after(0, KindSet::of(&[RecordKind::Event]), 10);
+        assert_eq!(
+            text(sse_frames(&events.records)),
+            (
+                2,
+                b"id: 1\nevent: event\ndata: {\"type\":\"event\"}\n\n\
+                  id: 3\nevent: event\ndata: {\"type\":\"event\",\"n\":3}\n\n"
+                    .to_vec()
+            )
+        );
+        assert_eq!(
+            all.records[1].record().json,
+            br#"{"type":"agent_status","a":"b"}"#
         );
     }
 }
