@@ -190,14 +190,8 @@ fn part_of(hash: u64, parts: usize) -> usize {
 }
 
 impl<V: Sum> Part<V> {
-    /// Adds `value` to `key`'s; returns whether the key is new.
-    fn sum(
-        &mut self,
-        hasher: &foldhash::fast::RandomState,
-        hash: u64,
-        key: &[u8],
-        value: V,
-    ) -> bool {
+    /// Adds `value` to `key`'s (added if missing).
+    fn sum(&mut self, hasher: &foldhash::fast::RandomState, hash: u64, key: &[u8], value: V) {
         let Part { bytes, entries, .. } = self;
         let slot = entries.entry(
             hash,
@@ -205,16 +199,12 @@ impl<V: Sum> Part<V> {
             |e| hasher.hash_one(e.key(bytes)),
         );
         match slot {
-            Slot::Occupied(mut e) => {
-                e.get_mut().value.add(&value);
-                false
-            }
+            Slot::Occupied(mut e) => e.get_mut().value.add(&value),
             Slot::Vacant(e) => {
                 let at = bytes.len() as u32;
                 bytes.extend_from_slice(key);
                 let len = key.len() as u32;
                 e.insert(Entry { at, len, value });
-                true
             }
         }
     }

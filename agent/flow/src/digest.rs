@@ -42,6 +42,7 @@ pub(crate) fn with_metadata(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use flowstat_core::hex;
 
     fn key() -> FlowKey {
         let mut lower = [0; 16];
@@ -59,15 +60,11 @@ mod tests {
         }
     }
 
-    fn hex(d: [u8; 20]) -> String {
-        flowstat_core::hex(&d)
-    }
-
     #[test]
     fn base_digest_hashes_the_spec_bytes() {
         // Independently: printf 'eth0\x04\x06\x00\x00\x0a\x00\x00\x01\x0a\x00\x00\x02\x9c\x40\x00\x50' | sha1sum
         assert_eq!(
-            hex(base("eth0", &key())),
+            hex(&base("eth0", &key())),
             "c6cd414f46ac1b15e6462b6b769491a0545bd3c5"
         );
     }
