@@ -11,7 +11,9 @@
 #     HUGE_PAGES huge pages reserved for the AF_XDP UMEM while the bench runs
 #               (default 32: 64 MiB, as the README advises; 0 for none)
 #     RING      AF_XDP's fill and RX ring entries (default 16384: a UMEM of
-#               16384 frames of 2 KiB, 32 MiB, the size of libpcap's ring)
+#               16384 frames of 2 KiB, 32 MiB); libpcap's ring is given the
+#               same memory (buffer_bytes = RING * 2 KiB), so that both
+#               capture into rings of one size
 #     CAPTURERS which to run (default: all, as listed below)
 #
 # The sender is `blast` (benches/src/bin/blast.rs): AF_PACKET sockets with
@@ -97,6 +99,7 @@ cpu_use() { # pid
 step_flowstatd() { # method workers rate
   local method=$1 workers=$2 rate=$3 extra="" inline=false
   [ "$method" = af_xdp ] && extra="xdp_mode = \"$xdp_mode\""
+  [ "$method" = libpcap ] && extra="buffer_bytes = $((${RING:-16384} * 2048))"
   if [ "$workers" = r2c ]; then
     inline=true workers=1
     [ "$method" = af_xdp ] && extra+=$'\nqueues = [0]'
