@@ -29,6 +29,7 @@ mod stream;
 
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 use tokio::sync::oneshot;
@@ -85,9 +86,13 @@ impl ApiConfig {
     }
 }
 
-/// The running server; stopped when dropped.
+/// The running server; stopped when dropped (every request cut), or by
+/// [`finish`](ApiServer::finish).
 pub struct ApiServer {
     addr: SocketAddr,
+    state: ApiState,
+    /// Stops taking connections, and ends each one once it is done.
+    drain: Option<oneshot::Sender<()>>,
     stop: Option<oneshot::Sender<()>>,
     thread: Option<JoinHandle<()>>,
 }
@@ -110,8 +115,9 @@ impl ApiServer {
                 }
             );
         }
-        let app = routes::app(state, config);
+        let app = routes::app(state.clone(), config);
         let (stop, stopped) = oneshot::channel::<()>();
+        let (drain, drained) = oneshot::channel::<()>();
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
@@ -123,9 +129,13 @@ impl ApiServer {
                         Ok(l) => l,
                         Err(e) => return tracing::error!("API on {addr}: {e}"),
                     };
-                    // Stopping cuts open requests (long-polls) at once.
+                    // Draining lets open requests finish; stopping cuts
+                    // them at once.
+                    let serve = axum::serve(listener, app).with_graceful_shutdown(async {
+                        let _ = drained.await;
+                    });
                     tokio::select! {
-                        r = axum::serve(listener, app) => {
+                        r = serve => {
                             if let Err(e) = r {
                                 tracing::error!("API on {addr}: {e}");
                             }
@@ -136,6 +146,8 @@ impl ApiServer {
             })?;
         Ok(ApiServer {
             addr,
+            state,
+            drain: Some(drain),
             stop: Some(stop),
             thread: Some(thread),
         })
@@ -144,6 +156,22 @@ impl ApiServer {
     /// The address it listens on.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Stops once every stream has sent the records published so far
+    /// (the sinks are finished: no more come) and long-polls have
+    /// answered, or after `within`, which cuts a client that has not read
+    /// them: a stream ends, not cut, with the last record of a replay or
+    /// of a stopped agent.
+    pub fn finish(mut self, within: Duration) {
+        self.state.close();
+        if let Some(drain) = self.drain.take() {
+            let _ = drain.send(());
+        }
+        let deadline = Instant::now() + within;
+        while self.thread.as_ref().is_some_and(|t| !t.is_finished()) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 }
 

@@ -333,7 +333,7 @@ async fn events(State(s): State<ApiState>, Query(q): Query<EventQuery>) -> Answe
     let wait = Duration::from_secs(q.timeout.unwrap_or(0)).min(MAX_WAIT);
     let deadline = tokio::time::Instant::now() + wait;
     loop {
-        if *newest.borrow_and_update() > after {
+        if *newest.borrow_and_update() > after || s.closed() {
             break;
         }
         match tokio::time::timeout_at(deadline, newest.changed()).await {

@@ -5,6 +5,7 @@
 //! pipeline for longer than a pointer swap.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use flowstat_analytics::Shared;
@@ -39,6 +40,9 @@ struct Inner {
     newest: watch::Sender<u64>,
     /// The newest records, for the stream.
     window: Window,
+    /// No record or event comes any more (the agent stops): streams end
+    /// once they have sent every record, long-polls answer at once.
+    closed: AtomicBool,
 }
 
 /// The latest interval, as the API serves it.
@@ -77,6 +81,7 @@ impl ApiState {
             events: Mutex::default(),
             newest: watch::Sender::new(0),
             window: Window::new(),
+            closed: AtomicBool::new(false),
         }))
     }
 
@@ -172,5 +177,18 @@ impl ApiState {
     /// A receiver that changes when an event comes.
     pub(crate) fn watch_events(&self) -> watch::Receiver<u64> {
         self.0.newest.subscribe()
+    }
+
+    /// Says that nothing comes any more, and wakes every request that
+    /// waits for something.
+    pub(crate) fn close(&self) {
+        self.0.closed.store(true, Ordering::Relaxed);
+        self.0.newest.send_modify(|_| {});
+        self.0.window.wake();
+    }
+
+    /// Whether nothing comes any more.
+    pub(crate) fn closed(&self) -> bool {
+        self.0.closed.load(Ordering::Relaxed)
     }
 }

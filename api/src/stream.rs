@@ -128,6 +128,11 @@ impl Window {
         }
     }
 
+    /// Wakes every stream and long-poll that waits for a record.
+    pub(crate) fn wake(&self) {
+        self.newest.send_modify(|_| {});
+    }
+
     /// Keeps the records of `kinds` from now on.
     pub(crate) fn keep(&self, kinds: KindSet) {
         self.kinds.add(kinds);
@@ -303,6 +308,10 @@ pub(crate) async fn stream(
                 }
                 newest.borrow_and_update();
                 if cursor >= s.window().newest() {
+                    if s.closed() {
+                        // Every record sent, and no more to come.
+                        return None;
+                    }
                     match tokio::time::timeout(KEEP_ALIVE, newest.changed()).await {
                         // Caught up: what comes within a gap of the last
                         // send goes out together.
@@ -391,6 +400,9 @@ pub(crate) async fn flows(State(s): State<ApiState>, Query(q): Query<FlowsQuery>
         if cursor < s.window().newest() {
             continue;
         }
+        if s.closed() {
+            break Vec::new();
+        }
         match tokio::time::timeout_at(deadline, newest.changed()).await {
             Ok(Ok(())) => continue,
             _ => break Vec::new(),
@@ -458,6 +470,38 @@ mod tests {
         assert_eq!(
             all.records[1].record().json,
             br#"{"type":"agent_status","a":"b"}"#
+        );
+    }
+
+    /// Once the state is closed (the sinks are finished: nothing more
+    /// comes), a stream sends what it has not sent yet and ends: its
+    /// client gets every record, then the end of the response, not a cut.
+    #[tokio::test]
+    async fn closing_ends_each_stream_after_its_last_record() {
+        let state = ApiState::new(Default::default());
+        let query = Query(StreamQuery { types: None });
+        let response = stream(State(state.clone()), query, HeaderMap::new()).await;
+        let mut records = (1..=2)
+            .map(|n| {
+                let json = format!(r#"{{"n":{n}}}"#).into_bytes();
+                Arc::new(Record {
+                    kind: RecordKind::FlowPurge,
+                    json,
+                })
+            })
+            .collect();
+        state.window().push(&mut records);
+        state.close();
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX);
+        let body = tokio::time::timeout(Duration::from_secs(60), body)
+            .await
+            .expect("the stream never ended")
+            .unwrap();
+        assert_eq!(
+            body,
+            b"id: 1\nevent: flow_purge\ndata: {\"n\":1}\n\n\
+              id: 2\nevent: flow_purge\ndata: {\"n\":2}\n\n"
+                .as_slice()
         );
     }
 }

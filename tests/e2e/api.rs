@@ -520,6 +520,58 @@ fn the_stream_sends_records_as_they_come_and_resumes_after_an_id() {
     assert_eq!((status, &e["field"]), (400, &json!("types")));
 }
 
+/// A replay without `--linger` lets its streams send every record before
+/// it exits, and ends them: the client reads to a clean end of the
+/// response, the last `agent_status` included (it used to be cut).
+#[test]
+fn a_replay_ends_its_streams_after_the_last_record() {
+    let dir = TempDir::new("api-stream-end");
+    let (out, pcap) = (dir.path("out.json"), dir.path("c.pcap"));
+    crate::analytics::write_crossing(&pcap, &[2_000, 2_000], 1);
+    let port = free_port();
+    let mut child = Command::new(flowstatd())
+        .arg("replay")
+        .arg(&pcap)
+        .args([
+            "-o",
+            &out.to_string_lossy(),
+            "--realtime",
+            "--interval",
+            "1",
+        ])
+        .args(["--api", &format!("127.0.0.1:{port}")])
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // agent_status comes at interval ends, the first a second of packet
+    // time after the start: the stream is open long before.
+    let url = format!("http://127.0.0.1:{port}/stream?types=agent_status");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut resp = loop {
+        match ureq::get(&url).call() {
+            Ok(resp) => break resp,
+            Err(e) => assert!(Instant::now() < deadline, "no stream: {e}"),
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let text = resp
+        .body_mut()
+        .read_to_string()
+        .expect("the stream ends cleanly");
+    assert!(child.wait().unwrap().success());
+    let streamed: Vec<Value> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .map(|d| serde_json::from_str(d).unwrap())
+        .collect();
+    let status: Vec<Value> = records(&out)
+        .into_iter()
+        .filter(|r| r["type"] == "agent_status")
+        .collect();
+    assert!(status.len() >= 2, "{} intervals", status.len());
+    assert_eq!(streamed, status);
+}
+
 /// Load: 50 clients long-polling, 10 streaming and 1,000 idle connections
 /// while a replay runs at full speed: the file sink gets every record a
 /// replay without the API gives, and every client is served; then requests

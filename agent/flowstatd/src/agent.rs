@@ -529,7 +529,7 @@ struct Agent {
     /// share.
     analytics: Shared,
     /// The HTTP face, stopped with the agent, and what it serves.
-    _api: Option<ApiServer>,
+    api: Option<ApiServer>,
     api_state: Option<ApiState>,
     outputs: Arc<Outputs>,
     /// The address databases the workers' plugins read, swapped at SIGHUP.
@@ -662,7 +662,7 @@ impl Agent {
             .collect();
         let clock = IntervalClock::started_at(cfg.update_interval(), wall_now());
         Ok(Agent {
-            _api: api,
+            api,
             api_state: pipeline.api.clone(),
             analytics: pipeline.analytics.clone(),
             reducer: Reducer::new(
@@ -726,6 +726,9 @@ impl Agent {
         }
         let sinks = self.outputs.replace(SinkRuntime::new());
         outputs::log_final(&sinks.finish(SINK_DRAIN));
+        if let Some(api) = self.api.take() {
+            api.finish(SINK_DRAIN);
+        }
         tracing::info!("flowstatd stopped");
     }
 

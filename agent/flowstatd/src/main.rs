@@ -713,6 +713,9 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                 tracing::info!(address = %server.addr(), "replay done; serving until SIGTERM");
                 stop.forever().next();
             }
+            if let Some(server) = server {
+                server.finish(REPLAY_DRAIN);
+            }
             Ok(ExitCode::SUCCESS)
         }
     }
