@@ -10,7 +10,7 @@ use anyhow::Context;
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use flowstat_api::{ApiConfig, ApiServer};
 use flowstat_core::Plugin;
-use flowstat_core::{KindSet, RecordKind, SinkStatus};
+use flowstat_core::{CaptureError, KindSet, RecordKind, SinkStatus};
 use flowstat_dpi::Applications;
 use flowstat_plugins::CorePlugin;
 use flowstatd::agent::{self, RunOptions};
@@ -690,35 +690,47 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                 "flowstatd: {}",
                 replay_summary(&summary, &statuses[..asked])
             );
-            if let Some(e) = summary.error {
-                return Err(e.into());
-            }
-            let each: Vec<String> = statuses
-                .iter()
-                .filter(|s| s.dropped > 0)
-                .map(|s| {
-                    if s.dropped > s.unconsumed {
-                        format!("{}: {}", s.name, s.dropped)
-                    } else {
-                        format!("{}: {} that no consumer took", s.name, s.dropped)
-                    }
-                })
-                .collect();
-            anyhow::ensure!(
-                dropped == 0,
-                "the sinks dropped {dropped} records ({})",
-                each.join("; ")
-            );
-            if let (Some(server), Some(stop)) = (&server, &mut stop) {
+            let outcome = replay_outcome(summary.error, &statuses, dropped);
+            if let (Ok(()), Some(server), Some(stop)) = (&outcome, &server, &mut stop) {
                 tracing::info!(address = %server.addr(), "replay done; serving until SIGTERM");
                 stop.forever().next();
             }
+            // Whatever the outcome, the streams end after their last record.
             if let Some(server) = server {
                 server.finish(REPLAY_DRAIN);
             }
-            Ok(ExitCode::SUCCESS)
+            outcome.map(|()| ExitCode::SUCCESS)
         }
     }
+}
+
+/// A replay's failure: the damage that ended it early, else the records
+/// the sinks dropped (`dropped` in all, per sink in `statuses`).
+fn replay_outcome(
+    error: Option<CaptureError>,
+    statuses: &[SinkStatus],
+    dropped: u64,
+) -> anyhow::Result<()> {
+    if let Some(e) = error {
+        return Err(e.into());
+    }
+    let each: Vec<String> = statuses
+        .iter()
+        .filter(|s| s.dropped > 0)
+        .map(|s| {
+            if s.dropped > s.unconsumed {
+                format!("{}: {}", s.name, s.dropped)
+            } else {
+                format!("{}: {} that no consumer took", s.name, s.dropped)
+            }
+        })
+        .collect();
+    anyhow::ensure!(
+        dropped == 0,
+        "the sinks dropped {dropped} records ({})",
+        each.join("; ")
+    );
+    Ok(())
 }
 
 /// How long a replay's sinks may take, after the last packet, to deliver
