@@ -9,8 +9,10 @@
 //! Each batch of records is framed as Server-Sent Events once, by the
 //! first stream that sends it, into one buffer that every stream sends
 //! slices of: framed for each client, ten streams of `flow_purge` spent
-//! more on copying records than the kernel did on sending them. The sink never waits: the window drops its oldest
-//! records, and a client that falls out of it is cut and counted.
+//! more on copying records than the kernel did on sending them. The sink
+//! never waits: the window drops its oldest records, and a client that
+//! falls out of it is cut and counted. When nothing more comes (the agent
+//! stops), each stream ends once it has sent every record.
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
@@ -64,8 +66,9 @@ struct Found {
 #[derive(Default)]
 struct Kept {
     records: VecDeque<Entry>,
-    /// The records' JSON buffers' sizes (a batch that was streamed holds
-    /// its events too).
+    /// The records' JSON buffers' sizes; a batch that was streamed holds
+    /// its events beside them, uncounted (each event is its record's JSON
+    /// and a few dozen bytes).
     bytes: usize,
 }
 
