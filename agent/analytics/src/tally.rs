@@ -21,8 +21,24 @@ use crate::table::Table;
 type Hosts = hashbrown::HashMap<FlowKey, Box<str>, foldhash::fast::RandomState>;
 
 /// A flow's place among the largest: by rate, then digest (smaller
-/// first), so that the order never depends on the worker.
-type Rank = (u64, Reverse<[u8; 20]>);
+/// first), so that the order never depends on the worker. The digest is
+/// compared as two integers, in the order of its bytes, not as bytes (a
+/// call to memcmp for every flow of a rate equal to the least kept: with
+/// ten few-key definitions over 1M flows of one rate, the tally took 5%
+/// longer).
+type Rank = (u64, Reverse<(u128, u32)>);
+
+/// `view`'s rank among the largest flows.
+fn rank(view: &FlowView<'_>) -> Rank {
+    let total = view.local_stats.rate + view.other_stats.rate;
+    let (mut high, mut low) = ([0; 16], [0; 4]);
+    high.copy_from_slice(&view.digest[..16]);
+    low.copy_from_slice(&view.digest[16..]);
+    (
+        total,
+        Reverse((u128::from_be_bytes(high), u32::from_be_bytes(low))),
+    )
+}
 
 /// One worker's share of one interval, for the reducer.
 #[derive(Debug, Default)]
@@ -174,9 +190,8 @@ impl Tally {
                 }
             }
         }
-        let total = view.local_stats.rate + view.other_stats.rate;
-        let rank = (total, Reverse(view.digest));
-        if spec.top_flows == 0 || total == 0 {
+        let rank = rank(view);
+        if spec.top_flows == 0 || rank.0 == 0 {
             return;
         }
         if self.top.len() < spec.top_flows {

@@ -332,6 +332,42 @@ fn a_threshold_fires_once_per_crossing() {
 }
 
 #[test]
+fn flows_of_equal_rates_rank_by_digest_read_as_bytes_in_a_worker_and_across_workers() {
+    // Two flows of one rate: the smaller digest, byte by byte, is the
+    // larger. These two compare the other way read as little-endian
+    // integers.
+    let (mut a, mut b) = (
+        flow([1, 1, 1, 1], "x", 300, 300, 1),
+        flow([1, 1, 1, 2], "x", 300, 300, 2),
+    );
+    (a.digest, b.digest) = ([0; 20], [0; 20]);
+    (a.digest[0], b.digest[1]) = (1, 2);
+    let shared = Shared::new(Spec::new(vec![], vec![], 1).unwrap());
+    let mut r = Reducer::new(shared.clone());
+    let top = |a: &Analytics| {
+        a.top_flows
+            .iter()
+            .map(|f| f.other_ip.to_string())
+            .collect::<Vec<_>>()
+    };
+    for (first, second) in [(a, b), (b, a)] {
+        // One worker keeps one flow of the two.
+        let mut w = tally(&shared);
+        w.flow(&ETH0, FlowEvent::Stats, &first);
+        w.flow(&ETH0, FlowEvent::Stats, &second);
+        assert_eq!(top(&reduce(&mut r, vec![w.take()], 15)), ["1.1.1.2"]);
+        // Each worker keeps its own; the reducer picks.
+        let (mut w1, mut w2) = (tally(&shared), tally(&shared));
+        w1.flow(&ETH0, FlowEvent::Stats, &first);
+        w2.flow(&ETH0, FlowEvent::Stats, &second);
+        assert_eq!(
+            top(&reduce(&mut r, vec![w1.take(), w2.take()], 30)),
+            ["1.1.1.2"]
+        );
+    }
+}
+
+#[test]
 fn without_by_flow_one_event_names_the_largest_and_lock_waits_for_acknowledge() {
     let mut t = threshold("fat", "total_rate", 10, false);
     t.lock = true;
