@@ -22,9 +22,10 @@
 # --vlan-per-round, as ../shared/tools/vlanrounds.py), so that every tool
 # meets every round's flows anew, as on a live link. Its rate is the 10
 # extra rounds' packets over the extra time, so that start-up cost
-# cancels. flowstatd runs there with one worker and with its default (a
-# worker per core), all records and DPI on, beside the floor, and with one
-# worker and the 10 flow definitions and 2 thresholds of
+# cancels, measured in turns (below) so that the machine's drift falls on
+# every command alike. flowstatd runs there with one worker and with its
+# default (a worker per core), all records and DPI on, beside the floor,
+# and with one worker and the 10 flow definitions and 2 thresholds of
 # benches/analytics.toml (their cost on the per-packet path). Only 20
 # rounds: ndpiReader ages flows out of live captures only, so it keeps
 # every flow of a file in its per-bucket search trees, and its time per
@@ -84,34 +85,50 @@ for name, secs in mean.items():
 PY
 rm -f "$results"
 
-# Every flow new: two sizes, rate from the difference.
-runs=()
+# Every flow new: two sizes, rate from the difference. The runs are short
+# (tens of milliseconds) and this machine's speed drifts from minute to
+# minute, so the commands take turns: in each turn every command runs on
+# 10 rounds and at once on 20, and a command's time for the 10 extra
+# rounds is the median, over 30 turns, of the second less the first. Run
+# one command after another instead (40 times each, under hyperfine), two
+# runs of this script within an hour gave the default workers 0.71 and
+# 0.90 times softflowd's rate, and 1.34 and 1.78 times one worker's; in
+# turns, two runs in the same hour gave 0.84 and 0.82, and 1.47 and 1.39.
 for r in 10 20; do
   new=benches/data/vlan-rounds-$r.pcap
   [ -s "$new" ] || target/release/mkcapture "$new" "$r" --vlan-per-round 2>/dev/null
   cache "$new"
-  runs+=(-n "flowstatd, 1 worker (all records) $r" "$flowstatd replay $new -o /dev/null -w 1"
-    -n "flowstatd, 1 worker, 10 flow definitions $r" "$flowstatd replay $new -o /dev/null -w 1 -c benches/analytics.toml"
-    -n "flowstatd, 1 worker, 10 few-key definitions $r" "$flowstatd replay $new -o /dev/null -w 1 -c benches/analytics-few.toml"
-    -n "flowstatd, default workers (all records) $r" "$flowstatd replay $new -o /dev/null"
-    -n "flowstatd, default workers (no per-flow) $r" "$flowstatd replay $new -o /dev/null --types agent_status,interface_stats"
-    -n "ndpiReader $r" "ndpiReader -i $new -q"
-    -n "softflowd $r" "softflowd -r $new -n 127.0.0.1:9995 -d -6 -m 1000000"
-    -n "capture read only (the floor) $r" "target/release/readcapture $new")
 done
-# The runs are short (tens of milliseconds): many of them.
-hyperfine -N --warmup 3 --runs 40 --style basic --export-json "$results" "${runs[@]}" >&2
+python3 - "$flowstatd" "$packets" "$rounds" <<'PY'
+import os, statistics, subprocess, sys, time
+flowstatd, extra = sys.argv[1], int(sys.argv[2]) // int(sys.argv[3]) * 10  # packets in 10 rounds
+commands = {
+    "flowstatd, 1 worker (all records)": f"{flowstatd} replay {{}} -o /dev/null -w 1",
+    "flowstatd, 1 worker, 10 flow definitions": f"{flowstatd} replay {{}} -o /dev/null -w 1 -c benches/analytics.toml",
+    "flowstatd, 1 worker, 10 few-key definitions": f"{flowstatd} replay {{}} -o /dev/null -w 1 -c benches/analytics-few.toml",
+    "flowstatd, default workers (all records)": f"{flowstatd} replay {{}} -o /dev/null",
+    "flowstatd, default workers (no per-flow)": f"{flowstatd} replay {{}} -o /dev/null --types agent_status,interface_stats",
+    "ndpiReader": "ndpiReader -i {} -q",
+    "softflowd": "softflowd -r {} -n 127.0.0.1:9995 -d -6 -m 1000000",
+    "capture read only (the floor)": "target/release/readcapture {}",
+}
 
-python3 - "$results" "$packets" "$rounds" <<'PY'
-import json, sys
-results = json.load(open(sys.argv[1]))["results"]
-extra = int(sys.argv[2]) // int(sys.argv[3]) * 10  # packets in 10 rounds
-median = {r["command"]: r["median"] for r in results}
-rate = {n[:-3]: extra / (median[n[:-3] + " 20"] - median[n[:-3] + " 10"]) for n in median if n.endswith(" 20")}
+def seconds(command, rounds):
+    argv = command.format(f"benches/data/vlan-rounds-{rounds}.pcap").split()
+    start = time.perf_counter()
+    subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+    return time.perf_counter() - start
+
+extra_time = {name: [] for name in commands}
+for _ in range(33):
+    for name, command in commands.items():
+        first = seconds(command, 10)
+        extra_time[name].append(seconds(command, 20) - first)
+# The first three turns warm up.
+rate = {name: extra / statistics.median(t[3:]) for name, t in extra_time.items()}
 print()
-print(f"every flow new (a VLAN per round): 10 more rounds, {extra} packets, {__import__('os').cpu_count()} cores")
+print(f"every flow new (a VLAN per round): 10 more rounds, {extra} packets, {os.cpu_count()} cores")
 print(f"{'command':45} {'Mpps':>7} {'vs ndpiReader':>14} {'vs softflowd':>13}")
 for name, pps in rate.items():
     print(f"{name:45} {pps / 1e6:7.2f} {pps / rate['ndpiReader']:13.2f}x {pps / rate['softflowd']:12.2f}x")
 PY
-rm -f "$results"
