@@ -15,6 +15,7 @@
 #               same memory (buffer_bytes = RING * 2 KiB), so that both
 #               capture into rings of one size
 #     CAPTURERS which to run (default: all, as listed below)
+#     CPU_TURNS turns of the CPU-a-packet table (default 7; 0: none)
 #
 # The sender is `blast` (benches/src/bin/blast.rs): AF_PACKET sockets with
 # sendmmsg(2) and the qdisc bypassed, paced to the rate, replaying the
@@ -22,6 +23,10 @@
 # million packets a second on one core, well above what any capturer here
 # takes, so the capturer is what is measured. What left the sending end is
 # its tx_packets less tx_dropped, read from the kernel.
+#
+# Last, a table of CPU a packet at 50k pps in turns: each turn runs every
+# capturer once, so that the machine's drift (a fifth either way from one
+# minute to the next here) falls on each alike; it gives the medians.
 #
 # Capturers: flowstatd with AF_XDP (generic mode, the one veth offers with
 # copy) and with libpcap, each run to completion (r2c: the capture thread
@@ -195,3 +200,23 @@ for capturer in $capturers; do
     echo "$capturer: lost packets at every rate tried"
   fi
 done
+
+# CPU a packet at 50k packets/s, the capturers in turns.
+for _ in $(seq "${CPU_TURNS:-7}"); do
+  for capturer in $capturers; do
+    read -r _ got _ cpu _ < <(step "$capturer" 50000)
+    echo "$capturer $cpu $got" >> "$work/cpu"
+  done
+done
+if [ -s "$work/cpu" ]; then
+  python3 - "$work/cpu" <<'PY'
+import statistics, sys
+us = {}
+for line in open(sys.argv[1]):
+    name, cpu, got = line.split()
+    us.setdefault(name, []).append(float(cpu) * 1e6 / max(int(got), 1))
+print(f"\nCPU a packet at 50000/s, in {len(next(iter(us.values())))} turns: median (min-max), us")
+for name, v in us.items():
+    print(f"{name:26} {statistics.median(v):.3f} ({min(v):.3f}-{max(v):.3f})")
+PY
+fi
