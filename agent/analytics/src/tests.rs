@@ -343,7 +343,6 @@ fn flows_of_equal_rates_rank_by_digest_read_as_bytes_in_a_worker_and_across_work
     (a.digest, b.digest) = ([0; 20], [0; 20]);
     (a.digest[0], b.digest[1]) = (1, 2);
     let shared = Shared::new(Spec::new(vec![], vec![], 1).unwrap());
-    let mut r = Reducer::new(shared.clone());
     let top = |a: &Analytics| {
         a.top_flows
             .iter()
@@ -351,6 +350,7 @@ fn flows_of_equal_rates_rank_by_digest_read_as_bytes_in_a_worker_and_across_work
             .collect::<Vec<_>>()
     };
     for (first, second) in [(a, b), (b, a)] {
+        let mut r = Reducer::new(shared.clone());
         // One worker keeps one flow of the two.
         let mut w = tally(&shared);
         w.flow(&ETH0, FlowEvent::Stats, &first);
