@@ -60,12 +60,9 @@ impl Counted {
         }
     }
 
-    /// Adds a worker's share of the interval.
-    fn add(&mut self, part: &mut Table<u64>) {
-        for (k, &v) in part.iter() {
-            self.keys.add(k, Acc { value: v, total: v });
-            self.sum += v;
-        }
+    /// Adds the workers' shares of the interval.
+    fn add(&mut self, shares: &mut [Table<u64>]) {
+        self.keys.merge(shares, |&v| Acc { value: v, total: v });
     }
 
     /// The definition, and the keys active in the interval.
@@ -142,10 +139,11 @@ impl Reducer {
         let mut above: Vec<Vec<(u64, FlowSummary)>> =
             spec.thresholds.iter().map(|_| Vec::new()).collect();
         let mut top = Vec::new();
+        let mut shares: Vec<Vec<Table<u64>>> = counted.iter().map(|_| Vec::new()).collect();
         for part in parts {
-            for (d, mut table) in part.spec.definitions.iter().zip(part.tables) {
-                if let Some(c) = counted.iter_mut().find(|c| Arc::ptr_eq(&c.definition, d)) {
-                    c.add(&mut table);
+            for (d, table) in part.spec.definitions.iter().zip(part.tables) {
+                if let Some(i) = counted.iter().position(|c| Arc::ptr_eq(&c.definition, d)) {
+                    shares[i].push(table);
                 }
             }
             for (t, flows) in part.spec.thresholds.iter().zip(part.above) {
@@ -158,6 +156,9 @@ impl Reducer {
                 }
             }
             top.extend(part.top);
+        }
+        for (c, mut tables) in counted.iter_mut().zip(shares) {
+            c.add(&mut tables);
         }
         top.sort_by_key(|(rank, _)| Reverse(*rank));
         top.truncate(spec.top_flows);
@@ -268,7 +269,6 @@ impl Reducer {
 /// A definition's rows: its `n` largest keys of the interval, largest
 /// first (ties in key order), then the rest as `"other"`.
 fn rows(c: &mut Counted, secs: u64) -> Vec<Row> {
-    let sum = c.sum;
     let (definition, active) = c.active();
     let n = definition.config.n;
     // The n largest so far, the least of them on top; the rest summed.
@@ -300,13 +300,14 @@ fn rows(c: &mut Counted, secs: u64) -> Vec<Row> {
             total,
         })
         .collect();
+    c.sum += rest + rows.iter().map(|r| r.value).sum::<u64>();
     if others {
         let shown = rows.iter().map(|r| r.total).sum::<u64>();
         rows.push(Row {
             key: KeyJson::other(),
             value: rest,
             rate: rest / secs,
-            total: sum - shown,
+            total: c.sum - shown,
         });
     }
     rows

@@ -12,6 +12,7 @@
 //! slot): 1M new keys took 300 ms, listed and summed by part 125 ms.
 
 use std::hash::BuildHasher;
+use std::sync::LazyLock;
 
 use hashbrown::HashTable;
 use hashbrown::hash_table::Entry as Slot;
@@ -19,6 +20,7 @@ use hashbrown::hash_table::Entry as Slot;
 /// Parts of a table: at a million keys, a part's keys and slots (~250 KiB)
 /// stay in a core's cache while they are summed.
 const PARTS: usize = 256;
+const _: () = assert!(PARTS.is_power_of_two());
 
 /// Keys from which values are listed per part before they are summed.
 const DEFER_AT: usize = 1 << 14;
@@ -27,6 +29,12 @@ const DEFER_AT: usize = 1 << 14;
 /// brings the part's keys into the cache, worth it for as many values as
 /// the part has keys (which also bounds the lists' memory by the table's).
 const LIST_AT_LEAST: usize = 1024;
+
+/// The hash of every table: one per process (seeded at random, against
+/// keys chosen to collide), so that a key has the same hash and part in a
+/// worker's table and in the reducer's, and goes from one to the other
+/// with its hash, part by part.
+static HASHER: LazyLock<foldhash::fast::RandomState> = LazyLock::new(Default::default);
 
 /// A value that adds up.
 pub(crate) trait Sum: Copy + Default {
@@ -45,14 +53,12 @@ impl Sum for u64 {
 pub(crate) struct Table<V> {
     /// One part while the table is small, else [`PARTS`].
     parts: Vec<Part<V>>,
-    hasher: foldhash::fast::RandomState,
 }
 
 impl<V> Default for Table<V> {
     fn default() -> Self {
         Table {
             parts: vec![Part::default()],
-            hasher: Default::default(),
         }
     }
 }
@@ -62,9 +68,8 @@ impl<V> Default for Table<V> {
 struct Part<V> {
     bytes: Vec<u8>,
     entries: HashTable<Entry<V>>,
-    /// Values not yet summed, with their keys' hashes, their keys in
-    /// `listed_keys`.
-    listed: Vec<Listed<V>>,
+    /// Values not yet summed, their keys in `listed_keys`.
+    listed: Vec<Entry<V>>,
     listed_keys: Vec<u8>,
 }
 
@@ -79,19 +84,13 @@ impl<V> Default for Part<V> {
     }
 }
 
-/// Where a key's bytes are, and its value.
+/// A key's hash, where its bytes are, and its value.
 #[derive(Clone, Copy, Debug)]
 struct Entry<V> {
+    hash: u64,
     at: u32,
     len: u32,
     value: V,
-}
-
-/// A value listed for a key not yet summed.
-#[derive(Debug)]
-struct Listed<V> {
-    hash: u64,
-    entry: Entry<V>,
 }
 
 impl<V> Entry<V> {
@@ -103,11 +102,15 @@ impl<V> Entry<V> {
 impl<V: Sum> Table<V> {
     /// Adds `value` to `key`'s (added if missing).
     pub(crate) fn add(&mut self, key: &[u8], value: V) {
-        let hash = self.hasher.hash_one(key);
+        self.add_hashed(HASHER.hash_one(key), key, value);
+    }
+
+    /// Adds `value` to the key of hash `hash`.
+    fn add_hashed(&mut self, hash: u64, key: &[u8], value: V) {
         let parts = self.parts.len();
         let part = &mut self.parts[part_of(hash, parts)];
         if parts == 1 {
-            part.sum(&self.hasher, hash, key, value);
+            part.sum(hash, key, value);
             if part.entries.len() >= DEFER_AT {
                 self.repart(PARTS);
             }
@@ -118,13 +121,97 @@ impl<V: Sum> Table<V> {
         let at = part.listed_keys.len() as u32;
         part.listed_keys.extend_from_slice(key);
         let len = key.len() as u32;
-        part.listed.push(Listed {
+        part.listed.push(Entry {
             hash,
-            entry: Entry { at, len, value },
+            at,
+            len,
+            value,
         });
         if part.listed.len() >= part.entries.len().max(LIST_AT_LEAST) {
-            part.sum_listed(&self.hasher);
+            part.sum_listed();
         }
+    }
+
+    /// Adds every key of `others`, its value made by `value`. Tables of as
+    /// many parts are merged part by part, each of this table's parts in
+    /// the cache while the others' keys are summed into it with the hashes
+    /// they have, and large tables on every core, a range of parts each.
+    pub(crate) fn merge<W: Sum + Sync>(
+        &mut self,
+        others: &mut [Table<W>],
+        value: impl Fn(&W) -> V + Sync,
+    ) where
+        V: Send,
+    {
+        others.iter_mut().for_each(Table::settle);
+        let parts = others
+            .iter()
+            .fold(self.parts.len(), |n, o| n.max(o.parts.len()));
+        if self.parts.len() < parts {
+            self.repart(parts);
+        }
+        for o in others.iter().filter(|o| o.parts.len() < parts) {
+            for p in &o.parts {
+                for e in &p.entries {
+                    self.add_hashed(e.hash, e.key(&p.bytes), value(&e.value));
+                }
+            }
+        }
+        self.settle();
+        let aligned: Vec<&Table<W>> = others.iter().filter(|o| o.parts.len() == parts).collect();
+        let merge = |first: usize, mine: &mut [Part<V>]| {
+            for (i, part) in mine.iter_mut().enumerate() {
+                for o in &aligned {
+                    let theirs = &o.parts[first + i];
+                    for e in &theirs.entries {
+                        part.sum(e.hash, e.key(&theirs.bytes), value(&e.value));
+                    }
+                }
+            }
+        };
+        let chunk = parts.div_ceil(cores());
+        if parts < PARTS || chunk == parts {
+            merge(0, &mut self.parts);
+        } else {
+            std::thread::scope(|s| {
+                let mut chunks = self.parts.chunks_mut(chunk).enumerate();
+                let here = chunks.next();
+                for (i, mine) in chunks {
+                    s.spawn(move || merge(i * chunk, mine));
+                }
+                if let Some((_, mine)) = here {
+                    merge(0, mine);
+                }
+            });
+        }
+        if self.parts.len() == 1 && self.parts[0].entries.len() >= DEFER_AT {
+            self.repart(PARTS);
+        }
+    }
+
+    /// An empty table with room for as many keys in each part as this one
+    /// holds: the next interval's, which holds about as many.
+    pub(crate) fn shaped_like(&self) -> Table<V> {
+        if self.keys() < DEFER_AT / 4 {
+            return Table::default();
+        }
+        Table {
+            parts: self
+                .parts
+                .iter()
+                .map(|p| Part {
+                    bytes: Vec::with_capacity(p.bytes.len()),
+                    entries: HashTable::with_capacity(p.entries.len()),
+                    listed: Vec::new(),
+                    listed_keys: Vec::new(),
+                })
+                .collect(),
+        }
+    }
+
+    /// How many keys it holds (values listed not summed aside).
+    fn keys(&self) -> usize {
+        self.parts.iter().map(|p| p.entries.len()).sum()
     }
 
     /// Moves every key (its values summed) into `parts` new parts.
@@ -136,9 +223,7 @@ impl<V: Sum> Table<V> {
         );
         for p in old {
             for e in p.entries {
-                let key = e.key(&p.bytes);
-                let hash = self.hasher.hash_one(key);
-                self.parts[part_of(hash, parts)].sum(&self.hasher, hash, key, e.value);
+                self.parts[part_of(e.hash, parts)].sum(e.hash, e.key(&p.bytes), e.value);
             }
         }
     }
@@ -147,7 +232,7 @@ impl<V: Sum> Table<V> {
     /// read holds only its keys.
     pub(crate) fn settle(&mut self) {
         for part in self.parts.iter_mut() {
-            part.sum_listed(&self.hasher);
+            part.sum_listed();
             part.listed = Vec::new();
             part.listed_keys = Vec::new();
         }
@@ -162,12 +247,16 @@ impl<V: Sum> Table<V> {
     }
 
     /// Keeps the keys whose value `keep` says to keep (it may change the
-    /// value), and packs their bytes.
+    /// value), and packs their bytes once they take less than half.
     pub(crate) fn retain(&mut self, mut keep: impl FnMut(&mut V) -> bool) {
         self.settle();
         for part in self.parts.iter_mut() {
             part.entries.retain(|e| keep(&mut e.value));
-            let mut packed = Vec::with_capacity(part.bytes.len());
+            let live: usize = part.entries.iter().map(|e| e.len as usize).sum();
+            if live >= part.bytes.len() / 2 {
+                continue;
+            }
+            let mut packed = Vec::with_capacity(live);
             for e in part.entries.iter_mut() {
                 let at = packed.len() as u32;
                 packed.extend_from_slice(e.key(&part.bytes));
@@ -175,46 +264,54 @@ impl<V: Sum> Table<V> {
             }
             part.bytes = packed;
         }
-        let keys: usize = self.parts.iter().map(|p| p.entries.len()).sum();
-        if self.parts.len() > 1 && keys < DEFER_AT / 4 {
+        if self.parts.len() > 1 && self.keys() < DEFER_AT / 4 {
             self.repart(1);
         }
     }
 }
 
-/// The part of `parts` that a key's hash goes to: bits that neither a
+/// The cores this process may run on.
+fn cores() -> usize {
+    static CORES: LazyLock<usize> =
+        LazyLock::new(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    *CORES
+}
+
+/// The part of `parts` (1 or [`PARTS`], a power of two: a mask, not a
+/// division, on every add) that a key's hash goes to: bits that neither a
 /// slot's index (the low ones) nor its tag (the top 7) use, for a part's
 /// keys to spread over its slots.
 fn part_of(hash: u64, parts: usize) -> usize {
-    (hash >> 40) as usize % parts
+    (hash >> 40) as usize & (parts - 1)
 }
 
 impl<V: Sum> Part<V> {
-    /// Adds `value` to `key`'s (added if missing).
-    fn sum(&mut self, hasher: &foldhash::fast::RandomState, hash: u64, key: &[u8], value: V) {
+    /// Adds `value` to `key`'s (added if missing); `hash` is its hash.
+    fn sum(&mut self, hash: u64, key: &[u8], value: V) {
         let Part { bytes, entries, .. } = self;
-        let slot = entries.entry(
-            hash,
-            |e| e.key(bytes) == key,
-            |e| hasher.hash_one(e.key(bytes)),
-        );
+        let slot = entries.entry(hash, |e| e.hash == hash && e.key(bytes) == key, |e| e.hash);
         match slot {
             Slot::Occupied(mut e) => e.get_mut().value.add(&value),
             Slot::Vacant(e) => {
                 let at = bytes.len() as u32;
                 bytes.extend_from_slice(key);
                 let len = key.len() as u32;
-                e.insert(Entry { at, len, value });
+                e.insert(Entry {
+                    hash,
+                    at,
+                    len,
+                    value,
+                });
             }
         }
     }
 
     /// Sums the values listed; the lists keep their room for more.
-    fn sum_listed(&mut self, hasher: &foldhash::fast::RandomState) {
+    fn sum_listed(&mut self) {
         let mut listed = std::mem::take(&mut self.listed);
         let mut keys = std::mem::take(&mut self.listed_keys);
-        for l in &listed {
-            self.sum(hasher, l.hash, l.entry.key(&keys), l.entry.value);
+        for e in &listed {
+            self.sum(e.hash, e.key(&keys), e.value);
         }
         listed.clear();
         keys.clear();
@@ -269,6 +366,34 @@ mod tests {
         }
         table.add(b"new", 1);
         map.insert(b"new".to_vec(), 1);
+        let mut expected: Vec<_> = map.into_iter().collect();
+        expected.sort();
+        assert_eq!(contents(&mut table), expected);
+    }
+
+    #[test]
+    fn merged_tables_of_one_part_and_of_many_sum_every_key() {
+        // Two tables past DEFER_AT and a small one, their keys overlapping,
+        // into a small table; then a small one into the merged table.
+        let mut map: HashMap<Vec<u8>, u64> = HashMap::from([(b"old".to_vec(), 5)]);
+        let mut table = Table::default();
+        table.add(b"old", 5);
+        let mut others: Vec<Table<u64>> = (0..3).map(|_| Table::default()).collect();
+        for (t, n) in [(0, 3 * DEFER_AT as u64), (1, 2 * DEFER_AT as u64), (2, 100)] {
+            for i in 0..n {
+                let key = ((i * 7) % (2 * DEFER_AT as u64)).to_be_bytes();
+                others[t].add(&key, i + 1);
+                *map.entry(key.to_vec()).or_default() += 10 * (i + 1);
+            }
+        }
+        table.merge(&mut others, |&v| 10 * v);
+        assert_eq!(table.parts.len(), PARTS);
+        let mut small = Table::default();
+        small.add(b"old", 1);
+        small.add(b"new", 2);
+        table.merge(std::slice::from_mut(&mut small), |&v| 10 * v);
+        *map.get_mut(b"old".as_slice()).unwrap() += 10;
+        map.insert(b"new".to_vec(), 20);
         let mut expected: Vec<_> = map.into_iter().collect();
         expected.sort();
         assert_eq!(contents(&mut table), expected);
