@@ -202,6 +202,56 @@ fn workers_shares_merge_into_exact_top_keys_the_rest_and_totals() {
 }
 
 #[test]
+fn a_definition_of_many_keys_merges_exactly_across_workers_and_intervals() {
+    // Far more keys than a table holds before it splits into parts, some
+    // counted by both workers, over two intervals: the rows, the rest and
+    // the totals equal a plain sum's.
+    let shared =
+        Shared::new(Spec::new(vec![definition("hosts", &["other_ip"], 3)], vec![], 0).unwrap());
+    let (mut w1, mut w2) = (tally(&shared), tally(&shared));
+    let mut r = Reducer::new(shared);
+    let ip = |k: u32| [10, (k >> 16) as u8, (k >> 8) as u8, k as u8];
+    let (mut totals, mut all) = (std::collections::BTreeMap::new(), 0);
+    for (at, flows, keys) in [(15, 100_000u32, 60_000u32), (30, 50_000, 80_000)] {
+        let mut interval = std::collections::BTreeMap::new();
+        for i in 0..flows {
+            let (k, bytes) = ((i * 7) % keys, u64::from(1 + i % 13));
+            let w = if i % 2 == 0 { &mut w1 } else { &mut w2 };
+            w.flow(
+                &ETH0,
+                FlowEvent::Stats,
+                &flow(ip(k), "web", bytes, bytes, 1),
+            );
+            *interval.entry(k).or_insert(0) += bytes;
+        }
+        // A key idle for an interval is forgotten: its total restarts.
+        totals.retain(|k, _| interval.contains_key(k));
+        for (k, v) in &interval {
+            *totals.entry(*k).or_insert(0) += v;
+        }
+        all += interval.values().sum::<u64>();
+        let mut expected: Vec<_> = interval.iter().map(|(k, v)| (*v, *k)).collect();
+        expected.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        let rest: u64 = expected[3..].iter().map(|(v, _)| v).sum();
+        let mut expected: Vec<_> = expected[..3]
+            .iter()
+            .map(|&(v, k)| {
+                let [a, b, c, d] = ip(k);
+                (
+                    json!({"other_ip": format!("{a}.{b}.{c}.{d}")}),
+                    v,
+                    totals[&k],
+                )
+            })
+            .collect();
+        let shown: u64 = expected.iter().map(|e| e.2).sum();
+        expected.push((json!("other"), rest, all - shown));
+        let a = reduce(&mut r, vec![w1.take(), w2.take()], at);
+        assert_eq!(rows(&a, 0), expected, "interval ending at {at} s");
+    }
+}
+
+#[test]
 fn a_filter_keeps_only_matching_flows() {
     let mut d = definition("to-dns", &["other_ip"], 10);
     d.filter
