@@ -35,7 +35,9 @@ def statements(path):
     return [s.strip() for s in text.split(";") if s.strip()]
 
 
-db = session.Session(tempfile.mkdtemp(prefix="flowstat-chdb-"))
+# Removed when the script exits, pass or fail.
+workdir = tempfile.TemporaryDirectory(prefix="flowstat-chdb-")
+db = session.Session(workdir.name)
 
 
 def query(sql, **params):
