@@ -17,7 +17,7 @@ use flowstat_analytics::{
     DefinitionConfig, Reducer, Shared, Spec, Tally, TallyPart, ThresholdConfig,
 };
 use flowstat_benches::sample_flow;
-use flowstat_core::{FlowEvent, SourceInfo, Timestamp};
+use flowstat_core::{FlowEvent, PurgeReason, SourceInfo, Timestamp};
 
 const FLOWS: u32 = 1_000_000;
 
@@ -87,8 +87,11 @@ fn tallies(shared: &Shared) -> [Tally; 2] {
     ]
 }
 
-/// Each worker's share of an interval: its half of 1M flows' `flow_stats`.
-fn tally(tallies: &mut [Tally; 2]) -> Vec<TallyPart> {
+/// Each worker's share of an interval: its half of 1M flows' `flow_stats`
+/// (the same flows every interval, as on a network of long flows), or
+/// their `flow_purge` (every interval's flows new: each flow is counted
+/// once, and its slot in the table goes to the next interval's).
+fn tally(tallies: &mut [Tally; 2], event: FlowEvent) -> Vec<TallyPart> {
     let source = SourceInfo {
         interface: "eth0",
         internal: true,
@@ -100,8 +103,9 @@ fn tally(tallies: &mut [Tally; 2]) -> Vec<TallyPart> {
         view.other.ip = Ipv4Addr::new(203, 0, (i % 200) as u8, (i % 250) as u8).into();
         view.local.port = 1024 + (i % 60_000) as u16;
         view.digest[..4].copy_from_slice(&i.to_be_bytes());
+        view.slot = i / 2;
         view.local_stats.bytes = u64::from(i % 1500);
-        tallies[(i % 2) as usize].flow(&source, FlowEvent::Stats, &view);
+        tallies[(i % 2) as usize].flow(&source, event, &view);
     }
     tallies.iter_mut().map(Tally::take).collect()
 }
@@ -120,7 +124,21 @@ fn analytics(c: &mut Criterion) {
         let mut workers = tallies(&shared);
         g.bench_function(
             format!("tally 1M flows, 10 definitions ({name}), 2 workers"),
-            |b| b.iter(|| black_box(tally(&mut workers))),
+            |b| b.iter(|| black_box(tally(&mut workers, FlowEvent::Stats))),
+        );
+        g.bench_function(
+            format!("tally 1M new flows, 10 definitions ({name}), 2 workers"),
+            |b| {
+                b.iter(|| {
+                    black_box(tally(
+                        &mut workers,
+                        FlowEvent::Purged {
+                            reason: PurgeReason::Expired,
+                            evicted: false,
+                        },
+                    ))
+                })
+            },
         );
         let mut reducer = Reducer::new(shared.clone());
         let mut at = 0;
@@ -128,7 +146,7 @@ fn analytics(c: &mut Criterion) {
             format!("reduce the interval end of 1M flows, 10 definitions ({name})"),
             |b| {
                 b.iter_batched(
-                    || tally(&mut workers),
+                    || tally(&mut workers, FlowEvent::Stats),
                     |parts| {
                         at += 15;
                         black_box(reducer.reduce(parts, Timestamp::from_secs(at), 15, &[]))

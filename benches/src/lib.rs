@@ -152,6 +152,7 @@ pub fn sample_flow() -> FlowView<'static> {
             lower: v4([142, 250, 74, 110]),
             upper: v4([192, 168, 1, 20]),
         },
+        slot: 0,
         ip_version: 4,
         ip_protocol: 6,
         vlan_id: 0,

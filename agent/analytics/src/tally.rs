@@ -6,19 +6,48 @@
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use flowstat_core::analytics::FlowSummary;
-use flowstat_core::{AddrClass, FlowEvent, FlowKey, FlowView, SourceInfo, hex};
-use flowstat_geo::{GeoInfo, SharedGeo};
+use flowstat_core::{AddrClass, FlowEvent, FlowView, SourceInfo, hex};
+use flowstat_geo::{GeoDb, GeoInfo, SharedGeo};
 
-use crate::class::{Amounts, ClassPlan};
+use crate::class::{Amounts, ClassPlan, Classes};
 use crate::field::{Field, FlowCtx};
 use crate::spec::{Metric, Shared, Spec};
 use crate::table::Table;
 
-/// Host names by flow key.
-type Hosts = hashbrown::HashMap<FlowKey, Box<str>, foldhash::fast::RandomState>;
+/// A flow whose class is not known yet.
+const NO_CLASS: u32 = u32::MAX;
+
+/// Classes kept at most: past this many, at an interval's end, every
+/// flow looks its class up again (classes are few: this bounds them on a
+/// network where they are not).
+pub(crate) const MAX_CLASSES: usize = 1 << 16;
+
+/// What a worker remembers of one source's flows, by their slot in its
+/// table. Sources are told apart by name: no two open at once share one
+/// (an interface is captured once; files are replayed one after another).
+#[derive(Debug)]
+struct Remembered {
+    interface: Box<str>,
+    /// Each flow's class ([`NO_CLASS`]: to look up), until detection
+    /// changes it (`Detected`) or the flow is purged.
+    class: Vec<u32>,
+    /// Each flow's `host_server_name`, kept from its `flow` record while
+    /// a definition reads it: detection lets go of its metadata when it
+    /// ends.
+    hosts: Vec<Option<Box<str>>>,
+}
+
+impl Remembered {
+    /// Forgets the class of the flow in `slot`.
+    fn forget_class(&mut self, slot: usize) {
+        if let Some(c) = self.class.get_mut(slot) {
+            *c = NO_CLASS;
+        }
+    }
+}
 
 /// A flow's place among the largest: by rate, then digest (smaller
 /// first), so that the order never depends on the worker. The digest is
@@ -59,17 +88,18 @@ pub struct Tally {
     shared: Shared,
     generation: u64,
     part: TallyPart,
-    /// Host names of flows whose detection is over, per source and flow
-    /// key, while some definition reads `host_server_name`.
-    hosts: Vec<(Box<str>, Hosts)>,
+    /// Per source.
+    flows: Vec<Remembered>,
     reads_host: bool,
-    /// The address databases, and whether a definition reads them.
+    /// The address databases, whether a definition reads them, and the
+    /// one the flows' classes were made with.
     geo: SharedGeo,
     reads_geo: bool,
+    classes_geo: Weak<GeoDb>,
     top: BinaryHeap<Reverse<(Rank, Box<FlowSummary>)>>,
-    /// The definitions counted by class, and the interval's classes.
+    /// The definitions counted by class, and the classes.
     pub(crate) plan: ClassPlan,
-    classes: Table<Amounts>,
+    classes: Classes,
     key: Vec<u8>,
 }
 
@@ -82,13 +112,14 @@ impl Tally {
             generation: shared.generation(),
             shared,
             part: TallyPart::empty(Arc::clone(&spec)),
-            hosts: Default::default(),
+            flows: Vec::new(),
             reads_host: false,
             geo,
             reads_geo: false,
+            classes_geo: Weak::new(),
             top: BinaryHeap::new(),
             plan: ClassPlan::default(),
-            classes: Table::default(),
+            classes: Classes::default(),
             key: Vec::new(),
         };
         tally.adopt(spec);
@@ -101,11 +132,19 @@ impl Tally {
             .any(|d| d.reads(|f| f == Field::HostServerName));
         self.reads_geo = spec.definitions().any(|d| d.reads(Field::is_geo));
         if !self.reads_host {
-            self.hosts = Vec::new();
+            self.flows.iter_mut().for_each(|f| f.hosts = Vec::new());
         }
         self.plan = ClassPlan::new(spec.definitions());
-        self.classes = Table::default();
+        self.forget_classes();
         self.part = TallyPart::empty(spec);
+    }
+
+    /// Forgets every class and every flow's: they are looked up again.
+    /// For when what makes them changed, such as the names of the
+    /// applications.
+    pub fn forget_classes(&mut self) {
+        self.classes = Classes::default();
+        self.flows.iter_mut().for_each(|f| f.class.clear());
     }
 
     /// Counts a flow event.
@@ -114,60 +153,98 @@ impl Tally {
         if spec.counts_nothing() {
             return;
         }
-        if !self.reads_host {
-            if event != FlowEvent::Detected {
-                self.count(&spec, source, view, "");
-            }
-            return;
-        }
-        // The host name is kept from the `flow` record: detection lets go
-        // of its metadata when it ends.
-        let meta = view.detection.meta.host_server_name.as_str();
-        let i = match self
-            .hosts
+        let s = match self
+            .flows
             .iter()
-            .position(|(s, _)| **s == *source.interface)
+            .position(|f| *f.interface == *source.interface)
         {
-            Some(i) => i,
+            Some(s) => s,
             None => {
-                self.hosts.push((source.interface.into(), Hosts::default()));
-                self.hosts.len() - 1
+                self.flows.push(Remembered {
+                    interface: source.interface.into(),
+                    class: Vec::new(),
+                    hosts: Vec::new(),
+                });
+                self.flows.len() - 1
             }
         };
+        let slot = view.slot as usize;
         match event {
             FlowEvent::Detected => {
-                if !meta.is_empty() {
-                    self.hosts[i].1.insert(view.key, meta.into());
+                let f = &mut self.flows[s];
+                // Detection changed what the flow's class holds.
+                f.forget_class(slot);
+                let host = view.detection.meta.host_server_name.as_str();
+                if self.reads_host && !host.is_empty() {
+                    if f.hosts.len() <= slot {
+                        f.hosts.resize(slot + 1, None);
+                    }
+                    f.hosts[slot] = Some(host.into());
                 }
             }
-            FlowEvent::Stats | FlowEvent::Purged { .. } => {
-                let kept = self.hosts[i].1.remove(&view.key);
-                self.count(&spec, source, view, kept.as_deref().unwrap_or(meta));
-                if let (Some(host), FlowEvent::Stats) = (kept, event) {
-                    self.hosts[i].1.insert(view.key, host);
+            FlowEvent::Stats => self.count(&spec, source, s, view, true),
+            FlowEvent::Purged { .. } => {
+                self.count(&spec, source, s, view, false);
+                let f = &mut self.flows[s];
+                f.forget_class(slot);
+                if let Some(host) = f.hosts.get_mut(slot) {
+                    *host = None;
                 }
             }
         }
     }
 
-    /// Counts a flow's `flow_stats` or `flow_purge`.
-    fn count(&mut self, spec: &Spec, source: &SourceInfo<'_>, view: &FlowView<'_>, host: &str) {
+    /// Counts the `flow_stats` or `flow_purge` of a flow of source `s`,
+    /// and remembers its class if `remember` (not after its purge).
+    fn count(
+        &mut self,
+        spec: &Spec,
+        source: &SourceInfo<'_>,
+        s: usize,
+        view: &FlowView<'_>,
+        remember: bool,
+    ) {
         // Looked up once per flow and interval, and only when read.
         let db = self.reads_geo.then(|| self.geo.load());
+        if let Some(db) = &db
+            && Weak::as_ptr(&self.classes_geo) != Arc::as_ptr(db)
+        {
+            // Classes hold what the databases say.
+            self.forget_classes();
+            self.classes_geo = Arc::downgrade(db);
+        }
         let geo = db.as_ref().map_or([GeoInfo::default(); 2], |db| {
             let public = view.local.class == AddrClass::Public;
             db.flow_sides(view.local.ip, public, view.other.ip)
         });
+        let slot = view.slot as usize;
+        let Remembered { class, hosts, .. } = &mut self.flows[s];
         let flow = FlowCtx {
             source,
             view,
-            host,
+            host: hosts
+                .get(slot)
+                .and_then(Option::as_deref)
+                .unwrap_or(view.detection.meta.host_server_name.as_str()),
             geo,
         };
         let amounts = Amounts::of(view);
         if !self.plan.is_empty() {
-            self.plan.encode(&flow, &mut self.key);
-            self.classes.add(&self.key, amounts);
+            let id = match class.get(slot) {
+                Some(&id) if id != NO_CLASS => id,
+                _ => {
+                    self.plan.encode(&flow, &mut self.key);
+                    let id = self.classes.id(&self.key);
+                    if remember {
+                        if class.len() <= slot {
+                            class.resize(slot + 1, NO_CLASS);
+                        }
+                        class[slot] = id;
+                    }
+                    id
+                }
+            };
+            self.classes.add(id, &amounts);
         }
         for (i, (d, table)) in spec
             .definitions
@@ -216,13 +293,15 @@ impl Tally {
             &mut self.classes,
             &mut self.part.tables,
         );
+        if self.classes.len() > MAX_CLASSES {
+            self.forget_classes();
+        }
         // Summed here, on the worker's thread, not by the reducer.
         self.part.tables.iter_mut().for_each(Table::settle);
         // The next interval's tables start with room for as many keys as
         // these hold (their keys' hashes kept, growing is cheap, but a
         // million keys still counted 10% faster in seven runs of
         // benches/analytics.rs out of seven).
-        self.classes = Table::default();
         let spec = Arc::clone(&self.part.spec);
         let next = TallyPart {
             tables: self.part.tables.iter().map(Table::shaped_like).collect(),

@@ -40,6 +40,7 @@ fn flow(other: [u8; 4], app: &'static str, bytes: u64, total: u64, id: u8) -> Fl
             lower,
             upper: [id; 16],
         },
+        slot: u32::from(id),
         ip_version: 4,
         ip_protocol: 17,
         vlan_id: 0,
@@ -531,22 +532,28 @@ fn bad_settings_are_named() {
     assert!(shared.remove("a").is_err());
 }
 
-#[test]
-fn geo_keys_come_from_the_address_databases() {
-    let dir = std::env::temp_dir().join(format!("flowstat-analytics-geo-{}", std::process::id()));
+/// An ASN database of `table` (`CIDR<TAB>ASN<TAB>name` lines).
+fn asn_db(table: &str) -> GeoDb {
+    let dir = std::env::temp_dir().join(format!(
+        "flowstat-analytics-geo-{}-{:?}",
+        std::process::id(),
+        std::thread::current().id()
+    ));
     std::fs::create_dir_all(&dir).unwrap();
     let asn = dir.join("asn.tsv");
-    std::fs::write(
-        &asn,
-        "1.1.1.0/24\t13335\tCLOUDFLARENET\n1.1.0.0/16\t64500\tWIDER\n",
-    )
-    .unwrap();
+    std::fs::write(&asn, table).unwrap();
     let db = GeoDb::open(&GeoConfig {
         asn: Some(asn),
         country: None,
     })
     .unwrap();
     std::fs::remove_dir_all(&dir).unwrap();
+    db
+}
+
+#[test]
+fn geo_keys_come_from_the_address_databases() {
+    let db = asn_db("1.1.1.0/24\t13335\tCLOUDFLARENET\n1.1.0.0/16\t64500\tWIDER\n");
     let shared = Shared::new(
         Spec::new(
             vec![definition("as", &["other_asn", "other_as_name"], 5)],
@@ -576,4 +583,102 @@ fn geo_keys_come_from_the_address_databases() {
         rows(&a, 0),
         [(unknown, 40, 40), (cloudflare, 40, 40), (wider, 20, 20)]
     );
+}
+
+#[test]
+fn a_flows_class_is_looked_up_again_when_detection_changes_it_and_after_its_purge() {
+    let shared =
+        Shared::new(Spec::new(vec![definition("apps", &["application"], 5)], vec![], 0).unwrap());
+    let mut w = tally(&shared);
+    let mut r = Reducer::new(shared);
+    // The flow in slot 1, still being detected.
+    w.flow(
+        &ETH0,
+        FlowEvent::Stats,
+        &flow([1, 1, 1, 1], "unknown", 10, 10, 1),
+    );
+    let a = reduce(&mut r, vec![w.take()], 15);
+    assert_eq!(rows(&a, 0), [(json!({"application": "unknown"}), 10, 10)]);
+
+    // Detection names it: its `flow` record, then its `flow_stats`.
+    let web = flow([1, 1, 1, 1], "web", 20, 30, 1);
+    w.flow(&ETH0, FlowEvent::Detected, &web);
+    w.flow(&ETH0, FlowEvent::Stats, &web);
+    let a = reduce(&mut r, vec![w.take()], 30);
+    assert_eq!(rows(&a, 0), [(json!({"application": "web"}), 20, 20)]);
+
+    // It ends, and a new flow takes its slot.
+    let purged = FlowEvent::Purged {
+        reason: PurgeReason::Closed,
+        evicted: false,
+    };
+    w.flow(&ETH0, purged, &flow([1, 1, 1, 1], "web", 5, 35, 1));
+    w.flow(&ETH0, FlowEvent::Stats, &flow([2, 2, 2, 2], "dns", 7, 7, 1));
+    let a = reduce(&mut r, vec![w.take()], 45);
+    assert_eq!(
+        rows(&a, 0),
+        [
+            (json!({"application": "dns"}), 7, 7),
+            (json!({"application": "web"}), 5, 25),
+        ]
+    );
+}
+
+#[test]
+fn flows_classes_are_looked_up_again_when_names_change_or_are_too_many() {
+    let shared =
+        Shared::new(Spec::new(vec![definition("apps", &["application"], 1)], vec![], 0).unwrap());
+    let mut w = tally(&shared);
+    let mut r = Reducer::new(shared);
+    w.flow(
+        &ETH0,
+        FlowEvent::Stats,
+        &flow([1, 1, 1, 1], "web", 10, 10, 1),
+    );
+    reduce(&mut r, vec![w.take()], 15);
+    // The application table was reloaded: the same application, renamed,
+    // with no `Detected`.
+    let renamed = flow([1, 1, 1, 1], "www", 20, 30, 1);
+    w.forget_classes();
+    w.flow(&ETH0, FlowEvent::Stats, &renamed);
+    let a = reduce(&mut r, vec![w.take()], 30);
+    assert_eq!(rows(&a, 0), [(json!({"application": "www"}), 20, 20)]);
+
+    // More classes than are kept: each flow looks its class up again in
+    // the next interval (seen here as a renaming taking effect).
+    let many = super::tally::MAX_CLASSES + 10;
+    let names: Vec<&'static str> = (0..many)
+        .map(|i| &*Box::leak(format!("app{i}").into_boxed_str()))
+        .collect();
+    let view = |i: usize, name| {
+        let mut v = flow([1, 1, 1, 1], name, 1 + (i == 0) as u64, 1, 0);
+        v.slot = i as u32;
+        v
+    };
+    for (i, name) in names.iter().enumerate() {
+        w.flow(&ETH0, FlowEvent::Stats, &view(i, name));
+    }
+    let a = reduce(&mut r, vec![w.take()], 45);
+    assert_eq!(rows(&a, 0)[0], (json!({"application": "app0"}), 2, 2));
+    w.flow(&ETH0, FlowEvent::Stats, &view(0, "renamed"));
+    let a = reduce(&mut r, vec![w.take()], 60);
+    assert_eq!(rows(&a, 0), [(json!({"application": "renamed"}), 2, 2)]);
+}
+
+#[test]
+fn flows_classes_follow_a_reloaded_address_database() {
+    let shared =
+        Shared::new(Spec::new(vec![definition("as", &["other_asn"], 5)], vec![], 0).unwrap());
+    let geo = Arc::new(ArcSwap::from_pointee(asn_db("1.1.1.0/24\t13335\tA\n")));
+    let mut w = Tally::new(shared.clone(), Arc::clone(&geo));
+    let mut r = Reducer::new(shared);
+    let f = flow([1, 1, 1, 1], "x", 10, 10, 1);
+    w.flow(&ETH0, FlowEvent::Stats, &f);
+    let a = reduce(&mut r, vec![w.take()], 15);
+    assert_eq!(rows(&a, 0), [(json!({"other_asn": 13335}), 10, 10)]);
+    // SIGHUP: the same flow, its address now in another AS.
+    geo.store(Arc::new(asn_db("1.1.1.0/24\t64500\tB\n")));
+    w.flow(&ETH0, FlowEvent::Stats, &f);
+    let a = reduce(&mut r, vec![w.take()], 30);
+    assert_eq!(rows(&a, 0), [(json!({"other_asn": 64500}), 10, 10)]);
 }

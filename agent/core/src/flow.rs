@@ -127,6 +127,9 @@ pub struct Detection<'a> {
 pub struct FlowView<'a> {
     /// The flow's identity in its table.
     pub key: FlowKey,
+    /// The flow's place in its table: no other flow of the table has it
+    /// while this one lives; a later flow may, once this one is purged.
+    pub slot: u32,
     /// 4 or 6.
     pub ip_version: u8,
     /// IP protocol number.

@@ -1099,6 +1099,7 @@ impl<C: Classifier> FlowTable<C> {
         let (local, other) = (f.local, f.local.other());
         let view = FlowView {
             key,
+            slot: idx,
             ip_version: key.ip_version,
             ip_protocol: key.protocol,
             vlan_id: key.vlan_id,

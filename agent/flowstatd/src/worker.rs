@@ -255,6 +255,8 @@ impl FlowWorker {
             s.table.classifier_mut().set_applications(Arc::clone(apps));
         }
         self.dpi.set_applications(Arc::clone(apps));
+        // Flows' application names and categories may have changed.
+        self.tally.forget_classes();
     }
 
     /// The records buffered, to change the kinds encoded.

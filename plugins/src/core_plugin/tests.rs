@@ -25,6 +25,7 @@ fn view() -> FlowView<'static> {
             lower: v4([2, 2, 2, 2]),
             upper: v4([192, 168, 1, 2]),
         },
+        slot: 0,
         ip_version: 4,
         ip_protocol: 6,
         vlan_id: 7,

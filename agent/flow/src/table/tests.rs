@@ -56,6 +56,7 @@ fn tcp(mut p: PacketMeta<'static>, seq: u32, flags: u8, payload: u32) -> PacketM
 #[derive(Debug, Clone, PartialEq)]
 struct Ev {
     event: FlowEvent,
+    slot: u32,
     local: String,
     other: String,
     local_bytes: u64,
@@ -86,6 +87,7 @@ fn run(
     let mut emit = |event: FlowEvent, v: &FlowView<'_>| {
         out.push(Ev {
             event,
+            slot: v.slot,
             local: format!("{}:{}", v.local.ip, v.local.port),
             other: format!("{}:{}", v.other.ip, v.other.port),
             local_bytes: v.local_stats.bytes,
@@ -282,6 +284,30 @@ fn rate_is_averaged_over_seconds_with_traffic() {
     );
     let ev = tick(&mut t, 15_000);
     assert_eq!(ev[1].local_rate, 2000);
+}
+
+#[test]
+fn a_flow_keeps_its_slot_and_a_purged_flows_slot_goes_to_a_later_flow() {
+    let mut t = table();
+    let udp = |ms, sport| pkt(ms, 17, "10.0.0.2", sport, "10.0.0.1", 9999, 100);
+    observe_all(&mut t, &[udp(0, 5000), udp(0, 5001)]);
+    let slots = |ev: &[Ev]| {
+        let mut s: Vec<_> = ev.iter().map(|e| (e.local.clone(), e.slot)).collect();
+        s.sort();
+        s.dedup();
+        s
+    };
+    let first = slots(&tick(&mut t, 15_000));
+    assert_eq!(first.len(), 2, "{first:?}");
+    assert_ne!(first[0].1, first[1].1, "two live flows, two slots");
+    observe_all(&mut t, &[udp(16_000, 5000), udp(16_000, 5001)]);
+    assert_eq!(slots(&tick(&mut t, 30_000)), first, "each keeps its own");
+    // Both expire; a later flow takes one of their slots.
+    assert_eq!(slots(&tick(&mut t, 60_000)), first);
+    observe_all(&mut t, &[udp(61_000, 6000)]);
+    let later = slots(&drain(&mut t));
+    assert_eq!(later.len(), 1);
+    assert!(first.iter().any(|(_, s)| *s == later[0].1), "{later:?}");
 }
 
 #[test]
