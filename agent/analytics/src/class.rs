@@ -2,17 +2,14 @@
 //! (application, protocol, interface, AS...) form a class. A worker sums
 //! each class's amounts, and makes the keys of the definitions that read
 //! only such fields once per class at the interval's end: ten dashboard
-//! definitions cost a flow one lookup, not ten. A flow's class is looked
-//! up once, and remembered until its detection changes it: after that, a
-//! flow's record costs these definitions an addition. Definitions that
-//! read addresses, ports, MACs or host names are counted per flow.
-
-use std::hash::BuildHasher;
+//! definitions cost a flow one lookup, not ten (and none once the flow
+//! remembers its class). Definitions that read addresses, ports, MACs or
+//! host names are counted per flow.
 
 use flowstat_core::FlowView;
-use hashbrown::HashTable;
 
 use crate::field::{Field, FlowCtx};
+use crate::keys::Keys;
 use crate::spec::Definition;
 use crate::table::{Sum, Table};
 
@@ -118,7 +115,7 @@ impl ClassPlan {
     pub(crate) fn fold(
         &self,
         definitions: &[std::sync::Arc<Definition>],
-        classes: &mut Classes,
+        classes: &mut Keys<Amounts>,
         tables: &mut [Table<u64>],
     ) {
         let mut spans = Vec::with_capacity(self.fields.len());
@@ -151,83 +148,4 @@ impl ClassPlan {
             }
         }
     }
-}
-
-/// Classes a worker has seen, each with an id that its flows remember,
-/// and what each class's flows added in the interval.
-#[derive(Debug, Default)]
-pub(crate) struct Classes {
-    hasher: foldhash::fast::RandomState,
-    /// Ids, by their key's hash.
-    index: HashTable<u32>,
-    /// The keys, one after another: id `i`'s is `bytes[ends[i - 1]..ends[i]]`.
-    bytes: Vec<u8>,
-    ends: Vec<u32>,
-    /// By id.
-    amounts: Vec<Amounts>,
-    /// The ids that counted something in the interval (an id at most
-    /// twice).
-    counted: Vec<u32>,
-}
-
-impl Classes {
-    /// The id of the class of key `key` (a new one if it is new).
-    pub(crate) fn id(&mut self, key: &[u8]) -> u32 {
-        let hash = self.hasher.hash_one(key);
-        let Classes {
-            hasher,
-            index,
-            bytes,
-            ends,
-            amounts,
-            ..
-        } = self;
-        if let Some(&id) = index.find(hash, |&id| span(bytes, ends, id) == key) {
-            return id;
-        }
-        let id = ends.len() as u32;
-        bytes.extend_from_slice(key);
-        ends.push(bytes.len() as u32);
-        amounts.push(Amounts::default());
-        index.insert_unique(hash, id, |&id| hasher.hash_one(span(bytes, ends, id)));
-        id
-    }
-
-    /// Adds a flow's `amounts` to class `id`'s.
-    pub(crate) fn add(&mut self, id: u32, amounts: &Amounts) {
-        let sum = &mut self.amounts[id as usize];
-        if *sum == Amounts::default() {
-            self.counted.push(id);
-        }
-        sum.add(amounts);
-    }
-
-    /// How many classes it knows.
-    pub(crate) fn len(&self) -> usize {
-        self.ends.len()
-    }
-
-    /// Every class that counted something in the interval, and what it
-    /// counted; each starts the next interval at zero.
-    fn drain(&mut self) -> impl Iterator<Item = (&[u8], Amounts)> {
-        let Classes {
-            bytes,
-            ends,
-            amounts,
-            counted,
-            ..
-        } = self;
-        let (bytes, ends) = (&*bytes, &*ends);
-        counted.drain(..).filter_map(move |id| {
-            let a = std::mem::take(&mut amounts[id as usize]);
-            (a != Amounts::default()).then(|| (span(bytes, ends, id), a))
-        })
-    }
-}
-
-/// Class `id`'s key.
-fn span<'a>(bytes: &'a [u8], ends: &[u32], id: u32) -> &'a [u8] {
-    let i = id as usize;
-    let start = i.checked_sub(1).map_or(0, |p| ends[p] as usize);
-    &bytes[start..ends[i] as usize]
 }

@@ -17,6 +17,7 @@
 
 mod class;
 mod field;
+mod keys;
 mod reduce;
 mod spec;
 mod table;

@@ -201,31 +201,20 @@ impl Definition {
         self.keys.iter().copied().any(&which) || self.filter.iter().any(|(f, _)| which(*f))
     }
 
-    /// The flow's key and amount in its `flow_stats` or `flow_purge`
-    /// record (which adds up `amounts`), when the filter lets it in and
-    /// the amount is not 0; the key goes in `key`.
-    pub(crate) fn count(
-        &self,
-        flow: &FlowCtx<'_>,
-        amounts: &Amounts,
-        key: &mut Vec<u8>,
-    ) -> Option<u64> {
-        let amount = self.measure.of(amounts);
-        if amount == 0 {
-            return None;
-        }
+    /// Writes the flow's key into `key`, if the filter lets it in.
+    pub(crate) fn key(&self, flow: &FlowCtx<'_>, key: &mut Vec<u8>) -> bool {
         for (field, value) in &self.filter {
             key.clear();
             field.encode(flow, key);
             if key != value {
-                return None;
+                return false;
             }
         }
         key.clear();
         for f in &self.keys {
             f.encode(flow, key);
         }
-        Some(amount)
+        true
     }
 }
 

@@ -2,7 +2,10 @@
 //! definition's keys, which of its flows went above a per-flow threshold,
 //! and its largest flows, for one interval. Counted from each flow's
 //! `flow_stats` and `flow_purge` (once per flow and interval, never per
-//! packet), so a definition's sums equal those records' sums exactly.
+//! packet), so a definition's sums equal those records' sums exactly. A
+//! flow's keys are made and looked up once, and remembered by its slot
+//! until detection changes them: after that, its records cost each
+//! definition an addition.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -12,18 +15,21 @@ use flowstat_core::analytics::FlowSummary;
 use flowstat_core::{AddrClass, FlowEvent, FlowView, SourceInfo, hex};
 use flowstat_geo::{GeoDb, GeoInfo, SharedGeo};
 
-use crate::class::{Amounts, ClassPlan, Classes};
+use crate::class::{Amounts, ClassPlan};
 use crate::field::{Field, FlowCtx};
+use crate::keys::Keys;
 use crate::spec::{Metric, Shared, Spec};
 use crate::table::Table;
 
-/// A flow whose class is not known yet.
-const NO_CLASS: u32 = u32::MAX;
+/// A flow whose keys are not known yet (in its first place), or a
+/// definition whose filter leaves the flow out.
+const UNKNOWN: u32 = u32::MAX;
 
-/// Classes kept at most: past this many, at an interval's end, every
-/// flow looks its class up again (classes are few: this bounds them on a
-/// network where they are not).
-pub(crate) const MAX_CLASSES: usize = 1 << 16;
+/// Keys kept beyond twice as many as the flows that remember theirs: past
+/// this, at an interval's end, every flow looks its keys up again (keys of
+/// flows gone are let go of, and each such reset is paid for by as many
+/// new keys).
+pub(crate) const SPARE_KEYS: usize = 4096;
 
 /// What a worker remembers of one source's flows, by their slot in its
 /// table. Sources are told apart by name: no two open at once share one
@@ -31,22 +37,15 @@ pub(crate) const MAX_CLASSES: usize = 1 << 16;
 #[derive(Debug)]
 struct Remembered {
     interface: Box<str>,
-    /// Each flow's class ([`NO_CLASS`]: to look up), until detection
-    /// changes it (`Detected`) or the flow is purged.
-    class: Vec<u32>,
+    /// Per flow, [`Tally::stride`] ids: its class, then its key in each
+    /// definition ([`UNKNOWN`]: filtered out, or counted by class). Kept
+    /// until detection changes them (`Detected`) or the flow is purged;
+    /// the first is [`UNKNOWN`] while they are not known.
+    ids: Vec<u32>,
     /// Each flow's `host_server_name`, kept from its `flow` record while
     /// a definition reads it: detection lets go of its metadata when it
     /// ends.
     hosts: Vec<Option<Box<str>>>,
-}
-
-impl Remembered {
-    /// Forgets the class of the flow in `slot`.
-    fn forget_class(&mut self, slot: usize) {
-        if let Some(c) = self.class.get_mut(slot) {
-            *c = NO_CLASS;
-        }
-    }
 }
 
 /// A flow's place among the largest: by rate, then digest (smaller
@@ -90,17 +89,25 @@ pub struct Tally {
     part: TallyPart,
     /// Per source.
     flows: Vec<Remembered>,
+    /// Ids a flow remembers: 1 + the definitions.
+    stride: usize,
+    /// Flows that remember their ids.
+    remembering: usize,
     reads_host: bool,
     /// The address databases, whether a definition reads them, and the
-    /// one the flows' classes were made with.
+    /// one the flows' keys were made with.
     geo: SharedGeo,
     reads_geo: bool,
-    classes_geo: Weak<GeoDb>,
+    keys_geo: Weak<GeoDb>,
     top: BinaryHeap<Reverse<(Rank, Box<FlowSummary>)>>,
     /// The definitions counted by class, and the classes.
     pub(crate) plan: ClassPlan,
-    classes: Classes,
+    classes: Keys<Amounts>,
+    /// Per definition, its keys (none for those counted by class).
+    keys: Vec<Keys<u64>>,
     key: Vec<u8>,
+    /// A flow's ids, as they are looked up or remembered.
+    row: Vec<u32>,
 }
 
 impl Tally {
@@ -113,14 +120,18 @@ impl Tally {
             shared,
             part: TallyPart::empty(Arc::clone(&spec)),
             flows: Vec::new(),
+            stride: 1,
+            remembering: 0,
             reads_host: false,
             geo,
             reads_geo: false,
-            classes_geo: Weak::new(),
+            keys_geo: Weak::new(),
             top: BinaryHeap::new(),
             plan: ClassPlan::default(),
-            classes: Classes::default(),
+            classes: Keys::default(),
+            keys: Vec::new(),
             key: Vec::new(),
+            row: Vec::new(),
         };
         tally.adopt(spec);
         tally
@@ -135,16 +146,35 @@ impl Tally {
             self.flows.iter_mut().for_each(|f| f.hosts = Vec::new());
         }
         self.plan = ClassPlan::new(spec.definitions());
-        self.forget_classes();
+        self.stride = 1 + spec.definitions.len();
         self.part = TallyPart::empty(spec);
+        self.forget_keys();
     }
 
-    /// Forgets every class and every flow's: they are looked up again.
-    /// For when what makes them changed, such as the names of the
+    /// Forgets every key and class, and every flow's: they are looked up
+    /// again. For when what makes them changed, such as the names of the
     /// applications.
-    pub fn forget_classes(&mut self) {
-        self.classes = Classes::default();
-        self.flows.iter_mut().for_each(|f| f.class.clear());
+    pub fn forget_keys(&mut self) {
+        self.classes = Keys::default();
+        self.keys = self
+            .part
+            .spec
+            .definitions
+            .iter()
+            .map(|_| Keys::default())
+            .collect();
+        self.flows.iter_mut().for_each(|f| f.ids.clear());
+        self.remembering = 0;
+    }
+
+    /// Forgets the ids of the flow in `slot` of source `s`.
+    fn forget(&mut self, s: usize, slot: usize) {
+        if let Some(id) = self.flows[s].ids.get_mut(slot * self.stride)
+            && *id != UNKNOWN
+        {
+            *id = UNKNOWN;
+            self.remembering -= 1;
+        }
     }
 
     /// Counts a flow event.
@@ -162,7 +192,7 @@ impl Tally {
             None => {
                 self.flows.push(Remembered {
                     interface: source.interface.into(),
-                    class: Vec::new(),
+                    ids: Vec::new(),
                     hosts: Vec::new(),
                 });
                 self.flows.len() - 1
@@ -171,9 +201,9 @@ impl Tally {
         let slot = view.slot as usize;
         match event {
             FlowEvent::Detected => {
+                // Detection changed what the flow's keys hold.
+                self.forget(s, slot);
                 let f = &mut self.flows[s];
-                // Detection changed what the flow's class holds.
-                f.forget_class(slot);
                 let host = view.detection.meta.host_server_name.as_str();
                 if self.reads_host && !host.is_empty() {
                     if f.hosts.len() <= slot {
@@ -185,9 +215,8 @@ impl Tally {
             FlowEvent::Stats => self.count(&spec, source, s, view, true),
             FlowEvent::Purged { .. } => {
                 self.count(&spec, source, s, view, false);
-                let f = &mut self.flows[s];
-                f.forget_class(slot);
-                if let Some(host) = f.hosts.get_mut(slot) {
+                self.forget(s, slot);
+                if let Some(host) = self.flows[s].hosts.get_mut(slot) {
                     *host = None;
                 }
             }
@@ -195,7 +224,7 @@ impl Tally {
     }
 
     /// Counts the `flow_stats` or `flow_purge` of a flow of source `s`,
-    /// and remembers its class if `remember` (not after its purge).
+    /// and remembers its ids if `remember` (not after its purge).
     fn count(
         &mut self,
         spec: &Spec,
@@ -204,59 +233,83 @@ impl Tally {
         view: &FlowView<'_>,
         remember: bool,
     ) {
-        // Looked up once per flow and interval, and only when read.
+        // Read only when a definition reads them; looked up only when the
+        // flow's keys are: once per flow, while it keeps them.
         let db = self.reads_geo.then(|| self.geo.load());
         if let Some(db) = &db
-            && Weak::as_ptr(&self.classes_geo) != Arc::as_ptr(db)
+            && Weak::as_ptr(&self.keys_geo) != Arc::as_ptr(db)
         {
-            // Classes hold what the databases say.
-            self.forget_classes();
-            self.classes_geo = Arc::downgrade(db);
+            // Keys hold what the databases say.
+            self.forget_keys();
+            self.keys_geo = Arc::downgrade(db);
         }
-        let geo = db.as_ref().map_or([GeoInfo::default(); 2], |db| {
-            let public = view.local.class == AddrClass::Public;
-            db.flow_sides(view.local.ip, public, view.other.ip)
-        });
         let slot = view.slot as usize;
-        let Remembered { class, hosts, .. } = &mut self.flows[s];
-        let flow = FlowCtx {
-            source,
-            view,
-            host: hosts
-                .get(slot)
-                .and_then(Option::as_deref)
-                .unwrap_or(view.detection.meta.host_server_name.as_str()),
-            geo,
-        };
+        let (stride, at) = (self.stride, slot * self.stride);
+        let Remembered { ids, hosts, .. } = &mut self.flows[s];
         let amounts = Amounts::of(view);
-        if !self.plan.is_empty() {
-            let id = match class.get(slot) {
-                Some(&id) if id != NO_CLASS => id,
-                _ => {
+        self.row.clear();
+        match ids.get(at..at + stride) {
+            Some(known) if known[0] != UNKNOWN => self.row.extend_from_slice(known),
+            _ => {
+                let flow = FlowCtx {
+                    source,
+                    view,
+                    host: hosts
+                        .get(slot)
+                        .and_then(Option::as_deref)
+                        .unwrap_or(view.detection.meta.host_server_name.as_str()),
+                    geo: db.as_ref().map_or([GeoInfo::default(); 2], |db| {
+                        let public = view.local.class == AddrClass::Public;
+                        db.flow_sides(view.local.ip, public, view.other.ip)
+                    }),
+                };
+                // The class first (any id when no definition is counted
+                // by class: it marks the flow's ids as known).
+                let class = if self.plan.is_empty() {
+                    0
+                } else {
                     self.plan.encode(&flow, &mut self.key);
-                    let id = self.classes.id(&self.key);
-                    if remember {
-                        if class.len() <= slot {
-                            class.resize(slot + 1, NO_CLASS);
+                    self.classes.id(&self.key)
+                };
+                self.row.push(class);
+                let defs = spec.definitions.iter().zip(&mut self.keys);
+                for (i, ((d, keys), table)) in defs.zip(&mut self.part.tables).enumerate() {
+                    let id = if self.plan.by_class(i) || !d.key(&flow, &mut self.key) {
+                        UNKNOWN
+                    } else if remember {
+                        keys.id(&self.key)
+                    } else {
+                        // Counted once: into the interval's table at once,
+                        // not through a key id no one looks up again.
+                        let amount = d.measure.of(&amounts);
+                        if amount != 0 {
+                            table.add(&self.key, amount);
                         }
-                        class[slot] = id;
-                    }
-                    id
+                        UNKNOWN
+                    };
+                    self.row.push(id);
                 }
-            };
-            self.classes.add(id, &amounts);
+                if remember {
+                    if ids.len() < at + stride {
+                        ids.resize(at + stride, UNKNOWN);
+                    }
+                    ids[at..at + stride].copy_from_slice(&self.row);
+                    self.remembering += 1;
+                }
+            }
         }
-        for (i, (d, table)) in spec
+        if !self.plan.is_empty() {
+            self.classes.add(self.row[0], &amounts);
+        }
+        for ((d, keys), &id) in spec
             .definitions
             .iter()
-            .zip(&mut self.part.tables)
-            .enumerate()
+            .zip(&mut self.keys)
+            .zip(&self.row[1..])
         {
-            if self.plan.by_class(i) {
-                continue;
-            }
-            if let Some(amount) = d.count(&flow, &amounts, &mut self.key) {
-                table.add(&self.key, amount);
+            let amount = d.measure.of(&amounts);
+            if id != UNKNOWN && amount != 0 {
+                keys.add(id, &amount);
             }
         }
         for (t, above) in spec.thresholds.iter().zip(&mut self.part.above) {
@@ -293,8 +346,14 @@ impl Tally {
             &mut self.classes,
             &mut self.part.tables,
         );
-        if self.classes.len() > MAX_CLASSES {
-            self.forget_classes();
+        for (keys, table) in self.keys.iter_mut().zip(&mut self.part.tables) {
+            for (key, value) in keys.drain() {
+                table.add(key, value);
+            }
+        }
+        let most = 2 * self.remembering + SPARE_KEYS;
+        if self.classes.len() > most || self.keys.iter().any(|k| k.len() > most) {
+            self.forget_keys();
         }
         // Summed here, on the worker's thread, not by the reducer.
         self.part.tables.iter_mut().for_each(Table::settle);

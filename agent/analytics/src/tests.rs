@@ -213,16 +213,18 @@ fn a_definition_of_many_keys_merges_exactly_across_workers_and_intervals() {
     let mut r = Reducer::new(shared);
     let ip = |k: u32| [10, (k >> 16) as u8, (k >> 8) as u8, k as u8];
     let (mut totals, mut all) = (std::collections::BTreeMap::new(), 0);
-    for (at, flows, keys) in [(15, 100_000u32, 60_000u32), (30, 50_000, 80_000)] {
+    // The second interval's flows are new ones, in slots of their own.
+    for (at, flows, keys, slots) in [
+        (15, 100_000u32, 60_000u32, 0),
+        (30, 50_000, 80_000, 100_000),
+    ] {
         let mut interval = std::collections::BTreeMap::new();
         for i in 0..flows {
             let (k, bytes) = ((i * 7) % keys, u64::from(1 + i % 13));
             let w = if i % 2 == 0 { &mut w1 } else { &mut w2 };
-            w.flow(
-                &ETH0,
-                FlowEvent::Stats,
-                &flow(ip(k), "web", bytes, bytes, 1),
-            );
+            let mut f = flow(ip(k), "web", bytes, bytes, 1);
+            f.slot = slots + i;
+            w.flow(&ETH0, FlowEvent::Stats, &f);
             *interval.entry(k).or_insert(0) += bytes;
         }
         // A key idle for an interval is forgotten: its total restarts.
@@ -585,10 +587,48 @@ fn geo_keys_come_from_the_address_databases() {
     );
 }
 
+/// Definitions that remember a flow's keys in two ways: by class
+/// (`application`) and per flow (with `other_port`, 53 in every flow;
+/// and one that lets only "dns" in).
+fn remembering_spec() -> Shared {
+    let mut dns = definition("dns", &["other_ip"], 5);
+    dns.filter
+        .insert("application".into(), FilterValue::Text("dns".into()));
+    let defs = vec![
+        definition("class", &["application"], 5),
+        definition("per-flow", &["application", "other_port"], 5),
+        dns,
+    ];
+    Shared::new(Spec::new(defs, vec![], 0).unwrap())
+}
+
+/// The applications of each row of the first two definitions, which
+/// count alike, and the addresses of the third.
+fn remembered_rows(a: &Analytics) -> Vec<(String, u64, u64)> {
+    // The `"other"` row's key is a string.
+    let name = |k: &serde_json::Value, f: &str| k.get(f).unwrap_or(k).as_str().unwrap().to_owned();
+    let class: Vec<_> = rows(a, 0)
+        .into_iter()
+        .map(|(k, v, t)| (name(&k, "application"), v, t))
+        .collect();
+    let per_flow: Vec<_> = rows(a, 1)
+        .into_iter()
+        .map(|(k, v, t)| (name(&k, "application"), v, t))
+        .collect();
+    assert_eq!(class, per_flow);
+    let dns = rows(a, 2)
+        .into_iter()
+        .map(|(k, v, t)| (name(&k, "other_ip"), v, t));
+    class.into_iter().chain(dns).collect()
+}
+
+fn row(name: &str, value: u64, total: u64) -> (String, u64, u64) {
+    (name.to_owned(), value, total)
+}
+
 #[test]
-fn a_flows_class_is_looked_up_again_when_detection_changes_it_and_after_its_purge() {
-    let shared =
-        Shared::new(Spec::new(vec![definition("apps", &["application"], 5)], vec![], 0).unwrap());
+fn a_flows_keys_are_looked_up_again_when_detection_changes_them_and_after_its_purge() {
+    let shared = remembering_spec();
     let mut w = tally(&shared);
     let mut r = Reducer::new(shared);
     // The flow in slot 1, still being detected.
@@ -598,36 +638,35 @@ fn a_flows_class_is_looked_up_again_when_detection_changes_it_and_after_its_purg
         &flow([1, 1, 1, 1], "unknown", 10, 10, 1),
     );
     let a = reduce(&mut r, vec![w.take()], 15);
-    assert_eq!(rows(&a, 0), [(json!({"application": "unknown"}), 10, 10)]);
+    assert_eq!(remembered_rows(&a), [row("unknown", 10, 10)]);
 
     // Detection names it: its `flow` record, then its `flow_stats`.
-    let web = flow([1, 1, 1, 1], "web", 20, 30, 1);
-    w.flow(&ETH0, FlowEvent::Detected, &web);
-    w.flow(&ETH0, FlowEvent::Stats, &web);
+    let dns = flow([1, 1, 1, 1], "dns", 20, 30, 1);
+    w.flow(&ETH0, FlowEvent::Detected, &dns);
+    w.flow(&ETH0, FlowEvent::Stats, &dns);
     let a = reduce(&mut r, vec![w.take()], 30);
-    assert_eq!(rows(&a, 0), [(json!({"application": "web"}), 20, 20)]);
+    assert_eq!(
+        remembered_rows(&a),
+        [row("dns", 20, 20), row("1.1.1.1", 20, 20)]
+    );
 
     // It ends, and a new flow takes its slot.
     let purged = FlowEvent::Purged {
         reason: PurgeReason::Closed,
         evicted: false,
     };
-    w.flow(&ETH0, purged, &flow([1, 1, 1, 1], "web", 5, 35, 1));
-    w.flow(&ETH0, FlowEvent::Stats, &flow([2, 2, 2, 2], "dns", 7, 7, 1));
+    w.flow(&ETH0, purged, &flow([1, 1, 1, 1], "dns", 5, 35, 1));
+    w.flow(&ETH0, FlowEvent::Stats, &flow([2, 2, 2, 2], "web", 7, 7, 1));
     let a = reduce(&mut r, vec![w.take()], 45);
     assert_eq!(
-        rows(&a, 0),
-        [
-            (json!({"application": "dns"}), 7, 7),
-            (json!({"application": "web"}), 5, 25),
-        ]
+        remembered_rows(&a),
+        [row("web", 7, 7), row("dns", 5, 25), row("1.1.1.1", 5, 25)]
     );
 }
 
 #[test]
-fn flows_classes_are_looked_up_again_when_names_change_or_are_too_many() {
-    let shared =
-        Shared::new(Spec::new(vec![definition("apps", &["application"], 1)], vec![], 0).unwrap());
+fn flows_keys_are_looked_up_again_when_names_change_or_are_too_many() {
+    let shared = remembering_spec();
     let mut w = tally(&shared);
     let mut r = Reducer::new(shared);
     w.flow(
@@ -638,47 +677,70 @@ fn flows_classes_are_looked_up_again_when_names_change_or_are_too_many() {
     reduce(&mut r, vec![w.take()], 15);
     // The application table was reloaded: the same application, renamed,
     // with no `Detected`.
-    let renamed = flow([1, 1, 1, 1], "www", 20, 30, 1);
-    w.forget_classes();
-    w.flow(&ETH0, FlowEvent::Stats, &renamed);
+    w.forget_keys();
+    w.flow(
+        &ETH0,
+        FlowEvent::Stats,
+        &flow([1, 1, 1, 1], "dns", 20, 30, 1),
+    );
     let a = reduce(&mut r, vec![w.take()], 30);
-    assert_eq!(rows(&a, 0), [(json!({"application": "www"}), 20, 20)]);
+    assert_eq!(
+        remembered_rows(&a),
+        [row("dns", 20, 20), row("1.1.1.1", 20, 20)]
+    );
 
-    // More classes than are kept: each flow looks its class up again in
-    // the next interval (seen here as a renaming taking effect).
-    let many = super::tally::MAX_CLASSES + 10;
-    let names: Vec<&'static str> = (0..many)
-        .map(|i| &*Box::leak(format!("app{i}").into_boxed_str()))
-        .collect();
-    let view = |i: usize, name| {
-        let mut v = flow([1, 1, 1, 1], name, 1 + (i == 0) as u64, 1, 0);
-        v.slot = i as u32;
-        v
+    // Keys of flows gone, more than kept: the flows that remember theirs
+    // look them up again in the next interval (seen here as a renaming
+    // taking effect).
+    let purged = FlowEvent::Purged {
+        reason: PurgeReason::Expired,
+        evicted: false,
     };
-    for (i, name) in names.iter().enumerate() {
-        w.flow(&ETH0, FlowEvent::Stats, &view(i, name));
+    for i in 0..super::tally::SPARE_KEYS + 10 {
+        let name = &*Box::leak(format!("gone{i}").into_boxed_str());
+        let mut gone = flow([9, 9, 9, 9], name, 1, 1, 0);
+        gone.slot = 2 + i as u32;
+        w.flow(&ETH0, purged, &gone);
     }
+    w.flow(
+        &ETH0,
+        FlowEvent::Stats,
+        &flow([1, 1, 1, 1], "dns", 2, 32, 1),
+    );
     let a = reduce(&mut r, vec![w.take()], 45);
-    assert_eq!(rows(&a, 0)[0], (json!({"application": "app0"}), 2, 2));
-    w.flow(&ETH0, FlowEvent::Stats, &view(0, "renamed"));
+    assert_eq!(remembered_rows(&a)[0], row("dns", 2, 22));
+    w.flow(
+        &ETH0,
+        FlowEvent::Stats,
+        &flow([1, 1, 1, 1], "renamed", 3, 35, 1),
+    );
     let a = reduce(&mut r, vec![w.take()], 60);
-    assert_eq!(rows(&a, 0), [(json!({"application": "renamed"}), 2, 2)]);
+    assert_eq!(remembered_rows(&a), [row("renamed", 3, 3)]);
 }
 
 #[test]
-fn flows_classes_follow_a_reloaded_address_database() {
-    let shared =
-        Shared::new(Spec::new(vec![definition("as", &["other_asn"], 5)], vec![], 0).unwrap());
+fn flows_keys_follow_a_reloaded_address_database() {
+    let defs = vec![
+        definition("class", &["other_asn"], 5),
+        definition("per-flow", &["other_asn", "other_ip"], 5),
+    ];
+    let shared = Shared::new(Spec::new(defs, vec![], 0).unwrap());
     let geo = Arc::new(ArcSwap::from_pointee(asn_db("1.1.1.0/24\t13335\tA\n")));
     let mut w = Tally::new(shared.clone(), Arc::clone(&geo));
     let mut r = Reducer::new(shared);
     let f = flow([1, 1, 1, 1], "x", 10, 10, 1);
+    let asns = |a: &Analytics| -> Vec<_> {
+        (0..2)
+            .flat_map(|d| rows(a, d))
+            .map(|(k, _, _)| k["other_asn"].as_u64().unwrap())
+            .collect()
+    };
     w.flow(&ETH0, FlowEvent::Stats, &f);
     let a = reduce(&mut r, vec![w.take()], 15);
-    assert_eq!(rows(&a, 0), [(json!({"other_asn": 13335}), 10, 10)]);
+    assert_eq!(asns(&a), [13335, 13335]);
     // SIGHUP: the same flow, its address now in another AS.
     geo.store(Arc::new(asn_db("1.1.1.0/24\t64500\tB\n")));
     w.flow(&ETH0, FlowEvent::Stats, &f);
     let a = reduce(&mut r, vec![w.take()], 30);
-    assert_eq!(rows(&a, 0), [(json!({"other_asn": 64500}), 10, 10)]);
+    assert_eq!(asns(&a), [64500, 64500]);
 }

@@ -256,7 +256,7 @@ impl FlowWorker {
         }
         self.dpi.set_applications(Arc::clone(apps));
         // Flows' application names and categories may have changed.
-        self.tally.forget_classes();
+        self.tally.forget_keys();
     }
 
     /// The records buffered, to change the kinds encoded.
