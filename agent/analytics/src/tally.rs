@@ -167,6 +167,18 @@ impl Tally {
         self.remembering = 0;
     }
 
+    /// Lets go of the room kept for the flows of `interface`, a source
+    /// closed (its flows purged, and so forgotten).
+    pub fn close(&mut self, interface: &str) {
+        self.flows.retain(|f| *f.interface != *interface);
+    }
+
+    /// The ids kept, for every source.
+    #[cfg(test)]
+    pub(crate) fn ids_kept(&self) -> usize {
+        self.flows.iter().map(|f| f.ids.len()).sum()
+    }
+
     /// Forgets the ids of the flow in `slot` of source `s`.
     fn forget(&mut self, s: usize, slot: usize) {
         if let Some(id) = self.flows[s].ids.get_mut(slot * self.stride)

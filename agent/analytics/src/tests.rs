@@ -744,3 +744,20 @@ fn flows_keys_follow_a_reloaded_address_database() {
     let a = reduce(&mut r, vec![w.take()], 30);
     assert_eq!(asns(&a), [64500, 64500]);
 }
+
+#[test]
+fn a_closed_sources_room_is_let_go_of() {
+    let shared = remembering_spec();
+    let mut w = tally(&shared);
+    let eth1 = SourceInfo {
+        interface: "eth1",
+        internal: true,
+    };
+    let f = flow([1, 1, 1, 1], "dns", 10, 10, 1);
+    w.flow(&ETH0, FlowEvent::Stats, &f);
+    w.flow(&eth1, FlowEvent::Stats, &f);
+    let kept = w.ids_kept();
+    assert!(kept > 0);
+    w.close("eth0");
+    assert_eq!(w.ids_kept(), kept / 2);
+}

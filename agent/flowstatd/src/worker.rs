@@ -202,7 +202,9 @@ impl FlowWorker {
                 let report = self.with_table(id, out, |table, emit| {
                     table.drain(&mut |event, view| emit.event(purge_position(view), event, view));
                 });
-                self.sources[id] = None;
+                if let Some(s) = self.sources[id].take() {
+                    self.tally.close(&s.name);
+                }
                 report
             })
             .collect();
