@@ -1,8 +1,9 @@
 //! The flow fields a definition groups by and filters on, and the compact
-//! byte form of a key: what workers hash, once per flow and interval, and
-//! what the reducer turns back into JSON for the few keys it shows. Keys
-//! compare as their fields do, field by field (names as strings, numbers
-//! and addresses by value), which is how ties are ordered.
+//! byte form of a key: what workers hash (once per flow, while its fields
+//! stay), and what the reducer turns back into JSON for the few keys it
+//! shows. Keys compare as their fields do, field by field (names as
+//! strings, numbers and addresses by value), which is how ties are
+//! ordered.
 
 use std::net::{IpAddr, Ipv6Addr};
 

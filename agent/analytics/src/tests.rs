@@ -19,6 +19,11 @@ const ETH0: SourceInfo<'static> = SourceInfo {
     internal: true,
 };
 
+const PURGED: FlowEvent = FlowEvent::Purged {
+    reason: PurgeReason::Expired,
+    evicted: false,
+};
+
 /// A flow to `other` of `app` that sent `bytes` (all from the other side)
 /// in its interval, out of `total` since it began; `id` makes its digest.
 fn flow(other: [u8; 4], app: &'static str, bytes: u64, total: u64, id: u8) -> FlowView<'static> {
@@ -193,11 +198,7 @@ fn workers_shares_merge_into_exact_top_keys_the_rest_and_totals() {
     assert_eq!(top, ["1.1.1.3", "1.1.1.1"]);
 
     // Next interval: totals run on, the purge's bytes count.
-    let purged = FlowEvent::Purged {
-        reason: PurgeReason::Expired,
-        evicted: false,
-    };
-    w2.flow(&ETH0, purged, &flow([1, 1, 1, 4], "mail", 500, 550, 4));
+    w2.flow(&ETH0, PURGED, &flow([1, 1, 1, 4], "mail", 500, 550, 4));
     let a = reduce(&mut r, vec![w1.take(), w2.take()], 30);
     assert_eq!(rows(&a, 0), [(json!({"application": "mail"}), 500, 550)]);
 }
@@ -587,10 +588,10 @@ fn geo_keys_come_from_the_address_databases() {
     );
 }
 
-/// Definitions that remember a flow's keys in two ways: by class
-/// (`application`) and per flow (with `other_port`, 53 in every flow;
-/// and one that lets only "dns" in).
-fn remembering_spec() -> Shared {
+/// A tally and reducer of definitions that remember a flow's keys in two
+/// ways: by class (`application`) and per flow (with `other_port`, 53 in
+/// every flow; and one that lets only "dns" in).
+fn remembering() -> (Tally, Reducer) {
     let mut dns = definition("dns", &["other_ip"], 5);
     dns.filter
         .insert("application".into(), FilterValue::Text("dns".into()));
@@ -599,7 +600,8 @@ fn remembering_spec() -> Shared {
         definition("per-flow", &["application", "other_port"], 5),
         dns,
     ];
-    Shared::new(Spec::new(defs, vec![], 0).unwrap())
+    let shared = Shared::new(Spec::new(defs, vec![], 0).unwrap());
+    (tally(&shared), Reducer::new(shared))
 }
 
 /// The applications of each row of the first two definitions, which
@@ -628,9 +630,7 @@ fn row(name: &str, value: u64, total: u64) -> (String, u64, u64) {
 
 #[test]
 fn a_flows_keys_are_looked_up_again_when_detection_changes_them_and_after_its_purge() {
-    let shared = remembering_spec();
-    let mut w = tally(&shared);
-    let mut r = Reducer::new(shared);
+    let (mut w, mut r) = remembering();
     // The flow in slot 1, still being detected.
     w.flow(
         &ETH0,
@@ -651,11 +651,7 @@ fn a_flows_keys_are_looked_up_again_when_detection_changes_them_and_after_its_pu
     );
 
     // It ends, and a new flow takes its slot.
-    let purged = FlowEvent::Purged {
-        reason: PurgeReason::Closed,
-        evicted: false,
-    };
-    w.flow(&ETH0, purged, &flow([1, 1, 1, 1], "dns", 5, 35, 1));
+    w.flow(&ETH0, PURGED, &flow([1, 1, 1, 1], "dns", 5, 35, 1));
     w.flow(&ETH0, FlowEvent::Stats, &flow([2, 2, 2, 2], "web", 7, 7, 1));
     let a = reduce(&mut r, vec![w.take()], 45);
     assert_eq!(
@@ -666,9 +662,7 @@ fn a_flows_keys_are_looked_up_again_when_detection_changes_them_and_after_its_pu
 
 #[test]
 fn flows_keys_are_looked_up_again_when_names_change_or_are_too_many() {
-    let shared = remembering_spec();
-    let mut w = tally(&shared);
-    let mut r = Reducer::new(shared);
+    let (mut w, mut r) = remembering();
     w.flow(
         &ETH0,
         FlowEvent::Stats,
@@ -692,15 +686,11 @@ fn flows_keys_are_looked_up_again_when_names_change_or_are_too_many() {
     // Keys of flows gone, more than kept: the flows that remember theirs
     // look them up again in the next interval (seen here as a renaming
     // taking effect).
-    let purged = FlowEvent::Purged {
-        reason: PurgeReason::Expired,
-        evicted: false,
-    };
     for i in 0..super::tally::SPARE_KEYS + 10 {
         let name = &*Box::leak(format!("gone{i}").into_boxed_str());
         let mut gone = flow([9, 9, 9, 9], name, 1, 1, 0);
         gone.slot = 2 + i as u32;
-        w.flow(&ETH0, purged, &gone);
+        w.flow(&ETH0, PURGED, &gone);
     }
     w.flow(
         &ETH0,
@@ -747,8 +737,7 @@ fn flows_keys_follow_a_reloaded_address_database() {
 
 #[test]
 fn a_closed_sources_room_is_let_go_of() {
-    let shared = remembering_spec();
-    let mut w = tally(&shared);
+    let (mut w, _) = remembering();
     let eth1 = SourceInfo {
         interface: "eth1",
         internal: true,
