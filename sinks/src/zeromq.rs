@@ -242,11 +242,7 @@ mod tests {
 
     #[test]
     fn subscribers_get_their_topics_and_are_tracked() {
-        let endpoint = format!(
-            "ipc://{}/flowstat-zmq-{}",
-            std::env::temp_dir().display(),
-            std::process::id()
-        );
+        let (endpoint, socket) = ipc("zmq");
         let mut sink = ZmqSink::new(ZmqOptions::new(&endpoint));
         sink.open().unwrap();
         assert!(!sink.poll().unwrap(), "no subscriber yet");
@@ -286,6 +282,14 @@ mod tests {
             std::thread::sleep(Duration::from_millis(5));
         }
         sink.close().unwrap();
+        let _ = std::fs::remove_file(socket);
+    }
+
+    /// An IPC endpoint in the temporary directory, and its socket file,
+    /// which the test removes when done (libzmq left it behind).
+    fn ipc(name: &str) -> (String, std::path::PathBuf) {
+        let path = std::env::temp_dir().join(format!("flowstat-{name}-{}", std::process::id()));
+        (format!("ipc://{}", path.display()), path)
     }
 
     /// A TCP port free on `[::1]` and `127.0.0.1` a moment ago.
@@ -322,11 +326,7 @@ mod tests {
 
     #[test]
     fn a_subscriber_that_does_not_read_holds_sends_back() {
-        let endpoint = format!(
-            "ipc://{}/flowstat-zmq-hwm-{}",
-            std::env::temp_dir().display(),
-            std::process::id()
-        );
+        let (endpoint, socket) = ipc("zmq-hwm");
         let mut options = ZmqOptions::new(&endpoint);
         options.send_hwm = 10;
         let mut sink = ZmqSink::new(options);
@@ -353,5 +353,6 @@ mod tests {
         assert!(held, "never held back");
         assert!(sent >= 10, "held back after {sent}");
         sink.close().unwrap();
+        let _ = std::fs::remove_file(socket);
     }
 }

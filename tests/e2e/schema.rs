@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
-use crate::common::{TempDir, all_tunnels, corpus, fixture, replay_lines};
+use crate::common::{all_tunnels, corpus, fixture, replay_lines};
 
 const VALIDATE: &str = r#"
 import json, sys
@@ -64,18 +64,18 @@ print(f"{checked} records")
 sys.exit(1 if failed else 0)
 "#;
 
-/// Every record of the corpus replayed, one per line, in a file.
+/// Every record of the corpus replayed, one per line, in a file of
+/// Cargo's directory for tests (each run writes it again). Not a
+/// `TempDir`: a static is never dropped, and each run left its 13 MB in
+/// /tmp.
 fn corpus_records() -> &'static PathBuf {
-    static RECORDS: OnceLock<(TempDir, PathBuf)> = OnceLock::new();
-    &RECORDS
-        .get_or_init(|| {
-            let tmp = TempDir::new("corpus-records");
-            let path = tmp.path("records.jsonl");
-            let lines = replay_lines(&corpus(), &all_tunnels());
-            std::fs::write(&path, lines.join("\n") + "\n").unwrap();
-            (tmp, path)
-        })
-        .1
+    static RECORDS: OnceLock<PathBuf> = OnceLock::new();
+    RECORDS.get_or_init(|| {
+        let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("corpus-records.jsonl");
+        let lines = replay_lines(&corpus(), &all_tunnels());
+        std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+        path
+    })
 }
 
 fn python(script: &str, args: &[&std::path::Path]) -> Output {
