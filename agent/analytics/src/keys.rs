@@ -3,16 +3,13 @@
 //! flow whose keys are known costs an addition per definition, not a key
 //! made and looked up.
 
-use std::hash::BuildHasher;
-
 use hashbrown::HashTable;
 
-use crate::table::Sum;
+use crate::table::{Sum, hash};
 
 /// Keys and their ids (in the order they came), and a value for each.
 #[derive(Debug)]
 pub(crate) struct Keys<V> {
-    hasher: foldhash::fast::RandomState,
     /// Ids, by their key's hash.
     index: HashTable<u32>,
     /// The keys, one after another: id `i`'s is `bytes[ends[i - 1]..ends[i]]`.
@@ -28,7 +25,6 @@ pub(crate) struct Keys<V> {
 impl<V> Default for Keys<V> {
     fn default() -> Self {
         Keys {
-            hasher: Default::default(),
             index: HashTable::new(),
             bytes: Vec::new(),
             ends: Vec::new(),
@@ -41,16 +37,15 @@ impl<V> Default for Keys<V> {
 impl<V: Sum + PartialEq> Keys<V> {
     /// The id of `key` (a new one if it is new).
     pub(crate) fn id(&mut self, key: &[u8]) -> u32 {
-        let hash = self.hasher.hash_one(key);
         let Keys {
-            hasher,
             index,
             bytes,
             ends,
             values,
             ..
         } = self;
-        if let Some(&id) = index.find(hash, |&id| span(bytes, ends, id) == key) {
+        let h = hash(key);
+        if let Some(&id) = index.find(h, |&id| span(bytes, ends, id) == key) {
             return id;
         }
         // Ids are 32-bit: a worker's keys are bounded by its flows (see
@@ -59,7 +54,7 @@ impl<V: Sum + PartialEq> Keys<V> {
         bytes.extend_from_slice(key);
         ends.push(bytes.len() as u32);
         values.push(V::default());
-        index.insert_unique(hash, id, |&id| hasher.hash_one(span(bytes, ends, id)));
+        index.insert_unique(h, id, |&id| hash(span(bytes, ends, id)));
         id
     }
 

@@ -36,6 +36,12 @@ const LIST_AT_LEAST: usize = 1024;
 /// with its hash, part by part.
 static HASHER: LazyLock<foldhash::fast::RandomState> = LazyLock::new(Default::default);
 
+/// `key`'s hash: the same in every table of the process, and in the
+/// workers' [`Keys`](crate::keys::Keys).
+pub(crate) fn hash(key: &[u8]) -> u64 {
+    HASHER.hash_one(key)
+}
+
 /// A value that adds up.
 pub(crate) trait Sum: Copy + Default {
     /// Adds `other`.
@@ -102,7 +108,7 @@ impl<V> Entry<V> {
 impl<V: Sum> Table<V> {
     /// Adds `value` to `key`'s (added if missing).
     pub(crate) fn add(&mut self, key: &[u8], value: V) {
-        self.add_hashed(HASHER.hash_one(key), key, value);
+        self.add_hashed(hash(key), key, value);
     }
 
     /// Adds `value` to the key of hash `hash`.
