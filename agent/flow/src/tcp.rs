@@ -249,13 +249,20 @@ impl TcpState {
                 v.retransmission = behind;
             }
         }
+        self.ack[f] = ack;
+        self.window[f] = window;
+        self.set(KEEP_ALIVE[f], v.keep_alive);
+        // An empty RST of sequence number 0 (the answer to a segment
+        // without ACK, RFC 9293 3.10.7.1) says nothing of its sender's
+        // sequence numbers: the connection that follows starts its
+        // direction (Wireshark's "no segment seen yet", `nextseq` 0).
+        if flags & RST != 0 && seq == 0 && len == 0 {
+            return v;
+        }
         if !v.window_probe && (!started || before(next, end)) {
             self.next[f] = end;
             self.next_at[f] = at.micros;
         }
-        self.ack[f] = ack;
-        self.window[f] = window;
-        self.set(KEEP_ALIVE[f], v.keep_alive);
         self.bits |= STARTED[f];
         if flags & (SYN | ACK) == SYN && !started {
             self.isn = seq;
@@ -506,6 +513,25 @@ mod tests {
             (C, 3_010_000, 9_001, 7_001, 0, A),
         ]);
         assert_eq!(c, counters(1, 1, 0));
+    }
+
+    #[test]
+    fn a_reset_of_sequence_number_0_starts_no_direction() {
+        // Refused (RST+ACK of sequence number 0), the SYN sent again, then
+        // accepted: the server's ISN, behind 0 in sequence space, opens
+        // its direction; only the repeated SYN and SYN-ACK are resent
+        // (rtsp.pcap of nDPI 4.2's test captures, frames 289-317).
+        let isn = 0xf000_0000_u32;
+        let c = run(&[
+            (C, 0, 100, 0, 0, SYN),
+            (S, 1_000, 0, 101, 0, RST | A),
+            (C, 500_000, 100, 0, 0, SYN),
+            (S, 501_000, isn, 101, 0, SYN | A),
+            (S, 501_050, isn, 101, 0, SYN | A),
+            (C, 502_000, 101, isn + 1, 0, A),
+            (S, 520_000, isn + 1, 101, 125, A),
+        ]);
+        assert_eq!(c, counters(1, 2, 0));
     }
 
     #[test]
