@@ -10,7 +10,10 @@ system: what the agent spent, apart from the clients' CPU on the same
 cores), its peak RSS, and the records its file sink wrote (none may be
 lost to the API). Medians over RUNS (default 5). The streams take every
 record, or the record types TYPES names (e.g. event,agent_status, what the
-dashboard streams). The config is
+dashboard streams). With every record streamed, a last line gives the
+floor: the CPU the kernel alone spends sending the same bytes (the
+replay's output, 10 times) to 10 loopback TCP clients, from a sender that
+does nothing else, in 64 KiB writes. The config is
 benches/analytics.toml (10 flow definitions, thresholds: events to
 long-poll for).
 """
@@ -114,6 +117,42 @@ def run(case):
     return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, records
 
 
+def kernel_floor():
+    """CPU seconds (user + system) that sending the replay's records to 10
+    loopback TCP clients takes a sender that does nothing else; the
+    clients read in a process of their own, as in the load case."""
+    out = tempfile.NamedTemporaryFile(suffix=".jsonl", delete=False).name
+    subprocess.run([flowstatd, "replay", capture, "-c", config, "-o", out],
+                   stderr=subprocess.DEVNULL, check=True)
+    with open(out, "rb") as f:
+        data = memoryview(f.read())
+    os.unlink(out)
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(10)
+        port = server.getsockname()[1]
+        reader = os.fork()
+        if reader == 0:
+            sel = selectors.DefaultSelector()
+            for _ in range(10):
+                sel.register(socket.create_connection(("127.0.0.1", port)), selectors.EVENT_READ)
+            while sel.get_map():
+                for key, _ in sel.select():
+                    if not key.fileobj.recv(1 << 16):
+                        sel.unregister(key.fileobj)
+            os._exit(0)
+        conns = [server.accept()[0] for _ in range(10)]
+    before = os.times()
+    for at in range(0, len(data), 1 << 16):
+        for c in conns:
+            c.sendall(data[at:at + (1 << 16)])
+    for c in conns:
+        c.close()
+    after = os.times()
+    os.waitpid(reader, 0)
+    return after.user - before.user + after.system - before.system
+
+
 cases = ["no API", "API, no client", "API, 50 long-polls + 10 streams"]
 results = {c: [] for c in cases}
 for _ in range(runs):
@@ -130,3 +169,7 @@ for c in cases:
     print(f"{c:34} {wall:7.3f} {cpu:7.3f} {rss:8.1f} {records:9.0f}"
           f"   wall {wall / base_wall - 1:+.1%}, cpu {cpu / base_cpu - 1:+.1%}"
           + ("" if len(counts) == 1 else f"  (records differ between runs: {sorted(counts)})"))
+if not types:
+    floor = statistics.median(kernel_floor() for _ in range(runs))
+    print(f"floor: the same records sent to 10 loopback clients by a sender that does"
+          f" nothing else: {floor:.3f} s CPU")
