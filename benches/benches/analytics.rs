@@ -142,19 +142,30 @@ fn analytics(c: &mut Criterion) {
         );
         let mut reducer = Reducer::new(shared.clone());
         let mut at = 0;
-        g.bench_function(
-            format!("reduce the interval end of 1M flows, 10 definitions ({name})"),
-            |b| {
-                b.iter_batched(
-                    || tally(&mut workers, FlowEvent::Stats),
-                    |parts| {
-                        at += 15;
-                        black_box(reducer.reduce(parts, Timestamp::from_secs(at), 15, &[]))
-                    },
-                    BatchSize::PerIteration,
-                )
-            },
-        );
+        for (flows, event) in [
+            ("flows", FlowEvent::Stats),
+            (
+                "new flows",
+                FlowEvent::Purged {
+                    reason: PurgeReason::Expired,
+                    evicted: false,
+                },
+            ),
+        ] {
+            g.bench_function(
+                format!("reduce the interval end of 1M {flows}, 10 definitions ({name})"),
+                |b| {
+                    b.iter_batched(
+                        || tally(&mut workers, event),
+                        |parts| {
+                            at += 15;
+                            black_box(reducer.reduce(parts, Timestamp::from_secs(at), 15, &[]))
+                        },
+                        BatchSize::PerIteration,
+                    )
+                },
+            );
+        }
     }
     g.finish();
 }

@@ -1,7 +1,8 @@
 //! Keys a worker has seen, each with an id that its flows remember from
 //! one interval to the next, and what each key counted in the interval: a
 //! flow whose keys are known costs an addition per definition, not a key
-//! made and looked up.
+//! made and looked up. The ids go to the reducer too: it is handed each
+//! new key once, then amounts by id (see [`crate::numbers`]).
 
 use hashbrown::HashTable;
 
@@ -15,11 +16,38 @@ pub(crate) struct Keys<V> {
     /// The keys, one after another: id `i`'s is `bytes[ends[i - 1]..ends[i]]`.
     bytes: Vec<u8>,
     ends: Vec<u32>,
+    /// By id: its key's hash (the index grows without hashing keys again,
+    /// and a key goes to the reducer with it).
+    hashes: Vec<u64>,
     /// By id: what it counted in the interval.
     values: Vec<V>,
     /// The ids that counted something in the interval (an id at most
     /// twice: once more if what it counted added up to nothing).
     counted: Vec<u32>,
+    /// Ids whose keys [`Keys::take_new`] handed over.
+    sent: usize,
+}
+
+/// The keys numbered since the last [`Keys::take_new`]: ids `first..`,
+/// one after another.
+#[derive(Debug, Default)]
+pub(crate) struct NewKeys {
+    pub(crate) first: usize,
+    bytes: Vec<u8>,
+    ends: Vec<u32>,
+    hashes: Vec<u64>,
+}
+
+impl NewKeys {
+    /// The keys and their hashes, in the order of their ids.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (u64, &[u8])> {
+        let mut start = 0;
+        self.ends.iter().zip(&self.hashes).map(move |(&end, &h)| {
+            let key = &self.bytes[start..end as usize];
+            start = end as usize;
+            (h, key)
+        })
+    }
 }
 
 impl<V> Default for Keys<V> {
@@ -28,8 +56,10 @@ impl<V> Default for Keys<V> {
             index: HashTable::new(),
             bytes: Vec::new(),
             ends: Vec::new(),
+            hashes: Vec::new(),
             values: Vec::new(),
             counted: Vec::new(),
+            sent: 0,
         }
     }
 }
@@ -41,11 +71,13 @@ impl<V: Sum + PartialEq> Keys<V> {
             index,
             bytes,
             ends,
+            hashes,
             values,
             ..
         } = self;
         let h = hash(key);
-        if let Some(&id) = index.find(h, |&id| span(bytes, ends, id) == key) {
+        let same = |&id: &u32| hashes[id as usize] == h && span(bytes, ends, id) == key;
+        if let Some(&id) = index.find(h, same) {
             return id;
         }
         // Ids are 32-bit: a worker's keys are bounded by its flows (see
@@ -53,8 +85,9 @@ impl<V: Sum + PartialEq> Keys<V> {
         let id = ends.len() as u32;
         bytes.extend_from_slice(key);
         ends.push(bytes.len() as u32);
+        hashes.push(h);
         values.push(V::default());
-        index.insert_unique(h, id, |&id| hash(span(bytes, ends, id)));
+        index.insert_unique(h, id, |&id| hashes[id as usize]);
         id
     }
 
@@ -70,6 +103,31 @@ impl<V: Sum + PartialEq> Keys<V> {
     /// How many keys it holds.
     pub(crate) fn len(&self) -> usize {
         self.ends.len()
+    }
+
+    /// The keys numbered since the last call.
+    pub(crate) fn take_new(&mut self) -> NewKeys {
+        let first = self.sent;
+        self.sent = self.ends.len();
+        let start = first.checked_sub(1).map_or(0, |p| self.ends[p]);
+        NewKeys {
+            first,
+            bytes: self.bytes[start as usize..].to_vec(),
+            ends: self.ends[first..].iter().map(|e| e - start).collect(),
+            hashes: self.hashes[first..].to_vec(),
+        }
+    }
+
+    /// Every id that counted something in the interval, and what it
+    /// counted; each starts the next interval at zero.
+    pub(crate) fn drain_ids(&mut self) -> impl Iterator<Item = (u32, V)> {
+        let Keys {
+            values, counted, ..
+        } = self;
+        counted.drain(..).filter_map(move |id| {
+            let v = std::mem::take(&mut values[id as usize]);
+            (v != V::default()).then_some((id, v))
+        })
     }
 
     /// Every key that counted something in the interval, and what it

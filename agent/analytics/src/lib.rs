@@ -10,14 +10,17 @@
 //! Each flow worker keeps a [`Tally`] of its own flows, fed by their
 //! `flow_stats` and `flow_purge` events; at an interval's end the
 //! [`Reducer`] merges every worker's [`TallyPart`] into the interval's
-//! [`Analytics`](flowstat_core::Analytics). The settings ([`Spec`]) are
-//! [`Shared`] so that they can change at run time.
+//! [`Analytics`](flowstat_core::Analytics): amounts by key id for the
+//! keys of flows that remember theirs, by key for the others. The
+//! settings ([`Spec`]) are [`Shared`] so that they can change at run
+//! time.
 #![forbid(unsafe_code)]
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 mod class;
 mod field;
 mod keys;
+mod numbers;
 mod reduce;
 mod spec;
 mod table;

@@ -13,9 +13,10 @@ use flowstat_core::analytics::{
 use flowstat_core::{InterfaceReport, Timestamp};
 
 use crate::field::decode_key;
+use crate::numbers::Numbers;
 use crate::spec::{Definition, InterfaceMetric, Metric, Shared, Threshold};
 use crate::table::{Sum, Table};
-use crate::tally::TallyPart;
+use crate::tally::{Numbered, SPARE_KEYS, TallyPart};
 
 /// Merges the workers' shares of each interval into its [`Analytics`].
 pub struct Reducer {
@@ -27,17 +28,27 @@ pub struct Reducer {
     next_event_id: u64,
 }
 
-/// A definition's keys as the reducer keeps them: those of the interval
-/// and of the one before (a key idle for a whole interval is forgotten,
-/// its total staying in the definition's sum), and the sum of every value
-/// since the definition began.
+/// A definition's keys as the reducer keeps them: what each counted in
+/// the interval, and its total since it became active (a key idle for a
+/// whole interval is forgotten, its total staying in the definition's
+/// sum), and the sum of every value since the definition began. A key a
+/// worker's id names is numbered (the worker sends its bytes once, then
+/// its id); the others (flows purged before their keys had ids,
+/// definitions counted by class) are kept by key. A key is kept one way
+/// at a time.
 struct Counted {
     definition: Arc<Definition>,
-    keys: Table<Acc>,
+    numbers: Numbers,
+    /// The numbered keys active in the interval before.
+    before: Vec<u32>,
+    /// By worker ([`TallyPart::worker`]): the numbering of its ids, and
+    /// the number of each.
+    workers: HashMap<u64, (u64, Vec<u32>)>,
+    by_key: Table<Acc>,
     sum: u64,
 }
 
-/// One key's value in the interval, and since it became active.
+/// A key's value in the interval, and since it became active.
 #[derive(Clone, Copy, Debug, Default)]
 struct Acc {
     value: u64,
@@ -55,28 +66,101 @@ impl Counted {
     fn new(definition: &Arc<Definition>) -> Counted {
         Counted {
             definition: Arc::clone(definition),
-            keys: Default::default(),
+            numbers: Numbers::default(),
+            before: Vec::new(),
+            workers: HashMap::new(),
+            by_key: Table::default(),
             sum: 0,
         }
     }
 
-    /// Adds the workers' shares of the interval.
-    fn add(&mut self, shares: &mut [Table<u64>]) {
-        self.keys.merge(shares, |&v| Acc { value: v, total: v });
+    /// Adds a worker's amounts of the interval by its key ids (before the
+    /// amounts by key, which go to a key's number if a worker's id names
+    /// it).
+    fn add_numbered(&mut self, worker: u64, numbering: u64, numbered: Numbered) {
+        let (seen, ids) = self.workers.entry(worker).or_default();
+        if *seen != numbering {
+            // It forgot its keys: its ids start again from 0.
+            *seen = numbering;
+            ids.clear();
+        }
+        // Its ids come in order, each once (a gap is not sent: the ids in
+        // it count nothing here).
+        ids.resize(numbered.new.first, u32::MAX);
+        for (h, key) in numbered.new.iter() {
+            let n = self.numbers.find(h, key).unwrap_or_else(|| {
+                let Acc { value, total } = self.by_key.remove(h, key).unwrap_or_default();
+                self.numbers.insert(h, key, value, total)
+            });
+            ids.push(n);
+        }
+        for (id, amount) in numbered.amounts {
+            if let Some(&n) = ids.get(id as usize).filter(|&&n| n != u32::MAX) {
+                self.numbers.add(n, amount);
+            }
+        }
     }
 
-    /// The definition, and the keys active in the interval.
-    fn active(&mut self) -> (&Definition, impl Iterator<Item = (&[u8], &Acc)>) {
-        let keys = self.keys.iter().filter(|(_, a)| a.value > 0);
+    /// Adds the workers' amounts of the interval by key.
+    fn add_by_key(&mut self, tables: &mut [Table<u64>]) {
+        let numbers = &self.numbers;
+        let numbered = self
+            .by_key
+            .merge(tables, |h, key, &amount| match numbers.find(h, key) {
+                Some(n) => Err((n, amount)),
+                None => Ok(Acc {
+                    value: amount,
+                    total: amount,
+                }),
+            });
+        for (n, amount) in numbered {
+            self.numbers.add(n, amount);
+        }
+    }
+
+    /// The definition, and the keys active in the interval: each key,
+    /// its value and its total.
+    fn active(&mut self) -> (&Definition, impl Iterator<Item = (&[u8], u64, u64)>) {
+        let numbers = &self.numbers;
+        let numbered = numbers.counted().iter().map(|&n| numbers.get(n));
+        let by_key = self.by_key.iter().filter(|(_, _, a)| a.value > 0);
+        let keys = numbered.chain(by_key.map(|(_, k, a)| (k, a.value, a.total)));
         (&self.definition, keys)
     }
 
-    /// Starts the next interval: forgets the keys idle in this one.
+    /// Starts the next interval: forgets the keys idle in this one, and
+    /// keeps by key those no worker's id names any more, once they are
+    /// many.
     fn next_interval(&mut self) {
-        self.keys.retain(|a| {
+        self.by_key.retain(|a| {
             let active = a.value > 0;
             a.value = 0;
             active
+        });
+        self.numbers.end_interval(&mut self.before);
+        let named: usize = self.workers.values().map(|(_, ids)| ids.len()).sum();
+        if self.numbers.len() <= 2 * named + SPARE_KEYS {
+            return;
+        }
+        let mut keep = vec![false; self.numbers.len()];
+        for &n in self.workers.values().flat_map(|(_, ids)| ids) {
+            if n != u32::MAX {
+                keep[n as usize] = true;
+            }
+        }
+        let by_key = &mut self.by_key;
+        let new = self.numbers.retain(
+            |n| keep[n as usize],
+            // Active in this interval: kept by key from the next one on.
+            |h, key, total| by_key.add_hashed(h, key, Acc { value: 0, total }),
+        );
+        let ids = self.workers.values_mut().flat_map(|(_, ids)| ids);
+        for n in ids.filter(|n| **n != u32::MAX) {
+            *n = new[*n as usize];
+        }
+        self.before.retain_mut(|n| {
+            *n = new[*n as usize];
+            *n != u32::MAX
         });
     }
 }
@@ -139,11 +223,13 @@ impl Reducer {
         let mut above: Vec<Vec<(u64, FlowSummary)>> =
             spec.thresholds.iter().map(|_| Vec::new()).collect();
         let mut top = Vec::new();
-        let mut shares: Vec<Vec<Table<u64>>> = counted.iter().map(|_| Vec::new()).collect();
+        let mut by_key: Vec<Vec<Table<u64>>> = counted.iter().map(|_| Vec::new()).collect();
         for part in parts {
-            for (d, table) in part.spec.definitions.iter().zip(part.tables) {
+            let shares = part.numbered.into_iter().zip(part.tables);
+            for (d, (numbered, table)) in part.spec.definitions.iter().zip(shares) {
                 if let Some(i) = counted.iter().position(|c| Arc::ptr_eq(&c.definition, d)) {
-                    shares[i].push(table);
+                    counted[i].add_numbered(part.worker, part.numbering, numbered);
+                    by_key[i].push(table);
                 }
             }
             for (t, flows) in part.spec.thresholds.iter().zip(part.above) {
@@ -157,8 +243,8 @@ impl Reducer {
             }
             top.extend(part.top);
         }
-        for (c, mut tables) in counted.iter_mut().zip(shares) {
-            c.add(&mut tables);
+        for (c, mut tables) in counted.iter_mut().zip(by_key) {
+            c.add_by_key(&mut tables);
         }
         top.sort_by_key(|(rank, _)| Reverse(*rank));
         top.truncate(spec.top_flows);
@@ -218,6 +304,12 @@ impl Reducer {
         }
     }
 
+    /// The keys numbered, every definition.
+    #[cfg(test)]
+    pub(crate) fn numbered_keys(&self) -> usize {
+        self.counted.iter().map(|c| c.numbers.len()).sum()
+    }
+
     /// Fires `t` for the candidates above it that were not above it
     /// before: each of them (`by_flow`) or the largest.
     fn check(
@@ -274,8 +366,8 @@ fn rows(c: &mut Counted, secs: u64) -> Vec<Row> {
     // The n largest so far, the least of them on top; the rest summed.
     let mut top: BinaryHeap<Reverse<BySize>> = BinaryHeap::with_capacity(n + 1);
     let (mut rest, mut others) = (0, false);
-    for (key, acc) in active {
-        let row = BySize(acc.value, Reverse(key), acc.total);
+    for (key, value, total) in active {
+        let row = BySize(value, Reverse(key), total);
         if top.len() == n && top.peek().is_none_or(|Reverse(least)| row <= *least) {
             rest += row.0;
             others = true;
@@ -322,7 +414,7 @@ struct BySize<'a>(u64, Reverse<&'a [u8]>, u64);
 fn key_candidates(c: &mut Counted, t: &Threshold, secs: u64) -> Vec<Candidate> {
     let (definition, active) = c.active();
     active
-        .map(|(k, a)| (k, a.value / secs))
+        .map(|(k, value, _)| (k, value / secs))
         .filter(|(_, rate)| *rate > t.config.value)
         .map(|(k, rate)| Candidate {
             id: k.to_vec(),

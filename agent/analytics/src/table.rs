@@ -19,7 +19,7 @@ use hashbrown::hash_table::Entry as Slot;
 
 /// Parts of a table: at a million keys, a part's keys and slots (~250 KiB)
 /// stay in a core's cache while they are summed.
-const PARTS: usize = 256;
+pub(crate) const PARTS: usize = 256;
 const _: () = assert!(PARTS.is_power_of_two());
 
 /// Keys from which values are listed per part before they are summed.
@@ -30,10 +30,10 @@ const DEFER_AT: usize = 1 << 14;
 /// the part has keys (which also bounds the lists' memory by the table's).
 const LIST_AT_LEAST: usize = 1024;
 
-/// The hash of every table: one per process (seeded at random, against
-/// keys chosen to collide), so that a key has the same hash and part in a
-/// worker's table and in the reducer's, and goes from one to the other
-/// with its hash, part by part.
+/// The hash of every table and of [`Keys`](crate::keys::Keys): one per
+/// process (seeded at random, against keys chosen to collide), so that a
+/// key has the same hash and part in a worker's table or keys and in the
+/// reducer's, and goes from one to the other with its hash, part by part.
 static HASHER: LazyLock<foldhash::fast::RandomState> = LazyLock::new(Default::default);
 
 /// `key`'s hash: the same in every table of the process, and in the
@@ -112,7 +112,7 @@ impl<V: Sum> Table<V> {
     }
 
     /// Adds `value` to the key of hash `hash`.
-    fn add_hashed(&mut self, hash: u64, key: &[u8], value: V) {
+    pub(crate) fn add_hashed(&mut self, hash: u64, key: &[u8], value: V) {
         let parts = self.parts.len();
         let part = &mut self.parts[part_of(hash, parts)];
         if parts == 1 {
@@ -138,15 +138,17 @@ impl<V: Sum> Table<V> {
         }
     }
 
-    /// Adds every key of `others`, its value made by `value`. Tables of as
-    /// many parts are merged part by part, each of this table's parts in
-    /// the cache while the others' keys are summed into it with the hashes
-    /// they have, and large tables on every core, a range of parts each.
-    pub(crate) fn merge<W: Sum + Sync>(
+    /// Adds every key of `others` whose value `sort` makes `Ok`, and
+    /// returns what it makes of the others. Tables of as many parts are
+    /// merged part by part, each of this table's parts in the cache while
+    /// the others' keys are summed into it with the hashes they have, and
+    /// large tables on every core, a range of parts each.
+    pub(crate) fn merge<W: Sum + Sync, X: Send>(
         &mut self,
         others: &mut [Table<W>],
-        value: impl Fn(&W) -> V + Sync,
-    ) where
+        sort: impl Fn(u64, &[u8], &W) -> Result<V, X> + Sync,
+    ) -> Vec<X>
+    where
         V: Send,
     {
         others.iter_mut().for_each(Table::settle);
@@ -156,43 +158,63 @@ impl<V: Sum> Table<V> {
         if self.parts.len() < parts {
             self.repart(parts);
         }
+        let mut rest = Vec::new();
         for o in others.iter().filter(|o| o.parts.len() < parts) {
             for p in &o.parts {
                 for e in &p.entries {
-                    self.add_hashed(e.hash, e.key(&p.bytes), value(&e.value));
+                    let key = e.key(&p.bytes);
+                    match sort(e.hash, key, &e.value) {
+                        Ok(v) => self.add_hashed(e.hash, key, v),
+                        Err(x) => rest.push(x),
+                    }
                 }
             }
         }
         self.settle();
         let aligned: Vec<&Table<W>> = others.iter().filter(|o| o.parts.len() == parts).collect();
         let merge = |first: usize, mine: &mut [Part<V>]| {
+            let mut rest = Vec::new();
             for (i, part) in mine.iter_mut().enumerate() {
                 for o in &aligned {
                     let theirs = &o.parts[first + i];
                     for e in &theirs.entries {
-                        part.sum(e.hash, e.key(&theirs.bytes), value(&e.value));
+                        let key = e.key(&theirs.bytes);
+                        match sort(e.hash, key, &e.value) {
+                            Ok(v) => part.sum(e.hash, key, v),
+                            Err(x) => rest.push(x),
+                        }
                     }
                 }
             }
+            rest
         };
         let chunk = parts.div_ceil(cores());
         if parts < PARTS || chunk == parts {
-            merge(0, &mut self.parts);
+            rest.extend(merge(0, &mut self.parts));
         } else {
             std::thread::scope(|s| {
                 let mut chunks = self.parts.chunks_mut(chunk).enumerate();
                 let here = chunks.next();
-                for (i, mine) in chunks {
-                    s.spawn(move || merge(i * chunk, mine));
-                }
+                let merge = &merge;
+                let others: Vec<_> = chunks
+                    .map(|(i, mine)| s.spawn(move || merge(i * chunk, mine)))
+                    .collect();
                 if let Some((_, mine)) = here {
-                    merge(0, mine);
+                    rest.extend(merge(0, mine));
+                }
+                for other in others {
+                    rest.extend(
+                        other
+                            .join()
+                            .unwrap_or_else(|e| std::panic::resume_unwind(e)),
+                    );
                 }
             });
         }
         if self.parts.len() == 1 && self.parts[0].entries.len() >= DEFER_AT {
             self.repart(PARTS);
         }
+        rest
     }
 
     /// An empty table with room for as many keys in each part as this one
@@ -244,12 +266,25 @@ impl<V: Sum> Table<V> {
         }
     }
 
-    /// Every key and its value, in no particular order.
-    pub(crate) fn iter(&mut self) -> impl Iterator<Item = (&[u8], &V)> {
+    /// Every key, with its hash, and its value, in no particular order
+    /// (the keys of one part after another).
+    pub(crate) fn iter(&mut self) -> impl Iterator<Item = (u64, &[u8], &V)> {
         self.settle();
-        self.parts
-            .iter()
-            .flat_map(|p| p.entries.iter().map(|e| (e.key(&p.bytes), &e.value)))
+        self.parts.iter().flat_map(|p| {
+            p.entries
+                .iter()
+                .map(|e| (e.hash, e.key(&p.bytes), &e.value))
+        })
+    }
+
+    /// Takes `key` (of hash `hash`) out, and its value.
+    pub(crate) fn remove(&mut self, hash: u64, key: &[u8]) -> Option<V> {
+        let parts = self.parts.len();
+        let part = &mut self.parts[part_of(hash, parts)];
+        part.sum_listed();
+        let Part { bytes, entries, .. } = part;
+        let found = entries.find_entry(hash, |e| e.hash == hash && e.key(bytes) == key);
+        found.ok().map(|e| e.remove().0.value)
     }
 
     /// Keeps the keys whose value `keep` says to keep (it may change the
@@ -287,7 +322,7 @@ fn cores() -> usize {
 /// division, on every add) that a key's hash goes to: bits that neither a
 /// slot's index (the low ones) nor its tag (the top 7) use, for a part's
 /// keys to spread over its slots.
-fn part_of(hash: u64, parts: usize) -> usize {
+pub(crate) fn part_of(hash: u64, parts: usize) -> usize {
     (hash >> 40) as usize & (parts - 1)
 }
 
@@ -333,7 +368,7 @@ mod tests {
 
     /// The table's keys and values, sorted.
     fn contents(t: &mut Table<u64>) -> Vec<(Vec<u8>, u64)> {
-        let mut all: Vec<_> = t.iter().map(|(k, &v)| (k.to_vec(), v)).collect();
+        let mut all: Vec<_> = t.iter().map(|(_, k, &v)| (k.to_vec(), v)).collect();
         all.sort();
         all
     }
@@ -378,34 +413,6 @@ mod tests {
     }
 
     #[test]
-    fn merged_tables_of_one_part_and_of_many_sum_every_key() {
-        // Two tables past DEFER_AT and a small one, their keys overlapping,
-        // into a small table; then a small one into the merged table.
-        let mut map: HashMap<Vec<u8>, u64> = HashMap::from([(b"old".to_vec(), 5)]);
-        let mut table = Table::default();
-        table.add(b"old", 5);
-        let mut others: Vec<Table<u64>> = (0..3).map(|_| Table::default()).collect();
-        for (t, n) in [(0, 3 * DEFER_AT as u64), (1, 2 * DEFER_AT as u64), (2, 100)] {
-            for i in 0..n {
-                let key = ((i * 7) % (2 * DEFER_AT as u64)).to_be_bytes();
-                others[t].add(&key, i + 1);
-                *map.entry(key.to_vec()).or_default() += 10 * (i + 1);
-            }
-        }
-        table.merge(&mut others, |&v| 10 * v);
-        assert_eq!(table.parts.len(), PARTS);
-        let mut small = Table::default();
-        small.add(b"old", 1);
-        small.add(b"new", 2);
-        table.merge(std::slice::from_mut(&mut small), |&v| 10 * v);
-        *map.get_mut(b"old".as_slice()).unwrap() += 10;
-        map.insert(b"new".to_vec(), 20);
-        let mut expected: Vec<_> = map.into_iter().collect();
-        expected.sort();
-        assert_eq!(contents(&mut table), expected);
-    }
-
-    #[test]
     fn a_table_that_keeps_few_keys_is_one_part_again_and_goes_on() {
         let mut table = Table::default();
         for i in 0..2 * DEFER_AT as u64 {
@@ -420,6 +427,50 @@ mod tests {
             .map(|i| (i.to_be_bytes().to_vec(), i + u64::from(i == 7)))
             .chain([(b"new".to_vec(), 1)])
             .collect();
+        expected.sort();
+        assert_eq!(contents(&mut table), expected);
+    }
+    #[test]
+    fn merged_tables_of_one_part_and_of_many_sum_every_key_not_set_aside() {
+        // Two tables past DEFER_AT and a small one, their keys overlapping,
+        // into a small table, the keys of odd hashes set aside; then a
+        // small one into the merged table.
+        let mut map: HashMap<Vec<u8>, u64> = HashMap::from([(b"old".to_vec(), 5)]);
+        let mut table = Table::default();
+        table.add(b"old", 5);
+        let mut others: Vec<Table<u64>> = (0..3).map(|_| Table::default()).collect();
+        let mut aside: HashMap<Vec<u8>, u64> = HashMap::new();
+        for (t, n) in [(0, 3 * DEFER_AT as u64), (1, 2 * DEFER_AT as u64), (2, 100)] {
+            for i in 0..n {
+                let key = ((i * 7) % (2 * DEFER_AT as u64)).to_be_bytes();
+                others[t].add(&key, i + 1);
+                let to = if hash(&key) % 2 == 1 {
+                    &mut aside
+                } else {
+                    &mut map
+                };
+                *to.entry(key.to_vec()).or_default() += 10 * (i + 1);
+            }
+        }
+        let sort = |h: u64, key: &[u8], &v: &u64| match h % 2 {
+            0 => Ok(10 * v),
+            _ => Err((key.to_vec(), 10 * v)),
+        };
+        let mut set_aside: HashMap<Vec<u8>, u64> = HashMap::new();
+        for (key, v) in table.merge(&mut others, sort) {
+            *set_aside.entry(key).or_default() += v;
+        }
+        assert_eq!(set_aside, aside);
+        assert_eq!(table.parts.len(), PARTS);
+        let mut small = Table::default();
+        small.add(b"old", 1);
+        small.add(b"new", 2);
+        table.merge(std::slice::from_mut(&mut small), |_, _, &v| {
+            Ok::<_, ()>(10 * v)
+        });
+        *map.get_mut(b"old".as_slice()).unwrap() += 10;
+        map.insert(b"new".to_vec(), 20);
+        let mut expected: Vec<_> = map.into_iter().collect();
         expected.sort();
         assert_eq!(contents(&mut table), expected);
     }

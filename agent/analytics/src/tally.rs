@@ -5,10 +5,12 @@
 //! packet), so a definition's sums equal those records' sums exactly. A
 //! flow's keys are made and looked up once, and remembered by its slot
 //! until detection changes them: after that, its records cost each
-//! definition an addition.
+//! definition an addition. The interval's share goes to the reducer by
+//! key id (each key's bytes once, when it is new), not by key.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 
 use flowstat_core::analytics::FlowSummary;
@@ -17,7 +19,7 @@ use flowstat_geo::{GeoDb, GeoInfo, SharedGeo};
 
 use crate::class::{Amounts, ClassPlan};
 use crate::field::{Field, FlowCtx};
-use crate::keys::Keys;
+use crate::keys::{Keys, NewKeys};
 use crate::spec::{Metric, Shared, Spec};
 use crate::table::Table;
 
@@ -73,7 +75,15 @@ fn rank(view: &FlowView<'_>) -> Rank {
 pub struct TallyPart {
     /// The settings it was counted under.
     pub(crate) spec: Arc<Spec>,
-    /// One table per definition of `spec`: keys and their amounts.
+    /// The worker's [`Tally`], and the numbering its key ids are of.
+    pub(crate) worker: u64,
+    pub(crate) numbering: u64,
+    /// One per definition of `spec`: amounts by key id, and the keys
+    /// given ids since the last share.
+    pub(crate) numbered: Vec<Numbered>,
+    /// One table per definition of `spec`: amounts by key, of the flows
+    /// purged before their keys had ids, of the definitions counted by
+    /// class, and of keys whose ids were forgotten within the interval.
     pub(crate) tables: Vec<Table<u64>>,
     /// Per threshold of `spec` on a per-flow rate (others: empty), the
     /// flows above it and their rates.
@@ -82,10 +92,26 @@ pub struct TallyPart {
     pub(crate) top: Vec<(Rank, FlowSummary)>,
 }
 
+/// A definition's amounts by key id, for one interval.
+#[derive(Debug, Default)]
+pub(crate) struct Numbered {
+    /// The keys given ids since the last share.
+    pub(crate) new: NewKeys,
+    /// Each id that counted something, and its amount.
+    pub(crate) amounts: Vec<(u32, u64)>,
+}
+
+/// Tallies made so far, to tell their shares apart.
+static TALLIES: AtomicU64 = AtomicU64::new(0);
+
 /// A worker's analytics.
 pub struct Tally {
     shared: Shared,
     generation: u64,
+    /// Tells its shares from other tallies' at the reducer.
+    id: u64,
+    /// Its key ids' numbering: a new one each time it forgets its keys.
+    numbering: u64,
     part: TallyPart,
     /// Per source.
     flows: Vec<Remembered>,
@@ -118,6 +144,8 @@ impl Tally {
         let mut tally = Tally {
             generation: shared.generation(),
             shared,
+            id: TALLIES.fetch_add(1, Ordering::Relaxed),
+            numbering: 0,
             part: TallyPart::empty(Arc::clone(&spec)),
             flows: Vec::new(),
             stride: 1,
@@ -148,13 +176,29 @@ impl Tally {
         self.plan = ClassPlan::new(spec.definitions());
         self.stride = 1 + spec.definitions.len();
         self.part = TallyPart::empty(spec);
-        self.forget_keys();
+        self.reset_keys();
     }
 
     /// Forgets every key and class, and every flow's: they are looked up
     /// again. For when what makes them changed, such as the names of the
-    /// applications.
+    /// applications. What they counted so far in the interval is kept, by
+    /// key.
     pub fn forget_keys(&mut self) {
+        let spec = &self.part.spec;
+        self.plan
+            .fold(&spec.definitions, &mut self.classes, &mut self.part.tables);
+        for (keys, table) in self.keys.iter_mut().zip(&mut self.part.tables) {
+            for (key, value) in keys.drain() {
+                table.add(key, value);
+            }
+        }
+        self.reset_keys();
+    }
+
+    /// Forgets every key and class, and every flow's, and starts a new
+    /// numbering of keys.
+    fn reset_keys(&mut self) {
+        self.numbering += 1;
         self.classes = Keys::default();
         self.keys = self
             .part
@@ -358,14 +402,19 @@ impl Tally {
             &mut self.classes,
             &mut self.part.tables,
         );
-        for (keys, table) in self.keys.iter_mut().zip(&mut self.part.tables) {
-            for (key, value) in keys.drain() {
-                table.add(key, value);
-            }
-        }
+        self.part.worker = self.id;
+        self.part.numbering = self.numbering;
+        self.part.numbered = self
+            .keys
+            .iter_mut()
+            .map(|keys| Numbered {
+                new: keys.take_new(),
+                amounts: keys.drain_ids().collect(),
+            })
+            .collect();
         let most = 2 * self.remembering + SPARE_KEYS;
         if self.classes.len() > most || self.keys.iter().any(|k| k.len() > most) {
-            self.forget_keys();
+            self.reset_keys();
         }
         // Summed here, on the worker's thread, not by the reducer.
         self.part.tables.iter_mut().for_each(Table::settle);
@@ -399,8 +448,8 @@ impl TallyPart {
         TallyPart {
             tables: spec.definitions.iter().map(|_| Table::default()).collect(),
             above: spec.thresholds.iter().map(|_| Vec::new()).collect(),
-            top: Vec::new(),
             spec,
+            ..TallyPart::default()
         }
     }
 }

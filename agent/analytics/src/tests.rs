@@ -709,6 +709,79 @@ fn flows_keys_are_looked_up_again_when_names_change_or_are_too_many() {
 }
 
 #[test]
+fn what_keys_counted_before_they_are_forgotten_stays_in_the_interval() {
+    let (mut w, mut r) = remembering();
+    w.flow(
+        &ETH0,
+        FlowEvent::Stats,
+        &flow([1, 1, 1, 1], "web", 10, 10, 1),
+    );
+    // The application table is reloaded within the interval.
+    w.forget_keys();
+    w.flow(&ETH0, FlowEvent::Stats, &flow([1, 1, 1, 2], "web", 5, 5, 2));
+    let a = reduce(&mut r, vec![w.take()], 15);
+    assert_eq!(remembered_rows(&a), [row("web", 15, 15)]);
+}
+
+#[test]
+fn keys_no_worker_names_are_let_go_of_or_kept_by_key_with_their_totals() {
+    let (mut w, mut r) = remembering();
+    let kept = |bytes, total| flow([1, 1, 1, 1], "dns", bytes, total, 1);
+    let gone = |i: usize, bytes| {
+        let name = &*Box::leak(format!("gone{i}").into_boxed_str());
+        let mut f = flow([9, 9, 9, 9], name, bytes, bytes, 0);
+        f.slot = 2 + i as u32;
+        f
+    };
+    let many = super::tally::SPARE_KEYS + 10;
+    // Flows that remember their keys, a key each.
+    w.flow(&ETH0, FlowEvent::Stats, &kept(10, 10));
+    for i in 0..many {
+        w.flow(&ETH0, FlowEvent::Stats, &gone(i, 1));
+    }
+    reduce(&mut r, vec![w.take()], 15);
+    // All but one purged: the worker forgets its keys, and numbers them
+    // anew from the next interval on.
+    w.flow(&ETH0, FlowEvent::Stats, &kept(20, 30));
+    for i in 0..many {
+        w.flow(&ETH0, PURGED, &gone(i, 1));
+    }
+    reduce(&mut r, vec![w.take()], 30);
+    let numbered = r.numbered_keys();
+    assert!(numbered > many, "{numbered}");
+    // No id names the purged flows' keys now: those idle are let go of,
+    // the one counted again (by key: its flow is new), never idle, is
+    // kept by key with its total.
+    w.flow(&ETH0, FlowEvent::Stats, &kept(5, 35));
+    w.flow(&ETH0, PURGED, &gone(0, 2));
+    let a = reduce(&mut r, vec![w.take()], 45);
+    assert_eq!(
+        remembered_rows(&a),
+        [row("dns", 5, 35), row("gone0", 2, 4), row("1.1.1.1", 5, 35)]
+    );
+    assert!(
+        r.numbered_keys() < 10,
+        "{} of {numbered}",
+        r.numbered_keys()
+    );
+    // Its total runs on by key, the kept flow's by number.
+    w.flow(&ETH0, FlowEvent::Stats, &kept(1, 36));
+    w.flow(&ETH0, PURGED, &gone(0, 3));
+    let a = reduce(&mut r, vec![w.take()], 60);
+    assert_eq!(
+        remembered_rows(&a),
+        [row("gone0", 3, 7), row("dns", 1, 36), row("1.1.1.1", 1, 36)]
+    );
+    // A flow that remembers its keys names it again: numbered, with its
+    // total, and once.
+    let mut named = gone(0, 4);
+    named.slot = 1000;
+    w.flow(&ETH0, FlowEvent::Stats, &named);
+    let a = reduce(&mut r, vec![w.take()], 75);
+    assert_eq!(remembered_rows(&a), [row("gone0", 4, 11)]);
+}
+
+#[test]
 fn flows_keys_follow_a_reloaded_address_database() {
     let defs = vec![
         definition("class", &["other_asn"], 5),
