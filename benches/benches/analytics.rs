@@ -1,8 +1,9 @@
 //! Analytics at scale (issue: 1M flows and 10 flow definitions): what the
 //! workers' tallies cost per flow at an interval's end (counting each
-//! flow's `flow_stats`, then handing the interval over), and what the
-//! reducer's merge, top-N and threshold checks cost for the whole
-//! interval. The per-packet path is measured whole-process by
+//! flow's `flow_stats`, then handing the interval over; two workers side
+//! by side), what the reducer's merge, top-N and threshold checks cost
+//! for the whole interval, and the two together: the interval's end. The
+//! per-packet path is measured whole-process by
 //! `benches/replay-harness.sh` (same capture with and without definitions).
 
 use std::hint::black_box;
@@ -90,14 +91,28 @@ fn tallies(shared: &Shared) -> [Tally; 2] {
 /// Each worker's share of an interval: its half of 1M flows' `flow_stats`
 /// (the same flows every interval, as on a network of long flows), or
 /// their `flow_purge` (every interval's flows new: each flow is counted
-/// once, and its slot in the table goes to the next interval's).
+/// once, and its slot in the table goes to the next interval's). The two
+/// workers count side by side, on threads of their own, as in the agent.
 fn tally(tallies: &mut [Tally; 2], event: FlowEvent) -> Vec<TallyPart> {
+    let [first, second] = tallies;
+    std::thread::scope(|s| {
+        let second = s.spawn(move || count(second, 1, event));
+        let first = count(first, 0, event);
+        let second = second
+            .join()
+            .unwrap_or_else(|e| std::panic::resume_unwind(e));
+        vec![first, second]
+    })
+}
+
+/// Worker `w`'s half of the flows, and its share.
+fn count(tally: &mut Tally, w: u32, event: FlowEvent) -> TallyPart {
     let source = SourceInfo {
         interface: "eth0",
         internal: true,
     };
     let mut view = sample_flow();
-    for i in 0..FLOWS {
+    for i in (w..FLOWS).step_by(2) {
         let [_, a, b, c] = i.to_be_bytes();
         view.local.ip = Ipv4Addr::new(10, a, b, c).into();
         view.other.ip = Ipv4Addr::new(203, 0, (i % 200) as u8, (i % 250) as u8).into();
@@ -105,9 +120,9 @@ fn tally(tallies: &mut [Tally; 2], event: FlowEvent) -> Vec<TallyPart> {
         view.digest[..4].copy_from_slice(&i.to_be_bytes());
         view.slot = i / 2;
         view.local_stats.bytes = u64::from(i % 1500);
-        tallies[(i % 2) as usize].flow(&source, event, &view);
+        tally.flow(&source, event, &view);
     }
-    tallies.iter_mut().map(Tally::take).collect()
+    tally.take()
 }
 
 fn analytics(c: &mut Criterion) {
@@ -123,11 +138,11 @@ fn analytics(c: &mut Criterion) {
         // the agent.
         let mut workers = tallies(&shared);
         g.bench_function(
-            format!("tally 1M flows, 10 definitions ({name}), 2 workers"),
+            format!("tally 1M flows, 10 definitions ({name}), 2 workers side by side"),
             |b| b.iter(|| black_box(tally(&mut workers, FlowEvent::Stats))),
         );
         g.bench_function(
-            format!("tally 1M new flows, 10 definitions ({name}), 2 workers"),
+            format!("tally 1M new flows, 10 definitions ({name}), 2 workers side by side"),
             |b| {
                 b.iter(|| {
                     black_box(tally(
@@ -163,6 +178,16 @@ fn analytics(c: &mut Criterion) {
                         },
                         BatchSize::PerIteration,
                     )
+                },
+            );
+            g.bench_function(
+                format!("interval end of 1M {flows}, 10 definitions ({name}): tallies, reducer"),
+                |b| {
+                    b.iter(|| {
+                        at += 15;
+                        let parts = tally(&mut workers, event);
+                        black_box(reducer.reduce(parts, Timestamp::from_secs(at), 15, &[]))
+                    })
                 },
             );
         }

@@ -120,14 +120,15 @@ impl<V: Sum + PartialEq> Keys<V> {
 
     /// Every id that counted something in the interval, and what it
     /// counted; each starts the next interval at zero.
-    pub(crate) fn drain_ids(&mut self) -> impl Iterator<Item = (u32, V)> {
-        let Keys {
-            values, counted, ..
-        } = self;
-        counted.drain(..).filter_map(move |id| {
-            let v = std::mem::take(&mut values[id as usize]);
-            (v != V::default()).then_some((id, v))
-        })
+    pub(crate) fn drain_ids(&mut self) -> Vec<(u32, V)> {
+        let mut counted = Vec::with_capacity(self.counted.len());
+        for id in self.counted.drain(..) {
+            let v = std::mem::take(&mut self.values[id as usize]);
+            if v != V::default() {
+                counted.push((id, v));
+            }
+        }
+        counted
     }
 
     /// Every key that counted something in the interval, and what it

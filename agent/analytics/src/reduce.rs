@@ -5,7 +5,7 @@
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, HashSet};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use flowstat_core::analytics::{
     Analytics, DefinitionTable, Event, FlowSummary, KeyJson, Row, Subject,
@@ -15,7 +15,7 @@ use flowstat_core::{InterfaceReport, Timestamp};
 use crate::field::decode_key;
 use crate::numbers::Numbers;
 use crate::spec::{Definition, InterfaceMetric, Metric, Shared, Threshold};
-use crate::table::{Sum, Table};
+use crate::table::{Sum, Table, cores};
 use crate::tally::{Numbered, SPARE_KEYS, TallyPart};
 
 /// Merges the workers' shares of each interval into its [`Analytics`].
@@ -165,6 +165,31 @@ impl Counted {
     }
 }
 
+/// The workers' shares of a definition for one interval: by key id (with
+/// the worker and the numbering of its ids), and by key.
+#[derive(Default)]
+struct Shares {
+    numbered: Vec<((u64, u64), Numbered)>,
+    by_key: Vec<Table<u64>>,
+}
+
+impl Shares {
+    /// Amounts and keys held.
+    fn len(&self) -> usize {
+        let numbered = self.numbered.iter().map(|(_, n)| n.amounts.len());
+        numbered.chain(self.by_key.iter().map(Table::len)).sum()
+    }
+}
+
+/// The amounts and keys of an interval from which definitions are added
+/// up on every core.
+const PARALLEL_AT: usize = 1 << 16;
+
+/// `m`'s guard, also after a panic elsewhere (which the scope passes on).
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 /// What a threshold remembers between intervals.
 #[derive(Debug, Default)]
 struct Crossing {
@@ -223,13 +248,14 @@ impl Reducer {
         let mut above: Vec<Vec<(u64, FlowSummary)>> =
             spec.thresholds.iter().map(|_| Vec::new()).collect();
         let mut top = Vec::new();
-        let mut by_key: Vec<Vec<Table<u64>>> = counted.iter().map(|_| Vec::new()).collect();
+        let mut shares: Vec<Shares> = counted.iter().map(|_| Shares::default()).collect();
         for part in parts {
-            let shares = part.numbered.into_iter().zip(part.tables);
-            for (d, (numbered, table)) in part.spec.definitions.iter().zip(shares) {
+            let parts = part.numbered.into_iter().zip(part.tables);
+            for (d, (numbered, table)) in part.spec.definitions.iter().zip(parts) {
                 if let Some(i) = counted.iter().position(|c| Arc::ptr_eq(&c.definition, d)) {
-                    counted[i].add_numbered(part.worker, part.numbering, numbered);
-                    by_key[i].push(table);
+                    let numbering = (part.worker, part.numbering);
+                    shares[i].numbered.push((numbering, numbered));
+                    shares[i].by_key.push(table);
                 }
             }
             for (t, flows) in part.spec.thresholds.iter().zip(part.above) {
@@ -243,21 +269,46 @@ impl Reducer {
             }
             top.extend(part.top);
         }
-        for (c, mut tables) in counted.iter_mut().zip(by_key) {
-            c.add_by_key(&mut tables);
-        }
         top.sort_by_key(|(rank, _)| Reverse(*rank));
         top.truncate(spec.top_flows);
 
-        let definitions = counted
-            .iter_mut()
-            .map(|c| DefinitionTable {
-                name: c.definition.config.name.clone(),
-                emit: c.definition.config.emit,
-                interval,
-                rows: rows(c, secs),
-            })
-            .collect();
+        // Each definition on its own, on every core when they are large
+        // (threads for a few keys would cost more than the keys).
+        let threads = match shares.iter().map(Shares::len).sum::<usize>() {
+            n if n >= PARALLEL_AT => cores(),
+            _ => 1,
+        };
+        let work = Mutex::new(counted.iter_mut().zip(shares).enumerate());
+        let tables = Mutex::new(Vec::new());
+        let add = || {
+            loop {
+                // Taken, and the lock let go of, before the work.
+                let next = lock(&work).next();
+                let Some((i, (c, mut shares))) = next else {
+                    break;
+                };
+                for ((worker, numbering), numbered) in shares.numbered {
+                    c.add_numbered(worker, numbering, numbered);
+                }
+                c.add_by_key(&mut shares.by_key);
+                let table = DefinitionTable {
+                    name: c.definition.config.name.clone(),
+                    emit: c.definition.config.emit,
+                    interval,
+                    rows: rows(c, secs),
+                };
+                lock(&tables).push((i, table));
+            }
+        };
+        std::thread::scope(|s| {
+            for _ in 1..threads {
+                s.spawn(add);
+            }
+            add();
+        });
+        let mut tables = tables.into_inner().unwrap_or_else(PoisonError::into_inner);
+        tables.sort_by_key(|(i, _)| *i);
+        let definitions = tables.into_iter().map(|(_, t)| t).collect();
 
         for name in self.shared.take_acknowledged() {
             if let Some(s) = self.states.get_mut(&name) {

@@ -220,7 +220,7 @@ impl<V: Sum> Table<V> {
     /// An empty table with room for as many keys in each part as this one
     /// holds: the next interval's, which holds about as many.
     pub(crate) fn shaped_like(&self) -> Table<V> {
-        if self.keys() < DEFER_AT / 4 {
+        if self.len() < DEFER_AT / 4 {
             return Table::default();
         }
         Table {
@@ -238,7 +238,7 @@ impl<V: Sum> Table<V> {
     }
 
     /// How many keys it holds (values listed not summed aside).
-    fn keys(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.parts.iter().map(|p| p.entries.len()).sum()
     }
 
@@ -305,14 +305,14 @@ impl<V: Sum> Table<V> {
             }
             part.bytes = packed;
         }
-        if self.parts.len() > 1 && self.keys() < DEFER_AT / 4 {
+        if self.parts.len() > 1 && self.len() < DEFER_AT / 4 {
             self.repart(1);
         }
     }
 }
 
 /// The cores this process may run on.
-fn cores() -> usize {
+pub(crate) fn cores() -> usize {
     static CORES: LazyLock<usize> =
         LazyLock::new(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     *CORES

@@ -235,8 +235,7 @@ impl Tally {
 
     /// Counts a flow event.
     pub fn flow(&mut self, source: &SourceInfo<'_>, event: FlowEvent, view: &FlowView<'_>) {
-        let spec = Arc::clone(&self.part.spec);
-        if spec.counts_nothing() {
+        if self.part.spec.counts_nothing() {
             return;
         }
         let s = match self
@@ -268,9 +267,9 @@ impl Tally {
                     f.hosts[slot] = Some(host.into());
                 }
             }
-            FlowEvent::Stats => self.count(&spec, source, s, view, true),
+            FlowEvent::Stats => self.count(source, s, view, true),
             FlowEvent::Purged { .. } => {
-                self.count(&spec, source, s, view, false);
+                self.count(source, s, view, false);
                 self.forget(s, slot);
                 if let Some(host) = self.flows[s].hosts.get_mut(slot) {
                     *host = None;
@@ -281,14 +280,7 @@ impl Tally {
 
     /// Counts the `flow_stats` or `flow_purge` of a flow of source `s`,
     /// and remembers its ids if `remember` (not after its purge).
-    fn count(
-        &mut self,
-        spec: &Spec,
-        source: &SourceInfo<'_>,
-        s: usize,
-        view: &FlowView<'_>,
-        remember: bool,
-    ) {
+    fn count(&mut self, source: &SourceInfo<'_>, s: usize, view: &FlowView<'_>, remember: bool) {
         // Read only when a definition reads them; looked up only when the
         // flow's keys are: once per flow, while it keeps them.
         let db = self.reads_geo.then(|| self.geo.load());
@@ -299,6 +291,9 @@ impl Tally {
             self.forget_keys();
             self.keys_geo = Arc::downgrade(db);
         }
+        // Borrowed, not cloned: two workers cloning one `Arc` for every
+        // flow took turns with its count's cache line.
+        let spec = &self.part.spec;
         let slot = view.slot as usize;
         let (stride, at) = (self.stride, slot * self.stride);
         let Remembered { ids, hosts, .. } = &mut self.flows[s];
@@ -409,7 +404,7 @@ impl Tally {
             .iter_mut()
             .map(|keys| Numbered {
                 new: keys.take_new(),
-                amounts: keys.drain_ids().collect(),
+                amounts: keys.drain_ids(),
             })
             .collect();
         let most = 2 * self.remembering + SPARE_KEYS;
