@@ -149,8 +149,9 @@ impl<V: Sum + PartialEq> Keys<V> {
     }
 }
 
-/// Key `id`'s bytes.
-fn span<'a>(bytes: &'a [u8], ends: &[u32], id: u32) -> &'a [u8] {
+/// Key `id`'s bytes, of keys kept one after another in `bytes`, each
+/// ending where `ends` says.
+pub(crate) fn span<'a>(bytes: &'a [u8], ends: &[u32], id: u32) -> &'a [u8] {
     let i = id as usize;
     let start = i.checked_sub(1).map_or(0, |p| ends[p] as usize);
     &bytes[start..ends[i] as usize]
