@@ -250,8 +250,8 @@ impl Reducer {
         let mut top = Vec::new();
         let mut shares: Vec<Shares> = counted.iter().map(|_| Shares::default()).collect();
         for part in parts {
-            let parts = part.numbered.into_iter().zip(part.tables);
-            for (d, (numbered, table)) in part.spec.definitions.iter().zip(parts) {
+            let per_definition = part.numbered.into_iter().zip(part.tables);
+            for (d, (numbered, table)) in part.spec.definitions.iter().zip(per_definition) {
                 if let Some(i) = counted.iter().position(|c| Arc::ptr_eq(&c.definition, d)) {
                     let numbering = (part.worker, part.numbering);
                     shares[i].numbered.push((numbering, numbered));
