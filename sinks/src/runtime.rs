@@ -318,11 +318,15 @@ impl SinkRuntime {
     /// Waits, at most `timeout`, until every sink that can deliver now has
     /// written all it was given: what replay does before it reads the
     /// counters into `agent_status`, so that they do not depend on timing.
-    /// (An inline sink has already written what it can.)
+    /// An inline sink has already written what it can: what it settled of
+    /// its pending records since its last round is counted now, so that
+    /// its counters do not depend on how its records were grouped into
+    /// rounds either.
     pub fn settle(&self, timeout: Duration) {
         let deadline = Instant::now() + timeout;
         for s in &self.sinks {
-            if let Driver::Inline(_) = s.driver {
+            if let Driver::Inline(sink) = &s.driver {
+                sink.lock().unwrap_or_else(PoisonError::into_inner).settle();
                 continue;
             }
             let mut q = s.shared.lock();
@@ -1151,6 +1155,25 @@ mod tests {
         let s = &rt.finish(Duration::from_secs(10))[0];
         back.join().unwrap();
         assert_eq!((s.queued, s.sent, s.dropped), (0, 10, 0));
+    }
+
+    #[test]
+    fn settle_counts_what_an_inline_sink_settled_since_its_last_round() {
+        // Replay reads the counters after `settle`: what the sink settled
+        // after its last round (a file sink's buffer written out by that
+        // round's last record) counts then, however the records were
+        // grouped into rounds.
+        let acked = Acked::default();
+        let mut rt = SinkRuntime::inline(false);
+        rt.add(Box::new(acked.clone()), SinkOptions::new(KindSet::ALL))
+            .unwrap();
+        rt.publish((0..10).map(|i| record(RecordKind::Flow, i)));
+        acked.0.lock().unwrap().acks = 6;
+        let s = &rt.status()[0];
+        assert_eq!((s.queued, s.sent), (10, 0), "no round since");
+        rt.settle(Duration::ZERO);
+        let s = &rt.status()[0];
+        assert_eq!((s.queued, s.sent, s.dropped), (4, 6, 0));
     }
 
     #[test]
