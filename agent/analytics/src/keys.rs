@@ -6,19 +6,91 @@
 
 use hashbrown::HashTable;
 
-use crate::table::{Sum, hash};
+use crate::table::{Sum, hash, part_of};
+
+/// Keys kept one after another, numbered in the order they came, each
+/// with its hash, and an index from a key's hash to its number split into
+/// parts by the hash, as a [`Table`](crate::table::Table) splits its keys.
+#[derive(Debug)]
+pub(crate) struct KeyList {
+    /// Numbers, by their key's hash, in the part of the hash.
+    index: Vec<HashTable<u32>>,
+    /// Number `n`'s key is `bytes[ends[n - 1]..ends[n]]`.
+    bytes: Vec<u8>,
+    ends: Vec<u32>,
+    /// By number: its key's hash (the index grows without hashing keys
+    /// again, and a key goes to the reducer with it).
+    hashes: Vec<u64>,
+}
+
+impl KeyList {
+    /// No keys, indexed in `parts` parts (a power of two).
+    pub(crate) fn new(parts: usize) -> Self {
+        KeyList {
+            index: (0..parts).map(|_| HashTable::new()).collect(),
+            bytes: Vec::new(),
+            ends: Vec::new(),
+            hashes: Vec::new(),
+        }
+    }
+
+    /// The number of `key`, whose hash is `h`, if it has one.
+    pub(crate) fn find(&self, h: u64, key: &[u8]) -> Option<u32> {
+        let same = |&n: &u32| self.hashes[n as usize] == h && self.key(n) == key;
+        self.index[part_of(h, self.index.len())]
+            .find(h, same)
+            .copied()
+    }
+
+    /// Numbers `key`, whose hash is `h` and which has no number yet.
+    pub(crate) fn push(&mut self, h: u64, key: &[u8]) -> u32 {
+        // Numbers are 32-bit: a worker's keys are bounded by its flows
+        // (see `Tally::take`), and the reducer's by the keys the workers'
+        // ids name (see `Counted::next_interval`), far below 4 billion.
+        let n = self.ends.len() as u32;
+        self.bytes.extend_from_slice(key);
+        self.ends.push(self.bytes.len() as u32);
+        self.hashes.push(h);
+        let hashes = &self.hashes;
+        let part = part_of(h, self.index.len());
+        self.index[part].insert_unique(h, n, |&n| hashes[n as usize]);
+        n
+    }
+
+    /// Key `n`.
+    pub(crate) fn key(&self, n: u32) -> &[u8] {
+        let i = n as usize;
+        let start = i.checked_sub(1).map_or(0, |p| self.ends[p] as usize);
+        &self.bytes[start..self.ends[i] as usize]
+    }
+
+    /// Key `n`'s hash.
+    pub(crate) fn hash(&self, n: u32) -> u64 {
+        self.hashes[n as usize]
+    }
+
+    /// How many keys it holds.
+    pub(crate) fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// The keys numbered `first` and after.
+    fn since(&self, first: usize) -> NewKeys {
+        let start = first.checked_sub(1).map_or(0, |p| self.ends[p]);
+        NewKeys {
+            first,
+            bytes: self.bytes[start as usize..].to_vec(),
+            ends: self.ends[first..].iter().map(|e| e - start).collect(),
+            hashes: self.hashes[first..].to_vec(),
+        }
+    }
+}
 
 /// Keys and their ids (in the order they came), and a value for each.
 #[derive(Debug)]
 pub(crate) struct Keys<V> {
-    /// Ids, by their key's hash.
-    index: HashTable<u32>,
-    /// The keys, one after another: id `i`'s is `bytes[ends[i - 1]..ends[i]]`.
-    bytes: Vec<u8>,
-    ends: Vec<u32>,
-    /// By id: its key's hash (the index grows without hashing keys again,
-    /// and a key goes to the reducer with it).
-    hashes: Vec<u64>,
+    /// The keys, numbered by their ids.
+    keys: KeyList,
     /// By id: what it counted in the interval.
     values: Vec<V>,
     /// The ids that counted something in the interval (an id at most
@@ -53,10 +125,7 @@ impl NewKeys {
 impl<V> Default for Keys<V> {
     fn default() -> Self {
         Keys {
-            index: HashTable::new(),
-            bytes: Vec::new(),
-            ends: Vec::new(),
-            hashes: Vec::new(),
+            keys: KeyList::new(1),
             values: Vec::new(),
             counted: Vec::new(),
             sent: 0,
@@ -67,28 +136,11 @@ impl<V> Default for Keys<V> {
 impl<V: Sum + PartialEq> Keys<V> {
     /// The id of `key` (a new one if it is new).
     pub(crate) fn id(&mut self, key: &[u8]) -> u32 {
-        let Keys {
-            index,
-            bytes,
-            ends,
-            hashes,
-            values,
-            ..
-        } = self;
         let h = hash(key);
-        let same = |&id: &u32| hashes[id as usize] == h && span(bytes, ends, id) == key;
-        if let Some(&id) = index.find(h, same) {
-            return id;
-        }
-        // Ids are 32-bit: a worker's keys are bounded by its flows (see
-        // `Tally::take`), far below 4 billion.
-        let id = ends.len() as u32;
-        bytes.extend_from_slice(key);
-        ends.push(bytes.len() as u32);
-        hashes.push(h);
-        values.push(V::default());
-        index.insert_unique(h, id, |&id| hashes[id as usize]);
-        id
+        self.keys.find(h, key).unwrap_or_else(|| {
+            self.values.push(V::default());
+            self.keys.push(h, key)
+        })
     }
 
     /// Adds `value` to key `id`'s.
@@ -102,20 +154,13 @@ impl<V: Sum + PartialEq> Keys<V> {
 
     /// How many keys it holds.
     pub(crate) fn len(&self) -> usize {
-        self.ends.len()
+        self.keys.len()
     }
 
     /// The keys numbered since the last call.
     pub(crate) fn take_new(&mut self) -> NewKeys {
-        let first = self.sent;
-        self.sent = self.ends.len();
-        let start = first.checked_sub(1).map_or(0, |p| self.ends[p]);
-        NewKeys {
-            first,
-            bytes: self.bytes[start as usize..].to_vec(),
-            ends: self.ends[first..].iter().map(|e| e - start).collect(),
-            hashes: self.hashes[first..].to_vec(),
-        }
+        let first = std::mem::replace(&mut self.sent, self.keys.len());
+        self.keys.since(first)
     }
 
     /// Every id that counted something in the interval, and what it
@@ -135,26 +180,17 @@ impl<V: Sum + PartialEq> Keys<V> {
     /// counted; each starts the next interval at zero.
     pub(crate) fn drain(&mut self) -> impl Iterator<Item = (&[u8], V)> {
         let Keys {
-            bytes,
-            ends,
+            keys,
             values,
             counted,
             ..
         } = self;
-        let (bytes, ends) = (&*bytes, &*ends);
+        let keys = &*keys;
         counted.drain(..).filter_map(move |id| {
             let v = std::mem::take(&mut values[id as usize]);
-            (v != V::default()).then(|| (span(bytes, ends, id), v))
+            (v != V::default()).then(|| (keys.key(id), v))
         })
     }
-}
-
-/// Key `id`'s bytes, of keys kept one after another in `bytes`, each
-/// ending where `ends` says.
-pub(crate) fn span<'a>(bytes: &'a [u8], ends: &[u32], id: u32) -> &'a [u8] {
-    let i = id as usize;
-    let start = i.checked_sub(1).map_or(0, |p| ends[p] as usize);
-    &bytes[start..ends[i] as usize]
 }
 
 #[cfg(test)]

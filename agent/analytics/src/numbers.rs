@@ -11,21 +11,14 @@
 //! worker's table comes part by part, and each of its keys is looked for
 //! here within one part, which stays in the cache meanwhile.
 
-use hashbrown::HashTable;
-
-use crate::keys::span;
-use crate::table::{PARTS, part_of};
+use crate::keys::KeyList;
+use crate::table::PARTS;
 
 /// Numbered keys, what each counted in the interval, and its total.
 #[derive(Debug)]
 pub(crate) struct Numbers {
-    /// Numbers, by their key's hash, in the part of the hash.
-    index: Vec<HashTable<u32>>,
-    /// Number `n`'s key is `bytes[ends[n - 1]..ends[n]]`.
-    bytes: Vec<u8>,
-    ends: Vec<u32>,
+    keys: KeyList,
     /// By number.
-    hashes: Vec<u64>,
     values: Vec<u64>,
     totals: Vec<u64>,
     /// The numbers that counted something in the interval.
@@ -35,10 +28,7 @@ pub(crate) struct Numbers {
 impl Default for Numbers {
     fn default() -> Self {
         Numbers {
-            index: (0..PARTS).map(|_| HashTable::new()).collect(),
-            bytes: Vec::new(),
-            ends: Vec::new(),
-            hashes: Vec::new(),
+            keys: KeyList::new(PARTS),
             values: Vec::new(),
             totals: Vec::new(),
             counted: Vec::new(),
@@ -49,26 +39,18 @@ impl Default for Numbers {
 impl Numbers {
     /// The number of `key`, whose hash is `h`, if it has one.
     pub(crate) fn find(&self, h: u64, key: &[u8]) -> Option<u32> {
-        let same = |&n: &u32| self.hashes[n as usize] == h && self.key(n) == key;
-        self.index[part_of(h, PARTS)].find(h, same).copied()
+        self.keys.find(h, key)
     }
 
     /// Numbers `key`, whose hash is `h` and which has no number yet, with
     /// what it counted in the interval and its total.
     pub(crate) fn insert(&mut self, h: u64, key: &[u8], value: u64, total: u64) -> u32 {
-        // Numbers are 32-bit: the reducer numbers the keys the workers'
-        // ids name (see `Counted::next_interval`), far below 4 billion.
-        let n = self.ends.len() as u32;
-        self.bytes.extend_from_slice(key);
-        self.ends.push(self.bytes.len() as u32);
-        self.hashes.push(h);
+        let n = self.keys.push(h, key);
         self.values.push(value);
         self.totals.push(total);
         if value != 0 {
             self.counted.push(n);
         }
-        let hashes = &self.hashes;
-        self.index[part_of(h, PARTS)].insert_unique(h, n, |&n| hashes[n as usize]);
         n
     }
 
@@ -82,15 +64,10 @@ impl Numbers {
         self.totals[i] += amount;
     }
 
-    /// Key `n`.
-    fn key(&self, n: u32) -> &[u8] {
-        span(&self.bytes, &self.ends, n)
-    }
-
     /// Key `n`, what it counted in the interval, and its total.
     pub(crate) fn get(&self, n: u32) -> (&[u8], u64, u64) {
         (
-            self.key(n),
+            self.keys.key(n),
             self.values[n as usize],
             self.totals[n as usize],
         )
@@ -103,7 +80,7 @@ impl Numbers {
 
     /// Keys held.
     pub(crate) fn len(&self) -> usize {
-        self.ends.len()
+        self.keys.len()
     }
 
     /// Ends the interval: the keys of `before` (those active in the
@@ -137,7 +114,7 @@ impl Numbers {
         (0..old.len() as u32)
             .map(|n| {
                 let (key, _, total) = old.get(n);
-                let h = old.hashes[n as usize];
+                let h = old.keys.hash(n);
                 if keep(n) {
                     self.insert(h, key, 0, total)
                 } else {
