@@ -17,6 +17,7 @@ use crate::table::PARTS;
 /// Numbered keys, what each counted in the interval, and its total.
 #[derive(Debug)]
 pub(crate) struct Numbers {
+    /// The keys, by number.
     keys: KeyList,
     /// By number.
     values: Vec<u64>,
