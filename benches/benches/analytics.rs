@@ -125,6 +125,12 @@ fn count(tally: &mut Tally, w: u32, event: FlowEvent) -> TallyPart {
     tally.take()
 }
 
+/// A flow's end, for every interval's flows new.
+const PURGED: FlowEvent = FlowEvent::Purged {
+    reason: PurgeReason::Expired,
+    evicted: false,
+};
+
 fn analytics(c: &mut Criterion) {
     let mut g = c.benchmark_group("analytics");
     g.sample_size(10);
@@ -137,36 +143,13 @@ fn analytics(c: &mut Criterion) {
         // The workers' tallies go on from one interval to the next, as in
         // the agent.
         let mut workers = tallies(&shared);
-        g.bench_function(
-            format!("tally 1M flows, 10 definitions ({name}), 2 workers side by side"),
-            |b| b.iter(|| black_box(tally(&mut workers, FlowEvent::Stats))),
-        );
-        g.bench_function(
-            format!("tally 1M new flows, 10 definitions ({name}), 2 workers side by side"),
-            |b| {
-                b.iter(|| {
-                    black_box(tally(
-                        &mut workers,
-                        FlowEvent::Purged {
-                            reason: PurgeReason::Expired,
-                            evicted: false,
-                        },
-                    ))
-                })
-            },
-        );
         let mut reducer = Reducer::new(shared.clone());
         let mut at = 0;
-        for (flows, event) in [
-            ("flows", FlowEvent::Stats),
-            (
-                "new flows",
-                FlowEvent::Purged {
-                    reason: PurgeReason::Expired,
-                    evicted: false,
-                },
-            ),
-        ] {
+        for (flows, event) in [("flows", FlowEvent::Stats), ("new flows", PURGED)] {
+            g.bench_function(
+                format!("tally 1M {flows}, 10 definitions ({name}), 2 workers side by side"),
+                |b| b.iter(|| black_box(tally(&mut workers, event))),
+            );
             g.bench_function(
                 format!("reduce the interval end of 1M {flows}, 10 definitions ({name})"),
                 |b| {

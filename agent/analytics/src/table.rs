@@ -430,6 +430,7 @@ mod tests {
         expected.sort();
         assert_eq!(contents(&mut table), expected);
     }
+
     #[test]
     fn merged_tables_of_one_part_and_of_many_sum_every_key_not_set_aside() {
         // Two tables past DEFER_AT and a small one, their keys overlapping,
