@@ -17,6 +17,7 @@ use std::fs::File;
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use flowstat_capture::{
@@ -51,14 +52,25 @@ fn run(program: &str, args: &[&str]) -> Output {
 }
 
 /// A network namespace with a veth pair `a` - `b`, deleted on drop.
+///
+/// One exists at a time: the tests run one after another. A process a
+/// test starts (`ip`, `tcpreplay`) holds a copy of every fd of the test
+/// process from its fork to its exec, another test's AF_XDP link and
+/// socket among them, and for so long that test's program stays attached
+/// and its queue bound after the source is dropped: a source opened at
+/// once after it (a mode switch) found the interface busy.
 struct Netns {
     name: String,
+    _alone: MutexGuard<'static, ()>,
 }
 
 impl Netns {
-    /// A namespace whose veth pair has `mtu` and `queues` queues each way.
+    /// A namespace whose veth pair has `mtu` and `queues` queues each way;
+    /// waits until no other test holds one.
     fn new(mtu: u32, queues: u32) -> Netns {
+        static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
         static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let alone = ONE_AT_A_TIME.lock().unwrap_or_else(PoisonError::into_inner);
         let name = format!(
             "fscap-{}-{}",
             std::process::id(),
@@ -66,7 +78,10 @@ impl Netns {
         );
         run("ip", &["netns", "add", &name]);
         // From here on, drop deletes the namespace whatever fails.
-        let ns = Netns { name };
+        let ns = Netns {
+            name,
+            _alone: alone,
+        };
         // No IPv6 on the links: no router solicitations, no MLD reports,
         // nothing but the injected frames.
         ns.exec(&[
