@@ -59,7 +59,9 @@ struct Browser {
 }
 
 impl Browser {
-    fn start() -> Browser {
+    /// Starts chromium with its profile, cache, crash reports and
+    /// temporary files in `dir` (it leaves them behind when killed).
+    fn start(dir: &Path) -> Browser {
         let mut child = Command::new("sh")
             .args([
                 "-c",
@@ -75,6 +77,9 @@ impl Browser {
             .args(["--remote-debugging-pipe", "--no-first-run", "--mute-audio"])
             .arg("--window-size=1280,900")
             .arg("about:blank")
+            .env("XDG_CONFIG_HOME", dir)
+            .env("XDG_CACHE_HOME", dir)
+            .env("TMPDIR", dir)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -267,7 +272,7 @@ fn dashboard_fills_its_tables_in_a_browser() {
     let events = events.as_array().unwrap();
     assert!(!events.is_empty(), "the threshold fired");
 
-    let mut browser = Browser::start();
+    let mut browser = Browser::start(&tmp.0);
     browser.open(&format!("{base}/"));
     let deadline = Instant::now() + Duration::from_secs(15);
     let shown = loop {
